@@ -1,0 +1,19 @@
+//! Embeds the built browser SDK (script-tag bundle) into the binary, so one
+//! file serves `/js/tallymark.js`. `cargo xtask` builds the SDK first; a
+//! binary built without it answers 404 on `/js/*` saying so.
+
+use std::path::PathBuf;
+
+fn main() {
+    let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_default());
+    let dist = manifest.join("../npm/dist/script");
+    for name in ["tallymark.js", "tallymark.wasm"] {
+        let src = dist.join(name);
+        let bytes = std::fs::read(&src).unwrap_or_default();
+        if let Err(e) = std::fs::write(out.join(name), bytes) {
+            panic!("writing {name} into OUT_DIR: {e}");
+        }
+        println!("cargo::rerun-if-changed={}", src.display());
+    }
+}

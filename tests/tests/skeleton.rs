@@ -1,0 +1,30 @@
+//! The walking skeleton: a real browser loads the demo page, the beacon
+//! reaches the real collector, and a row lands in SQLite.
+
+use std::time::Duration;
+
+use tallymark_e2e::{Collector, browser};
+
+#[test]
+fn demo_page_visit_becomes_a_sqlite_row() {
+    let collector = Collector::start();
+    let demo = collector.url("/demo");
+    let report = browser("visit.mjs", &[&demo]);
+
+    assert_eq!(report["beaconStatus"], 202, "{report}");
+    assert_eq!(report["beaconMethod"], "POST");
+    assert_eq!(report["cookies"], serde_json::json!([]), "no cookies");
+    assert_eq!(report["storage"]["localStorage"], 0);
+    assert_eq!(report["storage"]["sessionStorage"], 0);
+    assert_eq!(report["storage"]["indexedDB"], 0);
+    assert_eq!(report["storage"]["cookie"], "");
+    assert_eq!(report["errors"], serde_json::json!([]), "console errors");
+
+    let n = collector.wait_for_count("SELECT COUNT(*) FROM events", 1, Duration::from_secs(5));
+    assert_eq!(n, 1, "exactly one pageview row");
+    let rows: Vec<Vec<String>> = collector.query("SELECT kind, site, url FROM events");
+    assert_eq!(
+        rows,
+        vec![vec!["pageview".to_string(), "localhost".into(), demo]]
+    );
+}

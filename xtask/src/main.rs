@@ -1,0 +1,129 @@
+//! `cargo xtask`: the project's one build entry point (matklad's pattern).
+//!
+//!   cargo xtask run        build the SDK, start the collector with the demo page
+//!   cargo xtask test       everything CI checks: fmt, clippy, wasm build, all tests
+//!   cargo xtask build-sdk  build the browser SDK into npm/dist
+//!
+//! Every command installs what it needs on a bare Debian machine first,
+//! idempotently and pinned (see `tools.rs`).
+
+mod sdk;
+mod tools;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = project_root();
+    std::env::set_current_dir(&root)?;
+    match args.first().map(String::as_str) {
+        Some("run") => run(&root, &args[1..]),
+        Some("test") => test(&root),
+        Some("build-sdk") => sdk::build(&root),
+        _ => {
+            eprintln!("usage: cargo xtask <run [--listen ADDR] [--data DIR] | test | build-sdk>");
+            bail!("unknown or missing command")
+        }
+    }
+}
+
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Builds the SDK and the collector, then serves the demo until Ctrl-C.
+fn run(root: &Path, extra: &[String]) -> Result<()> {
+    sdk::build(root)?;
+    cargo(&["build", "--release", "-p", "tallymark-collector"])?;
+    let bin = root.join("target/release/tallymark");
+    let mut listen = "127.0.0.1:8080".to_string();
+    let mut data = "tallymark-data".to_string();
+    let mut it = extra.iter();
+    while let Some(flag) = it.next() {
+        match (flag.as_str(), it.next()) {
+            ("--listen", Some(v)) => listen = v.clone(),
+            ("--data", Some(v)) => data = v.clone(),
+            _ => bail!("unknown run option {flag}"),
+        }
+    }
+    let port = listen.rsplit(':').next().unwrap_or("8080");
+    println!();
+    println!("  demo page:  http://localhost:{port}/demo   (each load records one pageview)");
+    println!("  ingest:     POST http://localhost:{port}/api/event");
+    println!("  script:     http://localhost:{port}/js/tallymark.js");
+    println!("  database:   {data}/tallymark.sqlite3");
+    println!();
+    let status = Command::new(bin)
+        .args(["serve", "--listen", &listen, "--data", &data])
+        .status()
+        .context("starting tallymark")?;
+    if !status.success() {
+        bail!("tallymark exited with {status}");
+    }
+    Ok(())
+}
+
+/// Everything CI checks, cheapest first.
+fn test(root: &Path) -> Result<()> {
+    step("rustfmt");
+    cargo(&["fmt", "--all", "--", "--check"])?;
+    step("clippy -D warnings");
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    step("core for wasm32 (no server feature)");
+    tools::ensure_wasm_target()?;
+    cargo(&[
+        "build",
+        "-p",
+        "tallymark-core",
+        "--no-default-features",
+        "--target",
+        "wasm32-unknown-unknown",
+    ])?;
+    cargo(&[
+        "clippy",
+        "-p",
+        "tallymark-sdk",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    step("SDK");
+    sdk::build(root)?;
+    step("browser and test tools");
+    tools::ensure_chromium()?;
+    tools::ensure_npm(&root.join("tests"))?;
+    step("collector binary");
+    cargo(&["build", "-p", "tallymark-collector"])?;
+    step("tests");
+    let status = Command::new("cargo")
+        .args(["test", "--workspace"])
+        .env("TALLYMARK_BIN", root.join("target/debug/tallymark"))
+        .status()?;
+    if !status.success() {
+        bail!("tests failed");
+    }
+    Ok(())
+}
+
+fn step(name: &str) {
+    eprintln!("\n==> {name}");
+}
+
+pub(crate) fn cargo(args: &[&str]) -> Result<()> {
+    tools::run(Command::new("cargo").args(args))
+}

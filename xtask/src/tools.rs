@@ -1,0 +1,121 @@
+//! Installs the tools the build needs, idempotently and pinned.
+//!
+//! Everything goes under one cache directory (`$TALLYMARK_TOOLS`, default
+//! `~/.cache/tallymark`), so a second run finds it and skips the install.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+/// Must equal the `wasm-bindgen` pin in sdk-wasm/Cargo.toml.
+pub const WASM_BINDGEN_VERSION: &str = "0.2.130";
+pub const WASM_PACK_VERSION: &str = "0.15.1";
+
+/// Runs a command, failing with its command line if it fails.
+pub fn run(cmd: &mut Command) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
+
+fn output(cmd: &mut Command) -> Option<String> {
+    let out = cmd.output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("TALLYMARK_TOOLS") {
+        return PathBuf::from(dir);
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| ".".into());
+    PathBuf::from(home).join(".cache/tallymark")
+}
+
+/// `PATH` with the tool cache's `bin` first.
+pub fn path_with_tools() -> std::ffi::OsString {
+    let mut parts = vec![cache_dir().join("bin")];
+    if let Some(path) = std::env::var_os("PATH") {
+        parts.extend(std::env::split_paths(&path));
+    }
+    std::env::join_paths(parts).unwrap_or_default()
+}
+
+pub fn ensure_wasm_target() -> Result<()> {
+    let installed =
+        output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
+    if installed
+        .lines()
+        .any(|l| l.trim() == "wasm32-unknown-unknown")
+    {
+        return Ok(());
+    }
+    run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))
+}
+
+/// Installs `krate` at exactly `version` into the tool cache unless its
+/// binary `bin` already reports that version.
+pub fn ensure_cargo_bin(krate: &str, version: &str, bin: &str) -> Result<PathBuf> {
+    let path = cache_dir().join("bin").join(bin);
+    let have = output(Command::new(&path).arg("--version")).unwrap_or_default();
+    if have.split_whitespace().any(|w| w == version) {
+        return Ok(path);
+    }
+    eprintln!(
+        "installing {krate} {version} into {}",
+        cache_dir().display()
+    );
+    // Not --locked: wasm-bindgen-cli's lockfile wants a webpki-roots version
+    // the registry here lacks.
+    run(Command::new("cargo")
+        .args(["install", krate, "--version"])
+        .arg(format!("={version}"))
+        .arg("--root")
+        .arg(cache_dir())
+        .arg("--force"))?;
+    Ok(path)
+}
+
+pub fn ensure_wasm_tools() -> Result<()> {
+    ensure_wasm_target()?;
+    ensure_cargo_bin("wasm-bindgen-cli", WASM_BINDGEN_VERSION, "wasm-bindgen")?;
+    ensure_cargo_bin("wasm-pack", WASM_PACK_VERSION, "wasm-pack")?;
+    Ok(())
+}
+
+/// Debian's Chromium and its driver, for the end-to-end tests.
+pub fn ensure_chromium() -> Result<()> {
+    ensure_apt("/usr/bin/chromium", &["chromium", "chromium-driver"])
+}
+
+/// Installs Debian packages unless `probe` exists.
+pub fn ensure_apt(probe: &str, packages: &[&str]) -> Result<()> {
+    if Path::new(probe).exists() {
+        return Ok(());
+    }
+    eprintln!("installing {packages:?} with apt-get");
+    run(Command::new("apt-get").args(["update", "-q"]))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-q", "--no-install-recommends"])
+        .args(packages)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+/// `npm ci` in `dir` unless its node_modules already match its lockfile.
+pub fn ensure_npm(dir: &Path) -> Result<()> {
+    let lock = std::fs::read(dir.join("package-lock.json"))
+        .with_context(|| format!("{}/package-lock.json", dir.display()))?;
+    let stamp = dir.join("node_modules/.tallymark-lock");
+    if std::fs::read(&stamp).ok().as_deref() == Some(lock.as_slice()) {
+        return Ok(());
+    }
+    run(Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(dir))?;
+    std::fs::write(&stamp, lock)?;
+    Ok(())
+}
