@@ -3,6 +3,28 @@
 //! Nothing here does I/O: the clock, salts, configuration and randomness are
 //! arguments. Everything here builds for `wasm32-unknown-unknown`; parts only
 //! the collector needs sit behind the `server` feature.
+//!
+//! The collector's ingest path calls the pure stages in this order, cheapest
+//! first: [`wire`] (parse + limits) → [`validate`] → [`bots`] → [`visitor`]
+//! → [`session`]; [`client_ip`], [`anonymize`], [`source`] and
+//! [`useragent`] derive the event's dimensions.
 #![forbid(unsafe_code)]
 
 pub mod wire;
+
+#[cfg(feature = "server")]
+pub mod anonymize;
+#[cfg(feature = "server")]
+pub mod bots;
+#[cfg(feature = "server")]
+pub mod client_ip;
+#[cfg(feature = "server")]
+pub mod session;
+#[cfg(feature = "server")]
+pub mod source;
+#[cfg(feature = "server")]
+pub mod useragent;
+#[cfg(feature = "server")]
+pub mod validate;
+#[cfg(feature = "server")]
+pub mod visitor;
