@@ -1,28 +1,42 @@
 //! The HTTP boundary's one error type. Turning it into a response has no side
-//! effects: logging and counting happen in the handlers' callers and middleware.
+//! effects: counting happens in the handler, logging in middleware.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use tallymark_core::validate::ValidationError;
 use tallymark_core::wire::WireError;
+
+use crate::store::StoreError;
 
 /// Every way a request can fail, each with its status code.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
     InvalidPayload(#[from] WireError),
+    #[error("{0}")]
+    Invalid(#[from] ValidationError),
+    #[error("unknown site {0:?}: register it with `tallymark site add`")]
+    UnknownSite(String),
     #[error("body: larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("content-type: expected application/json or text/plain")]
     UnsupportedMediaType,
-    #[error("body: could not be read")]
-    BodyUnreadable,
     #[error("the write queue is full; retry shortly")]
     Overloaded,
-    #[error("storage is unavailable")]
+    #[error("storage is unavailable; retry shortly")]
     StorageUnavailable,
     #[error("not found: {0}")]
     NotFound(&'static str),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::QueueFull => ApiError::Overloaded,
+            _ => ApiError::StorageUnavailable,
+        }
+    }
 }
 
 impl ApiError {
@@ -30,10 +44,25 @@ impl ApiError {
         match self {
             ApiError::InvalidPayload(WireError::BodyTooLarge)
             | ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::InvalidPayload(_) | ApiError::BodyUnreadable => StatusCode::BAD_REQUEST,
+            ApiError::InvalidPayload(_) | ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ApiError::UnknownSite(_) | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Overloaded | ApiError::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+        }
+    }
+
+    /// A stable label for the `events_rejected` metric.
+    pub fn label(&self) -> &'static str {
+        match self {
+            ApiError::InvalidPayload(WireError::BodyTooLarge)
+            | ApiError::PayloadTooLarge { .. } => "too_large",
+            ApiError::InvalidPayload(_) => "invalid_payload",
+            ApiError::Invalid(_) => "invalid_url",
+            ApiError::UnknownSite(_) => "unknown_site",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::Overloaded => "overloaded",
+            ApiError::StorageUnavailable => "storage_unavailable",
+            ApiError::NotFound(_) => "not_found",
         }
     }
 }

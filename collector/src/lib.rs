@@ -1,39 +1,246 @@
-//! The Tallymark collector: the only crate that knows HTTP, SQL and storage rows.
+//! The Tallymark collector: the only crate that knows HTTP, SQL and storage
+//! rows.
 //!
 //! [`app`] builds the whole HTTP surface from an [`AppState`]; `main.rs` only
-//! parses flags and binds a socket, so tests drive [`app`] directly.
+//! parses flags and binds a socket, so tests drive [`app`] directly with
+//! `oneshot`. [`AppState::open`] takes the clock as an argument, so tests can
+//! move time.
 
 pub mod assets;
+pub mod clock;
+pub mod config;
 pub mod error;
+pub mod geo;
 pub mod ingest;
+pub mod metrics;
+pub mod salts;
+pub mod sessions;
+pub mod sites;
 pub mod store;
+pub mod volume;
 
+use std::ops::Deref;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use tallymark_core::bots::BotRules;
+use tallymark_core::session::SessionConfig;
+use tower_http::cors::CorsLayer;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::geo::Geo;
+use crate::ingest::classify::RecentEventIds;
+use crate::metrics::Metrics;
+use crate::salts::Salts;
+use crate::sessions::LiveSessions;
+use crate::sites::Sites;
+use crate::store::{Store, StoreConfig};
+
+/// How long an `event_id` is remembered in memory (the database remembers it
+/// for ever).
+const RECENT_EVENT_ID_TTL_MS: i64 = 60 * 60 * 1000;
 
 /// What every handler shares.
+pub struct Inner {
+    pub config: Config,
+    pub store: Store,
+    pub sites: Sites,
+    pub salts: Salts,
+    pub sessions: LiveSessions,
+    pub geo: Geo,
+    pub metrics: Arc<Metrics>,
+    pub clock: Arc<dyn Clock>,
+    pub bot_rules: BotRules,
+    pub recent_ids: RecentEventIds,
+}
+
 #[derive(Clone)]
-pub struct AppState {
-    pub store: Arc<store::Store>,
+pub struct AppState(Arc<Inner>);
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("creating data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Sites(#[from] sites::SiteError),
+    #[error(transparent)]
+    Geo(#[from] geo::GeoError),
 }
 
 impl AppState {
-    pub fn new(store: store::Store) -> Self {
-        Self {
-            store: Arc::new(store),
-        }
+    /// Opens the database, loads sites, salts and live sessions, and starts
+    /// the writer. Call [`AppState::maintain`] periodically (see
+    /// [`spawn_maintenance`]).
+    pub fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
+        std::fs::create_dir_all(&config.data).map_err(|source| StartError::DataDir {
+            path: config.data.display().to_string(),
+            source,
+        })?;
+        let metrics = Arc::new(Metrics::new());
+        let store = Store::open(
+            &config.db_path(),
+            StoreConfig {
+                queue_capacity: config.queue_capacity,
+                max_batch: config.max_batch,
+            },
+            metrics.clone(),
+        )?;
+        let reader = store.reader()?;
+        let sites = Sites::load(&reader)?;
+        let salts = Salts::load(&reader)?;
+        let session_config = SessionConfig {
+            timeout_ms: config.session_timeout.as_millis() as i64,
+        };
+        let sessions = LiveSessions::new(session_config, config.max_live_sessions);
+        let reloaded = sessions.reload(&reader, clock.now_ms())?;
+        drop(reader);
+        let geo = match &config.geoip {
+            Some(path) => Geo::open(path)?,
+            None => Geo::none(),
+        };
+        tallymark_core::bots::warm_up();
+        let bot_rules = BotRules::default().extend_skip_paths(&config.skip_paths);
+        tracing::info!(
+            sites = sites.all().len(),
+            live_sessions = reloaded,
+            geoip = geo.is_enabled(),
+            "state loaded"
+        );
+        Ok(Self(Arc::new(Inner {
+            config,
+            store,
+            sites,
+            salts,
+            sessions,
+            geo,
+            metrics,
+            clock,
+            bot_rules,
+            recent_ids: RecentEventIds::new(RECENT_EVENT_ID_TTL_MS, 200_000),
+        })))
     }
+
+    /// One round of upkeep: reload sites, create upcoming salts and delete
+    /// expired ones, evict ended sessions.
+    pub async fn maintain(&self) -> Result<(), StartError> {
+        let reader = self.store.reader()?;
+        self.sites.refresh(&reader)?;
+        drop(reader);
+        let now = self.clock.now();
+        let deleted = self
+            .salts
+            .rotate(
+                &self.store,
+                &self.sites.all(),
+                now,
+                self.config.session_timeout,
+            )
+            .await?;
+        if deleted > 0 {
+            tracing::info!(deleted, "expired salts deleted");
+        }
+        let live = self.sessions.sweep(now.as_millisecond());
+        self.metrics.live_sessions.set(live as i64);
+        Ok(())
+    }
+
+    /// The volume-drop check for every site.
+    pub fn check_volume(&self) -> Result<(), StartError> {
+        let reader = self.store.reader()?;
+        volume::check_all(
+            &reader,
+            &self.sites.all(),
+            self.clock.now_ms(),
+            self.config.volume_drop_percent,
+            &self.metrics,
+        );
+        Ok(())
+    }
+}
+
+/// Runs [`AppState::maintain`] every few seconds and the volume check every
+/// ten minutes, until the runtime stops.
+pub fn spawn_maintenance(state: AppState) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        let mut last_volume: Option<Instant> = None;
+        loop {
+            tick.tick().await;
+            if let Err(e) = state.maintain().await {
+                tracing::error!(error = %e, "maintenance failed");
+            }
+            if last_volume.is_none_or(|t| t.elapsed() >= Duration::from_secs(600)) {
+                last_volume = Some(Instant::now());
+                let s = state.clone();
+                let result = tokio::task::spawn_blocking(move || s.check_volume()).await;
+                if let Ok(Err(e)) = result {
+                    tracing::error!(error = %e, "volume check failed");
+                }
+            }
+        }
+    });
 }
 
 /// The collector's HTTP surface.
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/api/event", post(ingest::event))
-        .layer(ingest::cors())
+        // Any site may send beacons; no credentials are involved.
+        .layer(CorsLayer::permissive())
         .route("/js/{file}", get(assets::sdk_file))
         .route("/demo", get(assets::demo))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics_text))
+        .layer(middleware::from_fn(log_request))
         .with_state(state)
+}
+
+async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
+    state
+        .metrics
+        .queue_depth
+        .set(state.store.queue_depth() as i64);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+}
+
+/// Logs method, path, status and latency: never the client IP, the
+/// User-Agent or the query string.
+async fn log_request(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status();
+    let micros = started.elapsed().as_micros() as u64;
+    if status.is_server_error() {
+        tracing::warn!(%method, %path, status = status.as_u16(), micros, "request");
+    } else {
+        tracing::debug!(%method, %path, status = status.as_u16(), micros, "request");
+    }
+    response
 }

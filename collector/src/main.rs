@@ -1,17 +1,26 @@
 //! The `tallymark` binary: command-line parsing and process set-up only.
 
+use std::io::{BufRead, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use tallymark_collector::clock::{Clock, SystemClock};
+use tallymark_collector::config::{self, FileConfig, Overrides};
+use tallymark_collector::{AppState, app, sites, spawn_maintenance, store};
+use tallymark_core::bots::{BotRules, Classification, classify};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
 #[command(
     name = "tallymark",
     version,
-    about = "Privacy-first, cookieless web analytics: the collector."
+    about = "Privacy-first, cookieless web analytics: the collector.",
+    long_about = "Privacy-first, cookieless web analytics: the collector.\n\n\
+        Quick start:\n  tallymark site add example.com --timezone Europe/Berlin\n  tallymark serve\n\
+        then add <script defer src=\"http://localhost:8080/js/tallymark.js\" data-site=\"example.com\"></script> to your pages."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -20,19 +29,87 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the collector: accept events, store them, serve the script and demo page.
-    Serve {
-        /// Address to listen on. Port 0 picks a free port (printed on start).
-        #[arg(long, env = "TALLYMARK_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
-        /// Directory for the database and its files. Created if missing.
-        #[arg(long, env = "TALLYMARK_DATA", default_value = "./tallymark-data")]
-        data: PathBuf,
+    /// Run the collector: accept events, store them, serve the script and the demo page.
+    Serve(ServeArgs),
+    /// Register, list or remove the sites whose events are accepted.
+    Site {
+        #[command(subcommand)]
+        command: SiteCommand,
+    },
+    /// Classify User-Agents read from stdin, one per line: prints `human` or `bot <reason>`.
+    ///
+    /// Uses exactly the rules the collector drops events with, so it answers
+    /// "why was this visit not counted?".
+    Bots,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080]. Port 0 picks a free port (printed on start).
+    #[arg(long, env = "TALLYMARK_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Directory for the database. Created if missing [default: ./tallymark-data].
+    #[arg(long, env = "TALLYMARK_DATA")]
+    data: Option<PathBuf>,
+    /// A TOML file with any of these settings (keys as the flags, with underscores).
+    /// Flags and TALLYMARK_* variables take precedence over it.
+    #[arg(long, env = "TALLYMARK_CONFIG")]
+    config: Option<PathBuf>,
+    /// Comma-separated CIDRs of reverse proxies whose X-Forwarded-For, Forwarded,
+    /// X-Real-IP, CF-Connecting-IP and CF-IPCountry headers are believed.
+    /// With none, those headers are ignored and the socket peer is the client.
+    #[arg(long, env = "TALLYMARK_TRUSTED_PROXIES")]
+    trusted_proxies: Option<String>,
+    /// A MaxMind-format country database (GeoLite2-Country, ip-location-db, ...).
+    #[arg(long, env = "TALLYMARK_GEOIP")]
+    geoip: Option<PathBuf>,
+    /// Minutes of inactivity after which a visit ends [default: 30].
+    #[arg(long, env = "TALLYMARK_SESSION_TIMEOUT_MINUTES")]
+    session_timeout_minutes: Option<u32>,
+    /// Extra paths never counted (added to /health, /robots.txt, /favicon.ico, ...), comma-separated.
+    #[arg(long, env = "TALLYMARK_SKIP_PATHS", value_delimiter = ',')]
+    skip_paths: Option<Vec<String>>,
+    /// Warn when a site's events over 24 h fall this many percent below the 24 h before [default: 15].
+    #[arg(long, env = "TALLYMARK_VOLUME_DROP_PERCENT")]
+    volume_drop_percent: Option<f64>,
+}
+
+#[derive(Args)]
+struct DataArg {
+    /// The collector's data directory.
+    #[arg(long, env = "TALLYMARK_DATA", default_value = "./tallymark-data")]
+    data: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum SiteCommand {
+    /// Register a site. Its visitor days start at midnight in its timezone.
+    Add {
+        /// The site's domain, e.g. example.com (subdomains and www. are included).
+        domain: String,
+        /// IANA timezone for days, reports and the daily salt rotation.
+        #[arg(long, default_value = "UTC")]
+        timezone: String,
+        /// Succeed if the site is already registered.
+        #[arg(long)]
+        exist_ok: bool,
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// List registered sites.
+    List {
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// Remove a site and everything stored for it.
+    Remove {
+        domain: String,
+        #[command(flatten)]
+        data: DataArg,
     },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
@@ -40,23 +117,103 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Serve { listen, data } => {
-            std::fs::create_dir_all(&data)
-                .with_context(|| format!("creating data directory {}", data.display()))?;
-            let store = tallymark_collector::store::Store::open(&data.join("tallymark.sqlite3"))
-                .context("opening the database")?;
-            let listener = tokio::net::TcpListener::bind(listen)
-                .await
-                .with_context(|| format!("binding {listen}"))?;
-            let addr = listener.local_addr()?;
-            // The first line on stdout is the address: scripts and tests read it.
-            println!("tallymark listening on http://{addr}");
-            tracing::info!(%addr, data = %data.display(), "collector started");
-            let app = tallymark_collector::app(tallymark_collector::AppState::new(store));
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown_signal())
-                .await
-                .context("serving")?;
+        Command::Serve(args) => serve(args),
+        Command::Site { command } => site(command),
+        Command::Bots => bots(),
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let file = match &args.config {
+        Some(path) => FileConfig::read(path)?,
+        None => FileConfig::default(),
+    };
+    let config = config::merge(
+        Overrides {
+            listen: args.listen,
+            data: args.data,
+            trusted_proxies: args.trusted_proxies,
+            geoip: args.geoip,
+            session_timeout_minutes: args.session_timeout_minutes,
+            skip_paths: args.skip_paths,
+            volume_drop_percent: args.volume_drop_percent,
+        },
+        file,
+    )?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let listen = config.listen;
+        let data = config.data.clone();
+        let state = AppState::open(config, Arc::new(SystemClock))?;
+        state.maintain().await?;
+        spawn_maintenance(state.clone());
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding {listen}"))?;
+        let addr = listener.local_addr()?;
+        // The first line on stdout is the address: scripts and tests read it.
+        println!("tallymark listening on http://{addr}");
+        std::io::stdout().flush()?;
+        tracing::info!(%addr, data = %data.display(), "collector started");
+        axum::serve(
+            listener,
+            app(state).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving")
+    })
+}
+
+fn open_db(data: &DataArg) -> anyhow::Result<rusqlite::Connection> {
+    std::fs::create_dir_all(&data.data)
+        .with_context(|| format!("creating {}", data.data.display()))?;
+    Ok(store::schema::open(&data.data.join("tallymark.sqlite3"))?)
+}
+
+fn site(command: SiteCommand) -> anyhow::Result<()> {
+    let now_ms = SystemClock.now_ms();
+    match command {
+        SiteCommand::Add {
+            domain,
+            timezone,
+            exist_ok,
+            data,
+        } => {
+            let conn = open_db(&data)?;
+            let result = if exist_ok {
+                sites::ensure(&conn, &domain, &timezone, now_ms)
+            } else {
+                sites::add(&conn, &domain, &timezone, now_ms)
+            };
+            let site = result?;
+            println!("{}\t{}", site.domain, site.timezone);
+        }
+        SiteCommand::List { data } => {
+            let conn = open_db(&data)?;
+            for site in sites::list(&conn)? {
+                println!("{}\t{}", site.domain, site.timezone);
+            }
+        }
+        SiteCommand::Remove { domain, data } => {
+            let mut conn = open_db(&data)?;
+            sites::remove(&mut conn, &domain)?;
+            println!("removed {domain}");
+        }
+    }
+    Ok(())
+}
+
+fn bots() -> anyhow::Result<()> {
+    let rules = BotRules::default();
+    let stdin = std::io::stdin();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for line in stdin.lock().lines() {
+        let line = line?;
+        // Path "/": only the User-Agent decides here.
+        match classify(&rules, &line, "/") {
+            Classification::Human => writeln!(out, "human")?,
+            Classification::Bot(reason) => writeln!(out, "bot {reason}")?,
         }
     }
     Ok(())

@@ -1,114 +1,278 @@
-//! The ingest endpoint, driven through `app()` with `oneshot` on a real SQLite
-//! database in a temporary directory.
+//! The ingest pipeline, driven through `app()` with `oneshot`, on a real
+//! SQLite database in a temporary directory and a clock the tests move.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
 use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
-use tallymark_collector::{AppState, app, store::Store};
+use jiff::{SignedDuration, Timestamp};
+use tallymark_collector::clock::ManualClock;
+use tallymark_collector::config::Config;
+use tallymark_collector::{AppState, app, sites, store};
 use tower::ServiceExt;
 
+const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+const SAFARI: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
+const PEER: &str = "203.0.113.9:5555";
+
 struct Harness {
-    _dir: tempfile::TempDir,
-    db: std::path::PathBuf,
+    dir: tempfile::TempDir,
     state: AppState,
+    clock: Arc<ManualClock>,
+    peer: SocketAddr,
+}
+
+fn harness_with(config: impl FnOnce(&mut Config)) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = Config {
+        data: dir.path().to_path_buf(),
+        ..Config::default()
+    };
+    config(&mut cfg);
+    let conn = store::schema::open(&cfg.db_path()).unwrap();
+    sites::add(&conn, "example.com", "Europe/Berlin", 0).unwrap();
+    drop(conn);
+    // 10:00 in Berlin, in winter.
+    let clock = Arc::new(ManualClock::new("2026-01-15T09:00:00Z".parse().unwrap()));
+    let state = AppState::open(cfg, clock.clone()).unwrap();
+    Harness {
+        dir,
+        state,
+        clock,
+        peer: PEER.parse().unwrap(),
+    }
 }
 
 fn harness() -> Harness {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.sqlite3");
-    let state = AppState::new(Store::open(&db).unwrap());
-    Harness {
-        _dir: dir,
-        db,
-        state,
+    harness_with(|_| {})
+}
+
+struct Reply {
+    status: StatusCode,
+    dropped: Option<String>,
+    json: serde_json::Value,
+}
+
+impl Harness {
+    fn router(&self) -> Router {
+        app(self.state.clone()).layer(MockConnectInfo(self.peer))
+    }
+
+    async fn send(&self, req: Request<Body>) -> Reply {
+        let resp = self.router().oneshot(req).await.unwrap();
+        assert!(
+            resp.headers().get(header::SET_COOKIE).is_none(),
+            "never a cookie"
+        );
+        let status = resp.status();
+        assert!(!status.is_server_error() || status == StatusCode::SERVICE_UNAVAILABLE);
+        let dropped = resp
+            .headers()
+            .get("x-tallymark-dropped")
+            .map(|v| v.to_str().unwrap().to_string());
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        Reply {
+            status,
+            dropped,
+            json,
+        }
+    }
+
+    async fn post(&self, body: &str, ua: &str, extra: &[(&str, &str)]) -> Reply {
+        let mut req = Request::post("/api/event")
+            .header(header::CONTENT_TYPE, "text/plain;charset=UTF-8")
+            .header(header::USER_AGENT, ua);
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        self.send(req.body(Body::from(body.to_string())).unwrap())
+            .await
+    }
+
+    async fn pageview(&self, path: &str) -> Reply {
+        self.post(&pageview(path), FIREFOX, &[]).await
+    }
+
+    fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.state.store.path()).unwrap()
+    }
+
+    fn count(&self, sql: &str) -> i64 {
+        self.db().query_row(sql, [], |r| r.get(0)).unwrap()
     }
 }
 
-async fn post(
-    h: &Harness,
-    content_type: Option<&str>,
-    body: impl Into<Body>,
-) -> (StatusCode, serde_json::Value) {
-    let mut req = Request::post("/api/event");
-    if let Some(ct) = content_type {
-        req = req.header(header::CONTENT_TYPE, ct);
-    }
-    let resp = app(h.state.clone())
-        .oneshot(req.body(body.into()).unwrap())
-        .await
-        .unwrap();
-    let status = resp.status();
-    assert!(resp.headers().get(header::SET_COOKIE).is_none());
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-    (status, json)
+fn pageview(path: &str) -> String {
+    format!(r#"{{"kind":"pageview","site":"example.com","url":"https://example.com{path}"}}"#)
 }
-
-fn count(h: &Harness) -> i64 {
-    rusqlite::Connection::open(&h.db)
-        .unwrap()
-        .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
-        .unwrap()
-}
-
-fn error_of(json: &serde_json::Value) -> &str {
-    json["error"].as_str().unwrap_or("")
-}
-
-const GOOD: &str = r#"{"kind":"pageview","site":"example.com","url":"https://example.com/a","referrer":"https://duckduckgo.com/"}"#;
 
 #[tokio::test]
 async fn a_valid_pageview_is_stored_before_the_202() {
     let h = harness();
-    for ct in [
-        Some("text/plain;charset=UTF-8"),
-        Some("application/json"),
-        None,
-    ] {
-        let (status, json) = post(&h, ct, GOOD).await;
-        assert_eq!(status, StatusCode::ACCEPTED);
-        assert_eq!(json, serde_json::json!({"ok": true}));
+    for ct in ["text/plain;charset=UTF-8", "application/json"] {
+        let req = Request::post("/api/event")
+            .header(header::CONTENT_TYPE, ct)
+            .header(header::USER_AGENT, FIREFOX)
+            .body(Body::from(pageview("/a")))
+            .unwrap();
+        let r = h.send(req).await;
+        assert_eq!(r.status, StatusCode::ACCEPTED);
+        assert_eq!(r.json, serde_json::json!({"ok": true}));
+        assert_eq!(r.dropped, None);
     }
-    assert_eq!(count(&h), 3, "each 202 is already committed");
+    assert_eq!(
+        h.count("SELECT COUNT(*) FROM events"),
+        2,
+        "each 202 is committed"
+    );
+    let (path, browser, os, device, channel): (String, String, String, String, String) = h
+        .db()
+        .query_row(
+            "SELECT path, browser, os, device, channel FROM events LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (
+            path.as_str(),
+            browser.as_str(),
+            os.as_str(),
+            device.as_str(),
+            channel.as_str()
+        ),
+        ("/a", "firefox", "linux", "desktop", "direct")
+    );
+}
+
+#[tokio::test]
+async fn custom_events_keep_name_props_revenue_and_the_sessions_source() {
+    let h = harness();
+    let landing = r#"{"kind":"pageview","site":"example.com","url":"https://example.com/?utm_source=newsletter&utm_medium=email&utm_campaign=launch","referrer":"https://mail.example.org/inbox?id=secret"}"#;
+    assert_eq!(
+        h.post(landing, SAFARI, &[]).await.status,
+        StatusCode::ACCEPTED
+    );
+    let purchase = r#"{"kind":"event","site":"example.com","url":"https://example.com/checkout","name":"Purchase","props":{"plan":"pro","seats":3},"revenue":{"amount":49.5,"currency":"EUR"},"screen_width":390}"#;
+    assert_eq!(
+        h.post(purchase, SAFARI, &[]).await.status,
+        StatusCode::ACCEPTED
+    );
+    let row: (String, String, f64, String, String, String, Option<String>, String) = h
+        .db()
+        .query_row(
+            "SELECT name, props, revenue_amount, revenue_currency, utm_campaign, channel, referrer, device
+             FROM events WHERE kind = 'event'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)),
+        )
+        .unwrap();
+    assert_eq!(row.0, "Purchase");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&row.1).unwrap(),
+        serde_json::json!({"plan": "pro", "seats": 3.0})
+    );
+    assert_eq!((row.2, row.3.as_str()), (49.5, "EUR"));
+    assert_eq!(
+        row.4, "launch",
+        "the event carries its session's first-touch UTM"
+    );
+    assert_eq!(row.5, "email");
+    assert_eq!(
+        row.6.as_deref(),
+        Some("mail.example.org/inbox"),
+        "no referrer query stored"
+    );
+    assert_eq!(row.7, "mobile");
+    let (pageviews, events, bounce_free): (i64, i64, i64) = h
+        .db()
+        .query_row(
+            "SELECT pageviews, events, interactions FROM sessions",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!((pageviews, events, bounce_free), (1, 1, 1));
 }
 
 #[tokio::test]
 async fn bad_input_gets_a_4xx_naming_the_problem_and_stores_nothing() {
     let h = harness();
-    let (s, j) = post(
-        &h,
-        Some("text/plain"),
-        r#"{"kind":"pageview","site":"example.com","url":"ftp://x/"}"#,
-    )
-    .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert!(error_of(&j).starts_with("url:"), "{j}");
-
-    let (s, j) = post(&h, Some("text/plain"), "not json").await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert!(error_of(&j).starts_with("body:"), "{j}");
-
-    let (s, j) = post(&h, Some("application/xml"), GOOD).await;
-    assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    assert!(error_of(&j).contains("content-type"), "{j}");
-
-    let (s, j) = post(&h, Some("text/plain"), vec![b' '; 17 * 1024]).await;
-    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
-    assert!(error_of(&j).contains("16384"), "{j}");
-
-    assert_eq!(count(&h), 0);
+    let cases: Vec<(String, &str, StatusCode, &str)> = vec![
+        (
+            r#"{"kind":"pageview","site":"example.com","url":"ftp://x/"}"#.into(),
+            "text/plain",
+            StatusCode::BAD_REQUEST,
+            "url:",
+        ),
+        (
+            "not json".into(),
+            "text/plain",
+            StatusCode::BAD_REQUEST,
+            "body:",
+        ),
+        (
+            r#"{"kind":"pageview","site":"example.com","url":"https://evil.net/"}"#.into(),
+            "text/plain",
+            StatusCode::BAD_REQUEST,
+            "url: host evil.net does not belong to site example.com",
+        ),
+        (
+            r#"{"kind":"event","site":"example.com","url":"https://example.com/"}"#.into(),
+            "text/plain",
+            StatusCode::BAD_REQUEST,
+            "name:",
+        ),
+        (
+            r#"{"kind":"pageview","site":"unknown.org","url":"https://unknown.org/"}"#.into(),
+            "text/plain",
+            StatusCode::NOT_FOUND,
+            "unknown site \"unknown.org\"",
+        ),
+        (
+            pageview("/"),
+            "application/xml",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "content-type",
+        ),
+        (
+            " ".repeat(17 * 1024),
+            "text/plain",
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "16384",
+        ),
+    ];
+    for (body, ct, want, message) in cases {
+        let req = Request::post("/api/event")
+            .header(header::CONTENT_TYPE, ct)
+            .header(header::USER_AGENT, FIREFOX)
+            .body(Body::from(body))
+            .unwrap();
+        let r = h.send(req).await;
+        assert_eq!(r.status, want, "{message}");
+        let error = r.json["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains(message),
+            "{error:?} should contain {message:?}"
+        );
+    }
+    assert_eq!(h.count("SELECT COUNT(*) FROM events"), 0);
 }
 
 #[tokio::test]
 async fn other_methods_get_405_and_preflight_is_open() {
     let h = harness();
-    let resp = app(h.state.clone())
-        .oneshot(Request::get("/api/event").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
-
-    let resp = app(h.state.clone())
+    let r = h
+        .send(Request::get("/api/event").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    let resp = h
+        .router()
         .oneshot(
             Request::options("/api/event")
                 .header(header::ORIGIN, "https://example.com")
@@ -120,5 +284,319 @@ async fn other_methods_get_405_and_preflight_is_open() {
         .unwrap();
     assert!(resp.status().is_success());
     assert_eq!(resp.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
-    assert!(resp.headers().get(header::SET_COOKIE).is_none());
+}
+
+#[tokio::test]
+async fn each_drop_reason_answers_202_with_its_header_and_stores_nothing() {
+    let h = harness();
+    let googlebot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
+    let spam = r#"{"kind":"pageview","site":"example.com","url":"https://example.com/","referrer":"https://semalt.com/"}"#;
+    let cases = [
+        (pageview("/"), googlebot, "bot_crawler"),
+        (pageview("/"), "", "bot_empty_user_agent"),
+        (pageview("/"), "curl/8.5.0", "bot_short_user_agent"),
+        (
+            pageview("/"),
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0.0.0 Safari/537.36",
+            "bot_automation",
+        ),
+        (
+            pageview("/"),
+            "Mozilla/5.0+(compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)",
+            "bot_monitoring",
+        ),
+        (pageview("/robots.txt"), FIREFOX, "skip_path"),
+        (spam.to_string(), FIREFOX, "referrer_spam"),
+    ];
+    for (body, ua, reason) in cases {
+        let r = h.post(&body, ua, &[]).await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{reason}");
+        assert_eq!(r.dropped.as_deref(), Some(reason));
+    }
+    assert_eq!(h.count("SELECT COUNT(*) FROM events"), 0);
+
+    let with_id = r#"{"kind":"pageview","site":"example.com","url":"https://example.com/","event_id":"retry-1"}"#;
+    assert_eq!(h.post(with_id, FIREFOX, &[]).await.dropped, None);
+    assert_eq!(
+        h.post(with_id, FIREFOX, &[]).await.dropped.as_deref(),
+        Some("duplicate")
+    );
+    assert_eq!(h.count("SELECT COUNT(*) FROM events"), 1, "stored once");
+
+    let metrics = h
+        .send(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(metrics.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn metrics_count_accepted_dropped_and_rejected() {
+    let h = harness();
+    h.pageview("/").await;
+    h.post(&pageview("/robots.txt"), FIREFOX, &[]).await;
+    h.post("nope", FIREFOX, &[]).await;
+    let resp = h
+        .router()
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let text = String::from_utf8(
+        resp.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    for line in [
+        "tallymark_events_accepted_total{kind=\"pageview\"} 1",
+        "tallymark_events_dropped_total{reason=\"skip_path\"} 1",
+        "tallymark_events_rejected_total{error=\"invalid_payload\"} 1",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+    assert!(text.contains("tallymark_write_commit_seconds"));
+    assert!(text.contains("tallymark_write_queue_depth"));
+}
+
+#[tokio::test]
+async fn a_spoofed_forwarded_for_from_an_untrusted_peer_changes_nothing() {
+    let h = harness();
+    for spoof in ["1.1.1.1", "8.8.8.8, 9.9.9.9", "garbage"] {
+        h.post(
+            &pageview("/"),
+            FIREFOX,
+            &[("x-forwarded-for", spoof), ("x-real-ip", spoof)],
+        )
+        .await;
+    }
+    assert_eq!(
+        h.count("SELECT COUNT(DISTINCT visitor_id) FROM events"),
+        1,
+        "the socket peer decides"
+    );
+
+    let trusting = harness_with(|c| c.trusted_proxies = "203.0.113.0/24".parse().unwrap());
+    for client in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
+        trusting
+            .post(&pageview("/"), FIREFOX, &[("x-forwarded-for", client)])
+            .await;
+    }
+    assert_eq!(
+        trusting.count("SELECT COUNT(DISTINCT visitor_id) FROM events"),
+        3,
+        "behind a trusted proxy the forwarded client decides"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn five_hundred_concurrent_requests_of_one_visitor_make_one_visitor_and_one_session() {
+    let h = harness();
+    let router = h.router();
+    let tasks: Vec<_> = (0..500)
+        .map(|i| {
+            let router = router.clone();
+            tokio::spawn(async move {
+                let req = Request::post("/api/event")
+                    .header(header::USER_AGENT, FIREFOX)
+                    .body(Body::from(pageview(&format!("/p{}", i % 7))))
+                    .unwrap();
+                router.oneshot(req).await.unwrap().status()
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), StatusCode::ACCEPTED);
+    }
+    assert_eq!(h.count("SELECT COUNT(*) FROM events"), 500);
+    assert_eq!(h.count("SELECT COUNT(DISTINCT visitor_id) FROM events"), 1);
+    assert_eq!(h.count("SELECT COUNT(DISTINCT session_id) FROM events"), 1);
+    assert_eq!(h.count("SELECT COUNT(*) FROM sessions"), 1);
+    assert_eq!(
+        h.count("SELECT pageviews FROM sessions"),
+        500,
+        "the newest snapshot won"
+    );
+    assert_eq!(
+        h.count("SELECT COUNT(*) FROM salts WHERE day = '2026-01-15'"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_burst_is_one_session_split_after_thirty_idle_minutes() {
+    let h = harness();
+    for i in 0..200 {
+        h.pageview(&format!("/page/{}", i % 10)).await;
+        h.clock.advance(SignedDuration::from_secs(5));
+    }
+    assert_eq!(h.count("SELECT COUNT(DISTINCT session_id) FROM events"), 1);
+    h.clock.advance(SignedDuration::from_mins(29));
+    h.pageview("/still").await;
+    assert_eq!(h.count("SELECT COUNT(DISTINCT session_id) FROM events"), 1);
+    h.clock.advance(SignedDuration::from_mins(31));
+    h.pageview("/again").await;
+    assert_eq!(h.count("SELECT COUNT(DISTINCT session_id) FROM events"), 2);
+    let (entry, exit, pageviews, duration): (String, String, i64, i64) = h
+        .db()
+        .query_row(
+            "SELECT entry_path, exit_path, pageviews, last_ms - started_ms FROM sessions ORDER BY started_ms LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (entry.as_str(), exit.as_str(), pageviews),
+        ("/page/0", "/still", 201)
+    );
+    assert_eq!(duration, (199 * 5 + 5 + 29 * 60) * 1000);
+}
+
+#[tokio::test]
+async fn a_session_crossing_the_sites_midnight_continues() {
+    let h = harness();
+    // 23:50 in Berlin.
+    h.clock.set("2026-01-15T22:50:00Z".parse().unwrap());
+    h.state.maintain().await.unwrap();
+    h.pageview("/before").await;
+    h.clock.advance(SignedDuration::from_mins(20));
+    h.pageview("/after").await;
+    assert_eq!(h.count("SELECT COUNT(DISTINCT session_id) FROM events"), 1);
+    assert_eq!(h.count("SELECT COUNT(DISTINCT visitor_id) FROM events"), 1);
+    // The same browser after that session ended is today's visitor.
+    h.clock.advance(SignedDuration::from_mins(45));
+    h.pageview("/later").await;
+    assert_eq!(h.count("SELECT COUNT(DISTINCT session_id) FROM events"), 2);
+}
+
+#[tokio::test]
+async fn yesterdays_salt_is_deleted_after_rotation_and_gone_from_disk() {
+    let h = harness();
+    h.pageview("/").await;
+    let old: Vec<u8> = h
+        .db()
+        .query_row("SELECT salt FROM salts WHERE day = '2026-01-15'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    // A day later, past midnight plus the session timeout.
+    h.clock
+        .set("2026-01-16T09:00:00Z".parse::<Timestamp>().unwrap());
+    h.state.maintain().await.unwrap();
+    h.pageview("/").await;
+    assert_eq!(
+        h.count("SELECT COUNT(*) FROM salts WHERE day = '2026-01-15'"),
+        0
+    );
+    assert_eq!(
+        h.count("SELECT COUNT(DISTINCT visitor_id) FROM events"),
+        2,
+        "ids rotate daily"
+    );
+    for entry in walk(h.dir.path()) {
+        let bytes = std::fs::read(&entry).unwrap();
+        assert!(
+            !bytes.windows(old.len()).any(|w| w == old.as_slice()),
+            "old salt bytes still in {}",
+            entry.display()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_full_write_queue_answers_503_with_retry_after() {
+    let h = harness_with(|c| c.queue_capacity = 1);
+    // Today's salt exists before traffic (as after `serve`'s first upkeep).
+    h.state.maintain().await.unwrap();
+    // Park the writer so the queue cannot drain.
+    let (release, parked) = std::sync::mpsc::channel::<()>();
+    let store = h.state.clone();
+    let blocker = tokio::spawn(async move {
+        store
+            .store
+            .maintain(move |_| {
+                let _ = parked.recv();
+                Ok(())
+            })
+            .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let router = h.router();
+    let first = tokio::spawn(
+        router.clone().oneshot(
+            Request::post("/api/event")
+                .header(header::USER_AGENT, FIREFOX)
+                .body(Body::from(pageview("/1")))
+                .unwrap(),
+        ),
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let resp = router
+        .oneshot(
+            Request::post("/api/event")
+                .header(header::USER_AGENT, FIREFOX)
+                .body(Body::from(pageview("/2")))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(resp.headers()[header::RETRY_AFTER], "1");
+    release.send(()).unwrap();
+    blocker.await.unwrap().unwrap();
+    assert_eq!(first.await.unwrap().unwrap().status(), StatusCode::ACCEPTED);
+    assert_eq!(h.count("SELECT COUNT(*) FROM events"), 1);
+}
+
+#[tokio::test]
+async fn live_sessions_survive_a_restart() {
+    let h = harness();
+    h.pageview("/one").await;
+    let config = h.state.config.clone();
+    let clock = h.clock.clone();
+    drop(h.state);
+    clock.advance(SignedDuration::from_mins(10));
+    let again = AppState::open(config, clock.clone()).unwrap();
+    let h2 = Harness {
+        dir: h.dir,
+        state: again,
+        clock,
+        peer: h.peer,
+    };
+    h2.pageview("/two").await;
+    assert_eq!(h2.count("SELECT COUNT(DISTINCT session_id) FROM events"), 1);
+    assert_eq!(h2.count("SELECT pageviews FROM sessions"), 2);
+}
+
+#[tokio::test]
+async fn a_sharp_volume_fall_raises_the_metric() {
+    let h = harness();
+    for _ in 0..120 {
+        h.pageview("/").await;
+    }
+    h.clock.advance(SignedDuration::from_hours(25));
+    h.state.maintain().await.unwrap();
+    for _ in 0..10 {
+        h.pageview("/").await;
+    }
+    h.state.check_volume().unwrap();
+    let text = h.state.metrics.encode();
+    assert!(
+        text.contains("tallymark_volume_drop{site=\"example.com\"} 1"),
+        "{text}"
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }

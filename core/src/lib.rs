@@ -5,9 +5,10 @@
 //! the collector needs sit behind the `server` feature.
 //!
 //! The collector's ingest path calls the pure stages in this order, cheapest
-//! first: [`wire`] (parse + limits) → [`validate`] → [`bots`] → [`visitor`]
-//! → [`session`]; [`client_ip`], [`anonymize`], [`source`] and
-//! [`useragent`] derive the event's dimensions.
+//! first: [`wire`] (parse + limits) → [`validate`] → [`classify`] (with
+//! [`bots`] and the referrer-spam list of [`source`]) → [`visitor`] →
+//! [`session`]; [`client_ip`], [`anonymize`], [`source`] and [`useragent`]
+//! derive the event's dimensions.
 #![forbid(unsafe_code)]
 
 pub mod wire;
@@ -16,6 +17,8 @@ pub mod wire;
 pub mod anonymize;
 #[cfg(feature = "server")]
 pub mod bots;
+#[cfg(feature = "server")]
+pub mod classify;
 #[cfg(feature = "server")]
 pub mod client_ip;
 #[cfg(feature = "server")]

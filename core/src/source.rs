@@ -1,1 +1,1711 @@
-//! TODO(stub): being written.
+//! Traffic attribution for one pageview: where the visitor came from.
+//!
+//! [`attribute`] turns the page URL, the raw referrer and the site's domain
+//! into an [`Attribution`]: a display name for the source (Plausible's
+//! "Sources" report), the referrer's domain, a [`Channel`] (like GA4's
+//! default channel grouping), the UTM tags and which ad click id, if any,
+//! was present (never its value).
+//!
+//! # Source
+//!
+//! First match wins:
+//!
+//! 1. A tag in the page URL: `utm_source`, else `source`, else `ref` (the
+//!    first non-empty occurrence of each; keys match ASCII
+//!    case-insensitively). A tag naming a known source is shown by that
+//!    source's name: `google`, `Google`, `hackernews`, `hn` and
+//!    `news.ycombinator.com` all become "Google"/"Hacker News" (names and
+//!    hosts from `data/source/sources.tsv`, shorthands from
+//!    `data/source/aliases.tsv`; compared by lowercase letters and digits
+//!    only). Other tags are kept as the site wrote them, trimmed and cut to
+//!    [`MAX_SOURCE_BYTES`]. Tags apply even when the referrer is the site
+//!    itself (sessions keep their first pageview's source anyway).
+//! 2. The referrer, when it is an `http(s)` URL with a host that is neither
+//!    the site (nor a subdomain of it), nor the page's own host, nor
+//!    `localhost`: the named source for its host (`google.co.uk` → "Google",
+//!    see [`named_source`]), else its host without `www.`. An
+//!    `android-app://package` referrer gives the app's name if known
+//!    ("Gmail"), else `android-app://package` (as Plausible does).
+//! 3. The ad network of a click id when nothing else named a source
+//!    (`gclid` → "Google", `fbclid` → "Facebook"; [`ClickId::network`]).
+//!
+//! Anything else (no referrer, garbage, `about:blank`, `file://`…) gives
+//! no source.
+//!
+//! # Channel
+//!
+//! A fixed rule list modelled on GA4's default channel grouping, first
+//! match wins. `medium` is `utm_medium` compared by lowercase letters and
+//! digits only (`Paid-Social` = `paidsocial`); `category` is the named
+//! source's category (`search`, `social`, `video`, `email`, `shopping`,
+//! `other`).
+//!
+//! 1. **Paid** when `medium` contains `cp` (cpc, cpm, cpv…), is `ppc` or
+//!    `retargeting`, or starts with `paid`; or when there is no `medium` but
+//!    a click id. Then by category: search → [`Channel::PaidSearch`], social
+//!    → [`Channel::PaidSocial`], video → [`Channel::PaidVideo`], shopping →
+//!    [`Channel::PaidShopping`]; else by `medium` containing `search`,
+//!    `social`, `video`, `shop`, or being a display medium (below); else by
+//!    the click id's network (Google Ads, Microsoft, Yandex → PaidSearch;
+//!    `dclid` → Display; Meta, TikTok, X, LinkedIn, Pinterest, Snapchat,
+//!    Reddit → PaidSocial); else [`Channel::PaidOther`].
+//! 2. By `medium`: `display|banner|expandable|interstitial|cpm` →
+//!    [`Channel::Display`]; `email|newsletter` (and `e-mail`, `e_mail`…) →
+//!    [`Channel::Email`]; `social|social-network|social-media|sm` →
+//!    [`Channel::OrganicSocial`]; containing `video` →
+//!    [`Channel::OrganicVideo`]; `organic` → [`Channel::OrganicSearch`];
+//!    `affiliate(s)` → [`Channel::Affiliate`]; `referral|app|link` →
+//!    [`Channel::Referral`].
+//! 3. By category: search, social, video, shopping → the organic channel;
+//!    email → [`Channel::Email`]; other → [`Channel::Referral`].
+//! 4. A tagged source of `email`, `e-mail`, `mail` or `newsletter` →
+//!    [`Channel::Email`].
+//! 5. Any other `utm_*` tag → [`Channel::Campaign`].
+//! 6. Any other source (unnamed referrer, `ref=`/`source=` tag) →
+//!    [`Channel::Referral`].
+//! 7. Nothing → [`Channel::Direct`].
+//!
+//! Caveat: Facebook and Instagram append `fbclid` to *every* outbound link,
+//! organic posts included, so rule 1 counts those visits as PaidSocial
+//! unless the link carries a non-paid `utm_medium` (e.g. `social`).
+//!
+//! # Referrer spam
+//!
+//! [`attribute`] does not filter: like Plausible, the collector should drop
+//! the whole event when [`Attribution::referrer_is_spam`] (or
+//! [`is_referrer_spam`] on the referrer's host) says so. The blocklist is
+//! Matomo's public-domain `referrer-spam-list`, see
+//! `data/source/README.md`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
+
+use serde::Serialize;
+use url::Url;
+
+/// Longest kept `utm_*` value, in bytes (cut at a char boundary).
+pub const MAX_UTM_BYTES: usize = 256;
+/// Longest kept source name, in bytes (cut at a char boundary).
+pub const MAX_SOURCE_BYTES: usize = 256;
+/// Longest referrer host or Android package accepted (the DNS limit).
+pub const MAX_HOST_BYTES: usize = 253;
+
+const SOURCES_TSV: &str = include_str!("../data/source/sources.tsv");
+const ALIASES_TSV: &str = include_str!("../data/source/aliases.tsv");
+const SPAM_TXT: &str = include_str!("../data/source/referrer-spam.txt");
+
+const ANDROID_APP: &str = "android-app://";
+
+/// The attribution of one pageview.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Attribution {
+    /// Display name of the source ("Google", "news.example.org",
+    /// "my-newsletter"), or `None` for direct traffic.
+    pub source: Option<String>,
+    /// The external referrer's host, lowercase, without `www.`; `None` when
+    /// there is none, it is the site itself, or it is not an http(s) URL.
+    pub referrer_domain: Option<String>,
+    pub channel: Channel,
+    pub utm: Utm,
+    /// Which known ad click id the page URL carried (never its value).
+    pub click_id: Option<ClickId>,
+}
+
+impl Attribution {
+    /// Whether the referrer's domain (or a parent of it) is a known referrer
+    /// spammer. The collector should then drop the event.
+    pub fn referrer_is_spam(&self) -> bool {
+        self.referrer_domain
+            .as_deref()
+            .is_some_and(is_referrer_spam)
+    }
+}
+
+/// Marketing channel, after GA4's default channel grouping (module docs
+/// give the rules).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// No referrer, no tags, no click id.
+    #[default]
+    Direct,
+    OrganicSearch,
+    PaidSearch,
+    OrganicSocial,
+    PaidSocial,
+    OrganicVideo,
+    PaidVideo,
+    OrganicShopping,
+    PaidShopping,
+    /// Display advertising (banner, cpm, `dclid`).
+    Display,
+    /// Paid, but not search, social, video, shopping or display.
+    PaidOther,
+    Email,
+    Affiliate,
+    /// Another site linked here (or a `ref=` tag).
+    Referral,
+    /// Tagged with `utm_*` that no other rule classifies.
+    Campaign,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 15] = [
+        Channel::Direct,
+        Channel::OrganicSearch,
+        Channel::PaidSearch,
+        Channel::OrganicSocial,
+        Channel::PaidSocial,
+        Channel::OrganicVideo,
+        Channel::PaidVideo,
+        Channel::OrganicShopping,
+        Channel::PaidShopping,
+        Channel::Display,
+        Channel::PaidOther,
+        Channel::Email,
+        Channel::Affiliate,
+        Channel::Referral,
+        Channel::Campaign,
+    ];
+
+    /// Stable snake_case key (same as the serde form).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Channel::Direct => "direct",
+            Channel::OrganicSearch => "organic_search",
+            Channel::PaidSearch => "paid_search",
+            Channel::OrganicSocial => "organic_social",
+            Channel::PaidSocial => "paid_social",
+            Channel::OrganicVideo => "organic_video",
+            Channel::PaidVideo => "paid_video",
+            Channel::OrganicShopping => "organic_shopping",
+            Channel::PaidShopping => "paid_shopping",
+            Channel::Display => "display",
+            Channel::PaidOther => "paid_other",
+            Channel::Email => "email",
+            Channel::Affiliate => "affiliate",
+            Channel::Referral => "referral",
+            Channel::Campaign => "campaign",
+        }
+    }
+
+    /// Human label for reports ("Organic Search").
+    pub const fn label(self) -> &'static str {
+        match self {
+            Channel::Direct => "Direct",
+            Channel::OrganicSearch => "Organic Search",
+            Channel::PaidSearch => "Paid Search",
+            Channel::OrganicSocial => "Organic Social",
+            Channel::PaidSocial => "Paid Social",
+            Channel::OrganicVideo => "Organic Video",
+            Channel::PaidVideo => "Paid Video",
+            Channel::OrganicShopping => "Organic Shopping",
+            Channel::PaidShopping => "Paid Shopping",
+            Channel::Display => "Display",
+            Channel::PaidOther => "Paid Other",
+            Channel::Email => "Email",
+            Channel::Affiliate => "Affiliate",
+            Channel::Referral => "Referral",
+            Channel::Campaign => "Campaign",
+        }
+    }
+
+    /// Inverse of [`Channel::as_str`].
+    pub fn from_key(key: &str) -> Option<Channel> {
+        Channel::ALL.into_iter().find(|c| c.as_str() == key)
+    }
+}
+
+/// The `utm_*` tags of the page URL: percent-decoded, trimmed, empty → `None`,
+/// cut to [`MAX_UTM_BYTES`]. The first non-empty occurrence of each wins.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Utm {
+    pub source: Option<String>,
+    pub medium: Option<String>,
+    pub campaign: Option<String>,
+    pub term: Option<String>,
+    pub content: Option<String>,
+}
+
+impl Utm {
+    pub fn is_empty(&self) -> bool {
+        self.source.is_none()
+            && self.medium.is_none()
+            && self.campaign.is_none()
+            && self.term.is_none()
+            && self.content.is_none()
+    }
+}
+
+/// A known ad-click id query parameter. Only its presence is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum ClickId {
+    /// Google Ads.
+    #[serde(rename = "gclid")]
+    Gclid,
+    /// Google Ads (iOS app-to-web).
+    #[serde(rename = "gbraid")]
+    Gbraid,
+    /// Google Ads (iOS web-to-app).
+    #[serde(rename = "wbraid")]
+    Wbraid,
+    /// Google Display & Video 360 / Campaign Manager.
+    #[serde(rename = "dclid")]
+    Dclid,
+    /// Microsoft Advertising (Bing).
+    #[serde(rename = "msclkid")]
+    Msclkid,
+    /// Yandex Direct.
+    #[serde(rename = "yclid")]
+    Yclid,
+    /// Meta (Facebook, Instagram). Also added to organic links.
+    #[serde(rename = "fbclid")]
+    Fbclid,
+    /// TikTok Ads.
+    #[serde(rename = "ttclid")]
+    Ttclid,
+    /// X (Twitter) Ads.
+    #[serde(rename = "twclid")]
+    Twclid,
+    /// LinkedIn Ads.
+    #[serde(rename = "li_fat_id")]
+    LiFatId,
+    /// Pinterest Ads.
+    #[serde(rename = "epik")]
+    Epik,
+    /// Snapchat Ads (`ScCid`).
+    #[serde(rename = "sccid")]
+    ScCid,
+    /// Reddit Ads.
+    #[serde(rename = "rdt_cid")]
+    RdtCid,
+}
+
+impl ClickId {
+    pub const ALL: [ClickId; 13] = [
+        ClickId::Gclid,
+        ClickId::Gbraid,
+        ClickId::Wbraid,
+        ClickId::Dclid,
+        ClickId::Msclkid,
+        ClickId::Yclid,
+        ClickId::Fbclid,
+        ClickId::Ttclid,
+        ClickId::Twclid,
+        ClickId::LiFatId,
+        ClickId::Epik,
+        ClickId::ScCid,
+        ClickId::RdtCid,
+    ];
+
+    /// The query parameter name, lowercase (same as the serde form).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ClickId::Gclid => "gclid",
+            ClickId::Gbraid => "gbraid",
+            ClickId::Wbraid => "wbraid",
+            ClickId::Dclid => "dclid",
+            ClickId::Msclkid => "msclkid",
+            ClickId::Yclid => "yclid",
+            ClickId::Fbclid => "fbclid",
+            ClickId::Ttclid => "ttclid",
+            ClickId::Twclid => "twclid",
+            ClickId::LiFatId => "li_fat_id",
+            ClickId::Epik => "epik",
+            ClickId::ScCid => "sccid",
+            ClickId::RdtCid => "rdt_cid",
+        }
+    }
+
+    /// The ad network that issues it.
+    pub const fn network(self) -> &'static str {
+        match self {
+            ClickId::Gclid | ClickId::Gbraid | ClickId::Wbraid => "Google Ads",
+            ClickId::Dclid => "Google Display & Video 360",
+            ClickId::Msclkid => "Microsoft Advertising",
+            ClickId::Yclid => "Yandex Direct",
+            ClickId::Fbclid => "Meta",
+            ClickId::Ttclid => "TikTok Ads",
+            ClickId::Twclid => "X Ads",
+            ClickId::LiFatId => "LinkedIn Ads",
+            ClickId::Epik => "Pinterest Ads",
+            ClickId::ScCid => "Snapchat Ads",
+            ClickId::RdtCid => "Reddit Ads",
+        }
+    }
+
+    /// Parameter name → click id, ASCII case-insensitive.
+    pub fn from_param(name: &str) -> Option<ClickId> {
+        ClickId::ALL
+            .into_iter()
+            .find(|c| c.as_str().eq_ignore_ascii_case(name))
+    }
+
+    /// The source named when nothing else names one (a name in
+    /// `sources.tsv`).
+    const fn default_source(self) -> Option<&'static str> {
+        match self {
+            ClickId::Gclid | ClickId::Gbraid | ClickId::Wbraid => Some("Google"),
+            ClickId::Dclid => None,
+            ClickId::Msclkid => Some("Bing"),
+            ClickId::Yclid => Some("Yandex"),
+            ClickId::Fbclid => Some("Facebook"),
+            ClickId::Ttclid => Some("TikTok"),
+            ClickId::Twclid => Some("Twitter"),
+            ClickId::LiFatId => Some("LinkedIn"),
+            ClickId::Epik => Some("Pinterest"),
+            ClickId::ScCid => Some("Snapchat"),
+            ClickId::RdtCid => Some("Reddit"),
+        }
+    }
+
+    const fn paid_channel(self) -> Channel {
+        match self {
+            ClickId::Gclid
+            | ClickId::Gbraid
+            | ClickId::Wbraid
+            | ClickId::Msclkid
+            | ClickId::Yclid => Channel::PaidSearch,
+            ClickId::Dclid => Channel::Display,
+            ClickId::Fbclid
+            | ClickId::Ttclid
+            | ClickId::Twclid
+            | ClickId::LiFatId
+            | ClickId::Epik
+            | ClickId::ScCid
+            | ClickId::RdtCid => Channel::PaidSocial,
+        }
+    }
+}
+
+/// What kind of site a named source is (column 3 of `sources.tsv`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceCategory {
+    Search,
+    Social,
+    Video,
+    Email,
+    Shopping,
+    /// Named, but channel Referral (GitHub, Wikipedia, ChatGPT…).
+    Other,
+}
+
+impl SourceCategory {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SourceCategory::Search => "search",
+            SourceCategory::Social => "social",
+            SourceCategory::Video => "video",
+            SourceCategory::Email => "email",
+            SourceCategory::Shopping => "shopping",
+            SourceCategory::Other => "other",
+        }
+    }
+
+    fn parse(s: &str) -> Option<SourceCategory> {
+        Some(match s {
+            "search" => SourceCategory::Search,
+            "social" => SourceCategory::Social,
+            "video" => SourceCategory::Video,
+            "email" => SourceCategory::Email,
+            "shopping" => SourceCategory::Shopping,
+            "other" => SourceCategory::Other,
+            _ => return None,
+        })
+    }
+}
+
+/// A source from the named-source table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct NamedSource {
+    pub name: &'static str,
+    pub category: SourceCategory,
+}
+
+/// Attributes one pageview. Never panics; garbage in gives less out.
+///
+/// `site_domain` is the site as registered ("example.com"); `www.` is folded
+/// and its subdomains count as the site. `referrer` is the raw payload value.
+pub fn attribute(page: &Url, referrer: Option<&str>, site_domain: &str) -> Attribution {
+    let params = QueryParams::from_url(page);
+
+    let site = normalize_site(site_domain);
+    let page_host = page.host_str().map(normalize_host);
+    let referrer = referrer
+        .and_then(parse_referrer)
+        .filter(|r| !r.is_internal(&site, page_host.as_deref()));
+
+    // (display name, category when named)
+    let tagged = params
+        .utm
+        .source
+        .as_deref()
+        .or(params.source.as_deref())
+        .or(params.ref_.as_deref());
+    let resolved: Option<(String, Option<SourceCategory>)> = if let Some(tag) = tagged {
+        Some(match tagged_source(tag) {
+            Some(named) => (named.name.to_owned(), Some(named.category)),
+            None => (tag.to_owned(), None),
+        })
+    } else if let Some(r) = &referrer {
+        Some(match r.named() {
+            Some(named) => (named.name.to_owned(), Some(named.category)),
+            None => (r.display(), None),
+        })
+    } else {
+        params
+            .click_id
+            .and_then(ClickId::default_source)
+            .and_then(tagged_source)
+            .map(|named| (named.name.to_owned(), Some(named.category)))
+    };
+
+    let category = resolved.as_ref().and_then(|(_, c)| *c);
+    let channel = channel_for(
+        category,
+        tagged,
+        params.utm.medium.as_deref(),
+        params.click_id,
+        !params.utm.is_empty(),
+        resolved.is_some(),
+    );
+
+    Attribution {
+        source: resolved.map(|(name, _)| truncate(&name, MAX_SOURCE_BYTES).to_owned()),
+        referrer_domain: referrer.and_then(Referrer::into_domain),
+        channel,
+        utm: params.utm,
+        click_id: params.click_id,
+    }
+}
+
+/// The host of an `http(s)` referrer, lowercase, punycode, without a
+/// trailing dot or a leading `www.`; `None` for anything else.
+pub fn referrer_host(referrer: &str) -> Option<String> {
+    parse_referrer(referrer).and_then(Referrer::into_domain)
+}
+
+/// Whether `host` or one of its parent domains is on the referrer-spam
+/// blocklist (`data/source/referrer-spam.txt`). Case-insensitive; a trailing
+/// dot is ignored.
+pub fn is_referrer_spam(host: &str) -> bool {
+    let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
+    if host.is_empty() {
+        return false;
+    }
+    let spam = &*SPAM;
+    suffixes(&host).any(|s| spam.contains(s))
+}
+
+/// The named source for a host ("www.google.co.uk" → Google/search), from
+/// `data/source/sources.tsv`. Exact hosts and their subdomains win over
+/// `base.*` patterns; the longest match wins within each.
+pub fn named_source(host: &str) -> Option<NamedSource> {
+    let host = normalize_host(host);
+    lookup_host(&host)
+}
+
+// ---------------------------------------------------------------------------
+// Query parameters
+
+struct QueryParams {
+    utm: Utm,
+    source: Option<String>,
+    ref_: Option<String>,
+    click_id: Option<ClickId>,
+}
+
+impl QueryParams {
+    fn from_url(page: &Url) -> QueryParams {
+        let mut p = QueryParams {
+            utm: Utm::default(),
+            source: None,
+            ref_: None,
+            click_id: None,
+        };
+        for (key, value) in page.query_pairs() {
+            let slot = match_key(&key, &mut p);
+            if let Some(slot) = slot {
+                if slot.is_none() {
+                    *slot = clean(&value, MAX_UTM_BYTES);
+                }
+                continue;
+            }
+            if p.click_id.is_none() && !value.trim().is_empty() {
+                p.click_id = ClickId::from_param(&key);
+            }
+        }
+        p
+    }
+}
+
+fn match_key<'a>(key: &str, p: &'a mut QueryParams) -> Option<&'a mut Option<String>> {
+    let k = |name: &str| key.eq_ignore_ascii_case(name);
+    if k("utm_source") {
+        Some(&mut p.utm.source)
+    } else if k("utm_medium") {
+        Some(&mut p.utm.medium)
+    } else if k("utm_campaign") {
+        Some(&mut p.utm.campaign)
+    } else if k("utm_term") {
+        Some(&mut p.utm.term)
+    } else if k("utm_content") {
+        Some(&mut p.utm.content)
+    } else if k("source") {
+        Some(&mut p.source)
+    } else if k("ref") {
+        Some(&mut p.ref_)
+    } else {
+        None
+    }
+}
+
+/// Trimmed, non-empty, at most `max` bytes (cut at a char boundary).
+fn clean(value: &str, max: usize) -> Option<String> {
+    let v = truncate(value.trim(), max).trim_end();
+    (!v.is_empty()).then(|| v.to_owned())
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------
+// Referrer
+
+enum Referrer {
+    /// An http(s) referrer's host, normalised.
+    Web(String),
+    /// An `android-app://` referrer's package, lowercase.
+    AndroidApp(String),
+}
+
+impl Referrer {
+    fn is_internal(&self, site: &str, page_host: Option<&str>) -> bool {
+        let Referrer::Web(host) = self else {
+            return false;
+        };
+        host == "localhost"
+            || page_host == Some(host.as_str())
+            || (!site.is_empty() && is_same_or_subdomain(host, site))
+    }
+
+    fn named(&self) -> Option<NamedSource> {
+        match self {
+            Referrer::Web(host) => lookup_host(host),
+            Referrer::AndroidApp(package) => TABLE.android.get(package.as_str()).copied(),
+        }
+    }
+
+    fn display(&self) -> String {
+        match self {
+            Referrer::Web(host) => host.clone(),
+            Referrer::AndroidApp(package) => format!("{ANDROID_APP}{package}"),
+        }
+    }
+
+    fn into_domain(self) -> Option<String> {
+        match self {
+            Referrer::Web(host) => Some(host),
+            Referrer::AndroidApp(_) => None,
+        }
+    }
+}
+
+fn parse_referrer(raw: &str) -> Option<Referrer> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return None;
+    }
+    let url = Url::parse(raw).ok()?;
+    match url.scheme() {
+        "http" | "https" => {
+            let host = normalize_host(url.host_str()?);
+            (!host.is_empty() && host.len() <= MAX_HOST_BYTES).then_some(Referrer::Web(host))
+        }
+        "android-app" => {
+            let package = url.host_str()?.to_ascii_lowercase();
+            let valid = !package.is_empty()
+                && package.len() <= MAX_HOST_BYTES
+                && package
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_');
+            valid.then_some(Referrer::AndroidApp(package))
+        }
+        _ => None,
+    }
+}
+
+/// Lowercase, no trailing dot, no leading `www.`.
+fn normalize_host(host: &str) -> String {
+    let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
+    match host.strip_prefix("www.") {
+        Some(rest) if !rest.is_empty() => rest.to_owned(),
+        _ => host,
+    }
+}
+
+/// The site's domain as a normalised host (punycode for IDNs).
+fn normalize_site(site: &str) -> String {
+    let site = site.trim();
+    let ascii = match url::Host::parse(site) {
+        Ok(url::Host::Domain(d)) => d,
+        _ => site.to_owned(),
+    };
+    normalize_host(&ascii)
+}
+
+fn is_same_or_subdomain(host: &str, domain: &str) -> bool {
+    host == domain
+        || host
+            .strip_suffix(domain)
+            .is_some_and(|prefix| prefix.ends_with('.'))
+}
+
+/// `a.b.c`, `b.c`, `c`.
+fn suffixes(host: &str) -> impl Iterator<Item = &str> {
+    std::iter::once(host).chain(
+        host.match_indices('.')
+            .filter_map(move |(i, _)| host.get(i + 1..)),
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Tagged sources
+
+/// Lowercase letters and digits only: `Hacker-News` → `hackernews`.
+fn tag_key(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The named source a tag (`utm_source`, `source`, `ref`) refers to.
+fn tagged_source(tag: &str) -> Option<NamedSource> {
+    let key = tag_key(tag);
+    if key.is_empty() {
+        return None;
+    }
+    if let Some(named) = TABLE.tags.get(&key) {
+        return Some(*named);
+    }
+    if tag.contains("://") {
+        return parse_referrer(tag).and_then(|r| r.named());
+    }
+    if tag.contains('.') && !tag.contains(char::is_whitespace) {
+        return named_source(tag);
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------
+// Channel
+
+fn channel_for(
+    category: Option<SourceCategory>,
+    tagged: Option<&str>,
+    medium: Option<&str>,
+    click_id: Option<ClickId>,
+    has_utm: bool,
+    has_source: bool,
+) -> Channel {
+    let medium = medium.map(tag_key);
+    let medium = medium.as_deref();
+    let paid = match medium {
+        Some(m) => is_paid_medium(m),
+        None => click_id.is_some(),
+    };
+
+    if paid {
+        if let Some(c) = category.and_then(paid_by_category) {
+            return c;
+        }
+        if let Some(c) = medium.and_then(paid_by_medium) {
+            return c;
+        }
+        if let Some(c) = click_id {
+            return c.paid_channel();
+        }
+        return Channel::PaidOther;
+    }
+
+    if let Some(c) = medium.and_then(organic_by_medium) {
+        return c;
+    }
+    if let Some(c) = category {
+        return match c {
+            SourceCategory::Search => Channel::OrganicSearch,
+            SourceCategory::Social => Channel::OrganicSocial,
+            SourceCategory::Video => Channel::OrganicVideo,
+            SourceCategory::Shopping => Channel::OrganicShopping,
+            SourceCategory::Email => Channel::Email,
+            SourceCategory::Other => Channel::Referral,
+        };
+    }
+    if tagged.is_some_and(|t| matches!(tag_key(t).as_str(), "email" | "mail" | "newsletter")) {
+        return Channel::Email;
+    }
+    if has_utm {
+        return Channel::Campaign;
+    }
+    if has_source {
+        return Channel::Referral;
+    }
+    Channel::Direct
+}
+
+fn is_paid_medium(m: &str) -> bool {
+    m.contains("cp") || m == "ppc" || m == "retargeting" || m.starts_with("paid")
+}
+
+fn is_display_medium(m: &str) -> bool {
+    matches!(
+        m,
+        "display" | "banner" | "expandable" | "interstitial" | "cpm"
+    )
+}
+
+fn paid_by_category(c: SourceCategory) -> Option<Channel> {
+    match c {
+        SourceCategory::Search => Some(Channel::PaidSearch),
+        SourceCategory::Social => Some(Channel::PaidSocial),
+        SourceCategory::Video => Some(Channel::PaidVideo),
+        SourceCategory::Shopping => Some(Channel::PaidShopping),
+        SourceCategory::Email | SourceCategory::Other => None,
+    }
+}
+
+fn paid_by_medium(m: &str) -> Option<Channel> {
+    if m.contains("search") {
+        Some(Channel::PaidSearch)
+    } else if m.contains("social") {
+        Some(Channel::PaidSocial)
+    } else if m.contains("video") {
+        Some(Channel::PaidVideo)
+    } else if m.contains("shop") {
+        Some(Channel::PaidShopping)
+    } else if is_display_medium(m) {
+        Some(Channel::Display)
+    } else {
+        None
+    }
+}
+
+fn organic_by_medium(m: &str) -> Option<Channel> {
+    Some(match m {
+        _ if is_display_medium(m) => Channel::Display,
+        "email" | "newsletter" => Channel::Email,
+        "social" | "socialnetwork" | "socialmedia" | "sm" => Channel::OrganicSocial,
+        _ if m.contains("video") => Channel::OrganicVideo,
+        "organic" => Channel::OrganicSearch,
+        "affiliate" | "affiliates" => Channel::Affiliate,
+        "referral" | "app" | "link" => Channel::Referral,
+        _ => return None,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Data tables
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Pattern<'a> {
+    /// A host and its subdomains.
+    Host(&'a str),
+    /// `base.*`: base under any top-level tail.
+    Wildcard(&'a str),
+    /// `android-app://package`.
+    AndroidApp(&'a str),
+}
+
+/// Second-level labels that form a two-label country tail (`co.uk`).
+const SECOND_LEVEL: [&str; 10] = [
+    "co", "com", "net", "org", "ac", "edu", "gov", "gob", "ne", "or",
+];
+
+struct SourceTable {
+    exact: HashMap<&'static str, NamedSource>,
+    wildcard: HashMap<&'static str, NamedSource>,
+    android: HashMap<&'static str, NamedSource>,
+    /// `tag_key(name)` and `tag_key(alias)` → source.
+    tags: HashMap<String, NamedSource>,
+}
+
+static TABLE: LazyLock<SourceTable> = LazyLock::new(|| {
+    let mut t = SourceTable {
+        exact: HashMap::new(),
+        wildcard: HashMap::new(),
+        android: HashMap::new(),
+        tags: HashMap::new(),
+    };
+    for (pattern, named) in data_lines(SOURCES_TSV).filter_map(|l| parse_source_line(l).ok()) {
+        let map = match pattern {
+            Pattern::Host(h) => t.exact.entry(h),
+            Pattern::Wildcard(b) => t.wildcard.entry(b),
+            Pattern::AndroidApp(p) => t.android.entry(p),
+        };
+        map.or_insert(named);
+        t.tags.entry(tag_key(named.name)).or_insert(named);
+    }
+    let aliases: Vec<_> = data_lines(ALIASES_TSV)
+        .filter_map(|l| parse_alias_line(l, &t.tags).ok())
+        .collect();
+    for (key, named) in aliases {
+        t.tags.entry(key).or_insert(named);
+    }
+    t
+});
+
+static SPAM: LazyLock<HashSet<String>> = LazyLock::new(|| {
+    data_lines(SPAM_TXT)
+        .map(|l| l.trim_end_matches('.').to_ascii_lowercase())
+        .filter(|l| !l.is_empty())
+        .collect()
+});
+
+/// Non-blank, non-comment lines, trimmed of `\r` and outer spaces.
+fn data_lines(text: &'static str) -> impl Iterator<Item = &'static str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+}
+
+fn parse_source_line(line: &'static str) -> Result<(Pattern<'static>, NamedSource), String> {
+    let mut cols = line.split('\t').map(str::trim);
+    let (Some(pattern), Some(name), Some(category), None) =
+        (cols.next(), cols.next(), cols.next(), cols.next())
+    else {
+        return Err(format!("want 3 TAB-separated columns: {line:?}"));
+    };
+    let category =
+        SourceCategory::parse(category).ok_or_else(|| format!("bad category: {line:?}"))?;
+    if name.is_empty() || tag_key(name).is_empty() {
+        return Err(format!("empty name: {line:?}"));
+    }
+    let host_ok = |h: &str| {
+        !h.is_empty()
+            && !h.starts_with("www.")
+            && h.split('.').all(|label| {
+                !label.is_empty()
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            })
+    };
+    let pattern = if let Some(package) = pattern.strip_prefix(ANDROID_APP) {
+        let ok = !package.is_empty()
+            && package
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_');
+        ok.then_some(Pattern::AndroidApp(package))
+    } else if let Some(base) = pattern.strip_suffix(".*") {
+        host_ok(base).then_some(Pattern::Wildcard(base))
+    } else {
+        (host_ok(pattern) && pattern.contains('.')).then_some(Pattern::Host(pattern))
+    };
+    let pattern = pattern.ok_or_else(|| format!("bad pattern: {line:?}"))?;
+    Ok((pattern, NamedSource { name, category }))
+}
+
+fn parse_alias_line(
+    line: &str,
+    names: &HashMap<String, NamedSource>,
+) -> Result<(String, NamedSource), String> {
+    let mut cols = line.split('\t').map(str::trim);
+    let (Some(alias), Some(name), None) = (cols.next(), cols.next(), cols.next()) else {
+        return Err(format!("want 2 TAB-separated columns: {line:?}"));
+    };
+    let key = tag_key(alias);
+    if key.is_empty() {
+        return Err(format!("empty alias: {line:?}"));
+    }
+    let named = names
+        .get(&tag_key(name))
+        .filter(|n| n.name == name)
+        .ok_or_else(|| format!("alias to a name not in sources.tsv: {line:?}"))?;
+    Ok((key, *named))
+}
+
+fn lookup_host(host: &str) -> Option<NamedSource> {
+    let t = &*TABLE;
+    if let Some(named) = suffixes(host).find_map(|s| t.exact.get(s)) {
+        return Some(*named);
+    }
+    // base.* : strip a one-label tail, then a two-label one (co.uk).
+    let labels: Vec<&str> = host.split('.').collect();
+    let n = labels.len();
+    let mut prefixes = Vec::with_capacity(2);
+    if n >= 2 {
+        prefixes.push(n - 1);
+    }
+    if n >= 3 && SECOND_LEVEL.contains(&labels[n - 2]) {
+        prefixes.push(n - 2);
+    }
+    prefixes.into_iter().find_map(|keep| {
+        let prefix_len = labels[..keep].iter().map(|l| l.len() + 1).sum::<usize>() - 1;
+        let prefix = host.get(..prefix_len)?;
+        suffixes(prefix).find_map(|s| t.wildcard.get(s)).copied()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).expect("test URL")
+    }
+
+    struct Case {
+        name: &'static str,
+        page: &'static str,
+        referrer: Option<&'static str>,
+        source: Option<&'static str>,
+        referrer_domain: Option<&'static str>,
+        channel: Channel,
+    }
+
+    const SITE: &str = "example.com";
+    const PAGE: &str = "https://example.com/pricing";
+
+    fn case(
+        name: &'static str,
+        page: &'static str,
+        referrer: Option<&'static str>,
+        source: Option<&'static str>,
+        referrer_domain: Option<&'static str>,
+        channel: Channel,
+    ) -> Case {
+        Case {
+            name,
+            page,
+            referrer,
+            source,
+            referrer_domain,
+            channel,
+        }
+    }
+
+    #[test]
+    fn attribution_table() {
+        use Channel::*;
+        let cases = [
+            case("no referrer", PAGE, None, None, None, Direct),
+            case("empty referrer", PAGE, Some(""), None, None, Direct),
+            case("blank referrer", PAGE, Some("   "), None, None, Direct),
+            case(
+                "garbage referrer",
+                PAGE,
+                Some("not a url"),
+                None,
+                None,
+                Direct,
+            ),
+            case("about:blank", PAGE, Some("about:blank"), None, None, Direct),
+            case(
+                "file referrer",
+                PAGE,
+                Some("file:///etc/passwd"),
+                None,
+                None,
+                Direct,
+            ),
+            case(
+                "google.com",
+                PAGE,
+                Some("https://www.google.com/"),
+                Some("Google"),
+                Some("google.com"),
+                OrganicSearch,
+            ),
+            case(
+                "google.co.uk",
+                PAGE,
+                Some("https://www.google.co.uk/search?q=x"),
+                Some("Google"),
+                Some("google.co.uk"),
+                OrganicSearch,
+            ),
+            case(
+                "google.com.br",
+                PAGE,
+                Some("https://google.com.br/"),
+                Some("Google"),
+                Some("google.com.br"),
+                OrganicSearch,
+            ),
+            case(
+                "google.de uppercase",
+                PAGE,
+                Some("HTTPS://WWW.GOOGLE.DE/"),
+                Some("Google"),
+                Some("google.de"),
+                OrganicSearch,
+            ),
+            case(
+                "bing",
+                PAGE,
+                Some("https://www.bing.com/search?q=tallymark"),
+                Some("Bing"),
+                Some("bing.com"),
+                OrganicSearch,
+            ),
+            case(
+                "duckduckgo",
+                PAGE,
+                Some("https://duckduckgo.com/"),
+                Some("DuckDuckGo"),
+                Some("duckduckgo.com"),
+                OrganicSearch,
+            ),
+            case(
+                "yahoo japan",
+                PAGE,
+                Some("https://search.yahoo.co.jp/search?p=x"),
+                Some("Yahoo!"),
+                Some("search.yahoo.co.jp"),
+                OrganicSearch,
+            ),
+            case(
+                "t.co",
+                PAGE,
+                Some("https://t.co/abc123"),
+                Some("Twitter"),
+                Some("t.co"),
+                OrganicSocial,
+            ),
+            case(
+                "l.facebook.com",
+                PAGE,
+                Some("https://l.facebook.com/"),
+                Some("Facebook"),
+                Some("l.facebook.com"),
+                OrganicSocial,
+            ),
+            case(
+                "hacker news",
+                PAGE,
+                Some("https://news.ycombinator.com/item?id=1"),
+                Some("Hacker News"),
+                Some("news.ycombinator.com"),
+                OrganicSocial,
+            ),
+            case(
+                "youtube",
+                PAGE,
+                Some("https://m.youtube.com/watch?v=x"),
+                Some("YouTube"),
+                Some("m.youtube.com"),
+                OrganicVideo,
+            ),
+            case(
+                "gmail web",
+                PAGE,
+                Some("https://mail.google.com/"),
+                Some("Gmail"),
+                Some("mail.google.com"),
+                Email,
+            ),
+            case(
+                "gemini beats google.*",
+                PAGE,
+                Some("https://gemini.google.com/app"),
+                Some("Gemini"),
+                Some("gemini.google.com"),
+                Referral,
+            ),
+            case(
+                "google news",
+                PAGE,
+                Some("https://news.google.de/"),
+                Some("Google News"),
+                Some("news.google.de"),
+                Referral,
+            ),
+            case(
+                "google.* does not match google.evil.com",
+                PAGE,
+                Some("https://google.evil.com/"),
+                Some("google.evil.com"),
+                Some("google.evil.com"),
+                Referral,
+            ),
+            case(
+                "unknown referrer, www folded",
+                PAGE,
+                Some("https://www.blog.example.org/post"),
+                Some("blog.example.org"),
+                Some("blog.example.org"),
+                Referral,
+            ),
+            case(
+                "self-referral",
+                PAGE,
+                Some("https://example.com/"),
+                None,
+                None,
+                Direct,
+            ),
+            case(
+                "self-referral, www",
+                PAGE,
+                Some("https://www.example.com/a"),
+                None,
+                None,
+                Direct,
+            ),
+            case(
+                "self-referral, subdomain",
+                PAGE,
+                Some("http://docs.example.com/"),
+                None,
+                None,
+                Direct,
+            ),
+            case(
+                "self-referral, page host alias",
+                "https://example.net/",
+                Some("https://www.example.net/x"),
+                None,
+                None,
+                Direct,
+            ),
+            case(
+                "not a subdomain: notexample.com",
+                PAGE,
+                Some("https://notexample.com/"),
+                Some("notexample.com"),
+                Some("notexample.com"),
+                Referral,
+            ),
+            case(
+                "localhost",
+                PAGE,
+                Some("http://localhost:3000/"),
+                None,
+                None,
+                Direct,
+            ),
+            case(
+                "utm_source overrides referrer",
+                "https://example.com/?utm_source=newsletter-42",
+                Some("https://www.google.com/"),
+                Some("newsletter-42"),
+                Some("google.com"),
+                Campaign,
+            ),
+            case(
+                "utm_source google maps to Google",
+                "https://example.com/?utm_source=google",
+                None,
+                Some("Google"),
+                None,
+                OrganicSearch,
+            ),
+            case(
+                "utm_source alias fb",
+                "https://example.com/?utm_source=FB&utm_medium=social",
+                None,
+                Some("Facebook"),
+                None,
+                OrganicSocial,
+            ),
+            case(
+                "utm_source host",
+                "https://example.com/?utm_source=news.ycombinator.com",
+                None,
+                Some("Hacker News"),
+                None,
+                OrganicSocial,
+            ),
+            case(
+                "utm_source on self-referral",
+                "https://example.com/?utm_source=partner",
+                Some("https://example.com/"),
+                Some("partner"),
+                None,
+                Campaign,
+            ),
+            case(
+                "ref= fallback",
+                "https://example.com/?ref=mysite.dev",
+                None,
+                Some("mysite.dev"),
+                None,
+                Referral,
+            ),
+            case(
+                "ref=producthunt is Product Hunt",
+                "https://example.com/?ref=producthunt",
+                Some("https://www.producthunt.com/posts/x"),
+                Some("Product Hunt"),
+                Some("producthunt.com"),
+                OrganicSocial,
+            ),
+            case(
+                "source= before ref=",
+                "https://example.com/?ref=b&source=a",
+                None,
+                Some("a"),
+                None,
+                Referral,
+            ),
+            case(
+                "empty utm_source falls back to ref",
+                "https://example.com/?utm_source=%20&ref=b",
+                None,
+                Some("b"),
+                None,
+                Referral,
+            ),
+            case(
+                "gclid",
+                "https://example.com/?gclid=abc",
+                Some("https://www.google.com/"),
+                Some("Google"),
+                Some("google.com"),
+                PaidSearch,
+            ),
+            case(
+                "gclid without referrer",
+                "https://example.com/?gclid=abc",
+                None,
+                Some("Google"),
+                None,
+                PaidSearch,
+            ),
+            case(
+                "gclid on youtube",
+                "https://example.com/?gclid=abc",
+                Some("https://www.youtube.com/"),
+                Some("YouTube"),
+                Some("youtube.com"),
+                PaidVideo,
+            ),
+            case(
+                "fbclid",
+                "https://example.com/?fbclid=IwAR0",
+                Some("https://l.facebook.com/"),
+                Some("Facebook"),
+                Some("l.facebook.com"),
+                PaidSocial,
+            ),
+            case(
+                "fbclid but utm_medium=social",
+                "https://example.com/?fbclid=IwAR0&utm_medium=social",
+                Some("https://l.facebook.com/"),
+                Some("Facebook"),
+                Some("l.facebook.com"),
+                OrganicSocial,
+            ),
+            case(
+                "msclkid",
+                "https://example.com/?msclkid=1",
+                None,
+                Some("Bing"),
+                None,
+                PaidSearch,
+            ),
+            case(
+                "dclid",
+                "https://example.com/?dclid=1",
+                None,
+                None,
+                None,
+                Display,
+            ),
+            case(
+                "utm cpc google",
+                "https://example.com/?utm_source=google&utm_medium=cpc",
+                None,
+                Some("Google"),
+                None,
+                PaidSearch,
+            ),
+            case(
+                "utm paid_social unknown source",
+                "https://example.com/?utm_source=partner&utm_medium=paid_social",
+                None,
+                Some("partner"),
+                None,
+                PaidSocial,
+            ),
+            case(
+                "utm ppc unknown source",
+                "https://example.com/?utm_source=partner&utm_medium=ppc",
+                None,
+                Some("partner"),
+                None,
+                PaidOther,
+            ),
+            case(
+                "utm_medium=email",
+                "https://example.com/?utm_source=weekly&utm_medium=email",
+                None,
+                Some("weekly"),
+                None,
+                Email,
+            ),
+            case(
+                "utm_medium=E-Mail",
+                "https://example.com/?utm_medium=E-Mail",
+                None,
+                None,
+                None,
+                Email,
+            ),
+            case(
+                "utm_source=newsletter",
+                "https://example.com/?utm_source=newsletter",
+                None,
+                Some("newsletter"),
+                None,
+                Email,
+            ),
+            case(
+                "utm_medium=banner",
+                "https://example.com/?utm_source=ads-r-us&utm_medium=banner",
+                None,
+                Some("ads-r-us"),
+                None,
+                Display,
+            ),
+            case(
+                "utm_medium=affiliate",
+                "https://example.com/?utm_source=blog&utm_medium=affiliate",
+                None,
+                Some("blog"),
+                None,
+                Affiliate,
+            ),
+            case(
+                "utm_campaign only",
+                "https://example.com/?utm_campaign=spring",
+                None,
+                None,
+                None,
+                Campaign,
+            ),
+            case(
+                "android-app gmail",
+                PAGE,
+                Some("android-app://com.google.android.gm"),
+                Some("Gmail"),
+                None,
+                Email,
+            ),
+            case(
+                "android-app google quick search box",
+                PAGE,
+                Some("android-app://com.google.android.googlequicksearchbox/https/www.google.com"),
+                Some("Google"),
+                None,
+                OrganicSearch,
+            ),
+            case(
+                "android-app unknown",
+                PAGE,
+                Some("android-app://org.example.reader"),
+                Some("android-app://org.example.reader"),
+                None,
+                Referral,
+            ),
+            case(
+                "ip referrer",
+                PAGE,
+                Some("http://192.168.1.10:8080/x"),
+                Some("192.168.1.10"),
+                Some("192.168.1.10"),
+                Referral,
+            ),
+            case(
+                "idn referrer is punycode",
+                PAGE,
+                Some("https://bücher.example/"),
+                Some("xn--bcher-kva.example"),
+                Some("xn--bcher-kva.example"),
+                Referral,
+            ),
+        ];
+        assert!(cases.len() >= 25);
+        for c in &cases {
+            let got = attribute(&url(c.page), c.referrer, SITE);
+            assert_eq!(got.source.as_deref(), c.source, "{}: source", c.name);
+            assert_eq!(
+                got.referrer_domain.as_deref(),
+                c.referrer_domain,
+                "{}: referrer_domain",
+                c.name
+            );
+            assert_eq!(got.channel, c.channel, "{}: channel", c.name);
+        }
+    }
+
+    #[test]
+    fn site_domain_is_normalised() {
+        let page = url("https://blog.example.com/");
+        for site in ["www.example.com", "EXAMPLE.com.", " example.com "] {
+            let a = attribute(&page, Some("https://shop.example.com/"), site);
+            assert_eq!(a.source, None, "{site}");
+            assert_eq!(a.channel, Channel::Direct, "{site}");
+        }
+        // A parent domain is not the site.
+        let a = attribute(&page, Some("https://example.com/"), "blog.example.com");
+        assert_eq!(a.source.as_deref(), Some("example.com"));
+        // An empty or garbage site matches nothing.
+        let a = attribute(&page, Some("https://other.org/"), "");
+        assert_eq!(a.source.as_deref(), Some("other.org"));
+        let a = attribute(&page, Some("https://other.org/"), "not a domain!");
+        assert_eq!(a.source.as_deref(), Some("other.org"));
+    }
+
+    #[test]
+    fn utm_fields_are_decoded_trimmed_and_first_wins() {
+        let a = attribute(
+            &url(
+                "https://example.com/?UTM_SOURCE=Spring%20Sale&utm_medium=+email+\
+                 &utm_campaign=caf%C3%A9+2025&utm_term=&utm_content=hero&utm_medium=cpc",
+            ),
+            None,
+            SITE,
+        );
+        assert_eq!(
+            a.utm,
+            Utm {
+                source: Some("Spring Sale".into()),
+                medium: Some("email".into()),
+                campaign: Some("café 2025".into()),
+                term: None,
+                content: Some("hero".into()),
+            }
+        );
+        assert_eq!(a.source.as_deref(), Some("Spring Sale"));
+        assert_eq!(a.channel, Channel::Email);
+        assert_eq!(a.click_id, None);
+    }
+
+    #[test]
+    fn utm_is_truncated_at_a_char_boundary() {
+        // 255 ASCII bytes, then a 2-byte char straddling the limit.
+        let value = format!("{}é tail", "a".repeat(MAX_UTM_BYTES - 1));
+        let mut page = url("https://example.com/");
+        page.query_pairs_mut().append_pair("utm_campaign", &value);
+        page.query_pairs_mut()
+            .append_pair("utm_source", &"€".repeat(200));
+        let a = attribute(&page, None, SITE);
+        let campaign = a.utm.campaign.expect("campaign");
+        assert_eq!(campaign, "a".repeat(MAX_UTM_BYTES - 1));
+        let source = a.utm.source.expect("source");
+        assert_eq!(source, "€".repeat(MAX_UTM_BYTES / 3));
+        assert!(source.len() <= MAX_UTM_BYTES);
+        assert_eq!(a.source.as_deref(), Some(source.as_str()));
+        assert_eq!(truncate("abc", 0), "");
+        assert_eq!(truncate("ab", 5), "ab");
+    }
+
+    #[test]
+    fn click_ids() {
+        for id in ClickId::ALL {
+            assert_eq!(ClickId::from_param(id.as_str()), Some(id));
+            assert_eq!(
+                ClickId::from_param(&id.as_str().to_ascii_uppercase()),
+                Some(id)
+            );
+            let page = url(&format!(
+                "https://example.com/?{}=secret-value",
+                id.as_str()
+            ));
+            let a = attribute(&page, None, SITE);
+            assert_eq!(a.click_id, Some(id));
+            assert_eq!(a.channel, id.paid_channel(), "{}", id.as_str());
+            assert!(
+                !format!("{a:?}").contains("secret-value"),
+                "value never kept"
+            );
+            if let Some(name) = id.default_source() {
+                assert_eq!(tagged_source(name).map(|n| n.name), Some(name));
+            }
+            let json = serde_json::to_string(&id).expect("serialize");
+            assert_eq!(json, format!("\"{}\"", id.as_str()));
+        }
+        assert_eq!(ClickId::from_param("ScCid"), Some(ClickId::ScCid));
+        assert_eq!(ClickId::from_param("utm_source"), None);
+        // Empty value: not a click.
+        let a = attribute(&url("https://example.com/?gclid=&fbclid=x"), None, SITE);
+        assert_eq!(a.click_id, Some(ClickId::Fbclid));
+        assert_eq!(ClickId::Gclid.network(), "Google Ads");
+    }
+
+    #[test]
+    fn referrer_host_normalises() {
+        assert_eq!(
+            referrer_host("https://WWW.Example.ORG./a?b#c").as_deref(),
+            Some("example.org")
+        );
+        assert_eq!(referrer_host("http://www/").as_deref(), Some("www"));
+        assert_eq!(
+            referrer_host("https://user:pw@x.io:8443/").as_deref(),
+            Some("x.io")
+        );
+        assert_eq!(referrer_host("android-app://com.google.android.gm"), None);
+        assert_eq!(referrer_host("ftp://example.org/"), None);
+        assert_eq!(referrer_host("example.org"), None);
+        assert_eq!(referrer_host(""), None);
+        assert_eq!(referrer_host("https://"), None);
+        let long = format!("https://{}.com/", "a.".repeat(200));
+        assert_eq!(referrer_host(&long), None);
+    }
+
+    #[test]
+    fn referrer_spam() {
+        assert!(is_referrer_spam("semalt.com"));
+        assert!(is_referrer_spam("darodar.com"));
+        assert!(is_referrer_spam("buttons-for-website.com"));
+        assert!(is_referrer_spam("forum.semalt.com"), "subdomain");
+        assert!(is_referrer_spam("SEMALT.COM."), "case, trailing dot");
+        assert!(
+            is_referrer_spam("qiwi.xyz"),
+            "list entry QIWI.xyz lowercased"
+        );
+        assert!(!is_referrer_spam("notsemalt.com"));
+        assert!(!is_referrer_spam("semalt.com.example.org"));
+        assert!(!is_referrer_spam("google.com"));
+        assert!(!is_referrer_spam(""));
+        assert!(!is_referrer_spam("com"));
+
+        let a = attribute(&url(PAGE), Some("http://www.semalt.com/crawler"), SITE);
+        assert_eq!(a.referrer_domain.as_deref(), Some("semalt.com"));
+        assert!(a.referrer_is_spam());
+        let a = attribute(&url(PAGE), Some("https://www.google.com/"), SITE);
+        assert!(!a.referrer_is_spam());
+        assert!(!Attribution::default().referrer_is_spam());
+    }
+
+    #[test]
+    fn named_source_lookup() {
+        let n = |h: &str| named_source(h).map(|s| (s.name, s.category));
+        assert_eq!(
+            n("www.google.co.uk"),
+            Some(("Google", SourceCategory::Search))
+        );
+        assert_eq!(n("google.com.au"), Some(("Google", SourceCategory::Search)));
+        assert_eq!(
+            n("images.google.fr"),
+            Some(("Google", SourceCategory::Search))
+        );
+        assert_eq!(
+            n("mail.yahoo.co.jp"),
+            Some(("Yahoo! Mail", SourceCategory::Email))
+        );
+        assert_eq!(
+            n("shopping.google.com"),
+            Some(("Google Shopping", SourceCategory::Shopping))
+        );
+        assert_eq!(n("x.com"), Some(("Twitter", SourceCategory::Social)));
+        assert_eq!(n("lnkd.in"), Some(("LinkedIn", SourceCategory::Social)));
+        assert_eq!(
+            n("de.wikipedia.org"),
+            Some(("Wikipedia", SourceCategory::Other))
+        );
+        assert_eq!(
+            n("amazon.co.jp"),
+            Some(("Amazon", SourceCategory::Shopping))
+        );
+        assert_eq!(n("mygoogle.com"), None);
+        assert_eq!(n("google"), None);
+        assert_eq!(n("co.uk"), None);
+        assert_eq!(n(""), None);
+        assert_eq!(n("."), None);
+    }
+
+    #[test]
+    fn channel_keys_round_trip() {
+        for c in Channel::ALL {
+            assert_eq!(Channel::from_key(c.as_str()), Some(c));
+            let json = serde_json::to_string(&c).expect("serialize");
+            assert_eq!(json, format!("\"{}\"", c.as_str()));
+            assert!(!c.label().is_empty());
+        }
+        assert_eq!(Channel::default(), Channel::Direct);
+    }
+
+    #[test]
+    fn data_files_are_well_formed() {
+        let mut names: HashMap<&str, SourceCategory> = HashMap::new();
+        let mut patterns = HashSet::new();
+        let mut hosts = 0;
+        for line in data_lines(SOURCES_TSV) {
+            let (pattern, named) = parse_source_line(line).unwrap_or_else(|e| panic!("{e}"));
+            assert!(patterns.insert(pattern), "duplicate pattern: {line:?}");
+            let category = *names.entry(named.name).or_insert(named.category);
+            assert_eq!(category, named.category, "one category per name: {line:?}");
+            if let Pattern::Host(h) | Pattern::Wildcard(h) = pattern {
+                hosts += 1;
+                assert!(!is_referrer_spam(h), "named source on spam list: {h}");
+            }
+        }
+        assert!(hosts >= 60, "only {hosts} host patterns");
+        // Every name resolves to itself as a tag (no key collisions).
+        for name in names.keys() {
+            assert_eq!(tagged_source(name).map(|n| n.name), Some(*name), "{name}");
+        }
+        for line in data_lines(ALIASES_TSV) {
+            parse_alias_line(line, &TABLE.tags).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let spam: Vec<_> = data_lines(SPAM_TXT).collect();
+        assert!(spam.len() > 2000, "spam list has {} entries", spam.len());
+        for line in spam {
+            assert!(
+                line.contains('.') && !line.contains(char::is_whitespace),
+                "spam line: {line:?}"
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn attribute_never_panics(
+            referrer in proptest::option::of(any::<String>()),
+            query in any::<String>(),
+            site in "[a-zA-Z0-9.\\-]{0,20}",
+        ) {
+            let mut page = url("https://example.com/");
+            page.set_query(Some(&query));
+            let a = attribute(&page, referrer.as_deref(), &site);
+            for v in [&a.utm.source, &a.utm.medium, &a.utm.campaign, &a.utm.term, &a.utm.content]
+                .into_iter()
+                .flatten()
+            {
+                prop_assert!(!v.is_empty() && v.len() <= MAX_UTM_BYTES);
+                prop_assert_eq!(v.trim(), v.as_str());
+            }
+            if let Some(s) = &a.source {
+                prop_assert!(!s.is_empty() && s.len() <= MAX_SOURCE_BYTES);
+            }
+            prop_assert_eq!(a.channel == Channel::Direct, a.source.is_none()
+                && a.utm.is_empty() && a.click_id.is_none());
+        }
+
+        #[test]
+        fn attribute_never_panics_on_url_like_input(
+            referrer in "(https?|android-app|ftp)?(://)?[a-zA-Z0-9.\\-:@%_/]{0,40}",
+            query in "((utm_[a-z]{0,8}|ref|source|gclid|fbclid)=[a-zA-Z0-9%+. _\\-]{0,20}&?){0,5}",
+        ) {
+            let mut page = url("https://example.com/");
+            page.set_query(Some(&query));
+            let _ = attribute(&page, Some(&referrer), SITE);
+            let _ = referrer_host(&referrer);
+            let _ = is_referrer_spam(&referrer);
+            let _ = named_source(&referrer);
+        }
+    }
+}

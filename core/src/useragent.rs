@@ -1,1 +1,602 @@
-//! TODO(stub): being written.
+//! Browser, browser major version, OS and device class from a User-Agent.
+//!
+//! The base parser is [`woothee`]; its answer is mapped onto small closed
+//! enums (never free-form strings) and corrected where it gets a common
+//! modern case wrong:
+//!
+//! | UA | woothee says | we say |
+//! |----|--------------|--------|
+//! | `UCBrowser/13.4` | Chrome 78 | [`Browser::UcBrowser`] 13 |
+//! | `YaBrowser/23.11` (not 4-part) | Chrome | [`Browser::Yandex`] 23 |
+//! | Opera on iOS (`OPT/`, `OPiOS/`) | Safari | [`Browser::Opera`] |
+//! | Android WebView (`; wv)` + `Chrome/`) | "Webview" 4.0 | [`Browser::Chrome`] with `Chrome/` major |
+//! | iOS in-app WebView (no `Safari/`) | "Webview" | [`Browser::Safari`], major = iOS major |
+//! | `Safari` outside Apple OSes (old Android stock, PS5, GNOME Web) | Safari | [`Browser::Other`] |
+//! | iPad, Android without `Mobile` | "smartphone" | [`Device::Tablet`] |
+//! | `CriOS/`, `FxiOS/`, `EdgiOS/`, … in a `Macintosh` UA | macOS desktop | [`Os::Ios`], tablet |
+//!
+//! Indistinguishable by design, and left so: Brave (and most other Chromium
+//! forks without a token) is Chrome; Windows 11 is Windows (it sends NT 10.0);
+//! iPadOS 13+ in desktop mode sends a macOS Safari UA — the screen width
+//! catches most of those (see [`parse`]).
+//!
+//! Bots are not this module's business (see `bots`); a crawler UA yields
+//! [`Browser::Other`] and unknown OS/device.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Longest UA prefix looked at. Real UAs are a few hundred bytes; this
+/// bounds the parsing cost of a hostile header.
+pub const MAX_UA_BYTES: usize = 2048;
+
+/// Screen widths (CSS px, `screen.width`) below this are [`Device::Mobile`].
+pub const MOBILE_BELOW: u32 = 576;
+/// Screen widths below this (and ≥ [`MOBILE_BELOW`]) are [`Device::Tablet`].
+pub const TABLET_BELOW: u32 = 992;
+/// Screen widths below this (and ≥ [`TABLET_BELOW`]) are [`Device::Laptop`];
+/// wider is [`Device::Desktop`].
+pub const LAPTOP_BELOW: u32 = 1440;
+/// A macOS UA with a screen narrower than this is an iPad (or iPhone) in
+/// desktop mode: iPads report at most 1032 px (13" iPad Pro, portrait), while
+/// Macs default to 1280 px or more.
+pub const IPAD_AS_MAC_BELOW: u32 = 1100;
+
+/// A label that names no variant (see the `FromStr` impls).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} label {label:?}")]
+pub struct UnknownLabel {
+    /// Which enum: `browser`, `os` or `device`.
+    pub kind: &'static str,
+    /// The label given.
+    pub label: String,
+}
+
+/// Declares a closed dimension enum with its stable labels.
+macro_rules! dimension {
+    (
+        $(#[$meta:meta])*
+        $name:ident, $kind:literal {
+            $($(#[$vmeta:meta])* $variant:ident => $label:literal, $title:literal;)+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $label)] $variant,)+
+        }
+
+        impl $name {
+            /// Every variant, in declaration order.
+            pub const ALL: &[$name] = &[$($name::$variant),+];
+
+            /// Stable snake_case label, for storage and APIs (also the serde
+            /// name and the `Display` form).
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $label,)+
+                }
+            }
+
+            /// Human-readable name, for dashboards.
+            pub const fn title(self) -> &'static str {
+                match self {
+                    $($name::$variant => $title,)+
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownLabel;
+
+            /// The inverse of [`as_str`](Self::as_str).
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::ALL
+                    .iter()
+                    .copied()
+                    .find(|v| v.as_str() == s)
+                    .ok_or_else(|| UnknownLabel { kind: $kind, label: s.to_owned() })
+            }
+        }
+    };
+}
+
+dimension! {
+    /// The browser. Chromium forks without their own token (Brave, Arc, …)
+    /// are [`Browser::Chrome`].
+    Browser, "browser" {
+        Chrome => "chrome", "Chrome";
+        Firefox => "firefox", "Firefox";
+        Safari => "safari", "Safari";
+        Edge => "edge", "Edge";
+        Opera => "opera", "Opera";
+        SamsungInternet => "samsung_internet", "Samsung Internet";
+        InternetExplorer => "internet_explorer", "Internet Explorer";
+        Yandex => "yandex", "Yandex Browser";
+        UcBrowser => "uc_browser", "UC Browser";
+        Vivaldi => "vivaldi", "Vivaldi";
+        /// Recognised, but none of the above (including crawlers and apps
+        /// such as the Google app).
+        Other => "other", "Other";
+        /// Nothing recognisable (empty UA, garbage).
+        Unknown => "unknown", "Unknown";
+    }
+}
+
+dimension! {
+    /// The operating system. iPadOS is [`Os::Ios`].
+    Os, "os" {
+        Windows => "windows", "Windows";
+        MacOs => "macos", "macOS";
+        Ios => "ios", "iOS";
+        Android => "android", "Android";
+        Linux => "linux", "Linux";
+        ChromeOs => "chromeos", "ChromeOS";
+        /// Recognised, but none of the above (BSD, Windows Phone, consoles…).
+        Other => "other", "Other";
+        /// Nothing recognisable.
+        Unknown => "unknown", "Unknown";
+    }
+}
+
+dimension! {
+    /// The device class. [`Device::Laptop`] is only known from the screen
+    /// width; from the UA alone a computer is a [`Device::Desktop`].
+    Device, "device" {
+        Desktop => "desktop", "Desktop";
+        Laptop => "laptop", "Laptop";
+        Tablet => "tablet", "Tablet";
+        Mobile => "mobile", "Mobile";
+        /// Not known (crawlers, consoles, TVs, garbage) and no screen width.
+        Unknown => "unknown", "Unknown";
+    }
+}
+
+impl Device {
+    /// The class of a screen `width` in CSS px (`screen.width`), as
+    /// Plausible does: < 576 mobile, < 992 tablet, < 1440 laptop, else
+    /// desktop.
+    pub const fn from_screen_width(width: u32) -> Device {
+        if width < MOBILE_BELOW {
+            Device::Mobile
+        } else if width < TABLET_BELOW {
+            Device::Tablet
+        } else if width < LAPTOP_BELOW {
+            Device::Laptop
+        } else {
+            Device::Desktop
+        }
+    }
+}
+
+/// What a User-Agent (plus screen width) says about the visitor's software.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Agent {
+    /// The browser.
+    pub browser: Browser,
+    /// The browser's major version, when the UA names one.
+    pub browser_major: Option<u16>,
+    /// The operating system.
+    pub os: Os,
+    /// The device class.
+    pub device: Device,
+}
+
+impl Agent {
+    /// Nothing known.
+    pub const UNKNOWN: Agent = Agent {
+        browser: Browser::Unknown,
+        browser_major: None,
+        os: Os::Unknown,
+        device: Device::Unknown,
+    };
+}
+
+impl Default for Agent {
+    fn default() -> Self {
+        Agent::UNKNOWN
+    }
+}
+
+/// Tokens that only iOS browsers send; in a `Macintosh` UA they mean an iPad
+/// (or iPhone) asking for the desktop site.
+const IOS_ONLY_TOKENS: &[&str] = &["CriOS/", "FxiOS/", "EdgiOS/", "OPiOS/", "OPT/", "GSA/"];
+
+/// Browser tokens woothee misses or misreads, most specific first.
+const BROWSER_OVERRIDES: &[(&str, Browser)] = &[
+    ("UCBrowser/", Browser::UcBrowser),
+    ("YaBrowser/", Browser::Yandex),
+    // Opera Touch and Opera Mini for iOS.
+    ("OPT/", Browser::Opera),
+    ("OPiOS/", Browser::Opera),
+];
+
+/// Parses a User-Agent. `screen_width` is the beacon's `screen.width` in CSS
+/// px, if it sent one (0 counts as absent).
+///
+/// The device class comes from the screen width when there is one (see
+/// [`Device::from_screen_width`]), from the UA otherwise, with two
+/// corrections: a UA naming a phone/tablet OS is never a laptop or desktop
+/// (a wide tablet stays a [`Device::Tablet`]); and a macOS UA on a screen
+/// narrower than [`IPAD_AS_MAC_BELOW`] is an iPad or iPhone in desktop mode,
+/// so [`Os::Ios`]. Only the first [`MAX_UA_BYTES`] bytes are read. Never
+/// panics.
+pub fn parse(user_agent: &str, screen_width: Option<u32>) -> Agent {
+    let ua = truncate(user_agent.trim(), MAX_UA_BYTES);
+    let Some(w) = woothee::parser::Parser::new().parse(ua) else {
+        return with_width(Agent::UNKNOWN, screen_width);
+    };
+
+    let mut os = map_os(w.os);
+    let mut device = match w.category {
+        "pc" => Device::Desktop,
+        "smartphone" if os == Os::Ios && (w.os == "iPad" || ua.contains("iPad")) => Device::Tablet,
+        "smartphone" if os == Os::Android && !ua.contains("Mobile") => Device::Tablet,
+        "smartphone" | "mobilephone" => Device::Mobile,
+        _ => Device::Unknown,
+    };
+    if os == Os::MacOs && IOS_ONLY_TOKENS.iter().any(|t| ua.contains(t)) {
+        os = Os::Ios;
+        device = Device::Tablet;
+    }
+
+    let (browser, browser_major) = match BROWSER_OVERRIDES
+        .iter()
+        .find_map(|&(token, b)| token_major(ua, token).map(|major| (b, major)))
+    {
+        Some(found) => found,
+        None => match w.name {
+            "Chrome" => (Browser::Chrome, leading_u16(w.version)),
+            "Firefox" => (Browser::Firefox, leading_u16(w.version)),
+            "Safari" if matches!(os, Os::MacOs | Os::Ios) => {
+                (Browser::Safari, leading_u16(w.version))
+            }
+            "Edge" => (Browser::Edge, leading_u16(w.version)),
+            "Opera" => (Browser::Opera, leading_u16(w.version)),
+            "SamsungBrowser" => (Browser::SamsungInternet, leading_u16(w.version)),
+            "Internet Explorer" => (Browser::InternetExplorer, leading_u16(w.version)),
+            "Yandex Browser" => (Browser::Yandex, leading_u16(w.version)),
+            "Vivaldi" => (Browser::Vivaldi, leading_u16(w.version)),
+            "Webview" => match token_major(ua, "Chrome/") {
+                Some(major) => (Browser::Chrome, major),
+                None if os == Os::Ios => (Browser::Safari, leading_u16(&w.os_version)),
+                None => (Browser::Other, None),
+            },
+            woothee::woothee::VALUE_UNKNOWN => (Browser::Unknown, None),
+            _ => (Browser::Other, None),
+        },
+    };
+
+    with_width(
+        Agent {
+            browser,
+            browser_major,
+            os,
+            device,
+        },
+        screen_width,
+    )
+}
+
+/// Applies the screen width to a UA-derived agent (see [`parse`]).
+fn with_width(mut agent: Agent, screen_width: Option<u32>) -> Agent {
+    let Some(width) = screen_width.filter(|&w| w > 0) else {
+        return agent;
+    };
+    if agent.os == Os::MacOs && width < IPAD_AS_MAC_BELOW {
+        agent.os = Os::Ios;
+        agent.device = Device::Tablet;
+    }
+    let by_width = Device::from_screen_width(width);
+    let handheld = matches!(agent.device, Device::Mobile | Device::Tablet);
+    agent.device = if handheld && matches!(by_width, Device::Laptop | Device::Desktop) {
+        Device::Tablet
+    } else {
+        by_width
+    };
+    agent
+}
+
+fn map_os(name: &str) -> Os {
+    match name {
+        "Windows Phone OS" | "Windows CE" => Os::Other,
+        n if n.starts_with("Windows") => Os::Windows,
+        "Mac OSX" | "Mac OS Classic" => Os::MacOs,
+        "iPhone" | "iPad" | "iPod" | "iOS" => Os::Ios,
+        "Android" => Os::Android,
+        "Linux" => Os::Linux,
+        "ChromeOS" => Os::ChromeOs,
+        woothee::woothee::VALUE_UNKNOWN => Os::Unknown,
+        _ => Os::Other,
+    }
+}
+
+/// `Some(major)` when `token` occurs in `ua`; the major is the number right
+/// after it, if any.
+fn token_major(ua: &str, token: &str) -> Option<Option<u16>> {
+    ua.split_once(token).map(|(_, rest)| leading_u16(rest))
+}
+
+/// The leading decimal digits of `s`, if they fit a `u16`.
+fn leading_u16(s: &str) -> Option<u16> {
+    let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    s[..end].parse().ok()
+}
+
+/// At most `max` bytes of `s`, cut at a character boundary.
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    use Browser as B;
+    use Device as D;
+    use Os as O;
+
+    /// (UA, browser, major, OS, device from the UA alone)
+    #[rustfmt::skip]
+    const UAS: &[(&str, Browser, Option<u16>, Os, Device)] = &[
+        ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+            B::Chrome, Some(120), O::Windows, D::Desktop),
+        ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.2210.91",
+            B::Edge, Some(120), O::Windows, D::Desktop),
+        ("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0",
+            B::Firefox, Some(121), O::Windows, D::Desktop),
+        ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Safari/605.1.15",
+            B::Safari, Some(17), O::MacOs, D::Desktop),
+        ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14.2; rv:121.0) Gecko/20100101 Firefox/121.0",
+            B::Firefox, Some(121), O::MacOs, D::Desktop),
+        ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Mobile/15E148 Safari/604.1",
+            B::Safari, Some(17), O::Ios, D::Mobile),
+        ("Mozilla/5.0 (iPad; CPU OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Mobile/15E148 Safari/604.1",
+            B::Safari, Some(17), O::Ios, D::Tablet),
+        ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/120.0.6099.119 Mobile/15E148 Safari/604.1",
+            B::Chrome, Some(120), O::Ios, D::Mobile),
+        ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) FxiOS/121.0 Mobile/15E148 Safari/605.1.15",
+            B::Firefox, Some(121), O::Ios, D::Mobile),
+        ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 EdgiOS/120.2210.150 Mobile/15E148 Safari/605.1.15",
+            B::Edge, Some(120), O::Ios, D::Mobile),
+        ("Mozilla/5.0 (iPhone; CPU iPhone OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.0 OPT/4.3.2 Mobile/15E148 Safari/604.1",
+            B::Opera, Some(4), O::Ios, D::Mobile),
+        ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) OPiOS/16.0.15.124050 Mobile/15E148 Safari/9537.53",
+            B::Opera, Some(16), O::Ios, D::Mobile),
+        ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Instagram 312.0.0.22.114 (iPhone14,5; iOS 17_1; en_US; en; scale=3.00; 1170x2532; 548339486)",
+            B::Safari, Some(17), O::Ios, D::Mobile),
+        ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) GSA/297.0.595344536 Mobile/15E148 Safari/604.1",
+            B::Other, None, O::Ios, D::Mobile),
+        ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/120.0.6099.119 Version/17.0 Safari/604.1",
+            B::Chrome, Some(120), O::Ios, D::Tablet),
+        ("Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36",
+            B::Chrome, Some(120), O::Android, D::Mobile),
+        ("Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+            B::Chrome, Some(120), O::Android, D::Tablet),
+        ("Mozilla/5.0 (Linux; Android 13; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/23.0 Chrome/115.0.0.0 Mobile Safari/537.36",
+            B::SamsungInternet, Some(23), O::Android, D::Mobile),
+        ("Mozilla/5.0 (Linux; Android 13; SM-X700) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/23.0 Chrome/115.0.0.0 Safari/537.36",
+            B::SamsungInternet, Some(23), O::Android, D::Tablet),
+        ("Mozilla/5.0 (Android 14; Mobile; rv:121.0) Gecko/121.0 Firefox/121.0",
+            B::Firefox, Some(121), O::Android, D::Mobile),
+        ("Mozilla/5.0 (Android 14; Tablet; rv:121.0) Gecko/121.0 Firefox/121.0",
+            B::Firefox, Some(121), O::Android, D::Tablet),
+        ("Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36 OPR/79.1.4195.76488",
+            B::Opera, Some(79), O::Android, D::Mobile),
+        ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 OPR/106.0.0.0",
+            B::Opera, Some(106), O::Windows, D::Desktop),
+        ("Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36 EdgA/120.0.2210.115",
+            B::Edge, Some(120), O::Android, D::Mobile),
+        ("Mozilla/5.0 (Linux; Android 13; Pixel 7 Build/TQ3A.230901.001; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/120.0.6099.144 Mobile Safari/537.36 [FB_IAB/FB4A;FBAV/444.0.0.0.110;]",
+            B::Chrome, Some(120), O::Android, D::Mobile),
+        ("Mozilla/5.0 (Linux; U; Android 10; en-US; RMX2020 Build/QP1A.190711.020) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/78.0.3904.108 UCBrowser/13.4.0.1306 Mobile Safari/537.36",
+            B::UcBrowser, Some(13), O::Android, D::Mobile),
+        ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/118.0.0.0 YaBrowser/23.11.0.0 Safari/537.36",
+            B::Yandex, Some(23), O::Windows, D::Desktop),
+        ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/118.0.0.0 YaBrowser/23.11 Safari/537.36",
+            B::Yandex, Some(23), O::Windows, D::Desktop),
+        ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Vivaldi/6.5.3206.53",
+            B::Vivaldi, Some(6), O::Windows, D::Desktop),
+        ("Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+            B::Chrome, Some(120), O::ChromeOs, D::Desktop),
+        ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+            B::Chrome, Some(120), O::Linux, D::Desktop),
+        ("Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0",
+            B::Firefox, Some(121), O::Linux, D::Desktop),
+        ("Mozilla/5.0 (Windows NT 10.0; WOW64; Trident/7.0; rv:11.0) like Gecko",
+            B::InternetExplorer, Some(11), O::Windows, D::Desktop),
+        ("Mozilla/5.0 (compatible; MSIE 10.0; Windows NT 6.2; Trident/6.0)",
+            B::InternetExplorer, Some(10), O::Windows, D::Desktop),
+        ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0.3538.102 Safari/537.36 Edge/18.19045",
+            B::Edge, Some(18), O::Windows, D::Desktop),
+        ("Mozilla/5.0 (Linux; Android 11; KFTRWI) AppleWebKit/537.36 (KHTML, like Gecko) Silk/120.2.1 like Chrome/120.0.6099.230 Safari/537.36",
+            B::Chrome, Some(120), O::Android, D::Tablet),
+        ("Mozilla/5.0 (Linux; U; Android 4.0.3; ko-kr; LG-L160L Build/IML74K) AppleWebKit/534.30 (KHTML, like Gecko) Version/4.0 Mobile Safari/534.30",
+            B::Other, None, O::Android, D::Mobile),
+        ("Mozilla/5.0 (PlayStation; PlayStation 5/2.26) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/13.0 Safari/605.1.15",
+            B::Other, None, O::Unknown, D::Unknown),
+        ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+            B::Other, None, O::Unknown, D::Unknown),
+        ("curl/8.4.0", B::Other, None, O::Unknown, D::Unknown),
+        ("", B::Unknown, None, O::Unknown, D::Unknown),
+        ("-", B::Unknown, None, O::Unknown, D::Unknown),
+        ("\u{1F600} totally not a browser", B::Unknown, None, O::Unknown, D::Unknown),
+    ];
+
+    #[test]
+    fn real_user_agents() {
+        assert!(UAS.len() >= 15);
+        for &(ua, browser, browser_major, os, device) in UAS {
+            let want = Agent {
+                browser,
+                browser_major,
+                os,
+                device,
+            };
+            assert_eq!(parse(ua, None), want, "{ua}");
+        }
+    }
+
+    const MAC_SAFARI: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Safari/605.1.15";
+    const WIN_CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+    const ANDROID_PHONE: &str = "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36";
+    const IPAD: &str = "Mozilla/5.0 (iPad; CPU OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Mobile/15E148 Safari/604.1";
+
+    #[test]
+    fn screen_width_refines_device() {
+        let cases = [
+            (WIN_CHROME, Some(1920), O::Windows, D::Desktop),
+            (WIN_CHROME, Some(1440), O::Windows, D::Desktop),
+            (WIN_CHROME, Some(1366), O::Windows, D::Laptop),
+            (WIN_CHROME, Some(800), O::Windows, D::Tablet),
+            (WIN_CHROME, Some(0), O::Windows, D::Desktop),
+            (ANDROID_PHONE, Some(412), O::Android, D::Mobile),
+            (ANDROID_PHONE, Some(915), O::Android, D::Tablet),
+            (ANDROID_PHONE, Some(2000), O::Android, D::Tablet),
+            (IPAD, Some(1024), O::Ios, D::Tablet),
+            (IPAD, None, O::Ios, D::Tablet),
+            // iPadOS desktop mode: a macOS UA on an iPad-sized screen.
+            (MAC_SAFARI, Some(820), O::Ios, D::Tablet),
+            (MAC_SAFARI, Some(1024), O::Ios, D::Tablet),
+            (MAC_SAFARI, Some(390), O::Ios, D::Mobile),
+            (MAC_SAFARI, Some(1280), O::MacOs, D::Laptop),
+            (MAC_SAFARI, Some(2560), O::MacOs, D::Desktop),
+            (MAC_SAFARI, None, O::MacOs, D::Desktop),
+            ("", Some(390), O::Unknown, D::Mobile),
+        ];
+        for (ua, width, os, device) in cases {
+            let got = parse(ua, width);
+            assert_eq!((got.os, got.device), (os, device), "{width:?} {ua}");
+        }
+        assert_eq!(Device::from_screen_width(575), D::Mobile);
+        assert_eq!(Device::from_screen_width(576), D::Tablet);
+        assert_eq!(Device::from_screen_width(991), D::Tablet);
+        assert_eq!(Device::from_screen_width(992), D::Laptop);
+        assert_eq!(Device::from_screen_width(1439), D::Laptop);
+        assert_eq!(Device::from_screen_width(u32::MAX), D::Desktop);
+    }
+
+    #[test]
+    fn labels_are_stable_and_round_trip() {
+        fn check<T>(all: &[T], kind: &str)
+        where
+            T: Copy
+                + fmt::Debug
+                + PartialEq
+                + fmt::Display
+                + FromStr<Err = UnknownLabel>
+                + Serialize,
+        {
+            let mut seen = std::collections::HashSet::new();
+            for &v in all {
+                let label = v.to_string();
+                assert!(seen.insert(label.clone()), "duplicate {label}");
+                assert!(
+                    label.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                    "{label}"
+                );
+                assert_eq!(label.parse::<T>(), Ok(v));
+                assert_eq!(serde_json::to_string(&v).unwrap(), format!("\"{label}\""));
+            }
+            let err = "Nope".parse::<T>().unwrap_err();
+            assert_eq!(err.kind, kind);
+        }
+        check(Browser::ALL, "browser");
+        check(Os::ALL, "os");
+        check(Device::ALL, "device");
+        assert_eq!(Browser::ALL.len(), 12);
+        assert_eq!(Browser::SamsungInternet.title(), "Samsung Internet");
+        assert_eq!(Os::MacOs.as_str(), "macos");
+        assert_eq!(Os::MacOs.title(), "macOS");
+        assert_eq!(Device::Laptop.title(), "Laptop");
+        assert_eq!(Agent::default(), Agent::UNKNOWN);
+    }
+
+    #[test]
+    fn helpers() {
+        assert_eq!(leading_u16("120.0"), Some(120));
+        assert_eq!(leading_u16("99999"), None);
+        assert_eq!(leading_u16("x1"), None);
+        assert_eq!(leading_u16(""), None);
+        assert_eq!(truncate("héllo", 2), "h");
+        assert_eq!(truncate("héllo", 3), "hé");
+        let long = format!("{WIN_CHROME}{}", " x".repeat(MAX_UA_BYTES));
+        assert_eq!(parse(&long, None).browser, B::Chrome);
+    }
+
+    const TOKENS: &[&str] = &[
+        "Mozilla/5.0 ",
+        "(",
+        ")",
+        "; ",
+        "Windows NT 10.0",
+        "Macintosh",
+        "Mac OS X 10_15_7",
+        "iPhone",
+        "iPad",
+        "CPU OS 17_2 like Mac OS X",
+        "Linux",
+        "Android 14",
+        "Mobile",
+        "wv",
+        "Chrome/",
+        "CriOS/",
+        "FxiOS/",
+        "Edg/",
+        "OPR/",
+        "OPT/",
+        "Safari/",
+        "Version/",
+        "Firefox/",
+        "SamsungBrowser/",
+        "YaBrowser/",
+        "UCBrowser/",
+        "Trident/",
+        "MSIE ",
+        "rv:",
+        "X11; CrOS ",
+        "120.0",
+        "99999999",
+        ".",
+        "/",
+        " ",
+        "é",
+        "\u{1F600}",
+    ];
+
+    proptest! {
+        #[test]
+        fn never_panics_on_anything(ua in ".*", width in proptest::option::of(any::<u32>())) {
+            let agent = parse(&ua, width);
+            if width.is_some_and(|w| w > 0) {
+                prop_assert_ne!(agent.device, D::Unknown);
+            }
+        }
+
+        #[test]
+        fn never_panics_on_ua_like_soup(
+            parts in proptest::collection::vec(proptest::sample::select(TOKENS), 0..40),
+            width in proptest::option::of(0u32..4000),
+        ) {
+            let ua = parts.concat();
+            let agent = parse(&ua, width);
+            prop_assert!(Browser::ALL.contains(&agent.browser));
+        }
+    }
+}

@@ -1,1 +1,256 @@
-//! TODO(stub): being written.
+//! Validation beyond the wire limits: the page URL must parse, be http(s),
+//! and belong to the payload's site; the path is normalised for reporting.
+//!
+//! The output, [`Valid`], is what later stages work on. It carries no
+//! timestamp: the collector's clock stamps events, never the client's.
+
+use url::Url;
+
+use crate::wire::{Kind, PayloadV1, Props, Revenue};
+
+/// A payload that passed every check, with its URL parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Valid {
+    pub kind: Kind,
+    /// The site's domain, normalised by [`normalize_site`].
+    pub site: String,
+    /// The page URL as parsed (query kept for attribution).
+    pub url: Url,
+    /// The page's host, lower case, `www.` removed.
+    pub hostname: String,
+    /// The page path for reports, see [`normalize_path`].
+    pub path: String,
+    pub referrer: Option<String>,
+    pub screen_width: Option<u32>,
+    /// Set for custom events only.
+    pub name: Option<String>,
+    pub props: Props,
+    pub revenue: Option<Revenue>,
+    pub event_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValidationError {
+    #[error("url: not a valid URL ({0})")]
+    UrlInvalid(String),
+    #[error("url: must be http or https")]
+    UrlScheme,
+    #[error("url: has no host")]
+    UrlNoHost,
+    #[error("url: host {host} does not belong to site {site}")]
+    HostNotSite { host: String, site: String },
+    #[error("site: not a domain name")]
+    SiteInvalid,
+}
+
+/// Checks `payload` (which already passed [`PayloadV1::check_limits`]) and
+/// parses its URL.
+pub fn validate(payload: PayloadV1) -> Result<Valid, ValidationError> {
+    let site = normalize_site(&payload.site).ok_or(ValidationError::SiteInvalid)?;
+    let url = Url::parse(&payload.url).map_err(|e| ValidationError::UrlInvalid(e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ValidationError::UrlScheme);
+    }
+    let host = url.host_str().ok_or(ValidationError::UrlNoHost)?;
+    let hostname = strip_www(host.trim_end_matches('.')).to_ascii_lowercase();
+    if !host_belongs_to_site(&hostname, &site) {
+        return Err(ValidationError::HostNotSite {
+            host: hostname,
+            site,
+        });
+    }
+    let path = normalize_path(&url);
+    let name = match payload.kind {
+        Kind::Event => payload.name.map(|n| n.trim().to_string()),
+        // A pageview's name means nothing; it is dropped, not refused.
+        Kind::Pageview => None,
+    };
+    Ok(Valid {
+        kind: payload.kind,
+        site,
+        url,
+        hostname,
+        path,
+        referrer: payload.referrer.filter(|r| !r.trim().is_empty()),
+        screen_width: payload.screen_width,
+        name,
+        props: payload.props.unwrap_or_default(),
+        revenue: payload.revenue,
+        event_id: payload.event_id,
+    })
+}
+
+/// Lower case, no trailing dot, no `www.`, no scheme or path: `None` when
+/// what is left is not a plausible domain (or `localhost`, or an IP).
+pub fn normalize_site(site: &str) -> Option<String> {
+    let s = site.trim().trim_end_matches('.').to_ascii_lowercase();
+    let s = strip_www(&s).to_string();
+    let plausible = !s.is_empty()
+        && s.len() <= crate::wire::MAX_SITE_BYTES
+        && s.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    plausible.then_some(s)
+}
+
+fn strip_www(host: &str) -> &str {
+    host.strip_prefix("www.").unwrap_or(host)
+}
+
+/// The site itself, or any subdomain of it. Both sides are normalised.
+pub fn host_belongs_to_site(hostname: &str, site: &str) -> bool {
+    hostname == site
+        || hostname
+            .strip_suffix(site)
+            .is_some_and(|prefix| prefix.ends_with('.'))
+}
+
+/// The path reports group by: percent-decoded where that yields UTF-8,
+/// without a trailing slash (except the root), without query. A fragment is
+/// kept only when it is a client-side route (`#/…` or `#!/…`), so hash-routed
+/// apps report their pages while in-page anchors (`#top`) do not split them.
+pub fn normalize_path(url: &Url) -> String {
+    let raw = url.path();
+    let decoded = percent_decode(raw).unwrap_or_else(|| raw.to_string());
+    let mut path = if decoded.len() > 1 {
+        decoded.trim_end_matches('/').to_string()
+    } else {
+        decoded
+    };
+    if path.is_empty() {
+        path.push('/');
+    }
+    if let Some(fragment) = url.fragment()
+        && (fragment.starts_with('/') || fragment.starts_with("!/"))
+    {
+        path.push('#');
+        path.push_str(fragment);
+    }
+    path
+}
+
+/// Percent-decodes `s`; `None` if the result is not UTF-8 or a `%` is not
+/// followed by two hex digits.
+fn percent_decode(s: &str) -> Option<String> {
+    if !s.contains('%') {
+        return Some(s.to_string());
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hi = (hex[0] as char).to_digit(16)?;
+            let lo = (hex[1] as char).to_digit(16)?;
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn check(site: &str, url: &str) -> Result<Valid, ValidationError> {
+        validate(PayloadV1::pageview(site, url))
+    }
+
+    #[test]
+    fn host_must_belong_to_the_site() {
+        for (site, url) in [
+            ("example.com", "https://example.com/"),
+            ("example.com", "https://www.example.com/"),
+            ("www.example.com", "https://example.com/"),
+            ("Example.COM", "https://EXAMPLE.com./x"),
+            ("example.com", "https://blog.example.com/"),
+            ("example.com", "http://example.com:8080/"),
+            ("localhost", "http://localhost:8080/demo"),
+        ] {
+            assert!(check(site, url).is_ok(), "{site} {url}");
+        }
+        for (site, url) in [
+            ("example.com", "https://notexample.com/"),
+            ("example.com", "https://example.com.evil.net/"),
+            ("example.com", "https://evil.net/?example.com"),
+            ("blog.example.com", "https://example.com/"),
+        ] {
+            assert!(
+                matches!(check(site, url), Err(ValidationError::HostNotSite { .. })),
+                "{site} {url}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_urls_and_sites_name_their_field() {
+        assert!(matches!(
+            check("example.com", "https://"),
+            Err(ValidationError::UrlInvalid(_))
+        ));
+        assert!(matches!(
+            check("https://example.com/", "https://example.com/"),
+            Err(ValidationError::SiteInvalid)
+        ));
+        assert_eq!(
+            check("a b", "https://a/").unwrap_err().to_string(),
+            "site: not a domain name"
+        );
+    }
+
+    #[test]
+    fn paths_are_normalised_for_reports() {
+        let cases = [
+            ("https://example.com", "/"),
+            ("https://example.com/", "/"),
+            ("https://example.com/blog/", "/blog"),
+            ("https://example.com/blog//", "/blog"),
+            ("https://example.com/a/../b?x=1#top", "/b"),
+            ("https://example.com/caf%C3%A9", "/café"),
+            ("https://example.com/bad%FF", "/bad%FF"),
+            (
+                "https://example.com/app#/settings/profile",
+                "/app#/settings/profile",
+            ),
+            ("https://example.com/#!/inbox", "/#!/inbox"),
+            ("https://example.com/doc#section-2", "/doc"),
+        ];
+        for (url, want) in cases {
+            assert_eq!(check("example.com", url).unwrap().path, want, "{url}");
+        }
+    }
+
+    #[test]
+    fn pageview_names_are_dropped_and_blank_referrers_are_none() {
+        let mut p = PayloadV1::pageview("example.com", "https://example.com/");
+        p.name = Some("ignored".into());
+        p.referrer = Some("  ".into());
+        let v = validate(p).unwrap();
+        assert_eq!(v.name, None);
+        assert_eq!(v.referrer, None);
+        assert_eq!(v.hostname, "example.com");
+    }
+
+    proptest! {
+        #[test]
+        fn validate_never_panics(site in "\\PC{0,30}", url in "\\PC{0,80}") {
+            let _ = validate(PayloadV1::pageview(site, url));
+        }
+
+        #[test]
+        fn any_subdomain_of_a_valid_site_is_accepted(sub in "[a-z0-9]{1,10}", site in "[a-z]{1,10}\\.[a-z]{2,5}") {
+            let url = format!("https://{sub}.{site}/p");
+            prop_assert!(check(&site, &url).is_ok());
+        }
+    }
+}

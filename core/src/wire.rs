@@ -1,20 +1,43 @@
 //! The versioned beacon payload the SDK sends and the collector accepts.
 //!
 //! v1 is JSON. The SDK encodes it with [`PayloadV1::to_json`] (hand-written so
-//! the WASM beacon carries no `serde_json`/`core::fmt`); the collector decodes
-//! it with [`parse`] (serde). A test proves the two agree.
+//! the WASM beacon carries no `serde_json`); the collector decodes it with
+//! [`parse`] (serde). Both sides check the same limits with
+//! [`PayloadV1::check_limits`]. A test proves encoder and parser agree, and
+//! golden fixtures in `core/tests/fixtures/wire/` pin the outcome of real
+//! bodies.
+//!
+//! Timestamps are deliberately absent: the collector's clock is the only one.
 
-use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// Longest accepted page URL or referrer.
 pub const MAX_URL_BYTES: usize = 2048;
-/// Longest accepted site domain (DNS limit).
+/// Longest accepted site domain (the DNS limit).
 pub const MAX_SITE_BYTES: usize = 253;
+/// Longest custom event name.
+pub const MAX_NAME_BYTES: usize = 120;
+/// Most custom properties on one event.
+pub const MAX_PROPS: usize = 30;
+/// Longest property key.
+pub const MAX_PROP_KEY_BYTES: usize = 64;
+/// Longest property string value.
+pub const MAX_PROP_VALUE_BYTES: usize = 256;
+/// Longest client-generated event id.
+pub const MAX_EVENT_ID_BYTES: usize = 64;
+/// Widest plausible screen, in CSS pixels.
+pub const MAX_SCREEN_WIDTH: u32 = 100_000;
+/// Largest revenue amount, in either direction (refunds may be negative).
+pub const MAX_REVENUE_AMOUNT: f64 = 1e12;
 
 /// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Pageview,
@@ -30,8 +53,68 @@ impl Kind {
     }
 }
 
+/// A custom property value: JSON string, number or boolean (nothing nested).
+#[derive(Debug, Clone, PartialEq)]
+pub enum PropValue {
+    String(String),
+    Number(f64),
+    Bool(bool),
+}
+
+impl Serialize for PropValue {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            PropValue::String(v) => s.serialize_str(v),
+            PropValue::Number(v) => s.serialize_f64(*v),
+            PropValue::Bool(v) => s.serialize_bool(*v),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PropValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = PropValue;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<PropValue, E> {
+                Ok(PropValue::String(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<PropValue, E> {
+                Ok(PropValue::String(v))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<PropValue, E> {
+                Ok(PropValue::Bool(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<PropValue, E> {
+                Ok(PropValue::Number(v as f64))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<PropValue, E> {
+                Ok(PropValue::Number(v as f64))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<PropValue, E> {
+                Ok(PropValue::Number(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Custom properties, ordered by key.
+pub type Props = BTreeMap<String, PropValue>;
+
+/// Revenue attached to a custom event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Revenue {
+    pub amount: f64,
+    /// ISO-4217 code, upper case (`EUR`).
+    pub currency: String,
+}
+
 /// Payload version 1. Unknown fields are ignored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PayloadV1 {
     pub kind: Kind,
     /// The site's domain, as registered with the collector.
@@ -40,6 +123,19 @@ pub struct PayloadV1 {
     pub url: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub referrer: Option<String>,
+    /// `screen.width` in CSS pixels; refines the device class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screen_width: Option<u32>,
+    /// The custom event's name; required when `kind` is `event`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub props: Option<Props>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revenue: Option<Revenue>,
+    /// Client-generated id; a retried event with the same id is stored once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
 }
 
 /// Why a payload was refused. Each message names the field and the limit.
@@ -47,8 +143,10 @@ pub struct PayloadV1 {
 pub enum WireError {
     #[error("body: larger than {MAX_BODY_BYTES} bytes")]
     BodyTooLarge,
-    #[error("body: not a valid v1 payload: {0}")]
-    Malformed(String),
+    /// Not JSON, or JSON of the wrong shape. `field` is the JSON path of the
+    /// offending value (`body` when the whole body is wrong).
+    #[error("{field}: {reason}")]
+    Malformed { field: String, reason: String },
     #[error("site: must not be empty")]
     SiteEmpty,
     #[error("site: longer than {MAX_SITE_BYTES} bytes")]
@@ -61,10 +159,52 @@ pub enum WireError {
     UrlScheme,
     #[error("referrer: longer than {MAX_URL_BYTES} bytes")]
     ReferrerTooLong,
+    #[error("screen_width: must be between 1 and {MAX_SCREEN_WIDTH}")]
+    ScreenWidthOutOfRange,
+    #[error("name: required when kind is \"event\"")]
+    NameMissing,
+    #[error("name: must not be empty")]
+    NameEmpty,
+    #[error("name: longer than {MAX_NAME_BYTES} bytes")]
+    NameTooLong,
+    #[error("props: more than {MAX_PROPS} properties")]
+    TooManyProps,
+    #[error("props: a key must not be empty")]
+    PropKeyEmpty,
+    #[error("props: key longer than {MAX_PROP_KEY_BYTES} bytes")]
+    PropKeyTooLong,
+    #[error("props: value longer than {MAX_PROP_VALUE_BYTES} bytes")]
+    PropValueTooLong,
+    #[error("props: a number must be finite")]
+    PropValueNotFinite,
+    #[error("revenue: only custom events (kind \"event\") carry revenue")]
+    RevenueOnPageview,
+    #[error("revenue.amount: must be finite and at most {MAX_REVENUE_AMOUNT} in magnitude")]
+    RevenueAmount,
+    #[error("revenue.currency: must be an ISO-4217 code such as \"EUR\"")]
+    RevenueCurrency,
+    #[error("event_id: must be 1 to {MAX_EVENT_ID_BYTES} printable ASCII characters")]
+    EventId,
 }
 
 impl PayloadV1 {
-    /// Checks the limits that need no parsing. Cheapest checks first.
+    /// A pageview for `url` with nothing optional set.
+    pub fn pageview(site: impl Into<String>, url: impl Into<String>) -> Self {
+        Self {
+            kind: Kind::Pageview,
+            site: site.into(),
+            url: url.into(),
+            referrer: None,
+            screen_width: None,
+            name: None,
+            props: None,
+            revenue: None,
+            event_id: None,
+        }
+    }
+
+    /// Checks every limit that needs no parsing, cheapest first. The SDK runs
+    /// this before sending; the collector after parsing.
     pub fn check_limits(&self) -> Result<(), WireError> {
         if self.site.is_empty() {
             return Err(WireError::SiteEmpty);
@@ -78,8 +218,7 @@ impl PayloadV1 {
         if self.url.len() > MAX_URL_BYTES {
             return Err(WireError::UrlTooLong);
         }
-        let lower = self.url.get(..8).unwrap_or(&self.url).to_ascii_lowercase();
-        if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        if !has_http_scheme(&self.url) {
             return Err(WireError::UrlScheme);
         }
         if self
@@ -89,12 +228,45 @@ impl PayloadV1 {
         {
             return Err(WireError::ReferrerTooLong);
         }
+        if self
+            .screen_width
+            .is_some_and(|w| w == 0 || w > MAX_SCREEN_WIDTH)
+        {
+            return Err(WireError::ScreenWidthOutOfRange);
+        }
+        if let Some(id) = &self.event_id {
+            let printable = id.bytes().all(|b| b.is_ascii_graphic());
+            if id.is_empty() || id.len() > MAX_EVENT_ID_BYTES || !printable {
+                return Err(WireError::EventId);
+            }
+        }
+        match (self.kind, &self.name) {
+            (Kind::Event, None) => return Err(WireError::NameMissing),
+            (_, Some(name)) if name.trim().is_empty() => return Err(WireError::NameEmpty),
+            (_, Some(name)) if name.len() > MAX_NAME_BYTES => return Err(WireError::NameTooLong),
+            _ => {}
+        }
+        if let Some(props) = &self.props {
+            check_props(props)?;
+        }
+        if let Some(revenue) = &self.revenue {
+            if self.kind != Kind::Event {
+                return Err(WireError::RevenueOnPageview);
+            }
+            if !revenue.amount.is_finite() || revenue.amount.abs() > MAX_REVENUE_AMOUNT {
+                return Err(WireError::RevenueAmount);
+            }
+            if !is_currency(&revenue.currency) {
+                return Err(WireError::RevenueCurrency);
+            }
+        }
         Ok(())
     }
 
-    /// Encodes the payload as JSON. Hand-written (see the module docs).
+    /// Encodes the payload as JSON. Hand-written (see the module docs); the
+    /// collector's serde parser reads it back unchanged.
     pub fn to_json(&self) -> String {
-        let mut out = String::with_capacity(64 + self.url.len() + self.site.len());
+        let mut out = String::with_capacity(96 + self.url.len());
         out.push_str("{\"kind\":\"");
         out.push_str(self.kind.as_str());
         out.push_str("\",\"site\":");
@@ -105,10 +277,99 @@ impl PayloadV1 {
             out.push_str(",\"referrer\":");
             push_json_str(&mut out, r);
         }
+        if let Some(w) = self.screen_width {
+            out.push_str(",\"screen_width\":");
+            push_u64(&mut out, w.into());
+        }
+        if let Some(n) = &self.name {
+            out.push_str(",\"name\":");
+            push_json_str(&mut out, n);
+        }
+        if let Some(props) = &self.props {
+            out.push_str(",\"props\":{");
+            for (i, (k, v)) in props.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                push_json_str(&mut out, k);
+                out.push(':');
+                match v {
+                    PropValue::String(s) => push_json_str(&mut out, s),
+                    PropValue::Number(n) => push_f64(&mut out, *n),
+                    PropValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+                }
+            }
+            out.push('}');
+        }
+        if let Some(rev) = &self.revenue {
+            out.push_str(",\"revenue\":{\"amount\":");
+            push_f64(&mut out, rev.amount);
+            out.push_str(",\"currency\":");
+            push_json_str(&mut out, &rev.currency);
+            out.push('}');
+        }
+        if let Some(id) = &self.event_id {
+            out.push_str(",\"event_id\":");
+            push_json_str(&mut out, id);
+        }
         out.push('}');
         out
     }
 }
+
+fn has_http_scheme(url: &str) -> bool {
+    let starts = |p: &str| {
+        url.get(..p.len())
+            .is_some_and(|h| h.eq_ignore_ascii_case(p))
+    };
+    starts("http://") || starts("https://")
+}
+
+fn check_props(props: &Props) -> Result<(), WireError> {
+    if props.len() > MAX_PROPS {
+        return Err(WireError::TooManyProps);
+    }
+    for (key, value) in props {
+        if key.is_empty() {
+            return Err(WireError::PropKeyEmpty);
+        }
+        if key.len() > MAX_PROP_KEY_BYTES {
+            return Err(WireError::PropKeyTooLong);
+        }
+        match value {
+            PropValue::String(s) if s.len() > MAX_PROP_VALUE_BYTES => {
+                return Err(WireError::PropValueTooLong);
+            }
+            PropValue::Number(n) if !n.is_finite() => return Err(WireError::PropValueNotFinite),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Whether `code` is an ISO-4217 currency code (current, plus a few recently
+/// retired ones that old price lists still carry).
+pub fn is_currency(code: &str) -> bool {
+    code.len() == 3 && CURRENCIES.binary_search(&code).is_ok()
+}
+
+/// ISO-4217 codes, sorted.
+const CURRENCIES: &[&str] = &[
+    "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT",
+    "BGN", "BHD", "BIF", "BMD", "BND", "BOB", "BOV", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD",
+    "CAD", "CDF", "CHE", "CHF", "CHW", "CLF", "CLP", "CNY", "COP", "COU", "CRC", "CUC", "CUP",
+    "CVE", "CZK", "DJF", "DKK", "DOP", "DZD", "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP",
+    "GEL", "GHS", "GIP", "GMD", "GNF", "GTQ", "GYD", "HKD", "HNL", "HRK", "HTG", "HUF", "IDR",
+    "ILS", "INR", "IQD", "IRR", "ISK", "JMD", "JOD", "JPY", "KES", "KGS", "KHR", "KMF", "KPW",
+    "KRW", "KWD", "KYD", "KZT", "LAK", "LBP", "LKR", "LRD", "LSL", "LYD", "MAD", "MDL", "MGA",
+    "MKD", "MMK", "MNT", "MOP", "MRU", "MUR", "MVR", "MWK", "MXN", "MXV", "MYR", "MZN", "NAD",
+    "NGN", "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN", "PGK", "PHP", "PKR", "PLN", "PYG",
+    "QAR", "RON", "RSD", "RUB", "RWF", "SAR", "SBD", "SCR", "SDG", "SEK", "SGD", "SHP", "SLE",
+    "SLL", "SOS", "SRD", "SSP", "STN", "SVC", "SYP", "SZL", "THB", "TJS", "TMT", "TND", "TOP",
+    "TRY", "TTD", "TWD", "TZS", "UAH", "UGX", "USD", "USN", "UYI", "UYU", "UYW", "UZS", "VED",
+    "VES", "VND", "VUV", "WST", "XAF", "XAG", "XAU", "XBA", "XBB", "XBC", "XBD", "XCD", "XCG",
+    "XDR", "XOF", "XPD", "XPF", "XPT", "XSU", "XUA", "YER", "ZAR", "ZMW", "ZWG", "ZWL",
+];
 
 /// Appends `s` as a JSON string literal (RFC 8259 escaping).
 pub fn push_json_str(out: &mut String, s: &str) {
@@ -133,14 +394,67 @@ pub fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Appends an unsigned integer in decimal without `core::fmt` (WASM size).
+fn push_u64(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &b in &buf[i..] {
+        out.push(b as char);
+    }
+}
+
+/// Appends a finite number; integers take the fmt-free path. Non-finite
+/// numbers (which `check_limits` refuses) are written as `0`, never as
+/// invalid JSON.
+fn push_f64(out: &mut String, n: f64) {
+    if !n.is_finite() {
+        out.push('0');
+    } else if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
+        if n < 0.0 {
+            out.push('-');
+        }
+        push_u64(out, n.abs() as u64);
+    } else {
+        use fmt::Write;
+        let _ = write!(out, "{n}");
+    }
+}
+
 /// Parses and checks a v1 payload from a request body.
 #[cfg(feature = "server")]
 pub fn parse(body: &[u8]) -> Result<PayloadV1, WireError> {
     if body.len() > MAX_BODY_BYTES {
         return Err(WireError::BodyTooLarge);
     }
-    let payload: PayloadV1 =
-        serde_json::from_slice(body).map_err(|e| WireError::Malformed(e.to_string()))?;
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(WireError::Malformed {
+            field: "body".into(),
+            reason: "must be a JSON object".into(),
+        });
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let payload: PayloadV1 = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." {
+            "body".to_string()
+        } else {
+            path
+        };
+        let reason = e.into_inner().to_string();
+        WireError::Malformed { field, reason }
+    })?;
+    de.end().map_err(|e| WireError::Malformed {
+        field: "body".into(),
+        reason: e.to_string(),
+    })?;
     payload.check_limits()?;
     Ok(payload)
 }
@@ -148,67 +462,191 @@ pub fn parse(body: &[u8]) -> Result<PayloadV1, WireError> {
 #[cfg(all(test, feature = "server"))]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
-    fn pageview(url: &str) -> PayloadV1 {
+    fn full() -> PayloadV1 {
+        let mut props = Props::new();
+        props.insert("plan".into(), PropValue::String("pro \"annual\"".into()));
+        props.insert("seats".into(), PropValue::Number(12.0));
+        props.insert("ratio".into(), PropValue::Number(-0.125));
+        props.insert("trial".into(), PropValue::Bool(false));
         PayloadV1 {
-            kind: Kind::Pageview,
+            kind: Kind::Event,
             site: "example.com".into(),
-            url: url.into(),
-            referrer: None,
+            url: "https://example.com/a?q=\"x\"\\\n\u{1}é".into(),
+            referrer: Some("https://search.example/?q=\t".into()),
+            screen_width: Some(1440),
+            name: Some("Signup".into()),
+            props: Some(props),
+            revenue: Some(Revenue {
+                amount: 19.99,
+                currency: "EUR".into(),
+            }),
+            event_id: Some("k3j4-88af".into()),
         }
     }
 
     #[test]
     fn to_json_round_trips_through_the_collector_parser() {
-        let mut p = pageview("https://example.com/a?q=\"x\"\\\n\u{1}é");
-        p.referrer = Some("https://search.example/?q=\t".into());
-        let back = parse(p.to_json().as_bytes()).unwrap();
-        assert_eq!(back, p);
-        let plain = pageview("https://example.com/");
+        let p = full();
+        assert_eq!(parse(p.to_json().as_bytes()).unwrap(), p);
+        let plain = PayloadV1::pageview("example.com", "https://example.com/");
         assert_eq!(parse(plain.to_json().as_bytes()).unwrap(), plain);
     }
 
     #[test]
-    fn unknown_fields_are_ignored() {
-        let body =
-            br#"{"kind":"pageview","site":"example.com","url":"https://example.com/","future":1}"#;
-        assert_eq!(parse(body).unwrap(), pageview("https://example.com/"));
+    fn currencies_are_sorted_for_binary_search() {
+        assert!(CURRENCIES.windows(2).all(|w| w[0] < w[1]));
+        assert!(is_currency("USD") && is_currency("EUR") && is_currency("JPY"));
+        assert!(!is_currency("usd") && !is_currency("ABC") && !is_currency("EURO"));
+    }
+
+    type Mutation = Box<dyn Fn(&mut PayloadV1)>;
+
+    #[test]
+    fn each_limit_is_its_own_error() {
+        let cases: Vec<(Mutation, WireError)> = vec![
+            (Box::new(|p| p.site.clear()), WireError::SiteEmpty),
+            (
+                Box::new(|p| p.site = "a".repeat(254)),
+                WireError::SiteTooLong,
+            ),
+            (Box::new(|p| p.url.clear()), WireError::UrlEmpty),
+            (
+                Box::new(|p| p.url = format!("https://x/{}", "a".repeat(MAX_URL_BYTES))),
+                WireError::UrlTooLong,
+            ),
+            (
+                Box::new(|p| p.url = "ftp://x/".into()),
+                WireError::UrlScheme,
+            ),
+            (
+                Box::new(|p| p.referrer = Some("r".repeat(MAX_URL_BYTES + 1))),
+                WireError::ReferrerTooLong,
+            ),
+            (
+                Box::new(|p| p.screen_width = Some(0)),
+                WireError::ScreenWidthOutOfRange,
+            ),
+            (Box::new(|p| p.name = None), WireError::NameMissing),
+            (
+                Box::new(|p| p.name = Some("  ".into())),
+                WireError::NameEmpty,
+            ),
+            (
+                Box::new(|p| p.name = Some("n".repeat(MAX_NAME_BYTES + 1))),
+                WireError::NameTooLong,
+            ),
+            (
+                Box::new(|p| {
+                    let props = (0..=MAX_PROPS)
+                        .map(|i| (format!("k{i}"), PropValue::Bool(true)))
+                        .collect();
+                    p.props = Some(props);
+                }),
+                WireError::TooManyProps,
+            ),
+            (
+                Box::new(|p| {
+                    p.props = Some([(String::new(), PropValue::Bool(true))].into());
+                }),
+                WireError::PropKeyEmpty,
+            ),
+            (
+                Box::new(|p| {
+                    let key = "k".repeat(MAX_PROP_KEY_BYTES + 1);
+                    p.props = Some([(key, PropValue::Bool(true))].into());
+                }),
+                WireError::PropKeyTooLong,
+            ),
+            (
+                Box::new(|p| {
+                    let v = PropValue::String("v".repeat(MAX_PROP_VALUE_BYTES + 1));
+                    p.props = Some([("k".to_string(), v)].into());
+                }),
+                WireError::PropValueTooLong,
+            ),
+            (
+                Box::new(|p| {
+                    p.props = Some([("k".to_string(), PropValue::Number(f64::NAN))].into());
+                }),
+                WireError::PropValueNotFinite,
+            ),
+            (
+                Box::new(|p| {
+                    p.kind = Kind::Pageview;
+                    p.name = None;
+                }),
+                WireError::RevenueOnPageview,
+            ),
+            (
+                Box::new(|p| p.revenue.as_mut().unwrap().amount = 1e13),
+                WireError::RevenueAmount,
+            ),
+            (
+                Box::new(|p| p.revenue.as_mut().unwrap().currency = "XYZ".into()),
+                WireError::RevenueCurrency,
+            ),
+            (
+                Box::new(|p| p.event_id = Some(String::new())),
+                WireError::EventId,
+            ),
+            (
+                Box::new(|p| p.event_id = Some("a b".into())),
+                WireError::EventId,
+            ),
+        ];
+        for (mutate, want) in cases {
+            let mut p = full();
+            mutate(&mut p);
+            assert_eq!(p.check_limits(), Err(want.clone()), "{want}");
+            let field = want.to_string();
+            assert!(field.contains(':'), "message names its field: {field}");
+        }
+        assert_eq!(full().check_limits(), Ok(()));
     }
 
     #[test]
-    fn each_violation_names_its_field() {
-        let cases: [(&[u8], WireError); 5] = [
-            (
-                br#"{"kind":"pageview","site":"","url":"https://x/"}"#,
-                WireError::SiteEmpty,
-            ),
-            (
-                br#"{"kind":"pageview","site":"x","url":""}"#,
-                WireError::UrlEmpty,
-            ),
-            (
-                br#"{"kind":"pageview","site":"x","url":"ftp://x/"}"#,
-                WireError::UrlScheme,
-            ),
-            (
-                br#"{"kind":"pageview","site":"x","url":"javascript:alert(1)"}"#,
-                WireError::UrlScheme,
-            ),
-            (&[b' '; MAX_BODY_BYTES + 1], WireError::BodyTooLarge),
-        ];
-        for (body, want) in cases {
-            assert_eq!(parse(body).unwrap_err(), want);
+    fn nested_prop_values_are_refused_with_the_field_named() {
+        let body = br#"{"kind":"event","site":"x.com","url":"https://x.com/","name":"a","props":{"k":{"n":1}}}"#;
+        let err = parse(body).unwrap_err().to_string();
+        assert!(err.contains("props"), "{err}");
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse(&body);
         }
-        let long = format!(
-            r#"{{"kind":"pageview","site":"x","url":"https://x/{}"}}"#,
-            "a".repeat(MAX_URL_BYTES)
-        );
-        let err = parse(long.as_bytes()).unwrap_err();
-        assert_eq!(err, WireError::UrlTooLong);
-        assert!(err.to_string().starts_with("url:"));
-        assert!(matches!(
-            parse(b"{\"kind\":\"click\"}"),
-            Err(WireError::Malformed(_))
-        ));
+
+        #[test]
+        fn parse_never_panics_on_near_valid_json(
+            url in ".{0,64}", name in proptest::option::of(".{0,16}"),
+            width in proptest::option::of(any::<u32>()), amount in any::<f64>(),
+        ) {
+            let body = serde_json::json!({
+                "kind": if name.is_some() { "event" } else { "pageview" },
+                "site": "example.com", "url": url, "name": name, "screen_width": width,
+                "revenue": if amount.is_finite() { serde_json::json!({"amount": amount, "currency": "EUR"}) } else { serde_json::Value::Null },
+            });
+            let _ = parse(body.to_string().as_bytes());
+        }
+
+        #[test]
+        fn whatever_passes_the_limits_round_trips(
+            path in "[ -~]{0,40}", name in "[a-zA-Z ]{1,20}", key in "[a-z]{1,8}",
+            sval in "\\PC{0,20}", num in -1e9f64..1e9, flag in any::<bool>(),
+        ) {
+            let mut p = PayloadV1::pageview("example.com", format!("https://example.com/{path}"));
+            p.kind = Kind::Event;
+            p.name = Some(name);
+            let mut props = Props::new();
+            props.insert(key.clone(), PropValue::String(sval));
+            props.insert(format!("{key}_n"), PropValue::Number(num));
+            props.insert(format!("{key}_b"), PropValue::Bool(flag));
+            p.props = Some(props);
+            prop_assume!(p.check_limits().is_ok());
+            prop_assert_eq!(parse(p.to_json().as_bytes()).unwrap(), p);
+        }
     }
 }

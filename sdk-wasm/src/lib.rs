@@ -5,7 +5,7 @@
 //! back to `fetch(…, {keepalive: true})`. It never throws into the host page,
 //! never sets a cookie and never writes client storage.
 
-use tallymark_core::wire::{Kind, PayloadV1};
+use tallymark_core::wire::PayloadV1;
 use wasm_bindgen::prelude::*;
 
 /// Starts the beacon for `site`, sending to `endpoint`: one pageview now.
@@ -21,12 +21,11 @@ pub fn start(site: &str, endpoint: &str) {
         .document()
         .map(|d| d.referrer())
         .filter(|r| !r.is_empty());
-    let payload = PayloadV1 {
-        kind: Kind::Pageview,
-        site: site.into(),
-        url,
-        referrer,
-    };
+    let mut payload = PayloadV1::pageview(site, url);
+    payload.referrer = referrer;
+    if payload.check_limits().is_err() {
+        return;
+    }
     send(&window, endpoint, &payload.to_json());
 }
 

@@ -16,3 +16,13 @@ export function launch() {
     ],
   });
 }
+
+// Headless Chromium says "HeadlessChrome" in its User-Agent, which the
+// collector rightly drops as automation. Tests stand in for people, so their
+// pages get the User-Agent the same Chromium sends with a window.
+export async function humanContext(browser, options = {}) {
+  const version = browser.version();
+  const userAgent =
+    `Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/${version} Safari/537.36`;
+  return browser.newContext({ userAgent, ...options });
+}

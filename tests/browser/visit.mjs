@@ -1,12 +1,12 @@
 // Opens one URL, waits for the beacon's response, and reports what the page
 // left behind: the beacon status, cookies, storage entries and console errors.
 // usage: node visit.mjs URL
-import { launch } from './chromium.mjs';
+import { humanContext, launch } from './chromium.mjs';
 
 const [url] = process.argv.slice(2);
 const browser = await launch();
 try {
-  const context = await browser.newContext();
+  const context = await humanContext(browser);
   const page = await context.newPage();
   const errors = [];
   page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') errors.push(m.text()); });
@@ -23,6 +23,7 @@ try {
   console.log(JSON.stringify({
     beaconStatus: response.status(),
     beaconMethod: response.request().method(),
+    dropped: (await response.allHeaders())['x-tallymark-dropped'] ?? null,
     cookies: await context.cookies(),
     storage,
     errors,

@@ -33,21 +33,39 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_default()
 }
 
-/// A running collector; killed when dropped.
+/// A running collector; killed when dropped. Its log (stderr) goes to a
+/// file, printed if the test fails.
 pub struct Collector {
     child: Child,
     pub port: u16,
     pub data: TempDir,
+    log: tempfile::NamedTempFile,
 }
 
 impl Collector {
+    /// A collector with the site `localhost` registered (what the demo page
+    /// reports as).
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Like [`Collector::start`], with extra `serve` flags.
+    pub fn start_with(flags: &[&str]) -> Self {
         let data = tempfile::tempdir().expect("temp dir");
+        tallymark(&["site", "add", "localhost", "--data"], data.path());
+        Self::serve(data, flags)
+    }
+
+    /// Starts `serve` on an existing data directory.
+    pub fn serve(data: TempDir, flags: &[&str]) -> Self {
+        let log = tempfile::NamedTempFile::new().expect("log file");
         let mut child = Command::new(bin())
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data.path())
+            .args(flags)
+            .env("RUST_LOG", "debug")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(log.reopen().expect("log file"))
             .spawn()
             .expect("spawning tallymark");
         let stdout = child.stdout.take().expect("stdout");
@@ -61,7 +79,31 @@ impl Collector {
             .next()
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("no port in {line:?}"));
-        Collector { child, port, data }
+        Collector {
+            child,
+            port,
+            data,
+            log,
+        }
+    }
+
+    /// What the collector logged so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+
+    /// `kill -9`: no shutdown, no flush. Returns the data directory.
+    pub fn kill(mut self) -> TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let placeholder = tempfile::tempdir().expect("temp dir");
+        std::mem::replace(&mut self.data, placeholder)
+    }
+
+    /// Sends one HTTP/1.1 POST to `path`; returns the status and the raw
+    /// response head, or `None` if the connection failed.
+    pub fn post(&self, path: &str, body: &str, headers: &[(&str, &str)]) -> Option<(u16, String)> {
+        http_post(self.port, path, body, headers)
     }
 
     /// Base URL by name, as a browser would use it.
@@ -110,7 +152,54 @@ impl Drop for Collector {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- collector log ---\n{}", self.logs());
+        }
     }
+}
+
+/// A minimal HTTP/1.1 client (one request per connection), so load tests
+/// measure the collector, not a client library.
+pub fn http_post(
+    port: u16,
+    path: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let mut req = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    stream.write_all(req.as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, response))
+}
+
+/// Runs `tallymark ARGS DATA_DIR` to completion; returns its stdout.
+pub fn tallymark(args: &[&str], data: &Path) -> String {
+    let out = Command::new(bin())
+        .args(args)
+        .arg(data)
+        .output()
+        .expect("running tallymark");
+    assert!(
+        out.status.success(),
+        "tallymark {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Runs `tests/browser/<script>` in node with `args`; returns the JSON it prints.

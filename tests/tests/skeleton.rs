@@ -13,6 +13,7 @@ fn demo_page_visit_becomes_a_sqlite_row() {
 
     assert_eq!(report["beaconStatus"], 202, "{report}");
     assert_eq!(report["beaconMethod"], "POST");
+    assert_eq!(report["dropped"], serde_json::Value::Null, "{report}");
     assert_eq!(report["cookies"], serde_json::json!([]), "no cookies");
     assert_eq!(report["storage"]["localStorage"], 0);
     assert_eq!(report["storage"]["sessionStorage"], 0);
@@ -22,9 +23,10 @@ fn demo_page_visit_becomes_a_sqlite_row() {
 
     let n = collector.wait_for_count("SELECT COUNT(*) FROM events", 1, Duration::from_secs(5));
     assert_eq!(n, 1, "exactly one pageview row");
-    let rows: Vec<Vec<String>> = collector.query("SELECT kind, site, url FROM events");
-    assert_eq!(
-        rows,
-        vec![vec!["pageview".to_string(), "localhost".into(), demo]]
+    let rows: Vec<Vec<String>> = collector.query(
+        "SELECT e.kind, s.domain, e.hostname, e.path, e.browser
+         FROM events e JOIN sites s ON s.id = e.site_id",
     );
+    let want = ["pageview", "localhost", "localhost", "/demo", "chrome"];
+    assert_eq!(rows, vec![want.map(String::from).to_vec()]);
 }

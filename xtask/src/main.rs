@@ -3,10 +3,12 @@
 //!   cargo xtask run        build the SDK, start the collector with the demo page
 //!   cargo xtask test       everything CI checks: fmt, clippy, wasm build, all tests
 //!   cargo xtask build-sdk  build the browser SDK into npm/dist
+//!   cargo xtask fuzz [SECONDS]  fuzz core's parsers, SECONDS per target (default 60)
 //!
 //! Every command installs what it needs on a bare Debian machine first,
 //! idempotently and pinned (see `tools.rs`).
 
+mod fuzz;
 mod sdk;
 mod tools;
 
@@ -23,8 +25,14 @@ fn main() -> Result<()> {
         Some("run") => run(&root, &args[1..]),
         Some("test") => test(&root),
         Some("build-sdk") => sdk::build(&root),
+        Some("fuzz") => {
+            let seconds = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60);
+            fuzz::run(&root, seconds)
+        }
         _ => {
-            eprintln!("usage: cargo xtask <run [--listen ADDR] [--data DIR] | test | build-sdk>");
+            eprintln!(
+                "usage: cargo xtask <run [--listen ADDR] [--data DIR] | test | build-sdk | fuzz [SECONDS]>"
+            );
             bail!("unknown or missing command")
         }
     }
@@ -59,6 +67,15 @@ fn run(root: &Path, extra: &[String]) -> Result<()> {
     println!("  script:     http://localhost:{port}/js/tallymark.js");
     println!("  database:   {data}/tallymark.sqlite3");
     println!();
+    // The demo page reports as site `localhost`.
+    tools::run(Command::new(&bin).args([
+        "site",
+        "add",
+        "localhost",
+        "--exist-ok",
+        "--data",
+        &data,
+    ]))?;
     let status = Command::new(bin)
         .args(["serve", "--listen", &listen, "--data", &data])
         .status()
@@ -68,6 +85,9 @@ fn run(root: &Path, extra: &[String]) -> Result<()> {
     }
     Ok(())
 }
+
+/// Seconds per fuzz target in `cargo xtask test`.
+const FUZZ_SECONDS_IN_TEST: u32 = 20;
 
 /// Everything CI checks, cheapest first.
 fn test(root: &Path) -> Result<()> {
@@ -110,14 +130,58 @@ fn test(root: &Path) -> Result<()> {
     step("collector binary");
     cargo(&["build", "-p", "tallymark-collector"])?;
     step("tests");
-    let status = Command::new("cargo")
-        .args(["test", "--workspace"])
-        .env("TALLYMARK_BIN", root.join("target/debug/tallymark"))
-        .status()?;
-    if !status.success() {
-        bail!("tests failed");
+    let (passed, failed) = cargo_test(root)?;
+    if failed == 0 {
+        step("fuzz (bounded)");
+        fuzz::run(root, FUZZ_SECONDS_IN_TEST)?;
+    }
+    // One closing line for the whole run (cargo prints one per test binary).
+    println!("\ntests: {passed} passed, {failed} failed");
+    if failed > 0 {
+        bail!("{failed} tests failed");
     }
     Ok(())
+}
+
+/// `cargo test --workspace`, echoing its output and summing its result lines.
+fn cargo_test(root: &Path) -> Result<(u64, u64)> {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new("cargo")
+        .args(["test", "--workspace"])
+        .env("TALLYMARK_BIN", root.join("target/debug/tallymark"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("starting cargo test")?;
+    let (mut passed, mut failed) = (0, 0);
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines() {
+            let line = line?;
+            println!("{line}");
+            if let Some(rest) = line.strip_prefix("test result: ") {
+                passed += count_before(rest, " passed");
+                failed += count_before(rest, " failed");
+            }
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() && failed == 0 {
+        bail!("cargo test failed: {status}");
+    }
+    Ok((passed, failed))
+}
+
+/// In `"ok. 3 passed; 0 failed; …"`, the number before `label`.
+fn count_before(text: &str, label: &str) -> u64 {
+    text.split(';')
+        .filter_map(|part| {
+            part.trim()
+                .trim_start_matches("ok. ")
+                .trim_start_matches("FAILED. ")
+                .strip_suffix(label.trim_start())
+        })
+        .filter_map(|n| n.trim().parse().ok())
+        .next()
+        .unwrap_or(0)
 }
 
 fn step(name: &str) {

@@ -1,0 +1,190 @@
+//! Configuration of `tallymark serve`: flags, then `TALLYMARK_*` environment
+//! variables, then an optional TOML file, then defaults, in that order of
+//! precedence. Flags and environment are parsed by clap (in `main.rs`); this
+//! module merges them with the file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use jiff::SignedDuration;
+use serde::Deserialize;
+use tallymark_core::client_ip::TrustedProxies;
+
+/// Everything `serve` needs, merged and checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data: PathBuf,
+    pub trusted_proxies: TrustedProxies,
+    pub geoip: Option<PathBuf>,
+    pub session_timeout: SignedDuration,
+    /// Added to core's default skip paths.
+    pub skip_paths: Vec<String>,
+    /// A site's last 24 h this many percent below the 24 h before raise the
+    /// volume-drop warning.
+    pub volume_drop_percent: f64,
+    pub queue_capacity: usize,
+    pub max_batch: usize,
+    pub max_live_sessions: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data: PathBuf::from("./tallymark-data"),
+            trusted_proxies: TrustedProxies::default(),
+            geoip: None,
+            session_timeout: SignedDuration::from_mins(30),
+            skip_paths: Vec::new(),
+            volume_drop_percent: 15.0,
+            queue_capacity: 8192,
+            max_batch: 512,
+            max_live_sessions: 1_000_000,
+        }
+    }
+}
+
+impl Config {
+    pub fn db_path(&self) -> PathBuf {
+        self.data.join("tallymark.sqlite3")
+    }
+}
+
+/// Values given on the command line or in the environment; `None` = not
+/// given, so the file or the default decides.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub data: Option<PathBuf>,
+    pub trusted_proxies: Option<String>,
+    pub geoip: Option<PathBuf>,
+    pub session_timeout_minutes: Option<u32>,
+    pub skip_paths: Option<Vec<String>>,
+    pub volume_drop_percent: Option<f64>,
+}
+
+/// The TOML file's shape: the same keys as the flags, with underscores.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<SocketAddr>,
+    pub data: Option<PathBuf>,
+    /// A list of CIDRs or addresses.
+    pub trusted_proxies: Option<Vec<String>>,
+    pub geoip: Option<PathBuf>,
+    pub session_timeout_minutes: Option<u32>,
+    pub skip_paths: Option<Vec<String>>,
+    pub volume_drop_percent: Option<f64>,
+    pub queue_capacity: Option<usize>,
+    pub max_batch: Option<usize>,
+    pub max_live_sessions: Option<usize>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Toml {
+        path: String,
+        source: Box<toml::de::Error>,
+    },
+    #[error("trusted proxies: {0}")]
+    TrustedProxies(#[from] tallymark_core::client_ip::TrustedProxiesError),
+    #[error("session timeout: must be between 1 and 1440 minutes")]
+    SessionTimeout,
+    #[error("volume drop percent: must be between 0 and 100")]
+    VolumeDrop,
+}
+
+impl FileConfig {
+    pub fn read(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Toml {
+            path: path.display().to_string(),
+            source: Box::new(source),
+        })
+    }
+}
+
+/// Flags/env over file over defaults.
+pub fn merge(over: Overrides, file: FileConfig) -> Result<Config, ConfigError> {
+    let d = Config::default();
+    let trusted_proxies = match (over.trusted_proxies, file.trusted_proxies) {
+        (Some(list), _) => list.parse()?,
+        (None, Some(list)) => TrustedProxies::try_from_entries(list)?,
+        (None, None) => d.trusted_proxies,
+    };
+    let minutes = over
+        .session_timeout_minutes
+        .or(file.session_timeout_minutes)
+        .unwrap_or(30);
+    if !(1..=1440).contains(&minutes) {
+        return Err(ConfigError::SessionTimeout);
+    }
+    let volume_drop_percent = over
+        .volume_drop_percent
+        .or(file.volume_drop_percent)
+        .unwrap_or(d.volume_drop_percent);
+    if !(0.0..=100.0).contains(&volume_drop_percent) {
+        return Err(ConfigError::VolumeDrop);
+    }
+    Ok(Config {
+        listen: over.listen.or(file.listen).unwrap_or(d.listen),
+        data: over.data.or(file.data).unwrap_or(d.data),
+        trusted_proxies,
+        geoip: over.geoip.or(file.geoip),
+        session_timeout: SignedDuration::from_mins(minutes.into()),
+        skip_paths: over.skip_paths.or(file.skip_paths).unwrap_or_default(),
+        volume_drop_percent,
+        queue_capacity: file.queue_capacity.unwrap_or(d.queue_capacity).max(1),
+        max_batch: file.max_batch.unwrap_or(d.max_batch).max(1),
+        max_live_sessions: file.max_live_sessions.unwrap_or(d.max_live_sessions),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_the_file_and_the_file_beats_defaults() {
+        let file: FileConfig = toml::from_str(
+            r#"
+            listen = "0.0.0.0:9000"
+            data = "/var/lib/tallymark"
+            trusted_proxies = ["10.0.0.0/8"]
+            session_timeout_minutes = 45
+            "#,
+        )
+        .unwrap();
+        let over = Overrides {
+            listen: Some("127.0.0.1:7000".parse().unwrap()),
+            ..Overrides::default()
+        };
+        let c = merge(over, file).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:7000");
+        assert_eq!(c.data, PathBuf::from("/var/lib/tallymark"));
+        assert!(c.trusted_proxies.contains("10.1.2.3".parse().unwrap()));
+        assert_eq!(c.session_timeout, SignedDuration::from_mins(45));
+        assert_eq!(c.volume_drop_percent, 15.0);
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let over = Overrides {
+            trusted_proxies: Some("10.0.0.0/8, nonsense".into()),
+            ..Overrides::default()
+        };
+        let err = merge(over, FileConfig::default()).unwrap_err().to_string();
+        assert!(err.contains("nonsense"), "{err}");
+        assert!(toml::from_str::<FileConfig>("unknown_key = 1").is_err());
+    }
+}

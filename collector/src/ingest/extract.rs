@@ -1,0 +1,87 @@
+//! Stage 1, extract: what the rest of the pipeline needs from the raw HTTP
+//! request — the body (checked content type and size), the client IP
+//! (through trusted proxies only), the User-Agent and a proxy-set country.
+
+use std::net::IpAddr;
+
+use axum::body::{Body, Bytes, to_bytes};
+use axum::http::{HeaderMap, header};
+use tallymark_core::client_ip::{self, Forwarding, TrustedProxies};
+use tallymark_core::wire::MAX_BODY_BYTES;
+
+use crate::error::ApiError;
+use crate::geo::country_code;
+
+pub struct Extracted {
+    pub body: Bytes,
+    /// The client's address: used for the visitor id and the country
+    /// lookup, then dropped. Never stored or logged.
+    pub client_ip: IpAddr,
+    pub user_agent: String,
+    /// `CF-IPCountry` from a trusted proxy.
+    pub proxy_country: Option<String>,
+}
+
+pub async fn extract(
+    headers: &HeaderMap,
+    peer: IpAddr,
+    body: Body,
+    trusted: &TrustedProxies,
+) -> Result<Extracted, ApiError> {
+    check_content_type(headers)?;
+    let body = to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge {
+            limit: MAX_BODY_BYTES,
+        })?;
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let all = |name: &str| -> Vec<&str> {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect()
+    };
+    let forwarding = Forwarding {
+        forwarded: all("forwarded"),
+        x_forwarded_for: all("x-forwarded-for"),
+        x_real_ip: text("x-real-ip"),
+        cf_connecting_ip: text("cf-connecting-ip"),
+    };
+    let client_ip = client_ip::client_ip(peer, &forwarding, trusted);
+    let proxy_country = if trusted.contains(peer.to_canonical()) {
+        text("cf-ipcountry").and_then(country_code)
+    } else {
+        None
+    };
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    Ok(Extracted {
+        body,
+        client_ip,
+        user_agent,
+        proxy_country,
+    })
+}
+
+/// `application/json` or `text/plain` (what `sendBeacon` sends with a string
+/// body, with no CORS preflight). A missing content type is read as JSON.
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = value
+        .to_str()
+        .map_err(|_| ApiError::UnsupportedMediaType)?
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match essence.as_str() {
+        "application/json" | "text/plain" => Ok(()),
+        _ => Err(ApiError::UnsupportedMediaType),
+    }
+}

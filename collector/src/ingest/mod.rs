@@ -1,0 +1,133 @@
+//! `POST /api/event`: the ingest pipeline, top to bottom, one module per
+//! stage:
+//!
+//! 1. [`extract`]: content type, body, client IP (trusted proxies only), UA;
+//! 2. validate: core's `wire::parse` and `validate`, and the site must be registered;
+//! 3. [`classify`]: bots, skip paths, referrer spam, repeated `event_id`s;
+//! 4. [`identify`]: the daily visitor id;
+//! 5. [`sessionize`]: the live session, in memory;
+//! 6. [`persist`]: the row, group-committed; answered only after commit.
+//!
+//! Every request ends counted as accepted, dropped (202 with
+//! `x-tallymark-dropped`) or rejected (4xx/5xx with a JSON error).
+
+pub mod classify;
+pub mod extract;
+pub mod identify;
+pub mod persist;
+pub mod sessionize;
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tallymark_core::classify::{DropReason, Outcome};
+use tallymark_core::{validate, wire};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::store::Ack;
+
+/// The response header that names why an event was deliberately not stored.
+pub const DROPPED_HEADER: &str = "x-tallymark-dropped";
+
+/// How a request that did not fail ended.
+enum Recorded {
+    Stored(wire::Kind),
+    Dropped(DropReason),
+}
+
+pub async fn event(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match pipeline(&state, peer, &headers, body).await {
+        Ok(Recorded::Stored(kind)) => {
+            state.metrics.accept(kind.as_str());
+            (
+                StatusCode::ACCEPTED,
+                Json(serde_json::json!({ "ok": true })),
+            )
+                .into_response()
+        }
+        Ok(Recorded::Dropped(reason)) => {
+            state.metrics.drop_event(reason.as_str());
+            let mut response = (
+                StatusCode::ACCEPTED,
+                Json(serde_json::json!({ "ok": true, "dropped": reason.as_str() })),
+            )
+                .into_response();
+            response
+                .headers_mut()
+                .insert(DROPPED_HEADER, HeaderValue::from_static(reason.as_str()));
+            response
+        }
+        Err(e) => {
+            state.metrics.reject(e.label());
+            e.into_response()
+        }
+    }
+}
+
+async fn pipeline(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Recorded, ApiError> {
+    let now = state.clock.now();
+    let now_ms = now.as_millisecond();
+
+    let request = extract::extract(headers, peer.ip(), body, &state.config.trusted_proxies).await?;
+
+    let payload = wire::parse(&request.body)?;
+    let site = state
+        .sites
+        .get(&payload.site)
+        .ok_or_else(|| ApiError::UnknownSite(payload.site.clone()))?;
+    let event = validate::validate(payload)?;
+
+    if let Outcome::Drop(reason) = classify::classify(&state.bot_rules, &request.user_agent, &event)
+    {
+        return Ok(Recorded::Dropped(reason));
+    }
+    if let Some(id) = &event.event_id
+        && let Outcome::Drop(reason) = state.recent_ids.check(site.id, id, now_ms)
+    {
+        return Ok(Recorded::Dropped(reason));
+    }
+
+    let visitor =
+        identify::identify(state, &site, request.client_ip, &request.user_agent, now).await?;
+
+    let stepped = sessionize::sessionize(
+        state,
+        visitor,
+        sessionize::Context {
+            site: &site,
+            event: &event,
+            user_agent: &request.user_agent,
+            client_ip: request.client_ip,
+            proxy_country: request.proxy_country,
+            now_ms,
+        },
+    );
+
+    let kind = event.kind;
+    let event_id = event.event_id.clone();
+    match persist::persist(state, event, stepped, now_ms).await {
+        Ok(Ack::Committed) => Ok(Recorded::Stored(kind)),
+        Ok(Ack::Duplicate) => Ok(Recorded::Dropped(DropReason::Duplicate)),
+        Err(e) => {
+            if let Some(id) = event_id {
+                state.recent_ids.forget(site.id, &id);
+            }
+            Err(e)
+        }
+    }
+}

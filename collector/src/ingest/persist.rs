@@ -1,0 +1,37 @@
+//! Stage 6, persist: the event row, written with its session snapshot by the
+//! group-commit writer. Resolves only once the batch has committed.
+
+use tallymark_core::validate::Valid;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::sessions::Stepped;
+use crate::store::{Ack, EventRow};
+
+pub async fn persist(
+    state: &AppState,
+    event: Valid,
+    stepped: Stepped,
+    now_ms: i64,
+) -> Result<Ack, ApiError> {
+    let props = (!event.props.is_empty())
+        .then(|| serde_json::to_string(&event.props).ok())
+        .flatten();
+    let row = EventRow {
+        site_id: stepped.row.site_id,
+        ts_ms: now_ms,
+        kind: event.kind.as_str(),
+        name: event.name,
+        visitor_id: stepped.visitor_id as i64,
+        session_id: stepped.row.id,
+        hostname: event.hostname,
+        path: event.path,
+        dims: stepped.row.dims.clone(),
+        screen_width: event.screen_width,
+        props,
+        revenue_amount: event.revenue.as_ref().map(|r| r.amount),
+        revenue_currency: event.revenue.map(|r| r.currency),
+        event_id: event.event_id,
+    };
+    Ok(state.store.ingest(row, stepped.row).await?)
+}

@@ -1,0 +1,104 @@
+//! Stage 5, sessionize: the event joins its visitor's live session or starts
+//! one. A new session takes its dimensions (source, UTM, country, browser,
+//! OS, device) from this first event; later events share them.
+
+use std::net::IpAddr;
+
+use tallymark_core::session::Hit;
+use tallymark_core::source;
+use tallymark_core::useragent;
+use tallymark_core::validate::Valid;
+use tallymark_core::wire::Kind;
+
+use crate::AppState;
+use crate::sessions::{Candidates, Stepped};
+use crate::sites::Site;
+use crate::store::Dimensions;
+
+pub struct Context<'a> {
+    pub site: &'a Site,
+    pub event: &'a Valid,
+    pub user_agent: &'a str,
+    pub client_ip: IpAddr,
+    pub proxy_country: Option<String>,
+    pub now_ms: i64,
+}
+
+pub fn sessionize(state: &AppState, visitor: Candidates, cx: Context<'_>) -> Stepped {
+    let hit = Hit {
+        kind: cx.event.kind,
+        path: &cx.event.path,
+        // Every custom event counts as interaction (see bounce rate).
+        interactive: cx.event.kind == Kind::Event,
+    };
+    let new_id = getrandom::u64().unwrap_or_else(|_| fallback_id(visitor.today, cx.now_ms));
+    state
+        .sessions
+        .step(cx.site.id, visitor, hit, cx.now_ms, new_id, || {
+            dimensions(state, &cx)
+        })
+}
+
+fn dimensions(state: &AppState, cx: &Context<'_>) -> Dimensions {
+    let a = source::attribute(&cx.event.url, cx.event.referrer.as_deref(), &cx.site.domain);
+    let agent = useragent::parse(cx.user_agent, cx.event.screen_width);
+    let country = cx
+        .proxy_country
+        .clone()
+        .or_else(|| state.geo.country(cx.client_ip));
+    let referrer = a
+        .referrer_domain
+        .as_ref()
+        .and(cx.event.referrer.as_deref())
+        .and_then(referrer_without_query);
+    Dimensions {
+        referrer,
+        referrer_domain: a.referrer_domain,
+        source: a.source,
+        channel: a.channel,
+        utm_source: a.utm.source,
+        utm_medium: a.utm.medium,
+        utm_campaign: a.utm.campaign,
+        utm_term: a.utm.term,
+        utm_content: a.utm.content,
+        click_id: a.click_id,
+        country,
+        browser: agent.browser,
+        browser_major: agent.browser_major,
+        os: agent.os,
+        device: agent.device,
+    }
+}
+
+/// `https://www.example.com/a/b/?q=secret#x` → `example.com/a/b`: the query
+/// may carry personal data and is never stored.
+fn referrer_without_query(referrer: &str) -> Option<String> {
+    let url = url::Url::parse(referrer).ok()?;
+    let host = url.host_str()?.to_ascii_lowercase();
+    let host = host.strip_prefix("www.").unwrap_or(&host);
+    let path = url.path().trim_end_matches('/');
+    Some(format!("{host}{path}"))
+}
+
+/// Only if the OS random source fails: still unique enough per visitor.
+fn fallback_id(visitor: u64, now_ms: i64) -> u64 {
+    visitor.rotate_left(17) ^ (now_ms as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn referrers_lose_scheme_www_query_and_fragment() {
+        assert_eq!(
+            referrer_without_query("https://www.Example.com/a/b/?q=secret#x").as_deref(),
+            Some("example.com/a/b")
+        );
+        assert_eq!(
+            referrer_without_query("https://news.ycombinator.com/").as_deref(),
+            Some("news.ycombinator.com")
+        );
+        assert_eq!(referrer_without_query("not a url"), None);
+    }
+}

@@ -1,0 +1,289 @@
+//! Live sessions, in memory: sharded, bounded, evicted after the timeout.
+//!
+//! Keyed by (site, visitor id). Each shard is a plain mutex held only for the
+//! pure state-machine step (core's `session::step`): never across I/O, and
+//! no database write per event (seed 003, pitfall 2). The step hands back a
+//! snapshot that the writer upserts behind, in the same batch as the event.
+//! On start the collector reloads the sessions that are still live from the
+//! `sessions` table, so a restart (even `kill -9`) does not split them.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Mutex;
+
+use rusqlite::Connection;
+use tallymark_core::session::{self, Hit, Session, SessionConfig, Transition};
+use tallymark_core::source::ClickId;
+
+use crate::store::{Dimensions, SessionRow, StoreError};
+
+const SHARDS: usize = 64;
+
+type Key = (i64, u64);
+
+#[derive(Debug, Clone)]
+struct Entry {
+    session: Session,
+    visitor_id: u64,
+    version: i64,
+    dims: Dimensions,
+}
+
+pub struct LiveSessions {
+    shards: Vec<Mutex<HashMap<Key, Entry>>>,
+    hasher: RandomState,
+    config: SessionConfig,
+    per_shard_cap: usize,
+}
+
+/// The visitor ids an event may belong to: under today's salt, and under
+/// yesterday's while sessions from before midnight may still be live.
+#[derive(Debug, Clone, Copy)]
+pub struct Candidates {
+    pub today: u64,
+    pub yesterday: Option<u64>,
+}
+
+/// What one step produced.
+#[derive(Debug, Clone)]
+pub struct Stepped {
+    pub row: SessionRow,
+    /// The visitor id the session is filed under (yesterday's for a session
+    /// that crossed midnight).
+    pub visitor_id: u64,
+    pub started: bool,
+}
+
+impl LiveSessions {
+    pub fn new(config: SessionConfig, capacity: usize) -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            hasher: RandomState::new(),
+            config,
+            per_shard_cap: (capacity / SHARDS).max(16),
+        }
+    }
+
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    fn shard(&self, key: &Key) -> &Mutex<HashMap<Key, Entry>> {
+        &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS]
+    }
+
+    /// Applies one hit. `new_id` is the session id if one starts; `dims` is
+    /// called only then (first-touch attribution).
+    pub fn step(
+        &self,
+        site_id: i64,
+        visitor: Candidates,
+        hit: Hit<'_>,
+        now_ms: i64,
+        new_id: u64,
+        dims: impl FnOnce() -> Dimensions,
+    ) -> Stepped {
+        if let Some(old) = visitor.yesterday
+            && let Some(stepped) = self.continue_live(site_id, old, hit, now_ms)
+        {
+            return stepped;
+        }
+        let key = (site_id, visitor.today);
+        let Ok(mut shard) = self.shard(&key).lock() else {
+            // A poisoned shard (a panic elsewhere) must not fail the event:
+            // count it as a new session.
+            return self.fresh(site_id, visitor.today, hit, now_ms, new_id, dims());
+        };
+        let previous = shard.get(&key).cloned();
+        let (session, transition) = session::step(
+            previous.as_ref().map(|e| e.session.clone()),
+            hit,
+            now_ms,
+            &self.config,
+            new_id,
+        );
+        let started = matches!(transition, Transition::Started { .. });
+        let (dims, version) = match previous {
+            Some(e) if !started => (e.dims, e.version + 1),
+            _ => (dims(), 1),
+        };
+        let entry = Entry {
+            session,
+            visitor_id: visitor.today,
+            version,
+            dims,
+        };
+        let row = row_of(site_id, &entry);
+        if shard.len() >= self.per_shard_cap && !shard.contains_key(&key) {
+            evict_oldest(&mut shard);
+        }
+        shard.insert(key, entry);
+        Stepped {
+            row,
+            visitor_id: visitor.today,
+            started,
+        }
+    }
+
+    fn continue_live(
+        &self,
+        site_id: i64,
+        visitor: u64,
+        hit: Hit<'_>,
+        now_ms: i64,
+    ) -> Option<Stepped> {
+        let key = (site_id, visitor);
+        let mut shard = self.shard(&key).lock().ok()?;
+        let entry = shard.get_mut(&key)?;
+        if !entry.session.is_live(now_ms, &self.config) {
+            return None;
+        }
+        let (session, _) = session::step(Some(entry.session.clone()), hit, now_ms, &self.config, 0);
+        entry.session = session;
+        entry.version += 1;
+        Some(Stepped {
+            row: row_of(site_id, entry),
+            visitor_id: visitor,
+            started: false,
+        })
+    }
+
+    fn fresh(
+        &self,
+        site_id: i64,
+        visitor: u64,
+        hit: Hit<'_>,
+        now_ms: i64,
+        new_id: u64,
+        dims: Dimensions,
+    ) -> Stepped {
+        let (session, _) = session::step(None, hit, now_ms, &self.config, new_id);
+        let entry = Entry {
+            session,
+            visitor_id: visitor,
+            version: 1,
+            dims,
+        };
+        Stepped {
+            row: row_of(site_id, &entry),
+            visitor_id: visitor,
+            started: true,
+        }
+    }
+
+    /// Drops sessions idle longer than the timeout; returns how many remain.
+    pub fn sweep(&self, now_ms: i64) -> usize {
+        let mut live = 0;
+        for shard in &self.shards {
+            if let Ok(mut map) = shard.lock() {
+                map.retain(|_, e| e.session.is_live(now_ms, &self.config));
+                live += map.len();
+            }
+        }
+        live
+    }
+
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().map(|m| m.len()).unwrap_or(0))
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Reloads the sessions still live at `now_ms` from the database.
+    pub fn reload(&self, conn: &Connection, now_ms: i64) -> Result<usize, StoreError> {
+        let mut stmt = conn.prepare(
+            "SELECT id, site_id, visitor_id, version, started_ms, last_ms, entry_path,
+                exit_path, pageviews, events, interactions, referrer, referrer_domain, source,
+                channel, utm_source, utm_medium, utm_campaign, utm_term, utm_content, click_id,
+                country, browser, browser_major, os, device
+             FROM sessions WHERE last_ms >= ?1",
+        )?;
+        let since = now_ms - self.config.timeout_ms;
+        let rows = stmt.query_map([since], |r| {
+            let site_id: i64 = r.get(1)?;
+            let visitor_id: i64 = r.get(2)?;
+            let (channel, browser, os, device) = Dimensions::from_labels(
+                &r.get::<_, String>(14)?,
+                &r.get::<_, String>(22)?,
+                &r.get::<_, String>(24)?,
+                &r.get::<_, String>(25)?,
+            );
+            let click_id: Option<String> = r.get(20)?;
+            let entry = Entry {
+                session: Session {
+                    id: r.get::<_, i64>(0)? as u64,
+                    started_ms: r.get(4)?,
+                    last_ms: r.get(5)?,
+                    entry_path: r.get(6)?,
+                    exit_path: r.get(7)?,
+                    pageviews: r.get(8)?,
+                    events: r.get(9)?,
+                    interactions: r.get(10)?,
+                },
+                visitor_id: visitor_id as u64,
+                version: r.get(3)?,
+                dims: Dimensions {
+                    referrer: r.get(11)?,
+                    referrer_domain: r.get(12)?,
+                    source: r.get(13)?,
+                    channel,
+                    utm_source: r.get(15)?,
+                    utm_medium: r.get(16)?,
+                    utm_campaign: r.get(17)?,
+                    utm_term: r.get(18)?,
+                    utm_content: r.get(19)?,
+                    click_id: click_id.as_deref().and_then(ClickId::from_param),
+                    country: r.get(21)?,
+                    browser,
+                    browser_major: r.get(23)?,
+                    os,
+                    device,
+                },
+            };
+            Ok((site_id, entry))
+        })?;
+        let mut n = 0;
+        for row in rows {
+            let (site_id, entry) = row?;
+            let key = (site_id, entry.visitor_id);
+            if let Ok(mut shard) = self.shard(&key).lock() {
+                shard.insert(key, entry);
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
+
+fn evict_oldest(shard: &mut HashMap<Key, Entry>) {
+    if let Some(key) = shard
+        .iter()
+        .min_by_key(|(_, e)| e.session.last_ms)
+        .map(|(k, _)| *k)
+    {
+        shard.remove(&key);
+    }
+}
+
+fn row_of(site_id: i64, e: &Entry) -> SessionRow {
+    let s = &e.session;
+    SessionRow {
+        id: s.id as i64,
+        site_id,
+        visitor_id: e.visitor_id as i64,
+        version: e.version,
+        started_ms: s.started_ms,
+        last_ms: s.last_ms,
+        entry_path: s.entry_path.clone(),
+        exit_path: s.exit_path.clone(),
+        pageviews: s.pageviews.into(),
+        events: s.events.into(),
+        interactions: s.interactions.into(),
+        dims: e.dims.clone(),
+    }
+}

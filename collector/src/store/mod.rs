@@ -1,0 +1,266 @@
+//! Durable storage in SQLite with group commit.
+//!
+//! One writer thread owns the write connection. Requests hand it rows through
+//! a bounded channel; it commits whatever has queued up (up to
+//! `max_batch`, waiting at most [`LINGER`] for more) in one transaction, and
+//! only then acknowledges each request. So an acknowledged event is on disk,
+//! and no request ever holds a transaction or a lock of its own (seed 001).
+//! A full queue is refused at once (503), never waited on or dropped
+//! silently (seed 003, pitfall 7).
+
+pub mod rows;
+pub mod schema;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use crate::metrics::Metrics;
+pub use rows::{Dimensions, EventRow, SessionRow};
+
+/// How long the writer waits for more rows to join a batch.
+const LINGER: Duration = Duration::from_millis(2);
+
+#[derive(Debug, Clone, Copy)]
+pub struct StoreConfig {
+    /// Rows waiting for the writer before requests are refused with 503.
+    pub queue_capacity: usize,
+    /// Most rows committed in one transaction.
+    pub max_batch: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            queue_capacity: 8192,
+            max_batch: 512,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database: schema version {0} is newer than this binary knows")]
+    SchemaTooNew(i64),
+    #[error("starting the writer thread: {0}")]
+    Thread(#[from] std::io::Error),
+    #[error("the write queue is full")]
+    QueueFull,
+    #[error("the writer has stopped")]
+    WriterGone,
+}
+
+/// What became of one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ack {
+    /// Committed to disk.
+    Committed,
+    /// Its `event_id` was stored before: nothing written.
+    Duplicate,
+}
+
+/// Work for the writer's connection; it sends its own result back.
+type Maintenance = Box<dyn FnOnce(&mut Connection) + Send>;
+
+enum Job {
+    Event {
+        event: Box<EventRow>,
+        session: Box<SessionRow>,
+        ack: oneshot::Sender<Result<Ack, ()>>,
+    },
+    Maintenance(Maintenance),
+}
+
+pub struct Store {
+    tx: SyncSender<Job>,
+    path: PathBuf,
+    depth: Arc<AtomicUsize>,
+}
+
+impl Store {
+    /// Opens (creating and migrating) the database and starts the writer.
+    pub fn open(
+        path: &Path,
+        config: StoreConfig,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, StoreError> {
+        let conn = schema::open(path)?;
+        let (tx, rx) = sync_channel(config.queue_capacity);
+        let depth = Arc::new(AtomicUsize::new(0));
+        let writer_depth = depth.clone();
+        let max_batch = config.max_batch.max(1);
+        std::thread::Builder::new()
+            .name("tallymark-writer".into())
+            .spawn(move || writer(conn, rx, max_batch, writer_depth, metrics))?;
+        Ok(Self {
+            tx,
+            path: path.to_path_buf(),
+            depth,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A new read-only connection.
+    pub fn reader(&self) -> Result<Connection, StoreError> {
+        schema::open_reader(&self.path)
+    }
+
+    /// Rows queued for the writer now.
+    pub fn queue_depth(&self) -> usize {
+        self.depth.load(Ordering::Relaxed)
+    }
+
+    /// Queues an event and its session snapshot; resolves once committed.
+    pub async fn ingest(&self, event: EventRow, session: SessionRow) -> Result<Ack, StoreError> {
+        let (ack, done) = oneshot::channel();
+        self.send(Job::Event {
+            event: Box::new(event),
+            session: Box::new(session),
+            ack,
+        })?;
+        done.await
+            .map_err(|_| StoreError::WriterGone)?
+            .map_err(|()| StoreError::WriterGone)
+    }
+
+    /// Runs `work` on the writer's connection, between batches, so nothing
+    /// else ever writes concurrently (salts, deletions, checkpoints).
+    pub async fn maintain<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (ack, done) = oneshot::channel();
+        self.send(Job::Maintenance(Box::new(move |conn| {
+            let _ = ack.send(work(conn));
+        })))?;
+        Ok(done.await.map_err(|_| StoreError::WriterGone)??)
+    }
+
+    fn send(&self, job: Job) -> Result<(), StoreError> {
+        self.depth.fetch_add(1, Ordering::Relaxed);
+        let result = self.tx.try_send(job);
+        if result.is_err() {
+            self.depth.fetch_sub(1, Ordering::Relaxed);
+        }
+        match result {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(StoreError::QueueFull),
+            Err(TrySendError::Disconnected(_)) => Err(StoreError::WriterGone),
+        }
+    }
+}
+
+fn writer(
+    mut conn: Connection,
+    rx: Receiver<Job>,
+    max_batch: usize,
+    depth: Arc<AtomicUsize>,
+    metrics: Arc<Metrics>,
+) {
+    let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
+    while let Ok(first) = rx.recv() {
+        batch.push(first);
+        let deadline = Instant::now() + LINGER;
+        while batch.len() < max_batch {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(wait) {
+                Ok(job) => batch.push(job),
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        depth.fetch_sub(batch.len(), Ordering::Relaxed);
+        metrics
+            .queue_depth
+            .set(depth.load(Ordering::Relaxed) as i64);
+        let started = Instant::now();
+        commit_batch(&mut conn, &mut batch, &metrics);
+        metrics
+            .commit_seconds
+            .observe(started.elapsed().as_secs_f64());
+    }
+}
+
+/// Commits the events of `batch` in one transaction and acknowledges them;
+/// then runs the maintenance jobs.
+fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>, metrics: &Metrics) {
+    let mut events = Vec::new();
+    let mut maintenance = Vec::new();
+    for job in batch.drain(..) {
+        match job {
+            Job::Event {
+                event,
+                session,
+                ack,
+            } => events.push((event, session, ack)),
+            Job::Maintenance(work) => maintenance.push(work),
+        }
+    }
+    if !events.is_empty() {
+        metrics.batch_size.observe(events.len() as f64);
+        match write_events(conn, &events) {
+            Ok(outcomes) => {
+                for ((_, _, ack), outcome) in events.into_iter().zip(outcomes) {
+                    let _ = ack.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, rows = events.len(), "batch commit failed");
+                metrics.commit_failures.inc();
+                for (_, _, ack) in events {
+                    let _ = ack.send(Err(()));
+                }
+            }
+        }
+    }
+    for work in maintenance {
+        work(conn);
+    }
+}
+
+type EventJob = (
+    Box<EventRow>,
+    Box<SessionRow>,
+    oneshot::Sender<Result<Ack, ()>>,
+);
+
+fn write_events(conn: &mut Connection, events: &[EventJob]) -> rusqlite::Result<Vec<Ack>> {
+    let tx = conn.transaction()?;
+    let mut outcomes = Vec::with_capacity(events.len());
+    // One upsert per session per batch, whatever its number of events: the
+    // newest snapshot wins (seed 003, pitfall 2: no write per event).
+    let mut sessions: HashMap<i64, &SessionRow> = HashMap::new();
+    for (event, session, _) in events {
+        let inserted = rows::insert_event(&tx, event)?;
+        outcomes.push(if inserted {
+            Ack::Committed
+        } else {
+            Ack::Duplicate
+        });
+        if inserted {
+            sessions
+                .entry(session.id)
+                .and_modify(|s| {
+                    if session.version > s.version {
+                        *s = session;
+                    }
+                })
+                .or_insert(session);
+        }
+    }
+    for session in sessions.values() {
+        rows::upsert_session(&tx, session)?;
+    }
+    tx.commit()?;
+    Ok(outcomes)
+}

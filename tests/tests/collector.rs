@@ -1,0 +1,254 @@
+//! The real `tallymark` binary: durability under `kill -9`, no raw IP at
+//! rest or in logs, and the operator commands.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tallymark_e2e::{Collector, bin, tallymark};
+
+const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+
+fn event(id: &str) -> String {
+    format!(
+        r#"{{"kind":"pageview","site":"localhost","url":"http://localhost/p/{id}","event_id":"{id}"}}"#
+    )
+}
+
+#[test]
+fn every_acknowledged_event_survives_kill_dash_nine() {
+    let collector = Collector::start();
+    let acked = Arc::new(Mutex::new(HashSet::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let port = collector.port;
+    let workers: Vec<_> = (0..8)
+        .map(|w| {
+            let acked = acked.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let id = format!("w{w}-{i}");
+                    i += 1;
+                    let ua = format!("{FIREFOX} worker/{w}");
+                    match tallymark_e2e::http_post(
+                        port,
+                        "/api/event",
+                        &event(&id),
+                        &[("User-Agent", &ua)],
+                    ) {
+                        Some((202, head)) if !head.contains("x-tallymark-dropped") => {
+                            acked.lock().unwrap().insert(id);
+                        }
+                        Some(_) => {}
+                        None => break,
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    let data = collector.kill();
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        let _ = w.join();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() > 100,
+        "only {} events were acknowledged",
+        acked.len()
+    );
+
+    // Restart on the same directory: recovery must not lose or refuse anything.
+    let again = Collector::serve(data, &[]);
+    let conn = rusqlite::Connection::open(again.db_path()).unwrap();
+    let mut stmt = conn.prepare("SELECT event_id FROM events").unwrap();
+    let stored: HashSet<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let lost: Vec<_> = acked.difference(&stored).collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged events lost, e.g. {:?}",
+        lost.len(),
+        lost.first()
+    );
+    eprintln!(
+        "kill -9: {} acknowledged, {} stored, 0 lost",
+        acked.len(),
+        stored.len()
+    );
+    let (status, _) = again
+        .post(
+            "/api/event",
+            &event("after-restart"),
+            &[("User-Agent", FIREFOX)],
+        )
+        .unwrap();
+    assert_eq!(status, 202);
+}
+
+#[test]
+fn raw_ips_never_reach_disk_or_logs_and_no_cookie_is_set() {
+    let collector = Collector::start_with(&["--trusted-proxies", "127.0.0.1,::1"]);
+    let ips = ["198.51.100.77", "2001:db8:77::1234"];
+    for ip in ips {
+        for path in ["/a", "/b"] {
+            let body = format!(
+                r#"{{"kind":"pageview","site":"localhost","url":"http://localhost{path}"}}"#
+            );
+            let (status, head) = collector
+                .post(
+                    "/api/event",
+                    &body,
+                    &[("User-Agent", FIREFOX), ("X-Forwarded-For", ip)],
+                )
+                .unwrap();
+            assert_eq!(status, 202, "{head}");
+            assert!(!head.to_ascii_lowercase().contains("set-cookie"), "{head}");
+        }
+    }
+    // Two distinct forwarded clients: the headers were believed, then dropped.
+    let conn = rusqlite::Connection::open(collector.db_path()).unwrap();
+    let visitors: i64 = conn
+        .query_row("SELECT COUNT(DISTINCT visitor_id) FROM events", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(visitors, 2);
+    drop(conn);
+    let logs = collector.logs();
+    let data = collector.kill();
+
+    let v4: std::net::Ipv4Addr = ips[0].parse().unwrap();
+    let v6: std::net::Ipv6Addr = ips[1].parse().unwrap();
+    let needles: Vec<Vec<u8>> = vec![
+        ips[0].as_bytes().to_vec(),
+        ips[1].as_bytes().to_vec(),
+        "2001:0db8:0077".as_bytes().to_vec(),
+        v4.octets().to_vec(),
+        v6.octets().to_vec(),
+    ];
+    let mut scanned = 0;
+    for file in walk(data.path()) {
+        let bytes = std::fs::read(&file).unwrap();
+        scanned += 1;
+        for needle in &needles {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle.as_slice()),
+                "{} holds {:?}",
+                file.display(),
+                String::from_utf8_lossy(needle)
+            );
+        }
+    }
+    assert!(scanned >= 1);
+    assert!(!logs.is_empty(), "debug logs were written");
+    for ip in ips {
+        assert!(!logs.contains(ip), "the log mentions {ip}");
+    }
+    assert!(
+        !logs.contains("Firefox/133"),
+        "the log mentions the User-Agent"
+    );
+}
+
+#[test]
+fn the_bots_command_explains_each_line() {
+    let mut child = Command::new(bin())
+        .arg("bots")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input = format!(
+        "{FIREFOX}\nMozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)\n\ncurl/8.5.0\n"
+    );
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "human\nbot crawler\nbot empty_user_agent\nbot short_user_agent\n"
+    );
+}
+
+#[test]
+fn sites_are_added_listed_and_removed_and_unknown_sites_refused() {
+    let data = tempfile::tempdir().unwrap();
+    tallymark(
+        &[
+            "site",
+            "add",
+            "www.Example.com",
+            "--timezone",
+            "Europe/Berlin",
+            "--data",
+        ],
+        data.path(),
+    );
+    tallymark(&["site", "add", "shop.example", "--data"], data.path());
+    let list = tallymark(&["site", "list", "--data"], data.path());
+    assert_eq!(list, "example.com\tEurope/Berlin\nshop.example\tUTC\n");
+
+    let bad = Command::new(bin())
+        .args([
+            "site",
+            "add",
+            "x.com",
+            "--timezone",
+            "Mars/Olympus",
+            "--data",
+        ])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("Mars/Olympus"));
+
+    let collector = Collector::serve(data, &[]);
+    let ok = r#"{"kind":"pageview","site":"example.com","url":"https://www.example.com/"}"#;
+    assert_eq!(
+        collector
+            .post("/api/event", ok, &[("User-Agent", FIREFOX)])
+            .unwrap()
+            .0,
+        202
+    );
+    let unknown = r#"{"kind":"pageview","site":"other.org","url":"https://other.org/"}"#;
+    let (status, head) = collector
+        .post("/api/event", unknown, &[("User-Agent", FIREFOX)])
+        .unwrap();
+    assert_eq!(status, 404, "{head}");
+    assert!(head.contains("unknown site"));
+    let data = collector.kill();
+    tallymark(&["site", "remove", "shop.example", "--data"], data.path());
+    assert_eq!(
+        tallymark(&["site", "list", "--data"], data.path()),
+        "example.com\tEurope/Berlin\n"
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
