@@ -86,6 +86,56 @@ fn bench(c: &mut Criterion) {
             prev.clone(),
         ));
     });
+    let ip = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7));
+    let parsed = wire::parse(BODY).ok();
+    let valid = parsed.clone().and_then(|p| validate::validate(p).ok());
+    let stages = [
+        (
+            "wire::parse",
+            per_event(|| {
+                black_box(wire::parse(black_box(BODY)).ok());
+            }),
+        ),
+        (
+            "validate",
+            per_event(|| {
+                black_box(parsed.clone().map(validate::validate));
+            }),
+        ),
+        (
+            "bots::classify",
+            per_event(|| {
+                black_box(bots::classify(
+                    &rules,
+                    black_box(UA),
+                    "/blog/rust-analytics",
+                ));
+            }),
+        ),
+        (
+            "visitor_id",
+            per_event(|| {
+                black_box(visitor_id(&salt, "example.com", ip, black_box(UA)));
+            }),
+        ),
+        (
+            "session::step",
+            per_event(|| {
+                if let Some(v) = &valid {
+                    let hit = Hit {
+                        kind: v.kind,
+                        path: &v.path,
+                        interactive: true,
+                    };
+                    black_box(session::step(prev.clone(), hit, 1_000, &config, 1));
+                }
+            }),
+        ),
+    ];
+    println!();
+    for (name, ns) in stages {
+        println!("  stage {name:<16} {ns:>6.0} ns");
+    }
     println!("\nbare serde_json parse: {base:.0} ns/event");
     println!("core hot path:         {full:.0} ns/event");
     println!("ratio:                 {:.2}x (target <= 3x)", full / base);

@@ -51,8 +51,9 @@ pub fn validate(payload: PayloadV1) -> Result<Valid, ValidationError> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(ValidationError::UrlScheme);
     }
+    // The url crate lower-cases (and punycodes) hosts of http(s) URLs.
     let host = url.host_str().ok_or(ValidationError::UrlNoHost)?;
-    let hostname = strip_www(host.trim_end_matches('.')).to_ascii_lowercase();
+    let hostname = strip_www(host.trim_end_matches('.')).to_string();
     if !host_belongs_to_site(&hostname, &site) {
         return Err(ValidationError::HostNotSite {
             host: hostname,
@@ -83,8 +84,12 @@ pub fn validate(payload: PayloadV1) -> Result<Valid, ValidationError> {
 /// Lower case, no trailing dot, no `www.`, no scheme or path: `None` when
 /// what is left is not a plausible domain (or `localhost`, or an IP).
 pub fn normalize_site(site: &str) -> Option<String> {
-    let s = site.trim().trim_end_matches('.').to_ascii_lowercase();
-    let s = strip_www(&s).to_string();
+    let trimmed = site.trim().trim_end_matches('.');
+    let s = if trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
+        strip_www(&trimmed.to_ascii_lowercase()).to_string()
+    } else {
+        strip_www(trimmed).to_string()
+    };
     let plausible = !s.is_empty()
         && s.len() <= crate::wire::MAX_SITE_BYTES
         && s.split('.').all(|label| {
@@ -115,12 +120,14 @@ pub fn host_belongs_to_site(hostname: &str, site: &str) -> bool {
 /// apps report their pages while in-page anchors (`#top`) do not split them.
 pub fn normalize_path(url: &Url) -> String {
     let raw = url.path();
-    let decoded = percent_decode(raw).unwrap_or_else(|| raw.to_string());
-    let mut path = if decoded.len() > 1 {
-        decoded.trim_end_matches('/').to_string()
+    let mut path = if raw.contains('%') {
+        percent_decode(raw).unwrap_or_else(|| raw.to_string())
     } else {
-        decoded
+        raw.to_string()
     };
+    while path.len() > 1 && path.ends_with('/') {
+        path.pop();
+    }
     if path.is_empty() {
         path.push('/');
     }
@@ -136,9 +143,6 @@ pub fn normalize_path(url: &Url) -> String {
 /// Percent-decodes `s`; `None` if the result is not UTF-8 or a `%` is not
 /// followed by two hex digits.
 fn percent_decode(s: &str) -> Option<String> {
-    if !s.contains('%') {
-        return Some(s.to_string());
-    }
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

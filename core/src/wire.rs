@@ -440,23 +440,34 @@ pub fn parse(body: &[u8]) -> Result<PayloadV1, WireError> {
             reason: "must be a JSON object".into(),
         });
     }
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let payload: PayloadV1 = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." {
-            "body".to_string()
-        } else {
-            path
-        };
-        let reason = e.into_inner().to_string();
-        WireError::Malformed { field, reason }
-    })?;
-    de.end().map_err(|e| WireError::Malformed {
-        field: "body".into(),
-        reason: e.to_string(),
-    })?;
+    // The fast path: plain serde. Only a failure pays for a second pass that
+    // tracks the JSON path, to name the offending field.
+    let payload: PayloadV1 = match serde_json::from_slice(body) {
+        Ok(payload) => payload,
+        Err(_) => return Err(locate_error(body)),
+    };
     payload.check_limits()?;
     Ok(payload)
+}
+
+/// Re-parses a body serde refused, tracking the path of the failure.
+#[cfg(feature = "server")]
+fn locate_error(body: &[u8]) -> WireError {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let result: Result<PayloadV1, _> = serde_path_to_error::deserialize(&mut de);
+    let (field, reason) = match result {
+        Err(e) => {
+            let path = e.path().to_string();
+            let field = if path == "." { "body".to_string() } else { path };
+            (field, e.into_inner().to_string())
+        }
+        // Only trailing characters can fail after a good value.
+        Ok(_) => match de.end() {
+            Err(e) => ("body".to_string(), e.to_string()),
+            Ok(()) => ("body".to_string(), "not a valid payload".to_string()),
+        },
+    };
+    WireError::Malformed { field, reason }
 }
 
 #[cfg(all(test, feature = "server"))]
