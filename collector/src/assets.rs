@@ -1,7 +1,7 @@
 //! Static files the collector serves: the SDK's script-tag bundle (embedded at
 //! build time by `build.rs`) and the demo page.
 
-use axum::extract::Path;
+use axum::extract::{Path, RawQuery};
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 
@@ -11,11 +11,30 @@ static SCRIPT_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tallymark.js
 static SCRIPT_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tallymark.wasm"));
 static DEMO_HTML: &str = include_str!("../assets/demo.html");
 
+/// The script's own URL never changes (site owners paste it once), so it is
+/// cached for a day and revalidated in the background for a week after.
+const SCRIPT_CACHE: &str = "public, max-age=86400, stale-while-revalidate=604800";
+/// The script asks for `tallymark.wasm?v=<hash of its bytes>` (xtask bakes the
+/// hash in), so a versioned wasm URL names exactly one content: cached for a
+/// year, immutable.
+const VERSIONED_CACHE: &str = "public, max-age=31536000, immutable";
+
 /// `GET /js/{file}`: the script-tag bundle.
-pub async fn sdk_file(Path(file): Path<String>) -> Result<Response, ApiError> {
-    let (bytes, mime) = match file.as_str() {
-        "tallymark.js" => (SCRIPT_JS, "text/javascript; charset=utf-8"),
-        "tallymark.wasm" => (SCRIPT_WASM, "application/wasm"),
+pub async fn sdk_file(
+    Path(file): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let (bytes, mime, cache) = match file.as_str() {
+        "tallymark.js" => (SCRIPT_JS, "text/javascript; charset=utf-8", SCRIPT_CACHE),
+        "tallymark.wasm" => {
+            let versioned = query.as_deref().is_some_and(|q| q.starts_with("v="));
+            let cache = if versioned {
+                VERSIONED_CACHE
+            } else {
+                SCRIPT_CACHE
+            };
+            (SCRIPT_WASM, "application/wasm", cache)
+        }
         _ => return Err(ApiError::NotFound("no such SDK file")),
     };
     if bytes.is_empty() {
@@ -26,12 +45,12 @@ pub async fn sdk_file(Path(file): Path<String>) -> Result<Response, ApiError> {
     let mut response = bytes.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
-    // Not immutable: the names carry no content hash, so a new release must be
-    // picked up within the hour.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=3600"),
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
     );
+    // Sites load the script and its wasm from the collector's origin.
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
         HeaderValue::from_static("*"),
@@ -39,7 +58,9 @@ pub async fn sdk_file(Path(file): Path<String>) -> Result<Response, ApiError> {
     Ok(response)
 }
 
-/// `GET /demo`: a page that loads the SDK with a script tag.
+/// `GET /demo`: a page that loads the SDK with a script tag and sends a
+/// page view on load, one per in-page navigation and a custom event per
+/// button click.
 pub async fn demo() -> Html<&'static str> {
     Html(DEMO_HTML)
 }

@@ -26,6 +26,9 @@ pub struct Config {
     pub queue_capacity: usize,
     pub max_batch: usize,
     pub max_live_sessions: usize,
+    /// fsync every batch before answering (survives power loss, not only a
+    /// process crash).
+    pub fsync: bool,
 }
 
 impl Default for Config {
@@ -41,6 +44,7 @@ impl Default for Config {
             queue_capacity: 8192,
             max_batch: 512,
             max_live_sessions: 1_000_000,
+            fsync: false,
         }
     }
 }
@@ -62,6 +66,7 @@ pub struct Overrides {
     pub session_timeout_minutes: Option<u32>,
     pub skip_paths: Option<Vec<String>>,
     pub volume_drop_percent: Option<f64>,
+    pub fsync: Option<bool>,
 }
 
 /// The TOML file's shape: the same keys as the flags, with underscores.
@@ -79,6 +84,7 @@ pub struct FileConfig {
     pub queue_capacity: Option<usize>,
     pub max_batch: Option<usize>,
     pub max_live_sessions: Option<usize>,
+    pub fsync: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +153,7 @@ pub fn merge(over: Overrides, file: FileConfig) -> Result<Config, ConfigError> {
         queue_capacity: file.queue_capacity.unwrap_or(d.queue_capacity).max(1),
         max_batch: file.max_batch.unwrap_or(d.max_batch).max(1),
         max_live_sessions: file.max_live_sessions.unwrap_or(d.max_live_sessions),
+        fsync: over.fsync.or(file.fsync).unwrap_or(d.fsync),
     })
 }
 

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod salts;
 pub mod sessions;
 pub mod sites;
+pub mod stats;
 pub mod store;
 pub mod volume;
 
@@ -101,6 +102,11 @@ impl AppState {
             StoreConfig {
                 queue_capacity: config.queue_capacity,
                 max_batch: config.max_batch,
+                durability: if config.fsync {
+                    store::Durability::Power
+                } else {
+                    store::Durability::Process
+                },
             },
             metrics.clone(),
         )?;
@@ -206,6 +212,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/event", post(ingest::event))
         // Any site may send beacons; no credentials are involved.
         .layer(CorsLayer::permissive())
+        // Stats: bearer tokens, no CORS (same-origin dashboards only).
+        .merge(stats::router())
         .route("/js/{file}", get(assets::sdk_file))
         .route("/demo", get(assets::demo))
         .route("/healthz", get(|| async { "ok" }))

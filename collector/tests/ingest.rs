@@ -600,3 +600,74 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+mod never_a_5xx {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn any_body() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..300),
+            // Near-valid payloads with hostile values in every field.
+            (
+                "\\PC{0,40}",
+                "\\PC{0,60}",
+                proptest::option::of("\\PC{0,60}"),
+                proptest::option::of(any::<i64>()),
+                proptest::option::of("\\PC{0,20}"),
+            )
+                .prop_map(|(site, url, referrer, width, name)| {
+                    serde_json::json!({
+                        "kind": if name.is_some() { "event" } else { "pageview" },
+                        "site": site, "url": url, "referrer": referrer,
+                        "screen_width": width, "name": name,
+                        "props": {"k": url.clone()}, "event_id": referrer,
+                    })
+                    .to_string()
+                    .into_bytes()
+                }),
+            "https?://(www\\.)?example\\.com/\\PC{0,30}".prop_map(|url| {
+                format!(
+                    r#"{{"kind":"pageview","site":"example.com","url":{}}}"#,
+                    serde_json::json!(url)
+                )
+                .into_bytes()
+            }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+        #[test]
+        fn no_input_gets_a_server_error(
+            body in any_body(),
+            content_type in prop_oneof![Just("text/plain".to_string()), Just("application/json".to_string()), "\\PC{0,20}".prop_map(String::from)],
+            ua in "\\PC{0,80}",
+            xff in "\\PC{0,40}",
+        ) {
+            let h = harness();
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let status = runtime.block_on(async {
+                let mut req = Request::post("/api/event");
+                if let Ok(v) = axum::http::HeaderValue::from_str(&content_type) {
+                    req = req.header(header::CONTENT_TYPE, v);
+                }
+                if let Ok(v) = axum::http::HeaderValue::from_str(&ua) {
+                    req = req.header(header::USER_AGENT, v);
+                }
+                if let Ok(v) = axum::http::HeaderValue::from_str(&xff) {
+                    req = req.header("x-forwarded-for", v);
+                }
+                let resp = h.router().oneshot(req.body(Body::from(body)).unwrap()).await.unwrap();
+                let status = resp.status();
+                let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+                if status != StatusCode::ACCEPTED {
+                    let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                    assert!(json["error"].is_string(), "every refusal names its problem");
+                }
+                status
+            });
+            prop_assert!(!status.is_server_error(), "{status}");
+        }
+    }
+}

@@ -458,7 +458,11 @@ fn locate_error(body: &[u8]) -> WireError {
     let (field, reason) = match result {
         Err(e) => {
             let path = e.path().to_string();
-            let field = if path == "." { "body".to_string() } else { path };
+            let field = if path == "." {
+                "body".to_string()
+            } else {
+                path
+            };
             (field, e.into_inner().to_string())
         }
         // Only trailing characters can fail after a good value.

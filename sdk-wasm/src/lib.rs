@@ -1,59 +1,275 @@
-//! The Tallymark browser beacon.
+//! The Tallymark browser beacon: the payload engine, compiled to WASM.
 //!
-//! On start it sends one pageview, built from the core wire type, with
-//! `navigator.sendBeacon` (a `text/plain` body: no CORS preflight), falling
-//! back to `fetch(…, {keepalive: true})`. It never throws into the host page,
-//! never sets a cookie and never writes client storage.
+//! Rust owns every decision about *what* is sent: whether the beacon is on
+//! (`localhost`, `localStorage.tallymark_ignore`), whether a page view is a
+//! repeat of the last one (no double count for the same URL), and the body
+//! itself, built with the core wire type [`PayloadV1`], checked with
+//! [`PayloadV1::check_limits`] and encoded with [`PayloadV1::to_json`] — the
+//! same code the collector parses and checks with, so the two can never
+//! disagree.
+//!
+//! The thin JavaScript host (`js/host.js`, shared by the script tag and the
+//! npm package) owns *when* and *how*: reading the script tag or `init`
+//! options, the history/popstate/hashchange/prerender/click hooks, and the
+//! transport (`navigator.sendBeacon`, text/plain, falling back to
+//! `fetch(…, {keepalive: true, priority: 'low'})`), all inside `try`.
+//!
+//! Size choices (measured, see BENCHMARKS.md and /work/shared/notes):
+//! - no web-sys/js-sys and no imports at all: every value crosses the
+//!   boundary as a string, number or bool, and the body comes back as a
+//!   string. Each import costs glue; web-sys/js-sys cost 1–2 KB gz.
+//! - no serde-wasm-bindgen: props arrive one at a time through
+//!   [`prop_str`]/[`prop_num`]/[`prop_bool`] (serde's deserializer machinery
+//!   plus float parsing costs ~20 KB);
+//! - `lol_alloc`'s free-list allocator instead of dlmalloc (~7 KB);
+//! - no `format!` and no `unwrap`: nothing here can panic (and the
+//!   `wasm-release` profile aborts on panic, which traps inside WASM; the host
+//!   catches it, so it never reaches the page).
 
-use tallymark_core::wire::PayloadV1;
+use std::cell::RefCell;
+
+use tallymark_core::wire::{Kind, MAX_PROPS, MAX_URL_BYTES, PayloadV1, PropValue, Props, Revenue};
 use wasm_bindgen::prelude::*;
 
-/// Starts the beacon for `site`, sending to `endpoint`: one pageview now.
-#[wasm_bindgen]
-pub fn start(site: &str, endpoint: &str) {
-    let Some(window) = web_sys::window() else {
-        return;
-    };
-    let Ok(url) = window.location().href() else {
-        return;
-    };
-    let referrer = window
-        .document()
-        .map(|d| d.referrer())
-        .filter(|r| !r.is_empty());
-    let mut payload = PayloadV1::pageview(site, url);
-    payload.referrer = referrer;
-    if payload.check_limits().is_err() {
-        return;
-    }
-    send(&window, endpoint, &payload.to_json());
-}
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+// SAFETY: wasm32-unknown-unknown without the atomics feature has exactly one
+// thread, which is what `AssumeSingleThreaded` requires.
+static ALLOC: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
+    unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
 
-/// Delivers one body: sendBeacon first, fetch keepalive when that is missing
-/// or refuses. Every failure is swallowed.
-fn send(window: &web_sys::Window, endpoint: &str, body: &str) {
-    let navigator = window.navigator();
-    if let Ok(true) = navigator.send_beacon_with_opt_str(endpoint, Some(body)) {
-        return;
-    }
-    let init = web_sys::RequestInit::new();
-    init.set_method("POST");
-    init.set_body(&JsValue::from_str(body));
-    // `keepalive` and `priority` are not in web-sys's stable RequestInit.
-    let _ = js_sys::Reflect::set(&init, &JsValue::from_str("keepalive"), &JsValue::TRUE);
-    let _ = js_sys::Reflect::set(
-        &init,
-        &JsValue::from_str("priority"),
-        &JsValue::from_str("low"),
-    );
-    let promise = window.fetch_with_str_and_init(endpoint, &init);
-    IGNORE.with(|ignore| {
-        let _ = promise.catch(ignore);
-    });
+/// `start` flag: count `#fragment` changes as page views (hash routing).
+pub const HASH: u32 = 1;
+/// `start` flag: send from `localhost` and loopback addresses too.
+pub const ALLOW_LOCALHOST: u32 = 2;
+
+#[derive(Default)]
+struct State {
+    site: String,
+    on: bool,
+    hash: bool,
+    /// The last page view's URL (without the fragment unless hash routing).
+    last: String,
+    /// Properties collected for the next [`event`]; `None` once one was
+    /// refused (nested value), which refuses the whole event.
+    props: Option<Props>,
 }
 
 thread_local! {
-    /// One shared rejection handler, so a failed fetch is never an
-    /// "uncaught (in promise)" error in the host page.
-    static IGNORE: Closure<dyn FnMut(JsValue)> = Closure::new(|_: JsValue| {});
+    static STATE: RefCell<State> = RefCell::new(State::default());
+}
+
+/// Runs `f` on the state; does nothing if it is already borrowed (it never
+/// is: nothing here calls back into JS).
+fn with<R: Default>(f: impl FnOnce(&mut State) -> R) -> R {
+    STATE.with(|s| match s.try_borrow_mut() {
+        Ok(mut s) => f(&mut s),
+        Err(_) => R::default(),
+    })
+}
+
+/// Configures the beacon for `site`. `hostname` is `location.hostname`;
+/// `ignore` is whether `localStorage.tallymark_ignore` is `"true"` (read by
+/// the host, never written). Returns whether anything will be sent.
+#[wasm_bindgen]
+pub fn start(site: String, hostname: &str, ignore: bool, flags: u32) -> bool {
+    with(|s| {
+        s.on = !site.is_empty() && !ignore && (flags & ALLOW_LOCALHOST != 0 || !is_local(hostname));
+        s.site = site;
+        s.hash = flags & HASH != 0;
+        s.last.clear();
+        s.props = Some(Props::new());
+        s.on
+    })
+}
+
+/// The body of a page view of `url`, or `None` when the beacon is off, the
+/// URL is the one last counted, or the payload breaks a core limit.
+#[wasm_bindgen]
+pub fn page(url: &str, referrer: &str, width: u32) -> Option<String> {
+    with(|s| {
+        if !s.on {
+            return None;
+        }
+        let key = if s.hash {
+            url
+        } else {
+            url.split('#').next().unwrap_or(url)
+        };
+        if key == s.last {
+            return None;
+        }
+        s.last.clear();
+        s.last.push_str(key);
+        let p = payload(s, Kind::Pageview, url, referrer, width);
+        body(&p)
+    })
+}
+
+/// Adds a string property to the next [`event`].
+#[wasm_bindgen]
+pub fn prop_str(key: String, value: String) {
+    add_prop(key, PropValue::String(value));
+}
+
+/// Adds a number property to the next [`event`].
+#[wasm_bindgen]
+pub fn prop_num(key: String, value: f64) {
+    add_prop(key, PropValue::Number(value));
+}
+
+/// Adds a boolean property to the next [`event`].
+#[wasm_bindgen]
+pub fn prop_bool(key: String, value: bool) {
+    add_prop(key, PropValue::Bool(value));
+}
+
+/// Marks the next [`event`] as refused: a property was an object, array or
+/// function, which the wire format does not carry.
+#[wasm_bindgen]
+pub fn prop_bad() {
+    with(|s| s.props = None);
+}
+
+fn add_prop(key: String, value: PropValue) {
+    with(|s| {
+        if let Some(props) = &mut s.props {
+            // Bounded: more than the limit is refused by `check_limits`
+            // anyway, so stop growing one past it.
+            if props.len() <= MAX_PROPS {
+                props.insert(key, value);
+            }
+        }
+    });
+}
+
+/// The body of custom event `name` with the properties added since the last
+/// event, and revenue when `currency` is given. `None` when the beacon is
+/// off or the event breaks a core limit (bad props, name, revenue): an
+/// invalid event is dropped here, never sent to be refused.
+#[wasm_bindgen]
+pub fn event(
+    name: String,
+    url: &str,
+    referrer: &str,
+    width: u32,
+    amount: f64,
+    currency: Option<String>,
+) -> Option<String> {
+    with(|s| {
+        let props = s.props.replace(Props::new());
+        if !s.on {
+            return None;
+        }
+        let props = props?;
+        let mut p = payload(s, Kind::Event, url, referrer, width);
+        p.name = Some(name);
+        p.props = (!props.is_empty()).then_some(props);
+        p.revenue = currency.map(|currency| Revenue { amount, currency });
+        body(&p)
+    })
+}
+
+fn payload(s: &State, kind: Kind, url: &str, referrer: &str, width: u32) -> PayloadV1 {
+    let mut p = PayloadV1::pageview(s.site.as_str(), cut(url));
+    p.kind = kind;
+    // A referrer too long to carry is left out rather than losing the event.
+    p.referrer =
+        (!referrer.is_empty() && referrer.len() <= MAX_URL_BYTES).then(|| referrer.to_owned());
+    p.screen_width = (width > 0).then_some(width);
+    p
+}
+
+/// A URL longer than the limit (long tracking queries) is cut at the limit,
+/// on a character boundary, so the view still counts.
+fn cut(url: &str) -> &str {
+    let mut end = url.len().min(MAX_URL_BYTES);
+    while !url.is_char_boundary(end) {
+        end -= 1;
+    }
+    url.get(..end).unwrap_or_default()
+}
+
+fn body(p: &PayloadV1) -> Option<String> {
+    p.check_limits().is_ok().then(|| p.to_json())
+}
+
+/// `localhost`, `*.localhost`, loopback IPv4 and `[::1]`: a developer's own
+/// machine, skipped unless allowed.
+fn is_local(host: &str) -> bool {
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host.starts_with("127.")
+        || host == "[::1]"
+        || host.is_empty()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const URL: &str = "https://example.com/a";
+
+    #[test]
+    fn same_url_is_counted_once_and_hash_only_with_hash_routing() {
+        assert!(start("example.com".into(), "example.com", false, 0));
+        assert!(page(URL, "", 1280).is_some());
+        assert!(page(URL, "", 1280).is_none(), "same URL again");
+        assert!(page("https://example.com/a#x", "", 1280).is_none());
+        assert!(page("https://example.com/b", "", 1280).is_some());
+        start("example.com".into(), "example.com", false, HASH);
+        assert!(page(URL, "", 0).is_some());
+        assert!(page("https://example.com/a#x", "", 0).is_some());
+    }
+
+    #[test]
+    fn localhost_and_ignore_switch_it_off() {
+        assert!(!start("localhost".into(), "localhost", false, 0));
+        assert!(page("http://localhost/", "", 1).is_none());
+        assert!(start(
+            "localhost".into(),
+            "localhost",
+            false,
+            ALLOW_LOCALHOST
+        ));
+        assert!(!start("example.com".into(), "example.com", true, 0));
+        assert!(!start("example.com".into(), "127.0.0.1", false, 0));
+    }
+
+    #[test]
+    fn events_carry_props_and_bad_ones_are_dropped() {
+        start("example.com".into(), "example.com", false, 0);
+        prop_str("plan".into(), "pro".into());
+        prop_num("seats".into(), 3.0);
+        prop_bool("trial".into(), true);
+        let body = event("Signup".into(), URL, "", 800, 19.0, Some("EUR".into()));
+        let body = body.unwrap_or_default();
+        assert!(
+            body.contains(r#""props":{"plan":"pro","seats":3,"trial":true}"#),
+            "{body}"
+        );
+        assert!(
+            body.contains(r#""revenue":{"amount":19,"currency":"EUR"}"#),
+            "{body}"
+        );
+        assert!(body.contains(r#""screen_width":800"#), "{body}");
+        prop_bad();
+        assert!(event("x".into(), URL, "", 1, 0.0, None).is_none());
+        assert!(
+            event("x".into(), URL, "", 1, 0.0, None).is_some(),
+            "props reset"
+        );
+        assert!(event("x".into(), URL, "", 1, 1.0, Some("EURO".into())).is_none());
+        assert!(event(" ".into(), URL, "", 1, 0.0, None).is_none());
+        prop_num("n".into(), f64::NAN);
+        assert!(event("x".into(), URL, "", 1, 0.0, None).is_none());
+    }
+
+    #[test]
+    fn long_urls_are_cut_and_long_referrers_left_out() {
+        start("example.com".into(), "example.com", false, 0);
+        let long = format!("{URL}?q={}", "é".repeat(MAX_URL_BYTES));
+        let body = page(&long, &long, 1).unwrap_or_default();
+        assert!(!body.is_empty() && !body.contains("referrer"));
+    }
 }

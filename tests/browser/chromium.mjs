@@ -1,11 +1,29 @@
 // Launches Debian's Chromium headless, as the machine allows (no network but loopback).
+import { execFileSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
 
-export function launch() {
+const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+
+function humanUserAgent(version) {
+  return `Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/${version} Safari/537.36`;
+}
+
+// Like `launch`, with the human User-Agent set for the whole browser
+// (`--user-agent`), not only per page: requests the browser finishes after a
+// page is gone (a sendBeacon or keepalive fetch sent in pagehide) carry the
+// browser's own User-Agent, which `humanContext` cannot reach.
+export function launchHuman() {
+  const out = execFileSync(executablePath, ['--version'], { encoding: 'utf8' });
+  const version = (out.match(/\d+\.\d+\.\d+\.\d+/) || ['130.0.0.0'])[0];
+  return launch([`--user-agent=${humanUserAgent(version)}`]);
+}
+
+export function launch(extra = []) {
   return chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    executablePath,
     headless: true,
     args: [
+      ...extra,
       '--no-sandbox',
       '--disable-gpu',
       '--disable-quic',
@@ -22,7 +40,6 @@ export function launch() {
 // pages get the User-Agent the same Chromium sends with a window.
 export async function humanContext(browser, options = {}) {
   const version = browser.version();
-  const userAgent =
-    `Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/${version} Safari/537.36`;
+  const userAgent = humanUserAgent(version);
   return browser.newContext({ userAgent, ...options });
 }

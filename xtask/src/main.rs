@@ -3,13 +3,19 @@
 //!   cargo xtask run        build the SDK, start the collector with the demo page
 //!   cargo xtask test       everything CI checks: fmt, clippy, wasm build, all tests
 //!   cargo xtask build-sdk  build the browser SDK into npm/dist
+//!   cargo xtask bench ingest [SECONDS]  load test: collector vs a bare handler
+//!   cargo xtask seed --events N [--data DIR] [--sites K] [--seed S]  a deterministic data set
+//!   cargo xtask bench stats [--events N]  stats API dashboard timings on SQLite
 //!   cargo xtask fuzz [SECONDS]  fuzz core's parsers, SECONDS per target (default 60)
 //!
 //! Every command installs what it needs on a bare Debian machine first,
 //! idempotently and pinned (see `tools.rs`).
 
+mod bench_ingest;
+mod bench_stats;
 mod fuzz;
 mod sdk;
+mod seed;
 mod tools;
 
 use std::path::{Path, PathBuf};
@@ -29,6 +35,20 @@ fn main() -> Result<()> {
             let seconds = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60);
             fuzz::run(&root, seconds)
         }
+        Some("seed") => {
+            if seed::reexec_in_release(&args)? {
+                return Ok(());
+            }
+            seed::run(&args[1..])
+        }
+        Some("bench") => match args.get(1).map(String::as_str) {
+            Some("ingest") => {
+                let seconds = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10);
+                bench_ingest::run(&root, seconds)
+            }
+            Some("stats") => bench_stats::run(&root, &args[2..]),
+            _ => bail!("usage: cargo xtask bench <ingest [SECONDS] | stats [--events N]>"),
+        },
         _ => {
             eprintln!(
                 "usage: cargo xtask <run [--listen ADDR] [--data DIR] | test | build-sdk | fuzz [SECONDS]>"
@@ -127,6 +147,7 @@ fn test(root: &Path) -> Result<()> {
     step("browser and test tools");
     tools::ensure_chromium()?;
     tools::ensure_npm(&root.join("tests"))?;
+    tools::ensure_npm(&root.join("tests/data"))?;
     step("collector binary");
     cargo(&["build", "-p", "tallymark-collector"])?;
     step("tests");

@@ -1,36 +1,23 @@
 //! Builds the browser SDK:
 //!
-//! 1. `wasm-pack build` (cargo, profile `wasm-release`, + wasm-bindgen `--target web`)
-//!    → `target/sdk/web/` (the ES module the npm package will ship);
-//! 2. wasm-bindgen `--target no-modules` on the same `.wasm`, wrapped in an
-//!    IIFE with a bootstrap that reads the script tag → `npm/dist/script/`
+//! 1. `wasm-pack build` (cargo, profile `wasm-release`, + wasm-bindgen
+//!    `--target web`) → `target/sdk/web/`;
+//! 2. wasm-bindgen `--target no-modules` on the same `.wasm` → `target/sdk/no-modules/`;
+//! 3. `wasm-opt -Oz` from npm `binaryen@132` on the `.wasm`
+//!    (Debian's binaryen 108 breaks wasm-bindgen 0.2.130 output);
+//! 4. the script-tag bundle: an IIFE of the no-modules glue, `sdk-wasm/js/host.js`
+//!    and `sdk-wasm/js/script.js`, minified with terser → `npm/dist/script/`
 //!    (what the collector embeds and serves at `/js/tallymark.js`);
-//! 3. `wasm-opt -Oz` from npm `binaryen@132` on every `.wasm`
-//!    (Debian's binaryen 108 breaks wasm-bindgen 0.2.130 output).
+//! 5. the npm package's ES module: `npm/dist/esm/glue.js` (the web glue) and
+//!    `index.js` (`host.js` + `esm.js`), minified, next to `tallymark_bg.wasm`;
+//! 6. `npm pack` → `target/sdk/tallymark-<version>.tgz` (what the e2e tests install).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 use crate::tools;
-
-/// Reads `data-site` / `data-api` from the script tag, loads the `.wasm`
-/// next to the script, and starts the beacon. Any failure is swallowed: the
-/// host page never sees an exception from us.
-const BOOTSTRAP: &str = r#"
-try {
-  var s = document.currentScript;
-  if (s) {
-    var src = s.src, base = src.slice(0, src.lastIndexOf('/') + 1);
-    var site = s.getAttribute('data-site') || location.hostname;
-    var api = s.getAttribute('data-api') || new URL('/api/event', src).href;
-    wasm_bindgen({ module_or_path: base + 'tallymark.wasm' })
-      .then(function () { wasm_bindgen.start(site, api); })
-      .catch(function () {});
-  }
-} catch (e) {}
-"#;
 
 /// Wasm features the Rust wasm32 target enables by default; wasm-opt must
 /// accept them.
@@ -45,7 +32,8 @@ const WASM_FEATURES: &[&str] = &[
 
 pub fn build(root: &Path) -> Result<()> {
     tools::ensure_wasm_tools()?;
-    tools::ensure_npm(&root.join("npm"))?;
+    let npm = root.join("npm");
+    tools::ensure_npm(&npm)?;
     let path = tools::path_with_tools();
     let web_dir = root.join("target/sdk/web");
     tools::run(
@@ -62,32 +50,80 @@ pub fn build(root: &Path) -> Result<()> {
     tools::run(
         Command::new("wasm-bindgen")
             .env("PATH", &path)
-            .args([
-                "--target",
-                "no-modules",
-                "--out-name",
-                "tallymark",
-                "--out-dir",
-            ])
+            .args(["--target", "no-modules", "--no-typescript"])
+            .args(["--out-name", "tallymark", "--out-dir"])
             .arg(&classic)
             .arg(&raw),
     )?;
-    let script_dir = root.join("npm/dist/script");
+    let js = root.join("sdk-wasm/js");
+    let host = read(&js.join("host.js"))?;
+
+    // The script tag. The IIFE keeps wasm-bindgen's `wasm_bindgen` and the
+    // host's names out of the page; only `window.tallymark` is set.
+    let script_dir = npm.join("dist/script");
     std::fs::create_dir_all(&script_dir)?;
-    let glue = std::fs::read_to_string(classic.join("tallymark.js"))
-        .context("reading the no-modules glue")?;
-    // The IIFE keeps wasm-bindgen's `wasm_bindgen` global out of the host page.
-    let bundle = format!("(function () {{\n{glue}\n{BOOTSTRAP}\n}})();\n");
-    std::fs::write(script_dir.join("tallymark.js"), bundle)?;
+    let script_wasm = script_dir.join("tallymark.wasm");
+    wasm_opt(root, &classic.join("tallymark_bg.wasm"), &script_wasm)?;
+    let version = content_hash(&std::fs::read(&script_wasm)?);
+    let glue = read(&classic.join("tallymark.js"))?;
+    let entry = read(&js.join("script.js"))?.replace("WASM_VERSION", &version);
+    let bundle = format!("(function () {{\n{glue}\n{host}\n{entry}\n}})();\n");
+    let script_js = script_dir.join("tallymark.js");
+    terser(root, &bundle, &script_js, false)?;
+
+    // The npm ES module.
+    let esm_dir = npm.join("dist/esm");
+    std::fs::create_dir_all(&esm_dir)?;
+    let web_glue = read(&web_dir.join("tallymark.js"))?;
+    terser(root, &web_glue, &esm_dir.join("glue.js"), true)?;
+    let entry = read(&js.join("esm.js"))?;
+    let index = format!("import * as tmGlue from './glue.js';\n{host}\n{entry}\n");
+    terser(root, &index, &esm_dir.join("index.js"), true)?;
     wasm_opt(
         root,
-        &classic.join("tallymark_bg.wasm"),
-        &script_dir.join("tallymark.wasm"),
+        &web_dir.join("tallymark_bg.wasm"),
+        &esm_dir.join("tallymark_bg.wasm"),
     )?;
-    let web_wasm = web_dir.join("tallymark_bg.wasm");
-    wasm_opt(root, &web_wasm, &web_wasm)?;
-    eprintln!("SDK built: {}", script_dir.display());
+
+    let tarball = pack(root)?;
+    eprintln!(
+        "SDK built: {}, {}, {}",
+        script_dir.display(),
+        esm_dir.display(),
+        tarball.display()
+    );
     Ok(())
+}
+
+/// FNV-1a of `bytes`, 16 hex digits: names one build of the wasm in its URL.
+fn content_hash(bytes: &[u8]) -> String {
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{hash:016x}")
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Minifies `source` into `out` with terser from npm (pinned in
+/// npm/package.json). `module`: ES module (exports kept, top level mangled).
+fn terser(root: &Path, source: &str, out: &Path, module: bool) -> Result<()> {
+    let input = out.with_extension("src.js");
+    std::fs::write(&input, source)?;
+    let mut cmd = Command::new("node");
+    cmd.arg(root.join("npm/node_modules/terser/bin/terser"))
+        .arg(&input)
+        .args(["--compress", "passes=2", "--mangle", "--ecma", "2020"])
+        .arg("--output")
+        .arg(out);
+    if module {
+        cmd.arg("--module");
+    }
+    let result = tools::run(&mut cmd);
+    let _ = std::fs::remove_file(&input);
+    result
 }
 
 fn wasm_opt(root: &Path, input: &Path, output: &Path) -> Result<()> {
@@ -100,4 +136,29 @@ fn wasm_opt(root: &Path, input: &Path, output: &Path) -> Result<()> {
             .arg("-o")
             .arg(output),
     )
+}
+
+/// `npm pack` into `target/sdk/`; returns the tarball.
+fn pack(root: &Path) -> Result<PathBuf> {
+    let dest = root.join("target/sdk");
+    let out = Command::new("npm")
+        .args(["pack", "--json", "--loglevel=error", "--pack-destination"])
+        .arg(&dest)
+        .current_dir(root.join("npm"))
+        .output()
+        .context("starting npm pack")?;
+    if !out.status.success() {
+        bail!("npm pack failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // The JSON names the file: `"filename": "tallymark-0.1.0.tgz"`.
+    let name = stdout
+        .split("\"filename\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').nth(1))
+        .context("npm pack printed no filename")?;
+    let tarball = dest.join(name);
+    // A stable name for the tests.
+    std::fs::copy(&tarball, dest.join("tallymark.tgz"))?;
+    Ok(tarball)
 }

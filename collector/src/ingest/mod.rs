@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tallymark_core::classify::{DropReason, Outcome};
 use tallymark_core::{validate, wire};
@@ -51,7 +51,8 @@ pub async fn event(
             state.metrics.accept(kind.as_str());
             (
                 StatusCode::ACCEPTED,
-                Json(serde_json::json!({ "ok": true })),
+                [(header::CONTENT_TYPE, "application/json")],
+                r#"{"ok":true}"#,
             )
                 .into_response()
         }

@@ -95,6 +95,14 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX sessions_site_started ON sessions (site_id, started_ms);
     CREATE INDEX sessions_last ON sessions (last_ms);",
+    // 2: stats API tokens, stored only as SHA-256 hashes of the secret.
+    "CREATE TABLE tokens (
+        hash        BLOB PRIMARY KEY,
+        kind        TEXT NOT NULL CHECK (kind IN ('admin', 'share')),
+        site_id     INTEGER REFERENCES sites (id) ON DELETE CASCADE,
+        created_ms  INTEGER NOT NULL,
+        CHECK ((kind = 'admin') = (site_id IS NULL))
+    ) WITHOUT ROWID;",
 ];
 
 /// Opens (creating and migrating) the database at `path` for writing.
@@ -117,8 +125,9 @@ pub fn open_reader(path: &Path) -> Result<Connection, StoreError> {
 
 fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    // FULL: a committed batch survives power loss, not just a process crash.
-    conn.pragma_update(None, "synchronous", "FULL")?;
+    // NORMAL in WAL mode: a committed transaction survives a crash of the
+    // process (kill -9); the writer raises it to FULL for `--fsync`.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
     // Deleted salts are overwritten, not left in free pages.
     conn.pragma_update(None, "secure_delete", "ON")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;

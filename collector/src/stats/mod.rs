@@ -1,0 +1,671 @@
+//! The stats API: `GET /api/v1/stats/{aggregate,timeseries,breakdown,realtime}`
+//! and its OpenAPI document at `/api/v1/openapi.json`.
+//!
+//! - [`auth`]: bearer tokens (admin, or share tokens for one site);
+//! - [`params`]: the query string as typed values, or a `400` naming the parameter;
+//! - [`query`]: SQL with bound parameters only;
+//! - this module: thin handlers, response shapes and the OpenAPI document.
+//!
+//! Handlers run on the blocking pool with their own read-only connection, so
+//! no request holds the writer's connection or a write lock.
+//!
+//! Definitions (also in the OpenAPI descriptions and `docs/stats-api.md`):
+//! `visitors` are **daily unique visitors**: visitor ids are salted per
+//! site-local day, so over a multi-day range the count is the number of
+//! distinct daily ids (a person coming on three days counts three times).
+
+pub mod auth;
+pub mod error;
+pub mod params;
+pub mod query;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{RawQuery as RawQueryString, State};
+use axum::http::HeaderMap;
+use axum::routing::get;
+use axum::{Json, Router};
+use jiff::Timestamp;
+use rusqlite::Connection;
+use serde::Serialize;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
+
+use crate::AppState;
+use crate::sites::Site;
+use error::StatsError;
+use params::{Metric, Range, RawQuery, SortKey};
+use query::{Scoped, Totals};
+
+/// Parameters every period-based endpoint takes.
+pub const COMMON_PARAMS: &[&str] = &["site", "period", "date", "from", "to", "filter", "metrics"];
+pub const AGGREGATE_PARAMS: &[&str] = &[
+    "site", "period", "date", "from", "to", "filter", "metrics", "compare",
+];
+pub const TIMESERIES_PARAMS: &[&str] = &[
+    "site", "period", "date", "from", "to", "filter", "metrics", "interval",
+];
+pub const BREAKDOWN_PARAMS: &[&str] = &[
+    "site", "period", "date", "from", "to", "filter", "metrics", "property", "limit", "page",
+    "sort",
+];
+pub const REALTIME_PARAMS: &[&str] = &["site", "filter"];
+
+/// The stats routes (merged into [`crate::app`]).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/stats/aggregate", get(aggregate))
+        .route("/api/v1/stats/timeseries", get(timeseries))
+        .route("/api/v1/stats/breakdown", get(breakdown))
+        .route("/api/v1/stats/realtime", get(realtime))
+        .route("/api/v1/openapi.json", get(openapi_json))
+}
+
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+/// What a handler's computation gets: an authorised site and its query.
+struct Ctx {
+    conn: Connection,
+    site: Arc<Site>,
+    raw: RawQuery,
+    now: Timestamp,
+}
+
+/// Authenticates, parses the query, resolves and authorises the site, then
+/// runs `compute` on the blocking pool.
+async fn serve<T: Send + 'static>(
+    state: AppState,
+    headers: HeaderMap,
+    query: Option<String>,
+    allowed: &'static [&'static str],
+    compute: fn(Ctx) -> Result<T, StatsError>,
+) -> Result<Json<T>, StatsError> {
+    let task = tokio::task::spawn_blocking(move || {
+        let conn = state.store.reader()?;
+        let grant = auth::authenticate(&conn, &headers)?;
+        let raw = RawQuery::parse(query.as_deref(), allowed)?;
+        let domain = raw.site()?;
+        let site = match state.sites.get(domain) {
+            Some(site) => site,
+            // A share token learns nothing about other sites.
+            None if grant != auth::Grant::Admin => return Err(StatsError::Forbidden),
+            None => {
+                return Err(StatsError::bad(
+                    "site",
+                    format!(
+                        "unknown site {:?}",
+                        domain.chars().take(100).collect::<String>()
+                    ),
+                ));
+            }
+        };
+        grant.allows(site.id)?;
+        compute(Ctx {
+            conn,
+            site,
+            raw,
+            now: state.clock.now(),
+        })
+    });
+    match task.await {
+        Ok(result) => result.map(Json),
+        Err(e) => {
+            tracing::error!(error = %e, "stats task failed");
+            Err(StatsError::Storage)
+        }
+    }
+}
+
+/// Aggregate metrics over a period, optionally against the previous period.
+#[utoipa::path(
+    get,
+    path = "/api/v1/stats/aggregate",
+    params(CommonParams, AggregateParams),
+    responses(
+        (status = 200, description = "The metrics over the period", body = AggregateResponse),
+        (status = 400, description = "A bad parameter (the message names it) or an unknown site", body = ErrorBody),
+        (status = 401, description = "Missing or unknown bearer token", body = ErrorBody),
+        (status = 403, description = "A share token for another site", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+async fn aggregate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQueryString(query): RawQueryString,
+) -> Result<Json<AggregateResponse>, StatsError> {
+    serve(state, headers, query, AGGREGATE_PARAMS, compute_aggregate).await
+}
+
+/// Metrics per hour, day, week or month bucket, every bucket present.
+#[utoipa::path(
+    get,
+    path = "/api/v1/stats/timeseries",
+    params(CommonParams, TimeseriesParams),
+    responses(
+        (status = 200, description = "One row per bucket, empty buckets included", body = TimeseriesResponse),
+        (status = 400, description = "A bad parameter (the message names it) or an unknown site", body = ErrorBody),
+        (status = 401, description = "Missing or unknown bearer token", body = ErrorBody),
+        (status = 403, description = "A share token for another site", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+async fn timeseries(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQueryString(query): RawQueryString,
+) -> Result<Json<TimeseriesResponse>, StatsError> {
+    serve(state, headers, query, TIMESERIES_PARAMS, compute_timeseries).await
+}
+
+/// Metrics per value of one dimension, sorted and paginated.
+#[utoipa::path(
+    get,
+    path = "/api/v1/stats/breakdown",
+    params(CommonParams, BreakdownParams),
+    responses(
+        (status = 200, description = "One row per value of the property", body = BreakdownResponse),
+        (status = 400, description = "A bad parameter (the message names it) or an unknown site", body = ErrorBody),
+        (status = 401, description = "Missing or unknown bearer token", body = ErrorBody),
+        (status = 403, description = "A share token for another site", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+async fn breakdown(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQueryString(query): RawQueryString,
+) -> Result<Json<BreakdownResponse>, StatsError> {
+    serve(state, headers, query, BREAKDOWN_PARAMS, compute_breakdown).await
+}
+
+/// Daily unique visitors with an event in the last 5 minutes.
+#[utoipa::path(
+    get,
+    path = "/api/v1/stats/realtime",
+    params(RealtimeParams),
+    responses(
+        (status = 200, description = "Visitors in the last 5 minutes", body = RealtimeResponse),
+        (status = 400, description = "A bad parameter (the message names it) or an unknown site", body = ErrorBody),
+        (status = 401, description = "Missing or unknown bearer token", body = ErrorBody),
+        (status = 403, description = "A share token for another site", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+async fn realtime(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQueryString(query): RawQueryString,
+) -> Result<Json<RealtimeResponse>, StatsError> {
+    serve(state, headers, query, REALTIME_PARAMS, compute_realtime).await
+}
+
+fn scoped<'a>(site: &Site, range: &Range, filters: &'a [params::Filter]) -> Scoped<'a> {
+    Scoped {
+        site_id: site.id,
+        start_ms: range.start_ms(),
+        end_ms: range.end_ms(),
+        filters,
+    }
+}
+
+fn whole(range: &Range) -> params::Bucket {
+    params::Bucket {
+        label: String::new(),
+        start_ms: range.start_ms(),
+        end_ms: range.end_ms(),
+    }
+}
+
+fn totals(
+    cx: &Ctx,
+    range: &Range,
+    filters: &[params::Filter],
+    metrics: &[Metric],
+) -> Result<Totals, StatsError> {
+    let q = scoped(&cx.site, range, filters);
+    let rows = query::by_bucket(&cx.conn, &q, &[whole(range)], metrics)?;
+    Ok(rows.into_iter().next().unwrap_or_default())
+}
+
+fn compute_aggregate(cx: Ctx) -> Result<AggregateResponse, StatsError> {
+    let range = params::period(&cx.raw, &cx.site.tz, cx.now)?;
+    let filters = cx.raw.filters()?;
+    let metrics = cx.raw.metrics(&Metric::ALL)?;
+    let current = MetricValues::new(&totals(&cx, &range, &filters, &metrics)?, &metrics);
+    let comparison = if cx.raw.compare()? {
+        let before = params::previous(&range, &cx.site.tz)?;
+        let results = MetricValues::new(&totals(&cx, &before, &filters, &metrics)?, &metrics);
+        let change = metrics
+            .iter()
+            .map(|m| {
+                let (now, then) = (current.get(*m), results.get(*m));
+                let change = (then != 0.0).then(|| round(100.0 * (now - then) / then, 1));
+                (m.as_str().to_string(), change)
+            })
+            .collect();
+        Some(Comparison {
+            period: PeriodInfo::new(&before, &cx.site),
+            results,
+            change,
+        })
+    } else {
+        None
+    };
+    Ok(AggregateResponse {
+        site: cx.site.domain.clone(),
+        period: PeriodInfo::new(&range, &cx.site),
+        results: current,
+        comparison,
+    })
+}
+
+fn compute_timeseries(cx: Ctx) -> Result<TimeseriesResponse, StatsError> {
+    let range = params::period(&cx.raw, &cx.site.tz, cx.now)?;
+    let filters = cx.raw.filters()?;
+    let metrics = cx.raw.metrics(&[Metric::Visitors])?;
+    let interval = cx
+        .raw
+        .parsed::<params::Interval>("interval")?
+        .unwrap_or_else(|| params::default_interval(range.kind));
+    let buckets = params::buckets(&range, interval, &cx.site.tz)?;
+    let q = scoped(&cx.site, &range, &filters);
+    let rows = query::by_bucket(&cx.conn, &q, &buckets, &metrics)?;
+    let results = buckets
+        .into_iter()
+        .zip(rows)
+        .map(|(b, t)| TimeseriesRow {
+            date: b.label,
+            values: MetricValues::new(&t, &metrics),
+        })
+        .collect();
+    Ok(TimeseriesResponse {
+        site: cx.site.domain.clone(),
+        period: PeriodInfo::new(&range, &cx.site),
+        interval: interval.as_str().to_string(),
+        results,
+    })
+}
+
+fn compute_breakdown(cx: Ctx) -> Result<BreakdownResponse, StatsError> {
+    let range = params::period(&cx.raw, &cx.site.tz, cx.now)?;
+    let filters = cx.raw.filters()?;
+    let property = cx
+        .raw
+        .parsed::<params::Dimension>("property")?
+        .ok_or_else(|| StatsError::bad("property", "missing (example: property=source)"))?;
+    let metrics = cx.raw.metrics(&[Metric::Visitors])?;
+    query::breakdown_supports(&property, &metrics).map_err(|m| {
+        StatsError::bad(
+            "metrics",
+            format!(
+                "{} is not available for a breakdown by {property}",
+                m.as_str()
+            ),
+        )
+    })?;
+    let sort = cx.raw.sort(&metrics)?;
+    let (limit, page) = cx.raw.pagination()?;
+    let q = scoped(&cx.site, &range, &filters);
+    let groups = query::breakdown(&cx.conn, &q, &property, &metrics)?;
+    let mut rows: Vec<BreakdownRow> = groups
+        .into_iter()
+        .map(|(value, t)| BreakdownRow {
+            value: value.unwrap_or_else(|| params::NONE_LABEL.to_string()),
+            values: MetricValues::new(&t, &metrics),
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        let by_key = match sort.key {
+            SortKey::Value => a.value.cmp(&b.value),
+            SortKey::Metric(m) => a.values.get(m).total_cmp(&b.values.get(m)),
+        };
+        let by_key = if sort.descending {
+            by_key.reverse()
+        } else {
+            by_key
+        };
+        by_key.then_with(|| a.value.cmp(&b.value))
+    });
+    let total = rows.len();
+    let results = rows
+        .into_iter()
+        .skip((page - 1).saturating_mul(limit))
+        .take(limit)
+        .collect();
+    Ok(BreakdownResponse {
+        site: cx.site.domain.clone(),
+        period: PeriodInfo::new(&range, &cx.site),
+        property: property.to_string(),
+        page,
+        limit,
+        total,
+        results,
+    })
+}
+
+fn compute_realtime(cx: Ctx) -> Result<RealtimeResponse, StatsError> {
+    let mut query = RawQuery::default();
+    query.push("period", "realtime");
+    let range = params::period(&query, &cx.site.tz, cx.now)?;
+    let filters = cx.raw.filters()?;
+    let t = totals(&cx, &range, &filters, &[Metric::Visitors])?;
+    Ok(RealtimeResponse {
+        site: cx.site.domain.clone(),
+        visitors: t.visitors,
+    })
+}
+
+fn round(x: f64, digits: i32) -> f64 {
+    let f = 10f64.powi(digits);
+    (x * f).round() / f
+}
+
+/// The requested metrics; those not requested are absent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct MetricValues {
+    /// Daily unique visitors: distinct visitor ids among the events in the
+    /// range. Ids are salted per site-local day, so over several days this
+    /// counts one person once per day they came (not people).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub visitors: Option<i64>,
+    /// Visits (sessions) that started in the range. A session ends after 30
+    /// minutes without an event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub visits: Option<i64>,
+    /// Pageview events in the range.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pageviews: Option<i64>,
+    /// Pageviews per visit, over the visits that started in the range (2
+    /// decimals; 0 without visits).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub views_per_visit: Option<f64>,
+    /// Percent of visits that bounced: at most one pageview and no
+    /// interactive custom event (1 decimal; 0 without visits).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bounce_rate: Option<f64>,
+    /// Mean visit duration in whole seconds, from a visit's first to its last
+    /// event (bounces count as 0; 0 without visits).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub visit_duration: Option<i64>,
+    /// Custom events in the range.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<i64>,
+}
+
+impl MetricValues {
+    pub fn new(t: &Totals, metrics: &[Metric]) -> Self {
+        let mut v = Self::default();
+        let per_visit = |x: i64| {
+            if t.visits == 0 {
+                0.0
+            } else {
+                x as f64 / t.visits as f64
+            }
+        };
+        for m in metrics {
+            match m {
+                Metric::Visitors => v.visitors = Some(t.visitors),
+                Metric::Visits => v.visits = Some(t.visits),
+                Metric::Pageviews => v.pageviews = Some(t.pageviews),
+                Metric::ViewsPerVisit => {
+                    v.views_per_visit = Some(round(per_visit(t.session_pageviews), 2))
+                }
+                Metric::BounceRate => v.bounce_rate = Some(round(100.0 * per_visit(t.bounces), 1)),
+                Metric::VisitDuration => {
+                    v.visit_duration = Some((per_visit(t.duration_ms) / 1000.0).round() as i64)
+                }
+                Metric::Events => v.events = Some(t.events),
+            }
+        }
+        v
+    }
+
+    /// A metric's value as a number (0 when absent), for sorting.
+    pub fn get(&self, m: Metric) -> f64 {
+        match m {
+            Metric::Visitors => self.visitors.unwrap_or(0) as f64,
+            Metric::Visits => self.visits.unwrap_or(0) as f64,
+            Metric::Pageviews => self.pageviews.unwrap_or(0) as f64,
+            Metric::ViewsPerVisit => self.views_per_visit.unwrap_or(0.0),
+            Metric::BounceRate => self.bounce_rate.unwrap_or(0.0),
+            Metric::VisitDuration => self.visit_duration.unwrap_or(0) as f64,
+            Metric::Events => self.events.unwrap_or(0) as f64,
+        }
+    }
+}
+
+/// The resolved period.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PeriodInfo {
+    /// `realtime`, `day`, `7d`, `30d`, `month`, `year` or `custom`.
+    pub period: String,
+    /// First local day (absent for realtime).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Last local day, inclusive (absent for realtime).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// Start, inclusive, RFC 3339 in UTC.
+    pub start: String,
+    /// End, exclusive, RFC 3339 in UTC.
+    pub end: String,
+    /// The site's IANA timezone, in which days and buckets are computed.
+    pub timezone: String,
+}
+
+impl PeriodInfo {
+    fn new(range: &Range, site: &Site) -> Self {
+        Self {
+            period: range.kind.as_str().to_string(),
+            from: range.days.map(|(a, _)| a.to_string()),
+            to: range.days.map(|(_, b)| b.to_string()),
+            start: range.start.to_string(),
+            end: range.end.to_string(),
+            timezone: site.timezone.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AggregateResponse {
+    /// The site's normalised domain.
+    pub site: String,
+    pub period: PeriodInfo,
+    pub results: MetricValues,
+    /// With `compare=previous_period` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<Comparison>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Comparison {
+    /// The previous period: same length just before (previous calendar
+    /// month or year for `month` and `year`).
+    pub period: PeriodInfo,
+    pub results: MetricValues,
+    /// Percent change per requested metric, 1 decimal; null when the
+    /// previous value is 0.
+    #[schema(value_type = HashMap<String, Option<f64>>)]
+    pub change: HashMap<String, Option<f64>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TimeseriesResponse {
+    pub site: String,
+    pub period: PeriodInfo,
+    /// `minute`, `hour`, `day`, `week` or `month`.
+    pub interval: String,
+    pub results: Vec<TimeseriesRow>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TimeseriesRow {
+    /// The bucket: `YYYY-MM-DD` (its first local day in the range) for day,
+    /// week and month buckets; local start time with offset (RFC 3339) for
+    /// minute and hour buckets.
+    pub date: String,
+    #[serde(flatten)]
+    pub values: MetricValues,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BreakdownResponse {
+    pub site: String,
+    pub period: PeriodInfo,
+    /// The dimension broken down by.
+    pub property: String,
+    pub page: usize,
+    pub limit: usize,
+    /// Number of distinct values (rows over all pages).
+    pub total: usize,
+    pub results: Vec<BreakdownRow>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BreakdownRow {
+    /// The dimension's value; `(none)` when not set (e.g. direct visits for
+    /// `source`).
+    pub value: String,
+    #[serde(flatten)]
+    pub values: MetricValues,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RealtimeResponse {
+    pub site: String,
+    /// Daily unique visitors with at least one event in the last 5 minutes
+    /// (`(now − 5 min, now]`).
+    pub visitors: i64,
+}
+
+/// Every error: a message that starts with the parameter at fault.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+/// Parameters of every period-based endpoint (documentation only; the
+/// parser is [`params::RawQuery`]).
+#[allow(dead_code)]
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+struct CommonParams {
+    /// The site's domain, as registered (e.g. `example.com`).
+    site: String,
+    /// `realtime` (the last 5 minutes), `day`, `7d` and `30d` (the days
+    /// ending with `date`, inclusive), `month`, `year` (the calendar month or
+    /// year containing `date`) or `custom` (`from`..`to`). Days are the
+    /// site's local days (its timezone). Default `30d`.
+    period: Option<String>,
+    /// The anchor day `YYYY-MM-DD` (default: today in the site's timezone).
+    date: Option<String>,
+    /// First day `YYYY-MM-DD` of a `custom` period.
+    from: Option<String>,
+    /// Last day `YYYY-MM-DD` (inclusive) of a `custom` period; at most 5
+    /// years after `from`.
+    to: Option<String>,
+    /// Repeatable, all must hold: `<dimension>==<value>` (is),
+    /// `<dimension>!=<value>` (is not; unset values pass), `<dimension>~<value>`
+    /// (contains, case-insensitive). `(none)` as value means "not set".
+    /// Dimensions: page, entry_page, exit_page, source, referrer, channel,
+    /// utm_source, utm_medium, utm_campaign, utm_term, utm_content, country,
+    /// browser, os, device, event:name, event:props:<key>. Event dimensions
+    /// (page, event:name, event:props) keep, for session metrics, the visits
+    /// with a matching event (`!=`: with no event equal to the value); entry and
+    /// exit page keep, for event metrics, the events of matching visits.
+    filter: Option<Vec<String>>,
+    /// Comma-separated: visitors, visits, pageviews, views_per_visit,
+    /// bounce_rate, visit_duration, events. Default: all (aggregate) or
+    /// visitors (timeseries, breakdown).
+    metrics: Option<String>,
+}
+
+#[allow(dead_code)]
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+struct AggregateParams {
+    /// `previous_period`: also the same metrics over the period just before.
+    compare: Option<String>,
+}
+
+#[allow(dead_code)]
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+struct TimeseriesParams {
+    /// `minute`, `hour`, `day`, `week` (Monday to Sunday) or `month`, in the
+    /// site's timezone. Default: minute for realtime, hour for day, month
+    /// for year, else day. At most 5000 buckets.
+    interval: Option<String>,
+}
+
+#[allow(dead_code)]
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+struct BreakdownParams {
+    /// The dimension to break down by (see `filter`). Event dimensions
+    /// take visitors, visits (visits with such an event), pageviews and
+    /// events; entry_page and exit_page take visitors, visits,
+    /// views_per_visit, bounce_rate and visit_duration; the others take all.
+    property: String,
+    /// Rows per page, 1 to 1000 (default 100).
+    limit: Option<u32>,
+    /// Page number from 1 (default 1).
+    page: Option<u32>,
+    /// `<metric>:<asc|desc>` (a requested metric) or `value:<asc|desc>`;
+    /// default: the first metric, descending. Ties: by value, ascending.
+    sort: Option<String>,
+}
+
+#[allow(dead_code)]
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+struct RealtimeParams {
+    /// The site's domain.
+    site: String,
+    /// As for the other endpoints (repeatable).
+    filter: Option<Vec<String>>,
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// The OpenAPI document, generated from the handlers and types above.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tallymark stats API",
+        description = "Cookieless web analytics figures. Send `Authorization: Bearer <token>` \
+            (`tallymark token create`). `visitors` are daily unique visitors: ids are salted per \
+            site-local day, so over several days one person counts once per day. Visits \
+            (sessions) are counted in the range they started in. Errors are \
+            `{\"error\": \"<parameter>: <problem>\"}`; an unknown site is a 400."
+    ),
+    paths(aggregate, timeseries, breakdown, realtime),
+    components(schemas(
+        MetricValues,
+        PeriodInfo,
+        AggregateResponse,
+        Comparison,
+        TimeseriesResponse,
+        TimeseriesRow,
+        BreakdownResponse,
+        BreakdownRow,
+        RealtimeResponse,
+        ErrorBody
+    )),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;

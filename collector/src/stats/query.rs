@@ -1,0 +1,324 @@
+//! SQL for the stats API. Every value that comes from a request is a bound
+//! parameter; the only text spliced into SQL is column names chosen by
+//! matching on [`Dimension`] (never taken from the request).
+//!
+//! Event metrics (`visitors`, `pageviews`, `events`) count the `events` rows
+//! whose time is in the range. Session metrics (`visits`, `views_per_visit`,
+//! `bounce_rate`, `visit_duration`) count the `sessions` that *started* in
+//! the range.
+
+use std::collections::HashMap;
+
+use rusqlite::Connection;
+use rusqlite::types::Value;
+
+use super::params::{Bucket, Dimension, Filter, Metric, NONE_LABEL, Op, Scope};
+
+/// Raw sums from which every metric is derived.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Distinct (daily) visitor ids among the events.
+    pub visitors: i64,
+    pub pageviews: i64,
+    /// Custom events.
+    pub events: i64,
+    /// Sessions.
+    pub visits: i64,
+    /// Pageviews of those sessions (for views per visit).
+    pub session_pageviews: i64,
+    /// Sessions with at most one pageview and no interactive event.
+    pub bounces: i64,
+    /// Sum of (last event − first event) over those sessions, ms.
+    pub duration_ms: i64,
+}
+
+/// What every query shares.
+pub struct Scoped<'a> {
+    pub site_id: i64,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub filters: &'a [Filter],
+}
+
+#[derive(Default)]
+struct Sql {
+    text: String,
+    args: Vec<Value>,
+}
+
+impl Sql {
+    fn bind(&mut self, v: impl Into<Value>) -> String {
+        self.args.push(v.into());
+        format!("?{}", self.args.len())
+    }
+
+    fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+    }
+}
+
+/// JSON path for a property key (keys are checked: `[A-Za-z0-9_.-]`).
+fn prop_path(key: &str) -> String {
+    format!("$.\"{key}\"")
+}
+
+/// The column (or expression) of `dim` in the table aliased `alias`.
+fn column(dim: &Dimension, alias: char, sql: &mut Sql) -> String {
+    match dim {
+        Dimension::Page => format!("{alias}.path"),
+        Dimension::EventName => format!("{alias}.name"),
+        Dimension::EventProp(key) => {
+            let p = sql.bind(prop_path(key));
+            format!("CAST(json_extract({alias}.props, {p}) AS TEXT)")
+        }
+        Dimension::EntryPage => format!("{alias}.entry_path"),
+        Dimension::ExitPage => format!("{alias}.exit_path"),
+        other => match other.scope() {
+            Scope::Shared(col) => format!("{alias}.{col}"),
+            // Unreachable: every event and session dimension is matched above.
+            Scope::Event | Scope::Session => "NULL".to_string(),
+        },
+    }
+}
+
+fn condition(expr: &str, op: Op, value: &str, sql: &mut Sql) -> String {
+    match (op, value == NONE_LABEL) {
+        (Op::Is, true) => format!("{expr} IS NULL"),
+        (Op::IsNot, true) => format!("{expr} IS NOT NULL"),
+        (Op::Is, false) => format!("{expr} = {}", sql.bind(value.to_string())),
+        (Op::IsNot, false) => format!(
+            "({expr} IS NULL OR {expr} <> {})",
+            sql.bind(value.to_string())
+        ),
+        (Op::Contains, _) => format!(
+            "instr(lower({expr}), lower({})) > 0",
+            sql.bind(value.to_string())
+        ),
+    }
+}
+
+/// ` AND …` for each filter, on the events table aliased `e`.
+fn event_filters(q: &Scoped<'_>, sql: &mut Sql) {
+    for f in q.filters {
+        match f.dimension.scope() {
+            Scope::Event | Scope::Shared(_) => {
+                let col = column(&f.dimension, 'e', sql);
+                let c = condition(&col, f.op, &f.value, sql);
+                sql.push(&format!(" AND {c}"));
+            }
+            Scope::Session => {
+                let site = sql.bind(q.site_id);
+                let col = column(&f.dimension, 's', sql);
+                let c = condition(&col, f.op, &f.value, sql);
+                sql.push(&format!(
+                    " AND e.session_id IN (SELECT s.id FROM sessions s WHERE s.site_id = {site} AND {c})"
+                ));
+            }
+        }
+    }
+}
+
+/// ` AND …` for each filter, on the sessions table aliased `s`. An event
+/// dimension keeps the sessions with a matching event (`==`, `~`) or with no
+/// event equal to the value (`!=`).
+fn session_filters(q: &Scoped<'_>, sql: &mut Sql) {
+    for f in q.filters {
+        match f.dimension.scope() {
+            Scope::Session | Scope::Shared(_) => {
+                let col = column(&f.dimension, 's', sql);
+                let c = condition(&col, f.op, &f.value, sql);
+                sql.push(&format!(" AND {c}"));
+            }
+            Scope::Event => {
+                let site = sql.bind(q.site_id);
+                let start = sql.bind(q.start_ms);
+                let col = column(&f.dimension, 'e', sql);
+                let (negate, op) = match f.op {
+                    Op::IsNot => ("NOT ", Op::Is),
+                    op => ("", op),
+                };
+                let c = condition(&col, op, &f.value, sql);
+                sql.push(&format!(
+                    " AND s.id {negate}IN (SELECT e.session_id FROM events e \
+                     WHERE e.site_id = {site} AND e.ts_ms >= {start} AND {c})"
+                ));
+            }
+        }
+    }
+}
+
+fn buckets_json(buckets: &[Bucket]) -> String {
+    let pairs: Vec<[i64; 2]> = buckets.iter().map(|b| [b.start_ms, b.end_ms]).collect();
+    serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".to_string())
+}
+
+fn wants_events(metrics: &[Metric]) -> bool {
+    metrics.iter().any(|m| !m.is_session_metric())
+}
+
+fn wants_sessions(metrics: &[Metric]) -> bool {
+    metrics.iter().any(|m| m.is_session_metric())
+}
+
+/// Totals per bucket (same order as `buckets`; empty buckets are zero).
+/// `q.start_ms`/`q.end_ms` must span the buckets.
+pub fn by_bucket(
+    conn: &Connection,
+    q: &Scoped<'_>,
+    buckets: &[Bucket],
+    metrics: &[Metric],
+) -> rusqlite::Result<Vec<Totals>> {
+    let mut out = vec![Totals::default(); buckets.len()];
+    if buckets.is_empty() {
+        return Ok(out);
+    }
+    let json = buckets_json(buckets);
+    if wants_events(metrics) {
+        let mut sql = Sql::default();
+        let b = sql.bind(json.clone());
+        let site = sql.bind(q.site_id);
+        sql.push(&format!(
+            "SELECT b.key, COUNT(DISTINCT e.visitor_id), \
+             COALESCE(SUM(e.kind = 'pageview'), 0), COALESCE(SUM(e.kind = 'event'), 0) \
+             FROM json_each({b}) AS b CROSS JOIN events AS e \
+             WHERE e.site_id = {site} AND e.ts_ms >= b.value ->> 0 AND e.ts_ms < b.value ->> 1"
+        ));
+        event_filters(q, &mut sql);
+        sql.push(" GROUP BY b.key");
+        let mut stmt = conn.prepare(&sql.text)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(sql.args.iter()))?;
+        while let Some(r) = rows.next()? {
+            let i: usize = r.get::<_, i64>(0)?.try_into().unwrap_or(usize::MAX);
+            if let Some(t) = out.get_mut(i) {
+                t.visitors = r.get(1)?;
+                t.pageviews = r.get(2)?;
+                t.events = r.get(3)?;
+            }
+        }
+    }
+    if wants_sessions(metrics) {
+        let mut sql = Sql::default();
+        let b = sql.bind(json);
+        let site = sql.bind(q.site_id);
+        sql.push(&format!(
+            "SELECT b.key, COUNT(*), COALESCE(SUM(s.pageviews), 0), \
+             COALESCE(SUM(s.pageviews <= 1 AND s.interactions = 0), 0), \
+             COALESCE(SUM(s.last_ms - s.started_ms), 0) \
+             FROM json_each({b}) AS b CROSS JOIN sessions AS s \
+             WHERE s.site_id = {site} AND s.started_ms >= b.value ->> 0 AND s.started_ms < b.value ->> 1"
+        ));
+        session_filters(q, &mut sql);
+        sql.push(" GROUP BY b.key");
+        let mut stmt = conn.prepare(&sql.text)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(sql.args.iter()))?;
+        while let Some(r) = rows.next()? {
+            let i: usize = r.get::<_, i64>(0)?.try_into().unwrap_or(usize::MAX);
+            if let Some(t) = out.get_mut(i) {
+                t.visits = r.get(1)?;
+                t.session_pageviews = r.get(2)?;
+                t.bounces = r.get(3)?;
+                t.duration_ms = r.get(4)?;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Which metrics a breakdown by `dim` can compute; `Err` names one that it
+/// cannot.
+pub fn breakdown_supports(dim: &Dimension, metrics: &[Metric]) -> Result<(), Metric> {
+    let ok = |m: Metric| match dim.scope() {
+        Scope::Shared(_) => true,
+        Scope::Event => matches!(
+            m,
+            Metric::Visitors | Metric::Visits | Metric::Pageviews | Metric::Events
+        ),
+        Scope::Session => m != Metric::Pageviews && m != Metric::Events,
+    };
+    match metrics.iter().find(|m| !ok(**m)) {
+        Some(m) => Err(*m),
+        None => Ok(()),
+    }
+}
+
+/// Totals per value of `dim` (`None`: not set), in no particular order.
+pub fn breakdown(
+    conn: &Connection,
+    q: &Scoped<'_>,
+    dim: &Dimension,
+    metrics: &[Metric],
+) -> rusqlite::Result<Vec<(Option<String>, Totals)>> {
+    let mut groups: HashMap<Option<String>, Totals> = HashMap::new();
+    let scope = dim.scope();
+    let event_side = match scope {
+        Scope::Event => true,
+        Scope::Session => false,
+        Scope::Shared(_) => wants_events(metrics),
+    };
+    if event_side {
+        let mut sql = Sql::default();
+        let col = column(dim, 'e', &mut sql);
+        let site = sql.bind(q.site_id);
+        let start = sql.bind(q.start_ms);
+        let end = sql.bind(q.end_ms);
+        sql.push(&format!(
+            "SELECT {col} AS v, COUNT(DISTINCT e.visitor_id), COUNT(DISTINCT e.session_id), \
+             COALESCE(SUM(e.kind = 'pageview'), 0), COALESCE(SUM(e.kind = 'event'), 0) \
+             FROM events e WHERE e.site_id = {site} AND e.ts_ms >= {start} AND e.ts_ms < {end}"
+        ));
+        match dim {
+            Dimension::Page => sql.push(" AND e.kind = 'pageview'"),
+            Dimension::EventName => sql.push(" AND e.kind = 'event'"),
+            Dimension::EventProp(_) => sql.push(" AND v IS NOT NULL"),
+            _ => {}
+        }
+        event_filters(q, &mut sql);
+        sql.push(" GROUP BY v");
+        let mut stmt = conn.prepare(&sql.text)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(sql.args.iter()))?;
+        while let Some(r) = rows.next()? {
+            let t = groups.entry(r.get(0)?).or_default();
+            t.visitors = r.get(1)?;
+            if scope == Scope::Event {
+                // Sessions with such an event.
+                t.visits = r.get(2)?;
+            }
+            t.pageviews = r.get(3)?;
+            t.events = r.get(4)?;
+        }
+    }
+    let session_side = match scope {
+        Scope::Event => false,
+        Scope::Session => true,
+        Scope::Shared(_) => wants_sessions(metrics),
+    };
+    if session_side {
+        let mut sql = Sql::default();
+        let col = column(dim, 's', &mut sql);
+        let site = sql.bind(q.site_id);
+        let start = sql.bind(q.start_ms);
+        let end = sql.bind(q.end_ms);
+        sql.push(&format!(
+            "SELECT {col} AS v, COUNT(DISTINCT s.visitor_id), COUNT(*), \
+             COALESCE(SUM(s.pageviews), 0), \
+             COALESCE(SUM(s.pageviews <= 1 AND s.interactions = 0), 0), \
+             COALESCE(SUM(s.last_ms - s.started_ms), 0) \
+             FROM sessions s WHERE s.site_id = {site} AND s.started_ms >= {start} AND s.started_ms < {end}"
+        ));
+        session_filters(q, &mut sql);
+        sql.push(" GROUP BY v");
+        let mut stmt = conn.prepare(&sql.text)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(sql.args.iter()))?;
+        while let Some(r) = rows.next()? {
+            let t = groups.entry(r.get(0)?).or_default();
+            if scope == Scope::Session {
+                t.visitors = r.get(1)?;
+            }
+            t.visits = r.get(2)?;
+            t.session_pageviews = r.get(3)?;
+            t.bounces = r.get(4)?;
+            t.duration_ms = r.get(5)?;
+        }
+    }
+    Ok(groups.into_iter().collect())
+}

@@ -1,0 +1,1081 @@
+//! The stats API over a fixed, hand-checkable data set (see
+//! `fixtures/stats/dataset.rs`), ingested through the real `POST /api/event`
+//! path with a manual clock. Every expected number below was derived by hand
+//! from the tables in that file, not from the code's output.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tallymark_collector::clock::ManualClock;
+use tallymark_collector::config::Config;
+use tallymark_collector::stats::auth::{self, TokenKind};
+use tallymark_collector::{AppState, app, sites, store};
+use tower::ServiceExt;
+
+#[path = "fixtures/stats/dataset.rs"]
+#[allow(dead_code)]
+mod dataset;
+
+use dataset::{BEACONS, BERLIN, UTC_SITE, VISITORS};
+
+/// The reverse proxy every beacon comes through (trusted, so its
+/// X-Forwarded-For and CF-IPCountry are believed).
+const PROXY: &str = "10.0.0.1:443";
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    state: AppState,
+    clock: Arc<ManualClock>,
+    admin: String,
+    share_utc: String,
+}
+
+impl Harness {
+    fn router(&self) -> Router {
+        app(self.state.clone()).layer(MockConnectInfo(PROXY.parse::<SocketAddr>().unwrap()))
+    }
+
+    async fn request(&self, uri: &str, token: Option<&str>) -> (StatusCode, Value) {
+        let mut req = Request::get(uri);
+        if let Some(t) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let resp = self
+            .router()
+            .oneshot(req.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        assert!(!status.is_server_error(), "{uri}: {status}");
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, json)
+    }
+
+    /// A `200` answer's JSON.
+    async fn get(&self, uri: &str) -> Value {
+        let (status, json) = self.request(uri, Some(&self.admin)).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {json}");
+        json
+    }
+
+    /// A `400` answer's error message.
+    async fn bad(&self, uri: &str) -> String {
+        let (status, json) = self.request(uri, Some(&self.admin)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {json}");
+        json["error"].as_str().unwrap_or_default().to_string()
+    }
+}
+
+/// Sites, tokens and the whole data set, ingested beacon by beacon.
+async fn harness() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = Config {
+        data: dir.path().to_path_buf(),
+        trusted_proxies: "10.0.0.0/8".parse().unwrap(),
+        ..Config::default()
+    };
+    let conn = store::schema::open(&cfg.db_path()).unwrap();
+    sites::add(&conn, BERLIN, "Europe/Berlin", 0).unwrap();
+    let utc = sites::add(&conn, UTC_SITE, "UTC", 0).unwrap();
+    let admin = auth::create(&conn, TokenKind::Admin, None, 0).unwrap();
+    let share_utc = auth::create(&conn, TokenKind::Share, Some(utc.id), 0).unwrap();
+    drop(conn);
+    let clock = Arc::new(ManualClock::new("2026-03-28T00:00:00Z".parse().unwrap()));
+    let state = AppState::open(cfg, clock.clone()).unwrap();
+    let h = Harness {
+        _dir: dir,
+        state,
+        clock,
+        admin,
+        share_utc,
+    };
+    for (i, beacon) in BEACONS.iter().enumerate() {
+        h.clock.set(beacon.at.parse().unwrap());
+        let v = &VISITORS[beacon.visitor];
+        let req = Request::post("/api/event")
+            .header(header::CONTENT_TYPE, "text/plain;charset=UTF-8")
+            .header(header::USER_AGENT, v.user_agent)
+            .header("x-forwarded-for", v.ip)
+            .header("cf-ipcountry", v.country)
+            .body(Body::from(beacon.body))
+            .unwrap();
+        let resp = h.router().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::ACCEPTED, "beacon {}", i + 1);
+        assert!(
+            resp.headers().get("x-tallymark-dropped").is_none(),
+            "beacon {}",
+            i + 1
+        );
+    }
+    h
+}
+
+const ALL5: &str = "visitors,visits,pageviews,events,bounce_rate";
+const MAR: &str = "period=custom&from=2026-03-28&to=2026-03-30";
+
+fn agg(site: &str, query: &str) -> String {
+    format!("/api/v1/stats/aggregate?site={site}&{query}")
+}
+
+#[tokio::test]
+async fn aggregate_per_local_day_including_the_23_hour_dst_day() {
+    let h = harness().await;
+    let all = "visitors,visits,pageviews,views_per_visit,bounce_rate,visit_duration,events";
+    let cases = [
+        // 03-28: ids a, b; beacons 1-4; S1 (300 s), S2 (1200 s).
+        (
+            "2026-03-28",
+            json!({"visitors": 2, "visits": 2, "pageviews": 3, "views_per_visit": 2.0, "bounce_rate": 0.0, "visit_duration": 750, "events": 1}),
+        ),
+        // 03-29 (23 h): ids b (beacon 5, after midnight), c, d, e; S3, S4, S5.
+        (
+            "2026-03-29",
+            json!({"visitors": 4, "visits": 3, "pageviews": 4, "views_per_visit": 1.33, "bounce_rate": 33.3, "visit_duration": 140, "events": 1}),
+        ),
+        // 03-30: e (beacon 11, after midnight), f; S6.
+        (
+            "2026-03-30",
+            json!({"visitors": 2, "visits": 1, "pageviews": 2, "views_per_visit": 1.0, "bounce_rate": 100.0, "visit_duration": 0, "events": 0}),
+        ),
+        (
+            "2026-03-31",
+            json!({"visitors": 0, "visits": 0, "pageviews": 0, "views_per_visit": 0.0, "bounce_rate": 0.0, "visit_duration": 0, "events": 0}),
+        ),
+    ];
+    for (day, want) in cases {
+        let r = h
+            .get(&agg(
+                BERLIN,
+                &format!("period=day&date={day}&metrics={all}"),
+            ))
+            .await;
+        assert_eq!(r["results"], want, "{day}");
+        assert_eq!(r["period"]["from"], day);
+        assert_eq!(r["period"]["timezone"], "Europe/Berlin");
+    }
+    let r = h.get(&agg(BERLIN, "period=day&date=2026-03-29")).await;
+    assert_eq!(
+        r["period"]["start"], "2026-03-28T23:00:00Z",
+        "Berlin midnight in CET"
+    );
+    assert_eq!(
+        r["period"]["end"], "2026-03-29T22:00:00Z",
+        "next midnight in CEST: 23 h"
+    );
+    assert_eq!(r["results"]["visitors"], 4, "default metrics: all");
+}
+
+#[tokio::test]
+async fn multi_day_visitors_are_distinct_daily_ids() {
+    let h = harness().await;
+    // 2 + 4 + 2 daily visitors, but the ids b and e span two days: 6.
+    let r = h.get(&agg(BERLIN, &format!("{MAR}&metrics=visitors,visits,pageviews,views_per_visit,bounce_rate,visit_duration,events"))).await;
+    assert_eq!(
+        r["results"],
+        json!({"visitors": 6, "visits": 6, "pageviews": 9, "views_per_visit": 1.5, "bounce_rate": 33.3, "visit_duration": 320, "events": 2})
+    );
+    // month = March; 30d ending 03-29 = 02-28..03-29 (ids a..e).
+    let r = h
+        .get(&agg(
+            BERLIN,
+            "period=month&date=2026-03-15&metrics=visitors,pageviews",
+        ))
+        .await;
+    assert_eq!(r["results"], json!({"visitors": 6, "pageviews": 9}));
+    let r = h
+        .get(&agg(
+            BERLIN,
+            "period=30d&date=2026-03-29&metrics=visitors,pageviews",
+        ))
+        .await;
+    assert_eq!(r["results"], json!({"visitors": 5, "pageviews": 7}));
+    assert_eq!(r["period"]["from"], "2026-02-28");
+    // 7d ending 03-29: 03-23..03-29.
+    let r = h
+        .get(&agg(BERLIN, "period=7d&date=2026-03-29&metrics=visitors"))
+        .await;
+    assert_eq!(r["results"], json!({"visitors": 5}));
+    let r = h
+        .get(&agg(
+            BERLIN,
+            "period=year&date=2026-06-01&metrics=visitors,visits",
+        ))
+        .await;
+    assert_eq!(r["results"], json!({"visitors": 8, "visits": 8}));
+    // The other site is separate: only beacon 9.
+    let r = h
+        .get(&agg(
+            UTC_SITE,
+            "period=day&date=2026-03-29&metrics=visitors,pageviews",
+        ))
+        .await;
+    assert_eq!(r["results"], json!({"visitors": 1, "pageviews": 1}));
+}
+
+#[tokio::test]
+async fn compare_with_the_previous_period() {
+    let h = harness().await;
+    let r = h
+        .get(&agg(BERLIN, "period=day&date=2026-03-29&compare=previous_period&metrics=visitors,visits,pageviews,events,views_per_visit,bounce_rate,visit_duration")
+        )
+        .await;
+    let c = &r["comparison"];
+    assert_eq!(c["period"]["from"], "2026-03-28");
+    assert_eq!(c["results"]["visitors"], 2);
+    assert_eq!(
+        c["change"],
+        json!({"visitors": 100.0, "visits": 50.0, "pageviews": 33.3, "events": 0.0,
+               "views_per_visit": -33.5, "bounce_rate": null, "visit_duration": -81.3})
+    );
+    // 7d before 03-24..03-30 is 03-17..03-23: empty, so changes are null.
+    let r = h
+        .get(&agg(
+            BERLIN,
+            "period=7d&date=2026-03-30&compare=previous_period&metrics=visitors",
+        ))
+        .await;
+    assert_eq!(r["comparison"]["period"]["from"], "2026-03-17");
+    assert_eq!(r["comparison"]["period"]["to"], "2026-03-23");
+    assert_eq!(r["comparison"]["change"], json!({"visitors": null}));
+    // month: the previous calendar month.
+    let r = h
+        .get(&agg(
+            BERLIN,
+            "period=month&date=2026-03-10&compare=previous_period&metrics=visitors",
+        ))
+        .await;
+    assert_eq!(r["comparison"]["period"]["from"], "2026-02-01");
+    assert_eq!(r["comparison"]["period"]["to"], "2026-02-28");
+    assert!(
+        h.get(&agg(BERLIN, "period=day"))
+            .await
+            .get("comparison")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn filters_on_every_kind_of_dimension() {
+    let h = harness().await;
+    let cases: &[(&str, Value)] = &[
+        (
+            "source==Google",
+            json!({"visitors": 2, "visits": 2, "pageviews": 4, "events": 1, "bounce_rate": 0.0}),
+        ),
+        (
+            "source!=Google",
+            json!({"visitors": 4, "visits": 4, "pageviews": 5, "events": 1, "bounce_rate": 50.0}),
+        ),
+        (
+            "source==(none)",
+            json!({"visitors": 1, "visits": 1, "pageviews": 1, "events": 0, "bounce_rate": 100.0}),
+        ),
+        (
+            "source!=(none)",
+            json!({"visitors": 5, "visits": 5, "pageviews": 8, "events": 2, "bounce_rate": 20.0}),
+        ),
+        (
+            "page==/pricing",
+            json!({"visitors": 2, "visits": 2, "pageviews": 2, "events": 1, "bounce_rate": 0.0}),
+        ),
+        (
+            "page~BLOG",
+            json!({"visitors": 2, "visits": 2, "pageviews": 3, "events": 0, "bounce_rate": 50.0}),
+        ),
+        (
+            "page!=/",
+            json!({"visitors": 4, "visits": 2, "pageviews": 5, "events": 1, "bounce_rate": 50.0}),
+        ),
+        (
+            "entry_page==/blog/a",
+            json!({"visitors": 2, "visits": 2, "pageviews": 3, "events": 0, "bounce_rate": 50.0}),
+        ),
+        (
+            "exit_page==/",
+            json!({"visitors": 3, "visits": 3, "pageviews": 4, "events": 1, "bounce_rate": 33.3}),
+        ),
+        (
+            "event:name==Signup",
+            json!({"visitors": 1, "visits": 1, "pageviews": 0, "events": 1, "bounce_rate": 0.0}),
+        ),
+        (
+            "event:props:plan==pro",
+            json!({"visitors": 1, "visits": 1, "pageviews": 0, "events": 1, "bounce_rate": 0.0}),
+        ),
+        (
+            "event:props:file~PDF",
+            json!({"visitors": 1, "visits": 1, "pageviews": 0, "events": 1, "bounce_rate": 0.0}),
+        ),
+        (
+            "browser~SAF",
+            json!({"visitors": 2, "visits": 2, "pageviews": 3, "events": 0, "bounce_rate": 50.0}),
+        ),
+        (
+            "referrer==news.ycombinator.com",
+            json!({"visitors": 1, "visits": 1, "pageviews": 2, "events": 0, "bounce_rate": 0.0}),
+        ),
+        (
+            "utm_campaign==spring",
+            json!({"visitors": 1, "visits": 1, "pageviews": 1, "events": 1, "bounce_rate": 0.0}),
+        ),
+        (
+            "os==ios",
+            json!({"visitors": 2, "visits": 2, "pageviews": 3, "events": 0, "bounce_rate": 50.0}),
+        ),
+        (
+            "channel==organic_search",
+            json!({"visitors": 3, "visits": 3, "pageviews": 5, "events": 1, "bounce_rate": 33.3}),
+        ),
+        (
+            "country==US",
+            json!({"visitors": 1, "visits": 1, "pageviews": 2, "events": 0, "bounce_rate": 0.0}),
+        ),
+        (
+            "country==ZZ",
+            json!({"visitors": 0, "visits": 0, "pageviews": 0, "events": 0, "bounce_rate": 0.0}),
+        ),
+    ];
+    for (filter, want) in cases {
+        let q = format!("{MAR}&metrics={ALL5}&filter={}", urlencode(filter));
+        let r = h.get(&agg(BERLIN, &q)).await;
+        assert_eq!(&r["results"], want, "filter {filter}");
+    }
+    let combos: &[(&[&str], Value)] = &[
+        (
+            &["country==DE", "device==desktop"],
+            json!({"visitors": 3, "visits": 3, "pageviews": 4, "events": 2, "bounce_rate": 33.3}),
+        ),
+        (
+            &["utm_medium==email", "channel==email"],
+            json!({"visitors": 1, "visits": 1, "pageviews": 1, "events": 1, "bounce_rate": 0.0}),
+        ),
+        (
+            &["source==Google", "page==/"],
+            json!({"visitors": 2, "visits": 2, "pageviews": 2, "events": 0, "bounce_rate": 0.0}),
+        ),
+        (
+            &["device==mobile", "page!=/blog/b"],
+            json!({"visitors": 2, "visits": 1, "pageviews": 2, "events": 0, "bounce_rate": 100.0}),
+        ),
+    ];
+    for (filters, want) in combos {
+        let mut q = format!("{MAR}&metrics={ALL5}");
+        for f in *filters {
+            q.push_str(&format!("&filter={}", urlencode(f)));
+        }
+        let r = h.get(&agg(BERLIN, &q)).await;
+        assert_eq!(&r["results"], want, "filters {filters:?}");
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+fn column(r: &Value, key: &str) -> Vec<Value> {
+    r["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row[key].clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn hourly_buckets_on_both_dst_days() {
+    let h = harness().await;
+    let r = h
+        .get(&format!("/api/v1/stats/timeseries?site={BERLIN}&period=day&date=2026-03-29&metrics=visitors,pageviews"))
+        .await;
+    assert_eq!(r["interval"], "hour");
+    let rows = r["results"].as_array().unwrap();
+    assert_eq!(rows.len(), 23, "spring forward: 23 hours");
+    assert_eq!(rows[0]["date"], "2026-03-29T00:00:00+01:00");
+    assert_eq!(rows[1]["date"], "2026-03-29T01:00:00+01:00");
+    assert_eq!(rows[2]["date"], "2026-03-29T03:00:00+02:00");
+    assert_eq!(rows[22]["date"], "2026-03-29T23:00:00+02:00");
+    let mut want = vec![json!({"visitors": 0, "pageviews": 0}); 23];
+    want[0] = json!({"visitors": 1, "pageviews": 1}); // beacon 5
+    want[1] = json!({"visitors": 1, "pageviews": 1}); // beacon 6
+    want[2] = json!({"visitors": 1, "pageviews": 1}); // beacons 7, 8
+    want[22] = json!({"visitors": 1, "pageviews": 1}); // beacon 10
+    let got: Vec<Value> = rows
+        .iter()
+        .map(|r| json!({"visitors": r["visitors"], "pageviews": r["pageviews"]}))
+        .collect();
+    assert_eq!(got, want);
+
+    let r = h
+        .get(&format!(
+            "/api/v1/stats/timeseries?site={BERLIN}&period=day&date=2026-10-25&interval=hour"
+        ))
+        .await;
+    let rows = r["results"].as_array().unwrap();
+    assert_eq!(rows.len(), 25, "fall back: 25 hours");
+    assert_eq!(rows[2]["date"], "2026-10-25T02:00:00+02:00");
+    assert_eq!(rows[3]["date"], "2026-10-25T02:00:00+01:00");
+    let mut want = vec![json!(0); 25];
+    want[2] = json!(1); // beacon 13
+    want[3] = json!(1); // beacon 14
+    assert_eq!(column(&r, "visitors"), want);
+}
+
+#[tokio::test]
+async fn daily_weekly_and_monthly_buckets_with_empty_ones() {
+    let h = harness().await;
+    let base = format!("/api/v1/stats/timeseries?site={BERLIN}");
+    let r = h
+        .get(&format!(
+            "{base}&period=7d&date=2026-03-30&metrics=visitors,visits"
+        ))
+        .await;
+    assert_eq!(r["interval"], "day");
+    assert_eq!(
+        column(&r, "date"),
+        [
+            "2026-03-24",
+            "2026-03-25",
+            "2026-03-26",
+            "2026-03-27",
+            "2026-03-28",
+            "2026-03-29",
+            "2026-03-30"
+        ]
+    );
+    assert_eq!(column(&r, "visitors"), [0, 0, 0, 0, 2, 4, 2]);
+    assert_eq!(column(&r, "visits"), [0, 0, 0, 0, 2, 3, 1]);
+
+    let r = h
+        .get(&format!(
+            "{base}&period=7d&date=2026-03-30&filter=device==mobile&metrics=visitors,visits"
+        ))
+        .await;
+    assert_eq!(column(&r, "visitors"), [0, 0, 0, 0, 1, 1, 1]);
+    assert_eq!(column(&r, "visits"), [0, 0, 0, 0, 1, 0, 1]);
+
+    let r = h.get(&format!("{base}&period=custom&from=2026-03-23&to=2026-04-05&interval=week&metrics=visitors,visits")).await;
+    assert_eq!(column(&r, "date"), ["2026-03-23", "2026-03-30"]);
+    assert_eq!(column(&r, "visitors"), [5, 2]);
+    assert_eq!(column(&r, "visits"), [5, 1]);
+
+    let r = h.get(&format!("{base}&period=year&date=2026-03-29")).await;
+    assert_eq!(r["interval"], "month");
+    assert_eq!(column(&r, "date").len(), 12);
+    assert_eq!(r["results"][0]["date"], "2026-01-01");
+    assert_eq!(column(&r, "visitors"), [0, 0, 6, 0, 0, 0, 0, 0, 0, 2, 0, 0]);
+}
+
+#[tokio::test]
+async fn breakdowns_by_every_dimension() {
+    let h = harness().await;
+    let bd = |q: &str| format!("/api/v1/stats/breakdown?site={BERLIN}&{MAR}&{q}");
+    let rows = |r: &Value, keys: &[&str]| -> Vec<Value> {
+        r["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| Value::Array(keys.iter().map(|k| row[*k].clone()).collect()))
+            .collect()
+    };
+    let r = h
+        .get(&bd("property=source&metrics=visitors,visits,bounce_rate"))
+        .await;
+    assert_eq!(r["total"], 5);
+    assert_eq!(
+        rows(&r, &["value", "visitors", "visits", "bounce_rate"]),
+        [
+            json!(["Google", 2, 2, 0.0]),
+            json!(["(none)", 1, 1, 100.0]),
+            json!(["DuckDuckGo", 1, 1, 100.0]),
+            json!(["Hacker News", 1, 1, 0.0]),
+            json!(["acme-mail", 1, 1, 0.0]),
+        ]
+    );
+    let r = h.get(&bd("property=source&limit=2&page=2")).await;
+    // Rows 3 and 4 of: Google, (none), DuckDuckGo, Hacker News, acme-mail.
+    assert_eq!(
+        rows(&r, &["value", "visitors"]),
+        [json!(["DuckDuckGo", 1]), json!(["Hacker News", 1])]
+    );
+    assert_eq!(
+        (r["page"].clone(), r["limit"].clone(), r["total"].clone()),
+        (json!(2), json!(2), json!(5))
+    );
+    let r = h.get(&bd("property=source&sort=value:asc&limit=2")).await;
+    assert_eq!(column(&r, "value"), ["(none)", "DuckDuckGo"]);
+
+    let cases: &[(&str, &str, Value)] = &[
+        (
+            "channel",
+            "visitors",
+            json!([
+                ["organic_search", 3],
+                ["direct", 1],
+                ["email", 1],
+                ["organic_social", 1]
+            ]),
+        ),
+        (
+            "page",
+            "visitors,pageviews",
+            json!([
+                ["/", 4, 4],
+                ["/blog/a", 2, 2],
+                ["/pricing", 2, 2],
+                ["/blog/b", 1, 1]
+            ]),
+        ),
+        (
+            "entry_page",
+            "visits,bounce_rate",
+            json!([["/", 3, 33.3], ["/blog/a", 2, 50.0], ["/pricing", 1, 0.0]]),
+        ),
+        (
+            "exit_page",
+            "visits,visit_duration",
+            json!([
+                ["/", 3, 140],
+                ["/blog/a", 1, 0],
+                ["/blog/b", 1, 1200],
+                ["/pricing", 1, 300]
+            ]),
+        ),
+        (
+            "country",
+            "visitors",
+            json!([["DE", 3], ["FR", 2], ["US", 1]]),
+        ),
+        (
+            "browser",
+            "visitors",
+            json!([["firefox", 3], ["safari", 2], ["chrome", 1]]),
+        ),
+        (
+            "os",
+            "visitors",
+            json!([["linux", 3], ["ios", 2], ["windows", 1]]),
+        ),
+        (
+            "device",
+            "visitors,pageviews",
+            json!([["desktop", 4, 6], ["mobile", 2, 3]]),
+        ),
+        (
+            "referrer",
+            "visitors",
+            json!([
+                ["(none)", 2],
+                ["duckduckgo.com", 1],
+                ["google.com", 1],
+                ["google.com/search", 1],
+                ["news.ycombinator.com", 1]
+            ]),
+        ),
+        (
+            "utm_source",
+            "visitors",
+            json!([["(none)", 5], ["acme-mail", 1]]),
+        ),
+        (
+            "utm_medium",
+            "visitors",
+            json!([["(none)", 5], ["email", 1]]),
+        ),
+        (
+            "utm_campaign",
+            "visitors",
+            json!([["(none)", 5], ["spring", 1]]),
+        ),
+        ("utm_term", "visitors", json!([["(none)", 6]])),
+        ("utm_content", "visitors", json!([["(none)", 6]])),
+        (
+            "event:name",
+            "events,visitors",
+            json!([["Download", 1, 1], ["Signup", 1, 1]]),
+        ),
+        (
+            "event:props:plan",
+            "visitors,events",
+            json!([["pro", 1, 1]]),
+        ),
+        ("event:props:file", "events", json!([["a.pdf", 1]])),
+        ("event:props:missing", "events", json!([])),
+    ];
+    for (property, metrics, want) in cases {
+        let r = h
+            .get(&bd(&format!("property={property}&metrics={metrics}")))
+            .await;
+        let mut keys = vec!["value"];
+        keys.extend(metrics.split(','));
+        assert_eq!(
+            Value::Array(rows(&r, &keys)),
+            *want,
+            "breakdown by {property}"
+        );
+        assert_eq!(r["property"], *property);
+    }
+    // A filtered breakdown.
+    let r = h
+        .get(&bd("property=page&filter=country==FR&metrics=visitors"))
+        .await;
+    assert_eq!(
+        rows(&r, &["value", "visitors"]),
+        [json!(["/blog/a", 2]), json!(["/blog/b", 1])]
+    );
+    let r = h
+        .get(&bd(
+            "property=source&filter=page==/&metrics=visitors,visits",
+        ))
+        .await;
+    assert_eq!(
+        rows(&r, &["value", "visitors", "visits"]),
+        [
+            json!(["Google", 2, 2]),
+            json!(["(none)", 1, 1]),
+            json!(["acme-mail", 1, 1])
+        ]
+    );
+}
+
+#[tokio::test]
+async fn realtime_counts_the_last_five_minutes() {
+    let h = harness().await;
+    let rt = |q: &str| format!("/api/v1/stats/realtime?site={BERLIN}{q}");
+    // Beacon 14 (V7, US) at 01:30:00; beacon 13 at 00:30 is long gone.
+    for (now, filter, want) in [
+        ("2026-10-25T01:30:00Z", "", 1),
+        ("2026-10-25T01:33:00Z", "", 1),
+        ("2026-10-25T01:33:00Z", "&filter=country==US", 1),
+        ("2026-10-25T01:33:00Z", "&filter=country==DE", 0),
+        ("2026-10-25T01:34:59Z", "", 1),
+        ("2026-10-25T01:35:00Z", "", 0),
+    ] {
+        h.clock.set(now.parse().unwrap());
+        let r = h.get(&rt(filter)).await;
+        assert_eq!(r["visitors"], want, "at {now}{filter}");
+    }
+    // The aggregate's realtime period is the same window.
+    h.clock.set("2026-10-25T01:33:00Z".parse().unwrap());
+    let r = h
+        .get(&agg(BERLIN, "period=realtime&metrics=visitors,pageviews"))
+        .await;
+    assert_eq!(r["results"], json!({"visitors": 1, "pageviews": 1}));
+    let r = h
+        .get(&format!(
+            "/api/v1/stats/timeseries?site={BERLIN}&period=realtime"
+        ))
+        .await;
+    assert_eq!(column(&r, "visitors"), [0, 1, 0, 0, 0], "minute buckets");
+}
+
+#[tokio::test]
+async fn tokens_admin_share_missing_and_wrong() {
+    let h = harness().await;
+    let berlin = agg(BERLIN, "period=day&date=2026-03-29&metrics=visitors");
+    let utc = agg(UTC_SITE, "period=day&date=2026-03-29&metrics=visitors");
+    let unknown = agg("nowhere.example", "period=day");
+    let (s, j) = h.request(&berlin, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert!(
+        j["error"].as_str().unwrap().starts_with("authorization:"),
+        "{j}"
+    );
+    for bad in ["tm_0000", "", &h.admin[..h.admin.len() - 1]] {
+        let (s, j) = h.request(&berlin, Some(bad)).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{bad:?}: {j}");
+    }
+    // Basic instead of Bearer.
+    let resp = h
+        .router()
+        .oneshot(
+            Request::get(&berlin)
+                .header(header::AUTHORIZATION, format!("Basic {}", h.admin))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(resp.headers()[header::WWW_AUTHENTICATE], "Bearer");
+
+    let (s, j) = h.request(&utc, Some(&h.share_utc)).await;
+    assert_eq!(
+        (s, j["results"]["visitors"].clone()),
+        (StatusCode::OK, json!(1))
+    );
+    let (s, j) = h.request(&berlin, Some(&h.share_utc)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{j}");
+    assert!(j["error"].as_str().unwrap().starts_with("site:"));
+    let (s, _) = h.request(&unknown, Some(&h.share_utc)).await;
+    assert_eq!(
+        s,
+        StatusCode::FORBIDDEN,
+        "a share token learns nothing about other sites"
+    );
+    let (s, j) = h.request(&unknown, Some(&h.admin)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        j["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("site: unknown site"),
+        "{j}"
+    );
+    // The stored hash is not the token.
+    let db = rusqlite::Connection::open(h.state.store.path()).unwrap();
+    let stored: Vec<u8> = db
+        .query_row("SELECT hash FROM tokens WHERE kind = 'admin'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(stored.len(), 32);
+    assert!(!String::from_utf8_lossy(&stored).contains(&h.admin[3..]));
+}
+
+#[tokio::test]
+async fn bad_input_is_a_400_naming_the_parameter() {
+    let h = harness().await;
+    let a = "/api/v1/stats/aggregate";
+    let cases = [
+        (format!("{a}?period=day"), "site:"),
+        (format!("{a}?site=nowhere.example"), "site: unknown site"),
+        (format!("{a}?site={BERLIN}&period=week"), "period:"),
+        (
+            format!("{a}?site={BERLIN}&period=day&date=2026-13-01"),
+            "date:",
+        ),
+        (
+            format!("{a}?site={BERLIN}&period=day&date=yesterday"),
+            "date:",
+        ),
+        (
+            format!("{a}?site={BERLIN}&period=day&date=1999-12-31"),
+            "date:",
+        ),
+        (
+            format!("{a}?site={BERLIN}&period=custom&from=2026-03-30&to=2026-03-28"),
+            "from:",
+        ),
+        (
+            format!("{a}?site={BERLIN}&period=custom&from=2026-03-30"),
+            "to:",
+        ),
+        (
+            format!("{a}?site={BERLIN}&period=custom&from=2020-01-01&to=2026-01-01"),
+            "to:",
+        ),
+        (
+            format!("{a}?site={BERLIN}&period=day&from=2026-03-01"),
+            "from:",
+        ),
+        (
+            format!("{a}?site={BERLIN}&filter=nope==x"),
+            "filter: unknown dimension",
+        ),
+        (format!("{a}?site={BERLIN}&filter=page"), "filter:"),
+        (format!("{a}?site={BERLIN}&filter=page~(none)"), "filter:"),
+        (
+            format!("{a}?site={BERLIN}&filter=event:props:a%20b==x"),
+            "filter:",
+        ),
+        (
+            format!("{a}?site={BERLIN}&metrics=visitors,foo"),
+            "metrics:",
+        ),
+        (format!("{a}?site={BERLIN}&metrics="), "metrics:"),
+        (format!("{a}?site={BERLIN}&compare=yesterday"), "compare:"),
+        (
+            format!("{a}?site={BERLIN}&foo=bar"),
+            "query: unknown parameter",
+        ),
+        (
+            format!("{a}?site={BERLIN}&site={BERLIN}"),
+            "site: given more than once",
+        ),
+        (
+            format!("{a}?site={BERLIN}&interval=day"),
+            "query: unknown parameter",
+        ),
+        (
+            format!("/api/v1/stats/timeseries?site={BERLIN}&period=year&interval=minute"),
+            "interval:",
+        ),
+        (
+            format!("/api/v1/stats/timeseries?site={BERLIN}&period=realtime&interval=day"),
+            "interval:",
+        ),
+        (
+            format!("/api/v1/stats/timeseries?site={BERLIN}&interval=fortnight"),
+            "interval:",
+        ),
+        (
+            format!("/api/v1/stats/breakdown?site={BERLIN}"),
+            "property: missing",
+        ),
+        (
+            format!("/api/v1/stats/breakdown?site={BERLIN}&property=planet"),
+            "property: unknown dimension",
+        ),
+        (
+            format!("/api/v1/stats/breakdown?site={BERLIN}&property=entry_page&metrics=pageviews"),
+            "metrics:",
+        ),
+        (
+            format!("/api/v1/stats/breakdown?site={BERLIN}&property=page&metrics=bounce_rate"),
+            "metrics:",
+        ),
+        (
+            format!("/api/v1/stats/breakdown?site={BERLIN}&property=page&limit=0"),
+            "limit:",
+        ),
+        (
+            format!("/api/v1/stats/breakdown?site={BERLIN}&property=page&limit=5000"),
+            "limit:",
+        ),
+        (
+            format!("/api/v1/stats/breakdown?site={BERLIN}&property=page&page=-1"),
+            "page:",
+        ),
+        (
+            format!("/api/v1/stats/breakdown?site={BERLIN}&property=page&sort=events:desc"),
+            "sort:",
+        ),
+        (
+            format!("/api/v1/stats/breakdown?site={BERLIN}&property=page&sort=visitors:up"),
+            "sort:",
+        ),
+        (
+            format!("/api/v1/stats/realtime?site={BERLIN}&period=day"),
+            "query: unknown parameter",
+        ),
+    ];
+    for (uri, prefix) in cases {
+        let error = h.bad(&uri).await;
+        assert!(
+            error.starts_with(prefix),
+            "{uri}: {error:?} should start with {prefix:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn garbage_query_strings_never_500() {
+    let h = harness().await;
+    let garbage = [
+        "%ff%fe=%00",
+        "site",
+        "site=&&&===",
+        "site=berlin.example&filter=%00==%00",
+        "site=berlin.example&filter=page==%ff%fe",
+        "site=berlin.example&period=custom&from=9999-99-99&to=0000-00-00",
+        "site=berlin.example&period=custom&from=-2026-01-01&to=2026-01-01",
+        "site=berlin.example&date=2026-02-30",
+        "site=berlin.example&metrics=,,,",
+        "site=berlin.example&filter=event:props:==x",
+        "site=berlin.example&filter=event:props:a'b==x",
+        "site=berlin.example&filter=page=='%3B%20DROP%20TABLE%20events%3B--",
+        "site=%E2%98%83",
+    ];
+    for endpoint in ["aggregate", "timeseries", "breakdown", "realtime"] {
+        for q in garbage {
+            let uri = format!("/api/v1/stats/{endpoint}?{q}");
+            let (status, json) = h.request(&uri, Some(&h.admin)).await;
+            assert!(
+                status == StatusCode::OK || status == StatusCode::BAD_REQUEST,
+                "{uri}: {status} {json}"
+            );
+            if status == StatusCode::BAD_REQUEST {
+                assert!(json["error"].is_string(), "{uri}: {json}");
+            }
+        }
+    }
+    // The injection attempt was only a value: the events are all still there.
+    let r = h
+        .get(&agg(BERLIN, &format!("{MAR}&metrics=pageviews")))
+        .await;
+    assert_eq!(r["results"]["pageviews"], 9);
+}
+
+/// Checks `value` against an OpenAPI 3.1 schema: `$ref`, `allOf`, `oneOf`,
+/// `type` (one or several), `required`, `properties`,
+/// `additionalProperties` and `items`.
+fn conforms(spec: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
+    if let Some(r) = schema["$ref"].as_str() {
+        let name = r.trim_start_matches("#/components/schemas/");
+        let target = &spec["components"]["schemas"][name];
+        if target.is_null() {
+            return Err(format!("{at}: dangling $ref {r}"));
+        }
+        return conforms(spec, target, value, at);
+    }
+    if let Some(all) = schema["allOf"].as_array() {
+        for s in all {
+            conforms(spec, s, value, at)?;
+        }
+    }
+    if let Some(one) = schema["oneOf"].as_array()
+        && !one.iter().any(|s| conforms(spec, s, value, at).is_ok())
+    {
+        return Err(format!("{at}: {value} matches none of oneOf"));
+    }
+    let types: Vec<&str> = match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    };
+    if !types.is_empty() {
+        let ok = types.iter().any(|t| match *t {
+            "object" => value.is_object(),
+            "array" => value.is_array(),
+            "string" => value.is_string(),
+            "integer" => value.is_i64() || value.is_u64(),
+            "number" => value.is_number(),
+            "boolean" => value.is_boolean(),
+            "null" => value.is_null(),
+            _ => false,
+        });
+        if !ok {
+            return Err(format!("{at}: {value} is not of type {types:?}"));
+        }
+    }
+    if let Some(obj) = value.as_object() {
+        for req in schema["required"].as_array().into_iter().flatten() {
+            let key = req.as_str().unwrap_or_default();
+            if !obj.contains_key(key) {
+                return Err(format!("{at}: required field {key} missing"));
+            }
+        }
+        let props = schema["properties"].as_object();
+        for (k, v) in obj {
+            match props.and_then(|p| p.get(k)) {
+                Some(s) => conforms(spec, s, v, &format!("{at}.{k}"))?,
+                None if schema["additionalProperties"].is_object() => conforms(
+                    spec,
+                    &schema["additionalProperties"],
+                    v,
+                    &format!("{at}.{k}"),
+                )?,
+                None => {}
+            }
+        }
+    }
+    if let (Some(items), Some(arr)) = (schema.get("items"), value.as_array()) {
+        for (i, v) in arr.iter().enumerate() {
+            conforms(spec, items, v, &format!("{at}[{i}]"))?;
+        }
+    }
+    Ok(())
+}
+
+/// A valid value for each documented parameter (`from`/`to` need
+/// `period=custom`, given with them).
+fn sample(param: &str) -> &'static str {
+    match param {
+        "site" => BERLIN,
+        "period" => "day",
+        "date" => "2026-03-29",
+        "from" => "2026-03-28&period=custom&to=2026-03-30",
+        "to" => "2026-03-30&period=custom&from=2026-03-28",
+        "filter" => "country%3D%3DDE",
+        "metrics" => "visitors,pageviews",
+        "compare" => "previous_period",
+        "interval" => "hour",
+        "property" => "source",
+        "limit" => "5",
+        "page" => "1",
+        "sort" => "visitors:desc",
+        other => panic!("no sample for documented parameter {other}"),
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_matches_the_running_server() {
+    use tallymark_collector::stats::{
+        AGGREGATE_PARAMS, BREAKDOWN_PARAMS, REALTIME_PARAMS, TIMESERIES_PARAMS,
+    };
+    let h = harness().await;
+    let (status, spec) = h.request("/api/v1/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK, "the spec needs no token");
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = spec["paths"].as_object().unwrap();
+    let expected = [
+        ("/api/v1/stats/aggregate", AGGREGATE_PARAMS),
+        ("/api/v1/stats/timeseries", TIMESERIES_PARAMS),
+        ("/api/v1/stats/breakdown", BREAKDOWN_PARAMS),
+        ("/api/v1/stats/realtime", REALTIME_PARAMS),
+    ];
+    let mut documented_paths: Vec<&String> = paths.keys().collect();
+    documented_paths.sort();
+    let mut want_paths: Vec<&str> = expected.iter().map(|(p, _)| *p).collect();
+    want_paths.sort();
+    assert_eq!(documented_paths, want_paths);
+
+    for (path, accepted) in expected {
+        let op = &paths[path]["get"];
+        let params: Vec<&str> = op["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        let mut sorted = params.clone();
+        sorted.sort();
+        let mut accepted_sorted = accepted.to_vec();
+        accepted_sorted.sort();
+        assert_eq!(
+            sorted, accepted_sorted,
+            "{path}: documented vs accepted parameters"
+        );
+        let required = if path.ends_with("breakdown") {
+            "&property=source"
+        } else {
+            ""
+        };
+        let ok_schema = &op["responses"]["200"]["content"]["application/json"]["schema"];
+        let err_schema = &op["responses"]["400"]["content"]["application/json"]["schema"];
+        // Each documented parameter, live, and the answer has the documented shape.
+        for param in params
+            .iter()
+            .filter(|p| !matches!(**p, "site" | "property"))
+        {
+            let uri = format!("{path}?site={BERLIN}{required}&{param}={}", sample(param));
+            let (status, json) = h.request(&uri, Some(&h.admin)).await;
+            assert_eq!(status, StatusCode::OK, "{uri}: {json}");
+            conforms(&spec, ok_schema, &json, path).unwrap_or_else(|e| panic!("{uri}: {e}"));
+        }
+        // Every metric at once, with a comparison where there is one.
+        let full = match path {
+            "/api/v1/stats/aggregate" => {
+                format!("{path}?site={BERLIN}&{MAR}&compare=previous_period")
+            }
+            "/api/v1/stats/realtime" => format!("{path}?site={BERLIN}"),
+            _ => format!(
+                "{path}?site={BERLIN}{required}&{MAR}&metrics=visitors,visits,pageviews,views_per_visit,bounce_rate,visit_duration,events"
+            ),
+        };
+        let json = h.get(&full).await;
+        conforms(&spec, ok_schema, &json, path).unwrap_or_else(|e| panic!("{full}: {e}"));
+        // Errors have the documented shape too.
+        let (status, json) = h
+            .request(&format!("{path}?site={BERLIN}&nope=1"), Some(&h.admin))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        conforms(&spec, err_schema, &json, path).unwrap();
+        for code in ["401", "403"] {
+            assert!(op["responses"][code].is_object(), "{path} documents {code}");
+        }
+    }
+    // A deliberately wrong shape is caught (the checker checks).
+    let bad = json!({"site": "x", "visitors": "many"});
+    let schema = &paths["/api/v1/stats/realtime"]["get"]["responses"]["200"]["content"]["application/json"]
+        ["schema"];
+    assert!(conforms(&spec, schema, &bad, "realtime").is_err());
+    assert!(spec["components"]["securitySchemes"]["bearer"].is_object());
+}

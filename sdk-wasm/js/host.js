@@ -1,0 +1,123 @@
+// The JavaScript host of the Tallymark beacon, shared verbatim by the
+// script-tag bundle (js/script.js) and the npm package (js/esm.js); xtask
+// concatenates it with wasm-bindgen's glue and minifies the result.
+//
+// Rust (src/lib.rs) decides what is sent and builds every body with the core
+// wire types; this file only wires the page's events to it and carries the
+// bodies. Every entry point is inside try/catch: nothing we do ever throws
+// into the host page. Nothing here sets a cookie or writes any storage;
+// localStorage is only read, for `tallymark_ignore`.
+
+// tmW: the wasm exports once loaded; tmO: the options; tmQ: track() calls
+// made before the wasm loaded.
+var tmW, tmO, tmQ = [];
+
+// sendBeacon with a text/plain body (no CORS preflight, survives unload);
+// when it is missing, throws or refuses, fetch with keepalive at low
+// priority. Every failure is swallowed.
+function tmSend(body) {
+  if (!body) return;
+  try {
+    if (navigator.sendBeacon(tmO.endpoint, body)) return;
+  } catch (e) {}
+  try {
+    fetch(tmO.endpoint, { method: 'POST', body: body, keepalive: true, priority: 'low' })
+      .catch(function () {});
+  } catch (e) {}
+}
+
+function tmWidth() {
+  try { return screen.width | 0; } catch (e) { return 0; }
+}
+
+// A page view of the current URL; Rust skips a repeat of the last one.
+function tmPage() {
+  try {
+    if (tmW) tmSend(tmW.page(location.href, document.referrer, tmWidth()));
+  } catch (e) {}
+}
+
+// A custom event. Props go to Rust one by one as string/number/bool (what
+// the wire format carries); any other value refuses the event, as the
+// collector would.
+function tmTrack(name, props, options) {
+  try {
+    if (!tmW) { tmQ.push([name, props, options]); return; }
+    var revenue = options && options.revenue, k, v, t;
+    if (props && typeof props == 'object') {
+      for (k in props) {
+        if (!Object.prototype.hasOwnProperty.call(props, k)) continue;
+        v = props[k];
+        t = typeof v;
+        if (t == 'string') tmW.prop_str(k, v);
+        else if (t == 'number') tmW.prop_num(k, v);
+        else if (t == 'boolean') tmW.prop_bool(k, v);
+        else if (v != null) tmW.prop_bad();
+      }
+    }
+    tmSend(tmW.event(String(name), location.href, document.referrer, tmWidth(),
+      revenue ? +revenue.amount : 0, revenue ? String(revenue.currency) : undefined));
+  } catch (e) {}
+}
+
+// Outbound links and file downloads (both opt-in): the click is sent with
+// sendBeacon, which outlives the navigation it starts.
+var tmFiles = /\.(pdf|xlsx?|docx?|txt|rtf|csv|exe|key|pp[st]x?|7z|pkg|rar|gz|zip|avi|mov|mp4|mpe?g|wmv|midi?|mp3|wav|wma|dmg|iso|msi|apk)$/i;
+function tmClick(e) {
+  try {
+    if (e.type == 'auxclick' && e.button != 1) return;
+    var a = e.target && e.target.closest && e.target.closest('a[href]');
+    if (!a) return;
+    var u = new URL(a.href, location.href);
+    if (u.protocol != 'http:' && u.protocol != 'https:') return;
+    // Property values are limited to 256 bytes; an href is ASCII.
+    var props = { url: u.href.slice(0, 256) };
+    if (tmO.downloads && tmFiles.test(u.pathname)) tmTrack('File Download', props);
+    else if (tmO.outbound && u.host != location.host) tmTrack('Outbound Link: Click', props);
+  } catch (x) {}
+}
+
+// The first page view, and the 404 event when opted in and the navigation's
+// HTTP status was 404.
+function tmFirst() {
+  tmPage();
+  try {
+    var n = tmO.notFound && performance.getEntriesByType('navigation')[0];
+    if (n && n.responseStatus == 404) tmTrack('404', { path: location.pathname });
+  } catch (e) {}
+}
+
+// Starts the beacon with the wasm exports `w` and options `o`:
+// {site, endpoint, hash, outbound, downloads, notFound, allowLocalhost}.
+function tmStart(w, o) {
+  try {
+    var ignore = false, h = history, queued = tmQ, i;
+    try { ignore = localStorage.getItem('tallymark_ignore') == 'true'; } catch (e) {}
+    if (tmW) return; // already started
+    tmW = w;
+    tmO = o;
+    tmQ = [];
+    if (!w.start(o.site || location.hostname, location.hostname, ignore,
+      (o.hash ? 1 : 0) | (o.allowLocalhost ? 2 : 0))) return;
+    ['pushState', 'replaceState'].forEach(function (m) {
+      var f = h[m];
+      if (typeof f == 'function') {
+        h[m] = function () {
+          var r = f.apply(this, arguments);
+          tmPage();
+          return r;
+        };
+      }
+    });
+    addEventListener('popstate', tmPage);
+    if (o.hash) addEventListener('hashchange', tmPage);
+    if (o.outbound || o.downloads) {
+      document.addEventListener('click', tmClick, true);
+      document.addEventListener('auxclick', tmClick, true);
+    }
+    // A prerendered page counts when (and only if) it is shown.
+    if (document.prerendering) document.addEventListener('prerenderingchange', tmFirst, { once: true });
+    else tmFirst();
+    for (i = 0; i < queued.length; i++) tmTrack(queued[i][0], queued[i][1], queued[i][2]);
+  } catch (e) {}
+}

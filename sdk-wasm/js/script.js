@@ -1,0 +1,36 @@
+// The script-tag entry: <script defer src=".../js/tallymark.js"
+// data-site="example.com" [data-api="…"] [data-hash] [data-outbound]
+// [data-downloads] [data-404] [data-allow-localhost]></script>
+//
+// The page API is the global function `tallymark(name, props, {revenue})`,
+// also reachable as `tallymark.track`. Calls made before this script ran are
+// picked up from the usual stub:
+//   window.tallymark = window.tallymark || function () {
+//     (window.tallymark.q = window.tallymark.q || []).push(arguments) };
+// and calls made before the wasm loaded wait in a queue.
+try {
+  (function () {
+    var s = document.currentScript, g = window.tallymark, i;
+    var t = function (name, props, options) { tmTrack(name, props, options); };
+    t.track = t;
+    if (g && g.q) for (i = 0; i < g.q.length; i++) tmQ.push([g.q[i][0], g.q[i][1], g.q[i][2]]);
+    window.tallymark = t;
+    if (!s) return;
+    var attr = function (n) { return s.getAttribute('data-' + n); };
+    var flag = function (n) { var v = attr(n); return v != null && v != 'false'; };
+    var o = {
+      site: attr('site'),
+      endpoint: attr('api') || new URL('/api/event', s.src).href,
+      hash: flag('hash'),
+      outbound: flag('outbound'),
+      downloads: flag('downloads'),
+      notFound: flag('404'),
+      allowLocalhost: flag('allow-localhost'),
+    };
+    // xtask replaces WASM_VERSION with a hash of the .wasm: the collector
+    // caches a versioned URL for a year.
+    wasm_bindgen({ module_or_path: new URL('tallymark.wasm?v=WASM_VERSION', s.src) })
+      .then(function () { tmStart(wasm_bindgen, o); })
+      .catch(function () {});
+  })();
+} catch (e) {}

@@ -1,0 +1,9 @@
+// The whole integration: import, init, track. No bundler plugin; the
+// package's `new URL('./tallymark_bg.wasm', import.meta.url)` is an asset.
+import { init, track } from 'tallymark';
+
+const endpoint = new URLSearchParams(location.search).get('api');
+init({ site: 'localhost', endpoint, allowLocalhost: true }).then(() => {
+  track('App Ready', { bundler: 'webpack', n: 1 });
+  document.getElementById('status').textContent = 'ready';
+});

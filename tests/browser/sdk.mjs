@@ -1,0 +1,244 @@
+// Drives the Tallymark SDK through one scenario in real Chromium and prints
+// a JSON report; tests/tests/sdk*.rs assert the report and the rows the
+// collector stored.
+//
+// usage: node sdk.mjs SCENARIO COLLECTOR_BASE [APP_DIST_DIR]
+//
+// Test pages are served by a small static server on another port (another
+// origin, as a real site is): the script tag points at the collector's
+// /js/tallymark.js. Headless Chromium would be dropped as a bot, so pages run
+// in `humanContext`.
+import http from 'node:http';
+import fs from 'node:fs';
+import path from 'node:path';
+import { humanContext, launchHuman } from './chromium.mjs';
+
+const [scenario, collector, appDir] = process.argv.slice(2);
+const api = `${collector}/api/event`;
+
+function tag(attrs = '') {
+  return `<script defer src="${collector}/js/tallymark.js" data-site="localhost" data-allow-localhost ${attrs}></script>`;
+}
+function html(head, body = '') {
+  return `<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,">${head}</head><body>${body}</body></html>`;
+}
+
+// path -> html; anything else under appDir is served as a file.
+const pages = new Map([['/elsewhere', html('<title>elsewhere</title>')]]);
+const server = http.createServer((req, res) => {
+  const url = new URL(req.url, 'http://x');
+  const page = pages.get(url.pathname);
+  if (page) {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    return res.end(page);
+  }
+  if (appDir) {
+    const file = path.join(appDir, url.pathname === '/' ? 'index.html' : url.pathname);
+    if (file.startsWith(appDir) && fs.existsSync(file) && fs.statSync(file).isFile()) {
+      const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm' };
+      res.writeHead(200, { 'content-type': types[path.extname(file)] || 'application/octet-stream' });
+      return res.end(fs.readFileSync(file));
+    }
+  }
+  // Other routes: the 404 page when the scenario has one, else the SPA.
+  const fallback = pages.has('/404') ? [404, pages.get('/404')]
+    : pages.has('/spa') ? [200, pages.get('/spa')] : [404, html('')];
+  res.writeHead(fallback[0], { 'content-type': 'text/html; charset=utf-8' });
+  res.end(fallback[1]);
+});
+await new Promise((r) => server.listen(0, '127.0.0.1', r));
+const port = server.address().port;
+const origin = `http://localhost:${port}`;
+const elsewhere = `http://127.0.0.1:${port}/elsewhere`;
+
+const browser = await launchHuman();
+// errors: console errors and warnings, except Chromium's own network log
+// lines ("Failed to load resource: …", e.g. the 404 page itself), which are
+// kept apart in networkErrors.
+const report = { scenario, errors: [], networkErrors: [], pageErrors: [], beacons: [], types: [] };
+if (process.env.SDK_DEBUG) process.on('exit', () => console.error(JSON.stringify(report)));
+try {
+  const context = await humanContext(browser);
+  const page = await context.newPage();
+  page.on('console', (m) => {
+    if (m.type() !== 'error' && m.type() !== 'warning') return;
+    (m.text().startsWith('Failed to load resource:') ? report.networkErrors : report.errors).push(m.text());
+  });
+  page.on('pageerror', (e) => report.pageErrors.push(String(e)));
+  // Every request to the collector's event endpoint, as the browser made it.
+  let finished = 0;
+  page.on('request', (r) => {
+    if (r.url().startsWith(api)) {
+      report.beacons.push(r.postData());
+      report.types.push(r.resourceType());
+    }
+  });
+  page.on('requestfinished', (r) => { if (r.url().startsWith(api)) finished += 1; });
+  const beacons = async (n, ms = 10000) => {
+    const end = Date.now() + ms;
+    while (finished < n && Date.now() < end) await page.waitForTimeout(25);
+    return finished;
+  };
+  const settle = () => page.waitForTimeout(400);
+
+  switch (scenario) {
+    // One load, a reload, three SPA navigations, a replaceState of the same
+    // URL, a custom event with props and revenue, an outbound click.
+    case 'script': {
+      pages.set('/spa', html(tag('data-outbound'),
+        `<a id="out" href="${elsewhere}">out</a><a id="in" href="/spa/inside">in</a>`));
+      await page.goto(`${origin}/spa`);
+      await beacons(1);
+      await page.reload();
+      await beacons(2);
+      for (const n of [1, 2, 3]) {
+        await page.evaluate((n) => history.pushState({}, '', `/spa/page${n}`), n);
+        await beacons(2 + n);
+      }
+      await page.evaluate(() => history.replaceState({ x: 1 }, '', location.href));
+      await page.evaluate(() => history.replaceState({}, '', '/spa/page3#top'));
+      await settle();
+      await page.evaluate(() => window.tallymark.track('Signup', { plan: 'pro "annual"', seats: 3, trial: true, none: null },
+        { revenue: { amount: 19.99, currency: 'EUR' } }));
+      await beacons(6);
+      // Dropped in the browser by the core limits: a nested prop, a bad currency.
+      await page.evaluate(() => {
+        window.tallymark('Nested', { a: { b: 1 } });
+        window.tallymark('BadRevenue', {}, { revenue: { amount: 1, currency: 'EURO' } });
+      });
+      await settle();
+      report.storage = await page.evaluate(async () => ({
+        localStorage: localStorage.length,
+        sessionStorage: sessionStorage.length,
+        indexedDB: (await indexedDB.databases()).length,
+        cookie: document.cookie,
+      }));
+      await page.click('#in'); // same host: no outbound event, a real load
+      await page.waitForURL(`${origin}/spa/inside`);
+      await beacons(7);
+      await page.click('#out');
+      await page.waitForURL(elsewhere);
+      await beacons(8);
+      report.cookies = await context.cookies();
+      break;
+    }
+    // A page that, while being left, counts one more page view (pushState
+    // in pagehide) and one event; both must arrive.
+    case 'pagehide': {
+      pages.set('/leave', html(tag(), `<script>
+        addEventListener('pagehide', function () {
+          history.pushState({}, '', '/leave/bye');
+          window.tallymark('Leave', { how: 'pagehide' });
+        });
+      </script>`));
+      await page.goto(`${origin}/leave`);
+      await beacons(1);
+      await page.goto(elsewhere);
+      await page.waitForTimeout(1000);
+      break;
+    }
+    // No sendBeacon at all: the fetch(keepalive) fallback delivers.
+    case 'fallback': {
+      await page.addInitScript(() => { delete Navigator.prototype.sendBeacon; });
+      pages.set('/fallback', html(tag()));
+      await page.goto(`${origin}/fallback`);
+      await beacons(1);
+      await page.evaluate(() => window.tallymark.track('Fallback', { ok: true }));
+      await beacons(2);
+      report.sendBeacon = await page.evaluate(() => typeof navigator.sendBeacon);
+      break;
+    }
+    // Hostile: no sendBeacon and a throwing fetch; then a collector that is
+    // down. Nothing may throw into the page, and the page's own code after
+    // our calls must still run.
+    case 'hostile': {
+      await page.addInitScript(() => {
+        delete Navigator.prototype.sendBeacon;
+        window.fetch = () => { throw new Error('hostile fetch'); };
+      });
+      pages.set('/hostile', html(tag(), `<script>
+        window.tallymark = window.tallymark || function () { (window.tallymark.q = window.tallymark.q || []).push(arguments); };
+        tallymark('Early', { at: 'stub' });
+        addEventListener('load', function () {
+          tallymark.track('Late', { n: 1 });
+          history.pushState({}, '', '/hostile/next');
+          window.after = true;
+        });
+      </script>`));
+      await page.goto(`${origin}/hostile`);
+      await page.waitForTimeout(1000);
+      report.after = await page.evaluate(() => window.after === true && typeof window.tallymark.track);
+      // The collector is down: the endpoint refuses connections.
+      const dead = http.createServer();
+      await new Promise((r) => dead.listen(0, '127.0.0.1', r));
+      const deadApi = `http://127.0.0.1:${dead.address().port}/api/event`;
+      await new Promise((r) => dead.close(r));
+      const page2 = await context.newPage();
+      page2.on('pageerror', (e) => report.pageErrors.push(String(e)));
+      page2.on('console', (m) => { if (m.type() === 'error') report.downErrors = [...(report.downErrors || []), m.text()]; });
+      await page2.addInitScript(() => { delete Navigator.prototype.sendBeacon; });
+      pages.set('/down', html(tag(`data-api="${deadApi}"`), `<script>
+        addEventListener('load', function () { tallymark('Down'); window.after = true; });
+      </script>`));
+      await page2.goto(`${origin}/down`);
+      await page2.waitForTimeout(1000);
+      report.afterDown = await page2.evaluate(() => window.after === true);
+      break;
+    }
+    // Opt-ins and opt-outs: hash routing, 404, file downloads, prerendering,
+    // localhost without data-allow-localhost, localStorage.tallymark_ignore.
+    case 'options': {
+      // Prerendering, simulated: document.prerendering is true until the
+      // test flips it and fires prerenderingchange.
+      await page.addInitScript(() => {
+        window.__pr = location.pathname === '/pre';
+        Object.defineProperty(Document.prototype, 'prerendering', { configurable: true, get: () => window.__pr });
+      });
+      pages.set('/pre', html(tag()));
+      await page.goto(`${origin}/pre`);
+      await page.waitForTimeout(800);
+      report.prerenderBeacons = finished;
+      await page.evaluate(() => { window.__pr = false; document.dispatchEvent(new Event('prerenderingchange')); });
+      await beacons(1);
+      pages.set('/hash', html(tag('data-hash data-downloads'), '<a id="dl" href="/files/report.pdf" download>pdf</a>'));
+      await page.goto(`${origin}/hash`);
+      await beacons(2);
+      await page.evaluate(() => { location.hash = '#one'; });
+      await beacons(3);
+      await page.evaluate(() => { location.hash = '#one'; });
+      await page.click('#dl');
+      await beacons(4);
+      pages.set('/404', html(tag('data-404')));
+      const notFound = await page.goto(`${origin}/missing-page`);
+      report.notFoundStatus = notFound.status();
+      await beacons(6);
+      // Opt-outs: nothing at all may be sent.
+      const before = finished;
+      pages.set('/local', html(`<script defer src="${collector}/js/tallymark.js" data-site="localhost"></script>`));
+      await page.goto(`${origin}/local`);
+      await page.waitForTimeout(800);
+      await page.evaluate(() => localStorage.setItem('tallymark_ignore', 'true'));
+      await page.goto(`${origin}/hash`);
+      await page.waitForTimeout(800);
+      await page.evaluate(() => { window.tallymark('Ignored'); localStorage.removeItem('tallymark_ignore'); });
+      await page.waitForTimeout(300);
+      report.optOutBeacons = finished - before;
+      break;
+    }
+    // A bundled app (Vite or webpack) from the packed npm package.
+    case 'app': {
+      await page.goto(`${origin}/?api=${encodeURIComponent(api)}`);
+      await beacons(2);
+      report.appText = await page.textContent('body');
+      report.storage = await page.evaluate(() => ({ localStorage: localStorage.length, sessionStorage: sessionStorage.length, cookie: document.cookie }));
+      break;
+    }
+    default:
+      throw new Error(`unknown scenario ${scenario}`);
+  }
+  report.finished = finished;
+} finally {
+  await browser.close();
+  server.close();
+}
+console.log(JSON.stringify(report));

@@ -1,0 +1,247 @@
+//! The browser SDK end to end: the script tag served by the real collector,
+//! driven in real Chromium (`tests/browser/sdk.mjs`), checked against the
+//! rows in the collector's SQLite database.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tallymark_e2e::{Collector, browser};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn run(collector: &Collector, scenario: &str) -> Value {
+    let base = collector.url("");
+    browser("sdk.mjs", &[scenario, base.trim_end_matches('/')])
+}
+
+/// `(kind, name, path)` of every stored event, in order.
+fn events(collector: &Collector) -> Vec<(String, Option<String>, String)> {
+    let conn = rusqlite::Connection::open_with_flags(
+        collector.db_path(),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("open db");
+    let mut stmt = conn
+        .prepare("SELECT kind, name, path FROM events ORDER BY id")
+        .expect("prepare");
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+fn pv(path: &str) -> (String, Option<String>, String) {
+    ("pageview".into(), None, path.into())
+}
+
+fn ev(name: &str, path: &str) -> (String, Option<String>, String) {
+    ("event".into(), Some(name.into()), path.into())
+}
+
+fn props(collector: &Collector, name: &str) -> Value {
+    let rows: Vec<Vec<Option<String>>> = collector.query(&format!(
+        "SELECT props FROM events WHERE name = '{name}' ORDER BY id"
+    ));
+    let text = rows
+        .first()
+        .and_then(|r| r.first().cloned().flatten())
+        .unwrap_or_else(|| panic!("no props for {name}"));
+    serde_json::from_str(&text).expect("props are JSON")
+}
+
+fn assert_clean(report: &Value) {
+    assert_eq!(report["errors"], json!([]), "console errors: {report}");
+    assert_eq!(report["pageErrors"], json!([]), "page errors: {report}");
+}
+
+#[test]
+fn script_tag_counts_loads_spa_navigations_events_and_outbound_clicks() {
+    let collector = Collector::start();
+    let report = run(&collector, "script");
+    assert_clean(&report);
+    assert!(
+        report["types"]
+            .as_array()
+            .is_some_and(|t| t.iter().all(|t| t == "ping")),
+        "all sent with sendBeacon: {report}"
+    );
+    assert_eq!(report["cookies"], json!([]), "no cookies");
+    let storage = &report["storage"];
+    assert_eq!(storage["localStorage"], 0);
+    assert_eq!(storage["sessionStorage"], 0);
+    assert_eq!(storage["indexedDB"], 0);
+    assert_eq!(storage["cookie"], "");
+
+    assert_eq!(
+        collector.wait_for_count("SELECT COUNT(*) FROM events", 8, WAIT),
+        8
+    );
+    assert_eq!(
+        events(&collector),
+        vec![
+            pv("/spa"),
+            pv("/spa"),
+            pv("/spa/page1"),
+            pv("/spa/page2"),
+            pv("/spa/page3"),
+            ev("Signup", "/spa/page3"),
+            pv("/spa/inside"),
+            ev("Outbound Link: Click", "/spa/inside"),
+        ],
+        "one view per load, one per SPA navigation, none for replaceState of the same URL"
+    );
+    assert_eq!(
+        props(&collector, "Signup"),
+        json!({"plan": "pro \"annual\"", "seats": 3.0, "trial": true})
+    );
+    let revenue: Vec<Vec<rusqlite::types::Value>> = collector.query(
+        "SELECT revenue_amount, revenue_currency, screen_width FROM events WHERE name = 'Signup'",
+    );
+    assert_eq!(
+        revenue,
+        vec![vec![
+            rusqlite::types::Value::Real(19.99),
+            rusqlite::types::Value::Text("EUR".into()),
+            rusqlite::types::Value::Integer(1280),
+        ]]
+    );
+    let port = collector.port;
+    let out = props(&collector, "Outbound Link: Click");
+    let url = out["url"].as_str().unwrap_or_default();
+    assert!(
+        url.starts_with("http://127.0.0.1:") && url.ends_with("/elsewhere"),
+        "{out} (collector on {port})"
+    );
+}
+
+#[test]
+fn a_pageview_and_an_event_sent_while_leaving_arrive() {
+    let collector = Collector::start();
+    let report = run(&collector, "pagehide");
+    assert_clean(&report);
+    collector.wait_for_count("SELECT COUNT(*) FROM events", 3, WAIT);
+    // Both leave in the same pagehide: either may land first.
+    let mut got = events(&collector);
+    if let Some(tail) = got.get_mut(1..) {
+        tail.sort();
+    }
+    assert_eq!(
+        got,
+        vec![pv("/leave"), ev("Leave", "/leave/bye"), pv("/leave/bye")]
+    );
+}
+
+#[test]
+fn without_send_beacon_the_fetch_fallback_delivers() {
+    let collector = Collector::start();
+    let report = run(&collector, "fallback");
+    assert_clean(&report);
+    assert_eq!(report["sendBeacon"], "undefined");
+    assert_eq!(report["types"], json!(["fetch", "fetch"]), "{report}");
+    collector.wait_for_count("SELECT COUNT(*) FROM events", 2, WAIT);
+    assert_eq!(
+        events(&collector),
+        vec![pv("/fallback"), ev("Fallback", "/fallback")]
+    );
+    assert_eq!(props(&collector, "Fallback"), json!({"ok": true}));
+}
+
+#[test]
+fn a_hostile_page_and_a_collector_that_is_down_never_see_an_exception() {
+    let collector = Collector::start();
+    let report = run(&collector, "hostile");
+    assert_clean(&report);
+    assert_eq!(report["after"], "function", "{report}");
+    assert_eq!(report["afterDown"], true, "{report}");
+    // The only console errors with the collector down are Chromium's own
+    // network log lines, never an exception from the SDK.
+    for e in report["downErrors"].as_array().into_iter().flatten() {
+        let e = e.as_str().unwrap_or_default();
+        assert!(e.contains("net::ERR_CONNECTION_REFUSED"), "{e}");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        collector.wait_for_count("SELECT COUNT(*) FROM events", 0, WAIT),
+        0
+    );
+}
+
+#[test]
+fn opt_ins_and_opt_outs() {
+    let collector = Collector::start();
+    let report = run(&collector, "options");
+    assert_clean(&report);
+    assert_eq!(report["prerenderBeacons"], 0, "nothing while prerendering");
+    assert_eq!(report["notFoundStatus"], 404);
+    assert_eq!(report["optOutBeacons"], 0, "localhost and tallymark_ignore");
+    collector.wait_for_count("SELECT COUNT(*) FROM events", 6, WAIT);
+    // The 404 page's view and event leave together: either may land first.
+    let mut got = events(&collector);
+    if let Some(tail) = got.get_mut(4..) {
+        tail.sort();
+    }
+    assert_eq!(
+        got,
+        vec![
+            pv("/pre"),
+            pv("/hash"),
+            pv("/hash"),
+            ev("File Download", "/hash"),
+            ev("404", "/missing-page"),
+            pv("/missing-page"),
+        ]
+    );
+    let dl = props(&collector, "File Download");
+    assert!(
+        dl["url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/files/report.pdf")),
+        "{dl}"
+    );
+    assert_eq!(props(&collector, "404"), json!({"path": "/missing-page"}));
+}
+
+/// `GET path` on the collector; returns the response head, lower-cased.
+fn head(collector: &Collector, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", collector.port)).expect("connect");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(req.as_bytes()).expect("write");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("read");
+    let text = String::from_utf8_lossy(&response);
+    text.split("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .to_lowercase()
+}
+
+#[test]
+fn script_and_wasm_are_served_with_their_types_and_long_caching() {
+    let collector = Collector::start();
+    let js = head(&collector, "/js/tallymark.js");
+    assert!(js.starts_with("http/1.1 200"), "{js}");
+    assert!(js.contains("content-type: text/javascript"), "{js}");
+    assert!(
+        js.contains("cache-control: public, max-age=86400, stale-while-revalidate=604800"),
+        "{js}"
+    );
+    assert!(js.contains("access-control-allow-origin: *"), "{js}");
+    // The script names its wasm by a hash of its bytes.
+    let root = tallymark_e2e::workspace_root();
+    let script =
+        std::fs::read_to_string(root.join("npm/dist/script/tallymark.js")).expect("script");
+    let version = script
+        .split("tallymark.wasm?v=")
+        .nth(1)
+        .and_then(|rest| rest.get(..16))
+        .expect("versioned wasm URL in the script");
+    assert!(version.bytes().all(|b| b.is_ascii_hexdigit()), "{version}");
+    let wasm = head(&collector, &format!("/js/tallymark.wasm?v={version}"));
+    assert!(wasm.contains("content-type: application/wasm"), "{wasm}");
+    assert!(
+        wasm.contains("cache-control: public, max-age=31536000, immutable"),
+        "{wasm}"
+    );
+    assert!(head(&collector, "/js/nope.js").starts_with("http/1.1 404"));
+}

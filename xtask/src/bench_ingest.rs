@@ -1,0 +1,212 @@
+//! `cargo xtask bench ingest`: load against `tallymark serve` (durable acks,
+//! SQLite group commit) and against a bare axum handler that only parses the
+//! same JSON, in one run; prints req/s, p50, p99 and the ratios, then checks
+//! that every acknowledged event is in the database.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+
+use crate::cargo;
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(cmd: &mut Command) -> Result<Server> {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {cmd:?}"))?;
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        BufReader::new(out).read_line(&mut line)?;
+    }
+    let port = line
+        .trim()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .with_context(|| format!("no port in {line:?}"))?;
+    Ok(Server { child, port })
+}
+
+#[derive(Debug, Clone, Default)]
+struct Load {
+    requests: u64,
+    stored: u64,
+    other: u64,
+    errors: u64,
+    rps: f64,
+    p50: f64,
+    p99: f64,
+}
+
+fn load(
+    root: &Path,
+    port: u16,
+    connections: u32,
+    seconds: u32,
+    rate: u32,
+    visitors: &str,
+    tag: &str,
+) -> Result<Load> {
+    let out = Command::new(root.join("target/release/examples/loadgen"))
+        .args([
+            port.to_string(),
+            connections.to_string(),
+            seconds.to_string(),
+            rate.to_string(),
+            visitors.to_string(),
+            tag.to_string(),
+        ])
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value =
+        serde_json::from_str(text.trim()).with_context(|| format!("loadgen said {text:?}"))?;
+    let f = |k: &str| v[k].as_f64().unwrap_or(0.0);
+    Ok(Load {
+        requests: f("requests") as u64,
+        stored: f("stored") as u64,
+        other: f("other_status") as u64,
+        errors: f("errors") as u64,
+        rps: f("rps"),
+        p50: f("p50_ms"),
+        p99: f("p99_ms"),
+    })
+}
+
+fn row(name: &str, l: &Load) {
+    println!(
+        "| {name:<44} | {:>8.0} | {:>7.2} | {:>7.2} | {:>8} | {:>6} |",
+        l.rps,
+        l.p50,
+        l.p99,
+        l.requests,
+        l.other + l.errors
+    );
+}
+
+pub fn run(root: &Path, seconds: u32) -> Result<()> {
+    cargo(&[
+        "build",
+        "--release",
+        "-p",
+        "tallymark-collector",
+        "--bins",
+        "--examples",
+    ])?;
+    let bin = root.join("target/release/tallymark");
+    let data = tempfile_dir()?;
+    let status = Command::new(&bin)
+        .args(["site", "add", "localhost", "--data"])
+        .arg(&data)
+        .stdout(Stdio::null())
+        .status()?;
+    if !status.success() {
+        bail!("site add failed");
+    }
+
+    println!(
+        "| run (2-core machine, loadgen on the same cores) | req/s | p50 ms | p99 ms | requests | non-202 |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let bare = start(&mut Command::new(
+        root.join("target/release/examples/bare_ingest"),
+    ))?;
+    let base = load(root, bare.port, 32, seconds, 0, "distinct", "base")?;
+    row("bare axum parse + 202, 32 connections", &base);
+    drop(bare);
+
+    let server = start(
+        Command::new(&bin)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(&data),
+    )?;
+    let mut stored = 0;
+    let full = load(root, server.port, 32, seconds, 0, "distinct", "full")?;
+    stored += full.stored;
+    row("tallymark serve, durable acks, 32 connections", &full);
+    let paced = load(root, server.port, 32, seconds, 5000, "distinct", "paced")?;
+    stored += paced.stored;
+    row("tallymark serve at 5,000 req/s offered", &paced);
+    let single = load(root, server.port, 1, seconds, 0, "same", "single")?;
+    stored += single.stored;
+    row("one visitor, 1 connection", &single);
+    let same20 = load(root, server.port, 20, seconds, 0, "same", "same20")?;
+    stored += same20.stored;
+    row("one visitor, 20 concurrent connections", &same20);
+    let distinct20 = load(root, server.port, 20, seconds, 0, "distinct", "distinct20")?;
+    stored += distinct20.stored;
+    row("20 visitors, 20 concurrent connections", &distinct20);
+    drop(server);
+
+    let fsync = start(
+        Command::new(&bin)
+            .args(["serve", "--fsync", "--listen", "127.0.0.1:0", "--data"])
+            .arg(&data),
+    )?;
+    let synced = load(root, fsync.port, 32, seconds, 0, "distinct", "fsync")?;
+    stored += synced.stored;
+    row("tallymark serve --fsync, 32 connections", &synced);
+    let synced_big = load(root, fsync.port, 256, seconds, 0, "distinct", "fsync256")?;
+    stored += synced_big.stored;
+    row("tallymark serve --fsync, 256 connections", &synced_big);
+    drop(fsync);
+
+    let conn_rows = count_rows(&data)?;
+    println!();
+    println!(
+        "throughput ratio (tallymark / bare):        {:.2} (target >= 0.7)",
+        full.rps / base.rps
+    );
+    println!(
+        "p99 at 5,000 req/s offered:                  {:.2} ms (target <= 5 ms; achieved {:.0} req/s)",
+        paced.p99, paced.rps
+    );
+    println!(
+        "p99 one visitor x20 / one visitor x1:        {:.2} (target <= 2)",
+        same20.p99 / single.p99.max(0.001)
+    );
+    println!(
+        "p99 one visitor x20 / 20 visitors x20:       {:.2}",
+        same20.p99 / distinct20.p99.max(0.001)
+    );
+    println!(
+        "events acknowledged (202, stored): {stored}; rows in the database: {conn_rows}; lost: {}",
+        stored.saturating_sub(conn_rows)
+    );
+    let _ = std::fs::remove_dir_all(&data);
+    if conn_rows < stored {
+        bail!("{} acknowledged events are missing", stored - conn_rows);
+    }
+    Ok(())
+}
+
+/// Rows in the stopped collector's database, read with Debian's sqlite3.
+fn count_rows(data: &Path) -> Result<u64> {
+    crate::tools::ensure_apt("/usr/bin/sqlite3", &["sqlite3"])?;
+    let out = Command::new("sqlite3")
+        .arg(data.join("tallymark.sqlite3"))
+        .arg("SELECT COUNT(*) FROM events")
+        .output()?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().parse()?)
+}
+
+fn tempfile_dir() -> Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("tallymark-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

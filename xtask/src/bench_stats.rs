@@ -1,0 +1,290 @@
+//! `cargo xtask bench stats [--events N] [--sites K] [--data DIR] [--iterations I]`:
+//! a dashboard load against the stats API on a seeded SQLite database.
+//!
+//! Seeds N events (default 10M) over 30 days with `cargo xtask seed`'s
+//! generator (reused when the directory already holds that data set), then
+//! times, through the real router in-process (`app()` + `oneshot`, so
+//! auth, parsing, SQL and JSON are all included), for the busiest site:
+//! aggregate (all metrics, compared with the previous period), timeseries
+//! (daily visitors and pageviews) and six breakdowns (source, page,
+//! entry page, country, device, browser), each the median of I runs; the
+//! whole dashboard run one request after another and all at once; and a
+//! plain `SELECT COUNT(*)` over the same site and range, with each time's
+//! ratio to it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use tallymark_collector::clock::SystemClock;
+use tallymark_collector::config::Config;
+use tallymark_collector::stats::auth::{self, TokenKind};
+use tallymark_collector::store::schema;
+use tallymark_collector::{AppState, app};
+use tower::ServiceExt;
+
+use crate::seed::{self, SeedArgs};
+
+struct Args {
+    events: u64,
+    sites: usize,
+    data: Option<PathBuf>,
+    iterations: usize,
+}
+
+fn parse(args: &[String]) -> Result<Args> {
+    let mut out = Args {
+        events: 10_000_000,
+        sites: 10,
+        data: None,
+        iterations: 5,
+    };
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--events" => out.events = seed::parse_count(value)?,
+            "--sites" => out.sites = value.parse().context("--sites")?,
+            "--data" => out.data = Some(PathBuf::from(value)),
+            "--iterations" => out.iterations = value.parse().context("--iterations")?,
+            _ => bail!(
+                "usage: cargo xtask bench stats [--events N] [--sites K] [--data DIR] [--iterations I]"
+            ),
+        }
+    }
+    out.iterations = out.iterations.max(1);
+    Ok(out)
+}
+
+pub fn run(root: &Path, args: &[String]) -> Result<()> {
+    let mut forwarded = vec!["bench".to_string(), "stats".to_string()];
+    forwarded.extend(args.iter().cloned());
+    if seed::reexec_in_release(&forwarded)? {
+        return Ok(());
+    }
+    let args = parse(args)?;
+    let data = args.data.clone().unwrap_or_else(|| {
+        root.join(format!(
+            "target/bench-stats/{}-events-{}-sites",
+            args.events, args.sites
+        ))
+    });
+    if !seed::db_path(&data).exists() {
+        eprintln!("seeding {} events into {} ...", args.events, data.display());
+        let s = seed::seed(&SeedArgs {
+            events: args.events,
+            data: data.clone(),
+            sites: args.sites,
+            seed: 1,
+            days: 30,
+        })?;
+        eprintln!(
+            "seeded {} events, {} sessions in {:.1} s ({:.0} events/s)",
+            s.events,
+            s.sessions,
+            s.seconds,
+            s.events as f64 / s.seconds
+        );
+    } else {
+        eprintln!("reusing {}", data.display());
+    }
+    let conn = schema::open(&seed::db_path(&data))?;
+    let token = auth::create(&conn, TokenKind::Admin, None, 0)?;
+    let end: jiff::Timestamp = seed::END_UTC.parse()?;
+    // site1 is the busiest; its timezone is Europe/Berlin.
+    let site = "site1.example";
+    let (site_id, tz): (i64, String) = conn.query_row(
+        "SELECT id, timezone FROM sites WHERE domain = ?1",
+        [site],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let tz = jiff::tz::TimeZone::get(&tz)?;
+    let last_day = end.to_zoned_datetime(tz.clone()).date().yesterday()?;
+    let first_day = last_day.checked_sub(jiff::ToSpan::days(29))?;
+    let start_ms = first_day
+        .to_zoned_datetime(tz.clone())?
+        .timestamp()
+        .as_millisecond();
+    let end_ms = last_day
+        .tomorrow()?
+        .to_zoned_datetime(tz)?
+        .timestamp()
+        .as_millisecond();
+    let total: i64 = conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?;
+    drop(conn);
+
+    let config = Config {
+        data: data.clone(),
+        ..Config::default()
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let state = AppState::open(config, Arc::new(SystemClock))?;
+        let peer: SocketAddr = "127.0.0.1:1".parse()?;
+        let router = app(state.clone()).layer(MockConnectInfo(peer));
+        let range = format!("site={site}&period=custom&from={first_day}&to={last_day}");
+        let dashboard: Vec<(String, String)> = vec![
+            (
+                "aggregate (7 metrics + previous period)".into(),
+                format!("/api/v1/stats/aggregate?{range}&compare=previous_period"),
+            ),
+            (
+                "timeseries (day; visitors, pageviews)".into(),
+                format!("/api/v1/stats/timeseries?{range}&interval=day&metrics=visitors,pageviews"),
+            ),
+            (
+                "breakdown source (visitors, visits, bounce_rate)".into(),
+                format!("/api/v1/stats/breakdown?{range}&property=source&limit=10&metrics=visitors,visits,bounce_rate"),
+            ),
+            (
+                "breakdown page (visitors, pageviews)".into(),
+                format!("/api/v1/stats/breakdown?{range}&property=page&limit=10&metrics=visitors,pageviews"),
+            ),
+            (
+                "breakdown entry_page (visits)".into(),
+                format!("/api/v1/stats/breakdown?{range}&property=entry_page&limit=10&metrics=visits"),
+            ),
+            (
+                "breakdown country (visitors)".into(),
+                format!("/api/v1/stats/breakdown?{range}&property=country&limit=10"),
+            ),
+            (
+                "breakdown device (visitors)".into(),
+                format!("/api/v1/stats/breakdown?{range}&property=device&limit=10"),
+            ),
+            (
+                "breakdown browser (visitors)".into(),
+                format!("/api/v1/stats/breakdown?{range}&property=browser&limit=10"),
+            ),
+        ];
+        let get = |uri: String| {
+            let router = router.clone();
+            let token = token.clone();
+            async move {
+                let started = Instant::now();
+                let resp = router
+                    .oneshot(
+                        Request::get(&uri)
+                            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                            .body(Body::empty())?,
+                    )
+                    .await?;
+                let status = resp.status();
+                let body = resp.into_body().collect().await?.to_bytes();
+                if status != StatusCode::OK {
+                    bail!("{uri}: {status} {}", String::from_utf8_lossy(&body));
+                }
+                Ok::<Duration, anyhow::Error>(started.elapsed())
+            }
+        };
+
+        // The baseline: a plain count over the same site and range.
+        let reader = state.store.reader()?;
+        let count_once = || -> Result<(Duration, i64)> {
+            let started = Instant::now();
+            let n: i64 = reader.query_row(
+                "SELECT COUNT(*) FROM events WHERE site_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3",
+                [site_id, start_ms, end_ms],
+                |r| r.get(0),
+            )?;
+            Ok((started.elapsed(), n))
+        };
+        let (_, in_range) = count_once()?;
+        let mut counts = Vec::new();
+        for _ in 0..args.iterations {
+            counts.push(count_once()?.0);
+        }
+        let count = median(&mut counts);
+
+        println!();
+        println!(
+            "bench stats: {total} events in the database ({} sites, 30 days); {site}: {in_range} events in {first_day}..{last_day}",
+            args.sites
+        );
+        println!("median of {} runs after one warm-up run\n", args.iterations);
+        println!("{:<50} {:>10} {:>14}", "request", "ms", "x COUNT(*)");
+        println!(
+            "{:<50} {:>10.1} {:>14}",
+            "SELECT COUNT(*) (same site and range)",
+            ms(count),
+            "1.0"
+        );
+        let mut sequential_sum = Duration::ZERO;
+        let mut worst_breakdown = Duration::ZERO;
+        for (name, uri) in &dashboard {
+            get(uri.clone()).await?;
+            let mut times = Vec::new();
+            for _ in 0..args.iterations {
+                times.push(get(uri.clone()).await?);
+            }
+            let t = median(&mut times);
+            sequential_sum += t;
+            if name.starts_with("breakdown") {
+                worst_breakdown = worst_breakdown.max(t);
+            }
+            println!("{name:<50} {:>10.1} {:>14.1}", ms(t), ratio(t, count));
+        }
+        // The whole dashboard, one after another and all at once (as a
+        // browser loads it).
+        let mut seq = Vec::new();
+        let mut par = Vec::new();
+        for _ in 0..args.iterations {
+            let started = Instant::now();
+            for (_, uri) in &dashboard {
+                get(uri.clone()).await?;
+            }
+            seq.push(started.elapsed());
+            let started = Instant::now();
+            let tasks: Vec<_> = dashboard
+                .iter()
+                .map(|(_, uri)| tokio::spawn(get(uri.clone())))
+                .collect();
+            for t in tasks {
+                t.await??;
+            }
+            par.push(started.elapsed());
+        }
+        let (seq, par) = (median(&mut seq), median(&mut par));
+        println!(
+            "{:<50} {:>10.1} {:>14.1}",
+            "dashboard, 8 requests one after another",
+            ms(seq),
+            ratio(seq, count)
+        );
+        println!(
+            "{:<50} {:>10.1} {:>14.1}",
+            "dashboard, 8 requests concurrently",
+            ms(par),
+            ratio(par, count)
+        );
+        println!();
+        println!(
+            "targets: dashboard <= 1000 ms: {} (sequential {:.0} ms, concurrent {:.0} ms); slowest breakdown <= 200 ms: {} ({:.0} ms)",
+            if par.min(seq) <= Duration::from_secs(1) { "met" } else { "MISSED" },
+            ms(seq),
+            ms(par),
+            if worst_breakdown <= Duration::from_millis(200) { "met" } else { "MISSED" },
+            ms(worst_breakdown),
+        );
+        Ok::<(), anyhow::Error>(())
+    })
+}
+
+fn median(v: &mut [Duration]) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn ratio(d: Duration, base: Duration) -> f64 {
+    d.as_secs_f64() / base.as_secs_f64().max(1e-9)
+}
