@@ -28,6 +28,8 @@ pub enum ApiError {
     StorageUnavailable,
     #[error("not found: {0}")]
     NotFound(&'static str),
+    #[error("method not allowed")]
+    MethodNotAllowed,
 }
 
 impl From<StoreError> for ApiError {
@@ -47,6 +49,7 @@ impl ApiError {
             ApiError::InvalidPayload(_) | ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
             ApiError::UnknownSite(_) | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Overloaded | ApiError::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -63,6 +66,7 @@ impl ApiError {
             ApiError::Overloaded => "overloaded",
             ApiError::StorageUnavailable => "storage_unavailable",
             ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
         }
     }
 }

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -218,6 +218,9 @@ pub fn app(state: AppState) -> Router {
         .route("/demo", get(assets::demo))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics_text))
+        // Every error body is JSON, axum's own 404/405 included.
+        .fallback(|| async { error::ApiError::NotFound("no such route") })
+        .layer(middleware::from_fn(json_405))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
 }
@@ -234,6 +237,23 @@ async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
         )],
         state.metrics.encode(),
     )
+}
+
+/// axum answers a wrong method with an empty 405; give it the JSON error
+/// body every other error has (keeping its `Allow` header).
+async fn json_405(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if response.status() != StatusCode::METHOD_NOT_ALLOWED
+        || response.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return response;
+    }
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let mut json = error::ApiError::MethodNotAllowed.into_response();
+    if let Some(allow) = allow {
+        json.headers_mut().insert(header::ALLOW, allow);
+    }
+    json
 }
 
 /// Logs method, path, status and latency: never the client IP, the

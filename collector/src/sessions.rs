@@ -52,6 +52,9 @@ pub struct Stepped {
     /// that crossed midnight).
     pub visitor_id: u64,
     pub started: bool,
+    /// The live entry before this step (`None`: there was none), for
+    /// [`LiveSessions::undo`] when the event is not stored after all.
+    previous: Option<Box<Entry>>,
 }
 
 impl LiveSessions {
@@ -95,6 +98,7 @@ impl LiveSessions {
             return self.fresh(site_id, visitor.today, hit, now_ms, new_id, dims());
         };
         let previous = shard.get(&key).cloned();
+        let before = previous.clone().map(Box::new);
         let (session, transition) = session::step(
             previous.as_ref().map(|e| e.session.clone()),
             hit,
@@ -122,6 +126,31 @@ impl LiveSessions {
             row,
             visitor_id: visitor.today,
             started,
+            previous: before,
+        }
+    }
+
+    /// Takes back `stepped` when its event was not stored (queue full at
+    /// commit, a duplicate found by the database, a failed commit), so the
+    /// live session counts only stored events. Only while the entry is still
+    /// the one this step produced: a later event of the same visitor has
+    /// already built on it and keeps it (a rare race, at most one count).
+    pub fn undo(&self, stepped: Stepped) {
+        let key = (stepped.row.site_id, stepped.visitor_id);
+        let Ok(mut shard) = self.shard(&key).lock() else {
+            return;
+        };
+        let current = shard.get(&key).map(|e| (e.session.id as i64, e.version));
+        if current != Some((stepped.row.id, stepped.row.version)) {
+            return;
+        }
+        match stepped.previous {
+            Some(previous) => {
+                shard.insert(key, *previous);
+            }
+            None => {
+                shard.remove(&key);
+            }
         }
     }
 
@@ -138,6 +167,7 @@ impl LiveSessions {
         if !entry.session.is_live(now_ms, &self.config) {
             return None;
         }
+        let previous = Some(Box::new(entry.clone()));
         let (session, _) = session::step(Some(entry.session.clone()), hit, now_ms, &self.config, 0);
         entry.session = session;
         entry.version += 1;
@@ -145,6 +175,7 @@ impl LiveSessions {
             row: row_of(site_id, entry),
             visitor_id: visitor,
             started: false,
+            previous,
         })
     }
 
@@ -168,6 +199,7 @@ impl LiveSessions {
             row: row_of(site_id, &entry),
             visitor_id: visitor,
             started: true,
+            previous: None,
         }
     }
 

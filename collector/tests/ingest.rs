@@ -271,6 +271,16 @@ async fn other_methods_get_405_and_preflight_is_open() {
         .send(Request::get("/api/event").body(Body::empty()).unwrap())
         .await;
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(r.json["error"], "method not allowed");
+    let r = h
+        .send(Request::get("/no/such/page").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.json["error"], "not found: no such route");
+    let r = h
+        .send(Request::get("/healthz").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
     let resp = h
         .router()
         .oneshot(
@@ -547,6 +557,40 @@ async fn a_full_write_queue_answers_503_with_retry_after() {
     blocker.await.unwrap().unwrap();
     assert_eq!(first.await.unwrap().unwrap().status(), StatusCode::ACCEPTED);
     assert_eq!(h.count("SELECT COUNT(*) FROM events"), 1);
+    // The refused event left no trace in the live session.
+    assert_eq!(h.pageview("/3").await.status, StatusCode::ACCEPTED);
+    assert_eq!(h.count("SELECT COUNT(*) FROM events"), 2);
+    assert_eq!(h.count("SELECT pageviews FROM sessions"), 2);
+    assert_eq!(h.count("SELECT exit_path = '/3' FROM sessions"), 1);
+}
+
+#[tokio::test]
+async fn a_duplicate_found_by_the_database_after_a_restart_is_not_counted_in_the_session() {
+    let h = harness();
+    let body = r#"{"kind":"pageview","site":"example.com","url":"https://example.com/a","event_id":"retry-1"}"#;
+    assert_eq!(
+        h.post(body, FIREFOX, &[]).await.status,
+        StatusCode::ACCEPTED
+    );
+    // A restart forgets the in-memory recent ids: the database's unique
+    // index is what catches the retried beacon now.
+    let config = h.state.config.clone();
+    let clock = h.clock.clone();
+    drop(h.state);
+    clock.advance(SignedDuration::from_mins(1));
+    let h = Harness {
+        state: AppState::open(config, clock.clone()).unwrap(),
+        dir: h.dir,
+        clock,
+        peer: h.peer,
+    };
+    let again = h.post(body, FIREFOX, &[]).await;
+    assert_eq!(again.status, StatusCode::ACCEPTED);
+    assert_eq!(again.dropped.as_deref(), Some("duplicate"));
+    assert_eq!(h.pageview("/b").await.status, StatusCode::ACCEPTED);
+    assert_eq!(h.count("SELECT COUNT(*) FROM events"), 2);
+    assert_eq!(h.count("SELECT COUNT(*) FROM sessions"), 1);
+    assert_eq!(h.count("SELECT pageviews FROM sessions"), 2);
 }
 
 #[tokio::test]

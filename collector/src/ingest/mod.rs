@@ -106,6 +106,15 @@ async fn pipeline(
     let visitor =
         identify::identify(state, &site, request.client_ip, &request.user_agent, now).await?;
 
+    // The queue place comes first: a 503 must not leave its trace in the
+    // live session.
+    let slot = match state.store.reserve() {
+        Ok(slot) => slot,
+        Err(e) => {
+            forget_event_id(state, site.id, event.event_id.as_deref());
+            return Err(e.into());
+        }
+    };
     let stepped = sessionize::sessionize(
         state,
         visitor,
@@ -121,14 +130,24 @@ async fn pipeline(
 
     let kind = event.kind;
     let event_id = event.event_id.clone();
-    match persist::persist(state, event, stepped, now_ms).await {
+    let result = persist::persist(slot, event, &stepped, now_ms).await;
+    if !matches!(result, Ok(Ack::Committed)) {
+        // Not stored: the live session must not count it either.
+        state.sessions.undo(stepped);
+    }
+    match result {
         Ok(Ack::Committed) => Ok(Recorded::Stored(kind)),
         Ok(Ack::Duplicate) => Ok(Recorded::Dropped(DropReason::Duplicate)),
         Err(e) => {
-            if let Some(id) = event_id {
-                state.recent_ids.forget(site.id, &id);
-            }
+            forget_event_id(state, site.id, event_id.as_deref());
             Err(e)
         }
+    }
+}
+
+/// A failed request's `event_id` may be retried: it is no longer "seen".
+fn forget_event_id(state: &AppState, site_id: i64, event_id: Option<&str>) {
+    if let Some(id) = event_id {
+        state.recent_ids.forget(site_id, id);
     }
 }

@@ -3,15 +3,15 @@
 
 use tallymark_core::validate::Valid;
 
-use crate::AppState;
 use crate::error::ApiError;
 use crate::sessions::Stepped;
-use crate::store::{Ack, EventRow};
+use crate::store::{Ack, EventRow, Slot};
 
+/// Writes through `slot`, the queue place reserved before the session step.
 pub async fn persist(
-    state: &AppState,
+    slot: Slot<'_>,
     event: Valid,
-    stepped: Stepped,
+    stepped: &Stepped,
     now_ms: i64,
 ) -> Result<Ack, ApiError> {
     let props = (!event.props.is_empty())
@@ -33,5 +33,5 @@ pub async fn persist(
         revenue_currency: event.revenue.map(|r| r.currency),
         event_id: event.event_id,
     };
-    Ok(state.store.ingest(row, stepped.row).await?)
+    Ok(slot.ingest(row, stepped.row.clone()).await?)
 }

@@ -95,7 +95,43 @@ enum Job {
 pub struct Store {
     tx: SyncSender<Job>,
     path: PathBuf,
+    /// Jobs in the channel plus places reserved for one ([`Slot`]); never
+    /// more than `capacity`, so a reserved place always fits.
     depth: Arc<AtomicUsize>,
+    capacity: usize,
+}
+
+/// A place in the write queue, reserved before the event's session is
+/// stepped: once a request holds one, its event cannot be refused for a full
+/// queue, so the live session never counts an event that was answered 503.
+/// Dropped unused, the place is given back.
+pub struct Slot<'a> {
+    store: &'a Store,
+    used: bool,
+}
+
+impl Slot<'_> {
+    /// Queues an event and its session snapshot; resolves once committed.
+    pub async fn ingest(mut self, event: EventRow, session: SessionRow) -> Result<Ack, StoreError> {
+        let (ack, done) = oneshot::channel();
+        self.used = true;
+        self.store.send_reserved(Job::Event {
+            event: Box::new(event),
+            session: Box::new(session),
+            ack,
+        })?;
+        done.await
+            .map_err(|_| StoreError::WriterGone)?
+            .map_err(|()| StoreError::WriterGone)
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if !self.used {
+            self.store.depth.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
 }
 
 impl Store {
@@ -120,6 +156,7 @@ impl Store {
             tx,
             path: path.to_path_buf(),
             depth,
+            capacity: config.queue_capacity,
         })
     }
 
@@ -137,17 +174,18 @@ impl Store {
         self.depth.load(Ordering::Relaxed)
     }
 
-    /// Queues an event and its session snapshot; resolves once committed.
-    pub async fn ingest(&self, event: EventRow, session: SessionRow) -> Result<Ack, StoreError> {
-        let (ack, done) = oneshot::channel();
-        self.send(Job::Event {
-            event: Box::new(event),
-            session: Box::new(session),
-            ack,
-        })?;
-        done.await
-            .map_err(|_| StoreError::WriterGone)?
-            .map_err(|()| StoreError::WriterGone)
+    /// Reserves a place in the write queue, or refuses at once when it is
+    /// full (the request answers 503).
+    pub fn reserve(&self) -> Result<Slot<'_>, StoreError> {
+        self.depth
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |d| {
+                (d < self.capacity).then_some(d + 1)
+            })
+            .map_err(|_| StoreError::QueueFull)?;
+        Ok(Slot {
+            store: self,
+            used: false,
+        })
     }
 
     /// Runs `work` on the writer's connection, between batches, so nothing
@@ -164,10 +202,16 @@ impl Store {
     }
 
     fn send(&self, job: Job) -> Result<(), StoreError> {
-        self.depth.fetch_add(1, Ordering::Relaxed);
+        let mut slot = self.reserve()?;
+        slot.used = true;
+        self.send_reserved(job)
+    }
+
+    /// Sends a job whose place is already counted in `depth`.
+    fn send_reserved(&self, job: Job) -> Result<(), StoreError> {
         let result = self.tx.try_send(job);
         if result.is_err() {
-            self.depth.fetch_sub(1, Ordering::Relaxed);
+            self.depth.fetch_sub(1, Ordering::AcqRel);
         }
         match result {
             Ok(()) => Ok(()),
@@ -193,7 +237,7 @@ fn writer(
                 Err(_) => break,
             }
         }
-        depth.fetch_sub(batch.len(), Ordering::Relaxed);
+        depth.fetch_sub(batch.len(), Ordering::AcqRel);
         metrics
             .queue_depth
             .set(depth.load(Ordering::Relaxed) as i64);
