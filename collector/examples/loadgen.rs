@@ -5,7 +5,8 @@
 //!
 //! RATE 0 is closed-loop (each connection sends its next request when the
 //! previous answered); otherwise requests are paced to RATE per second in
-//! total. `same` sends every request as one visitor (one User-Agent);
+//! total, and each latency counts from the moment its request was due.
+//! `same` sends every request as one visitor (one User-Agent);
 //! `distinct` gives each connection its own. Prints one JSON line.
 
 use std::time::{Duration, Instant};
@@ -114,9 +115,13 @@ async fn run_connection(
     });
     let mut i = 0u64;
     while Instant::now() < deadline {
-        if let Some(t) = ticker.as_mut() {
-            t.tick().await;
-        }
+        // Paced: latency counts from when the request was due, not when it
+        // went out, so a server that falls behind shows it (no coordinated
+        // omission).
+        let due = match ticker.as_mut() {
+            Some(t) => Some(t.tick().await.into_std()),
+            None => None,
+        };
         if sender.is_none() {
             sender = connect(port).await;
             if sender.is_none() {
@@ -137,7 +142,7 @@ async fn run_connection(
             .header("user-agent", &ua)
             .body(Full::new(Bytes::from(body)));
         let Ok(req) = req else { continue };
-        let t0 = Instant::now();
+        let t0 = due.unwrap_or_else(Instant::now);
         match s.send_request(req).await {
             Ok(resp) => {
                 let status = resp.status().as_u16();

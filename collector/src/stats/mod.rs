@@ -235,14 +235,17 @@ fn compute_aggregate(cx: Ctx) -> Result<AggregateResponse, StatsError> {
     let range = params::period(&cx.raw, &cx.site.tz, cx.now)?;
     let filters = cx.raw.filters()?;
     let metrics = cx.raw.metrics(&Metric::ALL)?;
-    let current = MetricValues::new(&totals(&cx, &range, &filters, &metrics)?, &metrics);
+    let now_totals = totals(&cx, &range, &filters, &metrics)?;
+    let current = MetricValues::new(&now_totals, &metrics);
     let comparison = if cx.raw.compare()? {
         let before = params::previous(&range, &cx.site.tz)?;
-        let results = MetricValues::new(&totals(&cx, &before, &filters, &metrics)?, &metrics);
+        let then_totals = totals(&cx, &before, &filters, &metrics)?;
+        let results = MetricValues::new(&then_totals, &metrics);
+        // From the exact values: rounding first would skew the change.
         let change = metrics
             .iter()
             .map(|m| {
-                let (now, then) = (current.get(*m), results.get(*m));
+                let (now, then) = (exact(&now_totals, *m), exact(&then_totals, *m));
                 let change = (then != 0.0).then(|| round(100.0 * (now - then) / then, 1));
                 (m.as_str().to_string(), change)
             })
@@ -364,6 +367,27 @@ fn round(x: f64, digits: i32) -> f64 {
     (x * f).round() / f
 }
 
+/// A metric's exact value (before rounding for display); ratios are 0
+/// without visits.
+fn exact(t: &Totals, m: Metric) -> f64 {
+    let per_visit = |x: i64| {
+        if t.visits == 0 {
+            0.0
+        } else {
+            x as f64 / t.visits as f64
+        }
+    };
+    match m {
+        Metric::Visitors => t.visitors as f64,
+        Metric::Visits => t.visits as f64,
+        Metric::Pageviews => t.pageviews as f64,
+        Metric::ViewsPerVisit => per_visit(t.session_pageviews),
+        Metric::BounceRate => 100.0 * per_visit(t.bounces),
+        Metric::VisitDuration => per_visit(t.duration_ms) / 1000.0,
+        Metric::Events => t.events as f64,
+    }
+}
+
 /// The requested metrics; those not requested are absent.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 pub struct MetricValues {
@@ -399,25 +423,15 @@ pub struct MetricValues {
 impl MetricValues {
     pub fn new(t: &Totals, metrics: &[Metric]) -> Self {
         let mut v = Self::default();
-        let per_visit = |x: i64| {
-            if t.visits == 0 {
-                0.0
-            } else {
-                x as f64 / t.visits as f64
-            }
-        };
-        for m in metrics {
+        for &m in metrics {
+            let x = exact(t, m);
             match m {
                 Metric::Visitors => v.visitors = Some(t.visitors),
                 Metric::Visits => v.visits = Some(t.visits),
                 Metric::Pageviews => v.pageviews = Some(t.pageviews),
-                Metric::ViewsPerVisit => {
-                    v.views_per_visit = Some(round(per_visit(t.session_pageviews), 2))
-                }
-                Metric::BounceRate => v.bounce_rate = Some(round(100.0 * per_visit(t.bounces), 1)),
-                Metric::VisitDuration => {
-                    v.visit_duration = Some((per_visit(t.duration_ms) / 1000.0).round() as i64)
-                }
+                Metric::ViewsPerVisit => v.views_per_visit = Some(round(x, 2)),
+                Metric::BounceRate => v.bounce_rate = Some(round(x, 1)),
+                Metric::VisitDuration => v.visit_duration = Some(x.round() as i64),
                 Metric::Events => v.events = Some(t.events),
             }
         }
