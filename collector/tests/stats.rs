@@ -132,17 +132,17 @@ async fn aggregate_per_local_day_including_the_23_hour_dst_day() {
         // 03-28: ids a, b; beacons 1-4; S1 (300 s), S2 (1200 s).
         (
             "2026-03-28",
-            json!({"visitors": 2, "visits": 2, "pageviews": 3, "views_per_visit": 2.0, "bounce_rate": 0.0, "visit_duration": 750, "events": 1}),
+            json!({"visitors": 2, "visits": 2, "pageviews": 3, "views_per_visit": 2.0, "bounce_rate": 0.0, "visit_duration": 750, "events": 4}),
         ),
         // 03-29 (23 h): ids b (beacon 5, after midnight), c, d, e; S3, S4, S5.
         (
             "2026-03-29",
-            json!({"visitors": 4, "visits": 3, "pageviews": 4, "views_per_visit": 1.33, "bounce_rate": 33.3, "visit_duration": 140, "events": 1}),
+            json!({"visitors": 4, "visits": 3, "pageviews": 4, "views_per_visit": 1.33, "bounce_rate": 33.3, "visit_duration": 140, "events": 5}),
         ),
         // 03-30: e (beacon 11, after midnight), f; S6.
         (
             "2026-03-30",
-            json!({"visitors": 2, "visits": 1, "pageviews": 2, "views_per_visit": 1.0, "bounce_rate": 100.0, "visit_duration": 0, "events": 0}),
+            json!({"visitors": 2, "visits": 1, "pageviews": 2, "views_per_visit": 1.0, "bounce_rate": 100.0, "visit_duration": 0, "events": 2}),
         ),
         (
             "2026-03-31",
@@ -179,7 +179,7 @@ async fn multi_day_visitors_are_distinct_daily_ids() {
     let r = h.get(&agg(BERLIN, &format!("{MAR}&metrics=visitors,visits,pageviews,views_per_visit,bounce_rate,visit_duration,events"))).await;
     assert_eq!(
         r["results"],
-        json!({"visitors": 6, "visits": 6, "pageviews": 9, "views_per_visit": 1.5, "bounce_rate": 33.3, "visit_duration": 320, "events": 2})
+        json!({"visitors": 6, "visits": 6, "pageviews": 9, "views_per_visit": 1.5, "bounce_rate": 33.3, "visit_duration": 320, "events": 11})
     );
     // month = March; 30d ending 03-29 = 02-28..03-29 (ids a..e).
     let r = h
@@ -233,7 +233,7 @@ async fn compare_with_the_previous_period() {
     // −33.3 %, not the −33.5 % of the rounded 1.33.
     assert_eq!(
         c["change"],
-        json!({"visitors": 100.0, "visits": 50.0, "pageviews": 33.3, "events": 0.0,
+        json!({"visitors": 100.0, "visits": 50.0, "pageviews": 33.3, "events": 25.0,
                "views_per_visit": -33.3, "bounce_rate": null, "visit_duration": -81.3})
     );
     // 7d before 03-24..03-30 is 03-17..03-23: empty, so changes are null.
@@ -269,39 +269,39 @@ async fn filters_on_every_kind_of_dimension() {
     let cases: &[(&str, Value)] = &[
         (
             "source==Google",
-            json!({"visitors": 2, "visits": 2, "pageviews": 4, "events": 1, "bounce_rate": 0.0}),
+            json!({"visitors": 2, "visits": 2, "pageviews": 4, "events": 5, "bounce_rate": 0.0}),
         ),
         (
             "source!=Google",
-            json!({"visitors": 4, "visits": 4, "pageviews": 5, "events": 1, "bounce_rate": 50.0}),
+            json!({"visitors": 4, "visits": 4, "pageviews": 5, "events": 6, "bounce_rate": 50.0}),
         ),
         (
             "source==(none)",
-            json!({"visitors": 1, "visits": 1, "pageviews": 1, "events": 0, "bounce_rate": 100.0}),
+            json!({"visitors": 1, "visits": 1, "pageviews": 1, "events": 1, "bounce_rate": 100.0}),
         ),
         (
             "source!=(none)",
-            json!({"visitors": 5, "visits": 5, "pageviews": 8, "events": 2, "bounce_rate": 20.0}),
+            json!({"visitors": 5, "visits": 5, "pageviews": 8, "events": 10, "bounce_rate": 20.0}),
         ),
         (
             "page==/pricing",
-            json!({"visitors": 2, "visits": 2, "pageviews": 2, "events": 1, "bounce_rate": 0.0}),
+            json!({"visitors": 2, "visits": 2, "pageviews": 2, "events": 3, "bounce_rate": 0.0}),
         ),
         (
             "page~BLOG",
-            json!({"visitors": 2, "visits": 2, "pageviews": 3, "events": 0, "bounce_rate": 50.0}),
+            json!({"visitors": 2, "visits": 2, "pageviews": 3, "events": 3, "bounce_rate": 50.0}),
         ),
         (
             "page!=/",
-            json!({"visitors": 4, "visits": 2, "pageviews": 5, "events": 1, "bounce_rate": 50.0}),
+            json!({"visitors": 4, "visits": 2, "pageviews": 5, "events": 6, "bounce_rate": 50.0}),
         ),
         (
             "entry_page==/blog/a",
-            json!({"visitors": 2, "visits": 2, "pageviews": 3, "events": 0, "bounce_rate": 50.0}),
+            json!({"visitors": 2, "visits": 2, "pageviews": 3, "events": 3, "bounce_rate": 50.0}),
         ),
         (
             "exit_page==/",
-            json!({"visitors": 3, "visits": 3, "pageviews": 4, "events": 1, "bounce_rate": 33.3}),
+            json!({"visitors": 3, "visits": 3, "pageviews": 4, "events": 5, "bounce_rate": 33.3}),
         ),
         (
             "event:name==Signup",
@@ -317,27 +317,27 @@ async fn filters_on_every_kind_of_dimension() {
         ),
         (
             "browser~SAF",
-            json!({"visitors": 2, "visits": 2, "pageviews": 3, "events": 0, "bounce_rate": 50.0}),
+            json!({"visitors": 2, "visits": 2, "pageviews": 3, "events": 3, "bounce_rate": 50.0}),
         ),
         (
             "referrer==news.ycombinator.com",
-            json!({"visitors": 1, "visits": 1, "pageviews": 2, "events": 0, "bounce_rate": 0.0}),
+            json!({"visitors": 1, "visits": 1, "pageviews": 2, "events": 2, "bounce_rate": 0.0}),
         ),
         (
             "utm_campaign==spring",
-            json!({"visitors": 1, "visits": 1, "pageviews": 1, "events": 1, "bounce_rate": 0.0}),
+            json!({"visitors": 1, "visits": 1, "pageviews": 1, "events": 2, "bounce_rate": 0.0}),
         ),
         (
             "os==ios",
-            json!({"visitors": 2, "visits": 2, "pageviews": 3, "events": 0, "bounce_rate": 50.0}),
+            json!({"visitors": 2, "visits": 2, "pageviews": 3, "events": 3, "bounce_rate": 50.0}),
         ),
         (
             "channel==organic_search",
-            json!({"visitors": 3, "visits": 3, "pageviews": 5, "events": 1, "bounce_rate": 33.3}),
+            json!({"visitors": 3, "visits": 3, "pageviews": 5, "events": 6, "bounce_rate": 33.3}),
         ),
         (
             "country==US",
-            json!({"visitors": 1, "visits": 1, "pageviews": 2, "events": 0, "bounce_rate": 0.0}),
+            json!({"visitors": 1, "visits": 1, "pageviews": 2, "events": 2, "bounce_rate": 0.0}),
         ),
         (
             "country==ZZ",
@@ -352,19 +352,19 @@ async fn filters_on_every_kind_of_dimension() {
     let combos: &[(&[&str], Value)] = &[
         (
             &["country==DE", "device==desktop"],
-            json!({"visitors": 3, "visits": 3, "pageviews": 4, "events": 2, "bounce_rate": 33.3}),
+            json!({"visitors": 3, "visits": 3, "pageviews": 4, "events": 6, "bounce_rate": 33.3}),
         ),
         (
             &["utm_medium==email", "channel==email"],
-            json!({"visitors": 1, "visits": 1, "pageviews": 1, "events": 1, "bounce_rate": 0.0}),
+            json!({"visitors": 1, "visits": 1, "pageviews": 1, "events": 2, "bounce_rate": 0.0}),
         ),
         (
             &["source==Google", "page==/"],
-            json!({"visitors": 2, "visits": 2, "pageviews": 2, "events": 0, "bounce_rate": 0.0}),
+            json!({"visitors": 2, "visits": 2, "pageviews": 2, "events": 2, "bounce_rate": 0.0}),
         ),
         (
             &["device==mobile", "page!=/blog/b"],
-            json!({"visitors": 2, "visits": 1, "pageviews": 2, "events": 0, "bounce_rate": 100.0}),
+            json!({"visitors": 2, "visits": 1, "pageviews": 2, "events": 2, "bounce_rate": 100.0}),
         ),
     ];
     for (filters, want) in combos {

@@ -415,7 +415,9 @@ pub struct MetricValues {
     /// event (bounces count as 0; 0 without visits).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub visit_duration: Option<i64>,
-    /// Custom events in the range.
+    /// Events in the range: pageviews plus custom events (as Plausible
+    /// defines it); with an `event:name` filter or breakdown, that event's
+    /// count.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub events: Option<i64>,
 }

@@ -20,7 +20,7 @@ pub struct Totals {
     /// Distinct (daily) visitor ids among the events.
     pub visitors: i64,
     pub pageviews: i64,
-    /// Custom events.
+    /// Events of every kind: pageviews plus custom events.
     pub events: i64,
     /// Sessions.
     pub visits: i64,
@@ -179,7 +179,7 @@ pub fn by_bucket(
         let site = sql.bind(q.site_id);
         sql.push(&format!(
             "SELECT b.key, COUNT(DISTINCT e.visitor_id), \
-             COALESCE(SUM(e.kind = 'pageview'), 0), COALESCE(SUM(e.kind = 'event'), 0) \
+             COALESCE(SUM(e.kind = 'pageview'), 0), COUNT(*) \
              FROM json_each({b}) AS b CROSS JOIN events AS e \
              WHERE e.site_id = {site} AND e.ts_ms >= b.value ->> 0 AND e.ts_ms < b.value ->> 1"
         ));
@@ -263,7 +263,7 @@ pub fn breakdown(
         let end = sql.bind(q.end_ms);
         sql.push(&format!(
             "SELECT {col} AS v, COUNT(DISTINCT e.visitor_id), COUNT(DISTINCT e.session_id), \
-             COALESCE(SUM(e.kind = 'pageview'), 0), COALESCE(SUM(e.kind = 'event'), 0) \
+             COALESCE(SUM(e.kind = 'pageview'), 0), COUNT(*) \
              FROM events e WHERE e.site_id = {site} AND e.ts_ms >= {start} AND e.ts_ms < {end}"
         ));
         match dim {

@@ -1,0 +1,109 @@
+//! The stats API through the real binary: tokens made with `tallymark token
+//! create`, events sent over HTTP, numbers read back over HTTP.
+
+use tallymark_e2e::{Collector, http_get, http_post, tallymark};
+
+const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+const SAFARI: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15";
+
+fn body_json(response: &str) -> serde_json::Value {
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("no JSON ({e}) in {response}"))
+}
+
+fn get(c: &Collector, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth
+        .as_deref()
+        .map(|a| vec![("Authorization", a)])
+        .unwrap_or_default();
+    let (status, response) = http_get(c.port, path, &headers).expect("GET");
+    (status, body_json(&response))
+}
+
+#[test]
+fn tokens_from_the_cli_read_the_numbers_the_collector_recorded() {
+    let data = tempfile::tempdir().unwrap();
+    tallymark(&["site", "add", "localhost", "--data"], data.path());
+    tallymark(&["site", "add", "other.example", "--data"], data.path());
+    let admin = tallymark(&["token", "create", "--data"], data.path());
+    let admin = admin.trim().to_string();
+    let share = tallymark(
+        &[
+            "token",
+            "create",
+            "--site",
+            "localhost",
+            "--share",
+            "--data",
+        ],
+        data.path(),
+    );
+    let share = share.trim().to_string();
+    assert!(admin.len() >= 32 && share.len() >= 32 && admin != share);
+
+    let c = Collector::serve(data, &[]);
+    // Two visitors (two User-Agents), three pageviews, one custom event.
+    for (ua, body) in [
+        (
+            FIREFOX,
+            r#"{"kind":"pageview","site":"localhost","url":"http://localhost/"}"#,
+        ),
+        (
+            FIREFOX,
+            r#"{"kind":"pageview","site":"localhost","url":"http://localhost/pricing"}"#,
+        ),
+        (
+            SAFARI,
+            r#"{"kind":"pageview","site":"localhost","url":"http://localhost/","referrer":"https://www.google.com/"}"#,
+        ),
+        (
+            SAFARI,
+            r#"{"kind":"event","name":"Signup","site":"localhost","url":"http://localhost/"}"#,
+        ),
+    ] {
+        let (status, _) = http_post(c.port, "/api/event", body, &[("User-Agent", ua)]).unwrap();
+        assert_eq!(status, 202);
+    }
+
+    let q = "/api/v1/stats/aggregate?site=localhost&period=day&metrics=visitors,visits,pageviews,events,bounce_rate";
+    let (status, json) = get(&c, q, Some(&admin));
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(
+        json["results"],
+        serde_json::json!({"visitors": 2, "visits": 2, "pageviews": 3, "events": 4, "bounce_rate": 0.0})
+    );
+    // The share token reads its own site, and only that one.
+    let (status, same) = get(&c, q, Some(&share));
+    assert_eq!((status, &same["results"]), (200, &json["results"]));
+    let (status, json) = get(&c, &q.replace("localhost", "other.example"), Some(&share));
+    assert_eq!(status, 403, "{json}");
+    assert!(json["error"].is_string());
+    let (status, json) = get(&c, q, None);
+    assert_eq!(status, 401, "{json}");
+    let (status, _) = get(&c, q, Some("not-a-token"));
+    assert_eq!(status, 401);
+
+    let (status, json) = get(
+        &c,
+        "/api/v1/stats/breakdown?site=localhost&period=day&property=source&metrics=visitors",
+        Some(&admin),
+    );
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(
+        json["results"],
+        serde_json::json!([
+            {"value": "(none)", "visitors": 1},
+            {"value": "Google", "visitors": 1},
+        ])
+    );
+
+    // Tokens are stored hashed: neither appears in any file of the data dir.
+    let data = c.kill();
+    for entry in std::fs::read_dir(data.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        for token in [&admin, &share] {
+            assert!(!bytes.windows(token.len()).any(|w| w == token.as_bytes()));
+        }
+    }
+}
