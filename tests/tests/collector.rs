@@ -252,3 +252,38 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Seed 000's get-or-create race, on the real binary over real sockets: 500
+/// requests of one visitor at once make one visitor and one session, every
+/// one of them acknowledged and stored.
+#[test]
+fn five_hundred_concurrent_requests_of_one_visitor_over_http() {
+    let collector = Collector::start();
+    let port = collector.port;
+    let start = Arc::new(std::sync::Barrier::new(50));
+    let workers: Vec<_> = (0..50)
+        .map(|w| {
+            let start = start.clone();
+            std::thread::spawn(move || {
+                start.wait();
+                (0..10)
+                    .filter(|i| {
+                        let id = format!("race-{w}-{i}");
+                        matches!(
+                            tallymark_e2e::http_post(port, "/api/event", &event(&id), &[("User-Agent", FIREFOX)]),
+                            Some((202, head)) if !head.contains("x-tallymark-dropped")
+                        )
+                    })
+                    .count()
+            })
+        })
+        .collect();
+    let acked: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    assert_eq!(acked, 500);
+    let counts = collector.query::<i64>(
+        "SELECT COUNT(*), COUNT(DISTINCT visitor_id), COUNT(DISTINCT session_id) FROM events",
+    );
+    assert_eq!(counts, vec![vec![500, 1, 1]]);
+    let sessions = collector.query::<i64>("SELECT COUNT(*), SUM(pageviews) FROM sessions");
+    assert_eq!(sessions, vec![vec![1, 500]]);
+}
