@@ -29,6 +29,9 @@ pub struct Config {
     /// fsync every batch before answering (survives power loss, not only a
     /// process crash).
     pub fsync: bool,
+    /// Answer whole-day stats from daily rollups (stats/rollup.rs). Off only
+    /// to check them against the raw path.
+    pub rollups: bool,
 }
 
 impl Default for Config {
@@ -45,6 +48,7 @@ impl Default for Config {
             max_batch: 512,
             max_live_sessions: 1_000_000,
             fsync: false,
+            rollups: true,
         }
     }
 }
@@ -154,6 +158,7 @@ pub fn merge(over: Overrides, file: FileConfig) -> Result<Config, ConfigError> {
         max_batch: file.max_batch.unwrap_or(d.max_batch).max(1),
         max_live_sessions: file.max_live_sessions.unwrap_or(d.max_live_sessions),
         fsync: over.fsync.or(file.fsync).unwrap_or(d.fsync),
+        rollups: d.rollups,
     })
 }
 

@@ -48,6 +48,10 @@ use crate::store::{Store, StoreConfig};
 /// for ever).
 const RECENT_EVENT_ID_TTL_MS: i64 = 60 * 60 * 1000;
 
+/// Days rolled up per site per round of upkeep (a backlog drains over
+/// several rounds without stalling the writer).
+const ROLLUP_DAYS_PER_ROUND: usize = 7;
+
 /// What every handler shares.
 pub struct Inner {
     pub config: Config,
@@ -166,7 +170,40 @@ impl AppState {
         }
         let live = self.sessions.sweep(now.as_millisecond());
         self.metrics.live_sessions.set(live as i64);
+        if self.config.rollups {
+            self.roll_up(ROLLUP_DAYS_PER_ROUND).await?;
+        }
         Ok(())
+    }
+
+    /// Rolls up finished days for the stats API (at most `max_days` per
+    /// site); returns how many day rollups were written. The sums are read
+    /// on the blocking pool and written by the writer thread.
+    pub async fn roll_up(&self, max_days: usize) -> Result<usize, StartError> {
+        let mut written = 0;
+        for site in self.sites.all() {
+            let state = self.clone();
+            let now_ms = self.clock.now_ms();
+            let timeout_ms = self.config.session_timeout.as_millis() as i64;
+            let site_for_task = site.clone();
+            let pending = tokio::task::spawn_blocking(move || {
+                let conn = state.store.reader()?;
+                Ok::<_, StartError>(
+                    stats::rollup::due(&conn, &site_for_task, now_ms, timeout_ms, max_days)
+                        .map_err(store::StoreError::from)?,
+                )
+            })
+            .await
+            .map_err(|_| store::StoreError::WriterGone)??;
+            if pending.is_empty() {
+                continue;
+            }
+            written += self
+                .store
+                .maintain(move |conn| stats::rollup::save(conn, &pending))
+                .await?;
+        }
+        Ok(written)
     }
 
     /// The volume-drop check for every site.

@@ -109,6 +109,9 @@ pub fn remove(conn: &mut Connection, domain: &str) -> Result<(), SiteError> {
     tx.execute("DELETE FROM events WHERE site_id = ?1", [site.id])?;
     tx.execute("DELETE FROM sessions WHERE site_id = ?1", [site.id])?;
     tx.execute("DELETE FROM salts WHERE site_id = ?1", [site.id])?;
+    tx.execute("DELETE FROM rollup_days WHERE site_id = ?1", [site.id])?;
+    tx.execute("DELETE FROM rollup_events WHERE site_id = ?1", [site.id])?;
+    tx.execute("DELETE FROM rollup_sessions WHERE site_id = ?1", [site.id])?;
     tx.execute("DELETE FROM sites WHERE id = ?1", [site.id])?;
     tx.commit()?;
     Ok(())

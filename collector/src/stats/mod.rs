@@ -18,6 +18,7 @@ pub mod auth;
 pub mod error;
 pub mod params;
 pub mod query;
+pub mod rollup;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -72,6 +73,7 @@ struct Ctx {
     site: Arc<Site>,
     raw: RawQuery,
     now: Timestamp,
+    rollups: bool,
 }
 
 /// Authenticates, parses the query, resolves and authorises the site, then
@@ -108,6 +110,7 @@ async fn serve<T: Send + 'static>(
             site,
             raw,
             now: state.clock.now(),
+            rollups: state.config.rollups,
         })
     });
     match task.await {
@@ -227,8 +230,24 @@ fn totals(
     metrics: &[Metric],
 ) -> Result<Totals, StatsError> {
     let q = scoped(&cx.site, range, filters);
-    let rows = query::by_bucket(&cx.conn, &q, &[whole(range)], metrics)?;
+    let rows = by_bucket(cx, &q, &[whole(range)], metrics)?;
     Ok(rows.into_iter().next().unwrap_or_default())
+}
+
+/// Totals per bucket: from the daily rollups when they can answer, else from
+/// the raw rows.
+fn by_bucket(
+    cx: &Ctx,
+    q: &Scoped<'_>,
+    buckets: &[params::Bucket],
+    metrics: &[Metric],
+) -> Result<Vec<Totals>, StatsError> {
+    if cx.rollups
+        && let Some(rows) = rollup::by_bucket(&cx.conn, &cx.site, q, buckets, metrics)?
+    {
+        return Ok(rows);
+    }
+    Ok(query::by_bucket(&cx.conn, q, buckets, metrics)?)
 }
 
 fn compute_aggregate(cx: Ctx) -> Result<AggregateResponse, StatsError> {
@@ -276,7 +295,7 @@ fn compute_timeseries(cx: Ctx) -> Result<TimeseriesResponse, StatsError> {
         .unwrap_or_else(|| params::default_interval(range.kind));
     let buckets = params::buckets(&range, interval, &cx.site.tz)?;
     let q = scoped(&cx.site, &range, &filters);
-    let rows = query::by_bucket(&cx.conn, &q, &buckets, &metrics)?;
+    let rows = by_bucket(&cx, &q, &buckets, &metrics)?;
     let results = buckets
         .into_iter()
         .zip(rows)
@@ -313,7 +332,15 @@ fn compute_breakdown(cx: Ctx) -> Result<BreakdownResponse, StatsError> {
     let sort = cx.raw.sort(&metrics)?;
     let (limit, page) = cx.raw.pagination()?;
     let q = scoped(&cx.site, &range, &filters);
-    let groups = query::breakdown(&cx.conn, &q, &property, &metrics)?;
+    let fast = if cx.rollups {
+        rollup::breakdown(&cx.conn, &cx.site, &q, &property, &metrics)?
+    } else {
+        None
+    };
+    let groups = match fast {
+        Some(groups) => groups,
+        None => query::breakdown(&cx.conn, &q, &property, &metrics)?,
+    };
     let mut rows: Vec<BreakdownRow> = groups
         .into_iter()
         .map(|(value, t)| BreakdownRow {

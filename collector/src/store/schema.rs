@@ -103,6 +103,39 @@ pub const MIGRATIONS: &[&str] = &[
         created_ms  INTEGER NOT NULL,
         CHECK ((kind = 'admin') = (site_id IS NULL))
     ) WITHOUT ROWID;",
+    // 3: daily rollups for the stats API (stats/rollup.rs). A `rollup_days`
+    // row marks a day's events or sessions as rolled; its sums are final.
+    "CREATE TABLE rollup_days (
+        site_id     INTEGER NOT NULL,
+        day         TEXT NOT NULL,
+        kind        TEXT NOT NULL CHECK (kind IN ('events', 'sessions')),
+        PRIMARY KEY (site_id, day, kind)
+    ) WITHOUT ROWID;
+    CREATE TABLE rollup_events (
+        site_id           INTEGER NOT NULL,
+        day               TEXT NOT NULL,
+        dim               TEXT NOT NULL,
+        value             TEXT,
+        visitors          INTEGER NOT NULL,
+        carried_visitors  INTEGER NOT NULL,
+        sessions          INTEGER NOT NULL,
+        carried_sessions  INTEGER NOT NULL,
+        pageviews         INTEGER NOT NULL,
+        events            INTEGER NOT NULL
+    );
+    CREATE INDEX rollup_events_key ON rollup_events (site_id, dim, day);
+    CREATE TABLE rollup_sessions (
+        site_id      INTEGER NOT NULL,
+        day          TEXT NOT NULL,
+        dim          TEXT NOT NULL,
+        value        TEXT,
+        visitors     INTEGER NOT NULL,
+        visits       INTEGER NOT NULL,
+        pageviews    INTEGER NOT NULL,
+        bounces      INTEGER NOT NULL,
+        duration_ms  INTEGER NOT NULL
+    );
+    CREATE INDEX rollup_sessions_key ON rollup_sessions (site_id, dim, day);",
 ];
 
 /// Opens (creating and migrating) the database at `path` for writing.

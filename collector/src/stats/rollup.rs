@@ -1,0 +1,719 @@
+//! Daily rollups: the stats API's fast path, exact by construction.
+//!
+//! A dashboard asks for whole local days without filters: totals, a daily
+//! timeseries and a few breakdowns. Scanning every event of a busy month for
+//! each of them is too slow on SQLite, so each finished local day of each
+//! site is summed once into `rollup_events` (per event dimension and value)
+//! and `rollup_sessions` (per session dimension and value, by start day).
+//!
+//! Distinct counts stay exact. Visitor ids are daily (salted per local day),
+//! so a visitor id appears on two days only through a visit that crossed
+//! midnight. Each rolled day therefore stores, besides its distinct visitors
+//! (and sessions), how many of them already appeared on the day before with
+//! the same value (`carried_*`); over consecutive days d₁…dₙ the distinct
+//! count is `Σ distinct(dᵢ) − Σ_{i>1} carried(dᵢ)`, exactly what
+//! `COUNT(DISTINCT …)` over the raw rows gives. Sessions started on a day
+//! always carry that day's visitor id (a new session never takes yesterday's
+//! id), so session-side visitors of different start days never overlap.
+//!
+//! A day is rolled once it is over (events) and once no session started on it
+//! can still grow (sessions). Days not rolled yet (today, usually) are
+//! computed on the fly from the raw rows with the same code, so an answer
+//! never depends on whether the rollup job has run. Filters, event
+//! properties, realtime and hour/minute buckets take the raw path in
+//! `query.rs`.
+
+use std::collections::{HashMap, HashSet};
+
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::params::{Bucket, Dimension, Metric, Scope};
+use super::query::{Scoped, Totals};
+use crate::sites::Site;
+
+/// A day is rolled this long after it ended (late commits of its events).
+pub const GRACE_MS: i64 = 2 * 60 * 1000;
+
+/// Event dimensions with rollups (`None`: the site's totals).
+const EVENT_DIMS: &[Option<Dimension>] = &[
+    None,
+    Some(Dimension::Page),
+    Some(Dimension::EventName),
+    Some(Dimension::Source),
+    Some(Dimension::Referrer),
+    Some(Dimension::Channel),
+    Some(Dimension::UtmSource),
+    Some(Dimension::UtmMedium),
+    Some(Dimension::UtmCampaign),
+    Some(Dimension::UtmTerm),
+    Some(Dimension::UtmContent),
+    Some(Dimension::Country),
+    Some(Dimension::Browser),
+    Some(Dimension::Os),
+    Some(Dimension::Device),
+];
+
+/// Session dimensions with rollups (`None`: the site's totals).
+const SESSION_DIMS: &[Option<Dimension>] = &[
+    None,
+    Some(Dimension::EntryPage),
+    Some(Dimension::ExitPage),
+    Some(Dimension::Source),
+    Some(Dimension::Referrer),
+    Some(Dimension::Channel),
+    Some(Dimension::UtmSource),
+    Some(Dimension::UtmMedium),
+    Some(Dimension::UtmCampaign),
+    Some(Dimension::UtmTerm),
+    Some(Dimension::UtmContent),
+    Some(Dimension::Country),
+    Some(Dimension::Browser),
+    Some(Dimension::Os),
+    Some(Dimension::Device),
+];
+
+fn dim_key(dim: &Option<Dimension>) -> String {
+    dim.as_ref().map(|d| d.to_string()).unwrap_or_default()
+}
+
+/// One local day of a site, as a half-open span of Unix milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Day {
+    pub date: Date,
+    pub start_ms: i64,
+    pub end_ms: i64,
+}
+
+impl Day {
+    pub fn new(date: Date, tz: &TimeZone) -> Option<Self> {
+        let start_ms = date
+            .to_zoned_datetime(tz.clone())
+            .ok()?
+            .timestamp()
+            .as_millisecond();
+        let end_ms = date
+            .tomorrow()
+            .ok()?
+            .to_zoned_datetime(tz.clone())
+            .ok()?
+            .timestamp()
+            .as_millisecond();
+        Some(Self {
+            date,
+            start_ms,
+            end_ms,
+        })
+    }
+
+    fn before(&self, tz: &TimeZone) -> Option<Self> {
+        Self::new(self.date.yesterday().ok()?, tz)
+    }
+}
+
+/// Event-side sums of one day and value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventSums {
+    pub visitors: i64,
+    pub carried_visitors: i64,
+    pub sessions: i64,
+    pub carried_sessions: i64,
+    pub pageviews: i64,
+    pub events: i64,
+}
+
+/// Session-side sums of one start day and value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionSums {
+    pub visitors: i64,
+    pub visits: i64,
+    pub pageviews: i64,
+    pub bounces: i64,
+    pub duration_ms: i64,
+}
+
+type Value = Option<String>;
+
+/// The columns an event dimension reads, in [`EVENT_COLUMNS`] order.
+const EVENT_COLUMNS: &str = "visitor_id, session_id, kind, path, name, source, referrer, channel, \
+     utm_source, utm_medium, utm_campaign, utm_term, utm_content, country, browser, os, device";
+
+/// The value of `dim` in an event row read with [`EVENT_COLUMNS`]; the
+/// outer `None` means the row does not count for this dimension (a custom
+/// event for `page`, a pageview for `event:name`).
+fn event_value(dim: &Option<Dimension>, row: &[Value; 15]) -> Option<Value> {
+    let is_pageview = row[0].as_deref() == Some("pageview");
+    let col = match dim {
+        None => return Some(None),
+        Some(Dimension::Page) => return is_pageview.then(|| row[1].clone()),
+        Some(Dimension::EventName) => return (!is_pageview).then(|| row[2].clone()),
+        Some(Dimension::Source) => 3,
+        Some(Dimension::Referrer) => 4,
+        Some(Dimension::Channel) => 5,
+        Some(Dimension::UtmSource) => 6,
+        Some(Dimension::UtmMedium) => 7,
+        Some(Dimension::UtmCampaign) => 8,
+        Some(Dimension::UtmTerm) => 9,
+        Some(Dimension::UtmContent) => 10,
+        Some(Dimension::Country) => 11,
+        Some(Dimension::Browser) => 12,
+        Some(Dimension::Os) => 13,
+        Some(Dimension::Device) => 14,
+        Some(Dimension::EntryPage | Dimension::ExitPage | Dimension::EventProp(_)) => return None,
+    };
+    Some(row[col].clone())
+}
+
+/// Reads the events of `site_id` in `[start, end)`, calling `f` with
+/// (visitor, session, columns).
+fn each_event(
+    conn: &Connection,
+    site_id: i64,
+    start_ms: i64,
+    end_ms: i64,
+    mut f: impl FnMut(i64, i64, &[Value; 15]),
+) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE site_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3"
+    ))?;
+    let mut rows = stmt.query(params![site_id, start_ms, end_ms])?;
+    let mut cols: [Value; 15] = Default::default();
+    while let Some(r) = rows.next()? {
+        let visitor: i64 = r.get(0)?;
+        let session: i64 = r.get(1)?;
+        for (i, c) in cols.iter_mut().enumerate() {
+            *c = r.get(i + 2)?;
+        }
+        f(visitor, session, &cols);
+    }
+    Ok(())
+}
+
+/// The event sums of `day` for each of `dims` and value, from the raw rows.
+pub fn compute_event_day(
+    conn: &Connection,
+    site_id: i64,
+    day: Day,
+    before: Option<Day>,
+    dims: &[Option<Dimension>],
+) -> rusqlite::Result<HashMap<(String, Value), EventSums>> {
+    #[derive(Default)]
+    struct Acc {
+        visitors: HashSet<i64>,
+        sessions: HashSet<i64>,
+        pageviews: i64,
+        events: i64,
+    }
+    let mut acc: Vec<HashMap<Value, Acc>> = dims.iter().map(|_| HashMap::new()).collect();
+    let mut ids: HashSet<i64> = HashSet::new();
+    each_event(
+        conn,
+        site_id,
+        day.start_ms,
+        day.end_ms,
+        |visitor, session, row| {
+            ids.insert(visitor);
+            let pageview = row[0].as_deref() == Some("pageview");
+            for (i, dim) in dims.iter().enumerate() {
+                if let Some(value) = event_value(dim, row) {
+                    let a = acc[i].entry(value).or_default();
+                    a.visitors.insert(visitor);
+                    a.sessions.insert(session);
+                    a.pageviews += i64::from(pageview);
+                    a.events += 1;
+                }
+            }
+        },
+    )?;
+    // The (value, visitor) and (value, session) pairs of the day before, for
+    // the visitors of this day: what this day carries over.
+    let mut seen: Vec<HashSet<(Value, i64, bool)>> = dims.iter().map(|_| HashSet::new()).collect();
+    if let Some(before) = before
+        && !ids.is_empty()
+    {
+        each_event(
+            conn,
+            site_id,
+            before.start_ms,
+            before.end_ms,
+            |visitor, session, row| {
+                if !ids.contains(&visitor) {
+                    return;
+                }
+                for (i, dim) in dims.iter().enumerate() {
+                    if let Some(value) = event_value(dim, row) {
+                        seen[i].insert((value.clone(), visitor, false));
+                        seen[i].insert((value, session, true));
+                    }
+                }
+            },
+        )?;
+    }
+    let mut out = HashMap::new();
+    for (i, dim) in dims.iter().enumerate() {
+        let key = dim_key(dim);
+        for (value, a) in acc[i].drain() {
+            let carried = |set: &HashSet<i64>, session: bool| {
+                if seen[i].is_empty() {
+                    return 0;
+                }
+                set.iter()
+                    .filter(|id| seen[i].contains(&(value.clone(), **id, session)))
+                    .count() as i64
+            };
+            let sums = EventSums {
+                visitors: a.visitors.len() as i64,
+                carried_visitors: carried(&a.visitors, false),
+                sessions: a.sessions.len() as i64,
+                carried_sessions: carried(&a.sessions, true),
+                pageviews: a.pageviews,
+                events: a.events,
+            };
+            out.insert((key.clone(), value), sums);
+        }
+    }
+    Ok(out)
+}
+
+/// The session sums of the sessions started on `day`, per each of `dims`
+/// and value, from the raw rows.
+pub fn compute_session_day(
+    conn: &Connection,
+    site_id: i64,
+    day: Day,
+    dims: &[Option<Dimension>],
+) -> rusqlite::Result<HashMap<(String, Value), SessionSums>> {
+    #[derive(Default)]
+    struct Acc {
+        visitors: HashSet<i64>,
+        sums: SessionSums,
+    }
+    let mut acc: Vec<HashMap<Value, Acc>> = dims.iter().map(|_| HashMap::new()).collect();
+    let mut stmt = conn.prepare_cached(
+        "SELECT visitor_id, pageviews, pageviews <= 1 AND interactions = 0, last_ms - started_ms,
+                entry_path, exit_path, source, referrer, channel, utm_source, utm_medium,
+                utm_campaign, utm_term, utm_content, country, browser, os, device
+         FROM sessions WHERE site_id = ?1 AND started_ms >= ?2 AND started_ms < ?3",
+    )?;
+    let mut rows = stmt.query(params![site_id, day.start_ms, day.end_ms])?;
+    while let Some(r) = rows.next()? {
+        let visitor: i64 = r.get(0)?;
+        let pageviews: i64 = r.get(1)?;
+        let bounce: i64 = r.get(2)?;
+        let duration: i64 = r.get(3)?;
+        for (i, dim) in dims.iter().enumerate() {
+            let col = match dim {
+                None => None,
+                Some(Dimension::EntryPage) => Some(4),
+                Some(Dimension::ExitPage) => Some(5),
+                Some(Dimension::Source) => Some(6),
+                Some(Dimension::Referrer) => Some(7),
+                Some(Dimension::Channel) => Some(8),
+                Some(Dimension::UtmSource) => Some(9),
+                Some(Dimension::UtmMedium) => Some(10),
+                Some(Dimension::UtmCampaign) => Some(11),
+                Some(Dimension::UtmTerm) => Some(12),
+                Some(Dimension::UtmContent) => Some(13),
+                Some(Dimension::Country) => Some(14),
+                Some(Dimension::Browser) => Some(15),
+                Some(Dimension::Os) => Some(16),
+                Some(Dimension::Device) => Some(17),
+                Some(Dimension::Page | Dimension::EventName | Dimension::EventProp(_)) => continue,
+            };
+            let value: Value = match col {
+                Some(c) => r.get(c)?,
+                None => None,
+            };
+            let a = acc[i].entry(value).or_default();
+            a.visitors.insert(visitor);
+            a.sums.visits += 1;
+            a.sums.pageviews += pageviews;
+            a.sums.bounces += bounce;
+            a.sums.duration_ms += duration;
+        }
+    }
+    let mut out = HashMap::new();
+    for (i, dim) in dims.iter().enumerate() {
+        let key = dim_key(dim);
+        for (value, mut a) in acc[i].drain() {
+            a.sums.visitors = a.visitors.len() as i64;
+            out.insert((key.clone(), value), a.sums);
+        }
+    }
+    Ok(out)
+}
+
+/// Which kind of rollup a `rollup_days` row records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Events,
+    Sessions,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Events => "events",
+            Kind::Sessions => "sessions",
+        }
+    }
+}
+
+fn is_rolled(conn: &Connection, site_id: i64, date: Date, kind: Kind) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT 1 FROM rollup_days WHERE site_id = ?1 AND day = ?2 AND kind = ?3")?
+        .query_row(
+            params![site_id, date.to_string(), kind.as_str()],
+            |_| Ok(()),
+        )
+        .optional()
+        .map(|r| r.is_some())
+}
+
+/// The event sums of `day` for `dim`: from the rollup when the day is
+/// rolled, else computed now.
+fn event_day(
+    conn: &Connection,
+    site: &Site,
+    day: Day,
+    dim: &Option<Dimension>,
+) -> rusqlite::Result<HashMap<Value, EventSums>> {
+    let key = dim_key(dim);
+    if is_rolled(conn, site.id, day.date, Kind::Events)? {
+        let mut stmt = conn.prepare_cached(
+            "SELECT value, visitors, carried_visitors, sessions, carried_sessions, pageviews, events
+             FROM rollup_events WHERE site_id = ?1 AND day = ?2 AND dim = ?3",
+        )?;
+        let rows = stmt.query_map(params![site.id, day.date.to_string(), key], |r| {
+            Ok((
+                r.get::<_, Value>(0)?,
+                EventSums {
+                    visitors: r.get(1)?,
+                    carried_visitors: r.get(2)?,
+                    sessions: r.get(3)?,
+                    carried_sessions: r.get(4)?,
+                    pageviews: r.get(5)?,
+                    events: r.get(6)?,
+                },
+            ))
+        })?;
+        return rows.collect();
+    }
+    let before = day.before(&site.tz);
+    let computed = compute_event_day(conn, site.id, day, before, std::slice::from_ref(dim))?;
+    Ok(computed.into_iter().map(|((_, v), s)| (v, s)).collect())
+}
+
+fn session_day(
+    conn: &Connection,
+    site: &Site,
+    day: Day,
+    dim: &Option<Dimension>,
+) -> rusqlite::Result<HashMap<Value, SessionSums>> {
+    let key = dim_key(dim);
+    if is_rolled(conn, site.id, day.date, Kind::Sessions)? {
+        let mut stmt = conn.prepare_cached(
+            "SELECT value, visitors, visits, pageviews, bounces, duration_ms
+             FROM rollup_sessions WHERE site_id = ?1 AND day = ?2 AND dim = ?3",
+        )?;
+        let rows = stmt.query_map(params![site.id, day.date.to_string(), key], |r| {
+            Ok((
+                r.get::<_, Value>(0)?,
+                SessionSums {
+                    visitors: r.get(1)?,
+                    visits: r.get(2)?,
+                    pageviews: r.get(3)?,
+                    bounces: r.get(4)?,
+                    duration_ms: r.get(5)?,
+                },
+            ))
+        })?;
+        return rows.collect();
+    }
+    let computed = compute_session_day(conn, site.id, day, std::slice::from_ref(dim))?;
+    Ok(computed.into_iter().map(|((_, v), s)| (v, s)).collect())
+}
+
+/// The local days exactly covering `[start, end)`, or `None` when the span
+/// does not start and end at the site's midnights.
+fn days_of(site: &Site, start_ms: i64, end_ms: i64) -> Option<Vec<Day>> {
+    let tz = &site.tz;
+    let first = jiff::Timestamp::from_millisecond(start_ms)
+        .ok()?
+        .to_zoned_datetime(tz.clone())
+        .date();
+    let mut day = Day::new(first, tz)?;
+    if day.start_ms != start_ms {
+        return None;
+    }
+    let mut days = Vec::new();
+    while day.end_ms <= end_ms {
+        days.push(day);
+        if day.end_ms == end_ms {
+            return Some(days);
+        }
+        day = Day::new(day.date.tomorrow().ok()?, tz)?;
+    }
+    None
+}
+
+/// Whether the fast path can answer: no filters and whole days.
+fn eligible(q: &Scoped<'_>) -> bool {
+    q.filters.is_empty()
+}
+
+fn wants_events(metrics: &[Metric]) -> bool {
+    metrics.iter().any(|m| !m.is_session_metric())
+}
+
+fn wants_sessions(metrics: &[Metric]) -> bool {
+    metrics.iter().any(|m| m.is_session_metric())
+}
+
+/// Adds one day's event sums; `first` says whether the day starts the span
+/// being counted (its carried-over ids are then new to the span).
+fn add_events(t: &mut Totals, s: &EventSums, first: bool, sessions_as_visits: bool) {
+    let (cv, cs) = if first {
+        (0, 0)
+    } else {
+        (s.carried_visitors, s.carried_sessions)
+    };
+    t.visitors += s.visitors - cv;
+    if sessions_as_visits {
+        t.visits += s.sessions - cs;
+    }
+    t.pageviews += s.pageviews;
+    t.events += s.events;
+}
+
+fn add_sessions(t: &mut Totals, s: &SessionSums, visitors: bool) {
+    if visitors {
+        t.visitors += s.visitors;
+    }
+    t.visits += s.visits;
+    t.session_pageviews += s.pageviews;
+    t.bounces += s.bounces;
+    t.duration_ms += s.duration_ms;
+}
+
+/// [`super::query::by_bucket`] from rollups, or `None` when it cannot answer
+/// (filters, or buckets that are not whole days).
+pub fn by_bucket(
+    conn: &Connection,
+    site: &Site,
+    q: &Scoped<'_>,
+    buckets: &[Bucket],
+    metrics: &[Metric],
+) -> rusqlite::Result<Option<Vec<Totals>>> {
+    if !eligible(q) || buckets.is_empty() {
+        return Ok(None);
+    }
+    let mut spans = Vec::with_capacity(buckets.len());
+    for b in buckets {
+        match days_of(site, b.start_ms, b.end_ms) {
+            Some(days) => spans.push(days),
+            None => return Ok(None),
+        }
+    }
+    let mut out = vec![Totals::default(); buckets.len()];
+    for (t, days) in out.iter_mut().zip(&spans) {
+        for (i, day) in days.iter().enumerate() {
+            if wants_events(metrics)
+                && let Some(s) = event_day(conn, site, *day, &None)?.get(&None)
+            {
+                add_events(t, s, i == 0, false);
+            }
+            if wants_sessions(metrics)
+                && let Some(s) = session_day(conn, site, *day, &None)?.get(&None)
+            {
+                add_sessions(t, s, false);
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
+/// [`super::query::breakdown`] from rollups, or `None` when it cannot answer
+/// (filters, event properties, a span that is not whole days).
+pub fn breakdown(
+    conn: &Connection,
+    site: &Site,
+    q: &Scoped<'_>,
+    dim: &Dimension,
+    metrics: &[Metric],
+) -> rusqlite::Result<Option<Vec<(Value, Totals)>>> {
+    if !eligible(q) || matches!(dim, Dimension::EventProp(_)) {
+        return Ok(None);
+    }
+    let Some(days) = days_of(site, q.start_ms, q.end_ms) else {
+        return Ok(None);
+    };
+    let scope = dim.scope();
+    let event_side = match scope {
+        Scope::Event => true,
+        Scope::Session => false,
+        Scope::Shared(_) => wants_events(metrics),
+    };
+    let session_side = match scope {
+        Scope::Event => false,
+        Scope::Session => true,
+        Scope::Shared(_) => wants_sessions(metrics),
+    };
+    let dim = Some(dim.clone());
+    let mut groups: HashMap<Value, Totals> = HashMap::new();
+    for (i, day) in days.iter().enumerate() {
+        if event_side {
+            for (value, s) in event_day(conn, site, *day, &dim)? {
+                let t = groups.entry(value).or_default();
+                add_events(t, &s, i == 0, scope == Scope::Event);
+            }
+        }
+        if session_side {
+            for (value, s) in session_day(conn, site, *day, &dim)? {
+                let t = groups.entry(value).or_default();
+                add_sessions(t, &s, scope == Scope::Session);
+            }
+        }
+    }
+    Ok(Some(groups.into_iter().collect()))
+}
+
+/// One day's rollups, computed and not yet stored.
+pub struct Pending {
+    pub site_id: i64,
+    pub day: Date,
+    events: Option<HashMap<(String, Value), EventSums>>,
+    sessions: Option<HashMap<(String, Value), SessionSums>>,
+}
+
+/// The rollups `site` is due at `now_ms`, at most `max_days` days of them,
+/// computed from the raw rows on `conn` (a reader). Store them with [`save`].
+pub fn due(
+    conn: &Connection,
+    site: &Site,
+    now_ms: i64,
+    session_timeout_ms: i64,
+    max_days: usize,
+) -> rusqlite::Result<Vec<Pending>> {
+    let first_ms: Option<i64> = conn
+        .prepare_cached("SELECT MIN(ts_ms) FROM events WHERE site_id = ?1")?
+        .query_row([site.id], |r| r.get(0))?;
+    let Some(first_ms) = first_ms else {
+        return Ok(Vec::new());
+    };
+    let Ok(first) = jiff::Timestamp::from_millisecond(first_ms) else {
+        return Ok(Vec::new());
+    };
+    let mut date = first.to_zoned_datetime(site.tz.clone()).date();
+    let mut out = Vec::new();
+    while out.len() < max_days {
+        let Some(day) = Day::new(date, &site.tz) else {
+            break;
+        };
+        if day.end_ms + GRACE_MS > now_ms {
+            break;
+        }
+        let events = if is_rolled(conn, site.id, date, Kind::Events)? {
+            None
+        } else {
+            let before = day.before(&site.tz);
+            Some(compute_event_day(conn, site.id, day, before, EVENT_DIMS)?)
+        };
+        // Sessions started on the day are final once none can grow.
+        let growing: i64 = conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM sessions
+                 WHERE site_id = ?1 AND started_ms >= ?2 AND started_ms < ?3 AND last_ms >= ?4",
+            )?
+            .query_row(
+                params![
+                    site.id,
+                    day.start_ms,
+                    day.end_ms,
+                    now_ms - session_timeout_ms - GRACE_MS
+                ],
+                |r| r.get(0),
+            )?;
+        let sessions = if growing > 0 || is_rolled(conn, site.id, date, Kind::Sessions)? {
+            None
+        } else {
+            Some(compute_session_day(conn, site.id, day, SESSION_DIMS)?)
+        };
+        if events.is_some() || sessions.is_some() {
+            out.push(Pending {
+                site_id: site.id,
+                day: date,
+                events,
+                sessions,
+            });
+        }
+        let Ok(next) = date.tomorrow() else {
+            break;
+        };
+        date = next;
+    }
+    Ok(out)
+}
+
+/// Writes computed rollups (on the writer's connection), each day in one
+/// transaction with its `rollup_days` mark.
+pub fn save(conn: &mut Connection, pending: &[Pending]) -> rusqlite::Result<usize> {
+    let mut written = 0;
+    for p in pending {
+        let tx = conn.transaction()?;
+        let day = p.day.to_string();
+        if let Some(rows) = &p.events {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO rollup_events (site_id, day, dim, value, visitors, carried_visitors,
+                     sessions, carried_sessions, pageviews, events)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?;
+            for ((dim, value), s) in rows {
+                stmt.execute(params![
+                    p.site_id,
+                    day,
+                    dim,
+                    value,
+                    s.visitors,
+                    s.carried_visitors,
+                    s.sessions,
+                    s.carried_sessions,
+                    s.pageviews,
+                    s.events
+                ])?;
+            }
+            tx.execute(
+                "INSERT OR IGNORE INTO rollup_days (site_id, day, kind) VALUES (?1, ?2, 'events')",
+                params![p.site_id, day],
+            )?;
+            written += 1;
+        }
+        if let Some(rows) = &p.sessions {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO rollup_sessions (site_id, day, dim, value, visitors, visits,
+                     pageviews, bounces, duration_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            for ((dim, value), s) in rows {
+                stmt.execute(params![
+                    p.site_id,
+                    day,
+                    dim,
+                    value,
+                    s.visitors,
+                    s.visits,
+                    s.pageviews,
+                    s.bounces,
+                    s.duration_ms
+                ])?;
+            }
+            tx.execute(
+                "INSERT OR IGNORE INTO rollup_days (site_id, day, kind) VALUES (?1, ?2, 'sessions')",
+                params![p.site_id, day],
+            )?;
+            written += 1;
+        }
+        tx.commit()?;
+    }
+    Ok(written)
+}
