@@ -125,9 +125,28 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     };
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
+        let raw_state = AppState::open(
+            Config {
+                rollups: false,
+                ..config.clone()
+            },
+            Arc::new(SystemClock),
+        )?;
         let state = AppState::open(config, Arc::new(SystemClock))?;
+        // What `serve` does in the background: roll up every finished day.
+        let started = Instant::now();
+        let mut rolled = 0;
+        loop {
+            let n = state.roll_up(10_000).await?;
+            if n == 0 {
+                break;
+            }
+            rolled += n;
+        }
+        let rollup_time = started.elapsed();
         let peer: SocketAddr = "127.0.0.1:1".parse()?;
         let router = app(state.clone()).layer(MockConnectInfo(peer));
+        let raw_router = app(raw_state.clone()).layer(MockConnectInfo(peer));
         let range = format!("site={site}&period=custom&from={first_day}&to={last_day}");
         let dashboard: Vec<(String, String)> = vec![
             (
@@ -163,8 +182,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
                 format!("/api/v1/stats/breakdown?{range}&property=browser&limit=10"),
             ),
         ];
-        let get = |uri: String| {
-            let router = router.clone();
+        let fetch = |router: axum::Router, uri: String| {
             let token = token.clone();
             async move {
                 let started = Instant::now();
@@ -180,8 +198,13 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
                 if status != StatusCode::OK {
                     bail!("{uri}: {status} {}", String::from_utf8_lossy(&body));
                 }
-                Ok::<Duration, anyhow::Error>(started.elapsed())
+                let json: serde_json::Value = serde_json::from_slice(&body)?;
+                Ok::<(Duration, serde_json::Value), anyhow::Error>((started.elapsed(), json))
             }
+        };
+        let get = |uri: String| {
+            let f = fetch(router.clone(), uri);
+            async move { f.await.map(|(t, _)| t) }
         };
 
         // The baseline: a plain count over the same site and range.
@@ -207,8 +230,15 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             "bench stats: {total} events in the database ({} sites, 30 days); {site}: {in_range} events in {first_day}..{last_day}",
             args.sites
         );
-        println!("median of {} runs after one warm-up run\n", args.iterations);
-        println!("{:<50} {:>10} {:>14}", "request", "ms", "x COUNT(*)");
+        println!(
+            "rollups: {rolled} day rollups written in {:.1} s (done once, in the background, by `serve`)",
+            rollup_time.as_secs_f64()
+        );
+        println!("median of {} runs after one warm-up run; raw: the same request with rollups off, one run\n", args.iterations);
+        println!(
+            "{:<50} {:>10} {:>14} {:>10} {:>10}",
+            "request", "ms", "x COUNT(*)", "raw ms", "raw/fast"
+        );
         println!(
             "{:<50} {:>10.1} {:>14}",
             "SELECT COUNT(*) (same site and range)",
@@ -217,8 +247,9 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         );
         let mut sequential_sum = Duration::ZERO;
         let mut worst_breakdown = Duration::ZERO;
+        let mut raw_sum = Duration::ZERO;
         for (name, uri) in &dashboard {
-            get(uri.clone()).await?;
+            let (_, fast_json) = fetch(router.clone(), uri.clone()).await?;
             let mut times = Vec::new();
             for _ in 0..args.iterations {
                 times.push(get(uri.clone()).await?);
@@ -228,8 +259,29 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             if name.starts_with("breakdown") {
                 worst_breakdown = worst_breakdown.max(t);
             }
-            println!("{name:<50} {:>10.1} {:>14.1}", ms(t), ratio(t, count));
+            // The raw path must give the very same answer, only slower.
+            let (raw_t, raw_json) = fetch(raw_router.clone(), uri.clone()).await?;
+            raw_sum += raw_t;
+            if raw_json != fast_json {
+                bail!("{uri}: rollups and raw rows disagree:\n{fast_json}\n{raw_json}");
+            }
+            println!(
+                "{name:<50} {:>10.1} {:>14.1} {:>10.1} {:>10.1}",
+                ms(t),
+                ratio(t, count),
+                ms(raw_t),
+                ratio(raw_t, t)
+            );
         }
+        println!(
+            "{:<50} {:>10.1} {:>14.1} {:>10.1} {:>10.1}",
+            "sum of the 8 (fast / raw)",
+            ms(sequential_sum),
+            ratio(sequential_sum, count),
+            ms(raw_sum),
+            ratio(raw_sum, sequential_sum)
+        );
+        println!("every answer identical with and without rollups");
         // The whole dashboard, one after another and all at once (as a
         // browser loads it).
         let mut seq = Vec::new();

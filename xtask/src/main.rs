@@ -122,13 +122,22 @@ fn test(root: &Path) -> Result<()> {
         "-D",
         "warnings",
     ])?;
-    step("core for wasm32 (no server feature)");
+    step("core for wasm32 (without and with the server feature)");
     tools::ensure_wasm_target()?;
     cargo(&[
         "build",
         "-p",
         "tallymark-core",
         "--no-default-features",
+        "--target",
+        "wasm32-unknown-unknown",
+    ])?;
+    // The whole domain, server parts included, is pure too: it must build
+    // for wasm32 as well (no I/O, no platform code).
+    cargo(&[
+        "check",
+        "-p",
+        "tallymark-core",
         "--target",
         "wasm32-unknown-unknown",
     ])?;
