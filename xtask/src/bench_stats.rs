@@ -10,7 +10,10 @@
 //! entry page, country, device, browser), each the median of I runs; the
 //! whole dashboard run one request after another and all at once; and a
 //! plain `SELECT COUNT(*)` over the same site and range, with each time's
-//! ratio to it.
+//! ratio to it. Before timing, it rolls up every finished day (what `serve`
+//! does in the background) and reports how long that took; each request is
+//! also answered once with rollups off (the raw rows) and must give the
+//! very same JSON.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
