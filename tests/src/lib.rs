@@ -58,11 +58,17 @@ impl Collector {
 
     /// Starts `serve` on an existing data directory.
     pub fn serve(data: TempDir, flags: &[&str]) -> Self {
+        Self::serve_with_env(data, flags, &[])
+    }
+
+    /// Like [`Collector::serve`], with extra environment variables.
+    pub fn serve_with_env(data: TempDir, flags: &[&str], env: &[(&str, &str)]) -> Self {
         let log = tempfile::NamedTempFile::new().expect("log file");
         let mut child = Command::new(bin())
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data.path())
             .args(flags)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "debug")
             .stdout(Stdio::piped())
             .stderr(log.reopen().expect("log file"))

@@ -287,3 +287,48 @@ fn five_hundred_concurrent_requests_of_one_visitor_over_http() {
     let sessions = collector.query::<i64>("SELECT COUNT(*), SUM(pageviews) FROM sessions");
     assert_eq!(sessions, vec![vec![1, 500]]);
 }
+
+/// Settings: a flag beats `TALLYMARK_*`, which beats the TOML file, which
+/// beats the default. Skip paths show which layer won: a pageview of a skip
+/// path is dropped with `skip_path`.
+#[test]
+fn flags_beat_environment_beats_file() {
+    let data = tempfile::tempdir().unwrap();
+    tallymark(&["site", "add", "localhost", "--data"], data.path());
+    let file = data.path().join("tallymark.toml");
+    std::fs::write(
+        &file,
+        "skip_paths = [\"/from-file\"]\nvolume_drop_percent = 20.0\n",
+    )
+    .unwrap();
+    let file = file.to_string_lossy().into_owned();
+    let dropped = |c: &Collector, path: &str| {
+        let body =
+            format!(r#"{{"kind":"pageview","site":"localhost","url":"http://localhost{path}"}}"#);
+        let (status, head) = c
+            .post("/api/event", &body, &[("User-Agent", FIREFOX)])
+            .unwrap();
+        assert_eq!(status, 202);
+        head.contains("x-tallymark-dropped: skip_path")
+    };
+
+    let c = Collector::serve(data, &["--config", &file]);
+    assert!(dropped(&c, "/from-file"));
+    assert!(!dropped(&c, "/from-env"));
+    let data = c.kill();
+
+    let env = [("TALLYMARK_SKIP_PATHS", "/from-env")];
+    let c = Collector::serve_with_env(data, &["--config", &file], &env);
+    assert!(dropped(&c, "/from-env"), "environment beats the file");
+    assert!(!dropped(&c, "/from-file"));
+    let data = c.kill();
+
+    let c = Collector::serve_with_env(
+        data,
+        &["--config", &file, "--skip-paths", "/from-flag"],
+        &env,
+    );
+    assert!(dropped(&c, "/from-flag"), "a flag beats the environment");
+    assert!(!dropped(&c, "/from-env"));
+    assert!(!dropped(&c, "/from-file"));
+}
