@@ -411,21 +411,123 @@ fn push_u64(out: &mut String, mut n: u64) {
     }
 }
 
-/// Appends a finite number; integers take the fmt-free path. Non-finite
-/// numbers (which `check_limits` refuses) are written as `0`, never as
-/// invalid JSON.
+/// Appends a finite number as a JSON number, without `core::fmt`: Rust's
+/// float formatting (Grisu/Dragon with its tables) is ~20 KB of WASM, most of
+/// the beacon. Integers below 2^64 are written exactly. Non-finite numbers
+/// (which `check_limits` refuses) are written as `0`, never as invalid JSON.
+///
+/// Precision choice: other numbers are written with at most 15 significant
+/// digits (`DBL_DIG`), trailing zeros dropped. Every decimal of up to 15
+/// significant digits survives decimal → f64 → decimal unchanged at 15
+/// digits, so any value a person or a price list wrote (19.99, 0.1, 1e-7,
+/// 1.5e21, -3.25) comes back as exactly the same f64. Numbers that need 16–17
+/// digits to round-trip (`0.1 + 0.2`) come back as their 15-digit rounding
+/// (0.3), a relative change below 5e-15 — fine for analytics, and what
+/// shortest-round-trip printing would cost ~10 KB of tables to avoid.
+///
+/// How: scale by an exact power of ten (10^0..10^22 are exact in f64) into
+/// [1e14, 1e15) and round to an integer. Each of the (at most three)
+/// roundings errs by at most 2^-53 relative, < 0.34 absolute at 1e15, so the
+/// 15 digits are exact when the decimal exponent is within -8..=36 (one
+/// scaling step). Outside it the scaling takes several steps and the 15th
+/// digit may be off by one or two. Layout follows JavaScript's
+/// `Number.prototype.toString`: positional for 1e-6 <= |n| < 1e21, else
+/// `d.ddde[-]x`.
 fn push_f64(out: &mut String, n: f64) {
     if !n.is_finite() {
         out.push('0');
-    } else if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
-        if n < 0.0 {
+        return;
+    }
+    if n < 0.0 {
+        out.push('-');
+    }
+    let x = n.abs();
+    // Every integral f64 below 2^64 is exactly a u64.
+    if x.fract() == 0.0 && x < 18_446_744_073_709_551_616.0 {
+        push_u64(out, x as u64);
+        return;
+    }
+    // The decimal exponent, estimated from the binary one (log10(2) ≈
+    // 78913 / 2^18), then corrected: `digits` must land in [1e14, 1e15).
+    let e2 = ((x.to_bits() >> 52) & 0x7ff) as i32 - 1023;
+    let mut e10 = (e2 * 78_913) >> 18;
+    let mut digits = 0_u64;
+    // Bounded: the estimate is off by at most one for normal numbers and
+    // by at most 17 for subnormals.
+    for _ in 0..24 {
+        digits = (scale10(x, 14 - e10) + 0.5) as u64;
+        if digits >= 1_000_000_000_000_000 {
+            e10 += 1;
+        } else if digits < 100_000_000_000_000 {
+            e10 -= 1;
+        } else {
+            break;
+        }
+    }
+    // Clamped: only a non-converging loop (impossible) could exceed the
+    // first; the second keeps numbers near f64::MAX from rounding up past
+    // it (which parsers refuse as out of range).
+    let max = if e10 >= 308 {
+        179_769_313_486_231
+    } else {
+        999_999_999_999_999
+    };
+    let mut digits = digits.min(max);
+    let mut buf = [b'0'; 15];
+    let mut len = 15;
+    for slot in buf.iter_mut().rev() {
+        *slot = b'0' + (digits % 10) as u8;
+        digits /= 10;
+    }
+    while len > 1 && buf[len - 1] == b'0' {
+        len -= 1;
+    }
+    let digits = &buf[..len];
+    let push_all = |out: &mut String, d: &[u8]| d.iter().for_each(|&b| out.push(b as char));
+    if (-6..21).contains(&e10) {
+        if e10 < 0 {
+            out.push_str("0.");
+            (1..-e10).for_each(|_| out.push('0'));
+            push_all(out, digits);
+        } else {
+            let int = e10 as usize + 1;
+            push_all(out, &digits[..int.min(len)]);
+            (len..int).for_each(|_| out.push('0'));
+            if int < len {
+                out.push('.');
+                push_all(out, &digits[int..]);
+            }
+        }
+    } else {
+        push_all(out, &digits[..1]);
+        if len > 1 {
+            out.push('.');
+            push_all(out, &digits[1..]);
+        }
+        out.push('e');
+        if e10 < 0 {
             out.push('-');
         }
-        push_u64(out, n.abs() as u64);
-    } else {
-        use fmt::Write;
-        let _ = write!(out, "{n}");
+        push_u64(out, u64::from(e10.unsigned_abs()));
     }
+}
+
+/// `x * 10^e`, with exact powers of ten (10^22 is the largest exact f64).
+fn scale10(mut x: f64, mut e: i32) -> f64 {
+    const E22: f64 = 1e22;
+    while e > 22 {
+        x *= E22;
+        e -= 22;
+    }
+    while e < -22 {
+        x /= E22;
+        e += 22;
+    }
+    let mut p = 1.0;
+    for _ in 0..e.unsigned_abs() {
+        p *= 10.0;
+    }
+    if e < 0 { x / p } else { x * p }
 }
 
 /// Parses and checks a v1 payload from a request body.
@@ -628,6 +730,74 @@ mod tests {
         assert!(err.contains("props"), "{err}");
     }
 
+    fn json_f64(n: f64) -> String {
+        let mut out = String::new();
+        push_f64(&mut out, n);
+        out
+    }
+
+    #[test]
+    fn numbers_are_written_without_fmt_and_round_trip() {
+        let cases: &[(f64, &str)] = &[
+            (19.99, "19.99"),
+            (0.1, "0.1"),
+            (1e-7, "1e-7"),
+            (1.5e21, "1.5e21"),
+            (-3.25, "-3.25"),
+            (0.000001, "0.000001"),
+            (1.5e-7, "1.5e-7"),
+            (1e20, "100000000000000000000"),
+            (123456.789, "123456.789"),
+            (-0.125, "-0.125"),
+            (12.0, "12"),
+            (-0.0, "0"),
+            (0.1 + 0.2, "0.3"),
+            (1e300, "1e300"),
+            (-2.5e-300, "-2.5e-300"),
+            (f64::MAX, "1.79769313486231e308"),
+            (9_007_199_254_740_993.0, "9007199254740992"),
+            (1e19, "10000000000000000000"),
+            (f64::NAN, "0"),
+            (f64::INFINITY, "0"),
+        ];
+        for &(n, want) in cases {
+            assert_eq!(json_f64(n), want, "{n:e}");
+        }
+        for n in [19.99, 0.1, 1e-7, 1.5e21, -3.25, 1e300, -2.5e-300] {
+            assert_eq!(serde_json::from_str::<f64>(&json_f64(n)).unwrap(), n);
+        }
+        assert!(serde_json::from_str::<f64>(&json_f64(f64::MAX)).is_ok());
+    }
+
+    proptest! {
+        /// Any decimal of at most 15 significant digits with a decimal
+        /// exponent in -8..=36 comes back as exactly the same f64.
+        #[test]
+        fn fifteen_digit_decimals_round_trip_exactly(
+            mantissa in 1u64..1_000_000_000_000_000, exp in -22i32..=22, neg in any::<bool>(),
+        ) {
+            let text = format!("{}{mantissa}e{exp}", if neg { "-" } else { "" });
+            let n: f64 = text.parse().unwrap();
+            let e10 = n.abs().log10().floor() as i32;
+            prop_assume!((-8..=36).contains(&e10));
+            let json = json_f64(n);
+            prop_assert_eq!(serde_json::from_str::<f64>(&json).unwrap(), n, "{} -> {}", text, json);
+        }
+
+        /// Any finite f64 is written as a JSON number within 15-digit
+        /// rounding plus one scaling error of itself (6.2e-15 relative), or
+        /// several scaling errors at the extreme exponents (2.5e-14).
+        #[test]
+        fn any_finite_number_is_valid_json_and_close(n in any::<f64>()) {
+            prop_assume!(n.is_finite());
+            let json = json_f64(n);
+            let back: f64 = serde_json::from_str(&json).unwrap();
+            let e10 = n.abs().log10().floor();
+            let tolerance = if (-8.0..=36.0).contains(&e10) { 6.2e-15 } else { 2.5e-14 };
+            prop_assert!(back == n || ((back - n) / n).abs() <= tolerance, "{:e} -> {}", n, json);
+        }
+    }
+
     proptest! {
         #[test]
         fn parse_never_panics(body in proptest::collection::vec(any::<u8>(), 0..512)) {
@@ -657,6 +827,8 @@ mod tests {
             p.name = Some(name);
             let mut props = Props::new();
             props.insert(key.clone(), PropValue::String(sval));
+            // The encoder keeps 15 significant digits (see `push_f64`).
+            let num: f64 = format!("{num:.14e}").parse().unwrap();
             props.insert(format!("{key}_n"), PropValue::Number(num));
             props.insert(format!("{key}_b"), PropValue::Bool(flag));
             p.props = Some(props);
