@@ -9,8 +9,10 @@
 //!
 //! Timestamps are deliberately absent: the collector's clock is the only one.
 
-use std::collections::BTreeMap;
-use std::fmt;
+use alloc::borrow::ToOwned;
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use core::fmt;
 
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -442,8 +444,9 @@ fn push_f64(out: &mut String, n: f64) {
         out.push('-');
     }
     let x = n.abs();
-    // Every integral f64 below 2^64 is exactly a u64.
-    if x.fract() == 0.0 && x < 18_446_744_073_709_551_616.0 {
+    // Every integral f64 below 2^64 is exactly a u64 (the cast truncates;
+    // `fract` needs std).
+    if x < 18_446_744_073_709_551_616.0 && (x as u64) as f64 == x {
         push_u64(out, x as u64);
         return;
     }

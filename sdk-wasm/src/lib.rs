@@ -26,7 +26,13 @@
 //!   `wasm-release` profile aborts on panic, which traps inside WASM; the host
 //!   catches it, so it never reaches the page).
 
-use std::cell::RefCell;
+#![cfg_attr(target_arch = "wasm32", no_std)]
+
+extern crate alloc;
+
+use alloc::borrow::ToOwned;
+use alloc::string::String;
+use core::cell::RefCell;
 
 use tallymark_core::wire::{Kind, MAX_PROPS, MAX_URL_BYTES, PayloadV1, PropValue, Props, Revenue};
 use wasm_bindgen::prelude::*;
@@ -43,7 +49,6 @@ pub const HASH: u32 = 1;
 /// `start` flag: send from `localhost` and loopback addresses too.
 pub const ALLOW_LOCALHOST: u32 = 2;
 
-#[derive(Default)]
 struct State {
     site: String,
     on: bool,
@@ -55,17 +60,53 @@ struct State {
     props: Option<Props>,
 }
 
-thread_local! {
-    static STATE: RefCell<State> = RefCell::new(State::default());
+const INITIAL: State = State {
+    site: String::new(),
+    on: false,
+    hash: false,
+    last: String::new(),
+    props: None,
+};
+
+// In WASM a plain static, not `thread_local!`: that needs std, whose panic
+// machinery pulls in `core::fmt` (~4 KB), and its lazy init costs ~2.5 KB.
+#[cfg(target_arch = "wasm32")]
+struct Global(RefCell<State>);
+// SAFETY: wasm32-unknown-unknown without the atomics feature (refused below)
+// has exactly one thread, so the state is never shared between threads.
+#[cfg(target_arch = "wasm32")]
+unsafe impl Sync for Global {}
+#[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
+compile_error!("the SDK's state assumes single-threaded WASM");
+#[cfg(target_arch = "wasm32")]
+static STATE: Global = Global(RefCell::new(INITIAL));
+
+// Native builds (the unit tests run on many threads): one state per thread.
+#[cfg(not(target_arch = "wasm32"))]
+std::thread_local! {
+    static STATE: RefCell<State> = const { RefCell::new(INITIAL) };
 }
 
 /// Runs `f` on the state; does nothing if it is already borrowed (it never
 /// is: nothing here calls back into JS).
 fn with<R: Default>(f: impl FnOnce(&mut State) -> R) -> R {
-    STATE.with(|s| match s.try_borrow_mut() {
+    let run = |s: &RefCell<State>| match s.try_borrow_mut() {
         Ok(mut s) => f(&mut s),
         Err(_) => R::default(),
-    })
+    };
+    #[cfg(target_arch = "wasm32")]
+    return run(&STATE.0);
+    #[cfg(not(target_arch = "wasm32"))]
+    STATE.with(run)
+}
+
+/// `#![no_std]` in WASM, so the panic handler is ours: trap. Nothing here
+/// should panic; if it does, the trap surfaces as a JS exception that the
+/// host catches. Not formatting the message keeps `core::fmt` out (~4 KB).
+#[cfg(all(target_arch = "wasm32", not(test)))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    core::arch::wasm32::unreachable()
 }
 
 /// Configures the beacon for `site`. `hostname` is `location.hostname`;
@@ -268,7 +309,7 @@ mod tests {
     #[test]
     fn long_urls_are_cut_and_long_referrers_left_out() {
         start("example.com".into(), "example.com", false, 0);
-        let long = format!("{URL}?q={}", "é".repeat(MAX_URL_BYTES));
+        let long = std::format!("{URL}?q={}", "é".repeat(MAX_URL_BYTES));
         let body = page(&long, &long, 1).unwrap_or_default();
         assert!(!body.is_empty() && !body.contains("referrer"));
     }
