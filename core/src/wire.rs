@@ -10,8 +10,8 @@
 //! Timestamps are deliberately absent: the collector's clock is the only one.
 
 use alloc::borrow::ToOwned;
-use alloc::collections::BTreeMap;
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::fmt;
 
 use serde::de::{self, Visitor};
@@ -104,8 +104,99 @@ impl<'de> Deserialize<'de> for PropValue {
     }
 }
 
-/// Custom properties, ordered by key.
-pub type Props = BTreeMap<String, PropValue>;
+/// Custom properties: keys unique, ordered by key, a JSON object on the wire.
+///
+/// A sorted `Vec`, not a `BTreeMap`: the same order, equality and serde
+/// shape at a fraction of the code — BTreeMap's node code was ~6 KB of the
+/// WASM beacon, which only ever holds up to [`MAX_PROPS`] entries. Parsing
+/// collects then sorts once (O(n log n) however many keys a body carries);
+/// a repeated key keeps its last value, as a map would.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Props(Vec<(String, PropValue)>);
+
+impl Props {
+    pub const fn new() -> Self {
+        Props(Vec::new())
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Sets `key` to `value`, replacing an earlier value.
+    pub fn insert(&mut self, key: String, value: PropValue) {
+        match self.0.binary_search_by(|(k, _)| k.as_str().cmp(&key)) {
+            Ok(i) => {
+                if let Some(slot) = self.0.get_mut(i) {
+                    slot.1 = value;
+                }
+            }
+            Err(i) => self.0.insert(i, (key, value)),
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&PropValue> {
+        let i = self.0.binary_search_by(|(k, _)| k.as_str().cmp(key)).ok()?;
+        self.0.get(i).map(|(_, v)| v)
+    }
+
+    /// The properties in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &PropValue)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    /// Sorts `entries` by key, keeping the last value of a repeated key.
+    fn from_entries(mut entries: Vec<(String, PropValue)>) -> Self {
+        // Reversed first, so that after the stable sort the last value of a
+        // key comes first and `dedup_by` (which keeps the first) keeps it.
+        entries.reverse();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        entries.dedup_by(|a, b| a.0 == b.0);
+        Props(entries)
+    }
+}
+
+impl FromIterator<(String, PropValue)> for Props {
+    fn from_iter<I: IntoIterator<Item = (String, PropValue)>>(iter: I) -> Self {
+        Props::from_entries(iter.into_iter().collect())
+    }
+}
+
+impl<const N: usize> From<[(String, PropValue); N]> for Props {
+    fn from(entries: [(String, PropValue); N]) -> Self {
+        entries.into_iter().collect()
+    }
+}
+
+impl Serialize for Props {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Props {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Props;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Props, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(Props::from_entries(entries))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
 
 /// Revenue attached to a custom event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -331,7 +422,7 @@ fn check_props(props: &Props) -> Result<(), WireError> {
     if props.len() > MAX_PROPS {
         return Err(WireError::TooManyProps);
     }
-    for (key, value) in props {
+    for (key, value) in props.iter() {
         if key.is_empty() {
             return Err(WireError::PropKeyEmpty);
         }
@@ -612,6 +703,30 @@ mod tests {
         assert_eq!(parse(p.to_json().as_bytes()).unwrap(), p);
         let plain = PayloadV1::pageview("example.com", "https://example.com/");
         assert_eq!(parse(plain.to_json().as_bytes()).unwrap(), plain);
+    }
+
+    #[test]
+    fn props_are_a_sorted_map_with_the_last_value_winning() {
+        let mut p = Props::new();
+        p.insert("b".into(), PropValue::Bool(true));
+        p.insert("a".into(), PropValue::Number(1.0));
+        p.insert("b".into(), PropValue::Number(2.0));
+        let keys: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["a", "b"]);
+        assert_eq!(p.get("b"), Some(&PropValue::Number(2.0)));
+        let parsed: Props = serde_json::from_str(r#"{"z":1,"a":"x","z":3}"#).unwrap();
+        assert_eq!(
+            serde_json::to_string(&parsed).unwrap(),
+            r#"{"a":"x","z":3.0}"#
+        );
+        assert_eq!(
+            parsed,
+            [
+                ("z".to_string(), PropValue::Number(3.0)),
+                ("a".to_string(), PropValue::String("x".into())),
+            ]
+            .into()
+        );
     }
 
     #[test]
