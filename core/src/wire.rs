@@ -135,6 +135,8 @@ impl Props {
                     slot.1 = value;
                 }
             }
+            // `i <= len` (binary search), so this never panics; a
+            // push + `rotate_right` instead would cost ~800 B more WASM.
             Err(i) => self.0.insert(i, (key, value)),
         }
     }
@@ -335,7 +337,10 @@ impl PayloadV1 {
         }
         match (self.kind, &self.name) {
             (Kind::Event, None) => return Err(WireError::NameMissing),
-            (_, Some(name)) if name.trim().is_empty() => return Err(WireError::NameEmpty),
+            // `all(is_whitespace)` is `trim().is_empty()` in less WASM.
+            (_, Some(name)) if name.chars().all(char::is_whitespace) => {
+                return Err(WireError::NameEmpty);
+            }
             (_, Some(name)) if name.len() > MAX_NAME_BYTES => return Err(WireError::NameTooLong),
             _ => {}
         }
@@ -443,65 +448,80 @@ fn check_props(props: &Props) -> Result<(), WireError> {
 /// Whether `code` is an ISO-4217 currency code (current, plus a few recently
 /// retired ones that old price lists still carry).
 pub fn is_currency(code: &str) -> bool {
-    code.len() == 3 && CURRENCIES.binary_search(&code).is_ok()
+    <[u8; 3]>::try_from(code.as_bytes()).is_ok_and(|c| CURRENCIES.binary_search(&c).is_ok())
 }
 
-/// ISO-4217 codes, sorted.
-const CURRENCIES: &[&str] = &[
-    "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT",
-    "BGN", "BHD", "BIF", "BMD", "BND", "BOB", "BOV", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD",
-    "CAD", "CDF", "CHE", "CHF", "CHW", "CLF", "CLP", "CNY", "COP", "COU", "CRC", "CUC", "CUP",
-    "CVE", "CZK", "DJF", "DKK", "DOP", "DZD", "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP",
-    "GEL", "GHS", "GIP", "GMD", "GNF", "GTQ", "GYD", "HKD", "HNL", "HRK", "HTG", "HUF", "IDR",
-    "ILS", "INR", "IQD", "IRR", "ISK", "JMD", "JOD", "JPY", "KES", "KGS", "KHR", "KMF", "KPW",
-    "KRW", "KWD", "KYD", "KZT", "LAK", "LBP", "LKR", "LRD", "LSL", "LYD", "MAD", "MDL", "MGA",
-    "MKD", "MMK", "MNT", "MOP", "MRU", "MUR", "MVR", "MWK", "MXN", "MXV", "MYR", "MZN", "NAD",
-    "NGN", "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN", "PGK", "PHP", "PKR", "PLN", "PYG",
-    "QAR", "RON", "RSD", "RUB", "RWF", "SAR", "SBD", "SCR", "SDG", "SEK", "SGD", "SHP", "SLE",
-    "SLL", "SOS", "SRD", "SSP", "STN", "SVC", "SYP", "SZL", "THB", "TJS", "TMT", "TND", "TOP",
-    "TRY", "TTD", "TWD", "TZS", "UAH", "UGX", "USD", "USN", "UYI", "UYU", "UYW", "UZS", "VED",
-    "VES", "VND", "VUV", "WST", "XAF", "XAG", "XAU", "XBA", "XBB", "XBC", "XBD", "XCD", "XCG",
-    "XDR", "XOF", "XPD", "XPF", "XPT", "XSU", "XUA", "YER", "ZAR", "ZMW", "ZWG", "ZWL",
+/// ISO-4217 codes, sorted. Byte triples, not `&str`s: 3 bytes an entry in
+/// the WASM data instead of 11 (pointer, length, text).
+const CURRENCIES: &[[u8; 3]] = &[
+    *b"AED", *b"AFN", *b"ALL", *b"AMD", *b"ANG", *b"AOA", *b"ARS", *b"AUD", *b"AWG", *b"AZN",
+    *b"BAM", *b"BBD", *b"BDT", *b"BGN", *b"BHD", *b"BIF", *b"BMD", *b"BND", *b"BOB", *b"BOV",
+    *b"BRL", *b"BSD", *b"BTN", *b"BWP", *b"BYN", *b"BZD", *b"CAD", *b"CDF", *b"CHE", *b"CHF",
+    *b"CHW", *b"CLF", *b"CLP", *b"CNY", *b"COP", *b"COU", *b"CRC", *b"CUC", *b"CUP", *b"CVE",
+    *b"CZK", *b"DJF", *b"DKK", *b"DOP", *b"DZD", *b"EGP", *b"ERN", *b"ETB", *b"EUR", *b"FJD",
+    *b"FKP", *b"GBP", *b"GEL", *b"GHS", *b"GIP", *b"GMD", *b"GNF", *b"GTQ", *b"GYD", *b"HKD",
+    *b"HNL", *b"HRK", *b"HTG", *b"HUF", *b"IDR", *b"ILS", *b"INR", *b"IQD", *b"IRR", *b"ISK",
+    *b"JMD", *b"JOD", *b"JPY", *b"KES", *b"KGS", *b"KHR", *b"KMF", *b"KPW", *b"KRW", *b"KWD",
+    *b"KYD", *b"KZT", *b"LAK", *b"LBP", *b"LKR", *b"LRD", *b"LSL", *b"LYD", *b"MAD", *b"MDL",
+    *b"MGA", *b"MKD", *b"MMK", *b"MNT", *b"MOP", *b"MRU", *b"MUR", *b"MVR", *b"MWK", *b"MXN",
+    *b"MXV", *b"MYR", *b"MZN", *b"NAD", *b"NGN", *b"NIO", *b"NOK", *b"NPR", *b"NZD", *b"OMR",
+    *b"PAB", *b"PEN", *b"PGK", *b"PHP", *b"PKR", *b"PLN", *b"PYG", *b"QAR", *b"RON", *b"RSD",
+    *b"RUB", *b"RWF", *b"SAR", *b"SBD", *b"SCR", *b"SDG", *b"SEK", *b"SGD", *b"SHP", *b"SLE",
+    *b"SLL", *b"SOS", *b"SRD", *b"SSP", *b"STN", *b"SVC", *b"SYP", *b"SZL", *b"THB", *b"TJS",
+    *b"TMT", *b"TND", *b"TOP", *b"TRY", *b"TTD", *b"TWD", *b"TZS", *b"UAH", *b"UGX", *b"USD",
+    *b"USN", *b"UYI", *b"UYU", *b"UYW", *b"UZS", *b"VED", *b"VES", *b"VND", *b"VUV", *b"WST",
+    *b"XAF", *b"XAG", *b"XAU", *b"XBA", *b"XBB", *b"XBC", *b"XBD", *b"XCD", *b"XCG", *b"XDR",
+    *b"XOF", *b"XPD", *b"XPF", *b"XPT", *b"XSU", *b"XUA", *b"YER", *b"ZAR", *b"ZMW", *b"ZWG",
+    *b"ZWL",
 ];
 
 /// Appends `s` as a JSON string literal (RFC 8259 escaping).
 pub fn push_json_str(out: &mut String, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let b = c as u8;
-                out.push_str("\\u00");
-                out.push(HEX[(b >> 4) as usize] as char);
-                out.push(HEX[(b & 0xf) as usize] as char);
-            }
-            c => out.push(c),
+    // Copies runs of bytes that need no escape in one go: everything to
+    // escape is ASCII, so every cut is on a char boundary (`get` never
+    // fails) and no UTF-8 decoding is needed.
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "\\u00",
+            _ => continue,
+        };
+        out.push_str(s.get(start..i).unwrap_or_default());
+        out.push_str(escape);
+        if b < 0x20 && !matches!(b, b'\n' | b'\r' | b'\t') {
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 0xf)] as char);
         }
+        start = i + 1;
     }
+    out.push_str(s.get(start..).unwrap_or_default());
     out.push('"');
 }
 
 /// Appends an unsigned integer in decimal without `core::fmt` (WASM size).
 fn push_u64(out: &mut String, mut n: u64) {
     let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
+    let mut used = 0;
+    // Iterators, not indexing: no bounds-check panics (whose messages would
+    // bring integer formatting back).
+    for slot in buf.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
         n /= 10;
+        used += 1;
         if n == 0 {
             break;
         }
     }
-    for &b in &buf[i..] {
-        out.push(b as char);
-    }
+    buf.iter()
+        .skip(buf.len() - used)
+        .for_each(|&b| out.push(b as char));
 }
 
 /// Appends a finite number as a JSON number, without `core::fmt`: Rust's
@@ -573,30 +593,31 @@ fn push_f64(out: &mut String, n: f64) {
         *slot = b'0' + (digits % 10) as u8;
         digits /= 10;
     }
-    while len > 1 && buf[len - 1] == b'0' {
+    while len > 1 && buf.get(len - 1) == Some(&b'0') {
         len -= 1;
     }
-    let digits = &buf[..len];
+    // `get`, not indexing: no bounds-check panics in the beacon.
+    let part = |r: core::ops::Range<usize>| buf.get(r).unwrap_or_default();
     let push_all = |out: &mut String, d: &[u8]| d.iter().for_each(|&b| out.push(b as char));
     if (-6..21).contains(&e10) {
         if e10 < 0 {
             out.push_str("0.");
             (1..-e10).for_each(|_| out.push('0'));
-            push_all(out, digits);
+            push_all(out, part(0..len));
         } else {
             let int = e10 as usize + 1;
-            push_all(out, &digits[..int.min(len)]);
+            push_all(out, part(0..int.min(len)));
             (len..int).for_each(|_| out.push('0'));
             if int < len {
                 out.push('.');
-                push_all(out, &digits[int..]);
+                push_all(out, part(int..len));
             }
         }
     } else {
-        push_all(out, &digits[..1]);
+        push_all(out, part(0..1));
         if len > 1 {
             out.push('.');
-            push_all(out, &digits[1..]);
+            push_all(out, part(1..len));
         }
         out.push('e');
         if e10 < 0 {
