@@ -19,6 +19,7 @@ mod fuzz;
 mod sdk;
 mod seed;
 mod tools;
+mod wasm_names;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
