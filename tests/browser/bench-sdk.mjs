@@ -15,9 +15,9 @@
 // instantiate the wasm, build the body). The pages are cross-origin isolated
 // (COOP/COEP), which gives performance.now() 5 µs resolution instead of 100.
 //
-// "Longest task": the longest RunTask on the page's renderer main thread in a
-// Chromium trace of the whole load (parse, scripts, wasm, beacon), so the
-// difference between the pages is what the SDK costs the main thread.
+// "Longest task" and "main-thread busy": from a Chromium trace of each load,
+// the RunTasks on the renderer main thread between the script's evaluation
+// and the beacon's request (see mainThreadCost).
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -75,19 +75,33 @@ function hookBeacon() {
   }).observe({ type: 'longtask', buffered: true });
 }
 
-function longestTask(trace) {
+// The main-thread cost of one load's beacon, from a Chromium trace: the
+// window runs from the evaluation of `script` (EvaluateScript) to the
+// request to /api/event (ResourceSendRequest); `task` is the longest RunTask
+// on the page's main thread overlapping it (what it blocks the page for
+// at most), `busy` the main-thread time inside it.
+function mainThreadCost(trace, script) {
   const events = JSON.parse(trace.toString()).traceEvents || [];
-  const main = new Set(
-    events
-      .filter((e) => e.ph === 'M' && e.name === 'thread_name' && e.args && e.args.name === 'CrRendererMain')
-      .map((e) => `${e.pid}:${e.tid}`),
-  );
-  let max = 0;
+  const url = (e) => (e.args && e.args.data && e.args.data.url) || '';
+  const start = events.find((e) => e.name === 'EvaluateScript' && url(e).endsWith(script));
+  const sent = events.find((e) => e.name === 'ResourceSendRequest' && url(e).endsWith('/api/event'));
+  if (!start || !sent) return { task: null, busy: null };
+  // The page's main thread: the one that evaluated the script.
+  // Chromium names its task events one of two ways, and may nest them:
+  // count one kind only, so no time is counted twice.
+  const kind = events.some((e) => e.name === 'ThreadControllerImpl::RunTask')
+    ? 'ThreadControllerImpl::RunTask' : 'RunTask';
+  let task = 0;
+  let busy = 0;
   for (const e of events) {
-    if (e.ph === 'X' && (e.name === 'RunTask' || e.name === 'ThreadControllerImpl::RunTask')
-      && main.has(`${e.pid}:${e.tid}`)) max = Math.max(max, e.dur || 0);
+    if (e.ph !== 'X' || e.name !== kind) continue;
+    if (e.pid !== start.pid || e.tid !== start.tid) continue;
+    const end = e.ts + (e.dur || 0);
+    if (end < start.ts || e.ts > sent.ts) continue;
+    task = Math.max(task, e.dur || 0);
+    busy += Math.min(end, sent.ts) - Math.max(e.ts, start.ts);
   }
-  return max / 1000; // ms
+  return { task: task / 1000, busy: busy / 1000 };
 }
 
 const median = (xs) => {
@@ -100,7 +114,9 @@ const result = { loads, isolated: null, sdk: {}, baseline: {} };
 try {
   const context = await humanContext(browser);
   await context.addInitScript(hookBeacon);
-  const runs = { sdk: { beacon: [], task: [], long: 0 }, baseline: { beacon: [], task: [], long: 0 } };
+  const runs = {};
+  for (const name of ['sdk', 'baseline']) runs[name] = { beacon: [], task: [], busy: [], long: 0 };
+  const scripts = { sdk: '/tallymark.js', baseline: '/baseline.js' };
   // One warm-up load each (disk cache is off: no-store; this warms Chromium itself).
   for (let i = -1; i < loads; i++) {
     for (const name of ['sdk', 'baseline']) {
@@ -119,7 +135,11 @@ try {
       if (i < 0) continue;
       result.isolated = t.isolated;
       runs[name].beacon.push(t.beacon);
-      runs[name].task.push(longestTask(trace));
+      const cost = mainThreadCost(trace, scripts[name]);
+      if (cost.task !== null) {
+        runs[name].task.push(cost.task);
+        runs[name].busy.push(cost.busy);
+      }
       runs[name].long = Math.max(runs[name].long, t.long);
     }
   }
@@ -127,6 +147,8 @@ try {
     result[name] = {
       first_beacon_ms: median(runs[name].beacon),
       longest_task_ms: median(runs[name].task),
+      main_thread_busy_ms: median(runs[name].busy),
+      traced_loads: runs[name].task.length,
       longtasks_over_50ms_max_ms: runs[name].long,
     };
   }
