@@ -5,7 +5,9 @@
 //!    the JS of the script-tag bundle (`npm/dist/script/`) and of the npm
 //!    ES module (`npm/dist/esm/`), with the totals against the 4 KB gzip
 //!    target and Plausible's 786 B script.
-//! 3. Loads the script tag in Debian's Chromium (`tests/browser/bench-sdk.mjs`)
+//! 3. `twiggy top` of the wasm as cargo built it (names kept), and the
+//!    `core::fmt` items left in it (should be none but a panic stub).
+//! 4. Loads the script tag in Debian's Chromium (`tests/browser/bench-sdk.mjs`)
 //!    against a page whose one-line script only calls `sendBeacon`, and prints
 //!    the time from the script's first statement to the first beacon, and the
 //!    longest main-thread task and the main-thread time between the script's
@@ -62,6 +64,8 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         );
     }
 
+    twiggy(root)?;
+
     tools::ensure_chromium()?;
     tools::ensure_npm(&root.join("tests"))?;
     println!("\nBrowser SDK in Chromium (median of {loads} loads each, same run)\n");
@@ -102,6 +106,38 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
          to the beacon's request; traced loads: SDK {}, baseline {}.",
         report["sdk"]["traced_loads"], report["baseline"]["traced_loads"]
     );
+    Ok(())
+}
+
+/// The largest items of the SDK's wasm as cargo built it (names kept, before
+/// wasm-bindgen and wasm-opt), and whether any `core::fmt` code is left.
+fn twiggy(root: &Path) -> Result<()> {
+    let bin = tools::ensure_cargo_bin("twiggy", tools::TWIGGY_VERSION, "twiggy")?;
+    let wasm = root.join("target/wasm32-unknown-unknown/wasm-release/tallymark_sdk.wasm");
+    let top = |n: &str| -> Result<String> {
+        let out = Command::new(&bin)
+            .args(["top", "-n", n])
+            .arg(&wasm)
+            .output()
+            .context("starting twiggy")?;
+        if !out.status.success() {
+            bail!("twiggy failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    println!(
+        "
+Largest items (twiggy top, {}):
+",
+        wasm.display()
+    );
+    print!("{}", top("15")?);
+    let fmt: Vec<String> = top("100000")?
+        .lines()
+        .filter(|l| l.contains("::fmt"))
+        .map(|l| l.rsplit('┊').next().unwrap_or(l).trim().to_string())
+        .collect();
+    println!("core::fmt items left: {} {fmt:?}", fmt.len());
     Ok(())
 }
 
