@@ -10,6 +10,12 @@
 //! [`session`]; [`client_ip`], [`anonymize`], [`source`] and [`useragent`]
 //! derive the event's dimensions.
 #![forbid(unsafe_code)]
+// Without `server` (the browser SDK's build) only `wire` is compiled, and it
+// needs no more than `alloc`: no_std lets the SDK keep std's panic machinery,
+// and with it `core::fmt`, out of the wasm.
+#![cfg_attr(not(feature = "server"), no_std)]
+
+extern crate alloc;
 
 pub mod wire;
 

@@ -9,8 +9,10 @@
 //!
 //! Timestamps are deliberately absent: the collector's clock is the only one.
 
-use std::collections::BTreeMap;
-use std::fmt;
+use alloc::borrow::ToOwned;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
 
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -102,8 +104,101 @@ impl<'de> Deserialize<'de> for PropValue {
     }
 }
 
-/// Custom properties, ordered by key.
-pub type Props = BTreeMap<String, PropValue>;
+/// Custom properties: keys unique, ordered by key, a JSON object on the wire.
+///
+/// A sorted `Vec`, not a `BTreeMap`: the same order, equality and serde
+/// shape at a fraction of the code — BTreeMap's node code was ~6 KB of the
+/// WASM beacon, which only ever holds up to [`MAX_PROPS`] entries. Parsing
+/// collects then sorts once (O(n log n) however many keys a body carries);
+/// a repeated key keeps its last value, as a map would.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Props(Vec<(String, PropValue)>);
+
+impl Props {
+    pub const fn new() -> Self {
+        Props(Vec::new())
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Sets `key` to `value`, replacing an earlier value.
+    pub fn insert(&mut self, key: String, value: PropValue) {
+        match self.0.binary_search_by(|(k, _)| k.as_str().cmp(&key)) {
+            Ok(i) => {
+                if let Some(slot) = self.0.get_mut(i) {
+                    slot.1 = value;
+                }
+            }
+            // `i <= len` (binary search), so this never panics; a
+            // push + `rotate_right` instead would cost ~800 B more WASM.
+            Err(i) => self.0.insert(i, (key, value)),
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&PropValue> {
+        let i = self.0.binary_search_by(|(k, _)| k.as_str().cmp(key)).ok()?;
+        self.0.get(i).map(|(_, v)| v)
+    }
+
+    /// The properties in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &PropValue)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    /// Sorts `entries` by key, keeping the last value of a repeated key.
+    fn from_entries(mut entries: Vec<(String, PropValue)>) -> Self {
+        // Reversed first, so that after the stable sort the last value of a
+        // key comes first and `dedup_by` (which keeps the first) keeps it.
+        entries.reverse();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        entries.dedup_by(|a, b| a.0 == b.0);
+        Props(entries)
+    }
+}
+
+impl FromIterator<(String, PropValue)> for Props {
+    fn from_iter<I: IntoIterator<Item = (String, PropValue)>>(iter: I) -> Self {
+        Props::from_entries(iter.into_iter().collect())
+    }
+}
+
+impl<const N: usize> From<[(String, PropValue); N]> for Props {
+    fn from(entries: [(String, PropValue); N]) -> Self {
+        entries.into_iter().collect()
+    }
+}
+
+impl Serialize for Props {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Props {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Props;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Props, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(Props::from_entries(entries))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
 
 /// Revenue attached to a custom event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -242,7 +337,10 @@ impl PayloadV1 {
         }
         match (self.kind, &self.name) {
             (Kind::Event, None) => return Err(WireError::NameMissing),
-            (_, Some(name)) if name.trim().is_empty() => return Err(WireError::NameEmpty),
+            // `all(is_whitespace)` is `trim().is_empty()` in less WASM.
+            (_, Some(name)) if name.chars().all(char::is_whitespace) => {
+                return Err(WireError::NameEmpty);
+            }
             (_, Some(name)) if name.len() > MAX_NAME_BYTES => return Err(WireError::NameTooLong),
             _ => {}
         }
@@ -329,7 +427,7 @@ fn check_props(props: &Props) -> Result<(), WireError> {
     if props.len() > MAX_PROPS {
         return Err(WireError::TooManyProps);
     }
-    for (key, value) in props {
+    for (key, value) in props.iter() {
         if key.is_empty() {
             return Err(WireError::PropKeyEmpty);
         }
@@ -350,82 +448,201 @@ fn check_props(props: &Props) -> Result<(), WireError> {
 /// Whether `code` is an ISO-4217 currency code (current, plus a few recently
 /// retired ones that old price lists still carry).
 pub fn is_currency(code: &str) -> bool {
-    code.len() == 3 && CURRENCIES.binary_search(&code).is_ok()
+    <[u8; 3]>::try_from(code.as_bytes()).is_ok_and(|c| CURRENCIES.binary_search(&c).is_ok())
 }
 
-/// ISO-4217 codes, sorted.
-const CURRENCIES: &[&str] = &[
-    "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT",
-    "BGN", "BHD", "BIF", "BMD", "BND", "BOB", "BOV", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD",
-    "CAD", "CDF", "CHE", "CHF", "CHW", "CLF", "CLP", "CNY", "COP", "COU", "CRC", "CUC", "CUP",
-    "CVE", "CZK", "DJF", "DKK", "DOP", "DZD", "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP",
-    "GEL", "GHS", "GIP", "GMD", "GNF", "GTQ", "GYD", "HKD", "HNL", "HRK", "HTG", "HUF", "IDR",
-    "ILS", "INR", "IQD", "IRR", "ISK", "JMD", "JOD", "JPY", "KES", "KGS", "KHR", "KMF", "KPW",
-    "KRW", "KWD", "KYD", "KZT", "LAK", "LBP", "LKR", "LRD", "LSL", "LYD", "MAD", "MDL", "MGA",
-    "MKD", "MMK", "MNT", "MOP", "MRU", "MUR", "MVR", "MWK", "MXN", "MXV", "MYR", "MZN", "NAD",
-    "NGN", "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN", "PGK", "PHP", "PKR", "PLN", "PYG",
-    "QAR", "RON", "RSD", "RUB", "RWF", "SAR", "SBD", "SCR", "SDG", "SEK", "SGD", "SHP", "SLE",
-    "SLL", "SOS", "SRD", "SSP", "STN", "SVC", "SYP", "SZL", "THB", "TJS", "TMT", "TND", "TOP",
-    "TRY", "TTD", "TWD", "TZS", "UAH", "UGX", "USD", "USN", "UYI", "UYU", "UYW", "UZS", "VED",
-    "VES", "VND", "VUV", "WST", "XAF", "XAG", "XAU", "XBA", "XBB", "XBC", "XBD", "XCD", "XCG",
-    "XDR", "XOF", "XPD", "XPF", "XPT", "XSU", "XUA", "YER", "ZAR", "ZMW", "ZWG", "ZWL",
+/// ISO-4217 codes, sorted. Byte triples, not `&str`s: 3 bytes an entry in
+/// the WASM data instead of 11 (pointer, length, text).
+const CURRENCIES: &[[u8; 3]] = &[
+    *b"AED", *b"AFN", *b"ALL", *b"AMD", *b"ANG", *b"AOA", *b"ARS", *b"AUD", *b"AWG", *b"AZN",
+    *b"BAM", *b"BBD", *b"BDT", *b"BGN", *b"BHD", *b"BIF", *b"BMD", *b"BND", *b"BOB", *b"BOV",
+    *b"BRL", *b"BSD", *b"BTN", *b"BWP", *b"BYN", *b"BZD", *b"CAD", *b"CDF", *b"CHE", *b"CHF",
+    *b"CHW", *b"CLF", *b"CLP", *b"CNY", *b"COP", *b"COU", *b"CRC", *b"CUC", *b"CUP", *b"CVE",
+    *b"CZK", *b"DJF", *b"DKK", *b"DOP", *b"DZD", *b"EGP", *b"ERN", *b"ETB", *b"EUR", *b"FJD",
+    *b"FKP", *b"GBP", *b"GEL", *b"GHS", *b"GIP", *b"GMD", *b"GNF", *b"GTQ", *b"GYD", *b"HKD",
+    *b"HNL", *b"HRK", *b"HTG", *b"HUF", *b"IDR", *b"ILS", *b"INR", *b"IQD", *b"IRR", *b"ISK",
+    *b"JMD", *b"JOD", *b"JPY", *b"KES", *b"KGS", *b"KHR", *b"KMF", *b"KPW", *b"KRW", *b"KWD",
+    *b"KYD", *b"KZT", *b"LAK", *b"LBP", *b"LKR", *b"LRD", *b"LSL", *b"LYD", *b"MAD", *b"MDL",
+    *b"MGA", *b"MKD", *b"MMK", *b"MNT", *b"MOP", *b"MRU", *b"MUR", *b"MVR", *b"MWK", *b"MXN",
+    *b"MXV", *b"MYR", *b"MZN", *b"NAD", *b"NGN", *b"NIO", *b"NOK", *b"NPR", *b"NZD", *b"OMR",
+    *b"PAB", *b"PEN", *b"PGK", *b"PHP", *b"PKR", *b"PLN", *b"PYG", *b"QAR", *b"RON", *b"RSD",
+    *b"RUB", *b"RWF", *b"SAR", *b"SBD", *b"SCR", *b"SDG", *b"SEK", *b"SGD", *b"SHP", *b"SLE",
+    *b"SLL", *b"SOS", *b"SRD", *b"SSP", *b"STN", *b"SVC", *b"SYP", *b"SZL", *b"THB", *b"TJS",
+    *b"TMT", *b"TND", *b"TOP", *b"TRY", *b"TTD", *b"TWD", *b"TZS", *b"UAH", *b"UGX", *b"USD",
+    *b"USN", *b"UYI", *b"UYU", *b"UYW", *b"UZS", *b"VED", *b"VES", *b"VND", *b"VUV", *b"WST",
+    *b"XAF", *b"XAG", *b"XAU", *b"XBA", *b"XBB", *b"XBC", *b"XBD", *b"XCD", *b"XCG", *b"XDR",
+    *b"XOF", *b"XPD", *b"XPF", *b"XPT", *b"XSU", *b"XUA", *b"YER", *b"ZAR", *b"ZMW", *b"ZWG",
+    *b"ZWL",
 ];
 
 /// Appends `s` as a JSON string literal (RFC 8259 escaping).
 pub fn push_json_str(out: &mut String, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let b = c as u8;
-                out.push_str("\\u00");
-                out.push(HEX[(b >> 4) as usize] as char);
-                out.push(HEX[(b & 0xf) as usize] as char);
-            }
-            c => out.push(c),
+    // Copies runs of bytes that need no escape in one go: everything to
+    // escape is ASCII, so every cut is on a char boundary (`get` never
+    // fails) and no UTF-8 decoding is needed.
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "\\u00",
+            _ => continue,
+        };
+        out.push_str(s.get(start..i).unwrap_or_default());
+        out.push_str(escape);
+        if b < 0x20 && !matches!(b, b'\n' | b'\r' | b'\t') {
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 0xf)] as char);
         }
+        start = i + 1;
     }
+    out.push_str(s.get(start..).unwrap_or_default());
     out.push('"');
 }
 
 /// Appends an unsigned integer in decimal without `core::fmt` (WASM size).
 fn push_u64(out: &mut String, mut n: u64) {
     let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
+    let mut used = 0;
+    // Iterators, not indexing: no bounds-check panics (whose messages would
+    // bring integer formatting back).
+    for slot in buf.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
         n /= 10;
+        used += 1;
         if n == 0 {
             break;
         }
     }
-    for &b in &buf[i..] {
-        out.push(b as char);
-    }
+    buf.iter()
+        .skip(buf.len() - used)
+        .for_each(|&b| out.push(b as char));
 }
 
-/// Appends a finite number; integers take the fmt-free path. Non-finite
-/// numbers (which `check_limits` refuses) are written as `0`, never as
-/// invalid JSON.
+/// Appends a finite number as a JSON number, without `core::fmt`: Rust's
+/// float formatting (Grisu/Dragon with its tables) is ~20 KB of WASM, most of
+/// the beacon. Integers below 2^64 are written exactly. Non-finite numbers
+/// (which `check_limits` refuses) are written as `0`, never as invalid JSON.
+///
+/// Precision choice: other numbers are written with at most 15 significant
+/// digits (`DBL_DIG`), trailing zeros dropped. Every decimal of up to 15
+/// significant digits survives decimal → f64 → decimal unchanged at 15
+/// digits, so any value a person or a price list wrote (19.99, 0.1, 1e-7,
+/// 1.5e21, -3.25) comes back as exactly the same f64. Numbers that need 16–17
+/// digits to round-trip (`0.1 + 0.2`) come back as their 15-digit rounding
+/// (0.3), a relative change below 5e-15 — fine for analytics, and what
+/// shortest-round-trip printing would cost ~10 KB of tables to avoid.
+///
+/// How: scale by an exact power of ten (10^0..10^22 are exact in f64) into
+/// [1e14, 1e15) and round to an integer. Each of the (at most three)
+/// roundings errs by at most 2^-53 relative, < 0.34 absolute at 1e15, so the
+/// 15 digits are exact when the decimal exponent is within -8..=36 (one
+/// scaling step). Outside it the scaling takes several steps and the 15th
+/// digit may be off by one or two. Layout follows JavaScript's
+/// `Number.prototype.toString`: positional for 1e-6 <= |n| < 1e21, else
+/// `d.ddde[-]x`.
 fn push_f64(out: &mut String, n: f64) {
     if !n.is_finite() {
         out.push('0');
-    } else if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
-        if n < 0.0 {
+        return;
+    }
+    if n < 0.0 {
+        out.push('-');
+    }
+    let x = n.abs();
+    // Every integral f64 below 2^64 is exactly a u64 (the cast truncates;
+    // `fract` needs std).
+    if x < 18_446_744_073_709_551_616.0 && (x as u64) as f64 == x {
+        push_u64(out, x as u64);
+        return;
+    }
+    // The decimal exponent, estimated from the binary one (log10(2) ≈
+    // 78913 / 2^18), then corrected: `digits` must land in [1e14, 1e15).
+    let e2 = ((x.to_bits() >> 52) & 0x7ff) as i32 - 1023;
+    let mut e10 = (e2 * 78_913) >> 18;
+    let mut digits = 0_u64;
+    // Bounded: the estimate is off by at most one for normal numbers and
+    // by at most 17 for subnormals.
+    for _ in 0..24 {
+        digits = (scale10(x, 14 - e10) + 0.5) as u64;
+        if digits >= 1_000_000_000_000_000 {
+            e10 += 1;
+        } else if digits < 100_000_000_000_000 {
+            e10 -= 1;
+        } else {
+            break;
+        }
+    }
+    // Clamped: only a non-converging loop (impossible) could exceed the
+    // first; the second keeps numbers near f64::MAX from rounding up past
+    // it (which parsers refuse as out of range).
+    let max = if e10 >= 308 {
+        179_769_313_486_231
+    } else {
+        999_999_999_999_999
+    };
+    let mut digits = digits.min(max);
+    let mut buf = [b'0'; 15];
+    let mut len = 15;
+    for slot in buf.iter_mut().rev() {
+        *slot = b'0' + (digits % 10) as u8;
+        digits /= 10;
+    }
+    while len > 1 && buf.get(len - 1) == Some(&b'0') {
+        len -= 1;
+    }
+    // `get`, not indexing: no bounds-check panics in the beacon.
+    let part = |r: core::ops::Range<usize>| buf.get(r).unwrap_or_default();
+    let push_all = |out: &mut String, d: &[u8]| d.iter().for_each(|&b| out.push(b as char));
+    if (-6..21).contains(&e10) {
+        if e10 < 0 {
+            out.push_str("0.");
+            (1..-e10).for_each(|_| out.push('0'));
+            push_all(out, part(0..len));
+        } else {
+            let int = e10 as usize + 1;
+            push_all(out, part(0..int.min(len)));
+            (len..int).for_each(|_| out.push('0'));
+            if int < len {
+                out.push('.');
+                push_all(out, part(int..len));
+            }
+        }
+    } else {
+        push_all(out, part(0..1));
+        if len > 1 {
+            out.push('.');
+            push_all(out, part(1..len));
+        }
+        out.push('e');
+        if e10 < 0 {
             out.push('-');
         }
-        push_u64(out, n.abs() as u64);
-    } else {
-        use fmt::Write;
-        let _ = write!(out, "{n}");
+        push_u64(out, u64::from(e10.unsigned_abs()));
     }
+}
+
+/// `x * 10^e`, with exact powers of ten (10^22 is the largest exact f64).
+fn scale10(mut x: f64, mut e: i32) -> f64 {
+    const E22: f64 = 1e22;
+    while e > 22 {
+        x *= E22;
+        e -= 22;
+    }
+    while e < -22 {
+        x /= E22;
+        e += 22;
+    }
+    let mut p = 1.0;
+    for _ in 0..e.unsigned_abs() {
+        p *= 10.0;
+    }
+    if e < 0 { x / p } else { x * p }
 }
 
 /// Parses and checks a v1 payload from a request body.
@@ -507,6 +724,30 @@ mod tests {
         assert_eq!(parse(p.to_json().as_bytes()).unwrap(), p);
         let plain = PayloadV1::pageview("example.com", "https://example.com/");
         assert_eq!(parse(plain.to_json().as_bytes()).unwrap(), plain);
+    }
+
+    #[test]
+    fn props_are_a_sorted_map_with_the_last_value_winning() {
+        let mut p = Props::new();
+        p.insert("b".into(), PropValue::Bool(true));
+        p.insert("a".into(), PropValue::Number(1.0));
+        p.insert("b".into(), PropValue::Number(2.0));
+        let keys: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["a", "b"]);
+        assert_eq!(p.get("b"), Some(&PropValue::Number(2.0)));
+        let parsed: Props = serde_json::from_str(r#"{"z":1,"a":"x","z":3}"#).unwrap();
+        assert_eq!(
+            serde_json::to_string(&parsed).unwrap(),
+            r#"{"a":"x","z":3.0}"#
+        );
+        assert_eq!(
+            parsed,
+            [
+                ("z".to_string(), PropValue::Number(3.0)),
+                ("a".to_string(), PropValue::String("x".into())),
+            ]
+            .into()
+        );
     }
 
     #[test]
@@ -628,6 +869,74 @@ mod tests {
         assert!(err.contains("props"), "{err}");
     }
 
+    fn json_f64(n: f64) -> String {
+        let mut out = String::new();
+        push_f64(&mut out, n);
+        out
+    }
+
+    #[test]
+    fn numbers_are_written_without_fmt_and_round_trip() {
+        let cases: &[(f64, &str)] = &[
+            (19.99, "19.99"),
+            (0.1, "0.1"),
+            (1e-7, "1e-7"),
+            (1.5e21, "1.5e21"),
+            (-3.25, "-3.25"),
+            (0.000001, "0.000001"),
+            (1.5e-7, "1.5e-7"),
+            (1e20, "100000000000000000000"),
+            (123456.789, "123456.789"),
+            (-0.125, "-0.125"),
+            (12.0, "12"),
+            (-0.0, "0"),
+            (0.1 + 0.2, "0.3"),
+            (1e300, "1e300"),
+            (-2.5e-300, "-2.5e-300"),
+            (f64::MAX, "1.79769313486231e308"),
+            (9_007_199_254_740_993.0, "9007199254740992"),
+            (1e19, "10000000000000000000"),
+            (f64::NAN, "0"),
+            (f64::INFINITY, "0"),
+        ];
+        for &(n, want) in cases {
+            assert_eq!(json_f64(n), want, "{n:e}");
+        }
+        for n in [19.99, 0.1, 1e-7, 1.5e21, -3.25, 1e300, -2.5e-300] {
+            assert_eq!(serde_json::from_str::<f64>(&json_f64(n)).unwrap(), n);
+        }
+        assert!(serde_json::from_str::<f64>(&json_f64(f64::MAX)).is_ok());
+    }
+
+    proptest! {
+        /// Any decimal of at most 15 significant digits with a decimal
+        /// exponent in -8..=36 comes back as exactly the same f64.
+        #[test]
+        fn fifteen_digit_decimals_round_trip_exactly(
+            mantissa in 1u64..1_000_000_000_000_000, exp in -22i32..=22, neg in any::<bool>(),
+        ) {
+            let text = format!("{}{mantissa}e{exp}", if neg { "-" } else { "" });
+            let n: f64 = text.parse().unwrap();
+            let e10 = n.abs().log10().floor() as i32;
+            prop_assume!((-8..=36).contains(&e10));
+            let json = json_f64(n);
+            prop_assert_eq!(serde_json::from_str::<f64>(&json).unwrap(), n, "{} -> {}", text, json);
+        }
+
+        /// Any finite f64 is written as a JSON number within 15-digit
+        /// rounding plus one scaling error of itself (6.2e-15 relative), or
+        /// several scaling errors at the extreme exponents (2.5e-14).
+        #[test]
+        fn any_finite_number_is_valid_json_and_close(n in any::<f64>()) {
+            prop_assume!(n.is_finite());
+            let json = json_f64(n);
+            let back: f64 = serde_json::from_str(&json).unwrap();
+            let e10 = n.abs().log10().floor();
+            let tolerance = if (-8.0..=36.0).contains(&e10) { 6.2e-15 } else { 2.5e-14 };
+            prop_assert!(back == n || ((back - n) / n).abs() <= tolerance, "{:e} -> {}", n, json);
+        }
+    }
+
     proptest! {
         #[test]
         fn parse_never_panics(body in proptest::collection::vec(any::<u8>(), 0..512)) {
@@ -657,6 +966,8 @@ mod tests {
             p.name = Some(name);
             let mut props = Props::new();
             props.insert(key.clone(), PropValue::String(sval));
+            // The encoder keeps 15 significant digits (see `push_f64`).
+            let num: f64 = format!("{num:.14e}").parse().unwrap();
             props.insert(format!("{key}_n"), PropValue::Number(num));
             props.insert(format!("{key}_b"), PropValue::Bool(flag));
             p.props = Some(props);

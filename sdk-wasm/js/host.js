@@ -33,7 +33,7 @@ function tmWidth() {
 // A page view of the current URL; Rust skips a repeat of the last one.
 function tmPage() {
   try {
-    if (tmW) tmSend(tmW.page(location.href, document.referrer, tmWidth()));
+    if (tmW) tmSend(tmW.send(undefined, location.href, document.referrer, tmWidth(), 0));
   } catch (e) {}
 }
 
@@ -49,13 +49,14 @@ function tmTrack(name, props, options) {
         if (!Object.prototype.hasOwnProperty.call(props, k)) continue;
         v = props[k];
         t = typeof v;
-        if (t == 'string') tmW.prop_str(k, v);
-        else if (t == 'number') tmW.prop_num(k, v);
-        else if (t == 'boolean') tmW.prop_bool(k, v);
-        else if (v != null) tmW.prop_bad();
+        // kinds: 0 string, 1 number, 2 boolean, 3 refused (src/lib.rs PROP_*)
+        if (t == 'string') tmW.prop(k, v, 0, 0);
+        else if (t == 'number') tmW.prop(k, undefined, v, 1);
+        else if (t == 'boolean') tmW.prop(k, undefined, +v, 2);
+        else if (v != null) tmW.prop(k, undefined, 0, 3);
       }
     }
-    tmSend(tmW.event(String(name), location.href, document.referrer, tmWidth(),
+    tmSend(tmW.send(String(name), location.href, document.referrer, tmWidth(),
       revenue ? +revenue.amount : 0, revenue ? String(revenue.currency) : undefined));
   } catch (e) {}
 }

@@ -18,15 +18,21 @@
 //! - no web-sys/js-sys and no imports at all: every value crosses the
 //!   boundary as a string, number or bool, and the body comes back as a
 //!   string. Each import costs glue; web-sys/js-sys cost 1–2 KB gz.
-//! - no serde-wasm-bindgen: props arrive one at a time through
-//!   [`prop_str`]/[`prop_num`]/[`prop_bool`] (serde's deserializer machinery
-//!   plus float parsing costs ~20 KB);
+//! - no serde-wasm-bindgen: props arrive one at a time through [`prop`]
+//!   (see BENCHMARKS.md for its measured cost);
+//! - three exports ([`start`], [`prop`], [`send`]): each costs glue;
 //! - `lol_alloc`'s free-list allocator instead of dlmalloc (~7 KB);
 //! - no `format!` and no `unwrap`: nothing here can panic (and the
 //!   `wasm-release` profile aborts on panic, which traps inside WASM; the host
 //!   catches it, so it never reaches the page).
 
-use std::cell::RefCell;
+#![cfg_attr(target_arch = "wasm32", no_std)]
+
+extern crate alloc;
+
+use alloc::borrow::ToOwned;
+use alloc::string::String;
+use core::cell::RefCell;
 
 use tallymark_core::wire::{Kind, MAX_PROPS, MAX_URL_BYTES, PayloadV1, PropValue, Props, Revenue};
 use wasm_bindgen::prelude::*;
@@ -43,7 +49,6 @@ pub const HASH: u32 = 1;
 /// `start` flag: send from `localhost` and loopback addresses too.
 pub const ALLOW_LOCALHOST: u32 = 2;
 
-#[derive(Default)]
 struct State {
     site: String,
     on: bool,
@@ -55,17 +60,53 @@ struct State {
     props: Option<Props>,
 }
 
-thread_local! {
-    static STATE: RefCell<State> = RefCell::new(State::default());
+const INITIAL: State = State {
+    site: String::new(),
+    on: false,
+    hash: false,
+    last: String::new(),
+    props: None,
+};
+
+// In WASM a plain static, not `thread_local!`: that needs std, whose panic
+// machinery pulls in `core::fmt` (~4 KB), and its lazy init costs ~2.5 KB.
+#[cfg(target_arch = "wasm32")]
+struct Global(RefCell<State>);
+// SAFETY: wasm32-unknown-unknown without the atomics feature (refused below)
+// has exactly one thread, so the state is never shared between threads.
+#[cfg(target_arch = "wasm32")]
+unsafe impl Sync for Global {}
+#[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
+compile_error!("the SDK's state assumes single-threaded WASM");
+#[cfg(target_arch = "wasm32")]
+static STATE: Global = Global(RefCell::new(INITIAL));
+
+// Native builds (the unit tests run on many threads): one state per thread.
+#[cfg(not(target_arch = "wasm32"))]
+std::thread_local! {
+    static STATE: RefCell<State> = const { RefCell::new(INITIAL) };
 }
 
 /// Runs `f` on the state; does nothing if it is already borrowed (it never
 /// is: nothing here calls back into JS).
 fn with<R: Default>(f: impl FnOnce(&mut State) -> R) -> R {
-    STATE.with(|s| match s.try_borrow_mut() {
+    let run = |s: &RefCell<State>| match s.try_borrow_mut() {
         Ok(mut s) => f(&mut s),
         Err(_) => R::default(),
-    })
+    };
+    #[cfg(target_arch = "wasm32")]
+    return run(&STATE.0);
+    #[cfg(not(target_arch = "wasm32"))]
+    STATE.with(run)
+}
+
+/// `#![no_std]` in WASM, so the panic handler is ours: trap. Nothing here
+/// should panic; if it does, the trap surfaces as a JS exception that the
+/// host catches. Not formatting the message keeps `core::fmt` out (~4 KB).
+#[cfg(all(target_arch = "wasm32", not(test)))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    core::arch::wasm32::unreachable()
 }
 
 /// Configures the beacon for `site`. `hostname` is `location.hostname`;
@@ -83,9 +124,48 @@ pub fn start(site: String, hostname: &str, ignore: bool, flags: u32) -> bool {
     })
 }
 
+/// The body to send, or `None` (nothing to send): a page view of `url`
+/// when `name` is `None`, else custom event `name` (see [`event`]). One
+/// export for both: every export costs glue in the script tag.
+#[wasm_bindgen]
+pub fn send(
+    name: Option<String>,
+    url: &str,
+    referrer: &str,
+    width: u32,
+    amount: f64,
+    currency: Option<String>,
+) -> Option<String> {
+    match name {
+        None => page(url, referrer, width),
+        Some(name) => event(name, url, referrer, width, amount, currency),
+    }
+}
+
+/// `kind` of [`prop`]: the value is `text`.
+pub const PROP_STR: u32 = 0;
+/// `kind` of [`prop`]: the value is the number `num`.
+pub const PROP_NUM: u32 = 1;
+/// `kind` of [`prop`]: the value is the boolean `num != 0`.
+pub const PROP_BOOL: u32 = 2;
+/// `kind` of [`prop`]: the value was an object, array or function, which the
+/// wire format does not carry; the next event is refused.
+pub const PROP_BAD: u32 = 3;
+
+/// Adds property `key` to the next [`event`]; `kind` says which argument
+/// holds the value. One export for every type (glue size, as [`send`]).
+#[wasm_bindgen]
+pub fn prop(key: String, text: Option<String>, num: f64, kind: u32) {
+    match (kind, text) {
+        (PROP_STR, Some(text)) => add_prop(key, PropValue::String(text)),
+        (PROP_NUM, _) => add_prop(key, PropValue::Number(num)),
+        (PROP_BOOL, _) => add_prop(key, PropValue::Bool(num != 0.0)),
+        _ => prop_bad(),
+    }
+}
+
 /// The body of a page view of `url`, or `None` when the beacon is off, the
 /// URL is the one last counted, or the payload breaks a core limit.
-#[wasm_bindgen]
 pub fn page(url: &str, referrer: &str, width: u32) -> Option<String> {
     with(|s| {
         if !s.on {
@@ -106,28 +186,7 @@ pub fn page(url: &str, referrer: &str, width: u32) -> Option<String> {
     })
 }
 
-/// Adds a string property to the next [`event`].
-#[wasm_bindgen]
-pub fn prop_str(key: String, value: String) {
-    add_prop(key, PropValue::String(value));
-}
-
-/// Adds a number property to the next [`event`].
-#[wasm_bindgen]
-pub fn prop_num(key: String, value: f64) {
-    add_prop(key, PropValue::Number(value));
-}
-
-/// Adds a boolean property to the next [`event`].
-#[wasm_bindgen]
-pub fn prop_bool(key: String, value: bool) {
-    add_prop(key, PropValue::Bool(value));
-}
-
-/// Marks the next [`event`] as refused: a property was an object, array or
-/// function, which the wire format does not carry.
-#[wasm_bindgen]
-pub fn prop_bad() {
+fn prop_bad() {
     with(|s| s.props = None);
 }
 
@@ -147,7 +206,6 @@ fn add_prop(key: String, value: PropValue) {
 /// event, and revenue when `currency` is given. `None` when the beacon is
 /// off or the event breaks a core limit (bad props, name, revenue): an
 /// invalid event is dropped here, never sent to be refused.
-#[wasm_bindgen]
 pub fn event(
     name: String,
     url: &str,
@@ -216,7 +274,7 @@ mod tests {
         assert!(page(URL, "", 1280).is_some());
         assert!(page(URL, "", 1280).is_none(), "same URL again");
         assert!(page("https://example.com/a#x", "", 1280).is_none());
-        assert!(page("https://example.com/b", "", 1280).is_some());
+        assert!(send(None, "https://example.com/b", "", 1280, 0.0, None).is_some());
         start("example.com".into(), "example.com", false, HASH);
         assert!(page(URL, "", 0).is_some());
         assert!(page("https://example.com/a#x", "", 0).is_some());
@@ -239,9 +297,9 @@ mod tests {
     #[test]
     fn events_carry_props_and_bad_ones_are_dropped() {
         start("example.com".into(), "example.com", false, 0);
-        prop_str("plan".into(), "pro".into());
-        prop_num("seats".into(), 3.0);
-        prop_bool("trial".into(), true);
+        prop("plan".into(), Some("pro".into()), 0.0, PROP_STR);
+        prop("seats".into(), None, 3.0, PROP_NUM);
+        prop("trial".into(), None, 1.0, PROP_BOOL);
         let body = event("Signup".into(), URL, "", 800, 19.0, Some("EUR".into()));
         let body = body.unwrap_or_default();
         assert!(
@@ -253,22 +311,22 @@ mod tests {
             "{body}"
         );
         assert!(body.contains(r#""screen_width":800"#), "{body}");
-        prop_bad();
-        assert!(event("x".into(), URL, "", 1, 0.0, None).is_none());
+        prop("nested".into(), None, 0.0, PROP_BAD);
+        assert!(send(Some("x".into()), URL, "", 1, 0.0, None).is_none());
         assert!(
             event("x".into(), URL, "", 1, 0.0, None).is_some(),
             "props reset"
         );
         assert!(event("x".into(), URL, "", 1, 1.0, Some("EURO".into())).is_none());
         assert!(event(" ".into(), URL, "", 1, 0.0, None).is_none());
-        prop_num("n".into(), f64::NAN);
+        prop("n".into(), None, f64::NAN, PROP_NUM);
         assert!(event("x".into(), URL, "", 1, 0.0, None).is_none());
     }
 
     #[test]
     fn long_urls_are_cut_and_long_referrers_left_out() {
         start("example.com".into(), "example.com", false, 0);
-        let long = format!("{URL}?q={}", "é".repeat(MAX_URL_BYTES));
+        let long = std::format!("{URL}?q={}", "é".repeat(MAX_URL_BYTES));
         let body = page(&long, &long, 1).unwrap_or_default();
         assert!(!body.is_empty() && !body.contains("referrer"));
     }

@@ -6,17 +6,20 @@
 //!   cargo xtask bench ingest [SECONDS]  load test: collector vs a bare handler
 //!   cargo xtask seed --events N [--data DIR] [--sites K] [--seed S]  a deterministic data set
 //!   cargo xtask bench stats [--events N]  stats API dashboard timings on SQLite
+//!   cargo xtask bench sdk [LOADS]  browser SDK sizes (raw/gzip/brotli) and Chromium timings
 //!   cargo xtask fuzz [SECONDS]  fuzz core's parsers, SECONDS per target (default 60)
 //!
 //! Every command installs what it needs on a bare Debian machine first,
 //! idempotently and pinned (see `tools.rs`).
 
 mod bench_ingest;
+mod bench_sdk;
 mod bench_stats;
 mod fuzz;
 mod sdk;
 mod seed;
 mod tools;
+mod wasm_names;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -47,7 +50,10 @@ fn main() -> Result<()> {
                 bench_ingest::run(&root, seconds)
             }
             Some("stats") => bench_stats::run(&root, &args[2..]),
-            _ => bail!("usage: cargo xtask bench <ingest [SECONDS] | stats [--events N]>"),
+            Some("sdk") => bench_sdk::run(&root, &args[2..]),
+            _ => bail!(
+                "usage: cargo xtask bench <ingest [SECONDS] | stats [--events N] | sdk [LOADS]>"
+            ),
         },
         _ => {
             eprintln!(

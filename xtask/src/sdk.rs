@@ -3,8 +3,10 @@
 //! 1. `wasm-pack build` (cargo, profile `wasm-release`, + wasm-bindgen
 //!    `--target web`) → `target/sdk/web/`;
 //! 2. wasm-bindgen `--target no-modules` on the same `.wasm` → `target/sdk/no-modules/`;
-//! 3. `wasm-opt -Oz` from npm `binaryen@132` on the `.wasm`
-//!    (Debian's binaryen 108 breaks wasm-bindgen 0.2.130 output);
+//! 3. `wasm_names::shorten` on each `.wasm` + glue pair (wasm-bindgen's long
+//!    internal import/export names → `_0`, `_1`, …), then `wasm-opt -Oz`
+//!    from npm `binaryen@132` on the `.wasm` (Debian's binaryen 108 breaks
+//!    wasm-bindgen 0.2.130 output);
 //! 4. the script-tag bundle: an IIFE of the no-modules glue, `sdk-wasm/js/host.js`
 //!    and `sdk-wasm/js/script.js`, minified with terser → `npm/dist/script/`
 //!    (what the collector embeds and serves at `/js/tallymark.js`);
@@ -17,7 +19,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::tools;
+use crate::{tools, wasm_names};
 
 /// Wasm features the Rust wasm32 target enables by default; wasm-opt must
 /// accept them.
@@ -55,6 +57,8 @@ pub fn build(root: &Path) -> Result<()> {
             .arg(&classic)
             .arg(&raw),
     )?;
+    shorten_names(&classic)?;
+    shorten_names(&web_dir)?;
     let js = root.join("sdk-wasm/js");
     let host = read(&js.join("host.js"))?;
 
@@ -95,6 +99,18 @@ pub fn build(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Shortens wasm-bindgen's names in `dir`'s `tallymark_bg.wasm` and
+/// `tallymark.js`, in place (see `wasm_names`).
+fn shorten_names(dir: &Path) -> Result<()> {
+    let (wasm_path, glue_path) = (dir.join("tallymark_bg.wasm"), dir.join("tallymark.js"));
+    let wasm =
+        std::fs::read(&wasm_path).with_context(|| format!("reading {}", wasm_path.display()))?;
+    let (wasm, glue) = wasm_names::shorten(&wasm, &read(&glue_path)?)?;
+    std::fs::write(&wasm_path, wasm)?;
+    std::fs::write(&glue_path, glue)?;
+    Ok(())
+}
+
 /// FNV-1a of `bytes`, 16 hex digits: names one build of the wasm in its URL.
 fn content_hash(bytes: &[u8]) -> String {
     let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
@@ -109,13 +125,18 @@ fn read(path: &Path) -> Result<String> {
 
 /// Minifies `source` into `out` with terser from npm (pinned in
 /// npm/package.json). `module`: ES module (exports kept, top level mangled).
+/// `drop_console` removes wasm-bindgen's `console.warn`s (deprecated init
+/// arguments, which the host never passes; the wrong-MIME fallback): 170 B
+/// gz, and the beacon never logs into the host page's console. The `unsafe`
+/// compress options gained ~10 B and are not worth their risk.
 fn terser(root: &Path, source: &str, out: &Path, module: bool) -> Result<()> {
     let input = out.with_extension("src.js");
     std::fs::write(&input, source)?;
     let mut cmd = Command::new("node");
     cmd.arg(root.join("npm/node_modules/terser/bin/terser"))
         .arg(&input)
-        .args(["--compress", "passes=2", "--mangle", "--ecma", "2020"])
+        .args(["--compress", "passes=3,drop_console=true"])
+        .args(["--mangle", "--ecma", "2020"])
         .arg("--output")
         .arg(out);
     if module {

@@ -11,6 +11,8 @@ use anyhow::{Context, Result, bail};
 /// Must equal the `wasm-bindgen` pin in sdk-wasm/Cargo.toml.
 pub const WASM_BINDGEN_VERSION: &str = "0.2.130";
 pub const WASM_PACK_VERSION: &str = "0.15.1";
+/// The code-size profiler `cargo xtask bench sdk` runs.
+pub const TWIGGY_VERSION: &str = "0.8.0";
 
 /// Runs a command, failing with its command line if it fails.
 pub fn run(cmd: &mut Command) -> Result<()> {
