@@ -405,7 +405,15 @@ pub fn seed(args: &SeedArgs) -> Result<Summary> {
             t = t.clamp(start_ms, end.as_millisecond() - 3_600_000);
             // A person from the site's pool; ids are per local day.
             let person = rng.below(200_000 + 2_000_000 / (s as u64 + 1));
-            let local_day = (t + offset_ms).div_euclid(86_400_000);
+            // As the collector does: the id is the person's on the local day
+            // the visit starts (so an id spans two days only through a visit
+            // that crosses midnight).
+            let offset_at_t = i64::from(
+                tzs[s]
+                    .to_offset(jiff::Timestamp::from_millisecond(t)?)
+                    .seconds(),
+            ) * 1000;
+            let local_day = (t + offset_at_t).div_euclid(86_400_000);
             let visitor_id = (mix(site.id as u64, person, local_day as u64) >> 1) as i64;
             let session_id = (rng.next_u64() >> 1) as i64;
             let src = SOURCES[rng.weighted(&src_w)].1;
@@ -528,9 +536,11 @@ pub fn seed(args: &SeedArgs) -> Result<Summary> {
     })
 }
 
+/// A well-mixed id for (site, person, day): the seed packs `b` (< 2^40) and
+/// `c` (< 2^24) into separate bits, so distinct pairs never share a seed,
+/// and SplitMix64's output step is a bijection, so they never share an id.
 fn mix(a: u64, b: u64, c: u64) -> u64 {
-    let mut r =
-        Rng::new(a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.rotate_left(21) ^ c.rotate_left(42));
+    let mut r = Rng::new(a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (b << 24) ^ (c & 0xFF_FFFF));
     r.next_u64()
 }
 
