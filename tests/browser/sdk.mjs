@@ -148,6 +148,26 @@ try {
       report.sendBeacon = await page.evaluate(() => typeof navigator.sendBeacon);
       break;
     }
+    // sendBeacon present but refusing (returns false, as when the browser's
+    // beacon quota is used up): the fetch(keepalive) fallback delivers, to
+    // the endpoint data-api names (the collector under another host name).
+    case 'refused': {
+      await page.addInitScript(() => {
+        Navigator.prototype.sendBeacon = function () { window.__refused = (window.__refused || 0) + 1; return false; };
+      });
+      const altApi = api.replace('//localhost:', '//127.0.0.1:');
+      report.altTypes = [];
+      let altFinished = 0;
+      page.on('request', (r) => { if (r.url().startsWith(altApi)) report.altTypes.push(r.resourceType()); });
+      page.on('requestfinished', (r) => { if (r.url().startsWith(altApi)) altFinished += 1; });
+      pages.set('/refused', html(tag(`data-api="${altApi}"`)));
+      await page.goto(`${origin}/refused`);
+      const end = Date.now() + 10000;
+      while (altFinished < 1 && Date.now() < end) await page.waitForTimeout(25);
+      await settle();
+      report.refused = await page.evaluate(() => window.__refused);
+      break;
+    }
     // Hostile: no sendBeacon and a throwing fetch; then a collector that is
     // down. Nothing may throw into the page, and the page's own code after
     // our calls must still run.
@@ -230,7 +250,13 @@ try {
       await page.goto(`${origin}/?api=${encodeURIComponent(api)}`);
       await beacons(2);
       report.appText = await page.textContent('body');
-      report.storage = await page.evaluate(() => ({ localStorage: localStorage.length, sessionStorage: sessionStorage.length, cookie: document.cookie }));
+      report.storage = await page.evaluate(async () => ({
+        localStorage: localStorage.length,
+        sessionStorage: sessionStorage.length,
+        indexedDB: (await indexedDB.databases()).length,
+        cookie: document.cookie,
+      }));
+      report.cookies = await context.cookies();
       break;
     }
     default:

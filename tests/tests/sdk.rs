@@ -147,6 +147,22 @@ fn without_send_beacon_the_fetch_fallback_delivers() {
 }
 
 #[test]
+fn a_refusing_send_beacon_falls_back_to_fetch_at_the_data_api_endpoint() {
+    let collector = Collector::start();
+    let report = run(&collector, "refused");
+    assert_clean(&report);
+    assert_eq!(report["refused"], 1, "sendBeacon was asked first: {report}");
+    assert_eq!(report["altTypes"], json!(["fetch"]), "{report}");
+    assert_eq!(
+        report["types"],
+        json!([]),
+        "nothing to the default endpoint"
+    );
+    collector.wait_for_count("SELECT COUNT(*) FROM events", 1, WAIT);
+    assert_eq!(events(&collector), vec![pv("/refused")]);
+}
+
+#[test]
 fn a_hostile_page_and_a_collector_that_is_down_never_see_an_exception() {
     let collector = Collector::start();
     let report = run(&collector, "hostile");

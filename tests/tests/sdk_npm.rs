@@ -73,7 +73,9 @@ fn app_sends_a_pageview_and_an_event(bundler: &str) {
     assert_eq!(report["appText"].as_str().map(str::trim), Some("ready"));
     assert_eq!(report["storage"]["localStorage"], 0);
     assert_eq!(report["storage"]["sessionStorage"], 0);
+    assert_eq!(report["storage"]["indexedDB"], 0);
     assert_eq!(report["storage"]["cookie"], "");
+    assert_eq!(report["cookies"], json!([]));
 
     let n = collector.wait_for_count("SELECT COUNT(*) FROM events", 2, Duration::from_secs(10));
     assert_eq!(n, 2, "{report}");
