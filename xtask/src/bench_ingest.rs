@@ -127,6 +127,9 @@ pub fn run(root: &Path, seconds: u32) -> Result<()> {
     ))?;
     let base = load(root, bare.port, 32, seconds, 0, "distinct", "base")?;
     row("bare axum parse + 202, 32 connections", &base);
+    // The load generator's own pacing jitter, to read the paced p99 against.
+    let base_paced = load(root, bare.port, 32, seconds, 5000, "distinct", "base-paced")?;
+    row("bare axum at 5,000 req/s offered", &base_paced);
     drop(bare);
 
     let server = start(
@@ -172,8 +175,8 @@ pub fn run(root: &Path, seconds: u32) -> Result<()> {
         full.rps / base.rps
     );
     println!(
-        "p99 at 5,000 req/s offered:                  {:.2} ms (target <= 5 ms; achieved {:.0} req/s)",
-        paced.p99, paced.rps
+        "p99 at 5,000 req/s offered:                  {:.2} ms (target <= 5 ms; achieved {:.0} req/s); bare handler, same pacing: {:.2} ms",
+        paced.p99, paced.rps, base_paced.p99
     );
     println!(
         "p99 one visitor x20 / one visitor x1:        {:.2} (target <= 2)",

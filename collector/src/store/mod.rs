@@ -99,6 +99,8 @@ pub struct Store {
     /// more than `capacity`, so a reserved place always fits.
     depth: Arc<AtomicUsize>,
     capacity: usize,
+    /// Dropped with the store, which ends the checkpoint thread.
+    _stop_checkpoints: SyncSender<()>,
 }
 
 /// A place in the write queue, reserved before the event's session is
@@ -145,6 +147,15 @@ impl Store {
         if config.durability == Durability::Power {
             conn.pragma_update(None, "synchronous", "FULL")?;
         }
+        // Checkpoints leave the commit path: a commit that happens to cross
+        // the WAL's auto-checkpoint threshold would otherwise copy pages and
+        // sync the database file while its whole batch waits for the ack.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let (stop_checkpoints, stopped) = sync_channel::<()>(0);
+        let checkpointer = schema::open_reader_writable(path)?;
+        std::thread::Builder::new()
+            .name("tallymark-checkpoint".into())
+            .spawn(move || checkpoints(checkpointer, stopped))?;
         let (tx, rx) = sync_channel(config.queue_capacity);
         let depth = Arc::new(AtomicUsize::new(0));
         let writer_depth = depth.clone();
@@ -157,6 +168,7 @@ impl Store {
             path: path.to_path_buf(),
             depth,
             capacity: config.queue_capacity,
+            _stop_checkpoints: stop_checkpoints,
         })
     }
 
@@ -217,6 +229,18 @@ impl Store {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_)) => Err(StoreError::QueueFull),
             Err(TrySendError::Disconnected(_)) => Err(StoreError::WriterGone),
+        }
+    }
+}
+
+/// Copies the WAL back into the database every second (PASSIVE: never
+/// waits for, nor blocks, the writer or readers), until the store is dropped.
+fn checkpoints(conn: Connection, stop: Receiver<()>) {
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+        stop.recv_timeout(std::time::Duration::from_secs(1))
+    {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
         }
     }
 }
