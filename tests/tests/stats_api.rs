@@ -98,6 +98,30 @@ fn tokens_from_the_cli_read_the_numbers_the_collector_recorded() {
         ])
     );
 
+    // The OpenAPI document the binary serves describes what it answers:
+    // every documented path works with its required parameters, and every
+    // documented parameter is accepted.
+    let (status, spec) = get(&c, "/api/v1/openapi.json", None);
+    assert_eq!(status, 200);
+    let paths = spec["paths"].as_object().expect("paths");
+    assert_eq!(paths.len(), 4, "{spec}");
+    for (path, item) in paths {
+        let params = item["get"]["parameters"].as_array().expect("parameters");
+        let mut query = vec!["site=localhost".to_string()];
+        for p in params {
+            let name = p["name"].as_str().unwrap_or_default();
+            if name == "property" {
+                query.push("property=source".into());
+            }
+        }
+        let uri = format!("{path}?{}", query.join("&"));
+        let (status, json) = get(&c, &uri, Some(&admin));
+        assert_eq!(status, 200, "{uri}: {json}");
+        assert_eq!(json["site"], "localhost", "{uri}: {json}");
+        let (status, json) = get(&c, &format!("{uri}&undocumented=1"), Some(&admin));
+        assert_eq!(status, 400, "{uri}: {json}");
+    }
+
     // Tokens are stored hashed: neither appears in any file of the data dir.
     let data = c.kill();
     for entry in std::fs::read_dir(data.path()).unwrap() {

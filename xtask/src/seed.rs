@@ -585,3 +585,43 @@ pub fn reexec_in_release(args: &[String]) -> Result<bool> {
     }
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(db: &Path) -> (i64, i64, i64, i64) {
+        let conn = rusqlite::Connection::open(db).unwrap_or_else(|e| panic!("{e}"));
+        conn.query_row(
+            "SELECT (SELECT COUNT(*) FROM events), (SELECT COUNT(*) FROM sessions),
+                    (SELECT SUM(visitor_id % 1000003) FROM events),
+                    (SELECT COUNT(DISTINCT site_id) FROM events)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_data_set_and_another_seed_another() {
+        let dir = std::env::temp_dir().join(format!("tallymark-seed-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let run = |name: &str, n: u64| {
+            let args = SeedArgs {
+                events: 3000,
+                data: dir.join(name),
+                sites: 3,
+                seed: n,
+                days: 5,
+            };
+            let s = super::seed(&args).unwrap_or_else(|e| panic!("{e}"));
+            assert!(s.events >= 3000 && s.sessions > 0);
+            digest(&db_path(&args.data))
+        };
+        let a = run("a", 7);
+        assert_eq!(a, run("b", 7));
+        assert_ne!(a, run("c", 8));
+        assert_eq!(a.3, 3, "every site gets events");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
