@@ -16,6 +16,10 @@
 //! always carry that day's visitor id (a new session never takes yesterday's
 //! id), so session-side visitors of different start days never overlap.
 //!
+//! The same fact bounds the work: the ids a day shares with the day before
+//! belong to visits that crossed midnight, so only the day before from the
+//! first start of those visitors' visits is read to find them.
+//!
 //! A day is rolled once it is over (events) and once no session started on it
 //! can still grow (sessions). Days not rolled yet (today, usually) are
 //! computed on the fly from the raw rows with the same code, so an answer
@@ -135,57 +139,90 @@ pub struct SessionSums {
 
 type Value = Option<String>;
 
-/// The columns an event dimension reads, in [`EVENT_COLUMNS`] order.
-const EVENT_COLUMNS: &str = "visitor_id, session_id, kind, path, name, source, referrer, channel, \
-     utm_source, utm_medium, utm_campaign, utm_term, utm_content, country, browser, os, device";
-
-/// The value of `dim` in an event row read with [`EVENT_COLUMNS`]; the
-/// outer `None` means the row does not count for this dimension (a custom
-/// event for `page`, a pageview for `event:name`).
-fn event_value(dim: &Option<Dimension>, row: &[Value; 15]) -> Option<Value> {
-    let is_pageview = row[0].as_deref() == Some("pageview");
-    let col = match dim {
-        None => return Some(None),
-        Some(Dimension::Page) => return is_pageview.then(|| row[1].clone()),
-        Some(Dimension::EventName) => return (!is_pageview).then(|| row[2].clone()),
-        Some(Dimension::Source) => 3,
-        Some(Dimension::Referrer) => 4,
-        Some(Dimension::Channel) => 5,
-        Some(Dimension::UtmSource) => 6,
-        Some(Dimension::UtmMedium) => 7,
-        Some(Dimension::UtmCampaign) => 8,
-        Some(Dimension::UtmTerm) => 9,
-        Some(Dimension::UtmContent) => 10,
-        Some(Dimension::Country) => 11,
-        Some(Dimension::Browser) => 12,
-        Some(Dimension::Os) => 13,
-        Some(Dimension::Device) => 14,
-        Some(Dimension::EntryPage | Dimension::ExitPage | Dimension::EventProp(_)) => return None,
-    };
-    Some(row[col].clone())
+/// The `events` column a dimension reads (`None`: the site's totals, no
+/// column).
+fn event_column(dim: &Option<Dimension>) -> Option<&'static str> {
+    match dim {
+        None => None,
+        Some(Dimension::Page) => Some("path"),
+        Some(Dimension::EventName) => Some("name"),
+        Some(d) => match d.scope() {
+            Scope::Shared(col) => Some(col),
+            Scope::Event | Scope::Session => None,
+        },
+    }
 }
 
-/// Reads the events of `site_id` in `[start, end)`, calling `f` with
-/// (visitor, session, columns).
+/// Whether an event counts for `dim`: `page` counts pageviews only,
+/// `event:name` custom events only (as the raw breakdowns do).
+fn counts_for(dim: &Option<Dimension>, pageview: bool) -> bool {
+    match dim {
+        Some(Dimension::Page) => pageview,
+        Some(Dimension::EventName) => !pageview,
+        _ => true,
+    }
+}
+
+/// The `sessions` column a session dimension reads.
+fn session_column(dim: &Option<Dimension>) -> Option<&'static str> {
+    match dim {
+        None => None,
+        Some(Dimension::EntryPage) => Some("entry_path"),
+        Some(Dimension::ExitPage) => Some("exit_path"),
+        Some(d) => match d.scope() {
+            Scope::Shared(col) => Some(col),
+            Scope::Event | Scope::Session => None,
+        },
+    }
+}
+
+/// `SELECT` list entries for `dims`, and for each dim the index of its
+/// column in that list (after the fixed leading columns).
+fn columns(
+    dims: &[Option<Dimension>],
+    column: fn(&Option<Dimension>) -> Option<&'static str>,
+) -> (String, Vec<Option<usize>>) {
+    let mut names: Vec<&'static str> = Vec::new();
+    let mut index = Vec::with_capacity(dims.len());
+    for dim in dims {
+        index.push(
+            column(dim).map(|c| match names.iter().position(|n| *n == c) {
+                Some(i) => i,
+                None => {
+                    names.push(c);
+                    names.len() - 1
+                }
+            }),
+        );
+    }
+    let list = names.iter().map(|n| format!(", {n}")).collect::<String>();
+    (list, index)
+}
+
+/// Reads the events of `site_id` in `[start, end)` with the columns `list`,
+/// calling `f` with (visitor, session, is pageview, column values).
 fn each_event(
     conn: &Connection,
     site_id: i64,
-    start_ms: i64,
-    end_ms: i64,
-    mut f: impl FnMut(i64, i64, &[Value; 15]),
+    (start_ms, end_ms): (i64, i64),
+    list: &str,
+    mut f: impl FnMut(i64, i64, bool, &[Value]),
 ) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {EVENT_COLUMNS} FROM events WHERE site_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3"
+        "SELECT visitor_id, session_id, kind = 'pageview'{list} FROM events
+         WHERE site_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3"
     ))?;
+    let width = stmt.column_count() - 3;
     let mut rows = stmt.query(params![site_id, start_ms, end_ms])?;
-    let mut cols: [Value; 15] = Default::default();
+    let mut cols: Vec<Value> = vec![None; width];
     while let Some(r) = rows.next()? {
         let visitor: i64 = r.get(0)?;
         let session: i64 = r.get(1)?;
+        let pageview: bool = r.get(2)?;
         for (i, c) in cols.iter_mut().enumerate() {
-            *c = r.get(i + 2)?;
+            *c = r.get(i + 3)?;
         }
-        f(visitor, session, &cols);
+        f(visitor, session, pageview, &cols);
     }
     Ok(())
 }
@@ -205,19 +242,26 @@ pub fn compute_event_day(
         pageviews: i64,
         events: i64,
     }
+    let (list, index) = columns(dims, event_column);
+    // A dimension without an events column (entry/exit page) counts nothing.
+    let counts = |i: usize, dim: &Option<Dimension>, pageview: bool| {
+        (dim.is_none() || index[i].is_some()) && counts_for(dim, pageview)
+    };
+    let value_of = |i: usize, cols: &[Value]| -> Value {
+        index[i].and_then(|c| cols.get(c).cloned().flatten())
+    };
     let mut acc: Vec<HashMap<Value, Acc>> = dims.iter().map(|_| HashMap::new()).collect();
     let mut ids: HashSet<i64> = HashSet::new();
     each_event(
         conn,
         site_id,
-        day.start_ms,
-        day.end_ms,
-        |visitor, session, row| {
+        (day.start_ms, day.end_ms),
+        &list,
+        |visitor, session, pageview, cols| {
             ids.insert(visitor);
-            let pageview = row[0].as_deref() == Some("pageview");
             for (i, dim) in dims.iter().enumerate() {
-                if let Some(value) = event_value(dim, row) {
-                    let a = acc[i].entry(value).or_default();
+                if counts(i, dim, pageview) {
+                    let a = acc[i].entry(value_of(i, cols)).or_default();
                     a.visitors.insert(visitor);
                     a.sessions.insert(session);
                     a.pageviews += i64::from(pageview);
@@ -229,20 +273,37 @@ pub fn compute_event_day(
     // The (value, visitor) and (value, session) pairs of the day before, for
     // the visitors of this day: what this day carries over.
     let mut seen: Vec<HashSet<(Value, i64, bool)>> = dims.iter().map(|_| HashSet::new()).collect();
-    if let Some(before) = before
-        && !ids.is_empty()
-    {
+    // Only visitors of visits that crossed into this day can have been there
+    // the day before (a new visit always takes the new day's id), so the
+    // day before is read from the first start of any visit of theirs.
+    let from_ms: Option<i64> = match before {
+        Some(before) if !ids.is_empty() => conn
+            .prepare_cached(
+                "SELECT MIN(s.started_ms) FROM sessions s
+                 WHERE s.site_id = ?1 AND s.started_ms >= ?2 AND s.started_ms < ?3
+                   AND s.visitor_id IN (
+                     SELECT c.visitor_id FROM sessions c
+                     WHERE c.site_id = ?1 AND c.started_ms >= ?2 AND c.started_ms < ?3
+                       AND c.last_ms >= ?3)",
+            )?
+            .query_row(params![site_id, before.start_ms, day.start_ms], |r| {
+                r.get(0)
+            })?,
+        _ => None,
+    };
+    if let (Some(before), Some(from_ms)) = (before, from_ms) {
         each_event(
             conn,
             site_id,
-            before.start_ms,
-            before.end_ms,
-            |visitor, session, row| {
+            (from_ms.max(before.start_ms), before.end_ms),
+            &list,
+            |visitor, session, pageview, cols| {
                 if !ids.contains(&visitor) {
                     return;
                 }
                 for (i, dim) in dims.iter().enumerate() {
-                    if let Some(value) = event_value(dim, row) {
+                    if counts(i, dim, pageview) {
+                        let value = value_of(i, cols);
                         seen[i].insert((value.clone(), visitor, false));
                         seen[i].insert((value, session, true));
                     }
@@ -289,42 +350,29 @@ pub fn compute_session_day(
         visitors: HashSet<i64>,
         sums: SessionSums,
     }
+    let (list, index) = columns(dims, session_column);
     let mut acc: Vec<HashMap<Value, Acc>> = dims.iter().map(|_| HashMap::new()).collect();
-    let mut stmt = conn.prepare_cached(
-        "SELECT visitor_id, pageviews, pageviews <= 1 AND interactions = 0, last_ms - started_ms,
-                entry_path, exit_path, source, referrer, channel, utm_source, utm_medium,
-                utm_campaign, utm_term, utm_content, country, browser, os, device
-         FROM sessions WHERE site_id = ?1 AND started_ms >= ?2 AND started_ms < ?3",
-    )?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT visitor_id, pageviews, pageviews <= 1 AND interactions = 0,
+                last_ms - started_ms{list}
+         FROM sessions WHERE site_id = ?1 AND started_ms >= ?2 AND started_ms < ?3"
+    ))?;
+    let width = stmt.column_count() - 4;
     let mut rows = stmt.query(params![site_id, day.start_ms, day.end_ms])?;
+    let mut cols: Vec<Value> = vec![None; width];
     while let Some(r) = rows.next()? {
         let visitor: i64 = r.get(0)?;
         let pageviews: i64 = r.get(1)?;
         let bounce: i64 = r.get(2)?;
         let duration: i64 = r.get(3)?;
+        for (i, c) in cols.iter_mut().enumerate() {
+            *c = r.get(i + 4)?;
+        }
         for (i, dim) in dims.iter().enumerate() {
-            let col = match dim {
-                None => None,
-                Some(Dimension::EntryPage) => Some(4),
-                Some(Dimension::ExitPage) => Some(5),
-                Some(Dimension::Source) => Some(6),
-                Some(Dimension::Referrer) => Some(7),
-                Some(Dimension::Channel) => Some(8),
-                Some(Dimension::UtmSource) => Some(9),
-                Some(Dimension::UtmMedium) => Some(10),
-                Some(Dimension::UtmCampaign) => Some(11),
-                Some(Dimension::UtmTerm) => Some(12),
-                Some(Dimension::UtmContent) => Some(13),
-                Some(Dimension::Country) => Some(14),
-                Some(Dimension::Browser) => Some(15),
-                Some(Dimension::Os) => Some(16),
-                Some(Dimension::Device) => Some(17),
-                Some(Dimension::Page | Dimension::EventName | Dimension::EventProp(_)) => continue,
-            };
-            let value: Value = match col {
-                Some(c) => r.get(c)?,
-                None => None,
-            };
+            if dim.is_some() && index[i].is_none() {
+                continue;
+            }
+            let value = index[i].and_then(|c| cols.get(c).cloned().flatten());
             let a = acc[i].entry(value).or_default();
             a.visitors.insert(visitor);
             a.sums.visits += 1;
