@@ -64,6 +64,8 @@ pub struct Inner {
     pub clock: Arc<dyn Clock>,
     pub bot_rules: BotRules,
     pub recent_ids: RecentEventIds,
+    /// Upkeep rounds so far.
+    rounds: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Clone)]
@@ -146,6 +148,7 @@ impl AppState {
             clock,
             bot_rules,
             recent_ids: RecentEventIds::new(RECENT_EVENT_ID_TTL_MS, 200_000),
+            rounds: std::sync::atomic::AtomicU64::new(0),
         })))
     }
 
@@ -171,15 +174,20 @@ impl AppState {
         let live = self.sessions.sweep(now.as_millisecond());
         self.metrics.live_sessions.set(live as i64);
         if self.config.rollups {
-            self.roll_up(ROLLUP_DAYS_PER_ROUND).await?;
+            // Every 60th round (5 minutes) walks each site's whole history.
+            let round = self
+                .rounds
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.roll_up(ROLLUP_DAYS_PER_ROUND, round % 60 == 0).await?;
         }
         Ok(())
     }
 
     /// Rolls up finished days for the stats API (at most `max_days` per
     /// site); returns how many day rollups were written. The sums are read
-    /// on the blocking pool and written by the writer thread.
-    pub async fn roll_up(&self, max_days: usize) -> Result<usize, StartError> {
+    /// on the blocking pool and written by the writer thread. `full` walks
+    /// every site's whole history for days left behind.
+    pub async fn roll_up(&self, max_days: usize, full: bool) -> Result<usize, StartError> {
         let mut written = 0;
         for site in self.sites.all() {
             let state = self.clone();
@@ -189,7 +197,7 @@ impl AppState {
             let pending = tokio::task::spawn_blocking(move || {
                 let conn = state.store.reader()?;
                 Ok::<_, StartError>(
-                    stats::rollup::due(&conn, &site_for_task, now_ms, timeout_ms, max_days)
+                    stats::rollup::due(&conn, &site_for_task, now_ms, timeout_ms, max_days, full)
                         .map_err(store::StoreError::from)?,
                 )
             })

@@ -1177,7 +1177,7 @@ async fn rollups_answer_exactly_what_the_raw_rows_answer() {
     h.clock.set("2026-11-01T00:00:00Z".parse().unwrap());
     let mut written = 0;
     loop {
-        let n = h.state.roll_up(1000).await.unwrap();
+        let n = h.state.roll_up(1000, true).await.unwrap();
         if n == 0 {
             break;
         }

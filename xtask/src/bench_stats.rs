@@ -140,7 +140,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         let started = Instant::now();
         let mut rolled = 0;
         loop {
-            let n = state.roll_up(10_000).await?;
+            let n = state.roll_up(10_000, true).await?;
             if n == 0 {
                 break;
             }
@@ -356,7 +356,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             ratio(live, count)
         );
         // Put the last day's rollup back for the next run.
-        while state.roll_up(10_000).await? > 0 {}
+        while state.roll_up(10_000, true).await? > 0 {}
         println!();
         println!(
             "targets: dashboard <= 1000 ms: {} (sequential {:.0} ms, concurrent {:.0} ms); slowest breakdown <= 200 ms: {} ({:.0} ms)",

@@ -642,6 +642,7 @@ pub fn due(
     now_ms: i64,
     session_timeout_ms: i64,
     max_days: usize,
+    full: bool,
 ) -> rusqlite::Result<Vec<Pending>> {
     let first_ms: Option<i64> = conn
         .prepare_cached("SELECT MIN(ts_ms) FROM events WHERE site_id = ?1")?
@@ -653,19 +654,21 @@ pub fn due(
         return Ok(Vec::new());
     };
     let mut date = first.to_zoned_datetime(site.tz.clone()).date();
-    // Days are rolled in order; resume a few days before the last one rolled
-    // (a day whose sessions were still growing is retried) instead of walking
-    // the site's whole history every round. A day left behind is still
-    // answered exactly, computed on the fly.
+    // Days are rolled in order; a round resumes a few days before the last
+    // one rolled (a day whose sessions were still growing is retried)
+    // instead of walking the site's whole history; a `full` round walks it
+    // all and catches any day left behind (meanwhile such a day is still
+    // answered exactly, computed on the fly).
     let last: Option<String> = conn
         .prepare_cached(
             "SELECT MIN(last) FROM (SELECT MAX(day) AS last FROM rollup_days
              WHERE site_id = ?1 GROUP BY kind HAVING COUNT(*) > 0)",
         )?
         .query_row([site.id], |r| r.get(0))?;
-    if let Some(resume) = last
-        .and_then(|d| d.parse::<Date>().ok())
-        .and_then(|d| d.checked_sub(jiff::ToSpan::days(3)).ok())
+    if !full
+        && let Some(resume) = last
+            .and_then(|d| d.parse::<Date>().ok())
+            .and_then(|d| d.checked_sub(jiff::ToSpan::days(3)).ok())
         && resume > date
     {
         date = resume;
@@ -685,24 +688,26 @@ pub fn due(
             Some(compute_event_day(conn, site.id, day, before, EVENT_DIMS)?)
         };
         // Sessions started on the day are final once none can grow.
-        let growing: i64 = conn
-            .prepare_cached(
-                "SELECT COUNT(*) FROM sessions
-                 WHERE site_id = ?1 AND started_ms >= ?2 AND started_ms < ?3 AND last_ms >= ?4",
-            )?
-            .query_row(
-                params![
-                    site.id,
-                    day.start_ms,
-                    day.end_ms,
-                    now_ms - session_timeout_ms - GRACE_MS
-                ],
-                |r| r.get(0),
-            )?;
-        let sessions = if growing > 0 || is_rolled(conn, site.id, date, Kind::Sessions)? {
+        let sessions = if is_rolled(conn, site.id, date, Kind::Sessions)? {
             None
         } else {
-            Some(compute_session_day(conn, site.id, day, SESSION_DIMS)?)
+            let growing: i64 = conn
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM sessions WHERE site_id = ?1
+                     AND started_ms >= ?2 AND started_ms < ?3 AND last_ms >= ?4",
+                )?
+                .query_row(
+                    params![
+                        site.id,
+                        day.start_ms,
+                        day.end_ms,
+                        now_ms - session_timeout_ms - GRACE_MS
+                    ],
+                    |r| r.get(0),
+                )?;
+            (growing == 0)
+                .then(|| compute_session_day(conn, site.id, day, SESSION_DIMS))
+                .transpose()?
         };
         if events.is_some() || sessions.is_some() {
             out.push(Pending {
