@@ -40,43 +40,30 @@ use crate::sites::Site;
 /// A day is rolled this long after it ended (late commits of its events).
 pub const GRACE_MS: i64 = 2 * 60 * 1000;
 
-/// Event dimensions with rollups (`None`: the site's totals).
-const EVENT_DIMS: &[Option<Dimension>] = &[
-    None,
-    Some(Dimension::Page),
-    Some(Dimension::EventName),
-    Some(Dimension::Source),
-    Some(Dimension::Referrer),
-    Some(Dimension::Channel),
-    Some(Dimension::UtmSource),
-    Some(Dimension::UtmMedium),
-    Some(Dimension::UtmCampaign),
-    Some(Dimension::UtmTerm),
-    Some(Dimension::UtmContent),
-    Some(Dimension::Country),
-    Some(Dimension::Browser),
-    Some(Dimension::Os),
-    Some(Dimension::Device),
+/// Dimensions of the visit, on both events and sessions.
+const SHARED_DIMS: &[Dimension] = &[
+    Dimension::Source,
+    Dimension::Referrer,
+    Dimension::Channel,
+    Dimension::UtmSource,
+    Dimension::UtmMedium,
+    Dimension::UtmCampaign,
+    Dimension::UtmTerm,
+    Dimension::UtmContent,
+    Dimension::Country,
+    Dimension::Browser,
+    Dimension::Os,
+    Dimension::Device,
 ];
 
-/// Session dimensions with rollups (`None`: the site's totals).
-const SESSION_DIMS: &[Option<Dimension>] = &[
-    None,
-    Some(Dimension::EntryPage),
-    Some(Dimension::ExitPage),
-    Some(Dimension::Source),
-    Some(Dimension::Referrer),
-    Some(Dimension::Channel),
-    Some(Dimension::UtmSource),
-    Some(Dimension::UtmMedium),
-    Some(Dimension::UtmCampaign),
-    Some(Dimension::UtmTerm),
-    Some(Dimension::UtmContent),
-    Some(Dimension::Country),
-    Some(Dimension::Browser),
-    Some(Dimension::Os),
-    Some(Dimension::Device),
-];
+/// The dimensions rolled up on one side: the site's totals (`None`), the
+/// side's own dimensions, and the shared ones.
+fn rolled_dims(own: [Dimension; 2]) -> Vec<Option<Dimension>> {
+    std::iter::once(None)
+        .chain(own.into_iter().map(Some))
+        .chain(SHARED_DIMS.iter().cloned().map(Some))
+        .collect()
+}
 
 fn dim_key(dim: &Option<Dimension>) -> String {
     dim.as_ref().map(|d| d.to_string()).unwrap_or_default()
@@ -685,7 +672,13 @@ pub fn due(
             None
         } else {
             let before = day.before(&site.tz);
-            Some(compute_event_day(conn, site.id, day, before, EVENT_DIMS)?)
+            Some(compute_event_day(
+                conn,
+                site.id,
+                day,
+                before,
+                &rolled_dims([Dimension::Page, Dimension::EventName]),
+            )?)
         };
         // Sessions started on the day are final once none can grow.
         let sessions = if is_rolled(conn, site.id, date, Kind::Sessions)? {
@@ -706,7 +699,14 @@ pub fn due(
                     |r| r.get(0),
                 )?;
             (growing == 0)
-                .then(|| compute_session_day(conn, site.id, day, SESSION_DIMS))
+                .then(|| {
+                    compute_session_day(
+                        conn,
+                        site.id,
+                        day,
+                        &rolled_dims([Dimension::EntryPage, Dimension::ExitPage]),
+                    )
+                })
                 .transpose()?
         };
         if events.is_some() || sessions.is_some() {
