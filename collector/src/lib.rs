@@ -66,6 +66,8 @@ pub struct Inner {
     pub recent_ids: RecentEventIds,
     /// Upkeep rounds so far.
     rounds: std::sync::atomic::AtomicU64,
+    /// Stats sums of days not rolled up yet, shared by nearby requests.
+    pub live: Arc<stats::rollup::Live>,
 }
 
 #[derive(Clone)]
@@ -149,6 +151,7 @@ impl AppState {
             bot_rules,
             recent_ids: RecentEventIds::new(RECENT_EVENT_ID_TTL_MS, 200_000),
             rounds: std::sync::atomic::AtomicU64::new(0),
+            live: Arc::default(),
         })))
     }
 

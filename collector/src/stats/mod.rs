@@ -74,6 +74,18 @@ struct Ctx {
     raw: RawQuery,
     now: Timestamp,
     rollups: bool,
+    live: Arc<rollup::Live>,
+}
+
+impl Ctx {
+    fn at(&self) -> rollup::At<'_> {
+        rollup::At {
+            conn: &self.conn,
+            site: &self.site,
+            live: &self.live,
+            now_ms: self.now.as_millisecond(),
+        }
+    }
 }
 
 /// Authenticates, parses the query, resolves and authorises the site, then
@@ -111,6 +123,7 @@ async fn serve<T: Send + 'static>(
             raw,
             now: state.clock.now(),
             rollups: state.config.rollups,
+            live: state.live.clone(),
         })
     });
     match task.await {
@@ -243,7 +256,7 @@ fn by_bucket(
     metrics: &[Metric],
 ) -> Result<Vec<Totals>, StatsError> {
     if cx.rollups
-        && let Some(rows) = rollup::by_bucket(&cx.conn, &cx.site, q, buckets, metrics)?
+        && let Some(rows) = rollup::by_bucket(&cx.at(), q, buckets, metrics)?
     {
         return Ok(rows);
     }
@@ -333,7 +346,7 @@ fn compute_breakdown(cx: Ctx) -> Result<BreakdownResponse, StatsError> {
     let (limit, page) = cx.raw.pagination()?;
     let q = scoped(&cx.site, &range, &filters);
     let fast = if cx.rollups {
-        rollup::breakdown(&cx.conn, &cx.site, &q, &property, &metrics)?
+        rollup::breakdown(&cx.at(), &q, &property, &metrics)?
     } else {
         None
     };

@@ -28,6 +28,7 @@
 //! `query.rs`.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
@@ -406,13 +407,13 @@ fn is_rolled(conn: &Connection, site_id: i64, date: Date, kind: Kind) -> rusqlit
 }
 
 /// The event sums of `day` for `dim`: from the rollup when the day is
-/// rolled, else computed now.
+/// rolled, else from [`Live`].
 fn event_day(
-    conn: &Connection,
-    site: &Site,
+    at: &At<'_>,
     day: Day,
     dim: &Option<Dimension>,
 ) -> rusqlite::Result<HashMap<Value, EventSums>> {
+    let (conn, site) = (at.conn, at.site);
     let key = dim_key(dim);
     if is_rolled(conn, site.id, day.date, Kind::Events)? {
         let mut stmt = conn.prepare_cached(
@@ -434,17 +435,16 @@ fn event_day(
         })?;
         return rows.collect();
     }
-    let before = day.before(&site.tz);
-    let computed = compute_event_day(conn, site.id, day, before, std::slice::from_ref(dim))?;
-    Ok(computed.into_iter().map(|((_, v), s)| (v, s)).collect())
+    let (events, _) = at.live.get(at, day)?;
+    Ok(of_dim(&events, &key))
 }
 
 fn session_day(
-    conn: &Connection,
-    site: &Site,
+    at: &At<'_>,
     day: Day,
     dim: &Option<Dimension>,
 ) -> rusqlite::Result<HashMap<Value, SessionSums>> {
+    let (conn, site) = (at.conn, at.site);
     let key = dim_key(dim);
     if is_rolled(conn, site.id, day.date, Kind::Sessions)? {
         let mut stmt = conn.prepare_cached(
@@ -465,8 +465,77 @@ fn session_day(
         })?;
         return rows.collect();
     }
-    let computed = compute_session_day(conn, site.id, day, std::slice::from_ref(dim))?;
-    Ok(computed.into_iter().map(|((_, v), s)| (v, s)).collect())
+    let (_, sessions) = at.live.get(at, day)?;
+    Ok(of_dim(&sessions, &key))
+}
+
+fn of_dim<S: Clone>(all: &HashMap<(String, Value), S>, key: &str) -> HashMap<Value, S> {
+    all.iter()
+        .filter(|((dim, _), _)| dim == key)
+        .map(|((_, value), s)| (value.clone(), s.clone()))
+        .collect()
+}
+
+/// Where a stats request reads: its connection, its site, the live sums and
+/// the request's time.
+pub struct At<'a> {
+    pub conn: &'a Connection,
+    pub site: &'a Site,
+    pub live: &'a Live,
+    pub now_ms: i64,
+}
+
+/// How long the sums of a day not rolled up yet (today) are reused.
+pub const LIVE_TTL_MS: i64 = 10_000;
+
+type EventDay = Arc<HashMap<(String, Value), EventSums>>;
+type SessionDay = Arc<HashMap<(String, Value), SessionSums>>;
+/// One day's live sums and when they were computed; locked while computing.
+type Slot = Arc<Mutex<Option<(i64, EventDay, SessionDay)>>>;
+
+/// The sums of days not rolled up yet, every dimension in one pass over the
+/// day's rows, reused for [`LIVE_TTL_MS`]: the requests of one dashboard load
+/// share a pass instead of making one each (concurrent ones wait for it).
+/// So today's figures may be up to ten seconds old; realtime and filtered
+/// requests read the rows themselves.
+#[derive(Default)]
+pub struct Live {
+    slots: Mutex<HashMap<(i64, Date), Slot>>,
+}
+
+impl Live {
+    fn get(&self, at: &At<'_>, day: Day) -> rusqlite::Result<(EventDay, SessionDay)> {
+        let fresh = |at_ms: i64| (0..LIVE_TTL_MS).contains(&(at.now_ms - at_ms));
+        let slot = {
+            let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+            slots.retain(|_, slot| match slot.try_lock() {
+                Ok(guard) => guard.as_ref().is_some_and(|(t, _, _)| fresh(*t)),
+                Err(_) => true,
+            });
+            slots.entry((at.site.id, day.date)).or_default().clone()
+        };
+        let mut guard = slot.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((t, events, sessions)) = guard.as_ref()
+            && fresh(*t)
+        {
+            return Ok((events.clone(), sessions.clone()));
+        }
+        let events = Arc::new(compute_event_day(
+            at.conn,
+            at.site.id,
+            day,
+            day.before(&at.site.tz),
+            &rolled_dims([Dimension::Page, Dimension::EventName]),
+        )?);
+        let sessions = Arc::new(compute_session_day(
+            at.conn,
+            at.site.id,
+            day,
+            &rolled_dims([Dimension::EntryPage, Dimension::ExitPage]),
+        )?);
+        *guard = Some((at.now_ms, events.clone(), sessions.clone()));
+        Ok((events, sessions))
+    }
 }
 
 /// The local days exactly covering `[start, end)`, or `None` when the span
@@ -534,8 +603,7 @@ fn add_sessions(t: &mut Totals, s: &SessionSums, visitors: bool) {
 /// [`super::query::by_bucket`] from rollups, or `None` when it cannot answer
 /// (filters, or buckets that are not whole days).
 pub fn by_bucket(
-    conn: &Connection,
-    site: &Site,
+    at: &At<'_>,
     q: &Scoped<'_>,
     buckets: &[Bucket],
     metrics: &[Metric],
@@ -545,7 +613,7 @@ pub fn by_bucket(
     }
     let mut spans = Vec::with_capacity(buckets.len());
     for b in buckets {
-        match days_of(site, b.start_ms, b.end_ms) {
+        match days_of(at.site, b.start_ms, b.end_ms) {
             Some(days) => spans.push(days),
             None => return Ok(None),
         }
@@ -554,12 +622,12 @@ pub fn by_bucket(
     for (t, days) in out.iter_mut().zip(&spans) {
         for (i, day) in days.iter().enumerate() {
             if wants_events(metrics)
-                && let Some(s) = event_day(conn, site, *day, &None)?.get(&None)
+                && let Some(s) = event_day(at, *day, &None)?.get(&None)
             {
                 add_events(t, s, i == 0, false);
             }
             if wants_sessions(metrics)
-                && let Some(s) = session_day(conn, site, *day, &None)?.get(&None)
+                && let Some(s) = session_day(at, *day, &None)?.get(&None)
             {
                 add_sessions(t, s, false);
             }
@@ -571,8 +639,7 @@ pub fn by_bucket(
 /// [`super::query::breakdown`] from rollups, or `None` when it cannot answer
 /// (filters, event properties, a span that is not whole days).
 pub fn breakdown(
-    conn: &Connection,
-    site: &Site,
+    at: &At<'_>,
     q: &Scoped<'_>,
     dim: &Dimension,
     metrics: &[Metric],
@@ -580,7 +647,7 @@ pub fn breakdown(
     if !eligible(q) || matches!(dim, Dimension::EventProp(_)) {
         return Ok(None);
     }
-    let Some(days) = days_of(site, q.start_ms, q.end_ms) else {
+    let Some(days) = days_of(at.site, q.start_ms, q.end_ms) else {
         return Ok(None);
     };
     let scope = dim.scope();
@@ -598,13 +665,13 @@ pub fn breakdown(
     let mut groups: HashMap<Value, Totals> = HashMap::new();
     for (i, day) in days.iter().enumerate() {
         if event_side {
-            for (value, s) in event_day(conn, site, *day, &dim)? {
+            for (value, s) in event_day(at, *day, &dim)? {
                 let t = groups.entry(value).or_default();
                 add_events(t, &s, i == 0, scope == Scope::Event);
             }
         }
         if session_side {
-            for (value, s) in session_day(conn, site, *day, &dim)? {
+            for (value, s) in session_day(at, *day, &dim)? {
                 let t = groups.entry(value).or_default();
                 add_sessions(t, &s, scope == Scope::Session);
             }
