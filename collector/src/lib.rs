@@ -206,6 +206,26 @@ impl AppState {
             })
             .await
             .map_err(|_| store::StoreError::WriterGone)??;
+            if full {
+                // Keep today's live stats sums built (stats::rollup::Live).
+                let state = self.clone();
+                let site_for_task = site.clone();
+                let warmed = tokio::task::spawn_blocking(move || {
+                    let conn = state.store.reader()?;
+                    stats::rollup::warm(&stats::rollup::At {
+                        conn: &conn,
+                        site: &site_for_task,
+                        live: &state.live,
+                        now_ms,
+                        timeout_ms,
+                    })
+                    .map_err(store::StoreError::from)
+                })
+                .await;
+                if let Ok(Err(e)) = warmed {
+                    tracing::warn!(error = %e, "warming live stats failed");
+                }
+            }
             if pending.is_empty() {
                 continue;
             }

@@ -75,6 +75,7 @@ struct Ctx {
     now: Timestamp,
     rollups: bool,
     live: Arc<rollup::Live>,
+    timeout_ms: i64,
 }
 
 impl Ctx {
@@ -84,6 +85,7 @@ impl Ctx {
             site: &self.site,
             live: &self.live,
             now_ms: self.now.as_millisecond(),
+            timeout_ms: self.timeout_ms,
         }
     }
 }
@@ -124,6 +126,7 @@ async fn serve<T: Send + 'static>(
             now: state.clock.now(),
             rollups: state.config.rollups,
             live: state.live.clone(),
+            timeout_ms: state.config.session_timeout.as_millis() as i64,
         })
     });
     match task.await {

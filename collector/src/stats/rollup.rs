@@ -187,21 +187,29 @@ fn columns(
     (list, index)
 }
 
-/// Reads the events of `site_id` in `[start, end)` with the columns `list`,
-/// calling `f` with (visitor, session, is pageview, column values).
+/// Reads events of `site_id` in `[start, end)` with the columns `list`,
+/// calling `f` with (visitor, session, is pageview, column values). Only
+/// rows with `after < id <= upto` (ids grow with time: one writer appends);
+/// `after == 0` reads the span through its index, otherwise by id.
 fn each_event(
     conn: &Connection,
     site_id: i64,
     (start_ms, end_ms): (i64, i64),
+    (after, upto): (i64, i64),
     list: &str,
     mut f: impl FnMut(i64, i64, bool, &[Value]),
 ) -> rusqlite::Result<()> {
+    let from = if after == 0 {
+        "events"
+    } else {
+        "events NOT INDEXED"
+    };
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT visitor_id, session_id, kind = 'pageview'{list} FROM events
-         WHERE site_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3"
+        "SELECT visitor_id, session_id, kind = 'pageview'{list} FROM {from}
+         WHERE id > ?4 AND id <= ?5 AND site_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3"
     ))?;
     let width = stmt.column_count() - 3;
-    let mut rows = stmt.query(params![site_id, start_ms, end_ms])?;
+    let mut rows = stmt.query(params![site_id, start_ms, end_ms, after, upto])?;
     let mut cols: Vec<Value> = vec![None; width];
     while let Some(r) = rows.next()? {
         let visitor: i64 = r.get(0)?;
@@ -215,114 +223,203 @@ fn each_event(
     Ok(())
 }
 
+#[derive(Default)]
+struct Acc {
+    visitors: HashSet<i64>,
+    sessions: HashSet<i64>,
+    carried_visitors: i64,
+    carried_sessions: i64,
+    pageviews: i64,
+    events: i64,
+}
+
+/// The event sums of one day, built from its rows and then kept up to date
+/// by folding in only the rows added since (see [`Live`]).
+struct DayEvents {
+    day: Day,
+    dims: Vec<Option<Dimension>>,
+    list: String,
+    index: Vec<Option<usize>>,
+    /// Rows with ids up to this one are folded in.
+    upto: i64,
+    acc: Vec<HashMap<Value, Acc>>,
+    /// (value, visitor, false) and (value, session, true) pairs of the day
+    /// before, for the visitors that can have been there too.
+    seen: Vec<HashSet<(Value, i64, bool)>>,
+}
+
+impl DayEvents {
+    /// The day's rows so far. Only visitors of visits that were live at
+    /// midnight can also have been there the day before (a new visit
+    /// always takes the new day's id); that set cannot grow after midnight,
+    /// so their pairs of the day before are read once, from the first start
+    /// of any of their visits.
+    fn build(
+        conn: &Connection,
+        site_id: i64,
+        day: Day,
+        before: Option<Day>,
+        timeout_ms: i64,
+        dims: &[Option<Dimension>],
+    ) -> rusqlite::Result<Self> {
+        let (list, index) = columns(dims, event_column);
+        let mut me = Self {
+            day,
+            dims: dims.to_vec(),
+            list,
+            index,
+            upto: 0,
+            acc: dims.iter().map(|_| HashMap::new()).collect(),
+            seen: dims.iter().map(|_| HashSet::new()).collect(),
+        };
+        if let Some(before) = before {
+            let mut stmt = conn.prepare_cached(
+                "SELECT DISTINCT visitor_id FROM sessions
+                 WHERE site_id = ?1 AND started_ms >= ?2 AND started_ms < ?3 AND last_ms >= ?4",
+            )?;
+            let candidates: HashSet<i64> = stmt
+                .query_map(
+                    params![
+                        site_id,
+                        before.start_ms,
+                        day.start_ms,
+                        day.start_ms - timeout_ms
+                    ],
+                    |r| r.get(0),
+                )?
+                .collect::<rusqlite::Result<_>>()?;
+            let from_ms: Option<i64> = if candidates.is_empty() {
+                None
+            } else {
+                conn.prepare_cached(
+                    "SELECT MIN(s.started_ms) FROM sessions s
+                     WHERE s.site_id = ?1 AND s.started_ms >= ?2 AND s.started_ms < ?3
+                       AND s.visitor_id IN (
+                         SELECT c.visitor_id FROM sessions c
+                         WHERE c.site_id = ?1 AND c.started_ms >= ?2 AND c.started_ms < ?3
+                           AND c.last_ms >= ?4)",
+                )?
+                .query_row(
+                    params![
+                        site_id,
+                        before.start_ms,
+                        day.start_ms,
+                        day.start_ms - timeout_ms
+                    ],
+                    |r| r.get(0),
+                )?
+            };
+            if let Some(from_ms) = from_ms {
+                let (index, dims, seen) = (&me.index, &me.dims, &mut me.seen);
+                each_event(
+                    conn,
+                    site_id,
+                    (from_ms.max(before.start_ms), before.end_ms),
+                    (0, i64::MAX),
+                    &me.list,
+                    |visitor, session, pageview, cols| {
+                        if !candidates.contains(&visitor) {
+                            return;
+                        }
+                        for (i, dim) in dims.iter().enumerate() {
+                            if let Some(value) = value_of(dim, index[i], pageview, cols) {
+                                seen[i].insert((value.clone(), visitor, false));
+                                seen[i].insert((value, session, true));
+                            }
+                        }
+                    },
+                )?;
+            }
+        }
+        me.update(conn, site_id)?;
+        Ok(me)
+    }
+
+    /// Folds in the day's rows added since the last call.
+    fn update(&mut self, conn: &Connection, site_id: i64) -> rusqlite::Result<()> {
+        let upto: i64 = conn
+            .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM events")?
+            .query_row([], |r| r.get(0))?;
+        if upto <= self.upto {
+            return Ok(());
+        }
+        let (index, dims, seen, acc) = (&self.index, &self.dims, &self.seen, &mut self.acc);
+        each_event(
+            conn,
+            site_id,
+            (self.day.start_ms, self.day.end_ms),
+            (self.upto, upto),
+            &self.list,
+            |visitor, session, pageview, cols| {
+                for (i, dim) in dims.iter().enumerate() {
+                    let Some(value) = value_of(dim, index[i], pageview, cols) else {
+                        continue;
+                    };
+                    let carried_v = seen[i].contains(&(value.clone(), visitor, false));
+                    let carried_s = seen[i].contains(&(value.clone(), session, true));
+                    let a = acc[i].entry(value).or_default();
+                    if a.visitors.insert(visitor) && carried_v {
+                        a.carried_visitors += 1;
+                    }
+                    if a.sessions.insert(session) && carried_s {
+                        a.carried_sessions += 1;
+                    }
+                    a.pageviews += i64::from(pageview);
+                    a.events += 1;
+                }
+            },
+        )?;
+        self.upto = upto;
+        Ok(())
+    }
+
+    fn sums(&self) -> HashMap<(String, Value), EventSums> {
+        let mut out = HashMap::new();
+        for (i, dim) in self.dims.iter().enumerate() {
+            let key = dim_key(dim);
+            for (value, a) in &self.acc[i] {
+                out.insert(
+                    (key.clone(), value.clone()),
+                    EventSums {
+                        visitors: a.visitors.len() as i64,
+                        carried_visitors: a.carried_visitors,
+                        sessions: a.sessions.len() as i64,
+                        carried_sessions: a.carried_sessions,
+                        pageviews: a.pageviews,
+                        events: a.events,
+                    },
+                );
+            }
+        }
+        out
+    }
+}
+
+/// The value an event has for `dim` (column `index` of `cols`), or `None`
+/// when it does not count for it: `page` counts pageviews only, `event:name`
+/// custom events only, a dimension without an events column nothing.
+fn value_of(
+    dim: &Option<Dimension>,
+    index: Option<usize>,
+    pageview: bool,
+    cols: &[Value],
+) -> Option<Value> {
+    if dim.is_some() && index.is_none() || !counts_for(dim, pageview) {
+        return None;
+    }
+    Some(index.and_then(|c| cols.get(c).cloned().flatten()))
+}
+
 /// The event sums of `day` for each of `dims` and value, from the raw rows.
 pub fn compute_event_day(
     conn: &Connection,
     site_id: i64,
     day: Day,
     before: Option<Day>,
+    timeout_ms: i64,
     dims: &[Option<Dimension>],
 ) -> rusqlite::Result<HashMap<(String, Value), EventSums>> {
-    #[derive(Default)]
-    struct Acc {
-        visitors: HashSet<i64>,
-        sessions: HashSet<i64>,
-        pageviews: i64,
-        events: i64,
-    }
-    let (list, index) = columns(dims, event_column);
-    // A dimension without an events column (entry/exit page) counts nothing.
-    let counts = |i: usize, dim: &Option<Dimension>, pageview: bool| {
-        (dim.is_none() || index[i].is_some()) && counts_for(dim, pageview)
-    };
-    let value_of = |i: usize, cols: &[Value]| -> Value {
-        index[i].and_then(|c| cols.get(c).cloned().flatten())
-    };
-    let mut acc: Vec<HashMap<Value, Acc>> = dims.iter().map(|_| HashMap::new()).collect();
-    let mut ids: HashSet<i64> = HashSet::new();
-    each_event(
-        conn,
-        site_id,
-        (day.start_ms, day.end_ms),
-        &list,
-        |visitor, session, pageview, cols| {
-            ids.insert(visitor);
-            for (i, dim) in dims.iter().enumerate() {
-                if counts(i, dim, pageview) {
-                    let a = acc[i].entry(value_of(i, cols)).or_default();
-                    a.visitors.insert(visitor);
-                    a.sessions.insert(session);
-                    a.pageviews += i64::from(pageview);
-                    a.events += 1;
-                }
-            }
-        },
-    )?;
-    // The (value, visitor) and (value, session) pairs of the day before, for
-    // the visitors of this day: what this day carries over.
-    let mut seen: Vec<HashSet<(Value, i64, bool)>> = dims.iter().map(|_| HashSet::new()).collect();
-    // Only visitors of visits that crossed into this day can have been there
-    // the day before (a new visit always takes the new day's id), so the
-    // day before is read from the first start of any visit of theirs.
-    let from_ms: Option<i64> = match before {
-        Some(before) if !ids.is_empty() => conn
-            .prepare_cached(
-                "SELECT MIN(s.started_ms) FROM sessions s
-                 WHERE s.site_id = ?1 AND s.started_ms >= ?2 AND s.started_ms < ?3
-                   AND s.visitor_id IN (
-                     SELECT c.visitor_id FROM sessions c
-                     WHERE c.site_id = ?1 AND c.started_ms >= ?2 AND c.started_ms < ?3
-                       AND c.last_ms >= ?3)",
-            )?
-            .query_row(params![site_id, before.start_ms, day.start_ms], |r| {
-                r.get(0)
-            })?,
-        _ => None,
-    };
-    if let (Some(before), Some(from_ms)) = (before, from_ms) {
-        each_event(
-            conn,
-            site_id,
-            (from_ms.max(before.start_ms), before.end_ms),
-            &list,
-            |visitor, session, pageview, cols| {
-                if !ids.contains(&visitor) {
-                    return;
-                }
-                for (i, dim) in dims.iter().enumerate() {
-                    if counts(i, dim, pageview) {
-                        let value = value_of(i, cols);
-                        seen[i].insert((value.clone(), visitor, false));
-                        seen[i].insert((value, session, true));
-                    }
-                }
-            },
-        )?;
-    }
-    let mut out = HashMap::new();
-    for (i, dim) in dims.iter().enumerate() {
-        let key = dim_key(dim);
-        for (value, a) in acc[i].drain() {
-            let carried = |set: &HashSet<i64>, session: bool| {
-                if seen[i].is_empty() {
-                    return 0;
-                }
-                set.iter()
-                    .filter(|id| seen[i].contains(&(value.clone(), **id, session)))
-                    .count() as i64
-            };
-            let sums = EventSums {
-                visitors: a.visitors.len() as i64,
-                carried_visitors: carried(&a.visitors, false),
-                sessions: a.sessions.len() as i64,
-                carried_sessions: carried(&a.sessions, true),
-                pageviews: a.pageviews,
-                events: a.events,
-            };
-            out.insert((key.clone(), value), sums);
-        }
-    }
-    Ok(out)
+    Ok(DayEvents::build(conn, site_id, day, before, timeout_ms, dims)?.sums())
 }
 
 /// The session sums of the sessions started on `day`, per each of `dims`
@@ -476,28 +573,42 @@ fn of_dim<S: Clone>(all: &HashMap<(String, Value), S>, key: &str) -> HashMap<Val
         .collect()
 }
 
-/// Where a stats request reads: its connection, its site, the live sums and
-/// the request's time.
+/// Where a stats request reads: its connection, its site, the live sums, the
+/// request's time and the session timeout.
 pub struct At<'a> {
     pub conn: &'a Connection,
     pub site: &'a Site,
     pub live: &'a Live,
     pub now_ms: i64,
+    pub timeout_ms: i64,
 }
 
-/// How long the sums of a day not rolled up yet (today) are reused.
+/// How long the sums of a day not rolled up yet (today) are reused as they
+/// are before they are brought up to date.
 pub const LIVE_TTL_MS: i64 = 10_000;
+
+/// How long a day's live state is kept without being asked for.
+const LIVE_KEEP_MS: i64 = 60 * 60 * 1000;
 
 type EventDay = Arc<HashMap<(String, Value), EventSums>>;
 type SessionDay = Arc<HashMap<(String, Value), SessionSums>>;
-/// One day's live sums and when they were computed; locked while computing.
-type Slot = Arc<Mutex<Option<(i64, EventDay, SessionDay)>>>;
 
-/// The sums of days not rolled up yet, every dimension in one pass over the
-/// day's rows, reused for [`LIVE_TTL_MS`]: the requests of one dashboard load
-/// share a pass instead of making one each (concurrent ones wait for it).
-/// So today's figures may be up to ten seconds old; realtime and filtered
-/// requests read the rows themselves.
+struct LiveState {
+    at_ms: i64,
+    events: DayEvents,
+    event_sums: EventDay,
+    sessions: SessionDay,
+}
+
+/// One day's live state; locked while it is built or brought up to date.
+type Slot = Arc<Mutex<Option<LiveState>>>;
+
+/// The sums of days not rolled up yet (today), every dimension at once. The
+/// first request builds them from the day's rows; later ones fold in only
+/// the rows added since (by id), at most every [`LIVE_TTL_MS`], and recount
+/// the day's sessions. So a dashboard load shares one pass, today's figures
+/// may be up to ten seconds old, and no request rescans a day it has seen.
+/// Realtime and filtered requests read the rows themselves.
 #[derive(Default)]
 pub struct Live {
     slots: Mutex<HashMap<(i64, Date), Slot>>,
@@ -505,37 +616,76 @@ pub struct Live {
 
 impl Live {
     fn get(&self, at: &At<'_>, day: Day) -> rusqlite::Result<(EventDay, SessionDay)> {
-        let fresh = |at_ms: i64| (0..LIVE_TTL_MS).contains(&(at.now_ms - at_ms));
+        let age = |t: i64| at.now_ms - t;
         let slot = {
             let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
             slots.retain(|_, slot| match slot.try_lock() {
-                Ok(guard) => guard.as_ref().is_some_and(|(t, _, _)| fresh(*t)),
+                Ok(guard) => guard
+                    .as_ref()
+                    .is_some_and(|s| (0..LIVE_KEEP_MS).contains(&age(s.at_ms))),
                 Err(_) => true,
             });
             slots.entry((at.site.id, day.date)).or_default().clone()
         };
         let mut guard = slot.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((t, events, sessions)) = guard.as_ref()
-            && fresh(*t)
-        {
-            return Ok((events.clone(), sessions.clone()));
+        if let Some(state) = guard.as_mut() {
+            if (0..LIVE_TTL_MS).contains(&age(state.at_ms)) {
+                return Ok((state.event_sums.clone(), state.sessions.clone()));
+            }
+            if age(state.at_ms) >= 0 {
+                state.events.update(at.conn, at.site.id)?;
+                state.event_sums = Arc::new(state.events.sums());
+                state.sessions = Arc::new(live_sessions(at, day)?);
+                state.at_ms = at.now_ms;
+                return Ok((state.event_sums.clone(), state.sessions.clone()));
+            }
         }
-        let events = Arc::new(compute_event_day(
+        let events = DayEvents::build(
             at.conn,
             at.site.id,
             day,
             day.before(&at.site.tz),
+            at.timeout_ms,
             &rolled_dims([Dimension::Page, Dimension::EventName]),
-        )?);
-        let sessions = Arc::new(compute_session_day(
-            at.conn,
-            at.site.id,
-            day,
-            &rolled_dims([Dimension::EntryPage, Dimension::ExitPage]),
-        )?);
-        *guard = Some((at.now_ms, events.clone(), sessions.clone()));
-        Ok((events, sessions))
+        )?;
+        let state = LiveState {
+            at_ms: at.now_ms,
+            event_sums: Arc::new(events.sums()),
+            events,
+            sessions: Arc::new(live_sessions(at, day)?),
+        };
+        let out = (state.event_sums.clone(), state.sessions.clone());
+        *guard = Some(state);
+        Ok(out)
     }
+}
+
+/// Builds or brings up to date the live sums of `at.site`'s current day
+/// (and of the day before while it is not rolled up), so the next dashboard
+/// load finds them ready. Run by upkeep.
+pub fn warm(at: &At<'_>) -> rusqlite::Result<()> {
+    let Ok(now) = jiff::Timestamp::from_millisecond(at.now_ms) else {
+        return Ok(());
+    };
+    let today = now.to_zoned_datetime(at.site.tz.clone()).date();
+    let Some(day) = Day::new(today, &at.site.tz) else {
+        return Ok(());
+    };
+    for day in [day.before(&at.site.tz), Some(day)].into_iter().flatten() {
+        if !is_rolled(at.conn, at.site.id, day.date, Kind::Events)? {
+            at.live.get(at, day)?;
+        }
+    }
+    Ok(())
+}
+
+fn live_sessions(at: &At<'_>, day: Day) -> rusqlite::Result<HashMap<(String, Value), SessionSums>> {
+    compute_session_day(
+        at.conn,
+        at.site.id,
+        day,
+        &rolled_dims([Dimension::EntryPage, Dimension::ExitPage]),
+    )
 }
 
 /// The local days exactly covering `[start, end)`, or `None` when the span
@@ -744,6 +894,7 @@ pub fn due(
                 site.id,
                 day,
                 before,
+                session_timeout_ms,
                 &rolled_dims([Dimension::Page, Dimension::EventName]),
             )?)
         };
