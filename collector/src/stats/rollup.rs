@@ -583,18 +583,22 @@ pub struct At<'a> {
     pub timeout_ms: i64,
 }
 
-/// How long the sums of a day not rolled up yet (today) are reused as they
-/// are before they are brought up to date.
-pub const LIVE_TTL_MS: i64 = 10_000;
+/// How long after a request brought a live day up to date other requests
+/// may reuse its sums although new events arrived (a dashboard's requests
+/// share one update).
+pub const LIVE_TTL_MS: i64 = 1_000;
 
-/// How long a day's live state is kept without being asked for.
+/// How long a day's live state is kept without being used.
 const LIVE_KEEP_MS: i64 = 60 * 60 * 1000;
 
 type EventDay = Arc<HashMap<(String, Value), EventSums>>;
 type SessionDay = Arc<HashMap<(String, Value), SessionSums>>;
 
 struct LiveState {
-    at_ms: i64,
+    /// When a request last brought it up to date (`None`: only upkeep has).
+    updated_ms: Option<i64>,
+    /// When it was last used, by a request or upkeep.
+    used_ms: i64,
     events: DayEvents,
     event_sums: EventDay,
     sessions: SessionDay,
@@ -604,11 +608,12 @@ struct LiveState {
 type Slot = Arc<Mutex<Option<LiveState>>>;
 
 /// The sums of days not rolled up yet (today), every dimension at once. The
-/// first request builds them from the day's rows; later ones fold in only
-/// the rows added since (by id), at most every [`LIVE_TTL_MS`], and recount
-/// the day's sessions. So a dashboard load shares one pass, today's figures
-/// may be up to ten seconds old, and no request rescans a day it has seen.
-/// Realtime and filtered requests read the rows themselves.
+/// first use builds them from the day's rows; later ones fold in only the
+/// event rows added since (by id) and recount the day's sessions, and only
+/// when events were added (sessions change only with them). Requests within
+/// [`LIVE_TTL_MS`] of an update reuse it, so a dashboard load shares one
+/// update and today's figures lag by at most a second. Realtime and
+/// filtered requests read the rows themselves.
 #[derive(Default)]
 pub struct Live {
     slots: Mutex<HashMap<(i64, Date), Slot>>,
@@ -616,29 +621,47 @@ pub struct Live {
 
 impl Live {
     fn get(&self, at: &At<'_>, day: Day) -> rusqlite::Result<(EventDay, SessionDay)> {
+        self.refresh(at, day, true)
+    }
+
+    fn refresh(
+        &self,
+        at: &At<'_>,
+        day: Day,
+        by_request: bool,
+    ) -> rusqlite::Result<(EventDay, SessionDay)> {
         let age = |t: i64| at.now_ms - t;
         let slot = {
             let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
             slots.retain(|_, slot| match slot.try_lock() {
                 Ok(guard) => guard
                     .as_ref()
-                    .is_some_and(|s| (0..LIVE_KEEP_MS).contains(&age(s.at_ms))),
+                    .is_some_and(|s| (0..LIVE_KEEP_MS).contains(&age(s.used_ms))),
                 Err(_) => true,
             });
             slots.entry((at.site.id, day.date)).or_default().clone()
         };
         let mut guard = slot.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(state) = guard.as_mut() {
-            if (0..LIVE_TTL_MS).contains(&age(state.at_ms)) {
-                return Ok((state.event_sums.clone(), state.sessions.clone()));
-            }
-            if age(state.at_ms) >= 0 {
+        if let Some(state) = guard.as_mut()
+            && age(state.used_ms) >= 0
+        {
+            state.used_ms = at.now_ms;
+            let newest: i64 = at
+                .conn
+                .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM events")?
+                .query_row([], |r| r.get(0))?;
+            let recent = state
+                .updated_ms
+                .is_some_and(|t| (0..LIVE_TTL_MS).contains(&age(t)));
+            if newest > state.events.upto && !(by_request && recent) {
                 state.events.update(at.conn, at.site.id)?;
                 state.event_sums = Arc::new(state.events.sums());
                 state.sessions = Arc::new(live_sessions(at, day)?);
-                state.at_ms = at.now_ms;
-                return Ok((state.event_sums.clone(), state.sessions.clone()));
+                if by_request {
+                    state.updated_ms = Some(at.now_ms);
+                }
             }
+            return Ok((state.event_sums.clone(), state.sessions.clone()));
         }
         let events = DayEvents::build(
             at.conn,
@@ -649,7 +672,8 @@ impl Live {
             &rolled_dims([Dimension::Page, Dimension::EventName]),
         )?;
         let state = LiveState {
-            at_ms: at.now_ms,
+            updated_ms: by_request.then_some(at.now_ms),
+            used_ms: at.now_ms,
             event_sums: Arc::new(events.sums()),
             events,
             sessions: Arc::new(live_sessions(at, day)?),
@@ -673,7 +697,7 @@ pub fn warm(at: &At<'_>) -> rusqlite::Result<()> {
     };
     for day in [day.before(&at.site.tz), Some(day)].into_iter().flatten() {
         if !is_rolled(at.conn, at.site.id, day.date, Kind::Events)? {
-            at.live.get(at, day)?;
+            at.live.refresh(at, day, false)?;
         }
     }
     Ok(())
