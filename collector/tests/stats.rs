@@ -1142,23 +1142,6 @@ async fn rollups_answer_exactly_what_the_raw_rows_answer() {
             }
         }
     }
-    async fn answers(h: &Harness, state: &AppState, queries: &[String]) -> Vec<Value> {
-        let router =
-            app(state.clone()).layer(MockConnectInfo(PROXY.parse::<SocketAddr>().unwrap()));
-        let mut out = Vec::new();
-        for uri in queries {
-            let req = Request::get(uri)
-                .header(header::AUTHORIZATION, format!("Bearer {}", h.admin))
-                .body(Body::empty())
-                .unwrap();
-            let resp = router.clone().oneshot(req).await.unwrap();
-            assert_eq!(resp.status(), StatusCode::OK, "{uri}");
-            let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-            out.push(serde_json::from_slice::<Value>(&bytes).unwrap());
-        }
-        out
-    }
-
     let raw_state = AppState::open(
         Config {
             rollups: false,
@@ -1167,8 +1150,8 @@ async fn rollups_answer_exactly_what_the_raw_rows_answer() {
         h.clock.clone(),
     )
     .unwrap();
-    let raw = answers(&h, &raw_state, &queries).await;
-    let on_the_fly = answers(&h, &h.state, &queries).await;
+    let raw = answers_of(&h, &raw_state, &queries).await;
+    let on_the_fly = answers_of(&h, &h.state, &queries).await;
     for ((uri, a), b) in queries.iter().zip(&raw).zip(&on_the_fly) {
         assert_eq!(a, b, "on the fly differs from raw for {uri}");
     }
@@ -1189,7 +1172,7 @@ async fn rollups_answer_exactly_what_the_raw_rows_answer() {
         .unwrap();
     assert_eq!(rolled_days as usize, written);
     assert!(written >= 8, "only {written} day rollups");
-    let rolled = answers(&h, &h.state, &queries).await;
+    let rolled = answers_of(&h, &h.state, &queries).await;
     for ((uri, a), b) in queries.iter().zip(&raw).zip(&rolled) {
         assert_eq!(a, b, "rollups differ from raw for {uri}");
     }
@@ -1202,7 +1185,7 @@ async fn rollups_answer_exactly_what_the_raw_rows_answer() {
             .as_millisecond()],
     )
     .unwrap();
-    let again = answers(&h, &h.state, &queries[..1]).await;
+    let again = answers_of(&h, &h.state, &queries[..1]).await;
     assert_eq!(again[0]["results"], raw[0]["results"]);
 }
 
