@@ -40,7 +40,7 @@ use crate::geo::Geo;
 use crate::ingest::classify::RecentEventIds;
 use crate::metrics::Metrics;
 use crate::salts::Salts;
-use crate::sessions::LiveSessions;
+use crate::sessions::{LiveSessions, SessionIds};
 use crate::sites::Sites;
 use crate::store::{Store, StoreConfig};
 
@@ -59,6 +59,7 @@ pub struct Inner {
     pub sites: Sites,
     pub salts: Salts,
     pub sessions: LiveSessions,
+    pub session_ids: SessionIds,
     pub geo: Geo,
     pub metrics: Arc<Metrics>,
     pub clock: Arc<dyn Clock>,
@@ -115,6 +116,7 @@ impl AppState {
                 } else {
                     store::Durability::Process
                 },
+                wal: store::WalConfig::default(),
             },
             metrics.clone(),
         )?;
@@ -126,6 +128,7 @@ impl AppState {
         };
         let sessions = LiveSessions::new(session_config, config.max_live_sessions);
         let reloaded = sessions.reload(&reader, clock.now_ms())?;
+        let session_ids = SessionIds::load(&reader, clock.now_ms())?;
         drop(reader);
         let geo = match &config.geoip {
             Some(path) => Geo::open(path)?,
@@ -145,6 +148,7 @@ impl AppState {
             sites,
             salts,
             sessions,
+            session_ids,
             geo,
             metrics,
             clock,

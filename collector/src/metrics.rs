@@ -41,6 +41,8 @@ pub struct Metrics {
     pub commit_seconds: Histogram,
     pub commit_failures: Counter,
     pub live_sessions: Gauge,
+    /// Pages in the SQLite WAL after the last checkpoint pass.
+    pub wal_pages: Gauge,
     /// 1 while a site's last 24 h are more than the threshold below the 24 h before.
     pub volume_drop: Family<SiteLabel, Gauge>,
     /// Last 24 h over the 24 h before, in percent.
@@ -64,6 +66,7 @@ impl Metrics {
         let commit_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
         let commit_failures = Counter::default();
         let live_sessions = Gauge::default();
+        let wal_pages = Gauge::default();
         let volume_drop = Family::<SiteLabel, Gauge>::default();
         let volume_ratio = Family::<SiteLabel, Gauge>::default();
         registry.register(
@@ -107,6 +110,11 @@ impl Metrics {
             live_sessions.clone(),
         );
         registry.register(
+            "wal_pages",
+            "Pages in the SQLite write-ahead log at the last checkpoint (it restarts from the beginning once all are copied back)",
+            wal_pages.clone(),
+        );
+        registry.register(
             "volume_drop",
             "1 when a site's accepted events over the last 24 h fell more than the threshold below the 24 h before",
             volume_drop.clone(),
@@ -126,6 +134,7 @@ impl Metrics {
             commit_seconds,
             commit_failures,
             live_sessions,
+            wal_pages,
             volume_drop,
             volume_ratio,
         }

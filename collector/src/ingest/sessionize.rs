@@ -31,7 +31,7 @@ pub fn sessionize(state: &AppState, visitor: Candidates, cx: Context<'_>) -> Ste
         // Every custom event counts as interaction (see bounce rate).
         interactive: cx.event.kind == Kind::Event,
     };
-    let new_id = getrandom::u64().unwrap_or_else(|_| fallback_id(visitor.today, cx.now_ms));
+    let new_id = state.session_ids.next(cx.now_ms);
     state
         .sessions
         .step(cx.site.id, visitor, hit, cx.now_ms, new_id, || {
@@ -81,10 +81,6 @@ fn referrer_without_query(referrer: &str) -> Option<String> {
 }
 
 /// Only if the OS random source fails: still unique enough per visitor.
-fn fallback_id(visitor: u64, now_ms: i64) -> u64 {
-    visitor.rotate_left(17) ^ (now_ms as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

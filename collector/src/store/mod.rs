@@ -45,6 +45,25 @@ pub struct StoreConfig {
     /// Most rows committed in one transaction.
     pub max_batch: usize,
     pub durability: Durability,
+    pub wal: WalConfig,
+}
+
+/// How often the WAL is copied back into the database, and the WAL length
+/// (in pages) past which the writer finishes that copy itself.
+#[derive(Debug, Clone, Copy)]
+pub struct WalConfig {
+    pub checkpoint_every: std::time::Duration,
+    pub finish_pages: i64,
+}
+
+impl Default for WalConfig {
+    fn default() -> Self {
+        Self {
+            checkpoint_every: std::time::Duration::from_secs(1),
+            // 16 MB of 4 KB pages.
+            finish_pages: 4096,
+        }
+    }
 }
 
 impl Default for StoreConfig {
@@ -53,6 +72,7 @@ impl Default for StoreConfig {
             queue_capacity: 8192,
             max_batch: 512,
             durability: Durability::Process,
+            wal: WalConfig::default(),
         }
     }
 }
@@ -93,124 +113,34 @@ enum Job {
 }
 
 pub struct Store {
-    tx: SyncSender<Job>,
+    queue: Queue,
     path: PathBuf,
-    /// Jobs in the channel plus places reserved for one ([`Slot`]); never
-    /// more than `capacity`, so a reserved place always fits.
-    depth: Arc<AtomicUsize>,
-    capacity: usize,
     /// Dropped with the store, which ends the checkpoint thread.
     _stop_checkpoints: SyncSender<()>,
 }
 
-/// A place in the write queue, reserved before the event's session is
-/// stepped: once a request holds one, its event cannot be refused for a full
-/// queue, so the live session never counts an event that was answered 503.
-/// Dropped unused, the place is given back.
-pub struct Slot<'a> {
-    store: &'a Store,
-    used: bool,
+/// The writer's bounded job queue.
+#[derive(Clone)]
+struct Queue {
+    tx: SyncSender<Job>,
+    /// Jobs in the channel plus places reserved for one ([`Slot`]); never
+    /// more than `capacity`, so a reserved place always fits.
+    depth: Arc<AtomicUsize>,
+    capacity: usize,
 }
 
-impl Slot<'_> {
-    /// Queues an event and its session snapshot; resolves once committed.
-    pub async fn ingest(mut self, event: EventRow, session: SessionRow) -> Result<Ack, StoreError> {
-        let (ack, done) = oneshot::channel();
-        self.used = true;
-        self.store.send_reserved(Job::Event {
-            event: Box::new(event),
-            session: Box::new(session),
-            ack,
-        })?;
-        done.await
-            .map_err(|_| StoreError::WriterGone)?
-            .map_err(|()| StoreError::WriterGone)
-    }
-}
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        if !self.used {
-            self.store.depth.fetch_sub(1, Ordering::AcqRel);
-        }
-    }
-}
-
-impl Store {
-    /// Opens (creating and migrating) the database and starts the writer.
-    pub fn open(
-        path: &Path,
-        config: StoreConfig,
-        metrics: Arc<Metrics>,
-    ) -> Result<Self, StoreError> {
-        let conn = schema::open(path)?;
-        if config.durability == Durability::Power {
-            conn.pragma_update(None, "synchronous", "FULL")?;
-        }
-        // Checkpoints leave the commit path: a commit that happens to cross
-        // the WAL's auto-checkpoint threshold would otherwise copy pages and
-        // sync the database file while its whole batch waits for the ack.
-        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        let (stop_checkpoints, stopped) = sync_channel::<()>(0);
-        let checkpointer = schema::open_reader_writable(path)?;
-        std::thread::Builder::new()
-            .name("tallymark-checkpoint".into())
-            .spawn(move || checkpoints(checkpointer, stopped))?;
-        let (tx, rx) = sync_channel(config.queue_capacity);
-        let depth = Arc::new(AtomicUsize::new(0));
-        let writer_depth = depth.clone();
-        let max_batch = config.max_batch.max(1);
-        std::thread::Builder::new()
-            .name("tallymark-writer".into())
-            .spawn(move || writer(conn, rx, max_batch, writer_depth, metrics))?;
-        Ok(Self {
-            tx,
-            path: path.to_path_buf(),
-            depth,
-            capacity: config.queue_capacity,
-            _stop_checkpoints: stop_checkpoints,
-        })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// A new read-only connection.
-    pub fn reader(&self) -> Result<Connection, StoreError> {
-        schema::open_reader(&self.path)
-    }
-
-    /// Rows queued for the writer now.
-    pub fn queue_depth(&self) -> usize {
-        self.depth.load(Ordering::Relaxed)
-    }
-
-    /// Reserves a place in the write queue, or refuses at once when it is
-    /// full (the request answers 503).
-    pub fn reserve(&self) -> Result<Slot<'_>, StoreError> {
+impl Queue {
+    /// Reserves a place, or refuses at once when the queue is full.
+    fn reserve(&self) -> Result<Slot<'_>, StoreError> {
         self.depth
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |d| {
                 (d < self.capacity).then_some(d + 1)
             })
             .map_err(|_| StoreError::QueueFull)?;
         Ok(Slot {
-            store: self,
+            queue: self,
             used: false,
         })
-    }
-
-    /// Runs `work` on the writer's connection, between batches, so nothing
-    /// else ever writes concurrently (salts, deletions, checkpoints).
-    pub async fn maintain<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let (ack, done) = oneshot::channel();
-        self.send(Job::Maintenance(Box::new(move |conn| {
-            let _ = ack.send(work(conn));
-        })))?;
-        Ok(done.await.map_err(|_| StoreError::WriterGone)??)
     }
 
     fn send(&self, job: Job) -> Result<(), StoreError> {
@@ -233,16 +163,163 @@ impl Store {
     }
 }
 
-/// Copies the WAL back into the database every second (PASSIVE: never
-/// waits for, nor blocks, the writer or readers), until the store is dropped.
-fn checkpoints(conn: Connection, stop: Receiver<()>) {
-    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-        stop.recv_timeout(std::time::Duration::from_secs(1))
-    {
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "WAL checkpoint failed");
+/// A place in the write queue, reserved before the event's session is
+/// stepped: once a request holds one, its event cannot be refused for a full
+/// queue, so the live session never counts an event that was answered 503.
+/// Dropped unused, the place is given back.
+pub struct Slot<'a> {
+    queue: &'a Queue,
+    used: bool,
+}
+
+impl Slot<'_> {
+    /// Queues an event and its session snapshot; resolves once committed.
+    pub async fn ingest(mut self, event: EventRow, session: SessionRow) -> Result<Ack, StoreError> {
+        let (ack, done) = oneshot::channel();
+        self.used = true;
+        self.queue.send_reserved(Job::Event {
+            event: Box::new(event),
+            session: Box::new(session),
+            ack,
+        })?;
+        done.await
+            .map_err(|_| StoreError::WriterGone)?
+            .map_err(|()| StoreError::WriterGone)
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if !self.used {
+            self.queue.depth.fetch_sub(1, Ordering::AcqRel);
         }
     }
+}
+
+impl Store {
+    /// Opens (creating and migrating) the database and starts the writer.
+    pub fn open(
+        path: &Path,
+        config: StoreConfig,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, StoreError> {
+        let conn = schema::open(path)?;
+        if config.durability == Durability::Power {
+            conn.pragma_update(None, "synchronous", "FULL")?;
+        }
+        // Checkpoints leave the commit path: a commit that happens to cross
+        // the WAL's auto-checkpoint threshold would otherwise copy pages and
+        // sync the database file while its whole batch waits for the ack.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // After a burst, the WAL file shrinks back to this when it restarts.
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+        let (tx, rx) = sync_channel(config.queue_capacity);
+        let queue = Queue {
+            tx,
+            depth: Arc::new(AtomicUsize::new(0)),
+            capacity: config.queue_capacity,
+        };
+        let (stop_checkpoints, stopped) = sync_channel::<()>(0);
+        let checkpointer = schema::open_reader_writable(path)?;
+        let finisher = queue.clone();
+        let wal = config.wal;
+        let wal_pages = metrics.wal_pages.clone();
+        std::thread::Builder::new()
+            .name("tallymark-checkpoint".into())
+            .spawn(move || checkpoints(checkpointer, stopped, finisher, wal, wal_pages))?;
+        let writer_depth = queue.depth.clone();
+        let max_batch = config.max_batch.max(1);
+        std::thread::Builder::new()
+            .name("tallymark-writer".into())
+            .spawn(move || writer(conn, rx, max_batch, writer_depth, metrics))?;
+        Ok(Self {
+            queue,
+            path: path.to_path_buf(),
+            _stop_checkpoints: stop_checkpoints,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A new read-only connection.
+    pub fn reader(&self) -> Result<Connection, StoreError> {
+        schema::open_reader(&self.path)
+    }
+
+    /// Rows queued for the writer now.
+    pub fn queue_depth(&self) -> usize {
+        self.queue.depth.load(Ordering::Relaxed)
+    }
+
+    /// Reserves a place in the write queue, or refuses at once when it is
+    /// full (the request answers 503).
+    pub fn reserve(&self) -> Result<Slot<'_>, StoreError> {
+        self.queue.reserve()
+    }
+
+    /// Runs `work` on the writer's connection, between batches, so nothing
+    /// else ever writes concurrently (salts, deletions, checkpoints).
+    pub async fn maintain<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (ack, done) = oneshot::channel();
+        self.queue.send(Job::Maintenance(Box::new(move |conn| {
+            let _ = ack.send(work(conn));
+        })))?;
+        Ok(done.await.map_err(|_| StoreError::WriterGone)??)
+    }
+}
+
+/// Copies the WAL back into the database every `wal.checkpoint_every`
+/// (PASSIVE: never waits for, nor blocks, the writer or readers), until the
+/// store is dropped.
+///
+/// Under a steady stream of commits such a checkpoint never catches up with
+/// the end of the WAL, and SQLite restarts the WAL from its beginning only
+/// once every frame was copied back: the file would grow without bound (1.3
+/// GB after three minutes of benchmark load). So when the WAL is longer
+/// than `wal.finish_pages`, the writer is asked to finish the job between
+/// two batches: it copies back only what was committed since this pass
+/// (milliseconds of work) and, as nothing writes meanwhile, completes; its
+/// next transaction restarts the WAL.
+fn checkpoints(
+    conn: Connection,
+    stop: Receiver<()>,
+    writer: Queue,
+    wal: WalConfig,
+    wal_pages: prometheus_client::metrics::gauge::Gauge,
+) {
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+        stop.recv_timeout(wal.checkpoint_every)
+    {
+        // A second pass copies only what was committed during the first, so
+        // that the writer, if asked below, has little left to copy.
+        let pages = passive_checkpoint(&conn).and_then(|_| passive_checkpoint(&conn));
+        if let Ok(pages) = pages {
+            wal_pages.set(pages);
+        }
+        match pages {
+            Ok(pages) if pages > wal.finish_pages => {
+                let finish: Maintenance = Box::new(|conn| {
+                    if let Err(e) = passive_checkpoint(conn) {
+                        tracing::warn!(error = %e, "WAL checkpoint by the writer failed");
+                    }
+                });
+                // A full queue is busy enough: the next pass asks again.
+                let _ = writer.send(Job::Maintenance(finish));
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
+        }
+    }
+}
+
+/// Runs a PASSIVE checkpoint; returns the WAL's length in pages.
+fn passive_checkpoint(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
 }
 
 fn writer(
