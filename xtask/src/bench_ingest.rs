@@ -159,8 +159,22 @@ pub fn run(root: &Path, seconds: u32) -> Result<()> {
     };
     let full = run("full", 32, "0", "distinct", "")?;
     row("tallymark serve, durable acks, 32 connections", &full);
-    let paced = run("paced", 32, "5000", "distinct", "")?;
-    row("tallymark serve at 5,000 req/s offered", &paced);
+    // Paced three times: on this shared VM the tail moves with the time
+    // the host takes the CPUs away (steal), printed with each run.
+    let mut paced_runs = Vec::new();
+    for i in 0..3 {
+        let before = steal_ms();
+        let paced = run(&format!("paced{i}"), 32, "5000", "distinct", "")?;
+        let stolen = steal_ms().zip(before).map(|(a, b)| a.saturating_sub(b));
+        let label = match stolen {
+            Some(ms) => format!("tallymark serve at 5,000 req/s ({ms} ms stolen)"),
+            None => "tallymark serve at 5,000 req/s offered".to_string(),
+        };
+        row(&label, &paced);
+        paced_runs.push(paced);
+    }
+    paced_runs.sort_by(|a, b| a.p99.total_cmp(&b.p99));
+    let paced = paced_runs[1].clone();
     let with_ids = run("ids", 32, "0", "distinct", "ids")?;
     row("same, every request with its own event_id", &with_ids);
     let burst1 = run("burst1", 1, "burst", "same", "")?;
@@ -199,8 +213,8 @@ pub fn run(root: &Path, seconds: u32) -> Result<()> {
         full.rps / base.rps
     );
     println!(
-        "p99 at 5,000 req/s offered:                  {:.2} ms (target <= 5 ms; achieved {:.0} req/s); bare handler, same pacing: {:.2} ms",
-        paced.p99, paced.rps, base_paced.p99
+        "p99 at 5,000 req/s offered, median of 3:     {:.2} ms (target <= 5 ms; runs {:.2} / {:.2} / {:.2}); bare handler, same pacing: {:.2} ms",
+        paced.p99, paced_runs[0].p99, paced_runs[1].p99, paced_runs[2].p99, base_paced.p99
     );
     println!(
         "p99 burst of 20, one visitor / one request:  {:.2} (target <= 2)",
@@ -224,6 +238,21 @@ pub fn run(root: &Path, seconds: u32) -> Result<()> {
         bail!("{} acknowledged events are missing", stored - conn_rows);
     }
     Ok(())
+}
+
+/// CPU time the hypervisor gave to others (`steal` in /proc/stat, both
+/// CPUs), in milliseconds; `None` where there is no /proc.
+fn steal_ms() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let jiffies: u64 = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .nth(8)?
+        .parse()
+        .ok()?;
+    // USER_HZ is 100 on Linux.
+    Some(jiffies * 10)
 }
 
 /// Rows in the stopped collector's database, read with Debian's sqlite3.

@@ -60,8 +60,9 @@ impl Default for WalConfig {
     fn default() -> Self {
         Self {
             checkpoint_every: std::time::Duration::from_secs(1),
-            // 16 MB of 4 KB pages.
-            finish_pages: 4096,
+            // 64 MB of 4 KB pages: at 5,000 events/s the writer finishes a
+            // checkpoint (two short fsyncs) every few seconds.
+            finish_pages: 16384,
         }
     }
 }
@@ -212,7 +213,7 @@ impl Store {
         // sync the database file while its whole batch waits for the ack.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         // After a burst, the WAL file shrinks back to this when it restarts.
-        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+        conn.pragma_update(None, "journal_size_limit", 128 * 1024 * 1024)?;
         let (tx, rx) = sync_channel(config.queue_capacity);
         let queue = Queue {
             tx,
