@@ -292,7 +292,6 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics_text))
         // Every error body is JSON, axum's own 404/405 included.
         .fallback(|| async { error::ApiError::NotFound("no such route") })
-        .layer(middleware::from_fn(json_405))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
 }
@@ -311,10 +310,27 @@ async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-/// axum answers a wrong method with an empty 405; give it the JSON error
-/// body every other error has (keeping its `Allow` header).
-async fn json_405(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+/// The one middleware: logs each request (method, path, status, time;
+/// never an IP or a User-Agent) and gives axum's bare 405 its JSON body.
+async fn log_request(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().clone();
+    let started = Instant::now();
+    let response = json_405(next.run(request).await);
+    let status = response.status();
+    let micros = started.elapsed().as_micros() as u64;
+    let path = path.path();
+    if status.is_server_error() {
+        tracing::warn!(%method, %path, status = status.as_u16(), micros, "request");
+    } else {
+        tracing::debug!(%method, %path, status = status.as_u16(), micros, "request");
+    }
+    response
+}
+
+/// axum's own 405 has no body: give it the JSON error every other error
+/// has (keeping its `Allow` header).
+fn json_405(response: Response) -> Response {
     if response.status() != StatusCode::METHOD_NOT_ALLOWED
         || response.headers().contains_key(header::CONTENT_TYPE)
     {
@@ -326,21 +342,4 @@ async fn json_405(request: Request, next: Next) -> Response {
         json.headers_mut().insert(header::ALLOW, allow);
     }
     json
-}
-
-/// Logs method, path, status and latency: never the client IP, the
-/// User-Agent or the query string.
-async fn log_request(request: Request, next: Next) -> Response {
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let status = response.status();
-    let micros = started.elapsed().as_micros() as u64;
-    if status.is_server_error() {
-        tracing::warn!(%method, %path, status = status.as_u16(), micros, "request");
-    } else {
-        tracing::debug!(%method, %path, status = status.as_u16(), micros, "request");
-    }
-    response
 }

@@ -144,3 +144,30 @@ async fn the_wal_restarts_and_stays_short_under_commits_without_pause() {
     // 64 pages plus what one pass and the writer's finish let through.
     assert!(largest < 8 * 1024 * 1024, "the WAL grew to {largest} bytes");
 }
+
+/// Session snapshots are written behind; the newest version wins whatever
+/// the order they commit in, and a later snapshot of a session never
+/// stored before is stored whole.
+#[tokio::test]
+async fn a_session_keeps_its_newest_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tallymark.sqlite3");
+    let store = Store::open(&db, StoreConfig::default(), Arc::new(Metrics::new())).unwrap();
+    // Versions 1, 3, then a late 2 for session 7; version 5 first for 9.
+    for (visitor, n) in [(7, 0), (7, 2), (7, 1), (9, 4)] {
+        let (event, session) = rows(visitor, n);
+        let slot = store.reserve().unwrap();
+        slot.ingest(event, session).await.unwrap();
+    }
+    let conn = store.reader().unwrap();
+    let stored = |id: i64| -> (i64, i64, String, String) {
+        conn.query_row(
+            "SELECT version, pageviews, exit_path, browser FROM sessions WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap()
+    };
+    assert_eq!(stored(7), (3, 3, "/page/2".into(), "firefox".into()));
+    assert_eq!(stored(9), (5, 5, "/page/4".into(), "firefox".into()));
+}

@@ -51,6 +51,9 @@ struct Load {
     rps: f64,
     p50: f64,
     p99: f64,
+    /// The server's own CPU time (user + system, all threads) per request,
+    /// in microseconds: what the host's stealing does not change.
+    cpu_us: f64,
 }
 
 /// One loadgen run: `pace` is `0` (closed loop), a rate per second, or
@@ -58,7 +61,7 @@ struct Load {
 #[allow(clippy::too_many_arguments)]
 fn load(
     root: &Path,
-    port: u16,
+    server: &Server,
     connections: u32,
     seconds: u32,
     pace: &str,
@@ -66,9 +69,10 @@ fn load(
     tag: &str,
     extra: &str,
 ) -> Result<Load> {
+    let cpu_before = cpu_ms(server.child.id());
     let out = Command::new(root.join("target/release/examples/loadgen"))
         .args([
-            port.to_string(),
+            server.port.to_string(),
             connections.to_string(),
             seconds.to_string(),
             pace.to_string(),
@@ -77,6 +81,9 @@ fn load(
             extra.to_string(),
         ])
         .output()?;
+    let cpu = cpu_ms(server.child.id())
+        .zip(cpu_before)
+        .map_or(0, |(a, b)| a.saturating_sub(b));
     let text = String::from_utf8_lossy(&out.stdout);
     let v: serde_json::Value =
         serde_json::from_str(text.trim()).with_context(|| format!("loadgen said {text:?}"))?;
@@ -89,17 +96,19 @@ fn load(
         rps: f("rps"),
         p50: f("p50_ms"),
         p99: f("p99_ms"),
+        cpu_us: cpu as f64 * 1000.0 / f("requests").max(1.0),
     })
 }
 
 fn row(name: &str, l: &Load) {
     println!(
-        "| {name:<44} | {:>8.0} | {:>7.2} | {:>7.2} | {:>8} | {:>6} |",
+        "| {name:<44} | {:>8.0} | {:>7.2} | {:>7.2} | {:>8} | {:>6} | {:>6.1} |",
         l.rps,
         l.p50,
         l.p99,
         l.requests,
-        l.other + l.errors
+        l.other + l.errors,
+        l.cpu_us
     );
 }
 
@@ -124,16 +133,16 @@ pub fn run(root: &Path, seconds: u32) -> Result<()> {
     }
 
     println!(
-        "| run (2-core machine, loadgen on the same cores) | req/s | p50 ms | p99 ms | requests | non-202 |"
+        "| run (2-core machine, loadgen on the same cores) | req/s | p50 ms | p99 ms | requests | non-202 | server CPU µs/req |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     let bare = start(&mut Command::new(
         root.join("target/release/examples/bare_ingest"),
     ))?;
-    let base = load(root, bare.port, 32, seconds, "0", "distinct", "base", "")?;
+    let base = load(root, &bare, 32, seconds, "0", "distinct", "base", "")?;
     row("bare axum parse + 202, 32 connections", &base);
     // The load generator's own pacing jitter, to read the paced p99 against.
-    let base_paced = load(root, bare.port, 32, seconds, "5000", "distinct", "bp", "")?;
+    let base_paced = load(root, &bare, 32, seconds, "5000", "distinct", "bp", "")?;
     row("bare axum at 5,000 req/s offered", &base_paced);
     drop(bare);
 
@@ -146,7 +155,7 @@ pub fn run(root: &Path, seconds: u32) -> Result<()> {
     let mut run = |name: &str, connections, pace: &str, visitors, extra| -> Result<Load> {
         let l = load(
             root,
-            server.port,
+            &server,
             connections,
             seconds,
             pace,
@@ -196,12 +205,10 @@ pub fn run(root: &Path, seconds: u32) -> Result<()> {
             .args(["serve", "--fsync", "--listen", "127.0.0.1:0", "--data"])
             .arg(&data),
     )?;
-    let synced = load(root, fsync.port, 32, seconds, "0", "distinct", "fsync", "")?;
+    let synced = load(root, &fsync, 32, seconds, "0", "distinct", "fsync", "")?;
     stored += synced.stored;
     row("tallymark serve --fsync, 32 connections", &synced);
-    let synced_big = load(
-        root, fsync.port, 256, seconds, "0", "distinct", "fsync256", "",
-    )?;
+    let synced_big = load(root, &fsync, 256, seconds, "0", "distinct", "fsync256", "")?;
     stored += synced_big.stored;
     row("tallymark serve --fsync, 256 connections", &synced_big);
     drop(fsync);
@@ -209,8 +216,11 @@ pub fn run(root: &Path, seconds: u32) -> Result<()> {
     let conn_rows = count_rows(&data)?;
     println!();
     println!(
-        "throughput ratio (tallymark / bare):        {:.2} (target >= 0.7)",
-        full.rps / base.rps
+        "throughput ratio (tallymark / bare):        {:.2} (target >= 0.7); server CPU per request: {:.1} / {:.1} µs = {:.2}",
+        full.rps / base.rps,
+        base.cpu_us,
+        full.cpu_us,
+        base.cpu_us / full.cpu_us.max(0.001)
     );
     println!(
         "p99 at 5,000 req/s offered, median of 3:     {:.2} ms (target <= 5 ms; runs {:.2} / {:.2} / {:.2}); bare handler, same pacing: {:.2} ms",
@@ -238,6 +248,17 @@ pub fn run(root: &Path, seconds: u32) -> Result<()> {
         bail!("{} acknowledged events are missing", stored - conn_rows);
     }
     Ok(())
+}
+
+/// A process's CPU time so far (user + system, all threads), in ms.
+fn cpu_ms(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses.
+    let rest = stat.rsplit_once(')')?.1;
+    let mut fields = rest.split_whitespace();
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) * 10)
 }
 
 /// CPU time the hypervisor gave to others (`steal` in /proc/stat, both
