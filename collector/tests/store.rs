@@ -141,8 +141,14 @@ async fn the_wal_restarts_and_stays_short_under_commits_without_pause() {
         "the WAL restarted {} times under load",
         last.wrapping_sub(first)
     );
-    // 64 pages plus what one pass and the writer's finish let through.
-    assert!(largest < 8 * 1024 * 1024, "the WAL grew to {largest} bytes");
+    // Without the finish the WAL only grows (187 MB in these 3 s on a quiet
+    // machine); with it, it stays within a few passes' worth of frames
+    // (1.9 MB quiet, 18 MB on a busy CI machine, where a finish can meet a
+    // pass in progress and wait for the next round).
+    assert!(
+        largest < 64 * 1024 * 1024,
+        "the WAL grew to {largest} bytes"
+    );
 }
 
 /// Session snapshots are written behind; the newest version wins whatever
