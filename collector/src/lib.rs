@@ -314,12 +314,12 @@ async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
 /// never an IP or a User-Agent) and gives axum's bare 405 its JSON body.
 async fn log_request(request: Request, next: Next) -> Response {
     let method = request.method().clone();
-    let path = request.uri().clone();
+    let uri = request.uri().clone();
     let started = Instant::now();
     let response = json_405(next.run(request).await);
     let status = response.status();
     let micros = started.elapsed().as_micros() as u64;
-    let path = path.path();
+    let path = uri.path();
     if status.is_server_error() {
         tracing::warn!(%method, %path, status = status.as_u16(), micros, "request");
     } else {

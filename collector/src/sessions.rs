@@ -52,13 +52,12 @@ impl SessionIds {
     /// The next id: never reused, increasing, starting at `now_ms`'s floor.
     pub fn next(&self, now_ms: i64) -> u64 {
         let floor = Self::floor(now_ms);
+        let after = |prev: u64| prev.saturating_add(1).max(floor);
         let prev = self
             .0
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| {
-                Some(p.saturating_add(1).max(floor))
-            })
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| Some(after(p)))
             .unwrap_or_else(|p| p);
-        prev.saturating_add(1).max(floor)
+        after(prev)
     }
 }
 

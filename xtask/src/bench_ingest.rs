@@ -151,29 +151,22 @@ pub fn run(root: &Path, seconds: u32) -> Result<()> {
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(&data),
     )?;
+    // Every run against the collector counts what it stored, checked
+    // against the database at the end.
     let mut stored = 0;
-    let mut run = |name: &str, connections, pace: &str, visitors, extra| -> Result<Load> {
-        let l = load(
-            root,
-            &server,
-            connections,
-            seconds,
-            pace,
-            visitors,
-            name,
-            extra,
-        )?;
+    let mut run = |on: &Server, tag: &str, connections, pace: &str, visitors, extra| {
+        let l = load(root, on, connections, seconds, pace, visitors, tag, extra)?;
         stored += l.stored;
-        Ok(l)
+        anyhow::Ok(l)
     };
-    let full = run("full", 32, "0", "distinct", "")?;
+    let full = run(&server, "full", 32, "0", "distinct", "")?;
     row("tallymark serve, durable acks, 32 connections", &full);
     // Paced three times: on this shared VM the tail moves with the time
     // the host takes the CPUs away (steal), printed with each run.
     let mut paced_runs = Vec::new();
     for i in 0..3 {
         let before = steal_ms();
-        let paced = run(&format!("paced{i}"), 32, "5000", "distinct", "")?;
+        let paced = run(&server, &format!("paced{i}"), 32, "5000", "distinct", "")?;
         let stolen = steal_ms().zip(before).map(|(a, b)| a.saturating_sub(b));
         let label = match stolen {
             Some(ms) => format!("tallymark serve at 5,000 req/s ({ms} ms stolen)"),
@@ -184,19 +177,19 @@ pub fn run(root: &Path, seconds: u32) -> Result<()> {
     }
     paced_runs.sort_by(|a, b| a.p99.total_cmp(&b.p99));
     let paced = paced_runs[1].clone();
-    let with_ids = run("ids", 32, "0", "distinct", "ids")?;
+    let with_ids = run(&server, "ids", 32, "0", "distinct", "ids")?;
     row("same, every request with its own event_id", &with_ids);
-    let burst1 = run("burst1", 1, "burst", "same", "")?;
+    let burst1 = run(&server, "burst1", 1, "burst", "same", "")?;
     row("one request of one visitor at a time", &burst1);
-    let burst20 = run("burst20", 20, "burst", "same", "")?;
+    let burst20 = run(&server, "burst20", 20, "burst", "same", "")?;
     row("bursts of 20 concurrent requests, one visitor", &burst20);
-    let burst20d = run("burst20d", 20, "burst", "distinct", "")?;
+    let burst20d = run(&server, "burst20d", 20, "burst", "distinct", "")?;
     row("bursts of 20 concurrent requests, 20 visitors", &burst20d);
-    let single = run("single", 1, "0", "same", "")?;
+    let single = run(&server, "single", 1, "0", "same", "")?;
     row("one visitor, 1 connection, closed loop", &single);
-    let same20 = run("same20", 20, "0", "same", "")?;
+    let same20 = run(&server, "same20", 20, "0", "same", "")?;
     row("one visitor, 20 connections, closed loop", &same20);
-    let distinct20 = run("distinct20", 20, "0", "distinct", "")?;
+    let distinct20 = run(&server, "distinct20", 20, "0", "distinct", "")?;
     row("20 visitors, 20 connections, closed loop", &distinct20);
     drop(server);
 
@@ -205,11 +198,9 @@ pub fn run(root: &Path, seconds: u32) -> Result<()> {
             .args(["serve", "--fsync", "--listen", "127.0.0.1:0", "--data"])
             .arg(&data),
     )?;
-    let synced = load(root, &fsync, 32, seconds, "0", "distinct", "fsync", "")?;
-    stored += synced.stored;
+    let synced = run(&fsync, "fsync", 32, "0", "distinct", "")?;
     row("tallymark serve --fsync, 32 connections", &synced);
-    let synced_big = load(root, &fsync, 256, seconds, "0", "distinct", "fsync256", "")?;
-    stored += synced_big.stored;
+    let synced_big = run(&fsync, "fsync256", 256, "0", "distinct", "")?;
     row("tallymark serve --fsync, 256 connections", &synced_big);
     drop(fsync);
 

@@ -80,7 +80,6 @@ fn referrer_without_query(referrer: &str) -> Option<String> {
     Some(format!("{host}{path}"))
 }
 
-/// Only if the OS random source fails: still unique enough per visitor.
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -298,21 +298,19 @@ fn checkpoints(
     {
         // A second pass copies only what was committed during the first, so
         // that the writer, if asked below, has little left to copy.
-        let pages = passive_checkpoint(&conn).and_then(|_| passive_checkpoint(&conn));
-        if let Ok(pages) = pages {
-            wal_pages.set(pages);
-        }
-        match pages {
-            Ok(pages) if pages > wal.finish_pages => {
-                let finish: Maintenance = Box::new(|conn| {
-                    if let Err(e) = passive_checkpoint(conn) {
-                        tracing::warn!(error = %e, "WAL checkpoint by the writer failed");
-                    }
-                });
-                // A full queue is busy enough: the next pass asks again.
-                let _ = writer.send(Job::Maintenance(finish));
+        match passive_checkpoint(&conn).and_then(|_| passive_checkpoint(&conn)) {
+            Ok(pages) => {
+                wal_pages.set(pages);
+                if pages > wal.finish_pages {
+                    let finish: Maintenance = Box::new(|conn| {
+                        if let Err(e) = passive_checkpoint(conn) {
+                            tracing::warn!(error = %e, "WAL checkpoint by the writer failed");
+                        }
+                    });
+                    // A full queue is busy enough: the next pass asks again.
+                    let _ = writer.send(Job::Maintenance(finish));
+                }
             }
-            Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
         }
     }
