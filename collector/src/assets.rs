@@ -18,6 +18,19 @@ const SCRIPT_CACHE: &str = "public, max-age=86400, stale-while-revalidate=604800
 /// hash in), so a versioned wasm URL names exactly one content: cached for a
 /// year, immutable.
 const VERSIONED_CACHE: &str = "public, max-age=31536000, immutable";
+/// A `v=` that is not this build's (an old or newer script during a deploy
+/// or rollback): served, but never cached under a URL it does not name.
+const MISMATCH_CACHE: &str = "no-cache";
+
+/// The wasm version the embedded script asks for (`tallymark.wasm?v=…`).
+static WASM_VERSION: std::sync::LazyLock<Option<&'static str>> = std::sync::LazyLock::new(|| {
+    let script = std::str::from_utf8(SCRIPT_JS).ok()?;
+    let (_, rest) = script.split_once("tallymark.wasm?v=")?;
+    let end = rest
+        .find(|c: char| !c.is_ascii_alphanumeric())
+        .unwrap_or(rest.len());
+    rest.get(..end).filter(|v| !v.is_empty())
+});
 
 /// `GET /js/{file}`: the script-tag bundle.
 pub async fn sdk_file(
@@ -27,11 +40,11 @@ pub async fn sdk_file(
     let (bytes, mime, cache) = match file.as_str() {
         "tallymark.js" => (SCRIPT_JS, "text/javascript; charset=utf-8", SCRIPT_CACHE),
         "tallymark.wasm" => {
-            let versioned = query.as_deref().is_some_and(|q| q.starts_with("v="));
-            let cache = if versioned {
-                VERSIONED_CACHE
-            } else {
-                SCRIPT_CACHE
+            let asked = query.as_deref().and_then(|q| q.strip_prefix("v="));
+            let cache = match asked {
+                None => SCRIPT_CACHE,
+                Some(v) if Some(v) == *WASM_VERSION => VERSIONED_CACHE,
+                Some(_) => MISMATCH_CACHE,
             };
             (SCRIPT_WASM, "application/wasm", cache)
         }

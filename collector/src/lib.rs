@@ -282,8 +282,11 @@ pub fn spawn_maintenance(state: AppState) {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/api/event", post(ingest::event))
-        // Any site may send beacons; no credentials are involved.
-        .layer(CorsLayer::permissive())
+        // Any site may send beacons. `sendBeacon` always sends in credentials
+        // mode "include", so a JSON beacon's preflight must name the origin
+        // and allow credentials: `*` fails it and the beacon is lost
+        // silently. (The collector never reads or sets a cookie.)
+        .layer(CorsLayer::very_permissive())
         // Stats: bearer tokens, no CORS (same-origin dashboards only).
         .merge(stats::router())
         .route("/js/{file}", get(assets::sdk_file))

@@ -46,15 +46,24 @@ pub fn add(conn: &Connection, domain: &str, tz_name: &str, now_ms: i64) -> Resul
     let domain_norm =
         normalize_site(domain).ok_or_else(|| SiteError::InvalidDomain(domain.to_string()))?;
     let tz = timezone(tz_name)?;
-    let inserted = conn.execute(
-        "INSERT OR IGNORE INTO sites (domain, timezone, created_ms) VALUES (?1, ?2, ?3)",
-        params![domain_norm, tz_name, now_ms],
+    // A new id is above every id ever given (schema migration 4).
+    let tx = conn.unchecked_transaction()?;
+    let id: i64 = tx.query_row(
+        "SELECT MAX((SELECT last FROM site_ids), COALESCE((SELECT MAX(id) FROM sites), 0)) + 1",
+        [],
+        |r| r.get(0),
+    )?;
+    let inserted = tx.execute(
+        "INSERT OR IGNORE INTO sites (id, domain, timezone, created_ms) VALUES (?1, ?2, ?3, ?4)",
+        params![id, domain_norm, tz_name, now_ms],
     )?;
     if inserted == 0 {
         return Err(SiteError::Exists(domain_norm));
     }
+    tx.execute("UPDATE site_ids SET last = ?1", [id])?;
+    tx.commit()?;
     Ok(Site {
-        id: conn.last_insert_rowid(),
+        id,
         domain: domain_norm,
         timezone: tz_name.to_string(),
         tz,
@@ -173,5 +182,29 @@ impl Sites {
             .read()
             .map(|m| m.values().cloned().collect())
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_removed_sites_id_is_never_given_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = crate::store::schema::open(&dir.path().join("db")).unwrap();
+        let a = add(&conn, "a.example", "UTC", 0).unwrap();
+        let b = add(&conn, "b.example", "UTC", 0).unwrap();
+        assert!(b.id > a.id);
+        remove(&mut conn, "b.example").unwrap();
+        let again = add(&conn, "b.example", "UTC", 0).unwrap();
+        assert!(again.id > b.id, "{} reused", again.id);
+        remove(&mut conn, "b.example").unwrap();
+        let c = add(&conn, "c.example", "UTC", 0).unwrap();
+        assert!(c.id > again.id, "{} reused", c.id);
+        assert!(matches!(
+            add(&conn, "a.example", "UTC", 0),
+            Err(SiteError::Exists(_))
+        ));
     }
 }

@@ -175,7 +175,7 @@ async fn custom_events_keep_name_props_revenue_and_the_sessions_source() {
     assert_eq!(row.0, "Purchase");
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&row.1).unwrap(),
-        serde_json::json!({"plan": "pro", "seats": 3.0})
+        serde_json::json!({"plan": "pro", "seats": 3})
     );
     assert_eq!((row.2, row.3.as_str()), (49.5, "EUR"));
     assert_eq!(
@@ -287,13 +287,26 @@ async fn other_methods_get_405_and_preflight_is_open() {
             Request::options("/api/event")
                 .header(header::ORIGIN, "https://example.com")
                 .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+                .header(header::ACCESS_CONTROL_REQUEST_HEADERS, "content-type")
                 .body(Body::empty())
                 .unwrap(),
         )
         .await
         .unwrap();
     assert!(resp.status().is_success());
-    assert_eq!(resp.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+    // A beacon is credentialed: `*` would fail its preflight.
+    let h = resp.headers();
+    assert_eq!(
+        h[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+        "https://example.com"
+    );
+    assert_eq!(h[header::ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
+    assert!(
+        h[header::ACCESS_CONTROL_ALLOW_HEADERS]
+            .to_str()
+            .is_ok_and(|v| v.contains("content-type")),
+        "{h:?}"
+    );
 }
 
 #[tokio::test]

@@ -117,7 +117,8 @@ pub fn host_belongs_to_site(hostname: &str, site: &str) -> bool {
 /// The path reports group by: percent-decoded where that yields UTF-8,
 /// without a trailing slash (except the root), without query. A fragment is
 /// kept only when it is a client-side route (`#/…` or `#!/…`), so hash-routed
-/// apps report their pages while in-page anchors (`#top`) do not split them.
+/// apps report their pages while in-page anchors (`#top`) do not split them;
+/// a route's own query (`#/reset?token=…`) is dropped like the page's.
 pub fn normalize_path(url: &Url) -> String {
     let raw = url.path();
     let mut path = if raw.contains('%') {
@@ -134,8 +135,9 @@ pub fn normalize_path(url: &Url) -> String {
     if let Some(fragment) = url.fragment()
         && (fragment.starts_with('/') || fragment.starts_with("!/"))
     {
+        let route = fragment.split('?').next().unwrap_or(fragment);
         path.push('#');
-        path.push_str(fragment);
+        path.push_str(route);
     }
     path
 }
@@ -151,7 +153,15 @@ fn percent_decode(s: &str) -> Option<String> {
             let hex = bytes.get(i + 1..i + 3)?;
             let hi = (hex[0] as char).to_digit(16)?;
             let lo = (hex[1] as char).to_digit(16)?;
-            out.push((hi * 16 + lo) as u8);
+            let byte = (hi * 16 + lo) as u8;
+            // Kept escaped: what would change the path's meaning (`/`, `?`,
+            // `#`: `/search%3Femail=…` must not read as a query) or store a
+            // control character (`%00`, `%0A`).
+            if matches!(byte, b'/' | b'?' | b'#' | b'%') || byte < 0x20 || byte == 0x7f {
+                out.extend_from_slice(&bytes[i..i + 3]);
+            } else {
+                out.push(byte);
+            }
             i += 3;
         } else {
             out.push(bytes[i]);
@@ -228,6 +238,14 @@ mod tests {
             ),
             ("https://example.com/#!/inbox", "/#!/inbox"),
             ("https://example.com/doc#section-2", "/doc"),
+            ("https://example.com/r#/reset?token=S&e=a%40b", "/r#/reset"),
+            (
+                "https://example.com/search%3Femail=a@b",
+                "/search%3Femail=a@b",
+            ),
+            ("https://example.com/a%2Fb", "/a%2Fb"),
+            ("https://example.com/x%00y%0A", "/x%00y%0A"),
+            ("https://example.com/100%25", "/100%25"),
         ];
         for (url, want) in cases {
             assert_eq!(check("example.com", url).unwrap().path, want, "{url}");

@@ -63,10 +63,22 @@ pub enum PropValue {
     Bool(bool),
 }
 
+/// 2^53 − 1: above it, not every whole number is an `f64`.
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
 impl Serialize for PropValue {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
             PropValue::String(v) => s.serialize_str(v),
+            // A whole number is written as one (`3`, not `3.0`): what the
+            // client sent, and what a filter on it says.
+            // (Compared by hand: `f64::fract`/`abs` need std, core is no_std in WASM.)
+            PropValue::Number(v)
+                if (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(v)
+                    && (*v as i64) as f64 == *v =>
+            {
+                s.serialize_i64(*v as i64)
+            }
             PropValue::Number(v) => s.serialize_f64(*v),
             PropValue::Bool(v) => s.serialize_bool(*v),
         }
@@ -738,7 +750,13 @@ mod tests {
         let parsed: Props = serde_json::from_str(r#"{"z":1,"a":"x","z":3}"#).unwrap();
         assert_eq!(
             serde_json::to_string(&parsed).unwrap(),
-            r#"{"a":"x","z":3.0}"#
+            r#"{"a":"x","z":3}"#,
+            "a whole number is stored as sent"
+        );
+        let more: Props = serde_json::from_str(r#"{"f":2.5,"big":1e300,"neg":-4}"#).unwrap();
+        assert_eq!(
+            serde_json::to_string(&more).unwrap(),
+            r#"{"big":1e+300,"f":2.5,"neg":-4}"#
         );
         assert_eq!(
             parsed,

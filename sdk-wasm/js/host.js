@@ -9,8 +9,11 @@
 // localStorage is only read, for `tallymark_ignore`.
 
 // tmW: the wasm exports once loaded; tmO: the options; tmQ: track() calls
-// made before the wasm loaded.
-var tmW, tmO, tmQ = [];
+// made before the wasm loaded (or while the page is prerendered), at most
+// 100 (a server render or a blocked wasm never drains it); tmF: the track()
+// of another copy of the beacon that started first on this page (script tag
+// twice, or script tag and npm package): this copy forwards to it.
+var tmW, tmO, tmQ = [], tmF;
 
 // sendBeacon with a text/plain body (no CORS preflight, survives unload);
 // when it is missing, throws or refuses, fetch with keepalive at low
@@ -30,10 +33,12 @@ function tmWidth() {
   try { return screen.width | 0; } catch (e) { return 0; }
 }
 
-// A page view of the current URL; Rust skips a repeat of the last one.
-function tmPage() {
+// A page view of the current URL (`replace`: from history.replaceState);
+// Rust skips a repeat of the last one. Nothing while prerendered.
+function tmPage(replace) {
   try {
-    if (tmW) tmSend(tmW.send(undefined, location.href, document.referrer, tmWidth(), 0));
+    if (tmW && !document.prerendering)
+      tmSend(tmW.send(undefined, location.href, document.referrer, tmWidth(), 0, undefined, replace === true));
   } catch (e) {}
 }
 
@@ -42,7 +47,11 @@ function tmPage() {
 // collector would.
 function tmTrack(name, props, options) {
   try {
-    if (!tmW) { tmQ.push([name, props, options]); return; }
+    if (tmF) return tmF(name, props, options);
+    if (!tmW || document.prerendering) {
+      if (tmQ.length < 100) tmQ.push([name, props, options]);
+      return;
+    }
     var revenue = options && options.revenue, k, v, t;
     if (props && typeof props == 'object') {
       for (k in props) {
@@ -57,7 +66,7 @@ function tmTrack(name, props, options) {
       }
     }
     tmSend(tmW.send(String(name), location.href, document.referrer, tmWidth(),
-      revenue ? +revenue.amount : 0, revenue ? String(revenue.currency) : undefined));
+      revenue ? +revenue.amount : 0, revenue ? String(revenue.currency) : undefined, false));
   } catch (e) {}
 }
 
@@ -78,14 +87,17 @@ function tmClick(e) {
   } catch (x) {}
 }
 
-// The first page view, and the 404 event when opted in and the navigation's
-// HTTP status was 404.
+// The first page view, the 404 event when opted in and the navigation's
+// HTTP status was 404, then the events queued before.
 function tmFirst() {
+  var queued = tmQ, i;
   tmPage();
   try {
     var n = tmO.notFound && performance.getEntriesByType('navigation')[0];
     if (n && n.responseStatus == 404) tmTrack('404', { path: location.pathname });
   } catch (e) {}
+  tmQ = [];
+  for (i = 0; i < queued.length; i++) tmTrack(queued[i][0], queued[i][1], queued[i][2]);
 }
 
 // Starts the beacon with the wasm exports `w` and options `o`:
@@ -94,10 +106,17 @@ function tmStart(w, o) {
   try {
     var ignore = false, h = history, queued = tmQ, i;
     try { ignore = localStorage.getItem('tallymark_ignore') == 'true'; } catch (e) {}
-    if (tmW) return; // already started
+    if (tmW || tmF) return; // already started
+    // Another copy already counts this page: forward to it.
+    if (window.__tallymark) {
+      tmF = window.__tallymark;
+      tmQ = [];
+      for (i = 0; i < queued.length; i++) tmF(queued[i][0], queued[i][1], queued[i][2]);
+      return;
+    }
+    window.__tallymark = tmTrack;
     tmW = w;
     tmO = o;
-    tmQ = [];
     if (!w.start(o.site || location.hostname, location.hostname, ignore,
       (o.hash ? 1 : 0) | (o.allowLocalhost ? 2 : 0))) return;
     ['pushState', 'replaceState'].forEach(function (m) {
@@ -105,20 +124,20 @@ function tmStart(w, o) {
       if (typeof f == 'function') {
         h[m] = function () {
           var r = f.apply(this, arguments);
-          tmPage();
+          tmPage(m == 'replaceState');
           return r;
         };
       }
     });
-    addEventListener('popstate', tmPage);
-    if (o.hash) addEventListener('hashchange', tmPage);
+    addEventListener('popstate', function () { tmPage(); });
+    if (o.hash) addEventListener('hashchange', function () { tmPage(); });
     if (o.outbound || o.downloads) {
       document.addEventListener('click', tmClick, true);
       document.addEventListener('auxclick', tmClick, true);
     }
-    // A prerendered page counts when (and only if) it is shown.
+    // A prerendered page counts when (and only if) it is shown; so do the
+    // events it queued.
     if (document.prerendering) document.addEventListener('prerenderingchange', tmFirst, { once: true });
     else tmFirst();
-    for (i = 0; i < queued.length; i++) tmTrack(queued[i][0], queued[i][1], queued[i][2]);
   } catch (e) {}
 }

@@ -127,6 +127,7 @@ pub fn start(site: String, hostname: &str, ignore: bool, flags: u32) -> bool {
 /// The body to send, or `None` (nothing to send): a page view of `url`
 /// when `name` is `None`, else custom event `name` (see [`event`]). One
 /// export for both: every export costs glue in the script tag.
+/// `replace` says the page view comes from `history.replaceState`.
 #[wasm_bindgen]
 pub fn send(
     name: Option<String>,
@@ -135,9 +136,10 @@ pub fn send(
     width: u32,
     amount: f64,
     currency: Option<String>,
+    replace: bool,
 ) -> Option<String> {
     match name {
-        None => page(url, referrer, width),
+        None => page(url, referrer, width, replace),
         Some(name) => event(name, url, referrer, width, amount, currency),
     }
 }
@@ -165,25 +167,58 @@ pub fn prop(key: String, text: Option<String>, num: f64, kind: u32) {
 }
 
 /// The body of a page view of `url`, or `None` when the beacon is off, the
-/// URL is the one last counted, or the payload breaks a core limit.
-pub fn page(url: &str, referrer: &str, width: u32) -> Option<String> {
+/// URL is the one last counted, or the payload breaks a core limit. A
+/// `replace` (`history.replaceState`) that keeps the path (an app dropping
+/// its `utm_*` query or a trailing slash after reading it) is the same page
+/// view, not a new one.
+pub fn page(url: &str, referrer: &str, width: u32, replace: bool) -> Option<String> {
     with(|s| {
         if !s.on {
             return None;
         }
-        let key = if s.hash {
-            url
-        } else {
-            url.split('#').next().unwrap_or(url)
-        };
-        if key == s.last {
+        let sent = page_url(url, s.hash);
+        // With hash routing, a jump to an in-page anchor is no navigation
+        // (the first view of a page opened on one still counts).
+        if s.hash && sent.len() < url.len() && !s.last.is_empty() {
             return None;
         }
+        let url = sent;
+        let same = url == s.last || (replace && path_key(url) == path_key(&s.last));
         s.last.clear();
-        s.last.push_str(key);
+        s.last.push_str(url);
+        if same {
+            return None;
+        }
         let p = payload(s, Kind::Pageview, url, referrer, width);
         body(&p)
     })
+}
+
+/// `url` as sent: without its fragment, unless hash routing is on and the
+/// fragment is a route (`#/…`, `#!/…`, the collector's rule too). An anchor
+/// is not a page, and a fragment can carry secrets (`#access_token=…`).
+fn page_url(url: &str, hash: bool) -> &str {
+    match url.split_once('#') {
+        Some((before, fragment))
+            if !(hash && (fragment.starts_with('/') || fragment.starts_with("!/"))) =>
+        {
+            before
+        }
+        _ => url,
+    }
+}
+
+/// What the collector keeps of a URL's path: no query, no trailing slash,
+/// for the document and for a route fragment alike.
+fn path_key(url: &str) -> (&str, &str) {
+    let (doc, route) = url.split_once('#').unwrap_or((url, ""));
+    let strip = |part: &str| -> usize { part.find('?').unwrap_or(part.len()) };
+    let doc = doc.get(..strip(doc)).unwrap_or(doc).trim_end_matches('/');
+    let route = route
+        .get(..strip(route))
+        .unwrap_or(route)
+        .trim_end_matches('/');
+    (doc, route)
 }
 
 fn prop_bad() {
@@ -220,7 +255,7 @@ pub fn event(
             return None;
         }
         let props = props?;
-        let mut p = payload(s, Kind::Event, url, referrer, width);
+        let mut p = payload(s, Kind::Event, page_url(url, s.hash), referrer, width);
         p.name = Some(name);
         p.props = (!props.is_empty()).then_some(props);
         p.revenue = currency.map(|currency| Revenue { amount, currency });
@@ -271,19 +306,69 @@ mod tests {
     #[test]
     fn same_url_is_counted_once_and_hash_only_with_hash_routing() {
         assert!(start("example.com".into(), "example.com", false, 0));
-        assert!(page(URL, "", 1280).is_some());
-        assert!(page(URL, "", 1280).is_none(), "same URL again");
-        assert!(page("https://example.com/a#x", "", 1280).is_none());
-        assert!(send(None, "https://example.com/b", "", 1280, 0.0, None).is_some());
+        assert!(page(URL, "", 1280, false).is_some());
+        assert!(page(URL, "", 1280, false).is_none(), "same URL again");
+        assert!(page("https://example.com/a#x", "", 1280, false).is_none());
+        assert!(send(None, "https://example.com/b", "", 1280, 0.0, None, false).is_some());
         start("example.com".into(), "example.com", false, HASH);
-        assert!(page(URL, "", 0).is_some());
-        assert!(page("https://example.com/a#x", "", 0).is_some());
+        assert!(page(URL, "", 0, false).is_some());
+        assert!(page("https://example.com/a#/x", "", 0, false).is_some());
+        assert!(page("https://example.com/a#!/y", "", 0, false).is_some());
+        // An anchor is not a route, even with hash routing.
+        assert!(page("https://example.com/a#install", "", 0, false).is_none());
+        assert!(page("https://example.com/a#!/y", "", 0, false).is_none());
+        assert!(page("https://example.com/b", "", 0, false).is_some());
+        start("example.com".into(), "example.com", false, HASH);
+        let first = page("https://example.com/a#usage", "", 0, false).unwrap_or_default();
+        assert!(
+            first.contains(r#""url":"https://example.com/a""#),
+            "{first}"
+        );
+    }
+
+    #[test]
+    fn fragments_are_not_sent_unless_they_are_routes() {
+        start("example.com".into(), "example.com", false, 0);
+        let body = page("https://example.com/r#/reset?token=SECRET", "", 0, false);
+        let body = body.unwrap_or_default();
+        assert!(body.contains(r#""url":"https://example.com/r""#), "{body}");
+        let body = event(
+            "x".into(),
+            "https://example.com/r#access_token=S",
+            "",
+            1,
+            0.0,
+            None,
+        );
+        assert!(!body.unwrap_or_default().contains("S"));
+        start("example.com".into(), "example.com", false, HASH);
+        let body = page("https://example.com/r#/settings", "", 0, false).unwrap_or_default();
+        assert!(body.contains("https://example.com/r#/settings"), "{body}");
+    }
+
+    #[test]
+    fn a_replace_that_keeps_the_path_is_the_same_view() {
+        start("example.com".into(), "example.com", false, 0);
+        assert!(page("https://example.com/landing?utm_source=mail", "", 0, false).is_some());
+        assert!(page("https://example.com/landing", "", 0, true).is_none());
+        assert!(page("https://example.com/docs/", "", 0, false).is_some());
+        assert!(page("https://example.com/docs", "", 0, true).is_none());
+        assert!(
+            page("https://example.com/other", "", 0, true).is_some(),
+            "new path"
+        );
+        // A pushState to another query is a new view (a search page).
+        assert!(page("https://example.com/s?q=a", "", 0, false).is_some());
+        assert!(page("https://example.com/s?q=b", "", 0, false).is_some());
+        // And the replace updated what counts as the last URL.
+        assert!(page("https://example.com/s?q=c", "", 0, true).is_none());
+        assert!(page("https://example.com/s?q=c", "", 0, false).is_none());
     }
 
     #[test]
     fn localhost_and_ignore_switch_it_off() {
         assert!(!start("localhost".into(), "localhost", false, 0));
-        assert!(page("http://localhost/", "", 1).is_none());
+        assert!(page("http://localhost/", "", 1, false).is_none());
         assert!(start(
             "localhost".into(),
             "localhost",
@@ -312,7 +397,7 @@ mod tests {
         );
         assert!(body.contains(r#""screen_width":800"#), "{body}");
         prop("nested".into(), None, 0.0, PROP_BAD);
-        assert!(send(Some("x".into()), URL, "", 1, 0.0, None).is_none());
+        assert!(send(Some("x".into()), URL, "", 1, 0.0, None, false).is_none());
         assert!(
             event("x".into(), URL, "", 1, 0.0, None).is_some(),
             "props reset"
@@ -327,7 +412,7 @@ mod tests {
     fn long_urls_are_cut_and_long_referrers_left_out() {
         start("example.com".into(), "example.com", false, 0);
         let long = std::format!("{URL}?q={}", "é".repeat(MAX_URL_BYTES));
-        let body = page(&long, &long, 1).unwrap_or_default();
+        let body = page(&long, &long, 1, false).unwrap_or_default();
         assert!(!body.is_empty() && !body.contains("referrer"));
     }
 }

@@ -97,6 +97,8 @@ try {
       }
       await page.evaluate(() => history.replaceState({ x: 1 }, '', location.href));
       await page.evaluate(() => history.replaceState({}, '', '/spa/page3#top'));
+      // The same path again: an app normalising its URL after reading it.
+      await page.evaluate(() => history.replaceState({}, '', '/spa/page3/?utm_source=x'));
       await settle();
       await page.evaluate(() => window.tallymark.track('Signup', { plan: 'pro "annual"', seats: 3, trial: true, none: null },
         { revenue: { amount: 19.99, currency: 'EUR' } }));
@@ -214,24 +216,32 @@ try {
         window.__pr = location.pathname === '/pre';
         Object.defineProperty(Document.prototype, 'prerendering', { configurable: true, get: () => window.__pr });
       });
-      pages.set('/pre', html(tag()));
+      // An event queued while prerendered waits for the page to be shown.
+      pages.set('/pre', html(tag(), `<script>
+        window.tallymark = window.tallymark || function () { (window.tallymark.q = window.tallymark.q || []).push(arguments); };
+        tallymark('Hero');
+        addEventListener('load', function () { history.pushState({}, '', '/pre/moved'); tallymark('Loaded'); });
+      </script>`));
       await page.goto(`${origin}/pre`);
       await page.waitForTimeout(800);
       report.prerenderBeacons = finished;
       await page.evaluate(() => { window.__pr = false; document.dispatchEvent(new Event('prerenderingchange')); });
-      await beacons(1);
+      await beacons(3);
+      const shown = finished;
       pages.set('/hash', html(tag('data-hash data-downloads'), '<a id="dl" href="/files/report.pdf" download>pdf</a>'));
       await page.goto(`${origin}/hash`);
-      await beacons(2);
-      await page.evaluate(() => { location.hash = '#one'; });
-      await beacons(3);
-      await page.evaluate(() => { location.hash = '#one'; });
+      await beacons(shown + 1);
+      await page.evaluate(() => { location.hash = '#/one'; });
+      await beacons(shown + 2);
+      // The same route again, and an in-page anchor: no page view.
+      await page.evaluate(() => { location.hash = '#/one'; });
+      await page.evaluate(() => { location.hash = '#install'; });
       await page.click('#dl');
-      await beacons(4);
+      await beacons(shown + 3);
       pages.set('/404', html(tag('data-404')));
       const notFound = await page.goto(`${origin}/missing-page`);
       report.notFoundStatus = notFound.status();
-      await beacons(6);
+      await beacons(shown + 5);
       // Opt-outs: nothing at all may be sent.
       const before = finished;
       pages.set('/local', html(`<script defer src="${collector}/js/tallymark.js" data-site="localhost"></script>`));
@@ -243,6 +253,21 @@ try {
       await page.evaluate(() => { window.tallymark('Ignored'); localStorage.removeItem('tallymark_ignore'); });
       await page.waitForTimeout(300);
       report.optOutBeacons = finished - before;
+      break;
+    }
+    // The script twice on one page (a CMS plugin and a pasted tag), on a URL
+    // with a campaign query and a fragment holding a secret; the app then
+    // drops the query with replaceState, navigates once and sends an event.
+    case 'twice': {
+      pages.set('/twice', html(tag() + tag()));
+      await page.goto(`${origin}/twice?utm_source=mail#access_token=SECRET`);
+      await beacons(1);
+      await page.waitForTimeout(500);
+      await page.evaluate(() => history.replaceState({}, '', '/twice'));
+      await page.evaluate(() => history.pushState({}, '', '/twice/next#state=SECRET'));
+      await page.evaluate(() => window.tallymark('Once', { n: 1 }));
+      await beacons(3);
+      await settle();
       break;
     }
     // A bundled app (Vite or webpack) from the packed npm package.

@@ -92,7 +92,7 @@ fn script_tag_counts_loads_spa_navigations_events_and_outbound_clicks() {
     );
     assert_eq!(
         props(&collector, "Signup"),
-        json!({"plan": "pro \"annual\"", "seats": 3.0, "trial": true})
+        json!({"plan": "pro \"annual\"", "seats": 3, "trial": true})
     );
     let revenue: Vec<Vec<rusqlite::types::Value>> = collector.query(
         "SELECT revenue_amount, revenue_currency, screen_width FROM events WHERE name = 'Signup'",
@@ -190,18 +190,22 @@ fn opt_ins_and_opt_outs() {
     assert_eq!(report["prerenderBeacons"], 0, "nothing while prerendering");
     assert_eq!(report["notFoundStatus"], 404);
     assert_eq!(report["optOutBeacons"], 0, "localhost and tallymark_ignore");
-    collector.wait_for_count("SELECT COUNT(*) FROM events", 6, WAIT);
+    collector.wait_for_count("SELECT COUNT(*) FROM events", 8, WAIT);
     // The 404 page's view and event leave together: either may land first.
     let mut got = events(&collector);
-    if let Some(tail) = got.get_mut(4..) {
+    if let Some(tail) = got.get_mut(6..) {
         tail.sort();
     }
     assert_eq!(
         got,
         vec![
-            pv("/pre"),
+            // Shown: the view, then what the prerendered page queued.
+            pv("/pre/moved"),
+            ev("Hero", "/pre/moved"),
+            ev("Loaded", "/pre/moved"),
             pv("/hash"),
-            pv("/hash"),
+            pv("/hash#/one"),
+            // Clicked after a jump to the anchor #install: not part of the path.
             ev("File Download", "/hash"),
             ev("404", "/missing-page"),
             pv("/missing-page"),
@@ -215,6 +219,28 @@ fn opt_ins_and_opt_outs() {
         "{dl}"
     );
     assert_eq!(props(&collector, "404"), json!({"path": "/missing-page"}));
+}
+
+#[test]
+fn the_script_twice_counts_once_and_fragments_and_kept_paths_add_nothing() {
+    let collector = Collector::start();
+    let report = run(&collector, "twice");
+    assert_clean(&report);
+    assert_eq!(report["finished"], 3, "one copy sends: {report}");
+    let beacons = report["beacons"].to_string();
+    assert!(
+        !beacons.contains("SECRET"),
+        "a fragment was sent: {beacons}"
+    );
+    collector.wait_for_count("SELECT COUNT(*) FROM events", 3, WAIT);
+    assert_eq!(
+        events(&collector),
+        vec![pv("/twice"), pv("/twice/next"), ev("Once", "/twice/next")],
+        "the replaceState that dropped the query is not a view"
+    );
+    let utm: Vec<Vec<Option<String>>> =
+        collector.query("SELECT utm_source FROM events ORDER BY id LIMIT 1");
+    assert_eq!(utm, vec![vec![Some("mail".to_string())]]);
 }
 
 /// `GET path` on the collector; returns the response head, lower-cased.
@@ -259,5 +285,8 @@ fn script_and_wasm_are_served_with_their_types_and_long_caching() {
         wasm.contains("cache-control: public, max-age=31536000, immutable"),
         "{wasm}"
     );
+    // Another build's version is never cached under its URL.
+    let other = head(&collector, "/js/tallymark.wasm?v=0123456789abcdef");
+    assert!(other.contains("cache-control: no-cache"), "{other}");
     assert!(head(&collector, "/js/nope.js").starts_with("http/1.1 404"));
 }

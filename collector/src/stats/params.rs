@@ -149,7 +149,7 @@ impl FromStr for Dimension {
                 Some(key) if valid_prop_key(key) => Dimension::EventProp(key.to_string()),
                 Some(key) => {
                     return Err(format!(
-                        "property key {key:?}: 1 to 64 characters of A-Z a-z 0-9 _ - ."
+                        "property key {key:?}: 1 to 64 bytes, no surrounding spaces, no control characters, none of \" \\ = ~"
                     ));
                 }
                 None => {
@@ -188,11 +188,16 @@ impl fmt::Display for Dimension {
     }
 }
 
+/// Any key the ingest accepts that a filter and a JSON path can name: 1 to
+/// 64 bytes, no surrounding spaces, no control character, none of `"` `\`
+/// (JSON path quoting) or `=` `~` (filter operators). "Plan Name" and
+/// "größe" are fine.
 fn valid_prop_key(key: &str) -> bool {
     (1..=64).contains(&key.len())
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        && key.trim() == key
+        && !key
+            .chars()
+            .any(|c| c.is_control() || matches!(c, '"' | '\\' | '=' | '~'))
 }
 
 /// A number the API reports.
@@ -860,7 +865,10 @@ mod tests {
         assert!("nope==x".parse::<Filter>().is_err());
         assert!("page".parse::<Filter>().is_err());
         assert!("page==".parse::<Filter>().is_err());
-        assert!("event:props:a b==x".parse::<Filter>().is_err());
+        let f: Filter = "event:props:Plan Name==Gold".parse().unwrap();
+        assert_eq!(f.dimension, Dimension::EventProp("Plan Name".into()));
+        assert!("event:props:a\"b==x".parse::<Filter>().is_err());
+        assert!("event:props: a==x".parse::<Dimension>().is_err());
     }
 
     #[test]

@@ -57,7 +57,7 @@ impl Sql {
     }
 }
 
-/// JSON path for a property key (keys are checked: `[A-Za-z0-9_.-]`).
+/// JSON path for a property key (keys are checked: no `"` or `\`).
 fn prop_path(key: &str) -> String {
     format!("$.\"{key}\"")
 }
@@ -68,8 +68,16 @@ fn column(dim: &Dimension, alias: char, sql: &mut Sql) -> String {
         Dimension::Page => format!("{alias}.path"),
         Dimension::EventName => format!("{alias}.name"),
         Dimension::EventProp(key) => {
+            // As sent: `true`/`false` (SQLite's json_extract says 1/0) and a
+            // whole number without `.0` (rows stored before core wrote it so).
             let p = sql.bind(prop_path(key));
-            format!("CAST(json_extract({alias}.props, {p}) AS TEXT)")
+            let v = format!("json_extract({alias}.props, {p})");
+            format!(
+                "CASE json_type({alias}.props, {p}) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' \
+                 WHEN 'real' THEN CASE WHEN {v} = CAST({v} AS INTEGER) AND abs({v}) < 9007199254740992 \
+                 THEN CAST(CAST({v} AS INTEGER) AS TEXT) ELSE CAST({v} AS TEXT) END \
+                 ELSE CAST({v} AS TEXT) END"
+            )
         }
         Dimension::EntryPage => format!("{alias}.entry_path"),
         Dimension::ExitPage => format!("{alias}.exit_path"),

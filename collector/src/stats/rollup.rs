@@ -532,6 +532,9 @@ fn event_day(
         })?;
         return rows.collect();
     }
+    if not_begun(at, day) {
+        return Ok(HashMap::new());
+    }
     let (events, _) = at.live.get(at, day)?;
     Ok(of_dim(&events, &key))
 }
@@ -562,8 +565,18 @@ fn session_day(
         })?;
         return rows.collect();
     }
+    if not_begun(at, day) {
+        return Ok(HashMap::new());
+    }
     let (_, sessions) = at.live.get(at, day)?;
     Ok(of_dim(&sessions, &key))
+}
+
+/// A day that has not begun has no events (the collector stamps them) and
+/// must get no live sums: built now, they would miss the visits that begin
+/// before it and run into it, and be reused once it is today.
+fn not_begun(at: &At<'_>, day: Day) -> bool {
+    day.start_ms > at.now_ms
 }
 
 fn of_dim<S: Clone>(all: &HashMap<(String, Value), S>, key: &str) -> HashMap<Value, S> {

@@ -136,6 +136,15 @@ pub const MIGRATIONS: &[&str] = &[
         duration_ms  INTEGER NOT NULL
     );
     CREATE INDEX rollup_sessions_key ON rollup_sessions (site_id, dim, day);",
+    // 4: site ids are never reused. A removed site's id stays taken, so
+    // nothing cached under it (today's stats sums in a running collector)
+    // or arriving late for it (beacons sent before the collector's next
+    // site reload) can ever show up as a later site's.
+    "CREATE TABLE site_ids (
+        only  INTEGER PRIMARY KEY CHECK (only = 1),
+        last  INTEGER NOT NULL
+    );
+    INSERT INTO site_ids SELECT 1, COALESCE(MAX(id), 0) FROM sites;",
 ];
 
 /// Opens (creating and migrating) the database at `path` for writing.
