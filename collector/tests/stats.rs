@@ -292,8 +292,9 @@ async fn filters_on_every_kind_of_dimension() {
             json!({"visitors": 2, "visits": 2, "pageviews": 3, "events": 3, "bounce_rate": 50.0}),
         ),
         (
+            // Visits with a page view other than / (S1, S2, S5, S6).
             "page!=/",
-            json!({"visitors": 4, "visits": 2, "pageviews": 5, "events": 6, "bounce_rate": 50.0}),
+            json!({"visitors": 4, "visits": 4, "pageviews": 5, "events": 6, "bounce_rate": 25.0}),
         ),
         (
             "entry_page==/blog/a",
@@ -376,7 +377,7 @@ async fn filters_on_every_kind_of_dimension() {
         ),
         (
             &["device==mobile", "page!=/blog/b"],
-            json!({"visitors": 2, "visits": 1, "pageviews": 2, "events": 2, "bounce_rate": 100.0}),
+            json!({"visitors": 2, "visits": 2, "pageviews": 2, "events": 2, "bounce_rate": 50.0}),
         ),
     ];
     for (filters, want) in combos {

@@ -127,8 +127,9 @@ fn event_filters(q: &Scoped<'_>, sql: &mut Sql) {
 }
 
 /// ` AND …` for each filter, on the sessions table aliased `s`. An event
-/// dimension keeps the sessions with a matching event (`==`, `~`) or with no
-/// event equal to the value (`!=`).
+/// dimension keeps the sessions with a matching event, for every operator
+/// (`page!=/pricing`: visits with a page view other than /pricing), so the
+/// visit metrics count the visits of the events the event metrics count.
 fn session_filters(q: &Scoped<'_>, sql: &mut Sql) {
     for f in q.filters {
         match f.dimension.scope() {
@@ -141,13 +142,9 @@ fn session_filters(q: &Scoped<'_>, sql: &mut Sql) {
                 let site = sql.bind(q.site_id);
                 let start = sql.bind(q.start_ms);
                 let col = column(&f.dimension, 'e', sql);
-                let (negate, op) = match f.op {
-                    Op::IsNot => ("NOT ", Op::Is),
-                    op => ("", op),
-                };
-                let c = condition(&col, op, &f.value, sql);
+                let c = condition(&col, f.op, &f.value, sql);
                 sql.push(&format!(
-                    " AND s.id {negate}IN (SELECT e.session_id FROM events e \
+                    " AND s.id IN (SELECT e.session_id FROM events e \
                      WHERE e.site_id = {site} AND e.ts_ms >= {start} AND {c})"
                 ));
             }
