@@ -131,6 +131,7 @@ impl LiveSessions {
         if let Some(old) = visitor.yesterday
             && let Some(stepped) = self.continue_live(site_id, old, hit, now_ms)
         {
+            self.alias(site_id, visitor.today, old);
             return stepped;
         }
         let key = (site_id, visitor.today);
@@ -139,6 +140,26 @@ impl LiveSessions {
             // count it as a new session.
             return self.fresh(site_id, visitor.today, hit, now_ms, new_id, dims());
         };
+        // An alias: this visitor's session crossed midnight and is filed
+        // under yesterday's id, which can no longer be computed once
+        // yesterday's salt is deleted (midnight + the timeout). The visit
+        // goes on as long as it stays live, however long after midnight.
+        if let Some(old) = shard
+            .get(&key)
+            .map(|e| e.visitor_id)
+            .filter(|id| *id != visitor.today)
+        {
+            drop(shard);
+            if let Some(stepped) = self.continue_live(site_id, old, hit, now_ms) {
+                self.alias(site_id, visitor.today, old);
+                return stepped;
+            }
+            let Ok(again) = self.shard(&key).lock() else {
+                return self.fresh(site_id, visitor.today, hit, now_ms, new_id, dims());
+            };
+            shard = again;
+            shard.remove(&key);
+        }
         let previous = shard.get(&key).cloned();
         let before = previous.clone().map(Box::new);
         let (session, transition) = session::step(
@@ -219,6 +240,21 @@ impl LiveSessions {
             started: false,
             previous,
         })
+    }
+
+    /// Files (site, `today`) as an alias of the live session under `old`: a
+    /// copy of its entry (so the sweep keeps it exactly as long), whose
+    /// `visitor_id` names where the session really is.
+    fn alias(&self, site_id: i64, today: u64, old: u64) {
+        let copy = match self.shard(&(site_id, old)).lock() {
+            Ok(shard) => shard.get(&(site_id, old)).cloned(),
+            Err(_) => None,
+        };
+        if let Some(copy) = copy
+            && let Ok(mut shard) = self.shard(&(site_id, today)).lock()
+        {
+            shard.insert((site_id, today), copy);
+        }
     }
 
     fn fresh(

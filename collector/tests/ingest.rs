@@ -493,6 +493,38 @@ async fn a_session_crossing_the_sites_midnight_continues() {
     assert_eq!(h.count("SELECT COUNT(DISTINCT session_id) FROM events"), 2);
 }
 
+/// A visit still going at midnight + the session timeout, when yesterday's
+/// salt is deleted, is still one visit of one visitor.
+#[tokio::test]
+async fn a_session_crossing_midnight_continues_after_yesterdays_salt_is_gone() {
+    let h = harness();
+    // 23:40 in Berlin, then a page every 12 minutes until 01:04.
+    h.clock.set("2026-01-15T22:40:00Z".parse().unwrap());
+    h.state.maintain().await.unwrap();
+    for i in 0..8 {
+        if i > 0 {
+            h.clock.advance(SignedDuration::from_mins(12));
+        }
+        // Upkeep deletes yesterday's salt once midnight + 30 min passed.
+        h.state.maintain().await.unwrap();
+        h.pageview(&format!("/p{i}")).await;
+    }
+    assert_eq!(
+        h.count("SELECT COUNT(*) FROM salts WHERE day = '2026-01-15'"),
+        0,
+        "yesterday's salt is deleted on time"
+    );
+    assert_eq!(h.count("SELECT COUNT(DISTINCT session_id) FROM events"), 1);
+    assert_eq!(h.count("SELECT COUNT(DISTINCT visitor_id) FROM events"), 1);
+    assert_eq!(h.count("SELECT pageviews FROM sessions"), 8);
+    // Idle past the timeout: a new visit, under today's id.
+    h.clock.advance(SignedDuration::from_mins(31));
+    h.state.maintain().await.unwrap();
+    h.pageview("/next").await;
+    assert_eq!(h.count("SELECT COUNT(DISTINCT session_id) FROM events"), 2);
+    assert_eq!(h.count("SELECT COUNT(DISTINCT visitor_id) FROM events"), 2);
+}
+
 #[tokio::test]
 async fn yesterdays_salt_is_deleted_after_rotation_and_gone_from_disk() {
     let h = harness();
