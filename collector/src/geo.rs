@@ -72,7 +72,9 @@ pub fn country_code(code: &str) -> Option<String> {
     let code = code.trim();
     let valid = code.len() == 2 && code.bytes().all(|b| b.is_ascii_alphabetic());
     let upper = code.to_ascii_uppercase();
-    (valid && upper != "XX").then_some(upper)
+    // XX and ZZ: unknown (Cloudflare, CLDR); EU and AP: regions, not
+    // countries (legacy GeoIP); T1 (Tor) fails the letters check.
+    (valid && !matches!(upper.as_str(), "XX" | "ZZ" | "EU" | "AP")).then_some(upper)
 }
 
 #[cfg(test)]
@@ -84,6 +86,8 @@ mod tests {
         assert_eq!(country_code("de").as_deref(), Some("DE"));
         assert_eq!(country_code(" US ").as_deref(), Some("US"));
         assert_eq!(country_code("XX"), None);
+        assert_eq!(country_code("zz"), None);
+        assert_eq!(country_code("EU"), None);
         assert_eq!(country_code("T1"), None);
         assert_eq!(country_code("DEU"), None);
         assert_eq!(country_code(""), None);

@@ -275,8 +275,12 @@ fn bots() -> anyhow::Result<()> {
     let rules = BotRules::default();
     let stdin = std::io::stdin();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for line in stdin.lock().lines() {
+    // Bytes, not `lines()`: a log line in Latin-1 is read as the collector
+    // reads a header (lossily), not an error that ends the run.
+    for line in stdin.lock().split(b'\n') {
         let line = line?;
+        let line = line.strip_suffix(b"\r").unwrap_or(&line);
+        let line = String::from_utf8_lossy(line);
         // Path "/": only the User-Agent decides here.
         match classify(&rules, &line, "/") {
             Classification::Human => writeln!(out, "human")?,

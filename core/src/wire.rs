@@ -663,6 +663,8 @@ pub fn parse(body: &[u8]) -> Result<PayloadV1, WireError> {
     if body.len() > MAX_BODY_BYTES {
         return Err(WireError::BodyTooLarge);
     }
+    // A UTF-8 byte order mark (some HTTP clients write one) is not content.
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(WireError::Malformed {
             field: "body".into(),
@@ -671,10 +673,14 @@ pub fn parse(body: &[u8]) -> Result<PayloadV1, WireError> {
     }
     // The fast path: plain serde. Only a failure pays for a second pass that
     // tracks the JSON path, to name the offending field.
-    let payload: PayloadV1 = match serde_json::from_slice(body) {
+    let mut payload: PayloadV1 = match serde_json::from_slice(body) {
         Ok(payload) => payload,
         Err(_) => return Err(locate_error(body)),
     };
+    // `usd` (what Stripe's API returns) is USD, not a reason to lose a sale.
+    if let Some(revenue) = &mut payload.revenue {
+        revenue.currency.make_ascii_uppercase();
+    }
     payload.check_limits()?;
     Ok(payload)
 }

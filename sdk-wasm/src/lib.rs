@@ -273,7 +273,11 @@ pub fn event(
         let mut p = payload(s, Kind::Event, page_url(url, s.hash), referrer, width);
         p.name = Some(name);
         p.props = (!props.is_empty()).then_some(props);
-        p.revenue = currency.map(|currency| Revenue { amount, currency });
+        // Upper case, as the collector reads it (`usd` from Stripe is USD).
+        p.revenue = currency.map(|mut currency| {
+            currency.make_ascii_uppercase();
+            Revenue { amount, currency }
+        });
         body(&p)
     })
 }
@@ -418,6 +422,8 @@ mod tests {
             "props reset"
         );
         assert!(event("x".into(), URL, "", 1, 1.0, Some("EURO".into())).is_none());
+        let usd = event("x".into(), URL, "", 1, 1.0, Some("usd".into())).unwrap_or_default();
+        assert!(usd.contains(r#""currency":"USD""#), "{usd}");
         assert!(event(" ".into(), URL, "", 1, 0.0, None).is_none());
         prop("n".into(), None, f64::NAN, PROP_NUM);
         assert!(event("x".into(), URL, "", 1, 0.0, None).is_none());

@@ -167,20 +167,19 @@ fn the_bots_command_explains_each_line() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let input = format!(
-        "{FIREFOX}\nMozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)\n\ncurl/8.5.0\n"
-    );
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
+    // CRLF line ends and a Latin-1 byte (an old log file) are read, not fatal.
+    let mut input = format!(
+        "{FIREFOX}\r\nMozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)\n\ncurl/8.5.0\n"
+    )
+    .into_bytes();
+    input.extend_from_slice(FIREFOX.as_bytes());
+    input.extend_from_slice(b" caf\xe9\n");
+    child.stdin.take().unwrap().write_all(&input).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
-        "human\nbot crawler\nbot empty_user_agent\nbot short_user_agent\n"
+        "human\nbot crawler\nbot empty_user_agent\nbot short_user_agent\nhuman\n"
     );
 }
 
