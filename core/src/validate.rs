@@ -81,10 +81,22 @@ pub fn validate(payload: PayloadV1) -> Result<Valid, ValidationError> {
     })
 }
 
-/// Lower case, no trailing dot, no `www.`, no scheme or path: `None` when
-/// what is left is not a plausible domain (or `localhost`, or an IP).
+/// Lower case, no trailing dot, no `www.`, an international name in its
+/// ASCII form (`bücher.de` → `xn--bcher-kva.de`, as URLs carry it): `None`
+/// when that is not a plausible host name (a scheme, port or path is
+/// refused; `localhost` is one).
 pub fn normalize_site(site: &str) -> Option<String> {
     let trimmed = site.trim().trim_end_matches('.');
+    let ascii;
+    let trimmed = if trimmed.is_ascii() {
+        trimmed
+    } else {
+        ascii = match url::Host::parse(trimmed).ok()? {
+            url::Host::Domain(domain) => domain,
+            _ => return None,
+        };
+        ascii.as_str()
+    };
     let s = if trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
         strip_www(&trimmed.to_ascii_lowercase()).to_string()
     } else {
@@ -178,6 +190,24 @@ mod tests {
 
     fn check(site: &str, url: &str) -> Result<Valid, ValidationError> {
         validate(PayloadV1::pageview(site, url))
+    }
+
+    #[test]
+    fn international_site_names_are_their_ascii_form() {
+        assert_eq!(
+            normalize_site("bücher.de").as_deref(),
+            Some("xn--bcher-kva.de")
+        );
+        assert_eq!(
+            normalize_site("www.Bücher.DE.").as_deref(),
+            Some("xn--bcher-kva.de")
+        );
+        assert_eq!(
+            normalize_site("xn--bcher-kva.de").as_deref(),
+            Some("xn--bcher-kva.de")
+        );
+        assert_eq!(normalize_site("https://bücher.de/"), None);
+        assert!(check("bücher.de", "https://www.bücher.de/preise").is_ok());
     }
 
     #[test]
