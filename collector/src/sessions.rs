@@ -144,8 +144,9 @@ impl LiveSessions {
         // under yesterday's id, which can no longer be computed once
         // yesterday's salt is deleted (midnight + the timeout). The visit
         // goes on as long as it stays live, however long after midnight.
-        if let Some(old) = shard
-            .get(&key)
+        let mut previous = shard.get(&key).cloned();
+        if let Some(old) = previous
+            .as_ref()
             .map(|e| e.visitor_id)
             .filter(|id| *id != visitor.today)
         {
@@ -159,8 +160,8 @@ impl LiveSessions {
             };
             shard = again;
             shard.remove(&key);
+            previous = None;
         }
-        let previous = shard.get(&key).cloned();
         let before = previous.clone().map(Box::new);
         let (session, transition) = session::step(
             previous.as_ref().map(|e| e.session.clone()),

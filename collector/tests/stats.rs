@@ -1223,21 +1223,52 @@ async fn answers_of(h: &Harness, state: &AppState, queries: &[String]) -> Vec<Va
     out
 }
 
-/// A day not rolled up yet is summed once, then kept up to date with only the
-/// rows added since: after more beacons (one continuing a visit that crossed
-/// midnight, one from a new visitor), the answers equal the raw rows' again.
-#[tokio::test]
-async fn live_day_sums_follow_new_events_exactly() {
-    let h = harness().await;
-    let raw_state = AppState::open(
+const ALL_METRICS: &str =
+    "visitors,visits,pageviews,views_per_visit,bounce_rate,visit_duration,events";
+
+/// The same data and clock, answered from the raw rows only.
+fn without_rollups(h: &Harness) -> AppState {
+    AppState::open(
         Config {
             rollups: false,
             ..h.state.config.clone()
         },
         h.clock.clone(),
     )
-    .unwrap();
-    let all = "visitors,visits,pageviews,views_per_visit,bounce_rate,visit_duration,events";
+    .unwrap()
+}
+
+/// Sends `body` at time `at` as `VISITORS[visitor]` from `ip`; expects a 202.
+async fn beacon_at(h: &Harness, at: &str, visitor: usize, ip: &str, body: &str) {
+    h.clock.set(at.parse().unwrap());
+    let req = Request::post("/api/event")
+        .header(header::CONTENT_TYPE, "text/plain;charset=UTF-8")
+        .header(header::USER_AGENT, VISITORS[visitor].user_agent)
+        .header("x-forwarded-for", ip)
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let resp = h.router().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+}
+
+/// The answers with live sums, checked equal to the raw rows' answers.
+async fn live_equals_raw(h: &Harness, raw_state: &AppState, queries: &[String]) -> Vec<Value> {
+    let live = answers_of(h, &h.state, queries).await;
+    let raw = answers_of(h, raw_state, queries).await;
+    for ((uri, a), b) in queries.iter().zip(&live).zip(&raw) {
+        assert_eq!(a, b, "live sums differ from raw for {uri}");
+    }
+    live
+}
+
+/// A day not rolled up yet is summed once, then kept up to date with only the
+/// rows added since: after more beacons (one continuing a visit that crossed
+/// midnight, one from a new visitor), the answers equal the raw rows' again.
+#[tokio::test]
+async fn live_day_sums_follow_new_events_exactly() {
+    let h = harness().await;
+    let raw_state = without_rollups(&h);
+    let all = ALL_METRICS;
     let mut queries = vec![
         agg(BERLIN, &format!("{MAR}&metrics={all}")),
         format!("/api/v1/stats/timeseries?site={BERLIN}&{MAR}&interval=day&metrics={all}"),
@@ -1279,15 +1310,7 @@ async fn live_day_sums_follow_new_events_exactly() {
         ),
     ];
     for (at, visitor, ip, body) in more {
-        h.clock.set(at.parse().unwrap());
-        let req = Request::post("/api/event")
-            .header(header::CONTENT_TYPE, "text/plain;charset=UTF-8")
-            .header(header::USER_AGENT, VISITORS[visitor].user_agent)
-            .header("x-forwarded-for", ip)
-            .body(Body::from(body))
-            .unwrap();
-        let resp = h.router().oneshot(req).await.unwrap();
-        assert_eq!(resp.status(), StatusCode::ACCEPTED);
+        beacon_at(&h, at, visitor, ip, body).await;
     }
     // Past the reuse window of the first answers.
     h.clock.set(
@@ -1295,11 +1318,7 @@ async fn live_day_sums_follow_new_events_exactly() {
             .checked_add(jiff::SignedDuration::from_secs(60))
             .unwrap(),
     );
-    let after = answers_of(&h, &h.state, &queries).await;
-    let raw = answers_of(&h, &raw_state, &queries).await;
-    for ((uri, a), b) in queries.iter().zip(&after).zip(&raw) {
-        assert_eq!(a, b, "live sums differ from raw for {uri}");
-    }
+    let after = live_equals_raw(&h, &raw_state, &queries).await;
     assert_ne!(after[0], before[0], "the new beacons count");
 }
 
@@ -1309,15 +1328,8 @@ async fn live_day_sums_follow_new_events_exactly() {
 #[tokio::test]
 async fn asking_about_days_to_come_leaves_them_exact() {
     let h = harness().await;
-    let raw_state = AppState::open(
-        Config {
-            rollups: false,
-            ..h.state.config.clone()
-        },
-        h.clock.clone(),
-    )
-    .unwrap();
-    let all = "visitors,visits,pageviews,views_per_visit,bounce_rate,visit_duration,events";
+    let raw_state = without_rollups(&h);
+    let all = ALL_METRICS;
     let queries = vec![
         agg(
             BERLIN,
@@ -1337,23 +1349,11 @@ async fn asking_about_days_to_come_leaves_them_exact() {
     answers_of(&h, &h.state, &queries).await;
     // One visit, from 23:55 to 00:05.
     for at in ["2026-04-10T21:55:00Z", "2026-04-10T22:05:00Z"] {
-        h.clock.set(at.parse().unwrap());
-        let req = Request::post("/api/event")
-            .header(header::CONTENT_TYPE, "text/plain;charset=UTF-8")
-            .header(header::USER_AGENT, VISITORS[0].user_agent)
-            .header("x-forwarded-for", "198.51.100.77")
-            .body(Body::from(
-                r#"{"kind":"pageview","site":"berlin.example","url":"https://berlin.example/pricing"}"#,
-            ))
-            .unwrap();
-        let resp = h.router().oneshot(req).await.unwrap();
-        assert_eq!(resp.status(), StatusCode::ACCEPTED);
+        let body =
+            r#"{"kind":"pageview","site":"berlin.example","url":"https://berlin.example/pricing"}"#;
+        beacon_at(&h, at, 0, "198.51.100.77", body).await;
     }
     h.clock.set("2026-04-10T22:10:00Z".parse().unwrap());
-    let live = answers_of(&h, &h.state, &queries).await;
-    let raw = answers_of(&h, &raw_state, &queries).await;
-    for ((uri, a), b) in queries.iter().zip(&live).zip(&raw) {
-        assert_eq!(a, b, "live sums differ from raw for {uri}");
-    }
+    let live = live_equals_raw(&h, &raw_state, &queries).await;
     assert_eq!(live[1]["results"]["visitors"], 1, "{}", live[1]);
 }

@@ -87,31 +87,35 @@ function tmClick(e) {
   } catch (x) {}
 }
 
+// Sends (or forwards) the track() calls queued so far.
+function tmDrain() {
+  var queued = tmQ, i;
+  tmQ = [];
+  for (i = 0; i < queued.length; i++) tmTrack(queued[i][0], queued[i][1], queued[i][2]);
+}
+
 // The first page view, the 404 event when opted in and the navigation's
 // HTTP status was 404, then the events queued before.
 function tmFirst() {
-  var queued = tmQ, i;
   tmPage();
   try {
     var n = tmO.notFound && performance.getEntriesByType('navigation')[0];
     if (n && n.responseStatus == 404) tmTrack('404', { path: location.pathname });
   } catch (e) {}
-  tmQ = [];
-  for (i = 0; i < queued.length; i++) tmTrack(queued[i][0], queued[i][1], queued[i][2]);
+  tmDrain();
 }
 
 // Starts the beacon with the wasm exports `w` and options `o`:
 // {site, endpoint, hash, outbound, downloads, notFound, allowLocalhost}.
 function tmStart(w, o) {
   try {
-    var ignore = false, h = history, queued = tmQ, i;
+    var ignore = false, h = history;
     try { ignore = localStorage.getItem('tallymark_ignore') == 'true'; } catch (e) {}
     if (tmW || tmF) return; // already started
     // Another copy already counts this page: forward to it.
     if (window.__tallymark) {
       tmF = window.__tallymark;
-      tmQ = [];
-      for (i = 0; i < queued.length; i++) tmF(queued[i][0], queued[i][1], queued[i][2]);
+      tmDrain();
       return;
     }
     window.__tallymark = tmTrack;
