@@ -121,8 +121,11 @@ function tmStart(w, o) {
     window.__tallymark = tmTrack;
     tmW = w;
     tmO = o;
-    if (!w.start(o.site || location.hostname, location.hostname, ignore,
-      (o.hash ? 1 : 0) | (o.allowLocalhost ? 2 : 0))) return;
+    var on = function () {
+      return w.start(o.site || location.hostname, location.hostname, ignore,
+        (o.hash ? 1 : 0) | (o.allowLocalhost ? 2 : 0));
+    };
+    if (!on()) return;
     ['pushState', 'replaceState'].forEach(function (m) {
       var f = h[m];
       if (typeof f == 'function') {
@@ -134,6 +137,12 @@ function tmStart(w, o) {
       }
     });
     addEventListener('popstate', function () { tmPage(); });
+    // Back/forward to a page kept in the back/forward cache runs no script
+    // again: it is a new view of the page (as a reload would be), so Rust's
+    // "same URL as the last view" is reset first.
+    addEventListener('pageshow', function (e) {
+      try { if (e.persisted && on()) tmPage(); } catch (x) {}
+    });
     if (o.hash) addEventListener('hashchange', function () { tmPage(); });
     if (o.outbound || o.downloads) {
       document.addEventListener('click', tmClick, true);

@@ -12,16 +12,18 @@ function humanUserAgent(version) {
 // (`--user-agent`), not only per page: requests the browser finishes after a
 // page is gone (a sendBeacon or keepalive fetch sent in pagehide) carry the
 // browser's own User-Agent, which `humanContext` cannot reach.
-export function launchHuman() {
+// `bfcache`: keep the back/forward cache on (Playwright turns it off).
+export function launchHuman({ bfcache = false } = {}) {
   const out = execFileSync(executablePath, ['--version'], { encoding: 'utf8' });
   const version = (out.match(/\d+\.\d+\.\d+\.\d+/) || ['130.0.0.0'])[0];
-  return launch([`--user-agent=${humanUserAgent(version)}`]);
+  return launch([`--user-agent=${humanUserAgent(version)}`], bfcache);
 }
 
-export function launch(extra = []) {
+export function launch(extra = [], bfcache = false) {
   return chromium.launch({
     executablePath,
     headless: true,
+    ignoreDefaultArgs: bfcache ? ['--disable-back-forward-cache'] : [],
     args: [
       ...extra,
       '--no-sandbox',

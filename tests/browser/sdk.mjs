@@ -51,7 +51,7 @@ const port = server.address().port;
 const origin = `http://localhost:${port}`;
 const elsewhere = `http://127.0.0.1:${port}/elsewhere`;
 
-const browser = await launchHuman();
+const browser = await launchHuman({ bfcache: scenario === 'bfcache' });
 // errors: console errors and warnings, except Chromium's own network log
 // lines ("Failed to load resource: …", e.g. the 404 page itself), which are
 // kept apart in networkErrors.
@@ -267,6 +267,27 @@ try {
       await page.evaluate(() => history.pushState({}, '', '/twice/next#state=SECRET'));
       await page.evaluate(() => window.tallymark('Once', { n: 1 }));
       await beacons(3);
+      await settle();
+      break;
+    }
+    // Back to a page, then forward again, both restored from the
+    // back/forward cache (no script runs again): each is a page view.
+    case 'bfcache': {
+      const restored = `<script>addEventListener('pageshow', function (e) {
+        if (e.persisted) window.restored = (window.restored || 0) + 1; });</script>`;
+      pages.set('/bf/one', html(tag() + restored, '<a id="next" href="/bf/two">two</a>'));
+      pages.set('/bf/two', html(tag() + restored));
+      await page.goto(`${origin}/bf/one`);
+      await beacons(1);
+      await page.click('#next');
+      await page.waitForURL(`${origin}/bf/two`);
+      await beacons(2);
+      await page.goBack({ waitUntil: 'commit' });
+      await beacons(3);
+      report.restoredBack = await page.evaluate(() => window.restored || 0);
+      await page.goForward({ waitUntil: 'commit' });
+      await beacons(4);
+      report.restoredForward = await page.evaluate(() => window.restored || 0);
       await settle();
       break;
     }

@@ -243,6 +243,27 @@ fn the_script_twice_counts_once_and_fragments_and_kept_paths_add_nothing() {
     assert_eq!(utm, vec![vec![Some("mail".to_string())]]);
 }
 
+#[test]
+fn a_page_restored_from_the_back_forward_cache_is_a_view() {
+    let collector = Collector::start();
+    let report = run(&collector, "bfcache");
+    assert_clean(&report);
+    // Otherwise the test proves nothing: the pages must have been restored.
+    assert_eq!(report["restoredBack"], 1, "not from the bfcache: {report}");
+    assert_eq!(
+        report["restoredForward"], 1,
+        "not from the bfcache: {report}"
+    );
+    collector.wait_for_count("SELECT COUNT(*) FROM events", 4, WAIT);
+    assert_eq!(
+        events(&collector),
+        vec![pv("/bf/one"), pv("/bf/two"), pv("/bf/one"), pv("/bf/two")]
+    );
+    let visits: Vec<Vec<Option<i64>>> =
+        collector.query("SELECT COUNT(DISTINCT session_id) FROM events");
+    assert_eq!(visits, vec![vec![Some(1)]], "one visit");
+}
+
 /// `GET path` on the collector; returns the response head, lower-cased.
 fn head(collector: &Collector, path: &str) -> String {
     use std::io::{Read, Write};

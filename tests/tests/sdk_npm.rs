@@ -52,6 +52,11 @@ fn app_sends_a_pageview_and_an_event(bundler: &str) {
         ])
         .arg(&tarball)
         .current_dir(app.path()));
+    // What npm shows and what the licence asks to travel with the code.
+    let installed = app.path().join("node_modules/tallymark");
+    for file in ["README.md", "LICENSE-MIT", "LICENSE-APACHE"] {
+        assert!(installed.join(file).is_file(), "the package lacks {file}");
+    }
     let built = run(Command::new("node")
         .arg(root.join("tests/browser/build-app.mjs"))
         .arg(bundler)
