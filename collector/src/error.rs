@@ -20,6 +20,10 @@ pub enum ApiError {
     UnknownSite(String),
     #[error("body: larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// The body stopped short: the client went away, or did not send it all
+    /// within the read timeout.
+    #[error("body: not received in full (the client stopped sending or was too slow)")]
+    BodyIncomplete,
     #[error("content-type: expected application/json or text/plain")]
     UnsupportedMediaType,
     #[error("the write queue is full; retry shortly")]
@@ -48,6 +52,7 @@ impl ApiError {
             | ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::InvalidPayload(_) | ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
             ApiError::UnknownSite(_) | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::BodyIncomplete => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Overloaded | ApiError::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -62,6 +67,7 @@ impl ApiError {
             ApiError::InvalidPayload(_) => "invalid_payload",
             ApiError::Invalid(_) => "invalid_url",
             ApiError::UnknownSite(_) => "unknown_site",
+            ApiError::BodyIncomplete => "incomplete_body",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Overloaded => "overloaded",
             ApiError::StorageUnavailable => "storage_unavailable",

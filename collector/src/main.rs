@@ -4,13 +4,23 @@ use std::io::{BufRead, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
+use axum::Router;
+use axum::extract::ConnectInfo;
 use clap::{Args, Parser, Subcommand};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tallymark_collector::clock::{Clock, SystemClock};
 use tallymark_collector::config::{self, FileConfig, Overrides};
 use tallymark_collector::{AppState, app, sites, spawn_maintenance, stats, store};
 use tallymark_core::bots::{BotRules, Classification, classify};
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+use tower_http::timeout::RequestBodyDeadlineLayer;
 use tracing_subscriber::EnvFilter;
 
 /// The server allocates small short-lived buffers per request; mimalloc
@@ -103,6 +113,11 @@ struct ServeArgs {
     /// power loss, not only a crash of this process. Costs the disk's fsync latency.
     #[arg(long, env = "TALLYMARK_FSYNC")]
     fsync: bool,
+    /// Seconds a client has to send a request's complete head, and then its
+    /// complete body (see `READ_TIMEOUT`). Hidden: only the tests shorten it.
+    #[arg(long, env = "TALLYMARK_READ_TIMEOUT_SECS", hide = true,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    read_timeout_secs: Option<u64>,
 }
 
 #[derive(Args)]
@@ -187,6 +202,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         file,
     )?;
+    let read_timeout = args
+        .read_timeout_secs
+        .map_or(READ_TIMEOUT, Duration::from_secs);
     let runtime = runtime()?;
     runtime.block_on(async move {
         let listen = config.listen;
@@ -202,14 +220,97 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!("tallymark listening on http://{addr}");
         std::io::stdout().flush()?;
         tracing::info!(%addr, data = %data.display(), "collector started");
-        axum::serve(
-            listener,
-            app(state).into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving")
+        serve_http(listener, app(state), read_timeout, shutdown_signal()).await;
+        Ok(())
     })
+}
+
+/// How long a client has to send a request's complete head (request line
+/// and headers), counted from when hyper starts reading it: when the
+/// connection is accepted, and again as soon as the previous response on a
+/// keep-alive connection is written. The deadline is not extended by bytes
+/// that do arrive, so a client dribbling a header a byte at a time
+/// (slowloris) is cut off at it, and a kept-alive connection that sends no
+/// next request within it is closed, silently (no 408): a 10 s idle
+/// keep-alive, longer than Node's 5 s default, ample for a beacon.
+/// A real beacon's head is one packet, so 10 s covers the slowest mobile
+/// link many times over, while a slowloris client must reconnect every 10 s
+/// to hold a descriptor (hyper's own default is 30 s, nginx's 60 s; Go
+/// servers commonly use 5–10 s).
+///
+/// The body then gets the same time again, as a deadline for the whole body
+/// (tower-http's `RequestBodyDeadlineLayer`, not an idle timer that each
+/// trickled byte would reset): a request that stops short of its
+/// `Content-Length` is answered 408 instead of holding its connection (and
+/// a graceful shutdown) forever.
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// axum's `serve`, with a header read timeout it does not offer: HTTP/1.1
+/// with keep-alive (what axum served: its `http2` feature is off), the peer
+/// address as `ConnectInfo<SocketAddr>` for the ingest, and graceful
+/// shutdown. On `shutdown` it stops accepting, lets every connection finish
+/// the request it is serving (so each acknowledged event is committed) and
+/// returns once all connections are closed (a connection still reading a
+/// head ends at its header deadline, one sending a body at its body
+/// deadline).
+async fn serve_http(
+    listener: TcpListener,
+    app: Router,
+    read_timeout: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(read_timeout)
+        .keep_alive(true);
+    let app = app.layer(RequestBodyDeadlineLayer::new(read_timeout));
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = accept(&listener) => accepted,
+            () = &mut shutdown => break,
+        };
+        let service = app
+            .clone()
+            .map_request(move |mut request: axum::http::Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            });
+        let connection = graceful
+            .watch(http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)));
+        tokio::spawn(async move {
+            // No peer address here: IPs are never logged.
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection closed");
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: finishing requests in flight");
+    graceful.shutdown().await;
+}
+
+/// The next connection. An accept error never ends the server: a reset
+/// before accept is skipped; anything else (`EMFILE`: out of file
+/// descriptors) is logged and retried after a second, as axum does, so
+/// closing connections can free descriptors.
+async fn accept(listener: &TcpListener) -> (tokio::net::TcpStream, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok(accepted) => return accepted,
+            Err(e) => {
+                use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+                if !matches!(
+                    e.kind(),
+                    ConnectionAborted | ConnectionRefused | ConnectionReset
+                ) {
+                    tracing::error!(error = %e, "accept failed; retrying in 1 s");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
 }
 
 fn open_db(data: &DataArg) -> anyhow::Result<rusqlite::Connection> {

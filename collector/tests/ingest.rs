@@ -264,6 +264,27 @@ async fn bad_input_gets_a_4xx_naming_the_problem_and_stores_nothing() {
     assert_eq!(h.count("SELECT COUNT(*) FROM events"), 0);
 }
 
+/// A body that stops short (the client went away, or the read deadline of
+/// `tallymark serve` cut it off) is a 408 naming the body, not a 413.
+#[tokio::test]
+async fn a_body_that_stops_short_is_a_408() {
+    let h = harness();
+    let parts: Vec<Result<&'static str, std::io::Error>> = vec![
+        Ok(r#"{"kind":"pageview","#),
+        Err(std::io::Error::other("connection reset")),
+    ];
+    let req = Request::post("/api/event")
+        .header(header::CONTENT_TYPE, "text/plain")
+        .header(header::USER_AGENT, FIREFOX)
+        .body(Body::from_stream(futures_util::stream::iter(parts)))
+        .unwrap();
+    let r = h.send(req).await;
+    assert_eq!(r.status, StatusCode::REQUEST_TIMEOUT);
+    let error = r.json["error"].as_str().unwrap_or_default();
+    assert!(error.starts_with("body:"), "{error:?}");
+    assert_eq!(h.count("SELECT COUNT(*) FROM events"), 0);
+}
+
 #[tokio::test]
 async fn other_methods_get_405_and_preflight_is_open() {
     let h = harness();

@@ -331,3 +331,160 @@ fn flags_beat_environment_beats_file() {
     assert!(!dropped(&c, "/from-env"));
     assert!(!dropped(&c, "/from-file"));
 }
+
+/// `POST /api/event` on an open keep-alive connection; returns the status
+/// and the response head once the whole response (by `Content-Length`) is read.
+fn keep_alive_post(stream: &mut std::net::TcpStream, body: &str) -> (u16, String) {
+    use std::io::Read;
+    let request = format!(
+        "POST /api/event HTTP/1.1\r\nHost: localhost\r\nUser-Agent: {FIREFOX}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    let mut byte = [0; 1];
+    while !response.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            stream.read(&mut byte).unwrap(),
+            1,
+            "connection closed early"
+        );
+        response.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&response).into_owned();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .expect("content-length");
+    let mut body = vec![0; length];
+    stream.read_exact(&mut body).unwrap();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, head)
+}
+
+/// Waits until the server closes `stream` (EOF or reset), writing one more
+/// header byte every 200 ms as a slowloris client does; panics if it is
+/// still open after `limit`.
+fn closed_within(stream: &mut std::net::TcpStream, dribble: bool, limit: Duration) {
+    use std::io::{ErrorKind, Read};
+    let start = std::time::Instant::now();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut buf = [0; 256];
+    while start.elapsed() < limit {
+        if dribble && stream.write_all(b"x").is_err() {
+            return;
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => return,
+        }
+    }
+    panic!("the connection was still open after {limit:?}");
+}
+
+/// Slowloris: connections that never finish their request head are closed
+/// at the header read timeout (here 1 s; bytes trickling in do not extend
+/// it), and meanwhile a beacon on a fresh connection is still answered.
+#[test]
+fn connections_that_never_finish_their_headers_are_closed() {
+    let collector = Collector::start_with(&["--read-timeout-secs", "1"]);
+    let mut slow: Vec<_> = (0..20)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", collector.port)).unwrap();
+            s.write_all(b"POST /api/event HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
+            s
+        })
+        .collect();
+    let (status, head) = collector
+        .post("/api/event", &event("fresh-1"), &[("User-Agent", FIREFOX)])
+        .unwrap();
+    assert_eq!(status, 202);
+    assert!(!head.contains("x-tallymark-dropped"), "{head}");
+    for (i, s) in slow.iter_mut().enumerate() {
+        closed_within(s, i % 2 == 0, Duration::from_secs(15));
+    }
+    let (status, _) = collector
+        .post("/api/event", &event("fresh-2"), &[("User-Agent", FIREFOX)])
+        .unwrap();
+    assert_eq!(status, 202);
+    assert_eq!(
+        collector.query::<i64>("SELECT COUNT(*) FROM events"),
+        vec![vec![2]]
+    );
+}
+
+/// Keep-alive still works: two requests back to back on one connection are
+/// both stored; the connection, idle after them, is closed at the header read
+/// timeout (hyper restarts that deadline once a response is written).
+#[test]
+fn keep_alive_connections_carry_several_requests_then_idle_out() {
+    let collector = Collector::start_with(&["--read-timeout-secs", "2"]);
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", collector.port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    for id in ["ka-1", "ka-2"] {
+        let (status, head) = keep_alive_post(&mut stream, &event(id));
+        assert_eq!(status, 202, "{head}");
+        assert!(!head.contains("x-tallymark-dropped"), "{head}");
+    }
+    assert_eq!(
+        collector.query::<i64>("SELECT COUNT(*) FROM events"),
+        vec![vec![2]]
+    );
+    closed_within(&mut stream, false, Duration::from_secs(15));
+}
+
+/// A slow body: complete headers, then a body trickled a byte every 200 ms
+/// that would take ten minutes. The read deadline (here 1 s, from the end of
+/// the head) answers 408 naming the body, so the connection is not held.
+#[test]
+fn a_body_trickled_past_the_read_deadline_gets_a_408() {
+    use std::io::{ErrorKind, Read};
+    let collector = Collector::start_with(&["--read-timeout-secs", "1"]);
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", collector.port)).unwrap();
+    stream
+        .write_all(
+            format!(
+                "POST /api/event HTTP/1.1\r\nHost: x\r\nUser-Agent: {FIREFOX}\r\nContent-Type: text/plain\r\nContent-Length: 3000\r\n\r\n{{"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let start = std::time::Instant::now();
+    let mut response = Vec::new();
+    let mut buf = [0; 512];
+    while !response.windows(4).any(|w| w == b"\r\n\r\n") {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "no answer after 15 s"
+        );
+        // The server may close the read side once it answered.
+        let _ = stream.write_all(b" ");
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => response.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) => panic!("read failed before an answer: {e}"),
+        }
+    }
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains(r#"{"error":"body:"#), "{text}");
+    assert_eq!(
+        collector.query::<i64>("SELECT COUNT(*) FROM events"),
+        vec![vec![0]]
+    );
+}

@@ -29,11 +29,15 @@ pub async fn extract(
     trusted: &TrustedProxies,
 ) -> Result<Extracted, ApiError> {
     check_content_type(headers)?;
-    let body = to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge {
-            limit: MAX_BODY_BYTES,
-        })?;
+    let body = to_bytes(body, MAX_BODY_BYTES).await.map_err(|e| {
+        if over_limit(&e) {
+            ApiError::PayloadTooLarge {
+                limit: MAX_BODY_BYTES,
+            }
+        } else {
+            ApiError::BodyIncomplete
+        }
+    })?;
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let all = |name: &str| -> Vec<&str> {
         headers
@@ -84,4 +88,18 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
         "application/json" | "text/plain" => Ok(()),
         _ => Err(ApiError::UnsupportedMediaType),
     }
+}
+
+/// Whether reading the body failed because it was larger than the limit
+/// (anything else is a body that stopped short: a client gone, or the read
+/// deadline).
+fn over_limit(error: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
