@@ -266,17 +266,74 @@ fn a_page_restored_from_the_back_forward_cache_is_a_view() {
 
 /// `GET path` on the collector; returns the response head, lower-cased.
 fn head(collector: &Collector, path: &str) -> String {
+    get(collector, path, None).0
+}
+
+/// `GET path` with `Accept-Encoding: accept` if given; returns the response
+/// head (lower-cased) and the body as sent (not decoded).
+fn get(collector: &Collector, path: &str, accept: Option<&str>) -> (String, Vec<u8>) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", collector.port)).expect("connect");
-    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    let accept = accept
+        .map(|a| format!("Accept-Encoding: {a}\r\n"))
+        .unwrap_or_default();
+    let req =
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{accept}Connection: close\r\n\r\n");
     stream.write_all(req.as_bytes()).expect("write");
     let mut response = Vec::new();
     stream.read_to_end(&mut response).expect("read");
-    let text = String::from_utf8_lossy(&response);
-    text.split("\r\n\r\n")
-        .next()
-        .unwrap_or_default()
-        .to_lowercase()
+    let end = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8_lossy(&response[..end]).to_lowercase();
+    (head, response[end + 4..].to_vec())
+}
+
+#[test]
+fn script_and_wasm_are_served_compressed_to_clients_that_accept_it() {
+    use std::io::Read;
+    let collector = Collector::start();
+    let dist = tallymark_e2e::workspace_root().join("npm/dist/script");
+    for (file, path) in [
+        ("tallymark.js", "/js/tallymark.js"),
+        ("tallymark.wasm", "/js/tallymark.wasm"),
+    ] {
+        let built = std::fs::read(dist.join(file)).expect("built SDK file");
+        // What Chromium sends: brotli, about half the bytes.
+        let (head, body) = get(&collector, path, Some("gzip, deflate, br, zstd"));
+        assert!(head.contains("content-encoding: br"), "{head}");
+        assert!(head.contains("vary: accept-encoding"), "{head}");
+        assert!(
+            body.len() * 10 < built.len() * 6,
+            "{file}: {} of {}",
+            body.len(),
+            built.len()
+        );
+        let mut decoded = Vec::new();
+        brotli::Decompressor::new(body.as_slice(), 4096)
+            .read_to_end(&mut decoded)
+            .expect("valid brotli");
+        assert!(
+            decoded == built,
+            "{file}: brotli copy differs from the build"
+        );
+        // gzip only, or brotli refused.
+        for accept in ["gzip", "br;q=0, gzip"] {
+            let (head, body) = get(&collector, path, Some(accept));
+            assert!(head.contains("content-encoding: gzip"), "{accept}: {head}");
+            let mut decoded = Vec::new();
+            flate2::read::GzDecoder::new(body.as_slice())
+                .read_to_end(&mut decoded)
+                .expect("valid gzip");
+            assert!(decoded == built, "{file}: gzip copy differs from the build");
+        }
+        // No Accept-Encoding: the file as built.
+        let (head, body) = get(&collector, path, None);
+        assert!(!head.contains("content-encoding"), "{head}");
+        assert!(head.contains("vary: accept-encoding"), "{head}");
+        assert!(body == built, "{file}: identity differs from the build");
+    }
 }
 
 #[test]

@@ -15,13 +15,12 @@
 //!
 //! Figures only: nothing here asserts a time.
 
-use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::{sdk, tools};
+use crate::{encode, sdk, tools};
 
 /// The target for wasm + glue, gzip -9.
 const TARGET_GZ: usize = 4 * 1024;
@@ -162,30 +161,12 @@ fn row(dist: &Path, file: &str) -> Result<Sizes> {
     let bytes = std::fs::read(dist.join(file)).with_context(|| format!("reading {file}"))?;
     let sizes = Sizes {
         raw: bytes.len(),
-        gzip: gzip(&bytes)?,
-        brotli: brotli(&bytes)?,
+        gzip: encode::gzip(&bytes)?.len(),
+        brotli: encode::brotli(&bytes)?.len(),
     };
     println!(
         "{file:<28} {:>8} {:>8} {:>8}",
         sizes.raw, sizes.gzip, sizes.brotli
     );
     Ok(sizes)
-}
-
-/// gzip -9: the level a server's static compression uses at best.
-fn gzip(bytes: &[u8]) -> Result<usize> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    enc.write_all(bytes)?;
-    Ok(enc.finish()?.len())
-}
-
-/// Brotli at quality 11, window 22 (what `brotli -q 11` does).
-fn brotli(bytes: &[u8]) -> Result<usize> {
-    let mut out = Vec::new();
-    {
-        let mut enc = brotli::CompressorWriter::new(&mut out, 4096, 11, 22);
-        enc.write_all(bytes)?;
-        enc.flush()?;
-    }
-    Ok(out.len())
 }

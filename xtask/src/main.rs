@@ -15,6 +15,7 @@
 mod bench_ingest;
 mod bench_sdk;
 mod bench_stats;
+mod encode;
 mod fuzz;
 mod sdk;
 mod seed;

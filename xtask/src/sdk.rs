@@ -19,7 +19,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::{tools, wasm_names};
+use crate::{encode, tools, wasm_names};
 
 /// Wasm features the Rust wasm32 target enables by default; wasm-opt must
 /// accept them.
@@ -74,6 +74,7 @@ pub fn build(root: &Path) -> Result<()> {
     let bundle = format!("(function () {{\n{glue}\n{host}\n{entry}\n}})();\n");
     let script_js = script_dir.join("tallymark.js");
     terser(root, &bundle, &script_js, false)?;
+    encode_script(&npm, &[&script_js, &script_wasm])?;
 
     // The npm ES module.
     let esm_dir = npm.join("dist/esm");
@@ -96,6 +97,25 @@ pub fn build(root: &Path) -> Result<()> {
         esm_dir.display(),
         tarball.display()
     );
+    Ok(())
+}
+
+/// Writes gzip and brotli copies of the script-tag files into
+/// `npm/dist/encoded/` (not part of the npm package), which the collector
+/// embeds and serves by `Accept-Encoding`: compressed once, at the best
+/// levels, instead of per request.
+fn encode_script(npm: &Path, files: &[&Path]) -> Result<()> {
+    let dir = npm.join("dist/encoded");
+    std::fs::create_dir_all(&dir)?;
+    for file in files {
+        let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        let name = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .context("an SDK file without a name")?;
+        std::fs::write(dir.join(format!("{name}.gz")), encode::gzip(&bytes)?)?;
+        std::fs::write(dir.join(format!("{name}.br")), encode::brotli(&bytes)?)?;
+    }
     Ok(())
 }
 
