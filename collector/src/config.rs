@@ -98,12 +98,16 @@ pub enum ConfigError {
         path: String,
         source: std::io::Error,
     },
-    #[error("{path}: {source}")]
+    /// On one line: toml's own report spans several, with a snippet.
+    #[error("{path}: line {line}, column {column}: {message}")]
     Toml {
         path: String,
-        source: Box<toml::de::Error>,
+        line: usize,
+        column: usize,
+        message: String,
     },
-    #[error("trusted proxies: {0}")]
+    /// The core error names the setting already.
+    #[error(transparent)]
     TrustedProxies(#[from] tallymark_core::client_ip::TrustedProxiesError),
     #[error("session timeout: must be between 1 and 1440 minutes")]
     SessionTimeout,
@@ -117,9 +121,19 @@ impl FileConfig {
             path: path.display().to_string(),
             source,
         })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Toml {
-            path: path.display().to_string(),
-            source: Box::new(source),
+        toml::from_str(&text).map_err(|e| {
+            // 1-based line and column of the error's start (in characters).
+            let before = e
+                .span()
+                .and_then(|span| text.get(..span.start))
+                .unwrap_or_default();
+            let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+            ConfigError::Toml {
+                path: path.display().to_string(),
+                line: before.matches('\n').count() + 1,
+                column: before[line_start..].chars().count() + 1,
+                message: e.message().trim().replace('\n', " "),
+            }
         })
     }
 }
@@ -198,5 +212,19 @@ mod tests {
         let err = merge(over, FileConfig::default()).unwrap_err().to_string();
         assert!(err.contains("nonsense"), "{err}");
         assert!(toml::from_str::<FileConfig>("unknown_key = 1").is_err());
+    }
+
+    #[test]
+    fn a_file_error_is_one_line_naming_the_file_line_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tallymark.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:0\"\n  trusted_proxy = []\n").unwrap();
+        let err = FileConfig::read(&path).unwrap_err().to_string();
+        assert!(!err.contains('\n'), "{err}");
+        assert!(
+            err.starts_with(&format!("{}: line 2, column 3: ", path.display())),
+            "{err}"
+        );
+        assert!(err.contains("unknown field `trusted_proxy`"), "{err}");
     }
 }

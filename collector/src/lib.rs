@@ -88,12 +88,81 @@ pub enum StartError {
         path: String,
         source: std::io::Error,
     },
+    #[error("locking data directory {path}: {source}")]
+    Lock {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "data directory {path} is in use by another `tallymark serve`{holder}: \
+         stop it first, or give this one another --data"
+    )]
+    InUse { path: String, holder: String },
     #[error(transparent)]
     Store(#[from] store::StoreError),
     #[error(transparent)]
     Sites(#[from] sites::SiteError),
     #[error(transparent)]
     Geo(#[from] geo::GeoError),
+}
+
+/// The name of the lock file `serve` holds in its data directory.
+pub const LOCK_FILE: &str = "tallymark.lock";
+
+/// `serve`'s exclusive hold on its data directory, released when dropped or
+/// when the process ends, however it ends (`kill -9` too).
+#[derive(Debug)]
+pub struct DataDirLock {
+    _file: std::fs::File,
+}
+
+/// Creates the data directory if missing and takes its lock (an advisory
+/// `flock` on [`LOCK_FILE`], which then holds this process's id), or refuses
+/// at once if another process holds it: two collectors on one database would
+/// both answer 202 while each kept its own live sessions, visits split in
+/// two and session ids that can collide. The CLI's `site` and `token`
+/// commands take no lock: they are meant to run beside `serve`.
+pub fn lock_data_dir(dir: &std::path::Path) -> Result<DataDirLock, StartError> {
+    use std::io::{Read, Seek, Write};
+    let path = dir.join(LOCK_FILE);
+    let lock_error = |source| StartError::Lock {
+        path: path.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(|source| StartError::DataDir {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(lock_error)?;
+    // Fully qualified: `File::try_lock` of std 1.89+ is newer than our MSRV.
+    match fs4::FileExt::try_lock(&file) {
+        Ok(()) => {}
+        Err(fs4::TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let _ = file.read_to_string(&mut text);
+            let holder = text
+                .trim()
+                .parse::<u32>()
+                .map(|pid| format!(" (pid {pid})"))
+                .unwrap_or_default();
+            return Err(StartError::InUse {
+                path: dir.display().to_string(),
+                holder,
+            });
+        }
+        Err(fs4::TryLockError::Error(source)) => return Err(lock_error(source)),
+    }
+    file.set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| writeln!(file, "{}", std::process::id()))
+        .map_err(lock_error)?;
+    Ok(DataDirLock { _file: file })
 }
 
 impl AppState {

@@ -3,6 +3,7 @@
 use std::io::{BufRead, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tallymark_collector::clock::{Clock, SystemClock};
 use tallymark_collector::config::{self, FileConfig, Overrides};
-use tallymark_collector::{AppState, app, sites, spawn_maintenance, stats, store};
+use tallymark_collector::{AppState, app, lock_data_dir, sites, spawn_maintenance, stats, store};
 use tallymark_core::bots::{BotRules, Classification, classify};
 use tokio::net::TcpListener;
 use tower::ServiceExt;
@@ -155,19 +156,42 @@ enum SiteCommand {
     },
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
+    let result = match Cli::parse().command {
         Command::Serve(args) => serve(args),
         Command::Site { command } => site(command),
         Command::Bots => bots(),
         Command::Token { command } => token(command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
     }
+}
+
+/// An error and its causes on one line, each said once. Returning the error
+/// from `main` would print anyhow's report instead: a cause the message
+/// already quotes again under "Caused by", on lines of their own, and a
+/// backtrace whenever `RUST_BACKTRACE` is set.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !line.contains(&cause) {
+            line.push_str(": ");
+            line.push_str(&cause);
+        }
+    }
+    line
 }
 
 /// One request worker per CPU but one: the store's writer thread is busy
@@ -209,18 +233,22 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let listen = config.listen;
         let data = config.data.clone();
-        let state = AppState::open(config, Arc::new(SystemClock))?;
-        state.maintain().await?;
-        spawn_maintenance(state.clone());
+        // Held until the process ends: one `serve` per data directory.
+        let _lock = lock_data_dir(&data)?;
+        // Before the database is opened: a mistake (port in use) touches nothing.
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen}"))?;
         let addr = listener.local_addr()?;
+        let state = AppState::open(config, Arc::new(SystemClock))?;
+        state.maintain().await?;
+        spawn_maintenance(state.clone());
+        let signals = StopSignals::listen().context("listening for stop signals")?;
         // The first line on stdout is the address: scripts and tests read it.
         println!("tallymark listening on http://{addr}");
         std::io::stdout().flush()?;
         tracing::info!(%addr, data = %data.display(), "collector started");
-        serve_http(listener, app(state), read_timeout, shutdown_signal()).await;
+        serve_http(listener, app(state), read_timeout, signals).await;
         Ok(())
     })
 }
@@ -245,19 +273,28 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 /// a graceful shutdown) forever.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a stop signal waits for open connections before closing them.
+/// Idle keep-alive connections close at once and a request in flight is
+/// answered in milliseconds (it waits for one commit), so only a client
+/// still sending its head or body is cut, and such a request was never
+/// acknowledged: nothing answered 202 is lost. Without this bound such a
+/// client held the exit for up to both read deadlines (20 s), past `docker
+/// stop`'s 10 s, after which the process is killed.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 /// axum's `serve`, with a header read timeout it does not offer: HTTP/1.1
 /// with keep-alive (what axum served: its `http2` feature is off), the peer
 /// address as `ConnectInfo<SocketAddr>` for the ingest, and graceful
-/// shutdown. On `shutdown` it stops accepting, lets every connection finish
-/// the request it is serving (so each acknowledged event is committed) and
-/// returns once all connections are closed (a connection still reading a
-/// head ends at its header deadline, one sending a body at its body
-/// deadline).
+/// shutdown. On a stop signal it stops accepting (new connections are
+/// refused), closes idle connections, lets every connection finish the
+/// request it is serving (an acknowledged event is committed before its
+/// answer) and returns once all connections are closed, after
+/// [`SHUTDOWN_GRACE`] at the latest, or at once on a second signal.
 async fn serve_http(
     listener: TcpListener,
     app: Router,
     read_timeout: Duration,
-    shutdown: impl Future<Output = ()>,
+    mut signals: StopSignals,
 ) {
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -265,11 +302,10 @@ async fn serve_http(
         .keep_alive(true);
     let app = app.layer(RequestBodyDeadlineLayer::new(read_timeout));
     let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = accept(&listener) => accepted,
-            () = &mut shutdown => break,
+            () = signals.recv() => break,
         };
         let service = app
             .clone()
@@ -287,8 +323,18 @@ async fn serve_http(
         });
     }
     drop(listener);
-    tracing::info!("shutting down: finishing requests in flight");
-    graceful.shutdown().await;
+    tracing::info!(
+        connections = graceful.count(),
+        "shutting down: finishing requests in flight"
+    );
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(SHUTDOWN_GRACE) => tracing::warn!(
+            grace_secs = SHUTDOWN_GRACE.as_secs(),
+            "closing connections still open after the grace period"
+        ),
+        () = signals.recv() => tracing::warn!("second stop signal: closing open connections now"),
+    }
 }
 
 /// The next connection. An accept error never ends the server: a reset
@@ -391,18 +437,44 @@ fn bots() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// The stop signals: `SIGTERM` (systemd, `docker stop`, Kubernetes) and
+/// `SIGINT` (Ctrl-C). Listened for from just before the listening line is
+/// printed, so a signal sent as soon as it is read is a graceful stop (the
+/// default action would end the process with no exit code 0), while one
+/// during a slow start (migrations, rollups) still ends it at once: nothing
+/// has been acknowledged then, and a migration is one transaction.
+struct StopSignals {
     #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
-        }
-    };
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    #[cfg(unix)]
+    fn listen() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    fn listen() -> std::io::Result<Self> {
+        Ok(Self {})
+    }
+
+    /// The next stop signal.
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+        #[cfg(not(unix))]
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }

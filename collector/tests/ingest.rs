@@ -630,6 +630,77 @@ async fn a_full_write_queue_answers_503_with_retry_after() {
     assert_eq!(h.count("SELECT exit_path = '/3' FROM sessions"), 1);
 }
 
+/// A full disk: SQLite's own `SQLITE_FULL` on the writer's connection (its
+/// `max_page_count` capped at the database's size, as a full file system
+/// does; a 2 MB tmpfs filled up gives the real binary the same answers).
+/// An event whose batch did not commit is a 503 with `Retry-After`, never a
+/// 202 and never a 500; the failure is counted; the writer survives and
+/// stores again once there is room, and the live session counted only what
+/// was stored.
+#[tokio::test]
+async fn a_full_disk_answers_503_and_the_writer_recovers_once_there_is_room() {
+    let h = harness();
+    h.state.maintain().await.unwrap();
+    assert_eq!(h.pageview("/first").await.status, StatusCode::ACCEPTED);
+    let cap = |pages: Option<i64>| {
+        h.state.store.maintain(move |conn| {
+            let now: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+            conn.pragma_update(None, "max_page_count", pages.unwrap_or(now))
+        })
+    };
+    cap(None).await.unwrap();
+    let (mut acked, mut refused) = (0, 0);
+    for i in 0..40 {
+        // Long paths (about 1.8 KB): a new page is needed within a few events.
+        let body = pageview(&format!("/{i}/{}", "x".repeat(1800)));
+        let resp = h
+            .router()
+            .oneshot(
+                Request::post("/api/event")
+                    .header(header::USER_AGENT, FIREFOX)
+                    .body(Body::from(body))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        match resp.status() {
+            StatusCode::ACCEPTED => acked += 1,
+            StatusCode::SERVICE_UNAVAILABLE => {
+                refused += 1;
+                assert_eq!(resp.headers()[header::RETRY_AFTER], "1");
+                let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+                assert_eq!(
+                    serde_json::from_slice::<serde_json::Value>(&bytes).unwrap(),
+                    serde_json::json!({"error": "storage is unavailable; retry shortly"})
+                );
+            }
+            other => panic!("a full disk answered {other}"),
+        }
+    }
+    assert!(refused > 0, "the disk never filled ({acked} stored)");
+    // Every 202 is a row; no 503 left one.
+    assert_eq!(h.count("SELECT COUNT(*) FROM events"), 1 + acked);
+    let text = h.state.metrics.encode();
+    assert!(
+        text.contains("tallymark_write_commit_failures_total ")
+            && !text.contains("tallymark_write_commit_failures_total 0"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "tallymark_events_rejected_total{{error=\"storage_unavailable\"}} {refused}"
+        )),
+        "{text}"
+    );
+
+    // Room again: the same writer stores the next event.
+    cap(Some(1 << 30)).await.unwrap();
+    assert_eq!(h.pageview("/after").await.status, StatusCode::ACCEPTED);
+    assert_eq!(h.count("SELECT COUNT(*) FROM events"), 2 + acked);
+    assert_eq!(h.count("SELECT pageviews FROM sessions"), 2 + acked);
+    assert_eq!(h.count("SELECT exit_path = '/after' FROM sessions"), 1);
+}
+
 #[tokio::test]
 async fn a_duplicate_found_by_the_database_after_a_restart_is_not_counted_in_the_session() {
     let h = harness();

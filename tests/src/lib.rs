@@ -7,7 +7,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
@@ -93,6 +93,11 @@ impl Collector {
         }
     }
 
+    /// The collector's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// What the collector logged so far.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(self.log.path()).unwrap_or_default()
@@ -104,6 +109,29 @@ impl Collector {
         let _ = self.child.wait();
         let placeholder = tempfile::tempdir().expect("temp dir");
         std::mem::replace(&mut self.data, placeholder)
+    }
+
+    /// Sends `signal` (a `kill -s` name: `TERM`, what systemd and `docker
+    /// stop` send; `INT`, Ctrl-C) to the collector.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args(["-s", signal, &self.child.id().to_string()])
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill -s {signal} failed");
+    }
+
+    /// Waits up to `limit` for the collector to exit; returns its exit
+    /// status and how long the wait took, or `None` if it is still running.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<(ExitStatus, Duration)> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some((status, start.elapsed()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     /// Sends one HTTP/1.1 POST to `path`; returns the status and the raw

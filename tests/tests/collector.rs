@@ -2,7 +2,7 @@
 //! rest or in logs, and the operator commands.
 
 use std::collections::HashSet;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -92,6 +92,157 @@ fn every_acknowledged_event_survives_kill_dash_nine() {
         )
         .unwrap();
     assert_eq!(status, 202);
+}
+
+/// `SIGTERM` (systemd, `docker stop`) and `SIGINT` (Ctrl-C) under load:
+/// 8 clients posting without pause, half on keep-alive connections, beside
+/// an idle keep-alive connection and a client that never finishes its
+/// request head. The collector stops accepting, answers what it is serving
+/// and exits 0 within a few seconds (well inside `docker stop`'s 10 s): the
+/// idle connection is closed at once and the unfinished head is not waited
+/// for up to its 10 s read timeout. Every event answered 202 is stored;
+/// after the signal a client gets a 202 for a stored event, a 503 or a
+/// connection error, never a 202 that is lost.
+#[test]
+fn a_stop_signal_under_load_exits_promptly_and_loses_no_acknowledged_event() {
+    for signal in ["TERM", "INT"] {
+        stop_under_load(signal);
+    }
+}
+
+/// A stop signal sent as soon as the listening line is read (a supervisor
+/// or a script that stops it at once) is a graceful stop too, exit code 0:
+/// the signals are listened for before the line is printed.
+#[test]
+fn a_stop_signal_right_after_start_is_a_clean_exit() {
+    for _ in 0..20 {
+        let mut collector = Collector::start();
+        collector.signal("TERM");
+        let (status, _) = collector
+            .wait_exit(Duration::from_secs(10))
+            .expect("still running 10 s after SIGTERM");
+        assert!(status.success(), "exit status {status:?}");
+    }
+}
+
+fn stop_under_load(signal: &str) {
+    use std::io::ErrorKind;
+    let mut collector = Collector::start();
+    let port = collector.port;
+    let acked = Arc::new(Mutex::new(HashSet::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..8)
+        .map(|w| {
+            let acked = acked.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let keep_alive = w % 2 == 0;
+                let mut stream: Option<std::net::TcpStream> = None;
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let id = format!("{w}-{i}");
+                    i += 1;
+                    let answer = if keep_alive {
+                        if stream.is_none() {
+                            match std::net::TcpStream::connect(("127.0.0.1", port)) {
+                                Ok(s) => {
+                                    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                                    stream = Some(s);
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                        let answer = stream
+                            .as_mut()
+                            .and_then(|s| try_keep_alive_post(s, &event(&id)));
+                        if answer.is_none() {
+                            // Closed by the server: reconnect, or stop once refused.
+                            stream = None;
+                        }
+                        answer
+                    } else {
+                        match tallymark_e2e::http_post(
+                            port,
+                            "/api/event",
+                            &event(&id),
+                            &[("User-Agent", FIREFOX)],
+                        ) {
+                            None => break,
+                            answer => answer,
+                        }
+                    };
+                    match answer {
+                        Some((202, head)) if !head.contains("x-tallymark-dropped") => {
+                            acked.lock().unwrap().insert(id);
+                        }
+                        Some((202 | 503, _)) | None => {}
+                        Some((status, head)) => panic!("unexpected {status}: {head}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut idle = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    assert_eq!(keep_alive_post(&mut idle, &event("idle")).0, 202);
+    acked.lock().unwrap().insert("idle".to_string());
+    let mut unfinished = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    unfinished
+        .write_all(b"POST /api/event HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+
+    collector.signal(signal);
+    let exited = collector.wait_exit(Duration::from_secs(30));
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+    let (status, took) = exited.unwrap_or_else(|| panic!("SIG{signal}: still running after 30 s"));
+    assert!(
+        status.success(),
+        "SIG{signal}: exit status {status:?}\n{}",
+        collector.logs()
+    );
+    assert!(
+        took < Duration::from_secs(8),
+        "SIG{signal}: exit took {took:?}"
+    );
+    // The idle keep-alive connection was closed, not left to time out.
+    let mut buf = [0; 16];
+    assert!(
+        matches!(idle.read(&mut buf), Ok(0))
+            || matches!(idle.read(&mut buf), Err(e) if e.kind() != ErrorKind::WouldBlock),
+        "the idle connection is still open"
+    );
+    assert!(tallymark_e2e::http_post(port, "/api/event", &event("late"), &[]).is_none());
+
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() > 100,
+        "only {} events were acknowledged",
+        acked.len()
+    );
+    let stored: HashSet<String> = collector
+        .query::<String>("SELECT event_id FROM events")
+        .into_iter()
+        .flatten()
+        .collect();
+    let lost: Vec<_> = acked.difference(&stored).collect();
+    assert!(
+        lost.is_empty(),
+        "SIG{signal}: {} acknowledged events lost, e.g. {:?}",
+        lost.len(),
+        lost.first()
+    );
+    let logs = collector.logs();
+    assert!(!logs.contains("panicked"), "{logs}");
+    eprintln!(
+        "SIG{signal}: exit 0 after {took:?}; {} acknowledged, {} stored, 0 lost",
+        acked.len(),
+        stored.len()
+    );
 }
 
 #[test]
@@ -335,35 +486,36 @@ fn flags_beat_environment_beats_file() {
 /// `POST /api/event` on an open keep-alive connection; returns the status
 /// and the response head once the whole response (by `Content-Length`) is read.
 fn keep_alive_post(stream: &mut std::net::TcpStream, body: &str) -> (u16, String) {
+    try_keep_alive_post(stream, body).expect("connection closed early")
+}
+
+/// [`keep_alive_post`], or `None` if the connection is closed or fails
+/// before the whole response is read.
+fn try_keep_alive_post(stream: &mut std::net::TcpStream, body: &str) -> Option<(u16, String)> {
     use std::io::Read;
     let request = format!(
         "POST /api/event HTTP/1.1\r\nHost: localhost\r\nUser-Agent: {FIREFOX}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
-    stream.write_all(request.as_bytes()).unwrap();
+    stream.write_all(request.as_bytes()).ok()?;
     let mut response = Vec::new();
     let mut byte = [0; 1];
     while !response.ends_with(b"\r\n\r\n") {
-        assert_eq!(
-            stream.read(&mut byte).unwrap(),
-            1,
-            "connection closed early"
-        );
+        if stream.read(&mut byte).ok()? != 1 {
+            return None;
+        }
         response.push(byte[0]);
     }
     let head = String::from_utf8_lossy(&response).into_owned();
-    let length: usize = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("content-length:")
-                .map(|v| v.trim().parse().unwrap())
-        })
-        .expect("content-length");
+    let length: usize = head.lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .strip_prefix("content-length:")
+            .and_then(|v| v.trim().parse().ok())
+    })?;
     let mut body = vec![0; length];
-    stream.read_exact(&mut body).unwrap();
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, head)
+    stream.read_exact(&mut body).ok()?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, head))
 }
 
 /// Waits until the server closes `stream` (EOF or reset), writing one more
@@ -486,5 +638,205 @@ fn a_body_trickled_past_the_read_deadline_gets_a_408() {
     assert_eq!(
         collector.query::<i64>("SELECT COUNT(*) FROM events"),
         vec![vec![0]]
+    );
+}
+
+/// Runs `tallymark ARGS` expecting it to refuse: exit code 1 within 20 s,
+/// and one line on stderr (logs at `warn`), `error: …`, with no panic, no
+/// "Caused by" and no backtrace even with `RUST_BACKTRACE=1`. Returns it.
+fn refused(mut command: Command, args: &[&str]) -> String {
+    let mut child = command
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .env("RUST_BACKTRACE", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("tallymark {args:?} is still running after 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    assert_eq!(out.status.code(), Some(1), "tallymark {args:?}: {stderr}");
+    assert!(
+        stderr.starts_with("error: ") && !stderr.contains('\n'),
+        "tallymark {args:?}: not one line:\n{stderr}"
+    );
+    stderr
+}
+
+/// An operator's mistakes: each is refused with one line naming the value
+/// and the problem, exit code 1, and nothing touched.
+#[test]
+fn configuration_mistakes_are_one_clear_line_and_exit_code_1() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap();
+    let serve = |extra: &[&str]| {
+        let mut args = vec!["serve", "--data", dir];
+        if !extra.contains(&"--listen") {
+            args.extend(["--listen", "127.0.0.1:0"]);
+        }
+        args.extend_from_slice(extra);
+        refused(Command::new(bin()), &args)
+    };
+
+    // A port in use, refused before the database is created.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let line = serve(&["--listen", &addr]);
+    assert!(
+        line.contains(&format!("binding {addr}")) && line.contains("in use"),
+        "{line}"
+    );
+    assert!(!data.path().join("tallymark.sqlite3").exists());
+
+    let line = serve(&["--trusted-proxies", "10.0.0.0/8,10.0.0.0/33"]);
+    assert!(line.contains("\"10.0.0.0/33\""), "{line}");
+    assert_eq!(line.matches("trusted proxies").count(), 1, "{line}");
+
+    let config = data.path().join("tallymark.toml");
+    std::fs::write(
+        &config,
+        "listen = \"127.0.0.1:0\"\ntrusted_proxy = [\"10.0.0.0/8\"]\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let line = serve(&["--config", config]);
+    assert!(
+        line.contains(&format!(
+            "{config}: line 2, column 1: unknown field `trusted_proxy`"
+        )),
+        "{line}"
+    );
+    let line = serve(&["--config", &format!("{dir}/missing.toml")]);
+    assert!(
+        line.contains("missing.toml") && line.contains("No such file"),
+        "{line}"
+    );
+    let line = serve(&["--geoip", &format!("{dir}/missing.mmdb")]);
+    assert!(
+        line.contains("missing.mmdb") && line.contains("No such file"),
+        "{line}"
+    );
+
+    let file = format!("{dir}/a-file");
+    std::fs::write(&file, "").unwrap();
+    let line = refused(
+        Command::new(bin()),
+        &["serve", "--listen", "127.0.0.1:0", "--data", &file],
+    );
+    assert!(line.contains(&file), "{line}");
+
+    let line = refused(
+        Command::new(bin()),
+        &[
+            "site",
+            "add",
+            "x.com",
+            "--timezone",
+            "Mars/Olympus",
+            "--data",
+            dir,
+        ],
+    );
+    assert!(
+        line.contains("\"Mars/Olympus\" is not an IANA timezone"),
+        "{line}"
+    );
+
+    // A database migrated by a newer release (a rolled-back upgrade).
+    tallymark(&["site", "add", "localhost", "--data"], data.path());
+    let conn = rusqlite::Connection::open(data.path().join("tallymark.sqlite3")).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    let line = serve(&[]);
+    assert!(line.contains("schema version 99 is newer"), "{line}");
+}
+
+/// `tallymark` as an unprivileged user: through `setpriv` as `nobody` when
+/// the tests run as root, whom file permissions do not stop.
+fn unprivileged() -> Command {
+    use std::os::unix::fs::MetadataExt;
+    let root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+    if !root {
+        return Command::new(bin());
+    }
+    let mut command = Command::new("setpriv");
+    command
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(bin());
+    command
+}
+
+/// A data directory the service user may not write (created by root with
+/// `site add`, say): `serve` refuses at start with one line naming the path,
+/// rather than starting, or failing later on a write.
+#[test]
+fn a_data_directory_or_database_the_user_may_not_write_is_refused_naming_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap().to_string();
+    let serve = ["serve", "--listen", "127.0.0.1:0", "--data", dir.as_str()];
+
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let line = refused(unprivileged(), &serve);
+    assert!(
+        line.contains(&format!("{dir}/tallymark.lock")) && line.contains("ermission denied"),
+        "{line}"
+    );
+
+    // The directory is writable now, the database (root's) is not.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    tallymark(&["site", "add", "localhost", "--data"], data.path());
+    let db = format!("{dir}/tallymark.sqlite3");
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let line = refused(unprivileged(), &serve);
+    assert!(
+        line.contains(&format!("database {db} is read-only")),
+        "{line}"
+    );
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+}
+
+/// A second `serve` started by mistake on the same data directory refuses
+/// to start, naming the directory and the running one's pid; the first goes
+/// on, and once it is gone (even by `kill -9`) the directory is free again.
+#[test]
+fn a_second_collector_on_the_same_data_directory_refuses_to_start() {
+    let first = Collector::start();
+    let dir = first.data.path().to_str().unwrap().to_string();
+    let line = refused(
+        Command::new(bin()),
+        &["serve", "--listen", "127.0.0.1:0", "--data", &dir],
+    );
+    assert!(
+        line.contains(&format!(
+            "data directory {dir} is in use by another `tallymark serve` (pid {})",
+            first.pid()
+        )),
+        "{line}"
+    );
+    let (status, _) = first
+        .post("/api/event", &event("first"), &[("User-Agent", FIREFOX)])
+        .unwrap();
+    assert_eq!(status, 202);
+    // The CLI still works beside a running collector.
+    tallymark(&["site", "add", "example.com", "--data"], first.data.path());
+
+    let again = Collector::serve(first.kill(), &[]);
+    let (status, _) = again
+        .post("/api/event", &event("again"), &[("User-Agent", FIREFOX)])
+        .unwrap();
+    assert_eq!(status, 202);
+    assert_eq!(
+        again.query::<i64>("SELECT COUNT(*) FROM events"),
+        vec![vec![2]]
     );
 }

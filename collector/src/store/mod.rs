@@ -84,6 +84,13 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("database: schema version {0} is newer than this binary knows")]
     SchemaTooNew(i64),
+    /// SQLite opens a file it may not write read-only, without an error:
+    /// every later write would fail instead.
+    #[error(
+        "database {0} is read-only: the collector must be able to write it \
+         (and create files beside it); check its owner and permissions"
+    )]
+    ReadOnly(String),
     #[error("starting the writer thread: {0}")]
     Thread(#[from] std::io::Error),
     #[error("the write queue is full")]

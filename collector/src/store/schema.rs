@@ -150,6 +150,9 @@ pub const MIGRATIONS: &[&str] = &[
 /// Opens (creating and migrating) the database at `path` for writing.
 pub fn open(path: &Path) -> Result<Connection, StoreError> {
     let mut conn = Connection::open(path)?;
+    if conn.is_readonly(rusqlite::MAIN_DB)? {
+        return Err(StoreError::ReadOnly(path.display().to_string()));
+    }
     configure(&conn)?;
     migrate(&mut conn)?;
     Ok(conn)

@@ -1,0 +1,158 @@
+//! Upgrades: a database written at the oldest schema version, with rows,
+//! opened by the current code as `tallymark serve` opens it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use tallymark_collector::clock::ManualClock;
+use tallymark_collector::config::Config;
+use tallymark_collector::stats::auth::{self, TokenKind};
+use tallymark_collector::store::{Dimensions, EventRow, SessionRow, rows, schema};
+use tallymark_collector::{AppState, app, sites};
+use tallymark_core::source::Channel;
+use tallymark_core::useragent::{Browser, Device, Os};
+use tower::ServiceExt;
+
+/// 2026-01-15, 10:00 in Berlin.
+const MORNING_MS: i64 = 1_768_467_600_000;
+
+fn dims() -> Dimensions {
+    Dimensions {
+        referrer: None,
+        referrer_domain: None,
+        source: None,
+        channel: Channel::Direct,
+        utm_source: None,
+        utm_medium: None,
+        utm_campaign: None,
+        utm_term: None,
+        utm_content: None,
+        click_id: None,
+        country: None,
+        browser: Browser::Firefox,
+        browser_major: Some(133),
+        os: Os::Linux,
+        device: Device::Desktop,
+    }
+}
+
+/// The `n`th page view of one visit on site 1, a minute apart.
+fn pageview(n: i64) -> (EventRow, SessionRow) {
+    let event = EventRow {
+        site_id: 1,
+        ts_ms: MORNING_MS + n * 60_000,
+        kind: "pageview",
+        name: None,
+        visitor_id: 42,
+        session_id: 7,
+        hostname: "example.com".into(),
+        path: format!("/{n}"),
+        dims: dims(),
+        screen_width: Some(1440),
+        props: None,
+        revenue_amount: None,
+        revenue_currency: None,
+        event_id: Some(format!("old-{n}")),
+    };
+    let session = SessionRow {
+        id: 7,
+        site_id: 1,
+        visitor_id: 42,
+        version: n + 1,
+        started_ms: MORNING_MS,
+        last_ms: event.ts_ms,
+        entry_path: "/0".into(),
+        exit_path: event.path.clone(),
+        pageviews: n + 1,
+        events: n + 1,
+        interactions: 0,
+        dims: dims(),
+    };
+    (event, session)
+}
+
+fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// A database of the first release (schema 1: sites, salts, events,
+/// sessions; a site removed, so ids 1 and 3) is migrated to the current
+/// version on start, once; its rows survive, the stats API answers from
+/// them, a token can be created (table of migration 2) and a new site's id
+/// is above every old one (migration 4).
+#[tokio::test]
+async fn a_schema_1_database_with_rows_is_migrated_once_and_answers_stats() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = Config {
+        data: dir.path().to_path_buf(),
+        ..Config::default()
+    };
+    let path = cfg.db_path();
+    {
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.execute_batch(schema::MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO sites VALUES (1, 'example.com', 'Europe/Berlin', 0),
+                                      (3, 'shop.example', 'UTC', 0);",
+        )
+        .unwrap();
+        let tx = conn.transaction().unwrap();
+        for n in 0..3 {
+            let (event, session) = pageview(n);
+            assert!(rows::insert_event(&tx, &event).unwrap());
+            rows::upsert_session(&tx, &session).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+
+    let clock = Arc::new(ManualClock::new("2026-01-16T12:00:00Z".parse().unwrap()));
+    let state = AppState::open(cfg.clone(), clock.clone()).unwrap();
+    state.maintain().await.unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version = |conn: &rusqlite::Connection| count(conn, "PRAGMA user_version");
+    assert_eq!(version(&conn), schema::MIGRATIONS.len() as i64);
+    assert_eq!(count(&conn, "SELECT COUNT(*) FROM events"), 3);
+    assert_eq!(count(&conn, "SELECT pageviews FROM sessions"), 3);
+    assert_eq!(count(&conn, "SELECT last FROM site_ids"), 3);
+
+    let admin = auth::create(&conn, TokenKind::Admin, None, 0).unwrap();
+    let router = app(state.clone()).layer(MockConnectInfo(
+        "127.0.0.1:1".parse::<SocketAddr>().unwrap(),
+    ));
+    let resp = router
+        .oneshot(
+            Request::get(
+                "/api/v1/stats/aggregate?site=example.com&period=day&date=2026-01-15\
+                 &metrics=visitors,visits,pageviews",
+            )
+            .header(header::AUTHORIZATION, format!("Bearer {admin}"))
+            .body(Body::empty())
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(
+        json["results"],
+        serde_json::json!({"visitors": 1, "visits": 1, "pageviews": 3}),
+        "{json}"
+    );
+    assert_eq!(sites::add(&conn, "new.example", "UTC", 0).unwrap().id, 4);
+
+    // A restart applies nothing twice.
+    drop(state);
+    let again = AppState::open(cfg, clock).unwrap();
+    again.maintain().await.unwrap();
+    assert_eq!(version(&conn), schema::MIGRATIONS.len() as i64);
+    assert_eq!(count(&conn, "SELECT COUNT(*) FROM site_ids"), 1);
+    assert_eq!(count(&conn, "SELECT last FROM site_ids"), 4);
+    assert_eq!(count(&conn, "SELECT COUNT(*) FROM events"), 3);
+}
