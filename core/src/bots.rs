@@ -390,6 +390,10 @@ const CRAWLER_PATTERNS: &[&str] = &[
 const AUTOMATION_PATTERNS: &[&str] = &[
     "headless", // HeadlessChrome
     "phantomjs",
+    // DOM implementations for Node that run a page's scripts; their default
+    // UAs (`… jsdom/22.1.0`, `… HappyDOM/0.0.0`) look like a browser's.
+    r"\bjsdom/",
+    "happy-?dom",
     "puppeteer",
     "playwright",
     "selenium",
@@ -721,6 +725,66 @@ mod tests {
             "Mozilla/5.0 (Unknown; Linux x86_64) AppleWebKit/538.1 (KHTML, like Gecko) PhantomJS/2.1.1 Safari/538.1",
             BotReason::Automation,
         ),
+        (
+            "Mozilla/5.0 (linux) AppleWebKit/537.36 (KHTML, like Gecko) jsdom/22.1.0",
+            BotReason::Automation,
+        ),
+        (
+            "Mozilla/5.0 (X11; Linux x64) AppleWebKit/537.36 (KHTML, like Gecko) HappyDOM/0.0.0",
+            BotReason::Automation,
+        ),
+        // Crawlers and tools that render pages, so run the beacon.
+        (
+            "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; Googlebot/2.1; +http://www.google.com/bot.html) Chrome/141.0.7390.122 Safari/537.36",
+            BotReason::Crawler,
+        ),
+        (
+            "Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/141.0.7390.122 Mobile Safari/537.36 (compatible; Google-InspectionTool/1.0;)",
+            BotReason::Crawler,
+        ),
+        (
+            "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GoogleOther) Chrome/141.0.7390.122 Safari/537.36",
+            BotReason::Crawler,
+        ),
+        (
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 14_7_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/14.1.2 Mobile/15E148 Safari/604.1 (compatible; AdsBot-Google-Mobile; +http://www.google.com/mobile/adsbot.html)",
+            BotReason::Crawler,
+        ),
+        (
+            "Mozilla/5.0 (Linux; Android 8.0; Pixel 2 Build/OPD3.170816.012; Storebot-Google/1.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/141.0.7390.122 Mobile Safari/537.36",
+            BotReason::Crawler,
+        ),
+        (
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 7_0 like Mac OS X) AppleWebKit/537.51.1 (KHTML, like Gecko) Version/7.0 Mobile/11A465 Safari/9537.53 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+            BotReason::Crawler,
+        ),
+        (
+            "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; Amazonbot/0.1; +https://developer.amazon.com/support/amazonbot) Chrome/119.0.6045.214 Safari/537.36",
+            BotReason::Crawler,
+        ),
+        (
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 13_2_3 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/13.0.3 Mobile/15E148 Safari/604.1 (compatible; Baiduspider-render/2.0; +http://www.baidu.com/search/spider.html)",
+            BotReason::Crawler,
+        ),
+        (
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36 Chrome-Lighthouse",
+            BotReason::Monitoring,
+        ),
+        (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/142.0.0.0 Safari/537.36",
+            BotReason::Automation,
+        ),
+        (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Cypress/13.6.0 Chrome/118.0.5993.159 Electron/27.1.3 Safari/537.36",
+            BotReason::Automation,
+        ),
+        (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/141.0.0.0 Safari/537.36 Prerender (+https://github.com/prerender/prerender)",
+            BotReason::KnownList,
+        ),
+        // Link previews: they fetch the HTML but run no script, so a beacon
+        // with their UA is not a person either.
+        ("TelegramBot (like TwitterBot)", BotReason::ShortUserAgent),
         ("python-requests/2.31.0", BotReason::Automation),
         ("Python/3.11 aiohttp/3.9.1", BotReason::Automation),
         (
@@ -827,6 +891,23 @@ mod tests {
             assert_eq!(check(ua), Classification::Human, "{ua:?}");
         }
         assert!(HUMANS.len() >= 15);
+    }
+
+    /// Every UA of the User-Agent golden files is a person's browser (see
+    /// `core/tests/fixtures/useragent/README.md`).
+    #[test]
+    fn useragent_golden_files_are_human() {
+        let golden = include_str!("../tests/fixtures/useragent/current.tsv");
+        let mut count = 0;
+        for line in golden
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            let ua = line.split('\t').next().unwrap_or_default();
+            count += 1;
+            assert_eq!(check(ua), Classification::Human, "{ua:?}");
+        }
+        assert!(count >= 50, "{count}");
     }
 
     /// isbot's own test corpus (`core/tests/fixtures/bots/`): its browsers

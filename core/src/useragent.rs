@@ -12,13 +12,25 @@
 //! | Android WebView (`; wv)` + `Chrome/`) | "Webview" 4.0 | [`Browser::Chrome`] with `Chrome/` major |
 //! | iOS in-app WebView (no `Safari/`) | "Webview" | [`Browser::Safari`], major = iOS major |
 //! | `Safari` outside Apple OSes (old Android stock, PS5, GNOME Web) | Safari | [`Browser::Other`] |
+//! | iOS Safari-engine UA without `Version/` (Snapchat, Yandex app) | Safari, no version | [`Browser::Safari`], major = iOS major |
+//! | Opera Mini: `Opera Mini/` (Presto), `OPR/` in a WebView; Opera GX mobile `OPX/` | Opera 12 (tablet) / "Webview" / Chrome | [`Browser::Opera`] (Presto Mini is a phone) |
+//! | Meta Quest (`OculusBrowser/`, also sends `SamsungBrowser/4.0`) | Samsung Internet | [`Browser::Other`] |
 //! | iPad, Android without `Mobile` | "smartphone" | [`Device::Tablet`] |
 //! | `CriOS/`, `FxiOS/`, `EdgiOS/`, … in a `Macintosh` UA | macOS desktop | [`Os::Ios`], tablet |
+//! | Samsung Internet with `X11; Linux` (its desktop mode, the default on Galaxy Tabs) | Linux desktop | [`Os::Android`], tablet |
+//! | Smart TVs and sticks (`SMART-TV`, `SmartTV`, Fire TV `AFT…`, `BRAVIA`, `CrKey`, …) | tablet / phone / desktop | [`Device::Unknown`] |
+//! | KaiOS (`KAIOS/`) | Android or nothing | [`Os::Other`], mobile |
+//! | HarmonyOS NEXT (`(Phone; OpenHarmony …)`, `(Tablet; …`) | nothing | [`Os::Other`], mobile / tablet |
 //!
 //! Indistinguishable by design, and left so: Brave (and most other Chromium
 //! forks without a token) is Chrome; Windows 11 is Windows (it sends NT 10.0);
 //! iPadOS 13+ in desktop mode sends a macOS Safari UA — the screen width
-//! catches most of those (see [`parse`]).
+//! catches most of those (see [`parse`]); Chrome on large Android tablets asks
+//! for desktop sites by default and then sends `X11; Linux x86_64`, so it is
+//! Linux (the screen width still makes it a tablet or laptop); since iOS 26 the
+//! UA's iOS version is frozen (`18_6`, `18_7`), so an in-app WebView without
+//! `Version/` reports Safari 18. The Google app on iOS (`GSA/`) is
+//! [`Browser::Other`] on purpose: it is an app, not a browser the visitor chose.
 //!
 //! Bots are not this module's business (see `bots`); a crawler UA yields
 //! [`Browser::Other`] and unknown OS/device.
@@ -210,13 +222,44 @@ impl Default for Agent {
 /// (or iPhone) asking for the desktop site.
 const IOS_ONLY_TOKENS: &[&str] = &["CriOS/", "FxiOS/", "EdgiOS/", "OPiOS/", "OPT/", "GSA/"];
 
-/// Browser tokens woothee misses or misreads, most specific first.
+/// Browser tokens woothee misses or misreads, most specific first. The major
+/// is the number after the token ([`Browser::Other`] gets none).
 const BROWSER_OVERRIDES: &[(&str, Browser)] = &[
     ("UCBrowser/", Browser::UcBrowser),
     ("YaBrowser/", Browser::Yandex),
+    // Meta Quest's browser also sends `SamsungBrowser/4.0`.
+    ("OculusBrowser/", Browser::Other),
+    // Opera Mini in its Presto mode: `Version/12.16` is Presto's.
+    ("Opera Mini/", Browser::Opera),
+    // Opera for Android, Opera Mini for Android in a WebView (`; wv)`, which
+    // woothee calls "Webview"), and Opera for desktop.
+    ("OPR/", Browser::Opera),
+    // Opera GX for Android and iOS.
+    ("OPX/", Browser::Opera),
     // Opera Touch and Opera Mini for iOS.
     ("OPT/", Browser::Opera),
     ("OPiOS/", Browser::Opera),
+];
+
+/// Every [`BROWSER_OVERRIDES`] token contains one of these: three scans rule
+/// out most UAs before the table is tried token by token.
+const OVERRIDE_HINTS: &[&str] = &["Browser/", "OP", "Opera Mini/"];
+
+/// Tokens of smart TVs and TV sticks, whose device class is
+/// [`Device::Unknown`] (woothee calls them Android phones or tablets, or Linux
+/// desktops). `; AFT` is the Fire TV model (`AFTMM`, `AFTKA`, …); Fire
+/// tablets are `KF…`.
+const TV_TOKENS: &[&str] = &[
+    "SMART-TV",
+    "SmartTV",
+    "; AFT",
+    "BRAVIA",
+    "Chromecast",
+    "CrKey/",
+    "GoogleTV",
+    "Android TV",
+    "HbbTV",
+    "Web0S",
 ];
 
 /// Parses a User-Agent. `screen_width` is the beacon's `screen.width` in CSS
@@ -239,7 +282,11 @@ pub fn parse(user_agent: &str, screen_width: Option<u32>) -> Agent {
     let mut device = match w.category {
         "pc" => Device::Desktop,
         "smartphone" if os == Os::Ios && (w.os == "iPad" || ua.contains("iPad")) => Device::Tablet,
-        "smartphone" if os == Os::Android && !ua.contains("Mobile") => Device::Tablet,
+        "smartphone"
+            if os == Os::Android && !ua.contains("Mobile") && !ua.contains("Opera Mini/") =>
+        {
+            Device::Tablet
+        }
         "smartphone" | "mobilephone" => Device::Mobile,
         _ => Device::Unknown,
     };
@@ -247,18 +294,40 @@ pub fn parse(user_agent: &str, screen_width: Option<u32>) -> Agent {
         os = Os::Ios;
         device = Device::Tablet;
     }
+    if os == Os::Unknown {
+        if let Some(harmony_device) = open_harmony_device(ua) {
+            os = Os::Other;
+            device = harmony_device;
+        }
+    }
+    let tv = matches!(os, Os::Android | Os::Linux) && TV_TOKENS.iter().any(|t| ua.contains(t));
+    if tv {
+        device = Device::Unknown;
+    }
 
-    let (browser, browser_major) = match BROWSER_OVERRIDES
-        .iter()
-        .find_map(|&(token, b)| token_major(ua, token).map(|major| (b, major)))
-    {
+    let overridden = if OVERRIDE_HINTS.iter().any(|hint| ua.contains(hint)) {
+        BROWSER_OVERRIDES
+            .iter()
+            .find_map(|&(token, b)| token_major(ua, token).map(|major| (b, major)))
+    } else {
+        None
+    };
+    let (browser, browser_major) = match overridden {
+        Some((Browser::Other, _)) => (Browser::Other, None),
         Some(found) => found,
         None => match w.name {
             "Chrome" => (Browser::Chrome, leading_u16(w.version)),
             "Firefox" => (Browser::Firefox, leading_u16(w.version)),
-            "Safari" if matches!(os, Os::MacOs | Os::Ios) => {
-                (Browser::Safari, leading_u16(w.version))
-            }
+            // Without `Version/` (an in-app view that keeps `Safari/`), the
+            // iOS major is the Safari major, as for "Webview" below.
+            "Safari" if matches!(os, Os::MacOs | Os::Ios) => (
+                Browser::Safari,
+                leading_u16(w.version).or_else(|| {
+                    (os == Os::Ios)
+                        .then(|| leading_u16(&w.os_version))
+                        .flatten()
+                }),
+            ),
             "Edge" => (Browser::Edge, leading_u16(w.version)),
             "Opera" => (Browser::Opera, leading_u16(w.version)),
             "SamsungBrowser" => (Browser::SamsungInternet, leading_u16(w.version)),
@@ -274,6 +343,16 @@ pub fn parse(user_agent: &str, screen_width: Option<u32>) -> Agent {
             _ => (Browser::Other, None),
         },
     };
+    if browser == Browser::Firefox && ua.contains("KAIOS") {
+        os = Os::Other;
+        device = Device::Mobile;
+    }
+    // Samsung Internet runs on Android only (and Tizen TVs, caught above); its
+    // desktop mode, the default on Galaxy Tabs, sends `X11; Linux x86_64`.
+    if browser == Browser::SamsungInternet && os == Os::Linux && !tv && ua.contains("X11;") {
+        os = Os::Android;
+        device = Device::Tablet;
+    }
 
     with_width(
         Agent {
@@ -303,6 +382,19 @@ fn with_width(mut agent: Agent, screen_width: Option<u32>) -> Agent {
         by_width
     };
     agent
+}
+
+/// The device class of a HarmonyOS NEXT UA (`Mozilla/5.0 (Phone; OpenHarmony
+/// 5.0) …`, also `Tablet`, `PC`), which woothee does not know; `None` if `ua`
+/// is not one.
+fn open_harmony_device(ua: &str) -> Option<Device> {
+    let (head, _) = ua.split_once("; OpenHarmony")?;
+    Some(match head.rsplit('(').next() {
+        Some("Phone") => Device::Mobile,
+        Some("Tablet") => Device::Tablet,
+        Some("PC") => Device::Desktop,
+        _ => Device::Unknown,
+    })
 }
 
 fn map_os(name: &str) -> Os {
@@ -453,6 +545,53 @@ mod tests {
         }
     }
 
+    /// The golden files (see `core/tests/fixtures/useragent/README.md`).
+    const GOLDEN: &[(&str, &str)] = &[(
+        "current.tsv",
+        include_str!("../tests/fixtures/useragent/current.tsv"),
+    )];
+
+    /// The UA lines of [`GOLDEN`]: (file, line number, the five fields).
+    fn golden_lines() -> impl Iterator<Item = (&'static str, usize, Vec<&'static str>)> {
+        GOLDEN.iter().flat_map(|&(file, text)| {
+            text.lines()
+                .enumerate()
+                .filter(|(_, line)| !line.is_empty() && !line.starts_with('#'))
+                .map(move |(i, line)| (file, i + 1, line.split('\t').collect()))
+        })
+    }
+
+    #[test]
+    fn golden_fixtures() {
+        let mut failures = Vec::new();
+        let mut count = 0;
+        for (file, line, fields) in golden_lines() {
+            count += 1;
+            let [ua, browser, major, os, device] = fields[..] else {
+                panic!("{file}:{line}: want 5 tab-separated fields, got {fields:?}");
+            };
+            let want = Agent {
+                browser: browser.parse().expect(browser),
+                browser_major: (major != "-").then(|| major.parse().expect(major)),
+                os: os.parse().expect(os),
+                device: device.parse().expect(device),
+            };
+            let got = parse(ua, None);
+            if got != want {
+                failures.push(format!(
+                    "{file}:{line}: {ua}\n  want {want:?}\n  got  {got:?}"
+                ));
+            }
+        }
+        assert!(count >= 50, "golden files look truncated: {count}");
+        assert!(
+            failures.is_empty(),
+            "{} of {count} golden UAs wrong:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
+
     const MAC_SAFARI: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Safari/605.1.15";
     const WIN_CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
     const ANDROID_PHONE: &str = "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36";
@@ -526,6 +665,16 @@ mod tests {
         assert_eq!(Os::MacOs.title(), "macOS");
         assert_eq!(Device::Laptop.title(), "Laptop");
         assert_eq!(Agent::default(), Agent::UNKNOWN);
+    }
+
+    #[test]
+    fn every_override_token_has_a_hint() {
+        for (token, _) in BROWSER_OVERRIDES {
+            assert!(
+                OVERRIDE_HINTS.iter().any(|hint| token.contains(hint)),
+                "{token}"
+            );
+        }
     }
 
     #[test]
