@@ -17,13 +17,16 @@
 //!    `news.ycombinator.com` all become "Google"/"Hacker News" (names and
 //!    hosts from `data/source/sources.tsv`, shorthands from
 //!    `data/source/aliases.tsv`; compared by lowercase letters and digits
-//!    only). Other tags are kept as the site wrote them, trimmed and cut to
+//!    only). A URL tag is shown by its host, like a referrer. Other tags
+//!    are kept as the site wrote them, trimmed and cut to
 //!    [`MAX_SOURCE_BYTES`]. Tags apply even when the referrer is the site
 //!    itself (sessions keep their first pageview's source anyway).
 //! 2. The referrer, when it is an `http(s)` URL with a host that is neither
 //!    the site (nor a subdomain of it), nor the page's own host, nor
-//!    `localhost`: the named source for its host (`google.co.uk` → "Google",
-//!    see [`named_source`]), else its host without `www.`. An
+//!    loopback (`localhost`, `127.0.0.1`, `[::1]`): the named source for its
+//!    host (`google.co.uk` → "Google", see [`named_source`]), else its host
+//!    without `www.` (also for hosts the table carves out of a named
+//!    pattern: `accounts.google.com` is not Google Search). An
 //!    `android-app://package` referrer gives the app's name if known
 //!    ("Gmail"), else `android-app://package` (as Plausible does).
 //! 3. The ad network of a click id when nothing else named a source
@@ -41,33 +44,50 @@
 //! `other`).
 //!
 //! 1. **Paid** when `medium` contains `cp` (cpc, cpm, cpv…), is `ppc` or
-//!    `retargeting`, or starts with `paid`; or when there is no `medium` but
-//!    a click id. Then by category: search → [`Channel::PaidSearch`], social
-//!    → [`Channel::PaidSocial`], video → [`Channel::PaidVideo`], shopping →
+//!    `retargeting`, or starts with `paid`; or when the tag is an ad
+//!    platform's alias (`adwords`, `fb-ads`: `aliases.tsv`, column 3); or
+//!    when there is no `medium` but a click id that only ads carry (all but
+//!    `fbclid`, see [`ClickId::marks_ad_click`]). Then a shopping campaign
+//!    (rule 3) → [`Channel::PaidShopping`]; by category: search →
+//!    [`Channel::PaidSearch`], social → [`Channel::PaidSocial`], video →
+//!    [`Channel::PaidVideo`], shopping →
 //!    [`Channel::PaidShopping`]; else by `medium` containing `search`,
 //!    `social`, `video`, `shop`, or being a display medium (below); else by
 //!    the click id's network (Google Ads, Microsoft, Yandex → PaidSearch;
 //!    `dclid` → Display; Meta, TikTok, X, LinkedIn, Pinterest, Snapchat,
 //!    Reddit → PaidSocial); else [`Channel::PaidOther`].
 //! 2. By `medium`: `display|banner|expandable|interstitial|cpm` →
-//!    [`Channel::Display`]; `email|newsletter` (and `e-mail`, `e_mail`…) →
-//!    [`Channel::Email`]; `social|social-network|social-media|sm` →
+//!    [`Channel::Display`]; containing `email` or `newsletter` (`e-mail`,
+//!    `e_mail`, `Email-Newsletter`…) → [`Channel::Email`];
+//!    `social|social-network|social-media|sm` →
 //!    [`Channel::OrganicSocial`]; containing `video` →
-//!    [`Channel::OrganicVideo`]; `organic` → [`Channel::OrganicSearch`];
-//!    `affiliate(s)` → [`Channel::Affiliate`]; `referral|app|link` →
+//!    [`Channel::OrganicVideo`]; `affiliate(s)` → [`Channel::Affiliate`].
+//! 3. A shopping campaign: `utm_campaign` with `shopping`, or `shop` at the
+//!    start or after anything but a letter other than `e` (GA4's
+//!    `^(.*(([^a-df-z]|^)shop|shopping).*)$`: `eshop`, `spring_shop`, not
+//!    `workshop`) → [`Channel::OrganicShopping`].
+//! 4. By category: search, social, video, shopping → the organic channel;
+//!    email → [`Channel::Email`]; other → [`Channel::Referral`]. Then the
+//!    mediums that only say "not paid": `organic` →
+//!    [`Channel::OrganicSearch`], `referral|app|link` → [`Channel::Referral`]
+//!    (so `utm_source=facebook&utm_medium=organic` is Organic Social, as in
+//!    GA4).
+//! 5. A tagged source of `mail` or containing `email` or `newsletter`
+//!    (`e-mail`, `Newsletter-UK`) → [`Channel::Email`].
+//! 6. Any other `utm_*` tag → [`Channel::Campaign`].
+//! 7. Any other source (unnamed referrer, `ref=`/`source=` tag) →
 //!    [`Channel::Referral`].
-//! 3. By category: search, social, video, shopping → the organic channel;
-//!    email → [`Channel::Email`]; other → [`Channel::Referral`].
-//! 4. A tagged source of `email`, `e-mail`, `mail` or `newsletter` →
-//!    [`Channel::Email`].
-//! 5. Any other `utm_*` tag → [`Channel::Campaign`].
-//! 6. Any other source (unnamed referrer, `ref=`/`source=` tag) →
-//!    [`Channel::Referral`].
-//! 7. Nothing → [`Channel::Direct`].
+//! 8. Nothing → [`Channel::Direct`].
+//!
+//! Unlike GA4, an email or affiliate `utm_medium` wins over the source's
+//! category (GA4 files `utm_source=facebook&utm_medium=email` under Organic
+//! Social); `data/source/README.md` lists this and the other deliberate
+//! deviations.
 //!
 //! Caveat: Facebook and Instagram append `fbclid` to *every* outbound link,
-//! organic posts included, so rule 1 counts those visits as PaidSocial
-//! unless the link carries a non-paid `utm_medium` (e.g. `social`).
+//! organic posts included, so `fbclid` alone is not paid (as in GA4 and
+//! Plausible): Meta ads without a paid `utm_medium` count as Organic Social.
+//! The other click ids are only added to ad clicks.
 //!
 //! # Referrer spam
 //!
@@ -258,7 +278,8 @@ pub enum ClickId {
     /// Yandex Direct.
     #[serde(rename = "yclid")]
     Yclid,
-    /// Meta (Facebook, Instagram). Also added to organic links.
+    /// Meta (Facebook, Instagram). Also added to organic links, so not a
+    /// paid signal on its own ([`ClickId::marks_ad_click`]).
     #[serde(rename = "fbclid")]
     Fbclid,
     /// TikTok Ads.
@@ -359,6 +380,13 @@ impl ClickId {
         }
     }
 
+    /// Whether the platform adds this id to ad clicks only, so that it
+    /// alone makes a visit paid. Not `fbclid`: Facebook and Instagram add it
+    /// to every outbound link, organic posts included.
+    pub const fn marks_ad_click(self) -> bool {
+        !matches!(self, ClickId::Fbclid)
+    }
+
     const fn paid_channel(self) -> Channel {
         match self {
             ClickId::Gclid
@@ -443,10 +471,19 @@ pub fn attribute(page: &Url, referrer: Option<&str>, site_domain: &str) -> Attri
         .as_deref()
         .or(params.source.as_deref())
         .or(params.ref_.as_deref());
+    let mut paid_tag = false;
     let resolved: Option<(String, Option<SourceCategory>)> = if let Some(tag) = tagged {
-        Some(match tagged_source(tag) {
-            Some(named) => (named.name.to_owned(), Some(named.category)),
-            None => (tag.to_owned(), None),
+        Some(match lookup_tag(tag) {
+            Some(t) => {
+                paid_tag = t.paid;
+                (t.named.name.to_owned(), Some(t.named.category))
+            }
+            // A URL (`ref=https://blog.example.org/post?id=1`) is shown by
+            // its host, like a referrer: its path and query stay out.
+            None => match tag.contains("://").then(|| parse_referrer(tag)).flatten() {
+                Some(r) => (r.display(), None),
+                None => (tag.to_owned(), None),
+            },
         })
     } else if let Some(r) = &referrer {
         Some(match r.named() {
@@ -465,9 +502,9 @@ pub fn attribute(page: &Url, referrer: Option<&str>, site_domain: &str) -> Attri
     let channel = channel_for(
         category,
         tagged,
-        params.utm.medium.as_deref(),
+        paid_tag,
+        &params.utm,
         params.click_id,
-        !params.utm.is_empty(),
         resolved.is_some(),
     );
 
@@ -593,7 +630,7 @@ impl Referrer {
         let Referrer::Web(host) = self else {
             return false;
         };
-        host == "localhost"
+        is_loopback(host)
             || page_host == Some(host.as_str())
             || (!site.is_empty() && is_same_or_subdomain(host, site))
     }
@@ -601,7 +638,7 @@ impl Referrer {
     fn named(&self) -> Option<NamedSource> {
         match self {
             Referrer::Web(host) => lookup_host(host),
-            Referrer::AndroidApp(package) => TABLE.android.get(package.as_str()).copied(),
+            Referrer::AndroidApp(package) => TABLE.android.get(package.as_str()).copied().flatten(),
         }
     }
 
@@ -642,6 +679,12 @@ fn parse_referrer(raw: &str) -> Option<Referrer> {
         }
         _ => None,
     }
+}
+
+/// A development machine: `localhost` (and `*.localhost`), `127.0.0.1`,
+/// `[::1]`.
+fn is_loopback(host: &str) -> bool {
+    host == "localhost" || host.ends_with(".localhost") || host == "127.0.0.1" || host == "[::1]"
 }
 
 /// Lowercase, no trailing dot, no leading `www.`.
@@ -689,22 +732,35 @@ fn tag_key(s: &str) -> String {
         .collect()
 }
 
-/// The named source a tag (`utm_source`, `source`, `ref`) refers to.
-fn tagged_source(tag: &str) -> Option<NamedSource> {
+/// What a tag (`utm_source`, `source`, `ref`) names, and whether the tag
+/// itself says "ad" (`aliases.tsv`, third column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Tag {
+    named: NamedSource,
+    paid: bool,
+}
+
+/// The named source a tag refers to: a name, an alias, a URL or a host.
+fn lookup_tag(tag: &str) -> Option<Tag> {
     let key = tag_key(tag);
     if key.is_empty() {
         return None;
     }
-    if let Some(named) = TABLE.tags.get(&key) {
-        return Some(*named);
+    if let Some(t) = TABLE.tags.get(&key) {
+        return Some(*t);
     }
-    if tag.contains("://") {
-        return parse_referrer(tag).and_then(|r| r.named());
-    }
-    if tag.contains('.') && !tag.contains(char::is_whitespace) {
-        return named_source(tag);
-    }
-    None
+    let named = if tag.contains("://") {
+        parse_referrer(tag).and_then(|r| r.named())
+    } else if tag.contains('.') && !tag.contains(char::is_whitespace) {
+        named_source(tag)
+    } else {
+        None
+    };
+    named.map(|named| Tag { named, paid: false })
+}
+
+fn tagged_source(tag: &str) -> Option<NamedSource> {
+    lookup_tag(tag).map(|t| t.named)
 }
 
 // ---------------------------------------------------------------------------
@@ -713,19 +769,24 @@ fn tagged_source(tag: &str) -> Option<NamedSource> {
 fn channel_for(
     category: Option<SourceCategory>,
     tagged: Option<&str>,
-    medium: Option<&str>,
+    paid_tag: bool,
+    utm: &Utm,
     click_id: Option<ClickId>,
-    has_utm: bool,
     has_source: bool,
 ) -> Channel {
-    let medium = medium.map(tag_key);
+    let medium = utm.medium.as_deref().map(tag_key);
     let medium = medium.as_deref();
-    let paid = match medium {
-        Some(m) => is_paid_medium(m),
-        None => click_id.is_some(),
-    };
+    let paid = paid_tag
+        || match medium {
+            Some(m) => is_paid_medium(m),
+            None => click_id.is_some_and(ClickId::marks_ad_click),
+        };
+    let shopping = utm.campaign.as_deref().is_some_and(is_shopping_campaign);
 
     if paid {
+        if shopping {
+            return Channel::PaidShopping;
+        }
         if let Some(c) = category.and_then(paid_by_category) {
             return c;
         }
@@ -741,6 +802,12 @@ fn channel_for(
     if let Some(c) = medium.and_then(organic_by_medium) {
         return c;
     }
+    if shopping {
+        return Channel::OrganicShopping;
+    }
+    // `organic` and `referral` only say "not paid": the source's category,
+    // when known, says more (`utm_source=facebook&utm_medium=organic` is
+    // Organic Social, as in GA4).
     if let Some(c) = category {
         return match c {
             SourceCategory::Search => Channel::OrganicSearch,
@@ -751,16 +818,45 @@ fn channel_for(
             SourceCategory::Other => Channel::Referral,
         };
     }
-    if tagged.is_some_and(|t| matches!(tag_key(t).as_str(), "email" | "mail" | "newsletter")) {
+    match medium {
+        Some("organic") => return Channel::OrganicSearch,
+        Some("referral" | "app" | "link") => return Channel::Referral,
+        _ => {}
+    }
+    if tagged.is_some_and(|t| {
+        let t = tag_key(t);
+        t == "mail" || is_email_key(&t)
+    }) {
         return Channel::Email;
     }
-    if has_utm {
+    if !utm.is_empty() {
         return Channel::Campaign;
     }
     if has_source {
         return Channel::Referral;
     }
     Channel::Direct
+}
+
+/// `email`, `e-mail`, `e_mail`, `e mail` (GA4) and anything containing
+/// `email` or `newsletter` (`email-newsletter`, `Newsletter-UK`; as
+/// Plausible), on a [`tag_key`].
+fn is_email_key(k: &str) -> bool {
+    k.contains("email") || k.contains("newsletter")
+}
+
+/// GA4's shopping campaign, `^(.*(([^a-df-z]|^)shop|shopping).*)$`
+/// case-insensitively: `shop` at the start or after anything but a letter
+/// other than `e` (`eshop`, `summer_shop`; not `workshop`), or `shopping`.
+fn is_shopping_campaign(campaign: &str) -> bool {
+    let c = campaign.to_ascii_lowercase();
+    let bytes = c.as_bytes();
+    c.contains("shopping")
+        || c.match_indices("shop").any(|(i, _)| {
+            i.checked_sub(1)
+                .and_then(|j| bytes.get(j))
+                .is_none_or(|&b| b == b'e' || !b.is_ascii_lowercase())
+        })
 }
 
 fn is_paid_medium(m: &str) -> bool {
@@ -803,12 +899,10 @@ fn paid_by_medium(m: &str) -> Option<Channel> {
 fn organic_by_medium(m: &str) -> Option<Channel> {
     Some(match m {
         _ if is_display_medium(m) => Channel::Display,
-        "email" | "newsletter" => Channel::Email,
+        _ if is_email_key(m) => Channel::Email,
         "social" | "socialnetwork" | "socialmedia" | "sm" => Channel::OrganicSocial,
         _ if m.contains("video") => Channel::OrganicVideo,
-        "organic" => Channel::OrganicSearch,
         "affiliate" | "affiliates" => Channel::Affiliate,
-        "referral" | "app" | "link" => Channel::Referral,
         _ => return None,
     })
 }
@@ -831,12 +925,16 @@ const SECOND_LEVEL: [&str; 10] = [
     "co", "com", "net", "org", "ac", "edu", "gov", "gob", "ne", "or",
 ];
 
+/// A row of `sources.tsv`: a named source, or `None` for a `-` row (a
+/// host carved out of a broader pattern and shown as itself).
+type Entry = Option<NamedSource>;
+
 struct SourceTable {
-    exact: HashMap<&'static str, NamedSource>,
-    wildcard: HashMap<&'static str, NamedSource>,
-    android: HashMap<&'static str, NamedSource>,
+    exact: HashMap<&'static str, Entry>,
+    wildcard: HashMap<&'static str, Entry>,
+    android: HashMap<&'static str, Entry>,
     /// `tag_key(name)` and `tag_key(alias)` → source.
-    tags: HashMap<String, NamedSource>,
+    tags: HashMap<String, Tag>,
 }
 
 static TABLE: LazyLock<SourceTable> = LazyLock::new(|| {
@@ -846,20 +944,23 @@ static TABLE: LazyLock<SourceTable> = LazyLock::new(|| {
         android: HashMap::new(),
         tags: HashMap::new(),
     };
-    for (pattern, named) in data_lines(SOURCES_TSV).filter_map(|l| parse_source_line(l).ok()) {
+    for (pattern, entry) in data_lines(SOURCES_TSV).filter_map(|l| parse_source_line(l).ok()) {
         let map = match pattern {
             Pattern::Host(h) => t.exact.entry(h),
             Pattern::Wildcard(b) => t.wildcard.entry(b),
             Pattern::AndroidApp(p) => t.android.entry(p),
         };
-        map.or_insert(named);
-        t.tags.entry(tag_key(named.name)).or_insert(named);
+        map.or_insert(entry);
+        if let Some(named) = entry {
+            let tag = Tag { named, paid: false };
+            t.tags.entry(tag_key(named.name)).or_insert(tag);
+        }
     }
     let aliases: Vec<_> = data_lines(ALIASES_TSV)
         .filter_map(|l| parse_alias_line(l, &t.tags).ok())
         .collect();
-    for (key, named) in aliases {
-        t.tags.entry(key).or_insert(named);
+    for (key, tag) in aliases {
+        t.tags.entry(key).or_insert(tag);
     }
     t
 });
@@ -878,7 +979,10 @@ fn data_lines(text: &'static str) -> impl Iterator<Item = &'static str> {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
 }
 
-fn parse_source_line(line: &'static str) -> Result<(Pattern<'static>, NamedSource), String> {
+/// Name column of a row that names no source (see `sources.tsv`).
+const UNNAMED: &str = "-";
+
+fn parse_source_line(line: &'static str) -> Result<(Pattern<'static>, Entry), String> {
     let mut cols = line.split('\t').map(str::trim);
     let (Some(pattern), Some(name), Some(category), None) =
         (cols.next(), cols.next(), cols.next(), cols.next())
@@ -887,7 +991,13 @@ fn parse_source_line(line: &'static str) -> Result<(Pattern<'static>, NamedSourc
     };
     let category =
         SourceCategory::parse(category).ok_or_else(|| format!("bad category: {line:?}"))?;
-    if name.is_empty() || tag_key(name).is_empty() {
+    let unnamed = name == UNNAMED;
+    if unnamed && (category != SourceCategory::Other || pattern.starts_with(ANDROID_APP)) {
+        return Err(format!(
+            "a \"-\" row is a web host of category other: {line:?}"
+        ));
+    }
+    if !unnamed && tag_key(name).is_empty() {
         return Err(format!("empty name: {line:?}"));
     }
     let host_ok = |h: &str| {
@@ -912,16 +1022,23 @@ fn parse_source_line(line: &'static str) -> Result<(Pattern<'static>, NamedSourc
         (host_ok(pattern) && pattern.contains('.')).then_some(Pattern::Host(pattern))
     };
     let pattern = pattern.ok_or_else(|| format!("bad pattern: {line:?}"))?;
-    Ok((pattern, NamedSource { name, category }))
+    Ok((
+        pattern,
+        (!unnamed).then_some(NamedSource { name, category }),
+    ))
 }
 
-fn parse_alias_line(
-    line: &str,
-    names: &HashMap<String, NamedSource>,
-) -> Result<(String, NamedSource), String> {
+fn parse_alias_line(line: &str, names: &HashMap<String, Tag>) -> Result<(String, Tag), String> {
     let mut cols = line.split('\t').map(str::trim);
-    let (Some(alias), Some(name), None) = (cols.next(), cols.next(), cols.next()) else {
-        return Err(format!("want 2 TAB-separated columns: {line:?}"));
+    let (Some(alias), Some(name), paid, None) =
+        (cols.next(), cols.next(), cols.next(), cols.next())
+    else {
+        return Err(format!("want 2 or 3 TAB-separated columns: {line:?}"));
+    };
+    let paid = match paid {
+        None => false,
+        Some("paid") => true,
+        Some(_) => return Err(format!("third column must be \"paid\": {line:?}")),
     };
     let key = tag_key(alias);
     if key.is_empty() {
@@ -929,31 +1046,31 @@ fn parse_alias_line(
     }
     let named = names
         .get(&tag_key(name))
+        .map(|t| t.named)
         .filter(|n| n.name == name)
         .ok_or_else(|| format!("alias to a name not in sources.tsv: {line:?}"))?;
-    Ok((key, *named))
+    Ok((key, Tag { named, paid }))
 }
 
+/// The first (most specific) row matching `host`; a `-` row stops the
+/// search with no name.
 fn lookup_host(host: &str) -> Option<NamedSource> {
     let t = &*TABLE;
-    if let Some(named) = suffixes(host).find_map(|s| t.exact.get(s)) {
-        return Some(*named);
+    if let Some(entry) = suffixes(host).find_map(|s| t.exact.get(s)) {
+        return *entry;
     }
     // base.* : strip a one-label tail, then a two-label one (co.uk).
-    let labels: Vec<&str> = host.split('.').collect();
-    let n = labels.len();
-    let mut prefixes = Vec::with_capacity(2);
-    if n >= 2 {
-        prefixes.push(n - 1);
-    }
-    if n >= 3 && SECOND_LEVEL.contains(&labels[n - 2]) {
-        prefixes.push(n - 2);
-    }
-    prefixes.into_iter().find_map(|keep| {
-        let prefix_len = labels[..keep].iter().map(|l| l.len() + 1).sum::<usize>() - 1;
-        let prefix = host.get(..prefix_len)?;
-        suffixes(prefix).find_map(|s| t.wildcard.get(s)).copied()
-    })
+    let one = host.rfind('.').and_then(|i| host.get(..i));
+    let two = one.and_then(|p| {
+        let i = p.rfind('.')?;
+        let second = p.get(i + 1..)?;
+        SECOND_LEVEL.contains(&second).then(|| p.get(..i)).flatten()
+    });
+    [one, two]
+        .into_iter()
+        .flatten()
+        .find_map(|prefix| suffixes(prefix).find_map(|s| t.wildcard.get(s)).copied())
+        .flatten()
 }
 
 #[cfg(test)]
@@ -1197,9 +1314,9 @@ mod tests {
             ),
             case(
                 "utm_source overrides referrer",
-                "https://example.com/?utm_source=newsletter-42",
+                "https://example.com/?utm_source=partner-42",
                 Some("https://www.google.com/"),
-                Some("newsletter-42"),
+                Some("partner-42"),
                 Some("google.com"),
                 Campaign,
             ),
@@ -1292,8 +1409,16 @@ mod tests {
                 PaidVideo,
             ),
             case(
-                "fbclid",
+                "fbclid alone is not paid (Facebook adds it to every link)",
                 "https://example.com/?fbclid=IwAR0",
+                Some("https://l.facebook.com/"),
+                Some("Facebook"),
+                Some("l.facebook.com"),
+                OrganicSocial,
+            ),
+            case(
+                "fbclid with a paid medium",
+                "https://example.com/?fbclid=IwAR0&utm_medium=paid",
                 Some("https://l.facebook.com/"),
                 Some("Facebook"),
                 Some("l.facebook.com"),
@@ -1450,6 +1575,92 @@ mod tests {
         }
     }
 
+    /// The real-world check list: `tests/fixtures/source/*.tsv` (format in
+    /// that directory's README.md).
+    const FIXTURES: [(&str, &str); 5] = [
+        (
+            "search.tsv",
+            include_str!("../tests/fixtures/source/search.tsv"),
+        ),
+        (
+            "social.tsv",
+            include_str!("../tests/fixtures/source/social.tsv"),
+        ),
+        (
+            "email.tsv",
+            include_str!("../tests/fixtures/source/email.tsv"),
+        ),
+        (
+            "paid.tsv",
+            include_str!("../tests/fixtures/source/paid.tsv"),
+        ),
+        (
+            "direct.tsv",
+            include_str!("../tests/fixtures/source/direct.tsv"),
+        ),
+    ];
+
+    #[test]
+    fn attribution_fixtures() {
+        let mut failures = Vec::new();
+        let mut checked = 0;
+        for (file, text) in FIXTURES {
+            for (i, line) in text.lines().enumerate() {
+                if line.trim().is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                let at = format!("{file}:{}", i + 1);
+                let cols: Vec<&str> = line.split('\t').collect();
+                assert!(
+                    matches!(cols.len(), 4 | 5),
+                    "{at}: want 4 or 5 TAB-separated columns: {line:?}"
+                );
+                let referrer = match cols[1] {
+                    "-" => None,
+                    "\"\"" => Some(""),
+                    r => Some(r),
+                };
+                let want_source = (cols[2] != "-").then_some(cols[2]);
+                let want_channel = Channel::from_key(cols[3])
+                    .unwrap_or_else(|| panic!("{at}: unknown channel {:?}", cols[3]));
+                let site = cols.get(4).copied().unwrap_or(SITE);
+                let a = attribute(&url(cols[0]), referrer, site);
+                if a.source.as_deref() != want_source || a.channel != want_channel {
+                    failures.push(format!(
+                        "{at}: {} ← {:?}: got {:?} {}, want {:?} {}",
+                        cols[0],
+                        referrer,
+                        a.source,
+                        a.channel.as_str(),
+                        want_source,
+                        want_channel.as_str()
+                    ));
+                }
+                // Only the referrer's host is kept: never its path or query.
+                if let Some(domain) = &a.referrer_domain {
+                    assert!(
+                        !domain.contains(['/', '?', '#', '@', ' ']),
+                        "{at}: referrer_domain {domain:?}"
+                    );
+                }
+                if let Some(query) = referrer
+                    .and_then(|r| Url::parse(r).ok())
+                    .and_then(|u| u.query().map(str::to_owned))
+                {
+                    assert!(!format!("{a:?}").contains(&query), "{at}: query kept");
+                }
+                checked += 1;
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{} of {checked} fixture lines fail:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+        assert!(checked >= 200, "only {checked} fixture lines");
+    }
+
     #[test]
     fn site_domain_is_normalised() {
         let page = url("https://blog.example.com/");
@@ -1520,13 +1731,21 @@ mod tests {
                 ClickId::from_param(&id.as_str().to_ascii_uppercase()),
                 Some(id)
             );
-            let page = url(&format!(
+            let mut page = url(&format!(
                 "https://example.com/?{}=secret-value",
                 id.as_str()
             ));
             let a = attribute(&page, None, SITE);
             assert_eq!(a.click_id, Some(id));
-            assert_eq!(a.channel, id.paid_channel(), "{}", id.as_str());
+            if id.marks_ad_click() {
+                assert_eq!(a.channel, id.paid_channel(), "{}", id.as_str());
+            } else {
+                assert!(!is_paid(a.channel), "{}: {:?}", id.as_str(), a.channel);
+            }
+            // With a paid medium every click id is paid, on its own network.
+            page.query_pairs_mut().append_pair("utm_medium", "cpc");
+            let a = attribute(&page, None, SITE);
+            assert_eq!(a.channel, id.paid_channel(), "{} + cpc", id.as_str());
             assert!(
                 !format!("{a:?}").contains("secret-value"),
                 "value never kept"
@@ -1543,6 +1762,36 @@ mod tests {
         let a = attribute(&url("https://example.com/?gclid=&fbclid=x"), None, SITE);
         assert_eq!(a.click_id, Some(ClickId::Fbclid));
         assert_eq!(ClickId::Gclid.network(), "Google Ads");
+        assert!(!ClickId::Fbclid.marks_ad_click());
+    }
+
+    fn is_paid(c: Channel) -> bool {
+        matches!(
+            c,
+            Channel::PaidSearch
+                | Channel::PaidSocial
+                | Channel::PaidVideo
+                | Channel::PaidShopping
+                | Channel::PaidOther
+                | Channel::Display
+        )
+    }
+
+    #[test]
+    fn shopping_campaigns_follow_ga4() {
+        for c in [
+            "shop",
+            "Shop-Launch",
+            "eshop",
+            "summer_shop",
+            "2024shop",
+            "Shopping - Q1",
+        ] {
+            assert!(is_shopping_campaign(c), "{c}");
+        }
+        for c in ["workshop", "bishop", "spring", "sho p", ""] {
+            assert!(!is_shopping_campaign(c), "{c}");
+        }
     }
 
     #[test]
@@ -1644,10 +1893,12 @@ mod tests {
         let mut patterns = HashSet::new();
         let mut hosts = 0;
         for line in data_lines(SOURCES_TSV) {
-            let (pattern, named) = parse_source_line(line).unwrap_or_else(|e| panic!("{e}"));
+            let (pattern, entry) = parse_source_line(line).unwrap_or_else(|e| panic!("{e}"));
             assert!(patterns.insert(pattern), "duplicate pattern: {line:?}");
-            let category = *names.entry(named.name).or_insert(named.category);
-            assert_eq!(category, named.category, "one category per name: {line:?}");
+            if let Some(named) = entry {
+                let category = *names.entry(named.name).or_insert(named.category);
+                assert_eq!(category, named.category, "one category per name: {line:?}");
+            }
             if let Pattern::Host(h) | Pattern::Wildcard(h) = pattern {
                 hosts += 1;
                 assert!(!is_referrer_spam(h), "named source on spam list: {h}");
@@ -1658,9 +1909,21 @@ mod tests {
         for name in names.keys() {
             assert_eq!(tagged_source(name).map(|n| n.name), Some(*name), "{name}");
         }
+        // Every alias is used: not a name's key, nor another alias's.
+        let mut alias_keys = HashSet::new();
         for line in data_lines(ALIASES_TSV) {
-            parse_alias_line(line, &TABLE.tags).unwrap_or_else(|e| panic!("{e}"));
+            let (key, tag) = parse_alias_line(line, &TABLE.tags).unwrap_or_else(|e| panic!("{e}"));
+            assert!(alias_keys.insert(key.clone()), "duplicate alias: {line:?}");
+            assert!(
+                !names.keys().any(|n| tag_key(n) == key),
+                "alias shadowed by a name: {line:?}"
+            );
+            assert_eq!(TABLE.tags.get(&key), Some(&tag), "{line:?}");
         }
+        // A "-" row is a web host, of category other.
+        assert!(parse_source_line("x.example.com\t-\tsearch").is_err());
+        assert!(parse_source_line("android-app://com.example\t-\tother").is_err());
+        assert!(parse_alias_line("x\tGoogle\tfree", &TABLE.tags).is_err());
         let spam: Vec<_> = data_lines(SPAM_TXT).collect();
         assert!(spam.len() > 2000, "spam list has {} entries", spam.len());
         for line in spam {
