@@ -231,6 +231,9 @@ impl AppState {
     /// One round of upkeep: reload sites, create upcoming salts and delete
     /// expired ones, evict ended sessions.
     pub async fn maintain(&self) -> Result<(), StartError> {
+        // First: a reader would otherwise create an empty database in its
+        // place, and the rounds below would work on that.
+        self.store.check_file()?;
         let reader = self.store.reader()?;
         self.sites.refresh(&reader)?;
         drop(reader);
@@ -360,12 +363,25 @@ pub fn app(state: AppState) -> Router {
         .merge(stats::router())
         .route("/js/{file}", get(assets::sdk_file))
         .route("/demo", get(assets::demo))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         // Every error body is JSON, axum's own 404/405 included.
         .fallback(|| async { error::ApiError::NotFound("no such route") })
         .layer(middleware::from_fn(log_request))
         .with_state(state)
+}
+
+/// `GET /healthz`: `ok`, or 503 naming the problem when events cannot be
+/// stored (the database file was deleted or replaced under the collector).
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.store.check_file() {
+        Ok(()) => "ok".into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({ "error": e.to_string() })),
+        )
+            .into_response(),
+    }
 }
 
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {

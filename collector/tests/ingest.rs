@@ -285,6 +285,42 @@ async fn a_body_that_stops_short_is_a_408() {
     assert_eq!(h.count("SELECT COUNT(*) FROM events"), 0);
 }
 
+/// An operator deletes the database under the running collector (or copies
+/// a backup over it). SQLite would go on committing into the deleted file,
+/// acknowledging events no one will ever read; instead, from the next
+/// maintenance round on, events get 503 and `/healthz` says why.
+#[tokio::test]
+async fn a_database_deleted_or_replaced_under_the_collector_refuses_events_loudly() {
+    for replace in [false, true] {
+        let h = harness();
+        assert_eq!(h.pageview("/before").await.status, StatusCode::ACCEPTED);
+        let db = h.state.store.path().to_path_buf();
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+            let _ = std::fs::remove_file(file);
+        }
+        if replace {
+            let restored = rusqlite::Connection::open(&db).unwrap();
+            restored.execute_batch("CREATE TABLE x (y)").unwrap();
+        }
+        // Until the check runs, nothing knows (SQLite does not notice).
+        assert!(h.state.maintain().await.is_err(), "maintenance notices");
+        let r = h.pageview("/after").await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+        let health = h
+            .router()
+            .oneshot(Request::get("/healthz").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = health.into_body().collect().await.unwrap().to_bytes();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let error = json["error"].as_str().unwrap_or_default();
+        assert!(error.contains("deleted or replaced"), "{error}");
+        assert!(error.contains(&db.display().to_string()), "{error}");
+    }
+}
+
 #[tokio::test]
 async fn other_methods_get_405_and_preflight_is_open() {
     let h = harness();

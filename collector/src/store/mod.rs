@@ -15,7 +15,7 @@ pub mod schema;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::Instant;
 
@@ -97,6 +97,14 @@ pub enum StoreError {
     QueueFull,
     #[error("the writer has stopped")]
     WriterGone,
+    /// The database file was deleted or replaced under the running
+    /// collector: SQLite would go on committing into the old file, which
+    /// nothing will ever read again.
+    #[error(
+        "database {0} was deleted or replaced while the collector ran: \
+         events are refused until `tallymark serve` is restarted"
+    )]
+    FileGone(String),
 }
 
 /// What became of one event.
@@ -123,6 +131,9 @@ enum Job {
 pub struct Store {
     queue: Queue,
     path: PathBuf,
+    /// The database file the writer has open (device and inode), to notice
+    /// it being deleted or replaced; `None` off Unix.
+    file: Option<(u64, u64)>,
     /// Dropped with the store, which ends the checkpoint thread.
     _stop_checkpoints: SyncSender<()>,
 }
@@ -135,11 +146,19 @@ struct Queue {
     /// more than `capacity`, so a reserved place always fits.
     depth: Arc<AtomicUsize>,
     capacity: usize,
+    /// Set once the database file is found gone ([`Store::check_file`]):
+    /// from then on every event is refused, never acknowledged into a file
+    /// no one will read.
+    gone: Arc<AtomicBool>,
+    path: Arc<str>,
 }
 
 impl Queue {
     /// Reserves a place, or refuses at once when the queue is full.
     fn reserve(&self) -> Result<Slot<'_>, StoreError> {
+        if self.gone.load(Ordering::Relaxed) {
+            return Err(StoreError::FileGone(self.path.to_string()));
+        }
         self.depth
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |d| {
                 (d < self.capacity).then_some(d + 1)
@@ -226,6 +245,8 @@ impl Store {
             tx,
             depth: Arc::new(AtomicUsize::new(0)),
             capacity: config.queue_capacity,
+            gone: Arc::new(AtomicBool::new(false)),
+            path: path.display().to_string().into(),
         };
         let (stop_checkpoints, stopped) = sync_channel::<()>(0);
         let checkpointer = schema::open_reader_writable(path)?;
@@ -243,12 +264,27 @@ impl Store {
         Ok(Self {
             queue,
             path: path.to_path_buf(),
+            file: file_id(path),
             _stop_checkpoints: stop_checkpoints,
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Checks that the database file is still the one the writer has open.
+    /// If it was deleted or replaced (an operator's `rm`, a restore copied
+    /// over it), refuses every event from now on and returns the error;
+    /// returns it again on every later call.
+    pub fn check_file(&self) -> Result<(), StoreError> {
+        let gone = self.queue.gone.load(Ordering::Relaxed)
+            || (self.file.is_some() && file_id(&self.path) != self.file);
+        if gone {
+            self.queue.gone.store(true, Ordering::Relaxed);
+            return Err(StoreError::FileGone(self.path.display().to_string()));
+        }
+        Ok(())
     }
 
     /// A new read-only connection.
@@ -428,4 +464,19 @@ fn write_events(conn: &mut Connection, events: &[EventJob]) -> rusqlite::Result<
     }
     tx.commit()?;
     Ok(outcomes)
+}
+
+/// Device and inode of the file at `path` (`None` if it is missing, or off
+/// Unix).
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
 }
