@@ -393,7 +393,7 @@ const AUTOMATION_PATTERNS: &[&str] = &[
     // DOM implementations for Node that run a page's scripts; their default
     // UAs (`… jsdom/22.1.0`, `… HappyDOM/0.0.0`) look like a browser's.
     r"\bjsdom/",
-    "happy-?dom",
+    "happy-?dom/",
     "puppeteer",
     "playwright",
     "selenium",

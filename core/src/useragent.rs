@@ -300,7 +300,9 @@ pub fn parse(user_agent: &str, screen_width: Option<u32>) -> Agent {
             device = harmony_device;
         }
     }
-    let tv = matches!(os, Os::Android | Os::Linux) && TV_TOKENS.iter().any(|t| ua.contains(t));
+    // Tizen TVs parse as no known OS, hence `Unknown` too.
+    let tv = matches!(os, Os::Android | Os::Linux | Os::Unknown)
+        && TV_TOKENS.iter().any(|t| ua.contains(t));
     if tv {
         device = Device::Unknown;
     }
@@ -354,15 +356,18 @@ pub fn parse(user_agent: &str, screen_width: Option<u32>) -> Agent {
         device = Device::Tablet;
     }
 
-    with_width(
-        Agent {
-            browser,
-            browser_major,
-            os,
-            device,
-        },
-        screen_width,
-    )
+    let agent = Agent {
+        browser,
+        browser_major,
+        os,
+        device,
+    };
+    // A TV's screen says nothing about a phone, tablet or desktop: it stays
+    // an unknown device whatever width it reports (960 px on a Fire TV).
+    if tv {
+        return agent;
+    }
+    with_width(agent, screen_width)
 }
 
 /// Applies the screen width to a UA-derived agent (see [`parse`]).
@@ -559,6 +564,27 @@ mod tests {
                 .filter(|(_, line)| !line.is_empty() && !line.starts_with('#'))
                 .map(move |(i, line)| (file, i + 1, line.split('\t').collect()))
         })
+    }
+
+    /// A TV reports its screen width like anything else (960 px on a Fire
+    /// TV stick, 1920 on a set): it stays an unknown device.
+    #[test]
+    fn tvs_stay_unknown_devices_whatever_their_width() {
+        let mut tvs = 0;
+        for (file, line, fields) in golden_lines() {
+            let [ua, .., device] = fields[..] else {
+                continue;
+            };
+            if device != "unknown" || !TV_TOKENS.iter().any(|t| ua.contains(t)) {
+                continue;
+            }
+            tvs += 1;
+            for width in [960, 1920] {
+                let got = parse(ua, Some(width)).device;
+                assert_eq!(got, Device::Unknown, "{file}:{line} at {width} px: {ua}");
+            }
+        }
+        assert!(tvs >= 5, "the golden file has TVs ({tvs})");
     }
 
     #[test]
