@@ -30,3 +30,21 @@ fn demo_page_visit_becomes_a_sqlite_row() {
     let want = ["pageview", "localhost", "localhost", "/demo", "chrome"];
     assert_eq!(rows, vec![want.map(String::from).to_vec()]);
 }
+
+/// The collector prints `http://127.0.0.1:…`; the demo (site `localhost`)
+/// opened there moves itself to `localhost` instead of sending beacons the
+/// collector must refuse (another host).
+#[test]
+fn the_demo_opened_by_its_loopback_address_still_counts() {
+    let collector = Collector::start();
+    let demo = format!("http://127.0.0.1:{}/demo", collector.port);
+    let report = browser("visit.mjs", &[&demo]);
+    assert_eq!(report["beaconStatus"], 202, "{report}");
+    assert_eq!(report["errors"], serde_json::json!([]), "console errors");
+    collector.wait_for_count("SELECT COUNT(*) FROM events", 1, Duration::from_secs(5));
+    let rows: Vec<Vec<String>> = collector.query("SELECT hostname, path FROM events");
+    assert_eq!(
+        rows,
+        vec![vec!["localhost".to_string(), "/demo".to_string()]]
+    );
+}

@@ -103,14 +103,26 @@ fn run(root: &Path, extra: &[String]) -> Result<()> {
         "--data",
         &data,
     ]))?;
-    let status = Command::new(bin)
-        .args(["serve", "--listen", &listen, "--data", &data])
-        .status()
-        .context("starting tallymark")?;
-    if !status.success() {
-        bail!("tallymark exited with {status}");
+    let mut serve = Command::new(bin);
+    serve.args(["serve", "--listen", &listen, "--data", &data]);
+    // The collector replaces this process, so a SIGTERM sent to `cargo
+    // xtask run` (a supervisor, `kill`) reaches it: it used to stop xtask
+    // only and leave the collector running, holding the port and the data
+    // directory.
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        let error = serve.exec();
+        Err(error).context("starting tallymark")
     }
-    Ok(())
+    #[cfg(not(unix))]
+    {
+        let status = serve.status().context("starting tallymark")?;
+        if !status.success() {
+            bail!("tallymark exited with {status}");
+        }
+        Ok(())
+    }
 }
 
 /// Seconds per fuzz target in `cargo xtask test`.

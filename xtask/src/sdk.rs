@@ -113,8 +113,8 @@ fn encode_script(npm: &Path, files: &[&Path]) -> Result<()> {
             .file_name()
             .and_then(|n| n.to_str())
             .context("an SDK file without a name")?;
-        std::fs::write(dir.join(format!("{name}.gz")), encode::gzip(&bytes)?)?;
-        std::fs::write(dir.join(format!("{name}.br")), encode::brotli(&bytes)?)?;
+        write_if_changed(&dir.join(format!("{name}.gz")), &encode::gzip(&bytes)?)?;
+        write_if_changed(&dir.join(format!("{name}.br")), &encode::brotli(&bytes)?)?;
     }
     Ok(())
 }
@@ -151,6 +151,7 @@ fn read(path: &Path) -> Result<String> {
 /// compress options gained ~10 B and are not worth their risk.
 fn terser(root: &Path, source: &str, out: &Path, module: bool) -> Result<()> {
     let input = out.with_extension("src.js");
+    let output = out.with_extension("new.js");
     std::fs::write(&input, source)?;
     let mut cmd = Command::new("node");
     cmd.arg(root.join("npm/node_modules/terser/bin/terser"))
@@ -158,13 +159,14 @@ fn terser(root: &Path, source: &str, out: &Path, module: bool) -> Result<()> {
         .args(["--compress", "passes=3,drop_console=true"])
         .args(["--mangle", "--ecma", "2020"])
         .arg("--output")
-        .arg(out);
+        .arg(&output);
     if module {
         cmd.arg("--module");
     }
     let result = tools::run(&mut cmd);
     let _ = std::fs::remove_file(&input);
-    result
+    result?;
+    replace_if_changed(&output, out)
 }
 
 /// `wasm-opt -Oz`, dropping the `producers` and `target_features` custom
@@ -172,6 +174,7 @@ fn terser(root: &Path, source: &str, out: &Path, module: bool) -> Result<()> {
 /// gz of the 6.3 KB wasm, measured).
 fn wasm_opt(root: &Path, input: &Path, output: &Path) -> Result<()> {
     let bin = root.join("npm/node_modules/.bin/wasm-opt");
+    let fresh = output.with_extension("new.wasm");
     tools::run(
         Command::new(bin)
             .arg("-Oz")
@@ -179,8 +182,29 @@ fn wasm_opt(root: &Path, input: &Path, output: &Path) -> Result<()> {
             .args(WASM_FEATURES)
             .arg(input)
             .arg("-o")
-            .arg(output),
-    )
+            .arg(&fresh),
+    )?;
+    replace_if_changed(&fresh, output)
+}
+
+/// Writes `bytes` to `path` unless it already holds exactly them. The
+/// collector's `build.rs` re-embeds the SDK whenever these files' times
+/// change, so rewriting equal bytes cost a release rebuild of the collector
+/// (70–90 s) on every `cargo xtask run`.
+fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
+    if std::fs::read(path).ok().as_deref() == Some(bytes) {
+        return Ok(());
+    }
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Moves the just-made `fresh` over `dest` unless `dest` already holds the
+/// same bytes (see [`write_if_changed`]).
+fn replace_if_changed(fresh: &Path, dest: &Path) -> Result<()> {
+    let bytes = std::fs::read(fresh).with_context(|| format!("reading {}", fresh.display()))?;
+    let result = write_if_changed(dest, &bytes);
+    let _ = std::fs::remove_file(fresh);
+    result
 }
 
 /// `npm pack` into `target/sdk/`, with the repository's licence texts
