@@ -162,6 +162,8 @@ fn main() -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: not as escape codes in a log file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let result = match Cli::parse().command {
         Command::Serve(args) => serve(args),
@@ -365,6 +367,21 @@ fn open_db(data: &DataArg) -> anyhow::Result<rusqlite::Connection> {
     Ok(store::schema::open(&data.data.join("tallymark.sqlite3"))?)
 }
 
+/// The database of an existing data directory. Unlike [`open_db`] (for
+/// `site add`, which starts one) it creates nothing: a mistyped `--data`
+/// would otherwise list no sites, or mint a token no collector knows.
+fn open_existing_db(data: &DataArg) -> anyhow::Result<rusqlite::Connection> {
+    let path = data.data.join("tallymark.sqlite3");
+    if !path.exists() {
+        anyhow::bail!(
+            "no database in {}: give the --data of your `tallymark serve` \
+             (`tallymark site add` starts one)",
+            data.data.display()
+        );
+    }
+    Ok(store::schema::open(&path)?)
+}
+
 fn site(command: SiteCommand) -> anyhow::Result<()> {
     let now_ms = SystemClock.now_ms();
     match command {
@@ -384,13 +401,13 @@ fn site(command: SiteCommand) -> anyhow::Result<()> {
             println!("{}\t{}", site.domain, site.timezone);
         }
         SiteCommand::List { data } => {
-            let conn = open_db(&data)?;
+            let conn = open_existing_db(&data)?;
             for site in sites::list(&conn)? {
                 println!("{}\t{}", site.domain, site.timezone);
             }
         }
         SiteCommand::Remove { domain, data } => {
-            let mut conn = open_db(&data)?;
+            let mut conn = open_existing_db(&data)?;
             sites::remove(&mut conn, &domain)?;
             println!("removed {domain}");
         }
@@ -400,7 +417,7 @@ fn site(command: SiteCommand) -> anyhow::Result<()> {
 
 fn token(command: TokenCommand) -> anyhow::Result<()> {
     let TokenCommand::Create { site, share, data } = command;
-    let conn = open_db(&data)?;
+    let conn = open_existing_db(&data)?;
     let (kind, site_id) = match (site, share) {
         (Some(domain), true) => {
             let site = sites::get(&conn, &domain)?

@@ -751,6 +751,25 @@ fn configuration_mistakes_are_one_clear_line_and_exit_code_1() {
         "{line}"
     );
 
+    // A mistyped --data: nothing to list, remove or mint a token for, and
+    // nothing created there.
+    let typo = format!("{dir}/typo");
+    for args in [
+        vec!["site", "list", "--data", &typo],
+        vec!["site", "remove", "x.com", "--data", &typo],
+        vec!["token", "create", "--data", &typo],
+    ] {
+        let line = refused(Command::new(bin()), &args);
+        assert!(
+            line.contains("no database in") && line.contains(&typo),
+            "{line}"
+        );
+        assert!(
+            !std::path::Path::new(&typo).exists(),
+            "{args:?} created {typo}"
+        );
+    }
+
     // A database migrated by a newer release (a rolled-back upgrade).
     tallymark(&["site", "add", "localhost", "--data"], data.path());
     let conn = rusqlite::Connection::open(data.path().join("tallymark.sqlite3")).unwrap();

@@ -56,14 +56,24 @@ fn main() -> Result<()> {
                 "usage: cargo xtask bench <ingest [SECONDS] | stats [--events N] | sdk [LOADS]>"
             ),
         },
+        Some("help" | "--help" | "-h") => {
+            println!("{USAGE}");
+            Ok(())
+        }
         _ => {
-            eprintln!(
-                "usage: cargo xtask <run [--listen ADDR] [--data DIR] | test | build-sdk | fuzz [SECONDS]>"
-            );
+            eprintln!("{USAGE}");
             bail!("unknown or missing command")
         }
     }
 }
+
+const USAGE: &str = "usage: cargo xtask <command>
+  run [--listen ADDR] [--data DIR]   build the SDK and the collector, serve the demo
+  test                               everything CI runs
+  build-sdk                          the browser SDK, the npm tarball, the script tag
+  fuzz [SECONDS]                     the fuzz targets, SECONDS each
+  seed …                             a database of made-up traffic (see xtask/src/seed.rs)
+  bench <ingest [SECONDS] | stats [--events N] | sdk [LOADS]>";
 
 fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -20,7 +20,7 @@ pub mod params;
 pub mod query;
 pub mod rollup;
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{RawQuery as RawQueryString, State};
@@ -548,8 +548,9 @@ pub struct Comparison {
     pub results: MetricValues,
     /// Percent change per requested metric, 1 decimal; null when the
     /// previous value is 0.
-    #[schema(value_type = HashMap<String, Option<f64>>)]
-    pub change: HashMap<String, Option<f64>>,
+    /// (A sorted map: the same answer serializes the same way every time.)
+    #[schema(value_type = BTreeMap<String, Option<f64>>)]
+    pub change: BTreeMap<String, Option<f64>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -671,8 +672,10 @@ struct BreakdownParams {
     /// views_per_visit, bounce_rate and visit_duration; the others take all.
     property: String,
     /// Rows per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     /// Page number from 1 (default 1).
+    #[param(minimum = 1)]
     page: Option<u32>,
     /// `<metric>:<asc|desc>` (a requested metric) or `value:<asc|desc>`;
     /// default: the first metric, descending. Ties: by value, ascending.
