@@ -22,11 +22,14 @@
 //!    [`MAX_SOURCE_BYTES`]. Tags apply even when the referrer is the site
 //!    itself (sessions keep their first pageview's source anyway).
 //! 2. The referrer, when it is an `http(s)` URL with a host that is neither
-//!    the site (nor a subdomain of it), nor the page's own host, nor
-//!    loopback (`localhost`, `127.0.0.1`, `[::1]`): the named source for its
-//!    host (`google.co.uk` → "Google", see [`named_source`]), else its host
-//!    without `www.` (also for hosts the table carves out of a named
-//!    pattern: `accounts.google.com` is not Google Search). An
+//!    the site (nor a subdomain of it), nor the page's own host, nor the
+//!    site or page host through Google's AMP cache or Google Translate
+//!    (`www-example-com.cdn.ampproject.org`, `example-com.translate.goog`:
+//!    the domain with `-` doubled and `.` as `-`, optionally after `www-`),
+//!    nor loopback (`localhost`, `127.0.0.1`, `[::1]`): the named source for
+//!    its host (`google.co.uk` → "Google", see [`named_source`]), else its
+//!    host without `www.` (also for Google's and Yahoo!'s other hosts:
+//!    `accounts.google.com` is not Google Search). An
 //!    `android-app://package` referrer gives the app's name if known
 //!    ("Gmail"), else `android-app://package` (as Plausible does).
 //! 3. The ad network of a click id when nothing else named a source
@@ -38,13 +41,16 @@
 //! # Channel
 //!
 //! A fixed rule list modelled on GA4's default channel grouping, first
-//! match wins. `medium` is `utm_medium` compared by lowercase letters and
-//! digits only (`Paid-Social` = `paidsocial`); `category` is the named
-//! source's category (`search`, `social`, `video`, `email`, `shopping`,
-//! `other`).
+//! match wins. `medium` is `utm_medium`, case-insensitively: "contains" and
+//! "starts with" tests read it as written, separators included (as GA4's
+//! regexes do: `organic_post` does not contain `cp`), "is" tests compare
+//! lowercase letters and digits only (`Social-Media` is `socialmedia`);
+//! `category` is the named source's category (`search`, `social`, `video`,
+//! `email`, `shopping`, `other`).
 //!
 //! 1. **Paid** when `medium` contains `cp` (cpc, cpm, cpv…), is `ppc` or
-//!    `retargeting`, or starts with `paid`; or when the tag is an ad
+//!    `retargeting`, or starts with `paid` (GA4's
+//!    `^(.*cp.*|ppc|retargeting|paid.*)$`); or when the tag is an ad
 //!    platform's alias (`adwords`, `fb-ads`: `aliases.tsv`, column 3); or
 //!    when there is no `medium` but a click id that only ads carry (all but
 //!    `fbclid`, see [`ClickId::marks_ad_click`]). Then a shopping campaign
@@ -57,8 +63,10 @@
 //!    `dclid` → Display; Meta, TikTok, X, LinkedIn, Pinterest, Snapchat,
 //!    Reddit → PaidSocial); else [`Channel::PaidOther`].
 //! 2. By `medium`: `display|banner|expandable|interstitial|cpm` →
-//!    [`Channel::Display`]; containing `email` or `newsletter` (`e-mail`,
-//!    `e_mail`, `Email-Newsletter`…) → [`Channel::Email`];
+//!    [`Channel::Display`]; `email` (`e-mail`, `e_mail`…), or containing
+//!    `email` or `newsletter` (`Email-Newsletter`) or the word `e-mail`,
+//!    `e_mail` or `e mail` (`promo e-mail`, not `some-mail`) →
+//!    [`Channel::Email`];
 //!    `social|social-network|social-media|sm` →
 //!    [`Channel::OrganicSocial`]; containing `video` →
 //!    [`Channel::OrganicVideo`]; `affiliate(s)` → [`Channel::Affiliate`].
@@ -72,8 +80,9 @@
 //!    [`Channel::OrganicSearch`], `referral|app|link` → [`Channel::Referral`]
 //!    (so `utm_source=facebook&utm_medium=organic` is Organic Social, as in
 //!    GA4).
-//! 5. A tagged source of `mail` or containing `email` or `newsletter`
-//!    (`e-mail`, `Newsletter-UK`) → [`Channel::Email`].
+//! 5. A `utm_source` of `mail`, or saying email as a medium would
+//!    (`e-mail`, `Newsletter-UK`), unless it is a URL or host (contains
+//!    `://` or a dot) → [`Channel::Email`]. Not `source=`/`ref=`.
 //! 6. Any other `utm_*` tag → [`Channel::Campaign`].
 //! 7. Any other source (unnamed referrer, `ref=`/`source=` tag) →
 //!    [`Channel::Referral`].
@@ -501,7 +510,6 @@ pub fn attribute(page: &Url, referrer: Option<&str>, site_domain: &str) -> Attri
     let category = resolved.as_ref().and_then(|(_, c)| *c);
     let channel = channel_for(
         category,
-        tagged,
         paid_tag,
         &params.utm,
         params.click_id,
@@ -633,6 +641,8 @@ impl Referrer {
         is_loopback(host)
             || page_host == Some(host.as_str())
             || (!site.is_empty() && is_same_or_subdomain(host, site))
+            || is_proxy_of(host, site)
+            || page_host.is_some_and(|p| is_proxy_of(host, p))
     }
 
     fn named(&self) -> Option<NamedSource> {
@@ -706,6 +716,40 @@ fn normalize_site(site: &str) -> String {
     normalize_host(&ascii)
 }
 
+/// Google's AMP cache and Google Translate serving `domain`:
+/// `www-example-com.cdn.ampproject.org`, `example-com.translate.goog` (the
+/// domain with `-` doubled and `.` as `-`, optionally after `www-`).
+fn is_proxy_of(host: &str, domain: &str) -> bool {
+    let Some(label) = host
+        .strip_suffix(".cdn.ampproject.org")
+        .or_else(|| host.strip_suffix(".translate.goog"))
+    else {
+        return false;
+    };
+    !domain.is_empty()
+        && (encodes_domain(label, domain)
+            || label
+                .strip_prefix("www-")
+                .is_some_and(|l| encodes_domain(l, domain)))
+}
+
+/// Whether `label` is `domain` with `-` as `--` and `.` as `-`.
+fn encodes_domain(label: &str, domain: &str) -> bool {
+    let mut rest = label.as_bytes();
+    for b in domain.bytes() {
+        let want: &[u8] = match b {
+            b'-' => b"--",
+            b'.' => b"-",
+            _ => std::slice::from_ref(&b),
+        };
+        match rest.strip_prefix(want) {
+            Some(r) => rest = r,
+            None => return false,
+        }
+    }
+    rest.is_empty()
+}
+
 fn is_same_or_subdomain(host: &str, domain: &str) -> bool {
     host == domain
         || host
@@ -768,14 +812,17 @@ fn tagged_source(tag: &str) -> Option<NamedSource> {
 
 fn channel_for(
     category: Option<SourceCategory>,
-    tagged: Option<&str>,
     paid_tag: bool,
     utm: &Utm,
     click_id: Option<ClickId>,
     has_source: bool,
 ) -> Channel {
-    let medium = utm.medium.as_deref().map(tag_key);
-    let medium = medium.as_deref();
+    // Substring tests run on the medium as written (case-insensitively), so
+    // words do not run together (`organic_post` has no `cp`); exact words on
+    // its `tag_key` (`Social-Media` = `socialmedia`).
+    let raw = utm.medium.as_deref();
+    let key = raw.map(tag_key);
+    let medium = raw.zip(key.as_deref());
     let paid = paid_tag
         || match medium {
             Some(m) => is_paid_medium(m),
@@ -818,15 +865,12 @@ fn channel_for(
             SourceCategory::Other => Channel::Referral,
         };
     }
-    match medium {
+    match medium.map(|(_, key)| key) {
         Some("organic") => return Channel::OrganicSearch,
         Some("referral" | "app" | "link") => return Channel::Referral,
         _ => {}
     }
-    if tagged.is_some_and(|t| {
-        let t = tag_key(t);
-        t == "mail" || is_email_key(&t)
-    }) {
+    if utm.source.as_deref().is_some_and(is_email_source) {
         return Channel::Email;
     }
     if !utm.is_empty() {
@@ -838,11 +882,65 @@ fn channel_for(
     Channel::Direct
 }
 
+/// A medium or source as written and as its [`tag_key`].
+type Medium<'a> = (&'a str, &'a str);
+
 /// `email`, `e-mail`, `e_mail`, `e mail` (GA4) and anything containing
 /// `email` or `newsletter` (`email-newsletter`, `Newsletter-UK`; as
-/// Plausible), on a [`tag_key`].
-fn is_email_key(k: &str) -> bool {
-    k.contains("email") || k.contains("newsletter")
+/// Plausible) or one of GA4's spellings as a word (`promo e-mail`), but not
+/// letters that only run together without punctuation (`some-mail`).
+fn is_email_medium((raw, key): Medium) -> bool {
+    key == "email" || has_email_word(raw)
+}
+
+/// A `utm_source` that says email: `mail`, or as [`is_email_medium`]; never
+/// a URL or host (`emailtools.example.com` is a site).
+fn is_email_source(source: &str) -> bool {
+    !source.contains("://")
+        && !source.contains('.')
+        && (key_eq(source, "mail") || key_eq(source, "email") || has_email_word(source))
+}
+
+fn has_email_word(raw: &str) -> bool {
+    contains_ci(raw, "email")
+        || contains_ci(raw, "newsletter")
+        || ["e-mail", "e_mail", "e mail"]
+            .iter()
+            .any(|w| contains_word_ci(raw, w))
+}
+
+/// Whether `hay` contains the ASCII `needle`, ignoring ASCII case.
+fn contains_ci(hay: &str, needle: &str) -> bool {
+    find_ci(hay, needle).next().is_some()
+}
+
+/// Whether `hay` contains the ASCII `needle` at its start or after a byte
+/// that is not a letter or digit, ignoring ASCII case.
+fn contains_word_ci(hay: &str, needle: &str) -> bool {
+    let bytes = hay.as_bytes();
+    find_ci(hay, needle).any(|i| {
+        i.checked_sub(1)
+            .and_then(|j| bytes.get(j))
+            .is_none_or(|b| !b.is_ascii_alphanumeric())
+    })
+}
+
+/// Byte offsets where the ASCII `needle` occurs in `hay`, ignoring ASCII case.
+fn find_ci<'a>(hay: &'a str, needle: &'a str) -> impl Iterator<Item = usize> + 'a {
+    hay.as_bytes()
+        .windows(needle.len().max(1))
+        .enumerate()
+        .filter(move |(_, w)| w.eq_ignore_ascii_case(needle.as_bytes()))
+        .map(|(i, _)| i)
+}
+
+/// Whether `s`'s [`tag_key`] is `word` (lowercase ASCII), without
+/// building it.
+fn key_eq(s: &str, word: &str) -> bool {
+    s.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .eq(word.chars())
 }
 
 /// GA4's shopping campaign, `^(.*(([^a-df-z]|^)shop|shopping).*)$`
@@ -859,8 +957,12 @@ fn is_shopping_campaign(campaign: &str) -> bool {
         })
 }
 
-fn is_paid_medium(m: &str) -> bool {
-    m.contains("cp") || m == "ppc" || m == "retargeting" || m.starts_with("paid")
+/// GA4's `^(.*cp.*|ppc|retargeting|paid.*)$`, case-insensitively.
+fn is_paid_medium((raw, key): Medium) -> bool {
+    contains_ci(raw, "cp")
+        || key == "ppc"
+        || key == "retargeting"
+        || raw.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("paid"))
 }
 
 fn is_display_medium(m: &str) -> bool {
@@ -880,28 +982,28 @@ fn paid_by_category(c: SourceCategory) -> Option<Channel> {
     }
 }
 
-fn paid_by_medium(m: &str) -> Option<Channel> {
-    if m.contains("search") {
+fn paid_by_medium((raw, key): Medium) -> Option<Channel> {
+    if contains_ci(raw, "search") {
         Some(Channel::PaidSearch)
-    } else if m.contains("social") {
+    } else if contains_ci(raw, "social") {
         Some(Channel::PaidSocial)
-    } else if m.contains("video") {
+    } else if contains_ci(raw, "video") {
         Some(Channel::PaidVideo)
-    } else if m.contains("shop") {
+    } else if contains_ci(raw, "shop") {
         Some(Channel::PaidShopping)
-    } else if is_display_medium(m) {
+    } else if is_display_medium(key) {
         Some(Channel::Display)
     } else {
         None
     }
 }
 
-fn organic_by_medium(m: &str) -> Option<Channel> {
-    Some(match m {
-        _ if is_display_medium(m) => Channel::Display,
-        _ if is_email_key(m) => Channel::Email,
+fn organic_by_medium(m @ (raw, key): Medium) -> Option<Channel> {
+    Some(match key {
+        _ if is_display_medium(key) => Channel::Display,
+        _ if is_email_medium(m) => Channel::Email,
         "social" | "socialnetwork" | "socialmedia" | "sm" => Channel::OrganicSocial,
-        _ if m.contains("video") => Channel::OrganicVideo,
+        _ if contains_ci(raw, "video") => Channel::OrganicVideo,
         "affiliate" | "affiliates" => Channel::Affiliate,
         _ => return None,
     })
@@ -912,9 +1014,10 @@ fn organic_by_medium(m: &str) -> Option<Channel> {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Pattern<'a> {
-    /// A host and its subdomains.
+    /// A host (and its subdomains, unless the row starts with `=`).
     Host(&'a str),
-    /// `base.*`: base under any top-level tail.
+    /// `base.*`: base under `com` or a country ending (and subdomains of
+    /// those, unless the row starts with `=`).
     Wildcard(&'a str),
     /// `android-app://package`.
     AndroidApp(&'a str),
@@ -925,13 +1028,24 @@ const SECOND_LEVEL: [&str; 10] = [
     "co", "com", "net", "org", "ac", "edu", "gov", "gob", "ne", "or",
 ];
 
+/// Leading mark of a row that matches its host only, not its subdomains.
+const HOST_ONLY: &str = "=";
+
 /// A row of `sources.tsv`: a named source, or `None` for a `-` row (a
 /// host carved out of a broader pattern and shown as itself).
 type Entry = Option<NamedSource>;
 
+/// A host or `base.*` row: what it names and whether it also matches
+/// subdomains (no leading `=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Row {
+    entry: Entry,
+    subdomains: bool,
+}
+
 struct SourceTable {
-    exact: HashMap<&'static str, Entry>,
-    wildcard: HashMap<&'static str, Entry>,
+    exact: HashMap<&'static str, Row>,
+    wildcard: HashMap<&'static str, Row>,
     android: HashMap<&'static str, Entry>,
     /// `tag_key(name)` and `tag_key(alias)` → source.
     tags: HashMap<String, Tag>,
@@ -944,14 +1058,19 @@ static TABLE: LazyLock<SourceTable> = LazyLock::new(|| {
         android: HashMap::new(),
         tags: HashMap::new(),
     };
-    for (pattern, entry) in data_lines(SOURCES_TSV).filter_map(|l| parse_source_line(l).ok()) {
-        let map = match pattern {
-            Pattern::Host(h) => t.exact.entry(h),
-            Pattern::Wildcard(b) => t.wildcard.entry(b),
-            Pattern::AndroidApp(p) => t.android.entry(p),
-        };
-        map.or_insert(entry);
-        if let Some(named) = entry {
+    for (pattern, row) in data_lines(SOURCES_TSV).filter_map(|l| parse_source_line(l).ok()) {
+        match pattern {
+            Pattern::Host(h) => {
+                t.exact.entry(h).or_insert(row);
+            }
+            Pattern::Wildcard(b) => {
+                t.wildcard.entry(b).or_insert(row);
+            }
+            Pattern::AndroidApp(p) => {
+                t.android.entry(p).or_insert(row.entry);
+            }
+        }
+        if let Some(named) = row.entry {
             let tag = Tag { named, paid: false };
             t.tags.entry(tag_key(named.name)).or_insert(tag);
         }
@@ -982,7 +1101,7 @@ fn data_lines(text: &'static str) -> impl Iterator<Item = &'static str> {
 /// Name column of a row that names no source (see `sources.tsv`).
 const UNNAMED: &str = "-";
 
-fn parse_source_line(line: &'static str) -> Result<(Pattern<'static>, Entry), String> {
+fn parse_source_line(line: &'static str) -> Result<(Pattern<'static>, Row), String> {
     let mut cols = line.split('\t').map(str::trim);
     let (Some(pattern), Some(name), Some(category), None) =
         (cols.next(), cols.next(), cols.next(), cols.next())
@@ -1010,8 +1129,13 @@ fn parse_source_line(line: &'static str) -> Result<(Pattern<'static>, Entry), St
                         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             })
     };
+    let (pattern, subdomains) = match pattern.strip_prefix(HOST_ONLY) {
+        Some(p) => (p, false),
+        None => (pattern, true),
+    };
     let pattern = if let Some(package) = pattern.strip_prefix(ANDROID_APP) {
-        let ok = !package.is_empty()
+        let ok = subdomains
+            && !package.is_empty()
             && package
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_');
@@ -1022,10 +1146,8 @@ fn parse_source_line(line: &'static str) -> Result<(Pattern<'static>, Entry), St
         (host_ok(pattern) && pattern.contains('.')).then_some(Pattern::Host(pattern))
     };
     let pattern = pattern.ok_or_else(|| format!("bad pattern: {line:?}"))?;
-    Ok((
-        pattern,
-        (!unnamed).then_some(NamedSource { name, category }),
-    ))
+    let entry = (!unnamed).then_some(NamedSource { name, category });
+    Ok((pattern, Row { entry, subdomains }))
 }
 
 fn parse_alias_line(line: &str, names: &HashMap<String, Tag>) -> Result<(String, Tag), String> {
@@ -1056,21 +1178,33 @@ fn parse_alias_line(line: &str, names: &HashMap<String, Tag>) -> Result<(String,
 /// search with no name.
 fn lookup_host(host: &str) -> Option<NamedSource> {
     let t = &*TABLE;
-    if let Some(entry) = suffixes(host).find_map(|s| t.exact.get(s)) {
-        return *entry;
+    if let Some(entry) = find_row(&t.exact, host) {
+        return entry;
     }
-    // base.* : strip a one-label tail, then a two-label one (co.uk).
-    let one = host.rfind('.').and_then(|i| host.get(..i));
-    let two = one.and_then(|p| {
-        let i = p.rfind('.')?;
-        let second = p.get(i + 1..)?;
-        SECOND_LEVEL.contains(&second).then(|| p.get(..i)).flatten()
-    });
+    // base.* : strip a one-label tail (`com` or a country code), then a
+    // two-label one (`co.uk`, `com.br`).
+    let (rest, last) = host.rsplit_once('.')?;
+    let country = last.len() == 2 && last.bytes().all(|b| b.is_ascii_lowercase());
+    let one = (country || last == "com").then_some(rest);
+    let two = country
+        .then(|| rest.rsplit_once('.'))
+        .flatten()
+        .filter(|(_, second)| SECOND_LEVEL.contains(second))
+        .map(|(prefix, _)| prefix);
     [one, two]
         .into_iter()
         .flatten()
-        .find_map(|prefix| suffixes(prefix).find_map(|s| t.wildcard.get(s)).copied())
+        .find_map(|prefix| find_row(&t.wildcard, prefix))
         .flatten()
+}
+
+/// The row for `name` or, failing that, for its nearest parent domain whose
+/// row covers subdomains.
+fn find_row(rows: &HashMap<&'static str, Row>, name: &str) -> Option<Entry> {
+    suffixes(name)
+        .enumerate()
+        .find_map(|(i, s)| rows.get(s).filter(|r| i == 0 || r.subdomains))
+        .map(|r| r.entry)
 }
 
 #[cfg(test)]
@@ -1795,6 +1929,84 @@ mod tests {
     }
 
     #[test]
+    fn medium_tests_keep_separators() {
+        let paid = |raw: &str| is_paid_medium((raw, &tag_key(raw)));
+        let email = |raw: &str| is_email_medium((raw, &tag_key(raw)));
+        for raw in [
+            "cpc",
+            "CPV",
+            "ppc",
+            "re-targeting",
+            "paid_social",
+            "Paid Search",
+            "cpc_brand",
+        ] {
+            assert!(paid(raw), "{raw}");
+        }
+        for raw in [
+            "organic_post",
+            "organic-post",
+            "public-profile",
+            "topic-page",
+            "_paid",
+            "",
+        ] {
+            assert!(!paid(raw), "{raw}");
+        }
+        for raw in [
+            "email",
+            "E-Mail",
+            "e mail",
+            "Email_Marketing",
+            "promo_e-mail",
+            "Newsletter",
+        ] {
+            assert!(email(raw), "{raw}");
+        }
+        for raw in ["some-mail", "mail", "news-letter", "female"] {
+            assert!(!email(raw), "{raw}");
+        }
+        assert!(is_email_source("Mail"));
+        assert!(is_email_source("weekly-newsletter"));
+        assert!(!is_email_source("newsletter.example.com"));
+        assert!(!is_email_source("https://email.example/"));
+        assert!(!is_email_source("gmail"));
+        assert!(contains_word_ci("x E-MAIL", "e-mail"));
+        assert!(!contains_word_ci("some-mail", "e-mail"));
+        assert!(!contains_ci("", "cp"));
+        assert!(key_eq("E-Mail", "email"));
+        assert!(!key_eq("E-Mails", "email"));
+    }
+
+    #[test]
+    fn proxies_of_the_site_are_internal() {
+        assert!(is_proxy_of("example-com.translate.goog", "example.com"));
+        assert!(is_proxy_of(
+            "www-example-com.cdn.ampproject.org",
+            "example.com"
+        ));
+        assert!(is_proxy_of(
+            "my--site-example.cdn.ampproject.org",
+            "my-site.example"
+        ));
+        assert!(!is_proxy_of(
+            "my-site-example.cdn.ampproject.org",
+            "my-site.example"
+        ));
+        assert!(!is_proxy_of("a--example-com.translate.goog", "example.com"));
+        assert!(!is_proxy_of("example-com.translate.goog", ""));
+        assert!(!is_proxy_of("example-com.example.org", "example.com"));
+        assert!(!is_proxy_of("translate.goog", "example.com"));
+        // The page's own host counts too.
+        let a = attribute(
+            &url("https://example.net/"),
+            Some("https://example-net.translate.goog/"),
+            SITE,
+        );
+        assert_eq!(a.channel, Channel::Direct);
+    }
+
+    #[test]
     fn referrer_host_normalises() {
         assert_eq!(
             referrer_host("https://WWW.Example.ORG./a?b#c").as_deref(),
@@ -1869,6 +2081,27 @@ mod tests {
             n("amazon.co.jp"),
             Some(("Amazon", SourceCategory::Shopping))
         );
+        // Google Search is google.<com or country> and a few hosts on it;
+        // other subdomains and endings are not search.
+        assert_eq!(n("m.google.de"), Some(("Google", SourceCategory::Search)));
+        assert_eq!(n("docs.google.de"), None);
+        assert_eq!(n("x.images.google.com"), None);
+        assert_eq!(n("google.dev"), None);
+        assert_eq!(n("google.org"), None);
+        assert_eq!(n("google.co.dev"), None);
+        assert_eq!(
+            n("maps.google.com.mx"),
+            Some(("Google Maps", SourceCategory::Other))
+        );
+        assert_eq!(
+            n("r.search.yahoo.com"),
+            Some(("Yahoo!", SourceCategory::Search))
+        );
+        assert_eq!(n("login.yahoo.com"), None);
+        assert_eq!(
+            n("suche.gmx.net"),
+            Some(("GMX Search", SourceCategory::Search))
+        );
         assert_eq!(n("mygoogle.com"), None);
         assert_eq!(n("google"), None);
         assert_eq!(n("co.uk"), None);
@@ -1893,9 +2126,9 @@ mod tests {
         let mut patterns = HashSet::new();
         let mut hosts = 0;
         for line in data_lines(SOURCES_TSV) {
-            let (pattern, entry) = parse_source_line(line).unwrap_or_else(|e| panic!("{e}"));
+            let (pattern, row) = parse_source_line(line).unwrap_or_else(|e| panic!("{e}"));
             assert!(patterns.insert(pattern), "duplicate pattern: {line:?}");
-            if let Some(named) = entry {
+            if let Some(named) = row.entry {
                 let category = *names.entry(named.name).or_insert(named.category);
                 assert_eq!(category, named.category, "one category per name: {line:?}");
             }
@@ -1923,6 +2156,11 @@ mod tests {
         // A "-" row is a web host, of category other.
         assert!(parse_source_line("x.example.com\t-\tsearch").is_err());
         assert!(parse_source_line("android-app://com.example\t-\tother").is_err());
+        assert!(parse_source_line("=android-app://com.example\tX\tother").is_err());
+        assert!(parse_source_line("==x.example.com\tX\tother").is_err());
+        let (pattern, row) = parse_source_line("=x.example.*\tX\tother").expect("host-only row");
+        assert_eq!(pattern, Pattern::Wildcard("x.example"));
+        assert!(!row.subdomains);
         assert!(parse_alias_line("x\tGoogle\tfree", &TABLE.tags).is_err());
         let spam: Vec<_> = data_lines(SPAM_TXT).collect();
         assert!(spam.len() > 2000, "spam list has {} entries", spam.len());
