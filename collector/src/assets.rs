@@ -75,15 +75,18 @@ pub async fn sdk_file(
             "the SDK was not built into this binary; build it with `cargo xtask run`",
         ));
     }
+    // Repeated header lines are one comma-separated list (RFC 9110 §5.3).
     let accept = headers
-        .get(header::ACCEPT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
     let available = [
         (Encoding::Brotli, asset.brotli),
         (Encoding::Gzip, asset.gzip),
     ];
-    let (encoding, bytes) = match negotiate(accept, &available) {
+    let (encoding, bytes) = match negotiate(&accept, &available) {
         Some((encoding, bytes)) => (Some(encoding), bytes),
         None => (None, asset.identity),
     };
@@ -139,9 +142,11 @@ fn negotiate<'a>(accept: &str, available: &[(Encoding, &'a [u8])]) -> Option<(En
         for item in accept.split(',') {
             let mut parts = item.split(';');
             let name = parts.next().unwrap_or("").trim();
+            // Parameter names are case-insensitive (`Q=0`).
             let q = parts
-                .filter_map(|p| p.trim().strip_prefix("q="))
-                .find_map(|q| q.trim().parse::<f32>().ok())
+                .filter_map(|p| p.trim().split_once('='))
+                .find(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
+                .and_then(|(_, q)| q.trim().parse::<f32>().ok())
                 .unwrap_or(1.0);
             if name.eq_ignore_ascii_case(coding) {
                 return q;
@@ -191,6 +196,7 @@ mod tests {
         assert_eq!(pick("BR"), Some(Encoding::Brotli));
         // q-values: 0 refuses, a higher one wins over the smaller copy.
         assert_eq!(pick("br;q=0, gzip"), Some(Encoding::Gzip));
+        assert_eq!(pick("br;Q=0, gzip"), Some(Encoding::Gzip));
         assert_eq!(pick("br;q=0.5, gzip;q=1.0"), Some(Encoding::Gzip));
         assert_eq!(pick("br ; q=0 , gzip ; q=0"), None);
         assert_eq!(pick("*"), Some(Encoding::Brotli));

@@ -32,6 +32,10 @@ pub struct Config {
     /// Answer whole-day stats from daily rollups (stats/rollup.rs). Off only
     /// to check them against the raw path.
     pub rollups: bool,
+    /// How long a connection may take to send each request head (idle
+    /// keep-alive time included), and then its whole body (see `serve` in
+    /// main.rs).
+    pub read_timeout: std::time::Duration,
 }
 
 impl Default for Config {
@@ -49,6 +53,7 @@ impl Default for Config {
             max_live_sessions: 1_000_000,
             fsync: false,
             rollups: true,
+            read_timeout: std::time::Duration::from_secs(DEFAULT_READ_TIMEOUT_SECS),
         }
     }
 }
@@ -71,7 +76,16 @@ pub struct Overrides {
     pub skip_paths: Option<Vec<String>>,
     pub volume_drop_percent: Option<f64>,
     pub fsync: Option<bool>,
+    pub read_timeout_secs: Option<u64>,
 }
+
+/// The default of `read_timeout`: above the idle timeout of the load
+/// balancers that pool connections to a backend (AWS ALB 60 s, nginx's
+/// `keepalive_timeout` 75 s), which must not find the collector closing a
+/// connection they are about to reuse (a beacon lost as a 502); slowloris
+/// clients still must reconnect every 75 s to hold a descriptor, as with
+/// nginx's 60 s `client_header_timeout`.
+pub const DEFAULT_READ_TIMEOUT_SECS: u64 = 75;
 
 /// The TOML file's shape: the same keys as the flags, with underscores.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -89,6 +103,7 @@ pub struct FileConfig {
     pub max_batch: Option<usize>,
     pub max_live_sessions: Option<usize>,
     pub fsync: Option<bool>,
+    pub read_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +128,8 @@ pub enum ConfigError {
     SessionTimeout,
     #[error("volume drop percent: must be between 0 and 100")]
     VolumeDrop,
+    #[error("read timeout: must be between 1 and 3600 seconds")]
+    ReadTimeout,
 }
 
 impl FileConfig {
@@ -153,6 +170,10 @@ pub fn merge(over: Overrides, file: FileConfig) -> Result<Config, ConfigError> {
     if !(1..=1440).contains(&minutes) {
         return Err(ConfigError::SessionTimeout);
     }
+    let read_timeout_secs = over.read_timeout_secs.or(file.read_timeout_secs);
+    if read_timeout_secs.is_some_and(|s| !(1..=3600).contains(&s)) {
+        return Err(ConfigError::ReadTimeout);
+    }
     let volume_drop_percent = over
         .volume_drop_percent
         .or(file.volume_drop_percent)
@@ -173,6 +194,7 @@ pub fn merge(over: Overrides, file: FileConfig) -> Result<Config, ConfigError> {
         max_live_sessions: file.max_live_sessions.unwrap_or(d.max_live_sessions),
         fsync: over.fsync.or(file.fsync).unwrap_or(d.fsync),
         rollups: d.rollups,
+        read_timeout: read_timeout_secs.map_or(d.read_timeout, std::time::Duration::from_secs),
     })
 }
 
@@ -226,5 +248,31 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("unknown field `trusted_proxy`"), "{err}");
+    }
+
+    #[test]
+    fn read_timeout_comes_from_flags_then_file_and_is_bounded() {
+        let file = |secs| FileConfig {
+            read_timeout_secs: Some(secs),
+            ..FileConfig::default()
+        };
+        let flags = |secs| Overrides {
+            read_timeout_secs: Some(secs),
+            ..Overrides::default()
+        };
+        let d = merge(Overrides::default(), FileConfig::default()).unwrap();
+        assert_eq!(d.read_timeout.as_secs(), DEFAULT_READ_TIMEOUT_SECS);
+        let c = merge(Overrides::default(), file(120)).unwrap();
+        assert_eq!(c.read_timeout.as_secs(), 120);
+        let c = merge(flags(5), file(120)).unwrap();
+        assert_eq!(c.read_timeout.as_secs(), 5);
+        assert!(matches!(
+            merge(flags(0), file(120)),
+            Err(ConfigError::ReadTimeout)
+        ));
+        assert!(matches!(
+            merge(Overrides::default(), file(7200)),
+            Err(ConfigError::ReadTimeout)
+        ));
     }
 }

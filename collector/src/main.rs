@@ -114,10 +114,10 @@ struct ServeArgs {
     /// power loss, not only a crash of this process. Costs the disk's fsync latency.
     #[arg(long, env = "TALLYMARK_FSYNC")]
     fsync: bool,
-    /// Seconds a client has to send a request's complete head, and then its
-    /// complete body (see `READ_TIMEOUT`). Hidden: only the tests shorten it.
-    #[arg(long, env = "TALLYMARK_READ_TIMEOUT_SECS", hide = true,
-          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    /// Seconds a connection has to send each request's headers (idle keep-alive
+    /// time included), and then its body; keep it above the idle timeout of a
+    /// load balancer in front [default: 75].
+    #[arg(long, env = "TALLYMARK_READ_TIMEOUT_SECS")]
     read_timeout_secs: Option<u64>,
 }
 
@@ -225,18 +225,17 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             skip_paths: args.skip_paths,
             volume_drop_percent: args.volume_drop_percent,
             fsync: args.fsync.then_some(true),
+            read_timeout_secs: args.read_timeout_secs,
         },
         file,
     )?;
-    let read_timeout = args
-        .read_timeout_secs
-        .map_or(READ_TIMEOUT, Duration::from_secs);
+    let read_timeout = config.read_timeout;
+    // One `serve` per data directory, held until the runtime below is gone.
+    let lock = lock_data_dir(&config.data)?;
     let runtime = runtime()?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         let listen = config.listen;
         let data = config.data.clone();
-        // Held until the process ends: one `serve` per data directory.
-        let _lock = lock_data_dir(&data)?;
         // Before the database is opened: a mistake (port in use) touches nothing.
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -252,35 +251,35 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!(%addr, data = %data.display(), "collector started");
         serve_http(listener, app(state), read_timeout, signals).await;
         Ok(())
-    })
+    });
+    // Work left on the blocking pool (a long stats query, a rollup) only
+    // reads or computes; its writes go through the writer thread. Waiting
+    // for it held the exit for tens of seconds past `SHUTDOWN_GRACE`, with
+    // the signal handlers no longer answering a second signal.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    drop(lock);
+    result
 }
 
-/// How long a client has to send a request's complete head (request line
-/// and headers), counted from when hyper starts reading it: when the
-/// connection is accepted, and again as soon as the previous response on a
-/// keep-alive connection is written. The deadline is not extended by bytes
-/// that do arrive, so a client dribbling a header a byte at a time
-/// (slowloris) is cut off at it, and a kept-alive connection that sends no
-/// next request within it is closed, silently (no 408): a 10 s idle
-/// keep-alive, longer than Node's 5 s default, ample for a beacon.
-/// A real beacon's head is one packet, so 10 s covers the slowest mobile
-/// link many times over, while a slowloris client must reconnect every 10 s
-/// to hold a descriptor (hyper's own default is 30 s, nginx's 60 s; Go
-/// servers commonly use 5–10 s).
-///
-/// The body then gets the same time again, as a deadline for the whole body
-/// (tower-http's `RequestBodyDeadlineLayer`, not an idle timer that each
-/// trickled byte would reset): a request that stops short of its
-/// `Content-Length` is answered 408 instead of holding its connection (and
-/// a graceful shutdown) forever.
-const READ_TIMEOUT: Duration = Duration::from_secs(10);
+// The read timeout (`Config::read_timeout`, 75 s by default) is how long a
+// client has to send a request's complete head (request line and headers),
+// counted from when hyper starts reading it: when the connection is
+// accepted, and again as soon as the previous response on a keep-alive
+// connection is written. The deadline is not extended by bytes that do
+// arrive, so a client dribbling a header a byte at a time (slowloris) is cut
+// off at it, and a kept-alive connection that sends no next request within
+// it is closed, silently (no 408). The body then gets the same time again,
+// as a deadline for the whole body (tower-http's `RequestBodyDeadlineLayer`,
+// not an idle timer that each trickled byte would reset): a request that
+// stops short of its `Content-Length` is answered 408 instead of holding its
+// connection forever.
 
 /// How long a stop signal waits for open connections before closing them.
 /// Idle keep-alive connections close at once and a request in flight is
 /// answered in milliseconds (it waits for one commit), so only a client
 /// still sending its head or body is cut, and such a request was never
 /// acknowledged: nothing answered 202 is lost. Without this bound such a
-/// client held the exit for up to both read deadlines (20 s), past `docker
+/// client held the exit for up to both read deadlines (150 s by default), past `docker
 /// stop`'s 10 s, after which the process is killed.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 

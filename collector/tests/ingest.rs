@@ -285,28 +285,38 @@ async fn a_body_that_stops_short_is_a_408() {
     assert_eq!(h.count("SELECT COUNT(*) FROM events"), 0);
 }
 
-/// An operator deletes the database under the running collector (or copies
-/// a backup over it). SQLite would go on committing into the deleted file,
-/// acknowledging events no one will ever read; instead, from the next
-/// maintenance round on, events get 503 and `/healthz` says why.
+/// An operator deletes the database under the running collector, or moves a
+/// backup over it. SQLite would go on committing into the file it has open,
+/// acknowledging events no one will ever read, and its WAL, left at the
+/// path, would be replayed into the restored file at the next start. So: an
+/// event committed after the file went is answered 503, `/healthz` says why,
+/// and the WAL at the path is emptied.
 #[tokio::test]
 async fn a_database_deleted_or_replaced_under_the_collector_refuses_events_loudly() {
     for replace in [false, true] {
         let h = harness();
         assert_eq!(h.pageview("/before").await.status, StatusCode::ACCEPTED);
         let db = h.state.store.path().to_path_buf();
-        for suffix in ["", "-wal", "-shm"] {
-            let file = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
-            let _ = std::fs::remove_file(file);
-        }
         if replace {
-            let restored = rusqlite::Connection::open(&db).unwrap();
-            restored.execute_batch("CREATE TABLE x (y)").unwrap();
+            // A backup made elsewhere (a WAL database, closed cleanly), then
+            // moved over the live file.
+            let backup = h.dir.path().join("backup.sqlite3");
+            let conn = rusqlite::Connection::open(&backup).unwrap();
+            conn.execute_batch(
+                "PRAGMA journal_mode = WAL; CREATE TABLE restored (n); INSERT INTO restored VALUES (7);",
+            )
+            .unwrap();
+            drop(conn);
+            std::fs::rename(&backup, &db).unwrap();
+        } else {
+            std::fs::remove_file(&db).unwrap();
         }
-        // Until the check runs, nothing knows (SQLite does not notice).
-        assert!(h.state.maintain().await.is_err(), "maintenance notices");
         let r = h.pageview("/after").await;
-        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            r.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "replace: {replace}"
+        );
         let health = h
             .router()
             .oneshot(Request::get("/healthz").body(Body::empty()).unwrap())
@@ -316,8 +326,26 @@ async fn a_database_deleted_or_replaced_under_the_collector_refuses_events_loudl
         let body = health.into_body().collect().await.unwrap().to_bytes();
         let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
         let error = json["error"].as_str().unwrap_or_default();
-        assert!(error.contains("deleted or replaced"), "{error}");
+        assert!(error.contains("deleted or moved away"), "{error}");
         assert!(error.contains(&db.display().to_string()), "{error}");
+        assert_eq!(
+            h.pageview("/later").await.status,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        let wal = std::path::PathBuf::from(format!("{}-wal", db.display()));
+        let wal_len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        assert_eq!(wal_len, 0, "the WAL left at the path is emptied");
+        if replace {
+            let restored = rusqlite::Connection::open(&db).unwrap();
+            let check: String = restored
+                .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(check, "ok");
+            let n: i64 = restored
+                .query_row("SELECT n FROM restored", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(n, 7, "the backup is intact");
+        }
     }
 }
 

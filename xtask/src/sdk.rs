@@ -115,6 +115,13 @@ fn encode_script(npm: &Path, files: &[&Path]) -> Result<()> {
             .context("an SDK file without a name")?;
         write_if_changed(&dir.join(format!("{name}.gz")), &encode::gzip(&bytes)?)?;
         write_if_changed(&dir.join(format!("{name}.br")), &encode::brotli(&bytes)?)?;
+        // Which bytes the copies are of: the collector's build.rs embeds them
+        // only next to exactly those (a build that failed between the two
+        // steps must not serve old compressed copies with a new script).
+        write_if_changed(
+            &dir.join(format!("{name}.source")),
+            content_hash(&bytes).as_bytes(),
+        )?;
     }
     Ok(())
 }

@@ -101,8 +101,8 @@ pub enum StoreError {
     /// collector: SQLite would go on committing into the old file, which
     /// nothing will ever read again.
     #[error(
-        "database {0} was deleted or replaced while the collector ran: \
-         events are refused until `tallymark serve` is restarted"
+        "database {0} was deleted or moved away while the collector ran: events \
+         are refused; restart `tallymark serve` (stop it before replacing its database)"
     )]
     FileGone(String),
 }
@@ -131,9 +131,6 @@ enum Job {
 pub struct Store {
     queue: Queue,
     path: PathBuf,
-    /// The database file the writer has open (device and inode), to notice
-    /// it being deleted or replaced; `None` off Unix.
-    file: Option<(u64, u64)>,
     /// Dropped with the store, which ends the checkpoint thread.
     _stop_checkpoints: SyncSender<()>,
 }
@@ -146,19 +143,15 @@ struct Queue {
     /// more than `capacity`, so a reserved place always fits.
     depth: Arc<AtomicUsize>,
     capacity: usize,
-    /// Set once the database file is found gone ([`Store::check_file`]):
-    /// from then on every event is refused, never acknowledged into a file
-    /// no one will read.
-    gone: Arc<AtomicBool>,
-    path: Arc<str>,
+    /// Watches the database file (see [`FileWatch`]): once it is gone every
+    /// event is refused, never acknowledged into a file no one will read.
+    watch: FileWatch,
 }
 
 impl Queue {
     /// Reserves a place, or refuses at once when the queue is full.
     fn reserve(&self) -> Result<Slot<'_>, StoreError> {
-        if self.gone.load(Ordering::Relaxed) {
-            return Err(StoreError::FileGone(self.path.to_string()));
-        }
+        self.watch.refuse_if_gone()?;
         self.depth
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |d| {
                 (d < self.capacity).then_some(d + 1)
@@ -245,8 +238,7 @@ impl Store {
             tx,
             depth: Arc::new(AtomicUsize::new(0)),
             capacity: config.queue_capacity,
-            gone: Arc::new(AtomicBool::new(false)),
-            path: path.display().to_string().into(),
+            watch: FileWatch::new(path),
         };
         let (stop_checkpoints, stopped) = sync_channel::<()>(0);
         let checkpointer = schema::open_reader_writable(path)?;
@@ -258,13 +250,13 @@ impl Store {
             .spawn(move || checkpoints(checkpointer, stopped, finisher, wal, wal_pages))?;
         let writer_depth = queue.depth.clone();
         let max_batch = config.max_batch.max(1);
+        let watch = queue.watch.clone();
         std::thread::Builder::new()
             .name("tallymark-writer".into())
-            .spawn(move || writer(conn, rx, max_batch, writer_depth, metrics))?;
+            .spawn(move || writer(conn, rx, max_batch, writer_depth, metrics, watch))?;
         Ok(Self {
             queue,
             path: path.to_path_buf(),
-            file: file_id(path),
             _stop_checkpoints: stop_checkpoints,
         })
     }
@@ -273,18 +265,11 @@ impl Store {
         &self.path
     }
 
-    /// Checks that the database file is still the one the writer has open.
-    /// If it was deleted or replaced (an operator's `rm`, a restore copied
-    /// over it), refuses every event from now on and returns the error;
-    /// returns it again on every later call.
+    /// The error events get once the database file was found deleted or
+    /// moved away (by the writer after a commit, or by the checkpoint thread
+    /// within a second when idle); `Ok` while it is in place.
     pub fn check_file(&self) -> Result<(), StoreError> {
-        let gone = self.queue.gone.load(Ordering::Relaxed)
-            || (self.file.is_some() && file_id(&self.path) != self.file);
-        if gone {
-            self.queue.gone.store(true, Ordering::Relaxed);
-            return Err(StoreError::FileGone(self.path.display().to_string()));
-        }
-        Ok(())
+        self.queue.watch.refuse_if_gone()
     }
 
     /// A new read-only connection.
@@ -336,9 +321,19 @@ fn checkpoints(
     wal: WalConfig,
     wal_pages: prometheus_client::metrics::gauge::Gauge,
 ) {
+    let mut wal_emptied = false;
     while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
         stop.recv_timeout(wal.checkpoint_every)
     {
+        // Noticed here when no events come (the writer notices after a
+        // commit): the WAL beside the path still holds the old file's pages
+        // and would be replayed into whatever file is put there next.
+        if !writer.watch.still_there() {
+            if !wal_emptied {
+                wal_emptied = truncate_wal(&conn);
+            }
+            continue;
+        }
         // A second pass copies only what was committed during the first, so
         // that the writer, if asked below, has little left to copy.
         match passive_checkpoint(&conn).and_then(|_| passive_checkpoint(&conn)) {
@@ -370,6 +365,7 @@ fn writer(
     max_batch: usize,
     depth: Arc<AtomicUsize>,
     metrics: Arc<Metrics>,
+    watch: FileWatch,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     while let Ok(first) = rx.recv() {
@@ -385,7 +381,7 @@ fn writer(
             .queue_depth
             .set(depth.load(Ordering::Relaxed) as i64);
         let started = Instant::now();
-        commit_batch(&mut conn, &mut batch, &metrics);
+        commit_batch(&mut conn, &mut batch, &metrics, &watch);
         metrics
             .commit_seconds
             .observe(started.elapsed().as_secs_f64());
@@ -394,7 +390,7 @@ fn writer(
 
 /// Commits the events of `batch` in one transaction and acknowledges them;
 /// then runs the maintenance jobs.
-fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>, metrics: &Metrics) {
+fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>, metrics: &Metrics, watch: &FileWatch) {
     let mut events = Vec::new();
     let mut maintenance = Vec::new();
     for job in batch.drain(..) {
@@ -410,6 +406,15 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>, metrics: &Metrics) 
     if !events.is_empty() {
         metrics.batch_size.observe(events.len() as f64);
         match write_events(conn, &events) {
+            // Committed, but into a file deleted or moved away meanwhile:
+            // no one will read these rows, so they are not acknowledged
+            // (one `stat` per batch, on this thread, not per request).
+            Ok(_) if !watch.still_there() => {
+                truncate_wal(conn);
+                for (_, _, ack) in events {
+                    let _ = ack.send(Err(()));
+                }
+            }
             Ok(outcomes) => {
                 for ((_, _, ack), outcome) in events.into_iter().zip(outcomes) {
                     let _ = ack.send(Ok(outcome));
@@ -466,17 +471,88 @@ fn write_events(conn: &mut Connection, events: &[EventJob]) -> rusqlite::Result<
     Ok(outcomes)
 }
 
-/// Device and inode of the file at `path` (`None` if it is missing, or off
-/// Unix).
-fn file_id(path: &Path) -> Option<(u64, u64)> {
+/// Empties the WAL into the (deleted or moved) database file this process
+/// has open, so the `-wal` file left at the path is empty: a database put
+/// there later (a restored backup) is not overwritten with the old file's
+/// pages when the next `serve` opens it. Returns whether it succeeded (a
+/// reader in the middle of a query makes it busy: tried again).
+fn truncate_wal(conn: &Connection) -> bool {
+    match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+        r.get::<_, i64>(0)
+    }) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => {
+            tracing::warn!(error = %e, "emptying the WAL of a database that is gone failed");
+            false
+        }
+    }
+}
+
+/// Notices the database file being deleted or moved away under the running
+/// collector: SQLite would go on committing into the file it has open, which
+/// no one will read again. (Bytes copied over the same file keep its inode
+/// and are not noticed; that corrupts the database whatever we do.)
+#[derive(Clone)]
+struct FileWatch {
+    path: Arc<Path>,
+    /// Device and inode of the file opened; `None` off Unix (never gone).
+    id: Option<(u64, u64)>,
+    gone: Arc<AtomicBool>,
+}
+
+impl FileWatch {
+    fn new(path: &Path) -> Self {
+        Self {
+            path: path.into(),
+            id: file_id(path).ok().flatten(),
+            gone: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Whether the path still names the file opened; once it did not, never
+    /// again. Only a missing file or another file counts: any other error
+    /// (permissions, a network file system's hiccup) is asked again later.
+    fn still_there(&self) -> bool {
+        if self.gone.load(Ordering::Relaxed) {
+            return false;
+        }
+        let Some(opened) = self.id else {
+            return true;
+        };
+        let there = match file_id(&self.path) {
+            Ok(now) => now == Some(opened),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(_) => true,
+        };
+        if !there {
+            self.gone.store(true, Ordering::Relaxed);
+            tracing::error!(
+                path = %self.path.display(),
+                "the database file was deleted or moved away; refusing events until restarted"
+            );
+        }
+        there
+    }
+
+    fn refuse_if_gone(&self) -> Result<(), StoreError> {
+        if self.gone.load(Ordering::Relaxed) {
+            return Err(StoreError::FileGone(self.path.display().to_string()));
+        }
+        Ok(())
+    }
+}
+
+/// Device and inode of the file at `path` (`Ok(None)` off Unix).
+fn file_id(path: &Path) -> std::io::Result<Option<(u64, u64)>> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
-        std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+        std::fs::metadata(path).map(|m| Some((m.dev(), m.ino())))
     }
     #[cfg(not(unix))]
     {
         let _ = path;
-        None
+        Ok(None)
     }
 }
