@@ -82,8 +82,11 @@ impl Default for StoreConfig {
 pub enum StoreError {
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("database: schema version {0} is newer than this binary knows")]
-    SchemaTooNew(i64),
+    #[error(
+        "database {path}: schema version {version} is newer than this binary knows \
+         (a newer tallymark wrote it: run that one, or restore a backup)"
+    )]
+    SchemaTooNew { path: String, version: i64 },
     /// SQLite opens a file it may not write read-only, without an error:
     /// every later write would fail instead.
     #[error(

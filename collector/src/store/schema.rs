@@ -154,7 +154,7 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
         return Err(StoreError::ReadOnly(path.display().to_string()));
     }
     configure(&conn)?;
-    migrate(&mut conn)?;
+    migrate(&mut conn, path)?;
     Ok(conn)
 }
 
@@ -191,11 +191,14 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let known = MIGRATIONS.len() as i64;
     if version > known {
-        return Err(StoreError::SchemaTooNew(version));
+        return Err(StoreError::SchemaTooNew {
+            path: path.display().to_string(),
+            version,
+        });
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let tx = conn.transaction()?;
@@ -222,6 +225,11 @@ mod tests {
         assert_eq!(v, MIGRATIONS.len() as i64);
         conn.pragma_update(None, "user_version", 99).unwrap();
         drop(conn);
-        assert!(matches!(open(&path), Err(StoreError::SchemaTooNew(99))));
+        let error = open(&path).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            error.contains("schema version 99 is newer")
+                && error.contains(&path.display().to_string()),
+            "{error}"
+        );
     }
 }
