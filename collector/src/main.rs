@@ -279,8 +279,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 /// answered in milliseconds (it waits for one commit), so only a client
 /// still sending its head or body is cut, and such a request was never
 /// acknowledged: nothing answered 202 is lost. Without this bound such a
-/// client held the exit for up to both read deadlines (150 s by default), past `docker
-/// stop`'s 10 s, after which the process is killed.
+/// client held the exit for up to both read deadlines (150 s by default),
+/// past `docker stop`'s 10 s, after which the process is killed.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// axum's `serve`, with a header read timeout it does not offer: HTTP/1.1
@@ -370,15 +370,14 @@ fn open_db(data: &DataArg) -> anyhow::Result<rusqlite::Connection> {
 /// `site add`, which starts one) it creates nothing: a mistyped `--data`
 /// would otherwise list no sites, or mint a token no collector knows.
 fn open_existing_db(data: &DataArg) -> anyhow::Result<rusqlite::Connection> {
-    let path = data.data.join("tallymark.sqlite3");
-    if !path.exists() {
+    if !data.data.join("tallymark.sqlite3").exists() {
         anyhow::bail!(
             "no database in {}: give the --data of your `tallymark serve` \
              (`tallymark site add` starts one)",
             data.data.display()
         );
     }
-    Ok(store::schema::open(&path)?)
+    open_db(data)
 }
 
 fn site(command: SiteCommand) -> anyhow::Result<()> {

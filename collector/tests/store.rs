@@ -4,64 +4,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tallymark_collector::metrics::Metrics;
-use tallymark_collector::store::{
-    Dimensions, Durability, EventRow, SessionRow, Store, StoreConfig, WalConfig,
-};
-use tallymark_core::source::Channel;
-use tallymark_core::useragent::{Browser, Device, Os};
+use tallymark_collector::store::{Durability, EventRow, SessionRow, Store, StoreConfig, WalConfig};
 
-fn dims() -> Dimensions {
-    Dimensions {
-        referrer: None,
-        referrer_domain: None,
-        source: None,
-        channel: Channel::Direct,
-        utm_source: None,
-        utm_medium: None,
-        utm_campaign: None,
-        utm_term: None,
-        utm_content: None,
-        click_id: None,
-        country: None,
-        browser: Browser::Firefox,
-        browser_major: Some(133),
-        os: Os::Linux,
-        device: Device::Desktop,
-    }
-}
+#[path = "fixtures/rows.rs"]
+mod fixture_rows;
 
 fn rows(visitor: i64, n: i64) -> (EventRow, SessionRow) {
-    let event = EventRow {
-        site_id: 1,
-        ts_ms: 1_700_000_000_000 + n,
-        kind: "pageview",
-        name: None,
-        visitor_id: visitor,
-        session_id: visitor,
-        hostname: "example.com".into(),
-        path: format!("/page/{}", n % 50),
-        dims: dims(),
-        screen_width: Some(1440),
-        props: None,
-        revenue_amount: None,
-        revenue_currency: None,
-        event_id: None,
-    };
-    let session = SessionRow {
-        id: visitor,
-        site_id: 1,
-        visitor_id: visitor,
-        version: n + 1,
+    let visit = fixture_rows::Visit {
+        visitor,
+        session: visitor,
         started_ms: 1_700_000_000_000,
-        last_ms: 1_700_000_000_000 + n,
-        entry_path: "/".into(),
-        exit_path: event.path.clone(),
-        pageviews: n + 1,
-        events: n + 1,
-        interactions: 0,
-        dims: dims(),
+        entry_path: "/",
     };
-    (event, session)
+    let path = format!("/page/{}", n % 50);
+    fixture_rows::pageview(&visit, n, 1_700_000_000_000 + n, path)
 }
 
 /// The checkpoint sequence number in the WAL header: SQLite adds one each

@@ -11,67 +11,27 @@ use http_body_util::BodyExt;
 use tallymark_collector::clock::ManualClock;
 use tallymark_collector::config::Config;
 use tallymark_collector::stats::auth::{self, TokenKind};
-use tallymark_collector::store::{Dimensions, EventRow, SessionRow, rows, schema};
+use tallymark_collector::store::{EventRow, SessionRow, rows, schema};
 use tallymark_collector::{AppState, app, sites};
-use tallymark_core::source::Channel;
-use tallymark_core::useragent::{Browser, Device, Os};
 use tower::ServiceExt;
 
 /// 2026-01-15, 10:00 in Berlin.
 const MORNING_MS: i64 = 1_768_467_600_000;
 
-fn dims() -> Dimensions {
-    Dimensions {
-        referrer: None,
-        referrer_domain: None,
-        source: None,
-        channel: Channel::Direct,
-        utm_source: None,
-        utm_medium: None,
-        utm_campaign: None,
-        utm_term: None,
-        utm_content: None,
-        click_id: None,
-        country: None,
-        browser: Browser::Firefox,
-        browser_major: Some(133),
-        os: Os::Linux,
-        device: Device::Desktop,
-    }
-}
+#[path = "fixtures/rows.rs"]
+mod fixture_rows;
 
 /// The `n`th page view of one visit on site 1, a minute apart.
 fn pageview(n: i64) -> (EventRow, SessionRow) {
-    let event = EventRow {
-        site_id: 1,
-        ts_ms: MORNING_MS + n * 60_000,
-        kind: "pageview",
-        name: None,
-        visitor_id: 42,
-        session_id: 7,
-        hostname: "example.com".into(),
-        path: format!("/{n}"),
-        dims: dims(),
-        screen_width: Some(1440),
-        props: None,
-        revenue_amount: None,
-        revenue_currency: None,
-        event_id: Some(format!("old-{n}")),
-    };
-    let session = SessionRow {
-        id: 7,
-        site_id: 1,
-        visitor_id: 42,
-        version: n + 1,
+    let visit = fixture_rows::Visit {
+        visitor: 42,
+        session: 7,
         started_ms: MORNING_MS,
-        last_ms: event.ts_ms,
-        entry_path: "/0".into(),
-        exit_path: event.path.clone(),
-        pageviews: n + 1,
-        events: n + 1,
-        interactions: 0,
-        dims: dims(),
+        entry_path: "/0",
     };
+    let (mut event, session) =
+        fixture_rows::pageview(&visit, n, MORNING_MS + n * 60_000, format!("/{n}"));
+    event.event_id = Some(format!("old-{n}"));
     (event, session)
 }
 

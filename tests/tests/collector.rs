@@ -18,6 +18,26 @@ fn event(id: &str) -> String {
     )
 }
 
+/// The `event_id`s in the collector's database.
+fn stored_event_ids(collector: &Collector) -> HashSet<String> {
+    collector
+        .query::<String>("SELECT event_id FROM events")
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// Every event answered 202 (`acked`) is among the `stored` ones.
+fn assert_none_lost(when: &str, acked: &HashSet<String>, stored: &HashSet<String>) {
+    let lost: Vec<_> = acked.difference(stored).collect();
+    assert!(
+        lost.is_empty(),
+        "{when}: {} acknowledged events lost, e.g. {:?}",
+        lost.len(),
+        lost.first()
+    );
+}
+
 #[test]
 fn every_acknowledged_event_survives_kill_dash_nine() {
     let collector = Collector::start();
@@ -65,20 +85,8 @@ fn every_acknowledged_event_survives_kill_dash_nine() {
 
     // Restart on the same directory: recovery must not lose or refuse anything.
     let again = Collector::serve(data, &[]);
-    let conn = rusqlite::Connection::open(again.db_path()).unwrap();
-    let mut stmt = conn.prepare("SELECT event_id FROM events").unwrap();
-    let stored: HashSet<String> = stmt
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let lost: Vec<_> = acked.difference(&stored).collect();
-    assert!(
-        lost.is_empty(),
-        "{} acknowledged events lost, e.g. {:?}",
-        lost.len(),
-        lost.first()
-    );
+    let stored = stored_event_ids(&again);
+    assert_none_lost("kill -9", &acked, &stored);
     eprintln!(
         "kill -9: {} acknowledged, {} stored, 0 lost",
         acked.len(),
@@ -224,18 +232,8 @@ fn stop_under_load(signal: &str) {
         "only {} events were acknowledged",
         acked.len()
     );
-    let stored: HashSet<String> = collector
-        .query::<String>("SELECT event_id FROM events")
-        .into_iter()
-        .flatten()
-        .collect();
-    let lost: Vec<_> = acked.difference(&stored).collect();
-    assert!(
-        lost.is_empty(),
-        "SIG{signal}: {} acknowledged events lost, e.g. {:?}",
-        lost.len(),
-        lost.first()
-    );
+    let stored = stored_event_ids(&collector);
+    assert_none_lost(&format!("SIG{signal}"), &acked, &stored);
     let logs = collector.logs();
     assert!(!logs.contains("panicked"), "{logs}");
     eprintln!(

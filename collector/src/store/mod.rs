@@ -13,7 +13,7 @@ pub mod rows;
 pub mod schema;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
@@ -133,7 +133,6 @@ enum Job {
 
 pub struct Store {
     queue: Queue,
-    path: PathBuf,
     /// Dropped with the store, which ends the checkpoint thread.
     _stop_checkpoints: SyncSender<()>,
 }
@@ -259,13 +258,12 @@ impl Store {
             .spawn(move || writer(conn, rx, max_batch, writer_depth, metrics, watch))?;
         Ok(Self {
             queue,
-            path: path.to_path_buf(),
             _stop_checkpoints: stop_checkpoints,
         })
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.queue.watch.path
     }
 
     /// The error events get once the database file was found deleted or
@@ -277,7 +275,7 @@ impl Store {
 
     /// A new read-only connection.
     pub fn reader(&self) -> Result<Connection, StoreError> {
-        schema::open_reader(&self.path)
+        schema::open_reader(self.path())
     }
 
     /// Rows queued for the writer now.
