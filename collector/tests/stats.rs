@@ -22,7 +22,7 @@ use tower::ServiceExt;
 #[allow(dead_code)]
 mod dataset;
 
-use dataset::{BEACONS, BERLIN, UTC_SITE, VISITORS};
+use dataset::{BEACONS, BERLIN, Beacon, SHOP, SHOP_BEACONS, UTC_SITE, VISITORS};
 
 /// The reverse proxy every beacon comes through (trusted, so its
 /// X-Forwarded-For and CF-IPCountry are believed).
@@ -75,6 +75,12 @@ impl Harness {
 
 /// Sites, tokens and the whole data set, ingested beacon by beacon.
 async fn harness() -> Harness {
+    harness_with(&[(BERLIN, "Europe/Berlin"), (UTC_SITE, "UTC")], &BEACONS).await
+}
+
+/// A collector with `sites` (domain, timezone; the last gets the share
+/// token) that has ingested `beacons`.
+async fn harness_with(sites: &[(&str, &str)], beacons: &[Beacon]) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let cfg = Config {
         data: dir.path().to_path_buf(),
@@ -82,10 +88,12 @@ async fn harness() -> Harness {
         ..Config::default()
     };
     let conn = store::schema::open(&cfg.db_path()).unwrap();
-    sites::add(&conn, BERLIN, "Europe/Berlin", 0).unwrap();
-    let utc = sites::add(&conn, UTC_SITE, "UTC", 0).unwrap();
+    let mut last = None;
+    for (domain, tz) in sites {
+        last = Some(sites::add(&conn, domain, tz, 0).unwrap());
+    }
     let admin = auth::create(&conn, TokenKind::Admin, None, 0).unwrap();
-    let share_utc = auth::create(&conn, TokenKind::Share, Some(utc.id), 0).unwrap();
+    let share_utc = auth::create(&conn, TokenKind::Share, last.map(|s| s.id), 0).unwrap();
     drop(conn);
     let clock = Arc::new(ManualClock::new("2026-03-28T00:00:00Z".parse().unwrap()));
     let state = AppState::open(cfg, clock.clone()).unwrap();
@@ -96,7 +104,7 @@ async fn harness() -> Harness {
         admin,
         share_utc,
     };
-    for (i, beacon) in BEACONS.iter().enumerate() {
+    for (i, beacon) in beacons.iter().enumerate() {
         h.clock.set(beacon.at.parse().unwrap());
         let v = &VISITORS[beacon.visitor];
         let req = Request::post("/api/event")
@@ -1356,4 +1364,346 @@ async fn asking_about_days_to_come_leaves_them_exact() {
     h.clock.set("2026-04-10T22:10:00Z".parse().unwrap());
     let live = live_equals_raw(&h, &raw_state, &queries).await;
     assert_eq!(live[1]["results"]["visitors"], 1, "{}", live[1]);
+}
+
+/// The revenue data set (`SHOP_BEACONS`), ingested into its own collector.
+async fn shop() -> Harness {
+    harness_with(&[(SHOP, "UTC")], &SHOP_BEACONS).await
+}
+
+/// Currency, total, average, events.
+type Rev = (String, f64, f64, i64);
+
+/// `[currency, total, average, events]` of each entry of a `revenue` list.
+fn revenue(v: &Value) -> Vec<Rev> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("no revenue list: {v}"))
+        .iter()
+        .map(|r| {
+            (
+                r["currency"].as_str().unwrap().to_string(),
+                r["total"].as_f64().unwrap(),
+                r["average"].as_f64().unwrap(),
+                r["events"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn rev(currency: &str, total: f64, average: f64, events: i64) -> Rev {
+    (currency.to_string(), total, average, events)
+}
+
+/// `(value, revenue)` of each breakdown row, in order.
+fn revenue_rows(v: &Value) -> Vec<(String, Vec<Rev>)> {
+    v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["value"].as_str().unwrap().to_string(),
+                revenue(&r["revenue"]),
+            )
+        })
+        .collect()
+}
+
+const APR_1_2: &str = "period=custom&from=2026-04-01&to=2026-04-02";
+
+#[tokio::test]
+async fn revenue_is_summed_per_currency_and_filtered_like_events() {
+    let h = shop().await;
+    // 19.99 + 0.01 − 5.5 + 10.10 EUR; 1500 JPY; the USD purchase is on 04-03.
+    let all = h.get(&agg(SHOP, APR_1_2)).await;
+    assert_eq!(
+        revenue(&all["results"]["revenue"]),
+        [rev("EUR", 24.6, 6.15, 4), rev("JPY", 1500.0, 1500.0, 1)],
+        "{all}"
+    );
+    // Pageviews 1, 2, 5, 8, 11 and the six custom events.
+    assert_eq!(all["results"]["events"], 11, "{all}");
+    // Purchases only: 30.10 EUR over 3, 10.0333… shown to the cent.
+    let purchases = h
+        .get(&agg(
+            SHOP,
+            &format!("{APR_1_2}&metrics=revenue&filter=event:name==Purchase"),
+        ))
+        .await;
+    assert_eq!(
+        revenue(&purchases["results"]["revenue"]),
+        [rev("EUR", 30.1, 10.03, 3), rev("JPY", 1500.0, 1500.0, 1)]
+    );
+    assert!(
+        purchases["results"].get("visitors").is_none(),
+        "{purchases}"
+    );
+    // A visit dimension: the revenue of visits from Google.
+    let google = h
+        .get(&agg(
+            SHOP,
+            &format!("{APR_1_2}&metrics=revenue&filter=source==Google"),
+        ))
+        .await;
+    assert_eq!(
+        revenue(&google["results"]["revenue"]),
+        [rev("EUR", 20.0, 10.0, 2)]
+    );
+    // None in the period: an empty list, not an absent field.
+    let none = h
+        .get(&agg(SHOP, "period=day&date=2026-04-05&metrics=revenue"))
+        .await;
+    assert_eq!(none["results"]["revenue"], json!([]), "{none}");
+    // Not requested: absent.
+    let counts = h
+        .get(&agg(SHOP, &format!("{APR_1_2}&metrics=events")))
+        .await;
+    assert!(counts["results"].get("revenue").is_none(), "{counts}");
+}
+
+#[tokio::test]
+async fn revenue_compares_per_currency_without_a_change_figure() {
+    let h = shop().await;
+    let v = h
+        .get(&agg(
+            SHOP,
+            "period=day&date=2026-04-02&metrics=revenue,events&compare=previous_period",
+        ))
+        .await;
+    assert_eq!(
+        revenue(&v["results"]["revenue"]),
+        [rev("EUR", 10.1, 10.1, 1)]
+    );
+    let then = &v["comparison"]["results"]["revenue"];
+    assert_eq!(
+        revenue(then),
+        [rev("EUR", 14.5, 4.83, 3), rev("JPY", 1500.0, 1500.0, 1)]
+    );
+    // Events: 4 on 04-02 against 7 on 04-01.
+    assert_eq!(v["comparison"]["change"], json!({"events": -42.9}), "{v}");
+}
+
+#[tokio::test]
+async fn revenue_timeseries_has_every_bucket() {
+    let h = shop().await;
+    let v = h
+        .get(&format!(
+            "/api/v1/stats/timeseries?site={SHOP}&period=custom&from=2026-04-01&to=2026-04-04&interval=day&metrics=revenue"
+        ))
+        .await;
+    let rows: Vec<_> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["date"].as_str().unwrap().to_string(),
+                revenue(&r["revenue"]),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (
+                "2026-04-01".to_string(),
+                vec![rev("EUR", 14.5, 4.83, 3), rev("JPY", 1500.0, 1500.0, 1)]
+            ),
+            ("2026-04-02".to_string(), vec![rev("EUR", 10.1, 10.1, 1)]),
+            ("2026-04-03".to_string(), vec![rev("USD", 7.0, 7.0, 1)]),
+            ("2026-04-04".to_string(), vec![]),
+        ],
+        "{v}"
+    );
+}
+
+#[tokio::test]
+async fn revenue_breaks_down_by_event_page_and_visit_dimensions() {
+    let h = shop().await;
+    let bd = |q: String| format!("/api/v1/stats/breakdown?site={SHOP}&{APR_1_2}&{q}");
+
+    // By event name, sorted by revenue in the main currency (EUR: 4 events
+    // against JPY's 1): Purchase 30.10, Signup none, Refund −5.50.
+    let v = h
+        .get(&bd("property=event:name&metrics=revenue,events".into()))
+        .await;
+    assert_eq!(
+        revenue_rows(&v),
+        [
+            (
+                "Purchase".to_string(),
+                vec![rev("EUR", 30.1, 10.03, 3), rev("JPY", 1500.0, 1500.0, 1)]
+            ),
+            ("Signup".to_string(), vec![]),
+            ("Refund".to_string(), vec![rev("EUR", -5.5, -5.5, 1)]),
+        ],
+        "{v}"
+    );
+    let events: Vec<_> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["events"].clone())
+        .collect();
+    assert_eq!(events, [json!(4), json!(1), json!(1)]);
+
+    // Only revenue asked: only the values that have some.
+    let v = h
+        .get(&bd(
+            "property=event:name&metrics=revenue&sort=revenue:asc".into()
+        ))
+        .await;
+    let values: Vec<_> = revenue_rows(&v).into_iter().map(|(v, _)| v).collect();
+    assert_eq!(values, ["Refund", "Purchase"], "{v}");
+
+    // By source (a visit dimension carried by each event).
+    let v = h
+        .get(&bd(
+            "property=source&metrics=visitors,revenue&sort=revenue:desc".into(),
+        ))
+        .await;
+    assert_eq!(
+        revenue_rows(&v),
+        [
+            ("Google".to_string(), vec![rev("EUR", 20.0, 10.0, 2)]),
+            ("(none)".to_string(), vec![rev("EUR", 10.1, 10.1, 1)]),
+            // No EUR (0) sorts above −5.50 EUR; JPY does not count.
+            ("DuckDuckGo".to_string(), vec![]),
+            (
+                "Hacker News".to_string(),
+                vec![rev("EUR", -5.5, -5.5, 1), rev("JPY", 1500.0, 1500.0, 1)]
+            ),
+        ],
+        "{v}"
+    );
+
+    // By entry page (on the visit only): the event's visit's entry page.
+    let v = h
+        .get(&bd(
+            "property=entry_page&metrics=visits,revenue&sort=value:asc".into(),
+        ))
+        .await;
+    assert_eq!(
+        revenue_rows(&v),
+        [
+            ("/".to_string(), vec![rev("EUR", 20.0, 10.0, 2)]),
+            ("/product/a".to_string(), vec![rev("EUR", 10.1, 10.1, 1)]),
+            (
+                "/product/b".to_string(),
+                vec![rev("EUR", -5.5, -5.5, 1), rev("JPY", 1500.0, 1500.0, 1)]
+            ),
+        ],
+        "{v}"
+    );
+    let visits: Vec<_> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["visits"].clone())
+        .collect();
+    // /product/a: S3 and S4 (DuckDuckGo, started 04-02 23:50).
+    assert_eq!(visits, [json!(1), json!(2), json!(1)], "{v}");
+
+    // By page: the page each event was sent on, beside the page views.
+    let v = h
+        .get(&bd(
+            "property=page&metrics=pageviews,revenue&sort=value:asc".into(),
+        ))
+        .await;
+    let rows: Vec<_> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["value"].as_str().unwrap().to_string(),
+                r["pageviews"].as_i64().unwrap(),
+                revenue(&r["revenue"]),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("/".to_string(), 1, vec![]),
+            ("/account".to_string(), 0, vec![rev("EUR", -5.5, -5.5, 1)]),
+            (
+                "/checkout".to_string(),
+                0,
+                vec![rev("EUR", 30.1, 10.03, 3), rev("JPY", 1500.0, 1500.0, 1)]
+            ),
+            ("/product/a".to_string(), 3, vec![]),
+            ("/product/b".to_string(), 1, vec![]),
+        ],
+        "{v}"
+    );
+}
+
+/// A visit that started the day before still gives its source the revenue
+/// of a purchase made today, though it has no visit today.
+#[tokio::test]
+async fn revenue_of_a_visit_started_before_the_range_keeps_its_source() {
+    let h = shop().await;
+    let v = h
+        .get(&format!(
+            "/api/v1/stats/breakdown?site={SHOP}&period=day&date=2026-04-03&property=source&metrics=visits,revenue"
+        ))
+        .await;
+    assert_eq!(
+        revenue_rows(&v),
+        [("DuckDuckGo".to_string(), vec![rev("USD", 7.0, 7.0, 1)])],
+        "{v}"
+    );
+    assert_eq!(v["results"][0]["visits"], 0, "{v}");
+}
+
+/// With a filter on an event name, a breakdown by page shows where those
+/// events happened (Plausible's goal pages), not an empty list.
+#[tokio::test]
+async fn pages_of_a_goal_are_where_its_events_were_sent() {
+    let h = shop().await;
+    let v = h
+        .get(&format!(
+            "/api/v1/stats/breakdown?site={SHOP}&{APR_1_2}&property=page&metrics=visitors,events,pageviews&filter=event:name==Purchase"
+        ))
+        .await;
+    assert_eq!(v["total"], 1, "{v}");
+    let row = &v["results"][0];
+    assert_eq!(
+        (
+            row["value"].clone(),
+            row["visitors"].clone(),
+            row["events"].clone(),
+            row["pageviews"].clone()
+        ),
+        (json!("/checkout"), json!(3), json!(4), json!(0)),
+        "{v}"
+    );
+    // `~` as well; `!=` still counts page views (of the pages).
+    let v = h
+        .get(&format!(
+            "/api/v1/stats/breakdown?site={SHOP}&{APR_1_2}&property=page&metrics=events&filter=event:name~sign"
+        ))
+        .await;
+    assert_eq!(
+        v["results"],
+        json!([{"value": "/checkout", "events": 1}]),
+        "{v}"
+    );
+    let v = h
+        .get(&format!(
+            "/api/v1/stats/breakdown?site={SHOP}&{APR_1_2}&property=page&metrics=pageviews&filter=event:name!=Purchase&sort=value:asc"
+        ))
+        .await;
+    let pages: Vec<_> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["value"].clone())
+        .collect();
+    assert_eq!(
+        pages,
+        [json!("/"), json!("/product/a"), json!("/product/b")],
+        "{v}"
+    );
 }

@@ -98,6 +98,26 @@ fn tokens_from_the_cli_read_the_numbers_the_collector_recorded() {
         ])
     );
 
+    // Revenue sent the way the SDK sends it comes back per currency.
+    for amount in ["19.99", "0.01"] {
+        let body = format!(
+            r#"{{"kind":"event","name":"Purchase","site":"localhost","url":"http://localhost/checkout","revenue":{{"amount":{amount},"currency":"eur"}}}}"#
+        );
+        let (status, _) =
+            http_post(c.port, "/api/event", &body, &[("User-Agent", SAFARI)]).unwrap();
+        assert_eq!(status, 202);
+    }
+    let (status, json) = get(
+        &c,
+        "/api/v1/stats/aggregate?site=localhost&period=day&metrics=revenue&filter=source==Google",
+        Some(&admin),
+    );
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(
+        json["results"]["revenue"],
+        serde_json::json!([{"currency": "EUR", "total": 20.0, "average": 10.0, "events": 2}])
+    );
+
     // The OpenAPI document the binary serves describes what it answers:
     // every documented path works with its required parameters, and every
     // documented parameter is accepted.

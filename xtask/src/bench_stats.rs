@@ -153,7 +153,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         let range = format!("site={site}&period=custom&from={first_day}&to={last_day}");
         let dashboard: Vec<(String, String)> = vec![
             (
-                "aggregate (7 metrics + previous period)".into(),
+                "aggregate (8 metrics incl. revenue + previous period)".into(),
                 format!("/api/v1/stats/aggregate?{range}&compare=previous_period"),
             ),
             (

@@ -470,10 +470,17 @@ pub fn seed(args: &SeedArgs) -> Result<Summary> {
                     t += 10_000 + rng.below(290_000) as i64;
                 }
                 let path = all_paths[zipf(&mut rng, all_paths.len())].clone();
+                let mut revenue = None;
                 let (kind, name, props) = if h == event_at {
                     let (_, name, key, values) = EVENTS[rng.weighted(&event_w)];
                     let value = values[rng.below(values.len() as u64) as usize];
                     let props = serde_json::json!({ key: value }).to_string();
+                    if name == "Purchase" {
+                        // Plan price, a quarter of them in dollars.
+                        let amount = if value == "team" { 49.0 } else { 19.0 };
+                        let currency = if rng.chance(0.25) { "USD" } else { "EUR" };
+                        revenue = Some((amount, currency.to_string()));
+                    }
                     ("event", Some(name.to_string()), Some(props))
                 } else {
                     ("pageview", None, None)
@@ -510,8 +517,8 @@ pub fn seed(args: &SeedArgs) -> Result<Summary> {
                         1440
                     }),
                     props,
-                    revenue_amount: None,
-                    revenue_currency: None,
+                    revenue_amount: revenue.as_ref().map(|r| r.0),
+                    revenue_currency: revenue.map(|r| r.1),
                     event_id: None,
                 };
                 rows::insert_event(&tx, &row)?;

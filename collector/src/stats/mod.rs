@@ -20,7 +20,7 @@ pub mod params;
 pub mod query;
 pub mod rollup;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use axum::extract::{RawQuery as RawQueryString, State};
@@ -37,7 +37,7 @@ use crate::AppState;
 use crate::sites::Site;
 use error::StatsError;
 use params::{Metric, Range, RawQuery, SortKey};
-use query::{Scoped, Totals};
+use query::{CurrencySum, Scoped, Totals};
 
 /// Parameters every period-based endpoint takes.
 pub const COMMON_PARAMS: &[&str] = &["site", "period", "date", "from", "to", "filter", "metrics"];
@@ -239,48 +239,78 @@ fn whole(range: &Range) -> params::Bucket {
     }
 }
 
+/// What the metrics of one bucket (or breakdown row) are derived from.
+#[derive(Debug, Clone, Default)]
+struct Figures {
+    totals: Totals,
+    /// Empty unless revenue was requested.
+    revenue: Vec<CurrencySum>,
+}
+
+/// The figures of one bucket: the whole range.
 fn totals(
     cx: &Ctx,
     range: &Range,
     filters: &[params::Filter],
     metrics: &[Metric],
-) -> Result<Totals, StatsError> {
+) -> Result<Figures, StatsError> {
     let q = scoped(&cx.site, range, filters);
     let rows = by_bucket(cx, &q, &[whole(range)], metrics)?;
     Ok(rows.into_iter().next().unwrap_or_default())
 }
 
-/// Totals per bucket: from the daily rollups when they can answer, else from
-/// the raw rows.
+/// The requested metrics per bucket. Counts come from the daily rollups
+/// when they can answer, else from the raw rows; revenue always from the
+/// raw revenue rows (their own index).
 fn by_bucket(
     cx: &Ctx,
     q: &Scoped<'_>,
     buckets: &[params::Bucket],
     metrics: &[Metric],
-) -> Result<Vec<Totals>, StatsError> {
-    if cx.rollups
-        && let Some(rows) = rollup::by_bucket(&cx.at(), q, buckets, metrics)?
+) -> Result<Vec<Figures>, StatsError> {
+    let counts: Vec<Metric> = metrics
+        .iter()
+        .copied()
+        .filter(|m| !m.is_revenue())
+        .collect();
+    let totals = if counts.is_empty() {
+        vec![Totals::default(); buckets.len()]
+    } else if cx.rollups
+        && let Some(rows) = rollup::by_bucket(&cx.at(), q, buckets, &counts)?
     {
-        return Ok(rows);
-    }
-    Ok(query::by_bucket(&cx.conn, q, buckets, metrics)?)
+        rows
+    } else {
+        query::by_bucket(&cx.conn, q, buckets, &counts)?
+    };
+    let revenue = if metrics.contains(&Metric::Revenue) {
+        query::revenue_by_bucket(&cx.conn, q, buckets)?
+    } else {
+        vec![Vec::new(); buckets.len()]
+    };
+    Ok(totals
+        .into_iter()
+        .zip(revenue)
+        .map(|(totals, revenue)| Figures { totals, revenue })
+        .collect())
 }
 
 fn compute_aggregate(cx: Ctx) -> Result<AggregateResponse, StatsError> {
     let range = params::period(&cx.raw, &cx.site.tz, cx.now)?;
     let filters = cx.raw.filters()?;
     let metrics = cx.raw.metrics(&Metric::ALL)?;
-    let now_totals = totals(&cx, &range, &filters, &metrics)?;
-    let current = MetricValues::new(&now_totals, &metrics);
+    let now = totals(&cx, &range, &filters, &metrics)?;
+    let current = MetricValues::new(&now, &metrics);
     let comparison = if cx.raw.compare()? {
         let before = params::previous(&range, &cx.site.tz)?;
-        let then_totals = totals(&cx, &before, &filters, &metrics)?;
-        let results = MetricValues::new(&then_totals, &metrics);
+        let then = totals(&cx, &before, &filters, &metrics)?;
+        let results = MetricValues::new(&then, &metrics);
         // From the exact values: rounding first would skew the change.
+        // Revenue has none: its amounts are per currency, never converted.
         let change = metrics
             .iter()
+            .filter(|m| !m.is_revenue())
             .map(|m| {
-                let (now, then) = (exact(&now_totals, *m), exact(&then_totals, *m));
+                let (now, then) = (exact(&now.totals, *m), exact(&then.totals, *m));
                 let change = (then != 0.0).then(|| round(100.0 * (now - then) / then, 1));
                 (m.as_str().to_string(), change)
             })
@@ -348,25 +378,54 @@ fn compute_breakdown(cx: Ctx) -> Result<BreakdownResponse, StatsError> {
     let sort = cx.raw.sort(&metrics)?;
     let (limit, page) = cx.raw.pagination()?;
     let q = scoped(&cx.site, &range, &filters);
-    let fast = if cx.rollups {
-        rollup::breakdown(&cx.at(), &q, &property, &metrics)?
+    let counts: Vec<Metric> = metrics
+        .iter()
+        .copied()
+        .filter(|m| !m.is_revenue())
+        .collect();
+    let fast = if counts.is_empty() {
+        Some(Vec::new())
+    } else if cx.rollups {
+        rollup::breakdown(&cx.at(), &q, &property, &counts)?
     } else {
         None
     };
     let groups = match fast {
         Some(groups) => groups,
-        None => query::breakdown(&cx.conn, &q, &property, &metrics)?,
+        None => query::breakdown(&cx.conn, &q, &property, &counts)?,
     };
-    let mut rows: Vec<BreakdownRow> = groups
+    let mut figures: HashMap<Option<String>, Figures> = groups
         .into_iter()
-        .map(|(value, t)| BreakdownRow {
+        .map(|(value, totals)| {
+            let f = Figures {
+                totals,
+                revenue: Vec::new(),
+            };
+            (value, f)
+        })
+        .collect();
+    if metrics.contains(&Metric::Revenue) {
+        // A value may have revenue and nothing else in the range (a visit
+        // that started before it): it gets a row too.
+        for (value, revenue) in query::revenue_breakdown(&cx.conn, &q, &property)? {
+            figures.entry(value).or_default().revenue = revenue;
+        }
+    }
+    let main = main_currency(figures.values());
+    let mut rows: Vec<BreakdownRow> = figures
+        .into_iter()
+        .map(|(value, f)| BreakdownRow {
             value: value.unwrap_or_else(|| params::NONE_LABEL.to_string()),
-            values: MetricValues::new(&t, &metrics),
+            values: MetricValues::new(&f, &metrics),
         })
         .collect();
     rows.sort_by(|a, b| {
         let by_key = match sort.key {
             SortKey::Value => a.value.cmp(&b.value),
+            SortKey::Metric(Metric::Revenue) => a
+                .values
+                .revenue_in(main.as_deref())
+                .total_cmp(&b.values.revenue_in(main.as_deref())),
             SortKey::Metric(m) => a.values.get(m).total_cmp(&b.values.get(m)),
         };
         let by_key = if sort.descending {
@@ -398,11 +457,39 @@ fn compute_realtime(cx: Ctx) -> Result<RealtimeResponse, StatsError> {
     query.push("period", "realtime");
     let range = params::period(&query, &cx.site.tz, cx.now)?;
     let filters = cx.raw.filters()?;
-    let t = totals(&cx, &range, &filters, &[Metric::Visitors])?;
+    let f = totals(&cx, &range, &filters, &[Metric::Visitors])?;
     Ok(RealtimeResponse {
         site: cx.site.domain.clone(),
-        visitors: t.visitors,
+        visitors: f.totals.visitors,
     })
+}
+
+/// The currency a breakdown sorts revenue by: the one most revenue events
+/// were in (ties: alphabetical). Amounts are never converted.
+fn main_currency<'a>(figures: impl Iterator<Item = &'a Figures>) -> Option<String> {
+    let mut events: BTreeMap<&str, i64> = BTreeMap::new();
+    for sum in figures.flat_map(|f| &f.revenue) {
+        *events.entry(&sum.currency).or_default() += sum.events;
+    }
+    let mut best: Option<(&str, i64)> = None;
+    for (currency, n) in events {
+        if best.is_none_or(|(_, m)| n > m) {
+            best = Some((currency, n));
+        }
+    }
+    best.map(|(c, _)| c.to_string())
+}
+
+/// ISO 4217 minor units: amounts are shown to the cent, or to the yen, the
+/// fils. Codes not listed have 2.
+fn minor_units(currency: &str) -> i32 {
+    match currency {
+        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX"
+        | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+        "CLF" | "UYW" => 4,
+        _ => 2,
+    }
 }
 
 fn round(x: f64, digits: i32) -> f64 {
@@ -428,6 +515,8 @@ fn exact(t: &Totals, m: Metric) -> f64 {
         Metric::BounceRate => 100.0 * per_visit(t.bounces),
         Metric::VisitDuration => per_visit(t.duration_ms) / 1000.0,
         Metric::Events => t.events as f64,
+        // Per currency, never one number: see `MetricValues::revenue`.
+        Metric::Revenue => 0.0,
     }
 }
 
@@ -463,10 +552,48 @@ pub struct MetricValues {
     /// count.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub events: Option<i64>,
+    /// Revenue of the custom events that carry one (`track(name, props,
+    /// {revenue})`), one entry per currency in alphabetical order (empty
+    /// when none): amounts are never converted between currencies. Filters
+    /// apply as to `events`: `event:name==Purchase` keeps that event's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revenue: Option<Vec<RevenueValue>>,
+}
+
+/// Revenue in one currency.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct RevenueValue {
+    /// ISO 4217 code, e.g. `EUR`.
+    pub currency: String,
+    /// Sum of the amounts (refunds sent as negative amounts subtract),
+    /// rounded to the currency's minor unit (cents; none for JPY).
+    pub total: f64,
+    /// `total` per revenue event, rounded the same way.
+    pub average: f64,
+    /// Events that carried an amount in this currency.
+    pub events: i64,
+}
+
+impl RevenueValue {
+    fn new(sum: &CurrencySum) -> Self {
+        let digits = minor_units(&sum.currency);
+        let average = if sum.events == 0 {
+            0.0
+        } else {
+            sum.total / sum.events as f64
+        };
+        Self {
+            currency: sum.currency.clone(),
+            total: round(sum.total, digits),
+            average: round(average, digits),
+            events: sum.events,
+        }
+    }
 }
 
 impl MetricValues {
-    pub fn new(t: &Totals, metrics: &[Metric]) -> Self {
+    fn new(f: &Figures, metrics: &[Metric]) -> Self {
+        let t = &f.totals;
         let mut v = Self::default();
         for &m in metrics {
             let x = exact(t, m);
@@ -478,9 +605,21 @@ impl MetricValues {
                 Metric::BounceRate => v.bounce_rate = Some(round(x, 1)),
                 Metric::VisitDuration => v.visit_duration = Some(x.round() as i64),
                 Metric::Events => v.events = Some(t.events),
+                Metric::Revenue => {
+                    v.revenue = Some(f.revenue.iter().map(RevenueValue::new).collect());
+                }
             }
         }
         v
+    }
+
+    /// The revenue total in `currency` (0 when none), for sorting.
+    pub fn revenue_in(&self, currency: Option<&str>) -> f64 {
+        self.revenue
+            .iter()
+            .flatten()
+            .find(|r| Some(r.currency.as_str()) == currency)
+            .map_or(0.0, |r| r.total)
     }
 
     /// A metric's value as a number (0 when absent), for sorting.
@@ -493,6 +632,8 @@ impl MetricValues {
             Metric::BounceRate => self.bounce_rate.unwrap_or(0.0),
             Metric::VisitDuration => self.visit_duration.unwrap_or(0) as f64,
             Metric::Events => self.events.unwrap_or(0) as f64,
+            // Per currency: see `revenue_in`.
+            Metric::Revenue => 0.0,
         }
     }
 }
@@ -639,8 +780,8 @@ struct CommonParams {
     /// exit page keep, for event metrics, the events of matching visits.
     filter: Option<Vec<String>>,
     /// Comma-separated: visitors, visits, pageviews, views_per_visit,
-    /// bounce_rate, visit_duration, events. Default: all (aggregate) or
-    /// visitors (timeseries, breakdown).
+    /// bounce_rate, visit_duration, events, revenue (per currency). Default:
+    /// all (aggregate) or visitors (timeseries, breakdown).
     metrics: Option<String>,
 }
 
@@ -667,9 +808,11 @@ struct TimeseriesParams {
 #[into_params(parameter_in = Query)]
 struct BreakdownParams {
     /// The dimension to break down by (see `filter`). Event dimensions
-    /// take visitors, visits (visits with such an event), pageviews and
-    /// events; entry_page and exit_page take visitors, visits,
-    /// views_per_visit, bounce_rate and visit_duration; the others take all.
+    /// take visitors, visits (visits with such an event), pageviews, events
+    /// and revenue; entry_page and exit_page take visitors, visits,
+    /// views_per_visit, bounce_rate, visit_duration and revenue; the others
+    /// take all. With a filter `event:name==X`, a breakdown by page counts
+    /// the X events by the page they were sent on.
     property: String,
     /// Rows per page, 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
@@ -679,6 +822,8 @@ struct BreakdownParams {
     page: Option<u32>,
     /// `<metric>:<asc|desc>` (a requested metric) or `value:<asc|desc>`;
     /// default: the first metric, descending. Ties: by value, ascending.
+    /// `revenue` sorts by the total in the main currency (the one most
+    /// revenue events were in).
     sort: Option<String>,
 }
 
@@ -718,6 +863,7 @@ impl Modify for BearerAuth {
     paths(aggregate, timeseries, breakdown, realtime),
     components(schemas(
         MetricValues,
+        RevenueValue,
         PeriodInfo,
         AggregateResponse,
         Comparison,
@@ -731,3 +877,48 @@ impl Modify for BearerAuth {
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(currency: &str, total: f64, events: i64) -> RevenueValue {
+        RevenueValue::new(&CurrencySum {
+            currency: currency.into(),
+            events,
+            total,
+        })
+    }
+
+    #[test]
+    fn revenue_is_rounded_to_the_currency_minor_unit() {
+        let eur = value("EUR", 0.1 + 0.2, 3);
+        assert_eq!((eur.total, eur.average), (0.3, 0.1));
+        let jpy = value("JPY", 1500.4, 2);
+        assert_eq!((jpy.total, jpy.average), (1500.0, 750.0));
+        let kwd = value("KWD", 1.23456, 1);
+        assert_eq!(kwd.total, 1.235);
+        let refund = value("USD", -5.556, 1);
+        assert_eq!(refund.total, -5.56);
+    }
+
+    #[test]
+    fn the_main_currency_has_the_most_revenue_events() {
+        let f = |sums: &[(&str, i64)]| Figures {
+            totals: Totals::default(),
+            revenue: sums
+                .iter()
+                .map(|(c, n)| CurrencySum {
+                    currency: c.to_string(),
+                    events: *n,
+                    total: 1.0,
+                })
+                .collect(),
+        };
+        let rows = [f(&[("EUR", 2), ("USD", 3)]), f(&[("EUR", 2)])];
+        assert_eq!(main_currency(rows.iter()).as_deref(), Some("EUR"));
+        let tie = [f(&[("USD", 1), ("EUR", 1)])];
+        assert_eq!(main_currency(tie.iter()).as_deref(), Some("EUR"));
+        assert_eq!(main_currency([].iter()), None);
+    }
+}

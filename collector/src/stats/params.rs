@@ -210,10 +210,12 @@ pub enum Metric {
     BounceRate,
     VisitDuration,
     Events,
+    /// Revenue of custom events that carry it, per currency.
+    Revenue,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 7] = [
+    pub const ALL: [Metric; 8] = [
         Metric::Visitors,
         Metric::Visits,
         Metric::Pageviews,
@@ -221,6 +223,7 @@ impl Metric {
         Metric::BounceRate,
         Metric::VisitDuration,
         Metric::Events,
+        Metric::Revenue,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -232,7 +235,14 @@ impl Metric {
             Metric::BounceRate => "bounce_rate",
             Metric::VisitDuration => "visit_duration",
             Metric::Events => "events",
+            Metric::Revenue => "revenue",
         }
+    }
+
+    /// Computed from the events table's revenue rows, per currency (not a
+    /// count: see [`super::query::CurrencySum`]).
+    pub const fn is_revenue(self) -> bool {
+        matches!(self, Metric::Revenue)
     }
 
     /// Computed from the sessions table (sessions started in the range).
@@ -242,6 +252,18 @@ impl Metric {
             Metric::Visits | Metric::ViewsPerVisit | Metric::BounceRate | Metric::VisitDuration
         )
     }
+}
+
+/// Whether any of `metrics` counts rows of the events table.
+pub fn wants_events(metrics: &[Metric]) -> bool {
+    metrics
+        .iter()
+        .any(|m| !m.is_session_metric() && !m.is_revenue())
+}
+
+/// Whether any of `metrics` counts sessions.
+pub fn wants_sessions(metrics: &[Metric]) -> bool {
+    metrics.iter().any(|m| m.is_session_metric())
 }
 
 impl FromStr for Metric {

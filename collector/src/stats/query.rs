@@ -12,7 +12,9 @@ use std::collections::HashMap;
 use rusqlite::Connection;
 use rusqlite::types::Value;
 
-use super::params::{Bucket, Dimension, Filter, Metric, NONE_LABEL, Op, Scope};
+use super::params::{
+    Bucket, Dimension, Filter, Metric, NONE_LABEL, Op, Scope, wants_events, wants_sessions,
+};
 
 /// Raw sums from which every metric is derived.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -157,14 +159,6 @@ fn buckets_json(buckets: &[Bucket]) -> String {
     serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".to_string())
 }
 
-fn wants_events(metrics: &[Metric]) -> bool {
-    metrics.iter().any(|m| !m.is_session_metric())
-}
-
-fn wants_sessions(metrics: &[Metric]) -> bool {
-    metrics.iter().any(|m| m.is_session_metric())
-}
-
 /// Totals per bucket (same order as `buckets`; empty buckets are zero).
 /// `q.start_ms`/`q.end_ms` must span the buckets.
 pub fn by_bucket(
@@ -236,7 +230,11 @@ pub fn breakdown_supports(dim: &Dimension, metrics: &[Metric]) -> Result<(), Met
         Scope::Shared(_) => true,
         Scope::Event => matches!(
             m,
-            Metric::Visitors | Metric::Visits | Metric::Pageviews | Metric::Events
+            Metric::Visitors
+                | Metric::Visits
+                | Metric::Pageviews
+                | Metric::Events
+                | Metric::Revenue
         ),
         Scope::Session => m != Metric::Pageviews && m != Metric::Events,
     };
@@ -244,6 +242,14 @@ pub fn breakdown_supports(dim: &Dimension, metrics: &[Metric]) -> Result<(), Met
         Some(m) => Err(*m),
         None => Ok(()),
     }
+}
+
+/// Whether a filter keeps only events of some name (`event:name==X` or
+/// `event:name~X`): then the events counted are those, not pageviews.
+fn goal_filtered(filters: &[Filter]) -> bool {
+    filters
+        .iter()
+        .any(|f| f.dimension == Dimension::EventName && f.op != Op::IsNot && f.value != NONE_LABEL)
 }
 
 /// Totals per value of `dim` (`None`: not set), in no particular order.
@@ -272,7 +278,10 @@ pub fn breakdown(
              FROM events e WHERE e.site_id = {site} AND e.ts_ms >= {start} AND e.ts_ms < {end}"
         ));
         match dim {
-            Dimension::Page => sql.push(" AND e.kind = 'pageview'"),
+            // Pages are counted by their views; with a filter on an event
+            // name, by the events of that name (the pages where a goal was
+            // reached, as Plausible shows them).
+            Dimension::Page if !goal_filtered(q.filters) => sql.push(" AND e.kind = 'pageview'"),
             Dimension::EventName => sql.push(" AND e.kind = 'event'"),
             Dimension::EventProp(_) => sql.push(" AND v IS NOT NULL"),
             _ => {}
@@ -326,4 +335,106 @@ pub fn breakdown(
         }
     }
     Ok(groups.into_iter().collect())
+}
+
+/// One currency's revenue: how many events carried an amount in it, and
+/// their sum (SQLite sums REALs with Kahan-Babuska-Neumaier compensation).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CurrencySum {
+    pub currency: String,
+    pub events: i64,
+    pub total: f64,
+}
+
+/// The revenue rows of the scope, through the partial index on them (a
+/// shop's few purchases among many pageviews; `INDEXED BY` so the planner
+/// never walks every event of the range instead).
+const REVENUE_FROM: &str = "events AS e INDEXED BY events_revenue";
+
+fn currency_sums(
+    conn: &Connection,
+    sql: &Sql,
+    mut add: impl FnMut(&rusqlite::Row<'_>, CurrencySum) -> rusqlite::Result<()>,
+) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare(&sql.text)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(sql.args.iter()))?;
+    while let Some(r) = rows.next()? {
+        let sum = CurrencySum {
+            currency: r.get(1)?,
+            events: r.get(2)?,
+            total: r.get(3)?,
+        };
+        add(r, sum)?;
+    }
+    Ok(())
+}
+
+/// Revenue per bucket (same order as `buckets`), currencies in
+/// alphabetical order; an empty list where none was recorded.
+pub fn revenue_by_bucket(
+    conn: &Connection,
+    q: &Scoped<'_>,
+    buckets: &[Bucket],
+) -> rusqlite::Result<Vec<Vec<CurrencySum>>> {
+    let mut out = vec![Vec::new(); buckets.len()];
+    if buckets.is_empty() {
+        return Ok(out);
+    }
+    let mut sql = Sql::default();
+    let b = sql.bind(buckets_json(buckets));
+    let site = sql.bind(q.site_id);
+    sql.push(&format!(
+        "SELECT b.key, e.revenue_currency, COUNT(*), SUM(e.revenue_amount) \
+         FROM json_each({b}) AS b CROSS JOIN {REVENUE_FROM} \
+         WHERE e.site_id = {site} AND e.revenue_amount IS NOT NULL \
+         AND e.ts_ms >= b.value ->> 0 AND e.ts_ms < b.value ->> 1"
+    ));
+    event_filters(q, &mut sql);
+    sql.push(" GROUP BY b.key, e.revenue_currency ORDER BY b.key, e.revenue_currency");
+    currency_sums(conn, &sql, |r, sum| {
+        let i: usize = r.get::<_, i64>(0)?.try_into().unwrap_or(usize::MAX);
+        if let Some(v) = out.get_mut(i) {
+            v.push(sum);
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Revenue per value of `dim` (`None`: not set), currencies in alphabetical
+/// order. An event's revenue goes to its own page, name and properties,
+/// and to its visit's entry and exit page, source, country, and so on.
+pub fn revenue_breakdown(
+    conn: &Connection,
+    q: &Scoped<'_>,
+    dim: &Dimension,
+) -> rusqlite::Result<HashMap<Option<String>, Vec<CurrencySum>>> {
+    let mut sql = Sql::default();
+    let (col, join) = match dim.scope() {
+        Scope::Session => (
+            column(dim, 's', &mut sql),
+            " JOIN sessions AS s ON s.id = e.session_id",
+        ),
+        Scope::Event | Scope::Shared(_) => (column(dim, 'e', &mut sql), ""),
+    };
+    let site = sql.bind(q.site_id);
+    let start = sql.bind(q.start_ms);
+    let end = sql.bind(q.end_ms);
+    sql.push(&format!(
+        "SELECT {col} AS v, e.revenue_currency, COUNT(*), SUM(e.revenue_amount) \
+         FROM {REVENUE_FROM}{join} \
+         WHERE e.site_id = {site} AND e.revenue_amount IS NOT NULL \
+         AND e.ts_ms >= {start} AND e.ts_ms < {end}"
+    ));
+    if matches!(dim, Dimension::EventProp(_)) {
+        sql.push(" AND v IS NOT NULL");
+    }
+    event_filters(q, &mut sql);
+    sql.push(" GROUP BY v, e.revenue_currency ORDER BY v, e.revenue_currency");
+    let mut groups: HashMap<Option<String>, Vec<CurrencySum>> = HashMap::new();
+    currency_sums(conn, &sql, |r, sum| {
+        groups.entry(r.get(0)?).or_default().push(sum);
+        Ok(())
+    })?;
+    Ok(groups)
 }

@@ -34,7 +34,7 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::params::{Bucket, Dimension, Metric, Scope};
+use super::params::{Bucket, Dimension, Metric, Scope, wants_events, wants_sessions};
 use super::query::{Scoped, Totals};
 use crate::sites::Site;
 
@@ -751,14 +751,6 @@ fn days_of(site: &Site, start_ms: i64, end_ms: i64) -> Option<Vec<Day>> {
 /// Whether the fast path can answer: no filters and whole days.
 fn eligible(q: &Scoped<'_>) -> bool {
     q.filters.is_empty()
-}
-
-fn wants_events(metrics: &[Metric]) -> bool {
-    metrics.iter().any(|m| !m.is_session_metric())
-}
-
-fn wants_sessions(metrics: &[Metric]) -> bool {
-    metrics.iter().any(|m| m.is_session_metric())
 }
 
 /// Adds one day's event sums; `first` says whether the day starts the span
