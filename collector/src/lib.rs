@@ -9,6 +9,7 @@
 pub mod assets;
 pub mod clock;
 pub mod config;
+pub mod dashboard;
 pub mod error;
 pub mod geo;
 pub mod ingest;
@@ -361,6 +362,7 @@ pub fn app(state: AppState) -> Router {
         .layer(CorsLayer::very_permissive())
         // Stats: bearer tokens, no CORS (same-origin dashboards only).
         .merge(stats::router())
+        .merge(dashboard::router())
         .route("/js/{file}", get(assets::sdk_file))
         .route("/demo", get(assets::demo))
         .route("/healthz", get(healthz))

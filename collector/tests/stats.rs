@@ -1025,9 +1025,18 @@ fn sample(param: &str) -> &'static str {
 #[tokio::test]
 async fn the_openapi_document_matches_the_running_server() {
     use tallymark_collector::stats::{
-        AGGREGATE_PARAMS, BREAKDOWN_PARAMS, REALTIME_PARAMS, TIMESERIES_PARAMS,
+        AGGREGATE_PARAMS, BREAKDOWN_PARAMS, REALTIME_PARAMS, SITES_PARAMS, TIMESERIES_PARAMS,
     };
     let h = harness().await;
+    // Revenue on a day of its own, so full answers carry revenue entries.
+    beacon_at(
+        &h,
+        "2026-11-02T12:00:00Z",
+        0,
+        "198.51.100.99",
+        r#"{"kind":"event","site":"berlin.example","url":"https://berlin.example/checkout","name":"Purchase","revenue":{"amount":12.5,"currency":"EUR"}}"#,
+    )
+    .await;
     let (status, spec) = h.request("/api/v1/openapi.json", None).await;
     assert_eq!(status, StatusCode::OK, "the spec needs no token");
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
@@ -1037,7 +1046,9 @@ async fn the_openapi_document_matches_the_running_server() {
         ("/api/v1/stats/timeseries", TIMESERIES_PARAMS),
         ("/api/v1/stats/breakdown", BREAKDOWN_PARAMS),
         ("/api/v1/stats/realtime", REALTIME_PARAMS),
+        ("/api/v1/sites", SITES_PARAMS),
     ];
+    let mut revenue_seen = 0;
     let mut documented_paths: Vec<&String> = paths.keys().collect();
     documented_paths.sort();
     let mut want_paths: Vec<&str> = expected.iter().map(|(p, _)| *p).collect();
@@ -1046,9 +1057,10 @@ async fn the_openapi_document_matches_the_running_server() {
 
     for (path, accepted) in expected {
         let op = &paths[path]["get"];
+        let none = Vec::new();
         let params: Vec<&str> = op["parameters"]
             .as_array()
-            .unwrap()
+            .unwrap_or(&none)
             .iter()
             .map(|p| p["name"].as_str().unwrap())
             .collect();
@@ -1077,28 +1089,42 @@ async fn the_openapi_document_matches_the_running_server() {
             assert_eq!(status, StatusCode::OK, "{uri}: {json}");
             conforms(&spec, ok_schema, &json, path).unwrap_or_else(|e| panic!("{uri}: {e}"));
         }
-        // Every metric at once, with a comparison where there is one.
-        let full = match path {
-            "/api/v1/stats/aggregate" => {
-                format!("{path}?site={BERLIN}&{MAR}&compare=previous_period")
+        // Every metric at once, with a comparison where there is one, over
+        // March and over the revenue's day.
+        for days in [MAR, "period=day&date=2026-11-02"] {
+            let full = match path {
+                "/api/v1/stats/aggregate" => {
+                    format!("{path}?site={BERLIN}&{days}&compare=previous_period")
+                }
+                "/api/v1/stats/realtime" => format!("{path}?site={BERLIN}"),
+                "/api/v1/sites" => path.to_string(),
+                _ => format!(
+                    "{path}?site={BERLIN}{required}&{days}&metrics=visitors,visits,pageviews,views_per_visit,bounce_rate,visit_duration,events,revenue"
+                ),
+            };
+            let json = h.get(&full).await;
+            conforms(&spec, ok_schema, &json, path).unwrap_or_else(|e| panic!("{full}: {e}"));
+            if days != MAR && json.to_string().contains("\"currency\":\"EUR\"") {
+                revenue_seen += 1;
             }
-            "/api/v1/stats/realtime" => format!("{path}?site={BERLIN}"),
-            _ => format!(
-                "{path}?site={BERLIN}{required}&{MAR}&metrics=visitors,visits,pageviews,views_per_visit,bounce_rate,visit_duration,events"
-            ),
-        };
-        let json = h.get(&full).await;
-        conforms(&spec, ok_schema, &json, path).unwrap_or_else(|e| panic!("{full}: {e}"));
+        }
         // Errors have the documented shape too.
         let (status, json) = h
             .request(&format!("{path}?site={BERLIN}&nope=1"), Some(&h.admin))
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         conforms(&spec, err_schema, &json, path).unwrap();
-        for code in ["401", "403"] {
-            assert!(op["responses"][code].is_object(), "{path} documents {code}");
-        }
+        assert!(op["responses"]["401"].is_object(), "{path} documents 401");
+        // A share token is refused another site's figures; the site list
+        // shows it its own site instead.
+        assert_eq!(
+            op["responses"]["403"].is_object(),
+            path != "/api/v1/sites",
+            "{path}: 403"
+        );
     }
+    // Aggregate, timeseries and breakdown answered with revenue entries.
+    assert_eq!(revenue_seen, 3);
     // A deliberately wrong shape is caught (the checker checks).
     let bad = json!({"site": "x", "visitors": "many"});
     let schema = &paths["/api/v1/stats/realtime"]["get"]["responses"]["200"]["content"]["application/json"]
@@ -1706,4 +1732,44 @@ async fn pages_of_a_goal_are_where_its_events_were_sent() {
         [json!("/"), json!("/product/a"), json!("/product/b")],
         "{v}"
     );
+}
+
+/// `GET /api/v1/sites`: the sites a token reads, each with the volume
+/// check the dashboard warns with (seed 003: silent ingestion failures).
+#[tokio::test]
+async fn sites_list_the_token_s_sites_with_their_volume_drop() {
+    let h = harness_with(&[("drop.example", "UTC"), ("ok.example", "UTC")], &[]).await;
+    let body = |site: &str, i: usize| {
+        format!(r#"{{"kind":"pageview","site":"{site}","url":"https://{site}/p{i}"}}"#)
+    };
+    // 120 events on the first day, 10 on the second: a fall of 91.7%.
+    for i in 0..120 {
+        let at = format!("2026-05-01T10:{:02}:{:02}Z", i / 60, i % 60);
+        beacon_at(&h, &at, 0, "203.0.113.1", &body("drop.example", i)).await;
+    }
+    for i in 0..10 {
+        let at = format!("2026-05-02T10:00:{i:02}Z");
+        beacon_at(&h, &at, 0, "203.0.113.1", &body("drop.example", i)).await;
+        beacon_at(&h, &at, 0, "203.0.113.1", &body("ok.example", i)).await;
+    }
+    h.clock.set("2026-05-02T12:00:00Z".parse().unwrap());
+    let v = h.get("/api/v1/sites").await;
+    assert_eq!(
+        v,
+        json!({"sites": [
+            {"domain": "drop.example", "timezone": "UTC",
+             "volume": {"last_24h": 10, "previous_24h": 120, "dropped_percent": 91.7}},
+            {"domain": "ok.example", "timezone": "UTC",
+             "volume": {"last_24h": 10, "previous_24h": 0, "dropped_percent": null}},
+        ]})
+    );
+    // The share token (made for the last site) sees only its site.
+    let (status, v) = h.request("/api/v1/sites", Some(&h.share_utc)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v["sites"].as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(v["sites"][0]["domain"], "ok.example");
+    let (status, _) = h.request("/api/v1/sites", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let e = h.bad("/api/v1/sites?site=drop.example").await;
+    assert!(e.starts_with("query") && e.ends_with("takes: none)"), "{e}");
 }

@@ -124,23 +124,48 @@ fn tokens_from_the_cli_read_the_numbers_the_collector_recorded() {
     let (status, spec) = get(&c, "/api/v1/openapi.json", None);
     assert_eq!(status, 200);
     let paths = spec["paths"].as_object().expect("paths");
-    assert_eq!(paths.len(), 4, "{spec}");
+    assert_eq!(paths.len(), 5, "{spec}");
     for (path, item) in paths {
-        let params = item["get"]["parameters"].as_array().expect("parameters");
-        let mut query = vec!["site=localhost".to_string()];
-        for p in params {
-            let name = p["name"].as_str().unwrap_or_default();
-            if name == "property" {
-                query.push("property=source".into());
+        let params = item["get"]["parameters"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let mut query = Vec::new();
+        for p in &params {
+            match p["name"].as_str().unwrap_or_default() {
+                "site" => query.push("site=localhost"),
+                "property" => query.push("property=source"),
+                _ => {}
             }
         }
         let uri = format!("{path}?{}", query.join("&"));
         let (status, json) = get(&c, &uri, Some(&admin));
         assert_eq!(status, 200, "{uri}: {json}");
-        assert_eq!(json["site"], "localhost", "{uri}: {json}");
+        if query.is_empty() {
+            // `/api/v1/sites`: both sites for the admin token.
+            assert_eq!(json["sites"][0]["domain"], "localhost", "{uri}: {json}");
+            assert_eq!(json["sites"][1]["domain"], "other.example", "{uri}: {json}");
+        } else {
+            assert_eq!(json["site"], "localhost", "{uri}: {json}");
+        }
         let (status, json) = get(&c, &format!("{uri}&undocumented=1"), Some(&admin));
         assert_eq!(status, 400, "{uri}: {json}");
     }
+
+    // A share token lists its one site.
+    let (status, json) = get(&c, "/api/v1/sites", Some(&share));
+    assert_eq!(status, 200, "{json}");
+    let domains: Vec<_> = json["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["domain"].clone())
+        .collect();
+    assert_eq!(domains, ["localhost"], "{json}");
+    assert_eq!(
+        json["sites"][0]["volume"]["dropped_percent"],
+        serde_json::Value::Null
+    );
 
     // Tokens are stored hashed: neither appears in any file of the data dir.
     let data = c.kill();

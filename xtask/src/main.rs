@@ -1,6 +1,6 @@
 //! `cargo xtask`: the project's one build entry point (matklad's pattern).
 //!
-//!   cargo xtask run        build the SDK, start the collector with the demo page
+//!   cargo xtask run        build the SDK, start the collector with the demo page and dashboard
 //!   cargo xtask test       everything CI checks: fmt, clippy, wasm build, all tests
 //!   cargo xtask build-sdk  build the browser SDK into npm/dist
 //!   cargo xtask bench ingest [SECONDS]  load test: collector vs a bare handler
@@ -68,7 +68,7 @@ fn main() -> Result<()> {
 }
 
 const USAGE: &str = "usage: cargo xtask <command>
-  run [--listen ADDR] [--data DIR]   build the SDK and the collector, serve the demo
+  run [--listen ADDR] [--data DIR]   build the SDK and the collector, serve the demo and dashboard
   test                               everything CI runs
   build-sdk                          the browser SDK, the npm tarball, the script tag
   fuzz [SECONDS]                     the fuzz targets, SECONDS each
@@ -100,6 +100,9 @@ fn run(root: &Path, extra: &[String]) -> Result<()> {
     let port = listen.rsplit(':').next().unwrap_or("8080");
     println!();
     println!("  demo page:  http://localhost:{port}/demo   (each load records one pageview)");
+    println!(
+        "  dashboard:  http://localhost:{port}/dashboard   (paste a token from: target/release/tallymark token create --data {data})"
+    );
     println!("  ingest:     POST http://localhost:{port}/api/event");
     println!("  script:     http://localhost:{port}/js/tallymark.js");
     println!("  database:   {data}/tallymark.sqlite3");

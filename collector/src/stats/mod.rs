@@ -52,6 +52,7 @@ pub const BREAKDOWN_PARAMS: &[&str] = &[
     "sort",
 ];
 pub const REALTIME_PARAMS: &[&str] = &["site", "filter"];
+pub const SITES_PARAMS: &[&str] = &[];
 
 /// The stats routes (merged into [`crate::app`]).
 pub fn router() -> Router<AppState> {
@@ -60,6 +61,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/stats/timeseries", get(timeseries))
         .route("/api/v1/stats/breakdown", get(breakdown))
         .route("/api/v1/stats/realtime", get(realtime))
+        .route("/api/v1/sites", get(sites))
         .route("/api/v1/openapi.json", get(openapi_json))
 }
 
@@ -220,6 +222,55 @@ async fn realtime(
     RawQueryString(query): RawQueryString,
 ) -> Result<Json<RealtimeResponse>, StatsError> {
     serve(state, headers, query, REALTIME_PARAMS, compute_realtime).await
+}
+
+/// The sites a token reads, with their volume check.
+#[utoipa::path(
+    get,
+    path = "/api/v1/sites",
+    responses(
+        (status = 200, description = "The sites this token reads, by domain", body = SitesResponse),
+        (status = 400, description = "A query parameter (this endpoint takes none)", body = ErrorBody),
+        (status = 401, description = "Missing or unknown bearer token", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+async fn sites(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQueryString(query): RawQueryString,
+) -> Result<Json<SitesResponse>, StatsError> {
+    let task = tokio::task::spawn_blocking(move || {
+        let conn = state.store.reader()?;
+        let grant = auth::authenticate(&conn, &headers)?;
+        RawQuery::parse(query.as_deref(), SITES_PARAMS)?;
+        let now_ms = state.clock.now_ms();
+        let mut sites = Vec::new();
+        for site in state.sites.all() {
+            if grant.allows(site.id).is_err() {
+                continue;
+            }
+            let v = crate::volume::check(&conn, &site, now_ms, state.config.volume_drop_percent)?;
+            sites.push(SiteInfo {
+                domain: site.domain.clone(),
+                timezone: site.timezone.clone(),
+                volume: VolumeInfo {
+                    last_24h: v.last_24h,
+                    previous_24h: v.previous_24h,
+                    dropped_percent: v.dropped_percent.map(|p| round(p, 1)),
+                },
+            });
+        }
+        sites.sort_by(|a, b| a.domain.cmp(&b.domain));
+        Ok(SitesResponse { sites })
+    });
+    match task.await {
+        Ok(result) => result.map(Json),
+        Err(e) => {
+            tracing::error!(error = %e, "sites task failed");
+            Err(StatsError::Storage)
+        }
+    }
 }
 
 fn scoped<'a>(site: &Site, range: &Range, filters: &'a [params::Filter]) -> Scoped<'a> {
@@ -743,6 +794,33 @@ pub struct RealtimeResponse {
     pub visitors: i64,
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SitesResponse {
+    /// In order of domain; a share token sees its one site.
+    pub sites: Vec<SiteInfo>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SiteInfo {
+    /// The normalised domain, as the `site` parameter takes it.
+    pub domain: String,
+    /// IANA timezone: the site's days.
+    pub timezone: String,
+    pub volume: VolumeInfo,
+}
+
+/// The volume-drop check (silent ingestion failures): events accepted in
+/// the last 24 hours against the 24 hours before.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VolumeInfo {
+    pub last_24h: i64,
+    pub previous_24h: i64,
+    /// The fall in percent (1 decimal) when it exceeds the configured
+    /// threshold (`volume_drop_percent`, default 15) and the day before had
+    /// at least 100 events; else null.
+    pub dropped_percent: Option<f64>,
+}
+
 /// Every error: a message that starts with the parameter at fault.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
@@ -860,7 +938,7 @@ impl Modify for BearerAuth {
             (sessions) are counted in the range they started in. Errors are \
             `{\"error\": \"<parameter>: <problem>\"}`; an unknown site is a 400."
     ),
-    paths(aggregate, timeseries, breakdown, realtime),
+    paths(aggregate, timeseries, breakdown, realtime, sites),
     components(schemas(
         MetricValues,
         RevenueValue,
@@ -872,6 +950,9 @@ impl Modify for BearerAuth {
         BreakdownResponse,
         BreakdownRow,
         RealtimeResponse,
+        SitesResponse,
+        SiteInfo,
+        VolumeInfo,
         ErrorBody
     )),
     modifiers(&BearerAuth)

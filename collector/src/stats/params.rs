@@ -431,12 +431,16 @@ impl RawQuery {
         let mut pairs: Vec<(String, String)> = Vec::new();
         for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
             if !allowed.contains(&key.as_ref()) {
+                let takes = if allowed.is_empty() {
+                    "none".to_string()
+                } else {
+                    allowed.join(", ")
+                };
                 return Err(StatsError::bad(
                     "query",
                     format!(
-                        "unknown parameter {:?} (this endpoint takes: {})",
-                        truncate(&key),
-                        allowed.join(", ")
+                        "unknown parameter {:?} (this endpoint takes: {takes})",
+                        truncate(&key)
                     ),
                 ));
             }

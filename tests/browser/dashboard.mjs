@@ -1,0 +1,83 @@
+// Uses the dashboard as a site owner would: opens it, pastes the token,
+// reads the figures, clicks a source to filter by it, and reports what the
+// page showed and left behind.
+// usage: node dashboard.mjs BASE_URL TOKEN
+import { launch } from './chromium.mjs';
+
+const [base, token] = process.argv.slice(2);
+const browser = await launch();
+try {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors = [];
+  page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') errors.push(m.text()); });
+  page.on('pageerror', (e) => errors.push(String(e)));
+
+  // `/` leads to the dashboard, which asks for a token.
+  await page.goto(base + '/');
+  const landed = new URL(page.url()).pathname;
+  await page.waitForSelector('#login:not([hidden])');
+
+  // A wrong token is refused with a message.
+  await page.fill('#token', 'not-a-token');
+  await page.click('#login button');
+  await page.waitForFunction(() => !document.getElementById('error').hidden);
+  const refused = await page.textContent('#error');
+  // The console's line for that 401 is expected; from here on, none.
+  errors.length = 0;
+
+  await page.fill('#token', token);
+  await page.click('#login button');
+  const read = async () => {
+    await page.waitForFunction(() =>
+      document.getElementById('board').getAttribute('aria-busy') === 'false' &&
+      document.querySelectorAll('.card').length > 0);
+    return page.evaluate(() => {
+      const cards = {};
+      for (const c of document.querySelectorAll('.card')) {
+        cards[c.dataset.metric] = [...c.querySelectorAll('.value')].map((v) => v.textContent).join(' | ');
+      }
+      const panels = {};
+      for (const p of document.querySelectorAll('.panel')) {
+        panels[p.dataset.panel] = [...p.querySelectorAll('tbody tr')].map((tr) =>
+          [...tr.querySelectorAll('td')].map((td) => td.textContent));
+      }
+      return {
+        cards,
+        panels,
+        bars: document.querySelectorAll('#chart rect').length,
+        realtime: document.getElementById('realtime').textContent,
+        filters: [...document.querySelectorAll('#filters button')].map((b) => b.textContent),
+        volume: document.getElementById('volume').hidden ? null : document.getElementById('volume').textContent,
+        search: location.search,
+      };
+    });
+  };
+  await page.waitForSelector('#board:not([hidden])');
+  await page.waitForFunction(() => /current visitor/.test(document.getElementById('realtime').textContent));
+  const before = await read();
+
+  // Click "Google" in the Sources panel: the whole board is filtered by it.
+  await page.click('[data-panel="Sources"] td.v button >> text=Google');
+  await page.waitForFunction(() => document.querySelectorAll('#filters button').length === 1);
+  const filtered = await read();
+
+  // A reload keeps the view (site, period, filter) and the token.
+  await page.reload();
+  await page.waitForSelector('#board:not([hidden])');
+  await page.waitForFunction(() => document.querySelectorAll('#filters button').length === 1);
+  const reloaded = await read();
+
+  const storage = await page.evaluate(async () => ({
+    localStorage: localStorage.length,
+    sessionStorage: sessionStorage.length,
+    indexedDB: (await indexedDB.databases()).length,
+    cookie: document.cookie,
+  }));
+  console.log(JSON.stringify({
+    landed, refused, before, filtered, reloaded, storage,
+    cookies: await context.cookies(), errors,
+  }));
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,131 @@
+//! The dashboard in real Chromium against the real binary: a site owner
+//! pastes a token made with `tallymark token create` and reads the numbers
+//! the collector recorded; clicking a source filters the whole board.
+
+use serde_json::{Value, json};
+use tallymark_e2e::{Collector, browser, http_get, http_post, tallymark};
+
+const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+const SAFARI: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15";
+
+fn rows(report: &Value, panel: &str) -> Vec<Vec<String>> {
+    serde_json::from_value(report[panel].clone()).unwrap_or_default()
+}
+
+#[test]
+fn a_site_owner_reads_and_filters_the_numbers_in_the_dashboard() {
+    let data = tempfile::tempdir().unwrap();
+    tallymark(&["site", "add", "localhost", "--data"], data.path());
+    let admin = tallymark(&["token", "create", "--data"], data.path());
+    let admin = admin.trim().to_string();
+    let c = Collector::serve(data, &[]);
+    // Two visitors: Firefox direct (2 pageviews), Safari from Google (1
+    // pageview, a purchase of 19.99 EUR).
+    for (ua, body) in [
+        (
+            FIREFOX,
+            r#"{"kind":"pageview","site":"localhost","url":"http://localhost/"}"#,
+        ),
+        (
+            FIREFOX,
+            r#"{"kind":"pageview","site":"localhost","url":"http://localhost/pricing"}"#,
+        ),
+        (
+            SAFARI,
+            r#"{"kind":"pageview","site":"localhost","url":"http://localhost/","referrer":"https://www.google.com/"}"#,
+        ),
+        (
+            SAFARI,
+            r#"{"kind":"event","name":"Purchase","site":"localhost","url":"http://localhost/checkout","revenue":{"amount":19.99,"currency":"EUR"}}"#,
+        ),
+    ] {
+        let (status, _) = http_post(c.port, "/api/event", body, &[("User-Agent", ua)]).unwrap();
+        assert_eq!(status, 202);
+    }
+
+    let report = browser("dashboard.mjs", &[&c.url(""), &admin]);
+    assert_eq!(report["landed"], "/dashboard", "{report}");
+    assert!(
+        report["refused"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not known"),
+        "{report}"
+    );
+
+    let before = &report["before"];
+    assert_eq!(before["cards"]["visitors"], "2", "{before}");
+    assert_eq!(before["cards"]["visits"], "2", "{before}");
+    assert_eq!(before["cards"]["pageviews"], "3", "{before}");
+    assert_eq!(before["cards"]["events"], "4", "{before}");
+    assert_eq!(before["cards"]["revenue"], "€19.99", "{before}");
+    // 30 days, one bar each.
+    assert_eq!(before["bars"], 30, "{before}");
+    assert!(
+        before["realtime"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("2 current visitors"),
+        "{before}"
+    );
+    let sources = rows(&before["panels"], "Sources");
+    assert_eq!(
+        sources,
+        [["(none)", "1"], ["Google", "1"]].map(|r| r.map(String::from).to_vec()),
+        "{before}"
+    );
+    assert_eq!(
+        rows(&before["panels"], "Goals"),
+        [["Purchase", "1", "1", "€19.99"]].map(|r| r.map(String::from).to_vec()),
+        "{before}"
+    );
+    assert_eq!(
+        rows(&before["panels"], "Pages"),
+        [["/", "2", "2"], ["/pricing", "1", "1"]].map(|r| r.map(String::from).to_vec()),
+        "{before}"
+    );
+    assert_eq!(before["volume"], Value::Null);
+
+    // Filtered by Google: one visitor, one pageview, the purchase.
+    let filtered = &report["filtered"];
+    assert_eq!(
+        filtered["filters"],
+        json!(["source is Google ×"]),
+        "{filtered}"
+    );
+    assert_eq!(filtered["cards"]["visitors"], "1", "{filtered}");
+    assert_eq!(filtered["cards"]["pageviews"], "1", "{filtered}");
+    assert_eq!(filtered["cards"]["revenue"], "€19.99", "{filtered}");
+    assert_eq!(
+        rows(&filtered["panels"], "Sources"),
+        [["Google", "1"]].map(|r| r.map(String::from).to_vec())
+    );
+    assert!(
+        filtered["search"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("filter=source%3D%3DGoogle"),
+        "{filtered}"
+    );
+    // A reload shows the same view.
+    assert_eq!(report["reloaded"]["cards"], filtered["cards"], "{report}");
+    assert_eq!(report["reloaded"]["filters"], filtered["filters"]);
+
+    // Nothing kept in the browser; no console error (a CSP violation is one).
+    assert_eq!(report["cookies"], json!([]));
+    assert_eq!(
+        report["storage"],
+        json!({"localStorage": 0, "sessionStorage": 0, "indexedDB": 0, "cookie": ""})
+    );
+    assert_eq!(report["errors"], json!([]), "{report}");
+
+    // The page is served with a CSP that allows nothing but this origin.
+    let (status, response) = http_get(c.port, "/dashboard", &[]).unwrap();
+    assert_eq!(status, 200);
+    let lower = response.to_ascii_lowercase();
+    assert!(
+        lower.contains("content-security-policy: default-src 'none'; script-src 'self'"),
+        "{response}"
+    );
+    assert!(!lower.contains("set-cookie"), "{response}");
+}
