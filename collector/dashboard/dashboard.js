@@ -51,7 +51,11 @@
   };
 
   var token = '';
-  var view = { site: '', period: '30d', metric: 'visitors', filters: [] };
+  // `date`: the period's anchor day (YYYY-MM-DD), empty for today.
+  var view = { site: '', period: '30d', date: '', metric: 'visitors', filters: [] };
+  var timezone = 'UTC';
+  // The resolved days of the period shown: {from, to}.
+  var shown = null;
   var tabs = {};
   var generation = 0;
 
@@ -61,6 +65,7 @@
     var q = new URLSearchParams(location.search);
     view.site = q.get('site') || '';
     view.period = q.get('period') || '30d';
+    view.date = /^\d{4}-\d{2}-\d{2}$/.test(q.get('date') || '') ? q.get('date') : '';
     view.metric = q.get('metric') || 'visitors';
     view.filters = q.getAll('filter');
   }
@@ -69,6 +74,7 @@
     var q = new URLSearchParams();
     if (view.site) q.set('site', view.site);
     q.set('period', view.period);
+    if (view.date) q.set('date', view.date);
     if (view.metric !== 'visitors') q.set('metric', view.metric);
     view.filters.forEach(function (f) { q.append('filter', f); });
     history.replaceState(null, '', '?' + q.toString() + location.hash);
@@ -159,7 +165,7 @@
   function showLogin(message) {
     $('login').hidden = false;
     $('board').hidden = true;
-    ['site', 'period', 'realtime'].forEach(function (id) { $(id).hidden = true; });
+    ['site', 'period', 'nav', 'realtime'].forEach(function (id) { $(id).hidden = true; });
     showError(message);
   }
 
@@ -192,6 +198,8 @@
       $('period').value = view.period;
       if ($('period').value !== view.period) { view.period = '30d'; $('period').value = '30d'; }
       $('period').hidden = false;
+      $('nav').hidden = false;
+      timezone = sites.filter(function (s) { return s.domain === view.site; })[0].timezone;
       $('login').hidden = true;
       $('board').hidden = false;
       showVolume(sites.filter(function (s) { return s.domain === view.site; })[0]);
@@ -212,7 +220,40 @@
   }
 
   function common() {
-    return { site: view.site, period: view.period, filter: view.filters };
+    return { site: view.site, period: view.period, date: view.date, filter: view.filters };
+  }
+
+  // Days as YYYY-MM-DD strings, moved in UTC (no DST in whole days).
+  function addDays(day, n) {
+    var d = new Date(day + 'T00:00:00Z');
+    d.setUTCDate(d.getUTCDate() + n);
+    return d.toISOString().slice(0, 10);
+  }
+
+  function today() {
+    try {
+      return new Intl.DateTimeFormat('en-CA', { timeZone: timezone }).format(new Date());
+    } catch (e) {
+      return new Date().toISOString().slice(0, 10);
+    }
+  }
+
+  var LENGTH = { day: 1, '7d': 7, '30d': 30 };
+
+  // Previous: the period that ends the day before this one starts. Next:
+  // the one after, or today's when that would reach past today.
+  function move(step) {
+    if (!shown) return;
+    var anchor = step < 0 ? addDays(shown.from, -1)
+      : addDays(shown.to, LENGTH[view.period] || 1);
+    view.date = anchor >= today() ? '' : anchor;
+    refresh();
+  }
+
+  function showRange(period) {
+    shown = period && period.from ? { from: period.from, to: period.to } : null;
+    $('range').textContent = !shown ? '' : shown.from === shown.to ? shown.from : shown.from + ' – ' + shown.to;
+    $('next').disabled = !view.date;
   }
 
   function refresh() {
@@ -224,7 +265,7 @@
     var fail = function (e) { if (current()) showError(e.message); };
     var p = common();
     api('/api/v1/stats/aggregate', Object.assign({ compare: 'previous_period' }, p))
-      .then(function (body) { if (current()) renderCards(body); }).catch(fail);
+      .then(function (body) { if (current()) { showRange(body.period); renderCards(body); } }).catch(fail);
     var chartMetric = view.metric === 'revenue' ? 'revenue' : view.metric;
     api('/api/v1/stats/timeseries', Object.assign({ metrics: chartMetric }, p))
       .then(function (body) { if (current()) renderChart(body); }).catch(fail);
@@ -411,9 +452,13 @@
   $('site').addEventListener('change', function () {
     view.site = $('site').value;
     view.filters = [];
+    view.date = '';
+    writeAddress();
     start();
   });
   $('period').addEventListener('change', function () { view.period = $('period').value; refresh(); });
+  $('prev').addEventListener('click', function () { move(-1); });
+  $('next').addEventListener('click', function () { move(1); });
   addEventListener('hashchange', start);
   setInterval(function () { if (token && view.site && !document.hidden) realtime(); }, 30000);
   start();

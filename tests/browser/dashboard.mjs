@@ -68,6 +68,22 @@ try {
   await page.waitForFunction(() => document.querySelectorAll('#filters button').length === 1);
   const reloaded = await read();
 
+  // Back one period and forward again.
+  const rangeNow = await page.textContent('#range');
+  const nextAtToday = await page.isDisabled('#next');
+  await page.click('#prev');
+  await page.waitForFunction((r) => document.getElementById('range').textContent !== r, rangeNow);
+  const previous = await read();
+  const rangeBefore = await page.textContent('#range');
+  await page.click('#next');
+  await page.waitForFunction((r) => document.getElementById('range').textContent === r, rangeNow);
+  const back = await read();
+
+  // Another site: its own (empty) figures, no filter carried over.
+  await page.selectOption('#site', 'other.example');
+  await page.waitForFunction(() => new URLSearchParams(location.search).get('site') === 'other.example');
+  const other = await read();
+
   const storage = await page.evaluate(async () => ({
     localStorage: localStorage.length,
     sessionStorage: sessionStorage.length,
@@ -76,6 +92,7 @@ try {
   }));
   console.log(JSON.stringify({
     landed, refused, before, filtered, reloaded, storage,
+    rangeNow, nextAtToday, rangeBefore, previous, back, other,
     cookies: await context.cookies(), errors,
   }));
 } finally {

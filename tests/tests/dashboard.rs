@@ -16,6 +16,7 @@ fn rows(report: &Value, panel: &str) -> Vec<Vec<String>> {
 fn a_site_owner_reads_and_filters_the_numbers_in_the_dashboard() {
     let data = tempfile::tempdir().unwrap();
     tallymark(&["site", "add", "localhost", "--data"], data.path());
+    tallymark(&["site", "add", "other.example", "--data"], data.path());
     let admin = tallymark(&["token", "create", "--data"], data.path());
     let admin = admin.trim().to_string();
     let c = Collector::serve(data, &[]);
@@ -110,6 +111,35 @@ fn a_site_owner_reads_and_filters_the_numbers_in_the_dashboard() {
     // A reload shows the same view.
     assert_eq!(report["reloaded"]["cards"], filtered["cards"], "{report}");
     assert_eq!(report["reloaded"]["filters"], filtered["filters"]);
+
+    // The 30 days before: nothing; "next" is off at today and back again.
+    assert_eq!(report["nextAtToday"], true, "{report}");
+    let now: Vec<&str> = report["rangeNow"]
+        .as_str()
+        .unwrap_or_default()
+        .split(" – ")
+        .collect();
+    let before: Vec<&str> = report["rangeBefore"]
+        .as_str()
+        .unwrap_or_default()
+        .split(" – ")
+        .collect();
+    assert_eq!((now.len(), before.len()), (2, 2), "{report}");
+    let day = |s: &str| s.parse::<jiff::civil::Date>().unwrap();
+    assert_eq!(day(before[1]).tomorrow().unwrap(), day(now[0]), "{report}");
+    assert_eq!((day(before[1]) - day(before[0])).get_days(), 29, "{report}");
+    assert_eq!(report["previous"]["cards"]["visitors"], "0", "{report}");
+    assert!(
+        report["previous"]["search"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("date="),
+        "{report}"
+    );
+    assert_eq!(report["back"]["cards"], filtered["cards"], "{report}");
+    // The other site: its own figures, the filter not carried over.
+    assert_eq!(report["other"]["cards"]["visitors"], "0", "{report}");
+    assert_eq!(report["other"]["filters"], json!([]), "{report}");
 
     // Nothing kept in the browser; no console error (a CSP violation is one).
     assert_eq!(report["cookies"], json!([]));
