@@ -146,8 +146,10 @@ pub const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO site_ids SELECT 1, COALESCE(MAX(id), 0) FROM sites;",
     // 5: the revenue rows alone, for the stats API's `revenue` metric: a
-    // shop's purchases are found without reading its pageviews.
-    "CREATE INDEX events_revenue ON events (site_id, ts_ms)
+    // shop's purchases are found without reading its pageviews, and summed
+    // (in total, per bucket, per event name) from the index itself.
+    "CREATE INDEX events_revenue
+        ON events (site_id, ts_ms, revenue_currency, revenue_amount, name)
         WHERE revenue_amount IS NOT NULL;",
 ];
 
