@@ -2,7 +2,7 @@
 // no framework, no build step, no third-party request, no storage. The
 // token lives in the address after `#token=` (never sent to a server but as
 // the Authorization header); the view (site, period, filters, metric) in its
-// query string, so a reload or a bookmark shows the same view.
+// query string, so a reload, a bookmark or Back shows the same view.
 'use strict';
 
 (function () {
@@ -17,6 +17,11 @@
     ['bounce_rate', 'Bounce rate', 'percent'],
     ['visit_duration', 'Visit duration', 'duration'],
     ['events', 'Events', 'count'],
+  ];
+  // With a filter on an event name (a goal), as Plausible shows it.
+  var GOAL_CARDS = [
+    ['visitors', 'Unique conversions', 'count'],
+    ['events', 'Total conversions', 'count'],
   ];
   // Lower is better for these: a fall is shown green.
   var INVERTED = { bounce_rate: true };
@@ -49,35 +54,69 @@
     visitors: 'Visitors', visits: 'Visits', pageviews: 'Views', events: 'Events',
     bounce_rate: 'Bounce', revenue: 'Revenue',
   };
+  var NAMES = {
+    page: 'page', entry_page: 'entry page', exit_page: 'exit page', source: 'source',
+    referrer: 'referrer', channel: 'channel', utm_source: 'UTM source',
+    utm_medium: 'UTM medium', utm_campaign: 'UTM campaign', utm_term: 'UTM term',
+    utm_content: 'UTM content', country: 'country', browser: 'browser', os: 'OS',
+    device: 'device', 'event:name': 'goal',
+  };
+  var PERIODS = ['day', '7d', '30d', 'month', 'year', 'custom'];
 
   var token = '';
-  // `date`: the period's anchor day (YYYY-MM-DD), empty for today.
-  var view = { site: '', period: '30d', date: '', metric: 'visitors', filters: [] };
+  // `date`: the period's anchor day (YYYY-MM-DD), empty for today; `from`
+  // and `to`: the days of a custom period.
+  var view = { site: '', period: '30d', date: '', from: '', to: '', metric: 'visitors', filters: [] };
   var timezone = 'UTC';
   // The resolved days of the period shown: {from, to}.
   var shown = null;
-  var tabs = {};
+  // Per panel: the chosen tab and how many rows to show.
+  var tabs = {}, limits = {};
   var generation = 0;
+
+  var DAY = /^\d{4}-\d{2}-\d{2}$/;
 
   function readAddress() {
     var hash = new URLSearchParams(location.hash.slice(1));
     token = hash.get('token') || '';
     var q = new URLSearchParams(location.search);
     view.site = q.get('site') || '';
-    view.period = q.get('period') || '30d';
-    view.date = /^\d{4}-\d{2}-\d{2}$/.test(q.get('date') || '') ? q.get('date') : '';
+    view.period = PERIODS.indexOf(q.get('period')) >= 0 ? q.get('period') : '30d';
+    view.date = DAY.test(q.get('date') || '') ? q.get('date') : '';
+    view.from = DAY.test(q.get('from') || '') ? q.get('from') : '';
+    view.to = DAY.test(q.get('to') || '') ? q.get('to') : '';
+    if (view.period === 'custom' && !(view.from && view.to)) view.period = '30d';
     view.metric = q.get('metric') || 'visitors';
+    var known = view.metric === 'revenue' || CARDS.some(function (c) { return c[0] === view.metric; });
+    if (!known) view.metric = 'visitors';
     view.filters = q.getAll('filter');
   }
 
-  function writeAddress() {
+  // `push`: a new history entry (what the user did, so Back undoes it);
+  // else the current one is corrected in place.
+  function writeAddress(push) {
     var q = new URLSearchParams();
     if (view.site) q.set('site', view.site);
     q.set('period', view.period);
-    if (view.date) q.set('date', view.date);
+    if (view.period === 'custom') {
+      q.set('from', view.from);
+      q.set('to', view.to);
+    } else if (view.date) {
+      q.set('date', view.date);
+    }
     if (view.metric !== 'visitors') q.set('metric', view.metric);
     view.filters.forEach(function (f) { q.append('filter', f); });
-    history.replaceState(null, '', '?' + q.toString() + location.hash);
+    var url = '?' + q.toString() + location.hash;
+    if (url === location.search + location.hash) return;
+    if (push) history.pushState(null, '', url);
+    else history.replaceState(null, '', url);
+  }
+
+  // Requests in flight: the board is `aria-busy` until all have answered.
+  var pending = 0;
+  function busy(delta) {
+    pending += delta;
+    $('board').setAttribute('aria-busy', String(pending > 0));
   }
 
   function api(path, params) {
@@ -101,13 +140,6 @@
     }).then(function (body) { busy(-1); return body; }, function (e) { busy(-1); throw e; });
   }
 
-  // Requests in flight: the board is `aria-busy` until all have answered.
-  var pending = 0;
-  function busy(delta) {
-    pending += delta;
-    $('board').setAttribute('aria-busy', String(pending > 0));
-  }
-
   function el(tag, attrs, children) {
     var n = document.createElement(tag);
     Object.keys(attrs || {}).forEach(function (k) {
@@ -129,6 +161,12 @@
     var e = $('error');
     e.textContent = message || '';
     e.hidden = !message;
+  }
+
+  function showNotice(message) {
+    var n = $('notice');
+    n.textContent = message || '';
+    n.hidden = !message;
   }
 
   var numbers = new Intl.NumberFormat('en');
@@ -160,12 +198,17 @@
     return value;
   }
 
+  // The goal filters (an event name), which turn the board into conversions.
+  function goalFilters() {
+    return view.filters.filter(function (f) { return /^event:name(==|~)/.test(f) && f !== 'event:name==(none)'; });
+  }
+
   // --- login -------------------------------------------------------------
 
   function showLogin(message) {
     $('login').hidden = false;
     $('board').hidden = true;
-    ['site', 'period', 'nav', 'realtime'].forEach(function (id) { $(id).hidden = true; });
+    ['site', 'period', 'custom', 'nav', 'realtime'].forEach(function (id) { $(id).hidden = true; });
     showError(message);
   }
 
@@ -181,6 +224,7 @@
 
   function start() {
     readAddress();
+    showNotice('');
     if (!token) { showLogin(''); return; }
     api('/api/v1/sites').then(function (body) {
       var sites = body.sites || [];
@@ -192,20 +236,22 @@
       var select = $('site');
       select.textContent = '';
       sites.forEach(function (s) { select.appendChild(el('option', { value: s.domain, text: s.domain })); });
-      if (!sites.some(function (s) { return s.domain === view.site; })) view.site = sites[0].domain;
+      if (view.site && !sites.some(function (s) { return s.domain === view.site; })) {
+        showNotice(view.site + ' is not a site this token reads (removed, or never added): showing ' + sites[0].domain + '.');
+        view.site = '';
+        view.filters = [];
+      }
+      if (!view.site) view.site = sites[0].domain;
       select.value = view.site;
-      select.hidden = false;
-      $('period').value = view.period;
-      if ($('period').value !== view.period) { view.period = '30d'; $('period').value = '30d'; }
-      $('period').hidden = false;
-      $('nav').hidden = false;
-      timezone = sites.filter(function (s) { return s.domain === view.site; })[0].timezone;
+      var site = sites.filter(function (s) { return s.domain === view.site; })[0];
+      timezone = site.timezone;
       $('login').hidden = true;
       $('board').hidden = false;
-      showVolume(sites.filter(function (s) { return s.domain === view.site; })[0]);
+      ['site', 'period', 'nav'].forEach(function (id) { $(id).hidden = false; });
+      showVolume(site);
       refresh();
     }).catch(function (e) {
-      showLogin(e.status === 401 ? 'That token is not known to this collector.' : e.message);
+      showLogin(e.status === 401 ? 'That token is not known to this collector (or its site was removed).' : e.message);
     });
   }
 
@@ -219,8 +265,13 @@
     }
   }
 
+  function period() {
+    if (view.period === 'custom') return { period: 'custom', from: view.from, to: view.to };
+    return { period: view.period, date: view.date };
+  }
+
   function common() {
-    return { site: view.site, period: view.period, date: view.date, filter: view.filters };
+    return Object.assign({ site: view.site, filter: view.filters }, period());
   }
 
   // Days as YYYY-MM-DD strings, moved in UTC (no DST in whole days).
@@ -228,6 +279,10 @@
     var d = new Date(day + 'T00:00:00Z');
     d.setUTCDate(d.getUTCDate() + n);
     return d.toISOString().slice(0, 10);
+  }
+
+  function daysBetween(a, b) {
+    return Math.round((Date.parse(b + 'T00:00:00Z') - Date.parse(a + 'T00:00:00Z')) / 86400000);
   }
 
   function today() {
@@ -238,39 +293,109 @@
     }
   }
 
-  var LENGTH = { day: 1, '7d': 7, '30d': 30 };
+  // Whether the period anchored on `day` is the current one.
+  function isCurrent(day) {
+    var t = today();
+    if (view.period === 'month') return day.slice(0, 7) >= t.slice(0, 7);
+    if (view.period === 'year') return day.slice(0, 4) >= t.slice(0, 4);
+    return day >= t;
+  }
 
   // Previous: the period that ends the day before this one starts. Next:
-  // the one after, or today's when that would reach past today.
+  // the one after this one ends (today's at most).
   function move(step) {
     if (!shown) return;
-    var anchor = step < 0 ? addDays(shown.from, -1)
-      : addDays(shown.to, LENGTH[view.period] || 1);
-    view.date = anchor >= today() ? '' : anchor;
-    refresh();
+    if (view.period === 'custom') {
+      var len = daysBetween(shown.from, shown.to) + 1;
+      view.from = addDays(shown.from, step * len);
+      view.to = addDays(shown.to, step * len);
+      $('from').value = view.from;
+      $('to').value = view.to;
+    } else {
+      var anchor = step < 0 ? addDays(shown.from, -1)
+        : addDays(shown.to, ({ day: 1, '7d': 7, '30d': 30 })[view.period] || 1);
+      view.date = isCurrent(anchor) ? '' : anchor;
+    }
+    refresh(true);
   }
 
-  function showRange(period) {
-    shown = period && period.from ? { from: period.from, to: period.to } : null;
+  function showRange(p) {
+    shown = p && p.from ? { from: p.from, to: p.to } : null;
     $('range').textContent = !shown ? '' : shown.from === shown.to ? shown.from : shown.from + ' – ' + shown.to;
-    $('next').disabled = !view.date;
+    $('prev').disabled = !shown;
+    $('next').disabled = !shown || (view.period === 'custom' ? shown.to >= today() : !view.date);
   }
 
-  function refresh() {
-    writeAddress();
+  // Everything on the board is from one view: a failed request must not
+  // leave another view's figures under this view's labels.
+  function clearBoard(message) {
+    $('cards').textContent = '';
+    $('chart').textContent = '';
+    $('chart-caption').textContent = '';
+    $('chart-axis').textContent = '';
+    showRange(null);
+    [].forEach.call(document.querySelectorAll('.panel-body'), function (b) {
+      b.textContent = '';
+      b.appendChild(el('p', { class: 'empty', text: message }));
+    });
+  }
+
+  function refresh(push) {
+    writeAddress(push);
     showError('');
     var g = ++generation;
     var current = function () { return g === generation; };
+    $('period').value = view.period;
+    $('custom').hidden = view.period !== 'custom';
+    if (view.period === 'custom') {
+      $('from').value = view.from;
+      $('to').value = view.to;
+    }
     renderFilters();
-    var fail = function (e) { if (current()) showError(e.message); };
+    var failed = false;
+    var fail = function (e) {
+      if (!current() || failed) return;
+      failed = true;
+      // A bookmarked day that does not exist (2026-02-30): today instead.
+      if (e.status === 400 && /^date/.test(e.message) && view.date) {
+        view.date = '';
+        refresh();
+        return;
+      }
+      showError(e.message);
+      clearBoard('Could not load: ' + e.message);
+    };
     var p = common();
+    var goals = goalFilters();
     api('/api/v1/stats/aggregate', Object.assign({ compare: 'previous_period' }, p))
-      .then(function (body) { if (current()) { showRange(body.period); renderCards(body); } }).catch(fail);
-    var chartMetric = view.metric === 'revenue' ? 'revenue' : view.metric;
-    api('/api/v1/stats/timeseries', Object.assign({ metrics: chartMetric }, p))
+      .then(function (body) {
+        if (!current()) return;
+        showRange(body.period);
+        renderCards(body, goals.length > 0);
+        if (goals.length) conversionRate(body, current);
+      }).catch(fail);
+    api('/api/v1/stats/timeseries', Object.assign({ metrics: view.metric }, p))
       .then(function (body) { if (current()) renderChart(body); }).catch(fail);
     realtime();
     renderPanels(current, fail);
+  }
+
+  // Unique conversions over the visitors of the same view without the goal.
+  function conversionRate(aggregate, current) {
+    var others = view.filters.filter(function (f) { return goalFilters().indexOf(f) < 0; });
+    var q = Object.assign({ site: view.site, filter: others, metrics: 'visitors' }, period());
+    api('/api/v1/stats/aggregate', q).then(function (all) {
+      if (!current()) return;
+      var base = all.results.visitors, conv = aggregate.results.visitors;
+      var rate = base ? Math.round(1000 * conv / base) / 10 : 0;
+      $('cards').insertBefore(el('div', {
+        class: 'card', 'data-metric': 'conversion_rate',
+        title: 'Unique conversions over all visitors of the period',
+      }, [
+        el('span', { class: 'label', text: 'Conversion rate' }),
+        el('span', { class: 'value', text: rate.toFixed(1) + '%' }),
+      ]), $('cards').children[2] || null);
+    }).catch(function () {});
   }
 
   function realtime() {
@@ -288,10 +413,14 @@
     box.textContent = '';
     view.filters.forEach(function (f, i) {
       var m = f.match(/^(.*?)(==|!=|~)(.*)$/);
-      var text = m ? m[1] + (m[2] === '==' ? ' is ' : m[2] === '!=' ? ' is not ' : ' contains ') + m[3] : f;
+      var text = f;
+      if (m) {
+        var dim = NAMES[m[1]] || m[1].replace(/^event:props:/, 'property ');
+        text = dim + (m[2] === '==' ? ' is ' : m[2] === '!=' ? ' is not ' : ' contains ') + label(m[1], m[3]);
+      }
       box.appendChild(el('button', {
         type: 'button', title: 'Remove this filter', text: text + ' ×',
-        onclick: function () { view.filters.splice(i, 1); refresh(); },
+        onclick: function () { view.filters.splice(i, 1); refresh(true); },
       }));
     });
   }
@@ -299,14 +428,14 @@
   function addFilter(property, value) {
     var f = property + '==' + value;
     if (view.filters.indexOf(f) < 0) view.filters.push(f);
-    refresh();
+    refresh(true);
   }
 
-  function renderCards(body) {
+  function renderCards(body, goal) {
     var box = $('cards');
     box.textContent = '';
     var r = body.results || {}, change = (body.comparison && body.comparison.change) || {};
-    CARDS.forEach(function (c) {
+    (goal ? GOAL_CARDS : CARDS).forEach(function (c) {
       var ch = change[c[0]], changeEl = null;
       if (ch !== undefined && ch !== null) {
         var good = INVERTED[c[0]] ? ch < 0 : ch > 0;
@@ -320,7 +449,7 @@
         type: 'button', class: 'card', 'data-metric': c[0],
         'aria-pressed': String(view.metric === c[0]),
         title: c[0] === 'visitors' ? 'Distinct daily visitor ids: a person counts once per day they came' : '',
-        onclick: function () { view.metric = c[0]; refresh(); },
+        onclick: function () { view.metric = c[0]; refresh(true); },
       }, [
         el('span', { class: 'label', text: c[1] }),
         el('span', { class: 'value', text: format(r[c[0]], c[2]) }),
@@ -333,54 +462,69 @@
         type: 'button', class: 'card', 'data-metric': 'revenue',
         'aria-pressed': String(view.metric === 'revenue'),
         title: 'Per currency, never converted',
-        onclick: function () { view.metric = 'revenue'; refresh(); },
+        onclick: function () { view.metric = 'revenue'; refresh(true); },
       }, [el('span', { class: 'label', text: 'Revenue' })].concat(revenue.map(function (x) {
-        return el('span', { class: 'value', text: money(x) });
+        return el('span', { class: 'value money', text: money(x) });
       }))));
     }
   }
 
-  // The chart's value of a bucket: the metric, or for revenue the total in
-  // the first currency (the legend says which).
+  // The currency a revenue chart shows: the one most revenue events were
+  // in (the API sorts revenue breakdowns by it too).
+  function mainCurrency(rows) {
+    var events = {}, best = '';
+    rows.forEach(function (row) {
+      (row.revenue || []).forEach(function (x) { events[x.currency] = (events[x.currency] || 0) + x.events; });
+    });
+    Object.keys(events).sort().forEach(function (c) { if (!best || events[c] > events[best]) best = c; });
+    return best;
+  }
+
   function chartValue(row, metric, currency) {
     if (metric !== 'revenue') return row[metric] || 0;
     var r = (row.revenue || []).filter(function (x) { return x.currency === currency; })[0];
     return r ? r.total : 0;
   }
 
+  // Bars in an SVG stretched to the box; the words around it are HTML, so
+  // they stay readable on a phone.
   function renderChart(body) {
     var chart = $('chart');
     chart.textContent = '';
-    var rows = body.results || [], metric = view.metric, currency = '';
-    if (metric === 'revenue') {
-      rows.some(function (row) { if (row.revenue && row.revenue.length) { currency = row.revenue[0].currency; return true; } return false; });
-    }
-    var W = 1000, H = 220, top = 18, bottom = 22, left = 4;
-    chart.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
+    var rows = body.results || [], metric = view.metric;
+    var currency = metric === 'revenue' ? mainCurrency(rows) : '';
     var values = rows.map(function (r) { return chartValue(r, metric, currency); });
-    var max = Math.max.apply(null, [0].concat(values));
-    var n = Math.max(rows.length, 1), step = (W - left) / n, gap = Math.min(2, step * 0.2);
+    var max = Math.max.apply(null, [0].concat(values)), min = Math.min.apply(null, [0].concat(values));
+    var show = function (v) {
+      return metric === 'revenue' ? (currency ? money({ currency: currency, total: v }) : '–') : format(v, metricKind(metric));
+    };
+    var W = 1000, H = 200, span = max - min || 1, zero = H * max / span;
+    var n = Math.max(rows.length, 1), step = W / n, gap = Math.min(2, step * 0.2);
     rows.forEach(function (row, i) {
-      var h = max > 0 ? (H - top - bottom) * Math.max(values[i], 0) / max : 0;
-      var rect = svg('rect', { x: left + i * step + gap / 2, y: H - bottom - h, width: Math.max(step - gap, 0.5), height: h, 'data-date': row.date });
+      var v = values[i], h = H * Math.abs(v) / span;
+      var rect = svg('rect', {
+        x: i * step + gap / 2, y: v >= 0 ? zero - h : zero, width: Math.max(step - gap, 0.5), height: h,
+        class: v < 0 ? 'negative' : '', 'data-date': row.date,
+      });
       var title = svg('title');
-      title.textContent = row.date + ': ' + (metric === 'revenue' && currency ? money({ currency: currency, total: values[i] }) : format(values[i], metricKind(metric)));
+      title.textContent = when(row.date) + ': ' + show(v);
       rect.appendChild(title);
       chart.appendChild(rect);
     });
-    var caption = (metric === 'revenue' ? 'Revenue' + (currency ? ' (' + currency + ')' : '') : cardLabel(metric)) +
-      ' · max ' + (metric === 'revenue' && currency ? money({ currency: currency, total: max }) : format(max, metricKind(metric)));
-    var t = svg('text', { x: left, y: 12 });
-    t.textContent = caption;
-    chart.appendChild(t);
+    if (min < 0) chart.appendChild(svg('line', { x1: 0, x2: W, y1: zero, y2: zero, class: 'zero' }));
+    var name = metric === 'revenue' ? 'Revenue' + (currency ? ' in ' + currency : '') : cardLabel(metric);
+    $('chart-caption').textContent = name + ' · highest ' + show(max) + (min < 0 ? ' · lowest ' + show(min) : '');
+    var axis = $('chart-axis');
+    axis.textContent = '';
     if (rows.length) {
-      var first = svg('text', { x: left, y: H - 6 });
-      first.textContent = rows[0].date.slice(0, 16);
-      var last = svg('text', { x: W - 4, y: H - 6, 'text-anchor': 'end' });
-      last.textContent = rows[rows.length - 1].date.slice(0, 16);
-      chart.appendChild(first);
-      chart.appendChild(last);
+      axis.appendChild(el('span', { text: when(rows[0].date) }));
+      axis.appendChild(el('span', { text: when(rows[rows.length - 1].date) }));
     }
+  }
+
+  // A bucket's label: the day, or the day and hour ("2026-12-07 14:00").
+  function when(date) {
+    return date.length > 10 ? date.slice(0, 10) + ' ' + date.slice(11, 16) : date;
   }
 
   function metricKind(metric) {
@@ -389,7 +533,8 @@
   }
 
   function cardLabel(metric) {
-    var c = CARDS.filter(function (x) { return x[0] === metric; })[0];
+    var cards = goalFilters().length ? GOAL_CARDS.concat(CARDS) : CARDS;
+    var c = cards.filter(function (x) { return x[0] === metric; })[0];
     return c ? c[1] : metric;
   }
 
@@ -397,25 +542,43 @@
     var box = $('panels');
     box.textContent = '';
     PANELS.forEach(function (panel) {
-      var name = panel[0], choices = panel[1];
-      var chosen = tabs[name] || 0;
-      var body = el('div', { class: 'panel-body' }, [el('p', { class: 'empty', text: 'Loading…' })]);
-      var tabBar = el('div', { class: 'tabs', role: 'tablist' });
-      choices.forEach(function (c, i) {
-        tabBar.appendChild(el('button', {
-          type: 'button', role: 'tab', 'aria-selected': String(i === chosen), text: c[0],
-          onclick: function () { tabs[name] = i; refresh(); },
-        }));
-      });
-      box.appendChild(el('section', { class: 'panel', 'data-panel': name, 'aria-label': name }, [tabBar, body]));
-      var c = choices[chosen];
-      api('/api/v1/stats/breakdown', Object.assign({ property: c[1], metrics: c[2], limit: 10 }, common()))
-        .then(function (result) { if (current()) renderTable(body, c[1], c[2].split(','), result); })
-        .catch(fail);
+      var section = el('section', { class: 'panel', 'data-panel': panel[0], 'aria-label': panel[0] });
+      box.appendChild(section);
+      loadPanel(section, panel, current, fail);
     });
   }
 
-  function renderTable(box, property, metrics, result) {
+  // One panel: its tabs and its table; a tab or "more" reloads this panel only.
+  function loadPanel(section, panel, current, fail) {
+    var name = panel[0], choices = panel[1];
+    var chosen = tabs[name] || 0;
+    var limit = limits[name] || 10;
+    section.textContent = '';
+    var tabBar = el('div', { class: 'tabs', role: 'tablist' });
+    choices.forEach(function (c, i) {
+      tabBar.appendChild(el('button', {
+        type: 'button', role: 'tab', 'aria-selected': String(i === chosen), text: c[0],
+        onclick: function () { tabs[name] = i; limits[name] = 10; loadPanel(section, panel, current, fail); },
+      }));
+    });
+    var body = el('div', { class: 'panel-body' }, [el('p', { class: 'empty', text: 'Loading…' })]);
+    section.appendChild(tabBar);
+    section.appendChild(body);
+    var c = choices[chosen];
+    // With a goal filter, pages count its events (where it was reached).
+    var metrics = c[1] === 'page' && goalFilters().length ? 'visitors,events' : c[2];
+    api('/api/v1/stats/breakdown', Object.assign({ property: c[1], metrics: metrics, limit: limit }, common()))
+      .then(function (result) {
+        if (!current()) return;
+        renderTable(body, c[1], metrics.split(','), result, function () {
+          limits[name] = Math.min(limit * 10, 1000);
+          loadPanel(section, panel, current, fail);
+        });
+      })
+      .catch(fail);
+  }
+
+  function renderTable(box, property, metrics, result, more) {
     box.textContent = '';
     var rows = result.results || [];
     if (!rows.length) { box.appendChild(el('p', { class: 'empty', text: 'Nothing in this period.' })); return; }
@@ -428,24 +591,31 @@
       // Through the CSSOM: the page's CSP refuses style attributes.
       var bar = el('span', { class: 'bar' });
       bar.style.width = share + '%';
+      var text = label(property, r.value);
       var cells = [el('td', { class: 'v' }, [
         bar,
         el('button', {
-          type: 'button', title: 'Filter by this value', text: label(property, r.value),
+          type: 'button', title: text + ' (click to filter by it)', text: text,
           onclick: function () { addFilter(property, r.value); },
         }),
       ])];
       metrics.forEach(function (m) {
-        var text = m === 'revenue' ? (r.revenue || []).map(money).join(', ') || '–'
-          : format(r[m], m === 'bounce_rate' ? 'percent' : 'count');
-        cells.push(el('td', { text: text }));
+        if (m === 'revenue') {
+          var list = (r.revenue || []).map(function (x) { return el('span', { text: money(x) }); });
+          cells.push(el('td', { class: 'money' }, list.length ? list : [document.createTextNode('–')]));
+        } else {
+          cells.push(el('td', { text: format(r[m], m === 'bounce_rate' ? 'percent' : 'count') }));
+        }
       });
       tbody.appendChild(el('tr', {}, cells));
     });
     table.appendChild(tbody);
     box.appendChild(table);
     if (result.total > rows.length) {
-      box.appendChild(el('p', { class: 'empty', text: 'Top ' + rows.length + ' of ' + numbers.format(result.total) }));
+      box.appendChild(el('p', { class: 'empty' }, [
+        document.createTextNode('Top ' + rows.length + ' of ' + numbers.format(result.total) + ' '),
+        rows.length < 1000 ? el('button', { type: 'button', class: 'more', text: 'Show more', onclick: more }) : null,
+      ]));
     }
   }
 
@@ -453,13 +623,34 @@
     view.site = $('site').value;
     view.filters = [];
     view.date = '';
-    writeAddress();
+    writeAddress(true);
     start();
   });
-  $('period').addEventListener('change', function () { view.period = $('period').value; refresh(); });
+  $('period').addEventListener('change', function () {
+    var p = $('period').value;
+    if (p === 'custom') {
+      // Start from the days shown, so the fields are never empty.
+      view.from = (shown && shown.from) || addDays(today(), -29);
+      view.to = (shown && shown.to) || today();
+      $('from').value = view.from;
+      $('to').value = view.to;
+    }
+    view.period = p;
+    view.date = '';
+    refresh(true);
+  });
+  $('custom').addEventListener('submit', function (e) {
+    e.preventDefault();
+    if (!DAY.test($('from').value) || !DAY.test($('to').value)) return;
+    view.from = $('from').value;
+    view.to = $('to').value;
+    refresh(true);
+  });
   $('prev').addEventListener('click', function () { move(-1); });
   $('next').addEventListener('click', function () { move(1); });
   addEventListener('hashchange', start);
+  // Back and forward: the view of that history entry.
+  addEventListener('popstate', start);
   setInterval(function () { if (token && view.site && !document.hidden) realtime(); }, 30000);
   start();
 })();

@@ -20,7 +20,9 @@ try {
 
   // A wrong token is refused with a message.
   await page.fill('#token', 'not-a-token');
+  const line401 = page.waitForEvent('console', (m) => /401/.test(m.text()));
   await page.click('#login button');
+  await line401;
   await page.waitForFunction(() => !document.getElementById('error').hidden);
   const refused = await page.textContent('#error');
   // The console's line for that 401 is expected; from here on, none.
@@ -68,6 +70,11 @@ try {
   await page.waitForFunction(() => document.querySelectorAll('#filters button').length === 1);
   const reloaded = await read();
 
+  // Back (the browser's) undoes the filter.
+  await page.goBack();
+  await page.waitForFunction(() => document.querySelectorAll('#filters button').length === 0);
+  const unfiltered = await read();
+
   // Back one period and forward again.
   const rangeNow = await page.textContent('#range');
   const nextAtToday = await page.isDisabled('#next');
@@ -78,6 +85,17 @@ try {
   await page.click('#next');
   await page.waitForFunction((r) => document.getElementById('range').textContent === r, rangeNow);
   const back = await read();
+
+  // A goal: conversions, and the conversion rate against all visitors.
+  await page.click('[data-panel="Goals"] td.v button >> text=Purchase');
+  await page.waitForFunction(() => document.querySelectorAll('#filters button').length === 1);
+  await page.waitForSelector('[data-metric="conversion_rate"]');
+  const goal = await read();
+
+  // A custom range: it starts from the days shown.
+  await page.selectOption('#period', 'custom');
+  await page.waitForFunction(() => new URLSearchParams(location.search).get('period') === 'custom');
+  const custom = await read();
 
   // Another site: its own (empty) figures, no filter carried over.
   await page.selectOption('#site', 'other.example');
@@ -90,10 +108,25 @@ try {
     indexedDB: (await indexedDB.databases()).length,
     cookie: document.cookie,
   }));
+  const cookies = await context.cookies();
+  // Console lines so far; the next view's 400s are expected ones.
+  const seen = errors.slice();
+
+  // A view the API refuses (a bookmarked filter on an unknown dimension):
+  // the error, and no figures left from the view before.
+  await page.goto(base + '/dashboard?site=localhost&filter=nope%3D%3Dx#token=' + encodeURIComponent(token));
+  await page.waitForFunction(() => !document.getElementById('error').hidden);
+  await page.waitForFunction(() => document.getElementById('board').getAttribute('aria-busy') === 'false');
+  const refusedView = await page.evaluate(() => ({
+    error: document.getElementById('error').textContent,
+    cards: document.querySelectorAll('.card').length,
+    panels: [...document.querySelectorAll('.panel-body')].map((b) => b.textContent),
+  }));
+
   console.log(JSON.stringify({
     landed, refused, before, filtered, reloaded, storage,
-    rangeNow, nextAtToday, rangeBefore, previous, back, other,
-    cookies: await context.cookies(), errors,
+    rangeNow, nextAtToday, rangeBefore, previous, back, other, unfiltered, goal, custom, refusedView,
+    cookies, errors: seen,
   }));
 } finally {
   await browser.close();

@@ -136,10 +136,62 @@ fn a_site_owner_reads_and_filters_the_numbers_in_the_dashboard() {
             .contains("date="),
         "{report}"
     );
-    assert_eq!(report["back"]["cards"], filtered["cards"], "{report}");
+    // The browser's Back undid the filter; previous/next came back to it.
+    assert_eq!(
+        report["unfiltered"]["cards"], report["before"]["cards"],
+        "{report}"
+    );
+    assert_eq!(
+        report["back"]["cards"], report["before"]["cards"],
+        "{report}"
+    );
+    // A goal: 1 of the 2 visitors converted.
+    let goal = &report["goal"];
+    assert_eq!(goal["filters"], json!(["goal is Purchase ×"]), "{goal}");
+    assert_eq!(
+        goal["cards"],
+        json!({"visitors": "1", "events": "1", "conversion_rate": "50.0%", "revenue": "€19.99"}),
+        "{goal}"
+    );
+    // Pages under a goal: where it was reached, with its events.
+    assert_eq!(
+        rows(&goal["panels"], "Pages"),
+        [["/checkout", "1", "1"]].map(|r| r.map(String::from).to_vec()),
+        "{goal}"
+    );
+    // Custom range: it starts from the 30 days shown, same figures.
+    let custom = &report["custom"];
+    assert!(
+        custom["search"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("from="),
+        "{custom}"
+    );
+    assert_eq!(custom["cards"], goal["cards"], "{custom}");
     // The other site: its own figures, the filter not carried over.
     assert_eq!(report["other"]["cards"]["visitors"], "0", "{report}");
     assert_eq!(report["other"]["filters"], json!([]), "{report}");
+
+    // A refused view shows why, and no figures.
+    let refused = &report["refusedView"];
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("filter:"),
+        "{refused}"
+    );
+    assert_eq!(refused["cards"], 0, "{refused}");
+    for panel in refused["panels"].as_array().unwrap() {
+        assert!(
+            panel
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("Could not load"),
+            "{refused}"
+        );
+    }
 
     // Nothing kept in the browser; no console error (a CSP violation is one).
     assert_eq!(report["cookies"], json!([]));
