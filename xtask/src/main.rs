@@ -27,8 +27,20 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
+/// A relative `--data DIR` means from where the command was typed, not from
+/// the project root that xtask then works in.
+fn absolute_data_dirs(mut args: Vec<String>) -> Result<Vec<String>> {
+    let here = std::env::current_dir()?;
+    for i in 1..args.len() {
+        if args[i - 1] == "--data" && Path::new(&args[i]).is_relative() {
+            args[i] = here.join(&args[i]).display().to_string();
+        }
+    }
+    Ok(args)
+}
+
 fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args = absolute_data_dirs(std::env::args().skip(1).collect())?;
     let root = project_root();
     std::env::set_current_dir(&root)?;
     match args.first().map(String::as_str) {
