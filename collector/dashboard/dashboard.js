@@ -48,7 +48,11 @@
       ['Browser', 'browser', 'visitors'],
       ['OS', 'os', 'visitors'],
     ]],
-    ['Goals', [['Custom events', 'event:name', 'visitors,events,revenue']]],
+    ['Goals', [
+      ['Custom events', 'event:name', 'visitors,events,revenue'],
+      // Keys; clicking one opens a tab of its values.
+      ['Properties', 'event:props', 'visitors,events'],
+    ]],
   ];
   var HEADINGS = {
     visitors: 'Visitors', visits: 'Visits', pageviews: 'Views', events: 'Events',
@@ -70,8 +74,9 @@
   var timezone = 'UTC';
   // The resolved days of the period shown: {from, to}.
   var shown = null;
-  // Per panel: the chosen tab and how many rows to show.
-  var tabs = {}, limits = {};
+  // Per panel: the chosen tab, how many rows to show, and the property key
+  // opened from a "Properties" tab.
+  var tabs = {}, limits = {}, keys = {};
   var generation = 0;
 
   var DAY = /^\d{4}-\d{2}-\d{2}$/;
@@ -380,9 +385,10 @@
     renderPanels(current, fail);
   }
 
-  // Unique conversions over the visitors of the same view without the goal.
+  // Unique conversions over the visitors of the same view without the goal
+  // (and without its property filters, part of what a conversion is).
   function conversionRate(aggregate, current) {
-    var others = view.filters.filter(function (f) { return goalFilters().indexOf(f) < 0; });
+    var others = view.filters.filter(function (f) { return !/^event:(name|props:)/.test(f); });
     var q = Object.assign({ site: view.site, filter: others, metrics: 'visitors' }, period());
     api('/api/v1/stats/aggregate', q).then(function (all) {
       if (!current()) return;
@@ -550,7 +556,8 @@
 
   // One panel: its tabs and its table; a tab or "more" reloads this panel only.
   function loadPanel(section, panel, current, fail) {
-    var name = panel[0], choices = panel[1];
+    var name = panel[0], choices = panel[1].slice();
+    if (keys[name]) choices.push([keys[name], 'event:props:' + keys[name], 'visitors,events']);
     var chosen = tabs[name] || 0;
     var limit = limits[name] || 10;
     section.textContent = '';
@@ -564,21 +571,29 @@
     var body = el('div', { class: 'panel-body' }, [el('p', { class: 'empty', text: 'Loading…' })]);
     section.appendChild(tabBar);
     section.appendChild(body);
-    var c = choices[chosen];
+    var c = choices[chosen] || choices[0];
     // With a goal filter, pages count its events (where it was reached).
     var metrics = c[1] === 'page' && goalFilters().length ? 'visitors,events' : c[2];
     api('/api/v1/stats/breakdown', Object.assign({ property: c[1], metrics: metrics, limit: limit }, common()))
       .then(function (result) {
         if (!current()) return;
-        renderTable(body, c[1], metrics.split(','), result, function () {
+        var more = function () {
           limits[name] = Math.min(limit * 10, 1000);
           loadPanel(section, panel, current, fail);
-        });
+        };
+        // A key opens its values; any other value filters by it.
+        var pick = c[1] !== 'event:props' ? addFilter : function (_, key) {
+          keys[name] = key;
+          tabs[name] = panel[1].length;
+          limits[name] = 10;
+          loadPanel(section, panel, current, fail);
+        };
+        renderTable(body, c[1], metrics.split(','), result, more, pick);
       })
       .catch(fail);
   }
 
-  function renderTable(box, property, metrics, result, more) {
+  function renderTable(box, property, metrics, result, more, pick) {
     box.textContent = '';
     var rows = result.results || [];
     if (!rows.length) { box.appendChild(el('p', { class: 'empty', text: 'Nothing in this period.' })); return; }
@@ -595,8 +610,8 @@
       var cells = [el('td', { class: 'v' }, [
         bar,
         el('button', {
-          type: 'button', title: text + ' (click to filter by it)', text: text,
-          onclick: function () { addFilter(property, r.value); },
+          type: 'button', title: text + (property === 'event:props' ? ' (click for its values)' : ' (click to filter by it)'), text: text,
+          onclick: function () { pick(property, r.value); },
         }),
       ])];
       metrics.forEach(function (m) {
@@ -622,6 +637,7 @@
   $('site').addEventListener('change', function () {
     view.site = $('site').value;
     view.filters = [];
+    keys = {};
     view.date = '';
     writeAddress(true);
     start();

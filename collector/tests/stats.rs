@@ -1773,3 +1773,51 @@ async fn sites_list_the_token_s_sites_with_their_volume_drop() {
     let e = h.bad("/api/v1/sites?site=drop.example").await;
     assert!(e.starts_with("query") && e.ends_with("takes: none)"), "{e}");
 }
+
+/// `property=event:props`: which property keys the events carry (the
+/// dashboard's way to find a goal's properties), filtered like any event
+/// breakdown; a filter needs a key.
+#[tokio::test]
+async fn property_keys_break_down_like_an_event_dimension() {
+    let h = harness().await;
+    let bd = |q: &str| {
+        format!(
+            "/api/v1/stats/breakdown?site={BERLIN}&{MAR}&property=event:props&metrics=visitors,events&sort=value:asc{q}"
+        )
+    };
+    let v = h.get(&bd("")).await;
+    // Signup (beacon 3) carries plan, seats, annual and "Plan Name";
+    // Download (beacon 8) carries file. V1 sent both, under ids a and d.
+    assert_eq!(
+        v["results"],
+        json!([
+            {"value": "Plan Name", "visitors": 1, "events": 1},
+            {"value": "annual", "visitors": 1, "events": 1},
+            {"value": "file", "visitors": 1, "events": 1},
+            {"value": "plan", "visitors": 1, "events": 1},
+            {"value": "seats", "visitors": 1, "events": 1},
+        ]),
+        "{v}"
+    );
+    let v = h.get(&bd("&filter=event:name==Download")).await;
+    assert_eq!(
+        v["results"],
+        json!([{"value": "file", "visitors": 1, "events": 1}]),
+        "{v}"
+    );
+    let e = h
+        .bad(&format!(
+            "/api/v1/stats/aggregate?site={BERLIN}&{MAR}&filter=event:props==plan"
+        ))
+        .await;
+    assert!(
+        e.starts_with("filter") && e.contains("event:props:<key>"),
+        "{e}"
+    );
+    let e = h
+        .bad(&format!(
+            "/api/v1/stats/breakdown?site={BERLIN}&{MAR}&property=event:props&metrics=revenue"
+        ))
+        .await;
+    assert!(e.starts_with("metrics: revenue"), "{e}");
+}

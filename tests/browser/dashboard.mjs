@@ -92,6 +92,21 @@ try {
   await page.waitForSelector('[data-metric="conversion_rate"]');
   const goal = await read();
 
+  // Its properties: the keys, then one key's values, then a value.
+  const goalsRows = () => page.evaluate(() => [...document.querySelectorAll('[data-panel="Goals"] tbody tr')]
+    .map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
+  await page.click('[data-panel="Goals"] [role="tab"] >> text=Properties');
+  await page.waitForSelector('[data-panel="Goals"] td.v button >> text=plan');
+  await page.waitForFunction(() => document.getElementById('board').getAttribute('aria-busy') === 'false');
+  const goalKeys = await goalsRows();
+  await page.click('[data-panel="Goals"] td.v button >> text=plan');
+  await page.waitForSelector('[data-panel="Goals"] [role="tab"][aria-selected="true"] >> text=plan');
+  await page.waitForFunction(() => document.getElementById('board').getAttribute('aria-busy') === 'false');
+  const planValues = await goalsRows();
+  await page.click('[data-panel="Goals"] td.v button >> text=pro');
+  await page.waitForFunction(() => document.querySelectorAll('#filters button').length === 2);
+  const propFiltered = await read();
+
   // A custom range: it starts from the days shown.
   await page.selectOption('#period', 'custom');
   await page.waitForFunction(() => new URLSearchParams(location.search).get('period') === 'custom');
@@ -126,6 +141,7 @@ try {
   console.log(JSON.stringify({
     landed, refused, before, filtered, reloaded, storage,
     rangeNow, nextAtToday, rangeBefore, previous, back, other, unfiltered, goal, custom, refusedView,
+    goalKeys, planValues, propFiltered,
     cookies, errors: seen,
   }));
 } finally {

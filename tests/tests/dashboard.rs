@@ -37,7 +37,7 @@ fn a_site_owner_reads_and_filters_the_numbers_in_the_dashboard() {
         ),
         (
             SAFARI,
-            r#"{"kind":"event","name":"Purchase","site":"localhost","url":"http://localhost/checkout","revenue":{"amount":19.99,"currency":"EUR"}}"#,
+            r#"{"kind":"event","name":"Purchase","site":"localhost","url":"http://localhost/checkout","props":{"plan":"pro"},"revenue":{"amount":19.99,"currency":"EUR"}}"#,
         ),
     ] {
         let (status, _) = http_post(c.port, "/api/event", body, &[("User-Agent", ua)]).unwrap();
@@ -159,6 +159,15 @@ fn a_site_owner_reads_and_filters_the_numbers_in_the_dashboard() {
         [["/checkout", "1", "1"]].map(|r| r.map(String::from).to_vec()),
         "{goal}"
     );
+    // The goal's properties, a key's values, and a value as a filter.
+    assert_eq!(report["goalKeys"], json!([["plan", "1", "1"]]), "{report}");
+    assert_eq!(report["planValues"], json!([["pro", "1", "1"]]), "{report}");
+    assert_eq!(
+        report["propFiltered"]["filters"],
+        json!(["goal is Purchase ×", "property plan is pro ×"]),
+        "{report}"
+    );
+    assert_eq!(report["propFiltered"]["cards"], goal["cards"], "{report}");
     // Custom range: it starts from the 30 days shown, same figures.
     let custom = &report["custom"];
     assert!(
@@ -169,6 +178,11 @@ fn a_site_owner_reads_and_filters_the_numbers_in_the_dashboard() {
         "{custom}"
     );
     assert_eq!(custom["cards"], goal["cards"], "{custom}");
+    assert_eq!(
+        custom["filters"].as_array().map(Vec::len),
+        Some(2),
+        "{custom}"
+    );
     // The other site: its own figures, the filter not carried over.
     assert_eq!(report["other"]["cards"]["visitors"], "0", "{report}");
     assert_eq!(report["other"]["filters"], json!([]), "{report}");

@@ -890,7 +890,9 @@ struct BreakdownParams {
     /// and revenue; entry_page and exit_page take visitors, visits,
     /// views_per_visit, bounce_rate, visit_duration and revenue; the others
     /// take all. With a filter `event:name==X`, a breakdown by page counts
-    /// the X events by the page they were sent on.
+    /// the X events by the page they were sent on. `event:props` (no key,
+    /// breakdowns only) lists the property keys the events carry, with
+    /// visitors, visits, pageviews and events.
     property: String,
     /// Rows per page, 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]

@@ -70,6 +70,9 @@ pub enum Dimension {
     EventName,
     /// `event:props:<key>`: a custom property's value, as text.
     EventProp(String),
+    /// `event:props`: the custom properties' keys (breakdowns only: which
+    /// properties the events carry).
+    EventPropKeys,
 }
 
 /// Which table a dimension lives in.
@@ -103,11 +106,15 @@ impl Dimension {
         "device",
         "event:name",
         "event:props:<key>",
+        "event:props",
     ];
 
     pub fn scope(&self) -> Scope {
         match self {
-            Dimension::Page | Dimension::EventName | Dimension::EventProp(_) => Scope::Event,
+            Dimension::Page
+            | Dimension::EventName
+            | Dimension::EventProp(_)
+            | Dimension::EventPropKeys => Scope::Event,
             Dimension::EntryPage | Dimension::ExitPage => Scope::Session,
             Dimension::Source => Scope::Shared("source"),
             Dimension::Referrer => Scope::Shared("referrer"),
@@ -145,6 +152,7 @@ impl FromStr for Dimension {
             "os" => Dimension::Os,
             "device" => Dimension::Device,
             "event:name" => Dimension::EventName,
+            "event:props" => Dimension::EventPropKeys,
             other => match other.strip_prefix("event:props:") {
                 Some(key) if valid_prop_key(key) => Dimension::EventProp(key.to_string()),
                 Some(key) => {
@@ -182,6 +190,7 @@ impl fmt::Display for Dimension {
             Dimension::Os => "os",
             Dimension::Device => "device",
             Dimension::EventName => "event:name",
+            Dimension::EventPropKeys => "event:props",
             Dimension::EventProp(key) => return write!(f, "event:props:{key}"),
         };
         f.write_str(name)
@@ -306,6 +315,11 @@ impl FromStr for Filter {
             ));
         };
         let dimension: Dimension = s[..at].trim().parse()?;
+        if dimension == Dimension::EventPropKeys {
+            return Err(format!(
+                "{s:?}: filter on a property's value, event:props:<key>==<value>"
+            ));
+        }
         let value = s[at + token.len()..].to_string();
         if value.is_empty() || value.len() > 2000 {
             return Err(format!("{s:?}: the value must be 1 to 2000 bytes"));

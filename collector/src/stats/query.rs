@@ -81,6 +81,9 @@ fn column(dim: &Dimension, alias: char, sql: &mut Sql) -> String {
                  ELSE CAST({v} AS TEXT) END"
             )
         }
+        // The key of the row of `json_each({alias}.props) AS j` (joined by
+        // the breakdown that groups by it).
+        Dimension::EventPropKeys => "j.key".to_string(),
         Dimension::EntryPage => format!("{alias}.entry_path"),
         Dimension::ExitPage => format!("{alias}.exit_path"),
         other => match other.scope() {
@@ -228,6 +231,11 @@ pub fn by_bucket(
 pub fn breakdown_supports(dim: &Dimension, metrics: &[Metric]) -> Result<(), Metric> {
     let ok = |m: Metric| match dim.scope() {
         Scope::Shared(_) => true,
+        // Keys: how many events (of which visitors and visits) carry each.
+        Scope::Event if *dim == Dimension::EventPropKeys => matches!(
+            m,
+            Metric::Visitors | Metric::Visits | Metric::Pageviews | Metric::Events
+        ),
         Scope::Event => matches!(
             m,
             Metric::Visitors
@@ -275,7 +283,12 @@ pub fn breakdown(
         sql.push(&format!(
             "SELECT {col} AS v, COUNT(DISTINCT e.visitor_id), COUNT(DISTINCT e.session_id), \
              COALESCE(SUM(e.kind = 'pageview'), 0), COUNT(*) \
-             FROM events e WHERE e.site_id = {site} AND e.ts_ms >= {start} AND e.ts_ms < {end}"
+             FROM events e{keys} WHERE e.site_id = {site} AND e.ts_ms >= {start} AND e.ts_ms < {end}",
+            keys = if *dim == Dimension::EventPropKeys {
+                ", json_each(e.props) AS j"
+            } else {
+                ""
+            },
         ));
         match dim {
             // Pages are counted by their views; with a filter on an event

@@ -823,7 +823,7 @@ pub fn breakdown(
     dim: &Dimension,
     metrics: &[Metric],
 ) -> rusqlite::Result<Option<Vec<(Value, Totals)>>> {
-    if !eligible(q) || matches!(dim, Dimension::EventProp(_)) {
+    if !eligible(q) || matches!(dim, Dimension::EventProp(_) | Dimension::EventPropKeys) {
         return Ok(None);
     }
     let Some(days) = days_of(at.site, q.start_ms, q.end_ms) else {
