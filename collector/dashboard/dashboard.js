@@ -310,10 +310,16 @@
   // the one after this one ends (today's at most).
   function move(step) {
     if (!shown) return;
+    $('prev').disabled = $('next').disabled = true; // until this one is shown
     if (view.period === 'custom') {
       var len = daysBetween(shown.from, shown.to) + 1;
       view.from = addDays(shown.from, step * len);
       view.to = addDays(shown.to, step * len);
+      // Never past today: the last range ends today.
+      if (view.to > today()) {
+        view.to = today();
+        view.from = addDays(view.to, 1 - len);
+      }
       $('from').value = view.from;
       $('to').value = view.to;
     } else {
@@ -382,7 +388,7 @@
     api('/api/v1/stats/timeseries', Object.assign({ metrics: view.metric }, p))
       .then(function (body) { if (current()) renderChart(body); }).catch(fail);
     realtime();
-    renderPanels(current, fail);
+    renderPanels(current);
   }
 
   // Unique conversions over the visitors of the same view without the goal
@@ -404,10 +410,12 @@
     }).catch(function () {});
   }
 
+  var realtimeAsked = 0;
   function realtime() {
-    var site = view.site;
-    api('/api/v1/stats/realtime', { site: site, filter: view.filters }).then(function (body) {
-      if (site !== view.site) return;
+    var asked = ++realtimeAsked;
+    api('/api/v1/stats/realtime', { site: view.site, filter: view.filters }).then(function (body) {
+      // Only the answer to the latest question (filters may have changed).
+      if (asked !== realtimeAsked) return;
       var r = $('realtime');
       r.textContent = '● ' + numbers.format(body.visitors) + (body.visitors === 1 ? ' current visitor' : ' current visitors');
       r.hidden = false;
@@ -544,18 +552,19 @@
     return c ? c[1] : metric;
   }
 
-  function renderPanels(current, fail) {
+  function renderPanels(current) {
     var box = $('panels');
     box.textContent = '';
     PANELS.forEach(function (panel) {
       var section = el('section', { class: 'panel', 'data-panel': panel[0], 'aria-label': panel[0] });
       box.appendChild(section);
-      loadPanel(section, panel, current, fail);
+      loadPanel(section, panel, current);
     });
   }
 
-  // One panel: its tabs and its table; a tab or "more" reloads this panel only.
-  function loadPanel(section, panel, current, fail) {
+  // One panel: its tabs and its table; a tab or "more" reloads this panel
+  // only, and an error stays in it.
+  function loadPanel(section, panel, current) {
     var name = panel[0], choices = panel[1].slice();
     if (keys[name]) choices.push([keys[name], 'event:props:' + keys[name], 'visitors,events']);
     var chosen = tabs[name] || 0;
@@ -565,7 +574,7 @@
     choices.forEach(function (c, i) {
       tabBar.appendChild(el('button', {
         type: 'button', role: 'tab', 'aria-selected': String(i === chosen), text: c[0],
-        onclick: function () { tabs[name] = i; limits[name] = 10; loadPanel(section, panel, current, fail); },
+        onclick: function () { tabs[name] = i; limits[name] = 10; loadPanel(section, panel, current); },
       }));
     });
     var body = el('div', { class: 'panel-body' }, [el('p', { class: 'empty', text: 'Loading…' })]);
@@ -579,18 +588,24 @@
         if (!current()) return;
         var more = function () {
           limits[name] = Math.min(limit * 10, 1000);
-          loadPanel(section, panel, current, fail);
+          loadPanel(section, panel, current);
         };
         // A key opens its values; any other value filters by it.
         var pick = c[1] !== 'event:props' ? addFilter : function (_, key) {
           keys[name] = key;
           tabs[name] = panel[1].length;
           limits[name] = 10;
-          loadPanel(section, panel, current, fail);
+          loadPanel(section, panel, current);
         };
         renderTable(body, c[1], metrics.split(','), result, more, pick);
       })
-      .catch(fail);
+      .catch(function (e) {
+        if (!current()) return;
+        body.textContent = '';
+        body.appendChild(el('p', { class: 'empty', text: 'Could not load: ' + e.message }));
+        // A key tab that fails is not opened again.
+        if (c[1].indexOf('event:props:') === 0) { delete keys[name]; tabs[name] = 0; }
+      });
   }
 
   function renderTable(box, property, metrics, result, more, pick) {
@@ -607,13 +622,12 @@
       var bar = el('span', { class: 'bar' });
       bar.style.width = share + '%';
       var text = label(property, r.value);
-      var cells = [el('td', { class: 'v' }, [
-        bar,
-        el('button', {
+      // An empty text (a property sent as "") cannot be a filter's value.
+      var name = r.value === '' ? el('span', { class: 'blank', text: '(empty)' }) : el('button', {
           type: 'button', title: text + (property === 'event:props' ? ' (click for its values)' : ' (click to filter by it)'), text: text,
           onclick: function () { pick(property, r.value); },
-        }),
-      ])];
+        });
+      var cells = [el('td', { class: 'v' }, [bar, name])];
       metrics.forEach(function (m) {
         if (m === 'revenue') {
           var list = (r.revenue || []).map(function (x) { return el('span', { text: money(x) }); });
@@ -657,9 +671,11 @@
   });
   $('custom').addEventListener('submit', function (e) {
     e.preventDefault();
-    if (!DAY.test($('from').value) || !DAY.test($('to').value)) return;
-    view.from = $('from').value;
-    view.to = $('to').value;
+    var from = $('from').value, to = $('to').value;
+    if (!DAY.test(from) || !DAY.test(to)) return;
+    // Either order means the same days.
+    view.from = from < to ? from : to;
+    view.to = from < to ? to : from;
     refresh(true);
   });
   $('prev').addEventListener('click', function () { move(-1); });

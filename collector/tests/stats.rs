@@ -1820,4 +1820,19 @@ async fn property_keys_break_down_like_an_event_dimension() {
         ))
         .await;
     assert!(e.starts_with("metrics: revenue"), "{e}");
+    // A key the ingest took but no filter can name is left out.
+    beacon_at(
+        &h,
+        "2026-11-03T12:00:00Z",
+        0,
+        "198.51.100.98",
+        r#"{"kind":"event","site":"berlin.example","url":"https://berlin.example/","name":"Odd","props":{"ok":"1","a==b":"x","q\"uote":"y"}}"#,
+    )
+    .await;
+    let v = h
+        .get(&format!(
+            "/api/v1/stats/breakdown?site={BERLIN}&period=day&date=2026-11-03&property=event:props&metrics=events"
+        ))
+        .await;
+    assert_eq!(v["results"], json!([{"value": "ok", "events": 1}]), "{v}");
 }

@@ -111,6 +111,15 @@ try {
   await page.selectOption('#period', 'custom');
   await page.waitForFunction(() => new URLSearchParams(location.search).get('period') === 'custom');
   const custom = await read();
+  custom.nextDisabled = await page.isDisabled('#next');
+  // Back 30 days, and forward again: ends today, not later.
+  const customFrom = new URL(page.url()).searchParams.get('from');
+  await page.click('#prev');
+  await page.waitForFunction((from) => new URLSearchParams(location.search).get('from') !== from, customFrom);
+  await read();
+  await page.click('#next');
+  await page.waitForFunction(() => document.getElementById('board').getAttribute('aria-busy') === 'false' && !document.getElementById('prev').disabled);
+  custom.again = await read();
 
   // Another site: its own (empty) figures, no filter carried over.
   await page.selectOption('#site', 'other.example');

@@ -183,6 +183,9 @@ fn a_site_owner_reads_and_filters_the_numbers_in_the_dashboard() {
         Some(2),
         "{custom}"
     );
+    assert_eq!(custom["nextDisabled"], true, "{custom}");
+    assert_eq!(custom["again"]["search"], custom["search"], "{custom}");
+    assert_eq!(custom["again"]["cards"], custom["cards"], "{custom}");
     // The other site: its own figures, the filter not carried over.
     assert_eq!(report["other"]["cards"]["visitors"], "0", "{report}");
     assert_eq!(report["other"]["filters"], json!([]), "{report}");

@@ -1,5 +1,5 @@
-//! The stats API: `GET /api/v1/stats/{aggregate,timeseries,breakdown,realtime}`
-//! and its OpenAPI document at `/api/v1/openapi.json`.
+//! The stats API: `GET /api/v1/stats/{aggregate,timeseries,breakdown,realtime}`,
+//! `GET /api/v1/sites` and the OpenAPI document at `/api/v1/openapi.json`.
 //!
 //! - [`auth`]: bearer tokens (admin, or share tokens for one site);
 //! - [`params`]: the query string as typed values, or a `400` naming the parameter;

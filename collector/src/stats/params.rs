@@ -201,7 +201,7 @@ impl fmt::Display for Dimension {
 /// 64 bytes, no surrounding spaces, no control character, none of `"` `\`
 /// (JSON path quoting) or `=` `~` (filter operators). "Plan Name" and
 /// "größe" are fine.
-fn valid_prop_key(key: &str) -> bool {
+pub fn valid_prop_key(key: &str) -> bool {
     (1..=64).contains(&key.len())
         && key.trim() == key
         && !key

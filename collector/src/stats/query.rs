@@ -304,7 +304,15 @@ pub fn breakdown(
         let mut stmt = conn.prepare(&sql.text)?;
         let mut rows = stmt.query(rusqlite::params_from_iter(sql.args.iter()))?;
         while let Some(r) = rows.next()? {
-            let t = groups.entry(r.get(0)?).or_default();
+            let value: Option<String> = r.get(0)?;
+            // Keys a filter or `event:props:<key>` cannot name (the ingest
+            // takes a few more, such as `a==b`) are not listed.
+            if *dim == Dimension::EventPropKeys
+                && !value.as_deref().is_some_and(super::params::valid_prop_key)
+            {
+                continue;
+            }
+            let t = groups.entry(value).or_default();
             t.visitors = r.get(1)?;
             if scope == Scope::Event {
                 // Sessions with such an event.
