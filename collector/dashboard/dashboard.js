@@ -65,7 +65,7 @@
     utm_content: 'UTM content', country: 'country', browser: 'browser', os: 'OS',
     device: 'device', 'event:name': 'goal',
   };
-  var PERIODS = ['day', '7d', '30d', 'month', 'year', 'custom'];
+  var PERIODS = ['realtime', 'day', '7d', '30d', 'month', 'year', 'custom'];
 
   var token = '';
   // `date`: the period's anchor day (YYYY-MM-DD), empty for today; `from`
@@ -358,6 +358,8 @@
     var current = function () { return g === generation; };
     $('period').value = view.period;
     $('custom').hidden = view.period !== 'custom';
+    // The last 5 minutes have no previous or next.
+    $('nav').hidden = view.period === 'realtime';
     if (view.period === 'custom') {
       $('from').value = view.from;
       $('to').value = view.to;
@@ -683,6 +685,11 @@
   addEventListener('hashchange', start);
   // Back and forward: the view of that history entry.
   addEventListener('popstate', start);
-  setInterval(function () { if (token && view.site && !document.hidden) realtime(); }, 30000);
+  // The visitor count, and in realtime the whole board, every 30 s.
+  setInterval(function () {
+    if (!token || !view.site || document.hidden || $('board').hidden) return;
+    if (view.period === 'realtime') refresh();
+    else realtime();
+  }, 30000);
   start();
 })();

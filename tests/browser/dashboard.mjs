@@ -121,6 +121,12 @@ try {
   await page.waitForFunction(() => document.getElementById('board').getAttribute('aria-busy') === 'false' && !document.getElementById('prev').disabled);
   custom.again = await read();
 
+  // Realtime: the last 5 minutes (the events were just sent), no prev/next.
+  await page.selectOption('#period', 'realtime');
+  await page.waitForFunction(() => new URLSearchParams(location.search).get('period') === 'realtime');
+  const live = await read();
+  live.navHidden = await page.isHidden('#nav');
+
   // Another site: its own (empty) figures, no filter carried over.
   await page.selectOption('#site', 'other.example');
   await page.waitForFunction(() => new URLSearchParams(location.search).get('site') === 'other.example');
@@ -150,7 +156,7 @@ try {
   console.log(JSON.stringify({
     landed, refused, before, filtered, reloaded, storage,
     rangeNow, nextAtToday, rangeBefore, previous, back, other, unfiltered, goal, custom, refusedView,
-    goalKeys, planValues, propFiltered,
+    goalKeys, planValues, propFiltered, live,
     cookies, errors: seen,
   }));
 } finally {

@@ -184,6 +184,11 @@ fn a_site_owner_reads_and_filters_the_numbers_in_the_dashboard() {
         "{custom}"
     );
     assert_eq!(custom["nextDisabled"], true, "{custom}");
+    // Realtime: the same conversion, minute bars, no previous/next.
+    let live = &report["live"];
+    assert_eq!(live["cards"]["visitors"], "1", "{live}");
+    assert_eq!(live["navHidden"], true, "{live}");
+    assert!(live["bars"].as_u64().unwrap_or(0) >= 5, "{live}");
     assert_eq!(custom["again"]["search"], custom["search"], "{custom}");
     assert_eq!(custom["again"]["cards"], custom["cards"], "{custom}");
     // The other site: its own figures, the filter not carried over.
