@@ -79,6 +79,20 @@ enum TokenCommand {
         #[command(flatten)]
         data: DataArg,
     },
+    /// List the tokens: id, kind, site (share tokens), creation time. The
+    /// secrets are not stored, so they cannot be shown.
+    List {
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// Revoke a token (it answers 401 from the next request on): give its
+    /// id from `token list`, or the token itself.
+    Revoke {
+        /// The token's id (or at least its first 6 hex digits), or the token.
+        id: String,
+        #[command(flatten)]
+        data: DataArg,
+    },
 }
 
 #[derive(Args)]
@@ -414,7 +428,26 @@ fn site(command: SiteCommand) -> anyhow::Result<()> {
 }
 
 fn token(command: TokenCommand) -> anyhow::Result<()> {
-    let TokenCommand::Create { site, share, data } = command;
+    let (site, share, data) = match command {
+        TokenCommand::Create { site, share, data } => (site, share, data),
+        TokenCommand::List { data } => {
+            let conn = open_existing_db(&data)?;
+            for t in stats::auth::list(&conn)? {
+                let created = jiff::Timestamp::from_millisecond(t.created_ms)
+                    .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+                    .unwrap_or_default();
+                let site = t.site.as_deref().unwrap_or("-");
+                println!("{}  {:<5}  {site}  {created}", t.id, t.kind);
+            }
+            return Ok(());
+        }
+        TokenCommand::Revoke { id, data } => {
+            let conn = open_existing_db(&data)?;
+            let id = stats::auth::revoke(&conn, &id)?;
+            println!("revoked {id}");
+            return Ok(());
+        }
+    };
     let conn = open_existing_db(&data)?;
     let (kind, site_id) = match (site, share) {
         (Some(domain), true) => {
@@ -426,8 +459,10 @@ fn token(command: TokenCommand) -> anyhow::Result<()> {
     };
     let token = stats::auth::create(&conn, kind, site_id, SystemClock.now_ms())?;
     eprintln!(
-        "{} token created; it is shown only this once:",
-        kind.as_str()
+        "{} token {} created; it is shown only this once (`tallymark token revoke {}` ends it):",
+        kind.as_str(),
+        stats::auth::id_of(&token),
+        stats::auth::id_of(&token),
     );
     println!("{token}");
     Ok(())

@@ -167,6 +167,21 @@ fn tokens_from_the_cli_read_the_numbers_the_collector_recorded() {
         serde_json::Value::Null
     );
 
+    // `token list` names both (never their secrets); `token revoke` ends
+    // the share token for the running collector at once.
+    let dir = c.db_path().parent().unwrap().to_path_buf();
+    let listed = tallymark(&["token", "list", "--data"], &dir);
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    assert!(
+        !listed.contains(&admin[3..]) && !listed.contains(&share[3..]),
+        "{listed}"
+    );
+    tallymark(&["token", "revoke", &share, "--data"], &dir);
+    let (status, _) = get(&c, "/api/v1/sites", Some(&share));
+    assert_eq!(status, 401);
+    let (status, _) = get(&c, "/api/v1/sites", Some(&admin));
+    assert_eq!(status, 200);
+
     // Tokens are stored hashed: neither appears in any file of the data dir.
     let data = c.kill();
     for entry in std::fs::read_dir(data.path()).unwrap() {

@@ -86,6 +86,82 @@ pub fn create(
     Ok(token)
 }
 
+/// A token's public name: the first 12 hex digits of its hash (which is
+/// stored anyway and grants nothing). `token list` shows it and `token
+/// revoke` takes it.
+pub fn id_of(token: &str) -> String {
+    hex(&hash(token))[..12].to_string()
+}
+
+/// A stored token, as `token list` shows it (never the secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub id: String,
+    pub kind: String,
+    /// The site of a share token.
+    pub site: Option<String>,
+    pub created_ms: i64,
+}
+
+/// Every token, oldest first.
+pub fn list(conn: &Connection) -> Result<Vec<TokenInfo>, TokenError> {
+    let mut stmt = conn.prepare(
+        "SELECT t.hash, t.kind, s.domain, t.created_ms FROM tokens t
+         LEFT JOIN sites s ON s.id = t.site_id ORDER BY t.created_ms, t.hash",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let hash: Vec<u8> = r.get(0)?;
+        Ok(TokenInfo {
+            id: hex(&hash).chars().take(12).collect(),
+            kind: r.get(1)?,
+            site: r.get(2)?,
+            created_ms: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeError {
+    #[error("no token has the id {0} (see `tallymark token list`)")]
+    Unknown(String),
+    #[error("{0} names more than one token: give more of its id")]
+    Ambiguous(String),
+    #[error("an id is 6 to 64 hex digits (see `tallymark token list`), or the token itself")]
+    Malformed,
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// Deletes the token named by `id_or_token`: its id (or a longer prefix of
+/// its hash, at least 6 hex digits), or the secret itself. From then on it
+/// answers `401`. Returns the token's id.
+pub fn revoke(conn: &Connection, id_or_token: &str) -> Result<String, RevokeError> {
+    let wanted = if id_or_token.starts_with(PREFIX) {
+        hex(&hash(id_or_token))
+    } else {
+        id_or_token.to_ascii_lowercase()
+    };
+    if !(6..=64).contains(&wanted.len()) || !wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(RevokeError::Malformed);
+    }
+    let mut stmt = conn.prepare("SELECT hash FROM tokens")?;
+    let matching: Vec<Vec<u8>> = stmt
+        .query_map([], |r| r.get::<_, Vec<u8>>(0))?
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .filter(|h| hex(h).starts_with(&wanted))
+        .collect();
+    match matching.as_slice() {
+        [] => Err(RevokeError::Unknown(id_or_token.chars().take(64).collect())),
+        [one] => {
+            conn.execute("DELETE FROM tokens WHERE hash = ?1", [one])?;
+            Ok(hex(one)[..12].to_string())
+        }
+        _ => Err(RevokeError::Ambiguous(wanted)),
+    }
+}
+
 /// The grant of the bearer token in `headers`, or `401`.
 pub fn authenticate(conn: &Connection, headers: &HeaderMap) -> Result<Grant, StatsError> {
     let value = headers
@@ -138,5 +214,50 @@ mod tests {
     #[test]
     fn hex_is_lower_case_and_two_digits_per_byte() {
         assert_eq!(hex(&[0, 15, 16, 255]), "000f10ff");
+    }
+
+    fn bearer(token: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+        h
+    }
+
+    #[test]
+    fn a_revoked_token_no_longer_reads_and_others_still_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::store::schema::open(&dir.path().join("t.sqlite3")).unwrap();
+        let site = crate::sites::add(&conn, "example.com", "UTC", 0).unwrap();
+        let admin = create(&conn, TokenKind::Admin, None, 1).unwrap();
+        let share = create(&conn, TokenKind::Share, Some(site.id), 2).unwrap();
+        let listed = list(&conn).unwrap();
+        assert_eq!(
+            listed
+                .iter()
+                .map(|t| (t.id.clone(), t.kind.as_str(), t.site.as_deref()))
+                .collect::<Vec<_>>(),
+            [
+                (id_of(&admin), "admin", None),
+                (id_of(&share), "share", Some("example.com")),
+            ]
+        );
+        // The listing never shows a secret.
+        assert!(!format!("{listed:?}").contains(&admin[3..15]));
+
+        assert!(matches!(revoke(&conn, "zz"), Err(RevokeError::Malformed)));
+        assert!(matches!(
+            revoke(&conn, "000000000000"),
+            Err(RevokeError::Unknown(_))
+        ));
+        // By id: the share token stops working at once; the admin one does not.
+        assert_eq!(revoke(&conn, &id_of(&share)).unwrap(), id_of(&share));
+        assert!(authenticate(&conn, &bearer(&share)).is_err());
+        assert_eq!(authenticate(&conn, &bearer(&admin)).unwrap(), Grant::Admin);
+        // By the secret itself.
+        assert_eq!(revoke(&conn, &admin).unwrap(), id_of(&admin));
+        assert!(authenticate(&conn, &bearer(&admin)).is_err());
+        assert!(list(&conn).unwrap().is_empty());
     }
 }
