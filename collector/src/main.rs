@@ -57,10 +57,22 @@ enum Command {
     /// Uses exactly the rules the collector drops events with, so it answers
     /// "why was this visit not counted?".
     Bots,
-    /// Create stats API tokens (printed once; only their SHA-256 hash is stored).
+    /// Create, list and revoke stats API tokens (printed once; only their
+    /// SHA-256 hash is stored).
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Write a consistent copy of the database to a new file, also while the
+    /// collector runs. The daily salts are left out (privacy: they must not
+    /// outlive their day). To restore: stop the collector, put the copy in
+    /// the data directory as tallymark.sqlite3 (removing any
+    /// tallymark.sqlite3-wal and -shm there), start it.
+    Backup {
+        /// The file to write; it must not exist.
+        out: PathBuf,
+        #[command(flatten)]
+        data: DataArg,
     },
 }
 
@@ -184,6 +196,7 @@ fn main() -> ExitCode {
         Command::Site { command } => site(command),
         Command::Bots => bots(),
         Command::Token { command } => token(command),
+        Command::Backup { out, data } => backup(&out, &data),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -424,6 +437,25 @@ fn site(command: SiteCommand) -> anyhow::Result<()> {
             println!("removed {domain}");
         }
     }
+    Ok(())
+}
+
+fn backup(out: &std::path::Path, data: &DataArg) -> anyhow::Result<()> {
+    let db = data.data.join("tallymark.sqlite3");
+    if !db.exists() {
+        anyhow::bail!(
+            "no database in {}: give the --data of your `tallymark serve`",
+            data.data.display()
+        );
+    }
+    let s = store::backup::backup(&db, out)?;
+    println!(
+        "wrote {}: {} events, {} sessions, {} sites (salts left out)",
+        out.display(),
+        s.events,
+        s.sessions,
+        s.sites
+    );
     Ok(())
 }
 

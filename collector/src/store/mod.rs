@@ -9,6 +9,7 @@
 //! A full queue is refused at once (503), never waited on or dropped
 //! silently (seed 003, pitfall 7).
 
+pub mod backup;
 pub mod rows;
 pub mod schema;
 

@@ -1,0 +1,98 @@
+//! `tallymark backup` beside a running collector: a consistent copy without
+//! the daily salts, which a collector restored from it answers the same
+//! numbers from.
+
+use std::process::Command;
+use std::time::Duration;
+
+use tallymark_e2e::{Collector, bin, http_get, http_post, tallymark};
+
+const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+const SAFARI: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15";
+
+fn aggregate(c: &Collector, token: &str) -> serde_json::Value {
+    let auth = format!("Bearer {token}");
+    let (status, response) = http_get(
+        c.port,
+        "/api/v1/stats/aggregate?site=localhost&period=day&metrics=visitors,visits,pageviews,events",
+        &[("Authorization", &auth)],
+    )
+    .expect("GET");
+    assert_eq!(status, 200, "{response}");
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    serde_json::from_str(body).expect("JSON")
+}
+
+#[test]
+fn a_backup_of_a_running_collector_restores_its_numbers_without_its_salts() {
+    let data = tempfile::tempdir().unwrap();
+    tallymark(&["site", "add", "localhost", "--data"], data.path());
+    let c = Collector::serve(data, &[]);
+    for i in 0..40 {
+        let ua = if i % 2 == 0 { FIREFOX } else { SAFARI };
+        let body =
+            format!(r#"{{"kind":"pageview","site":"localhost","url":"http://localhost/p{i}"}}"#);
+        let (status, _) = http_post(c.port, "/api/event", &body, &[("User-Agent", ua)]).unwrap();
+        assert_eq!(status, 202);
+    }
+    let dir = c.db_path().parent().unwrap().to_path_buf();
+    let salts: Vec<Vec<Vec<u8>>> = c.query("SELECT salt FROM salts");
+    assert!(!salts.is_empty(), "the live database has today's salt");
+
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path().join("copy.sqlite3");
+    let printed = tallymark(&["backup", out.to_str().unwrap(), "--data"], &dir);
+    assert!(printed.contains("40 events"), "{printed}");
+    assert!(!out_dir.path().join("copy.sqlite3.partial").exists());
+
+    // Complete, intact, and without a salt (not even in free pages).
+    let copy = rusqlite::Connection::open(&out).unwrap();
+    let check: String = copy
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let count = |sql: &str| -> i64 { copy.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(count("SELECT COUNT(*) FROM events"), 40);
+    assert_eq!(count("SELECT COUNT(*) FROM salts"), 0);
+    drop(copy);
+    let bytes = std::fs::read(&out).unwrap();
+    for salt in salts.iter().flatten() {
+        assert!(
+            !bytes.windows(salt.len()).any(|w| w == salt.as_slice()),
+            "a salt is in the backup file"
+        );
+    }
+
+    // Never over an existing file.
+    let again = Command::new(bin())
+        .args(["backup", out.to_str().unwrap(), "--data"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
+
+    // Restored into a new data directory, it answers what the original does.
+    let token_a = tallymark(&["token", "create", "--data"], &dir);
+    let before = aggregate(&c, token_a.trim());
+    let restored = tempfile::tempdir().unwrap();
+    std::fs::copy(&out, restored.path().join("tallymark.sqlite3")).unwrap();
+    let token_b = tallymark(&["token", "create", "--data"], restored.path());
+    let r = Collector::serve(restored, &[]);
+    let after = aggregate(&r, token_b.trim());
+    assert_eq!(after["results"], before["results"]);
+    assert_eq!(
+        before["results"],
+        serde_json::json!({"visitors": 2, "visits": 2, "pageviews": 40, "events": 40})
+    );
+    // And it goes on counting, with a new salt of its own.
+    let (status, _) = http_post(
+        r.port,
+        "/api/event",
+        r#"{"kind":"pageview","site":"localhost","url":"http://localhost/after"}"#,
+        &[("User-Agent", FIREFOX)],
+    )
+    .unwrap();
+    assert_eq!(status, 202);
+    r.wait_for_count("SELECT COUNT(*) FROM events", 41, Duration::from_secs(5));
+}
