@@ -1163,6 +1163,28 @@ async fn rollups_answer_exactly_what_the_raw_rows_answer() {
                     "/api/v1/stats/timeseries?site={site}&{period}&interval={interval}&metrics={all}"
                 ));
             }
+            // One filter on a visit dimension: the rollups' row of that value.
+            for filter in [
+                "source==Google",
+                "source==(none)",
+                "country==DE",
+                "device==mobile",
+                "referrer==news.ycombinator.com",
+            ] {
+                let f = format!("filter={}", filter.replace("==", "%3D%3D"));
+                queries.push(format!(
+                    "/api/v1/stats/aggregate?site={site}&{period}&metrics={all}&compare=previous_period&{f}"
+                ));
+                queries.push(format!(
+                    "/api/v1/stats/timeseries?site={site}&{period}&interval=day&metrics={all}&{f}"
+                ));
+                let dim = filter.split("==").next().unwrap_or_default();
+                for property in [dim, "page"] {
+                    queries.push(format!(
+                        "/api/v1/stats/breakdown?site={site}&{period}&property={property}&metrics=visitors,visits,pageviews&{f}"
+                    ));
+                }
+            }
             for (property, metrics) in [
                 ("page", "visitors,visits,pageviews,events"),
                 ("event:name", "visitors,visits,pageviews,events"),

@@ -293,6 +293,47 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             ms(raw_sum),
             ratio(raw_sum, sequential_sum)
         );
+        // A click on a source in the dashboard: one filter on a visit
+        // dimension, answered from that dimension's rollup rows; the other
+        // panels' breakdowns under it read the raw rows.
+        let google = "filter=source%3D%3DGoogle";
+        let filtered: Vec<(String, String)> = vec![
+            (
+                "filtered source==Google: aggregate (+ previous)".into(),
+                format!("/api/v1/stats/aggregate?{range}&compare=previous_period&{google}"),
+            ),
+            (
+                "filtered source==Google: timeseries (day)".into(),
+                format!("/api/v1/stats/timeseries?{range}&interval=day&metrics=visitors,pageviews&{google}"),
+            ),
+            (
+                "filtered source==Google: breakdown source".into(),
+                format!("/api/v1/stats/breakdown?{range}&property=source&limit=10&metrics=visitors,visits,bounce_rate&{google}"),
+            ),
+            (
+                "filtered source==Google: breakdown page (raw)".into(),
+                format!("/api/v1/stats/breakdown?{range}&property=page&limit=10&metrics=visitors,pageviews&{google}"),
+            ),
+        ];
+        for (name, uri) in &filtered {
+            let (_, fast_json) = fetch(router.clone(), uri.clone()).await?;
+            let mut times = Vec::new();
+            for _ in 0..args.iterations {
+                times.push(get(uri.clone()).await?);
+            }
+            let t = median(&mut times);
+            let (raw_t, raw_json) = fetch(raw_router.clone(), uri.clone()).await?;
+            if raw_json != fast_json {
+                bail!("{uri}: rollups and raw rows disagree:\n{fast_json}\n{raw_json}");
+            }
+            println!(
+                "{name:<50} {:>10.1} {:>14.1} {:>10.1} {:>10.1}",
+                ms(t),
+                ratio(t, count),
+                ms(raw_t),
+                ratio(raw_t, t)
+            );
+        }
         println!("every answer identical with and without rollups");
         // The whole dashboard, one after another and all at once (as a
         // browser loads it).

@@ -1,7 +1,8 @@
 //! Daily rollups: the stats API's fast path, exact by construction.
 //!
 //! A dashboard asks for whole local days without filters: totals, a daily
-//! timeseries and a few breakdowns. Scanning every event of a busy month for
+//! timeseries and a few breakdowns (and, after a click on a source, the same
+//! with one filter on a visit dimension: that dimension's row of the value). Scanning every event of a busy month for
 //! each of them is too slow on SQLite, so each finished local day of each
 //! site is summed once into `rollup_events` (per event dimension and value)
 //! and `rollup_sessions` (per session dimension and value, by start day).
@@ -34,7 +35,9 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::params::{Bucket, Dimension, Metric, Scope, wants_events, wants_sessions};
+use super::params::{
+    Bucket, Dimension, Metric, NONE_LABEL, Op, Scope, wants_events, wants_sessions,
+};
 use super::query::{Scoped, Totals};
 use crate::sites::Site;
 
@@ -748,9 +751,19 @@ fn days_of(site: &Site, start_ms: i64, end_ms: i64) -> Option<Vec<Day>> {
     None
 }
 
-/// Whether the fast path can answer: no filters and whole days.
-fn eligible(q: &Scoped<'_>) -> bool {
-    q.filters.is_empty()
+/// The rows of the rollups the filters keep, when they can say: no filter
+/// (the site's totals: `(None, None)`), or one `dim==value` on a visit
+/// dimension (that dimension's row for the value, exactly what the filter
+/// keeps of events and of visits). `None`: only the raw rows can answer.
+fn rolled_filter(q: &Scoped<'_>) -> Option<(Option<Dimension>, Value)> {
+    match q.filters {
+        [] => Some((None, None)),
+        [f] if f.op == Op::Is && matches!(f.dimension.scope(), Scope::Shared(_)) => {
+            let value = (f.value != NONE_LABEL).then(|| f.value.clone());
+            Some((Some(f.dimension.clone()), value))
+        }
+        _ => None,
+    }
 }
 
 /// Adds one day's event sums; `first` says whether the day starts the span
@@ -787,7 +800,10 @@ pub fn by_bucket(
     buckets: &[Bucket],
     metrics: &[Metric],
 ) -> rusqlite::Result<Option<Vec<Totals>>> {
-    if !eligible(q) || buckets.is_empty() {
+    let Some((dim, value)) = rolled_filter(q) else {
+        return Ok(None);
+    };
+    if buckets.is_empty() {
         return Ok(None);
     }
     let mut spans = Vec::with_capacity(buckets.len());
@@ -801,12 +817,12 @@ pub fn by_bucket(
     for (t, days) in out.iter_mut().zip(&spans) {
         for (i, day) in days.iter().enumerate() {
             if wants_events(metrics)
-                && let Some(s) = event_day(at, *day, &None)?.get(&None)
+                && let Some(s) = event_day(at, *day, &dim)?.get(&value)
             {
                 add_events(t, s, i == 0, false);
             }
             if wants_sessions(metrics)
-                && let Some(s) = session_day(at, *day, &None)?.get(&None)
+                && let Some(s) = session_day(at, *day, &dim)?.get(&value)
             {
                 add_sessions(t, s, false);
             }
@@ -816,14 +832,21 @@ pub fn by_bucket(
 }
 
 /// [`super::query::breakdown`] from rollups, or `None` when it cannot answer
-/// (filters, event properties, a span that is not whole days).
+/// (filters other than one on this very dimension, event properties, a
+/// span that is not whole days).
 pub fn breakdown(
     at: &At<'_>,
     q: &Scoped<'_>,
     dim: &Dimension,
     metrics: &[Metric],
 ) -> rusqlite::Result<Option<Vec<(Value, Totals)>>> {
-    if !eligible(q) || matches!(dim, Dimension::EventProp(_) | Dimension::EventPropKeys) {
+    // Filtered by `dim==v` itself: the breakdown is the row of `v`.
+    let only = match rolled_filter(q) {
+        Some((None, _)) => None,
+        Some((Some(f), v)) if f == *dim => Some(v),
+        _ => return Ok(None),
+    };
+    if matches!(dim, Dimension::EventProp(_) | Dimension::EventPropKeys) {
         return Ok(None);
     }
     let Some(days) = days_of(at.site, q.start_ms, q.end_ms) else {
@@ -856,7 +879,12 @@ pub fn breakdown(
             }
         }
     }
-    Ok(Some(groups.into_iter().collect()))
+    Ok(Some(
+        groups
+            .into_iter()
+            .filter(|(value, _)| only.as_ref().is_none_or(|v| v == value))
+            .collect(),
+    ))
 }
 
 /// One day's rollups, computed and not yet stored.
