@@ -157,6 +157,94 @@ fn session_filters(q: &Scoped<'_>, sql: &mut Sql) {
     }
 }
 
+/// How a query reads a site's rows of a time range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// Through the (site, time) index: one table lookup per row.
+    Index,
+    /// As one sequential run of the table between the first and the last
+    /// rowid of those rows (the other rows in it are skipped by the same
+    /// site and time conditions).
+    Rowids(i64, i64),
+}
+
+/// Picks the cheaper [`Read`] for the rows of `table` (`events` by `ts_ms`,
+/// `sessions` by `started_ms`) of the site in `[start_ms, end_ms)`. The
+/// collector appends rows in time order, so a range's rows are mostly a
+/// contiguous run of rowids (shared with the other sites of the same
+/// moments); reading that run in order costs about an eighth of a lookup per
+/// row (BENCHMARKS.md), so it wins while the site's rows are at least an
+/// eighth of the run. Finding out is one pass over the index range, with no
+/// table access.
+fn plan(conn: &Connection, table: Table, q: &Scoped<'_>) -> rusqlite::Result<Read> {
+    let (rows, first, last): (i64, Option<i64>, Option<i64>) = conn.query_row(
+        &format!(
+            "SELECT COUNT(*), MIN(rowid), MAX(rowid) FROM {t} \
+             WHERE site_id = ?1 AND {c} >= ?2 AND {c} < ?3",
+            t = table.name(),
+            c = table.time()
+        ),
+        [q.site_id, q.start_ms, q.end_ms],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    let (Some(a), Some(b)) = (first, last) else {
+        return Ok(Read::Index);
+    };
+    // The run's length: event ids are dense (SQLite's next rowid), so the
+    // ids' span; session ids are sparse (start time and a sequence), so
+    // counted (a walk of the run's keys, no record read).
+    let run = match table {
+        Table::Events => b.saturating_sub(a).saturating_add(1),
+        Table::Sessions => conn.query_row(
+            "SELECT COUNT(*) FROM sessions WHERE rowid BETWEEN ?1 AND ?2",
+            [a, b],
+            |r| r.get(0),
+        )?,
+    };
+    Ok(if rows.saturating_mul(8) >= run {
+        Read::Rowids(a, b)
+    } else {
+        Read::Index
+    })
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Table {
+    Events,
+    Sessions,
+}
+
+impl Table {
+    fn name(self) -> &'static str {
+        match self {
+            Table::Events => "events",
+            Table::Sessions => "sessions",
+        }
+    }
+
+    fn time(self) -> &'static str {
+        match self {
+            Table::Events => "ts_ms",
+            Table::Sessions => "started_ms",
+        }
+    }
+}
+
+/// `FROM <table> AS <alias> …` and the rowid condition (with its ` AND `)
+/// for `read`.
+fn from(table: Table, alias: char, read: Read, sql: &mut Sql) -> (String, String) {
+    match read {
+        Read::Index => (format!("{} AS {alias}", table.name()), String::new()),
+        Read::Rowids(a, b) => {
+            let (a, b) = (sql.bind(a), sql.bind(b));
+            (
+                format!("{} AS {alias} NOT INDEXED", table.name()),
+                format!("{alias}.rowid BETWEEN {a} AND {b} AND "),
+            )
+        }
+    }
+}
+
 fn buckets_json(buckets: &[Bucket]) -> String {
     let pairs: Vec<[i64; 2]> = buckets.iter().map(|b| [b.start_ms, b.end_ms]).collect();
     serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".to_string())
@@ -175,15 +263,26 @@ pub fn by_bucket(
         return Ok(out);
     }
     let json = buckets_json(buckets);
+    // One bucket (an aggregate) may read its rows as a run of rowids; many
+    // buckets each use the index (a run would meet every bucket per row).
+    let read = |table| {
+        if buckets.len() == 1 {
+            plan(conn, table, q)
+        } else {
+            Ok(Read::Index)
+        }
+    };
     if wants_events(metrics) {
+        let read = read(Table::Events)?;
         let mut sql = Sql::default();
         let b = sql.bind(json.clone());
+        let (events, rowids) = from(Table::Events, 'e', read, &mut sql);
         let site = sql.bind(q.site_id);
         sql.push(&format!(
             "SELECT b.key, COUNT(DISTINCT e.visitor_id), \
              COALESCE(SUM(e.kind = 'pageview'), 0), COUNT(*) \
-             FROM json_each({b}) AS b CROSS JOIN events AS e \
-             WHERE e.site_id = {site} AND e.ts_ms >= b.value ->> 0 AND e.ts_ms < b.value ->> 1"
+             FROM json_each({b}) AS b CROSS JOIN {events} \
+             WHERE {rowids}e.site_id = {site} AND e.ts_ms >= b.value ->> 0 AND e.ts_ms < b.value ->> 1"
         ));
         event_filters(q, &mut sql);
         sql.push(" GROUP BY b.key");
@@ -199,15 +298,17 @@ pub fn by_bucket(
         }
     }
     if wants_sessions(metrics) {
+        let read = read(Table::Sessions)?;
         let mut sql = Sql::default();
         let b = sql.bind(json);
+        let (sessions, rowids) = from(Table::Sessions, 's', read, &mut sql);
         let site = sql.bind(q.site_id);
         sql.push(&format!(
             "SELECT b.key, COUNT(*), COALESCE(SUM(s.pageviews), 0), \
              COALESCE(SUM(s.pageviews <= 1 AND s.interactions = 0), 0), \
              COALESCE(SUM(s.last_ms - s.started_ms), 0) \
-             FROM json_each({b}) AS b CROSS JOIN sessions AS s \
-             WHERE s.site_id = {site} AND s.started_ms >= b.value ->> 0 AND s.started_ms < b.value ->> 1"
+             FROM json_each({b}) AS b CROSS JOIN {sessions} \
+             WHERE {rowids}s.site_id = {site} AND s.started_ms >= b.value ->> 0 AND s.started_ms < b.value ->> 1"
         ));
         session_filters(q, &mut sql);
         sql.push(" GROUP BY b.key");
@@ -275,15 +376,17 @@ pub fn breakdown(
         Scope::Shared(_) => wants_events(metrics),
     };
     if event_side {
+        let read = plan(conn, Table::Events, q)?;
         let mut sql = Sql::default();
         let col = column(dim, 'e', &mut sql);
+        let (events, rowids) = from(Table::Events, 'e', read, &mut sql);
         let site = sql.bind(q.site_id);
         let start = sql.bind(q.start_ms);
         let end = sql.bind(q.end_ms);
         sql.push(&format!(
             "SELECT {col} AS v, COUNT(DISTINCT e.visitor_id), COUNT(DISTINCT e.session_id), \
              COALESCE(SUM(e.kind = 'pageview'), 0), COUNT(*) \
-             FROM events e{keys} WHERE e.site_id = {site} AND e.ts_ms >= {start} AND e.ts_ms < {end}",
+             FROM {events}{keys} WHERE {rowids}e.site_id = {site} AND e.ts_ms >= {start} AND e.ts_ms < {end}",
             keys = if *dim == Dimension::EventPropKeys {
                 ", json_each(e.props) AS j"
             } else {
@@ -328,8 +431,10 @@ pub fn breakdown(
         Scope::Shared(_) => wants_sessions(metrics),
     };
     if session_side {
+        let read = plan(conn, Table::Sessions, q)?;
         let mut sql = Sql::default();
         let col = column(dim, 's', &mut sql);
+        let (sessions, rowids) = from(Table::Sessions, 's', read, &mut sql);
         let site = sql.bind(q.site_id);
         let start = sql.bind(q.start_ms);
         let end = sql.bind(q.end_ms);
@@ -338,7 +443,7 @@ pub fn breakdown(
              COALESCE(SUM(s.pageviews), 0), \
              COALESCE(SUM(s.pageviews <= 1 AND s.interactions = 0), 0), \
              COALESCE(SUM(s.last_ms - s.started_ms), 0) \
-             FROM sessions s WHERE s.site_id = {site} AND s.started_ms >= {start} AND s.started_ms < {end}"
+             FROM {sessions} WHERE {rowids}s.site_id = {site} AND s.started_ms >= {start} AND s.started_ms < {end}"
         ));
         session_filters(q, &mut sql);
         sql.push(" GROUP BY v");
