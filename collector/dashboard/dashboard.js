@@ -2,7 +2,9 @@
 // no framework, no build step, no third-party request, no storage. The
 // token lives in the address after `#token=` (never sent to a server but as
 // the Authorization header); the view (site, period, filters, metric) in its
-// query string, so a reload, a bookmark or Back shows the same view.
+// query string, so a reload, a bookmark or Back shows the same view. Every
+// path is relative to the page (`api/v1/…`), so it also works under a
+// proxy's prefix (`/stats/dashboard`).
 'use strict';
 
 (function () {
@@ -231,7 +233,7 @@
     readAddress();
     showNotice('');
     if (!token) { showLogin(''); return; }
-    api('/api/v1/sites').then(function (body) {
+    api('api/v1/sites').then(function (body) {
       var sites = body.sites || [];
       if (!sites.length) {
         showLogin('No sites yet: register one with `tallymark site add example.com`.');
@@ -380,14 +382,14 @@
     };
     var p = common();
     var goals = goalFilters();
-    api('/api/v1/stats/aggregate', Object.assign({ compare: 'previous_period' }, p))
+    api('api/v1/stats/aggregate', Object.assign({ compare: 'previous_period' }, p))
       .then(function (body) {
         if (!current()) return;
         showRange(body.period);
         renderCards(body, goals.length > 0);
         if (goals.length) conversionRate(body, current);
       }).catch(fail);
-    api('/api/v1/stats/timeseries', Object.assign({ metrics: view.metric }, p))
+    api('api/v1/stats/timeseries', Object.assign({ metrics: view.metric }, p))
       .then(function (body) { if (current()) renderChart(body); }).catch(fail);
     realtime();
     renderPanels(current);
@@ -398,7 +400,7 @@
   function conversionRate(aggregate, current) {
     var others = view.filters.filter(function (f) { return !/^event:(name|props:)/.test(f); });
     var q = Object.assign({ site: view.site, filter: others, metrics: 'visitors' }, period());
-    api('/api/v1/stats/aggregate', q).then(function (all) {
+    api('api/v1/stats/aggregate', q).then(function (all) {
       if (!current()) return;
       var base = all.results.visitors, conv = aggregate.results.visitors;
       var rate = base ? Math.round(1000 * conv / base) / 10 : 0;
@@ -415,7 +417,7 @@
   var realtimeAsked = 0;
   function realtime() {
     var asked = ++realtimeAsked;
-    api('/api/v1/stats/realtime', { site: view.site, filter: view.filters }).then(function (body) {
+    api('api/v1/stats/realtime', { site: view.site, filter: view.filters }).then(function (body) {
       // Only the answer to the latest question (filters may have changed).
       if (asked !== realtimeAsked) return;
       var r = $('realtime');
@@ -585,7 +587,7 @@
     var c = choices[chosen] || choices[0];
     // With a goal filter, pages count its events (where it was reached).
     var metrics = c[1] === 'page' && goalFilters().length ? 'visitors,events' : c[2];
-    api('/api/v1/stats/breakdown', Object.assign({ property: c[1], metrics: metrics, limit: limit }, common()))
+    api('api/v1/stats/breakdown', Object.assign({ property: c[1], metrics: metrics, limit: limit }, common()))
       .then(function (result) {
         if (!current()) return;
         var more = function () {

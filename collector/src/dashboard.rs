@@ -24,7 +24,9 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 /// `/` → `/dashboard`, and the dashboard's files.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(|| async { Redirect::to("/dashboard") }))
+        // Relative, like every path the page uses: behind a proxy that maps
+        // a prefix (`/stats/` → `/`) the dashboard works under the prefix.
+        .route("/", get(|| async { Redirect::to("dashboard") }))
         .route(
             "/dashboard",
             get(|| async { file(HTML, "text/html; charset=utf-8") }),

@@ -376,7 +376,7 @@ pub fn app(state: AppState) -> Router {
 /// `GET /healthz`: `ok`, or 503 naming the problem when events cannot be
 /// stored (the database file was deleted or replaced under the collector).
 async fn healthz(State(state): State<AppState>) -> Response {
-    match state.store.check_file() {
+    match state.store.health() {
         Ok(()) => "ok".into_response(),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -63,11 +63,13 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
-    /// Write a consistent copy of the database to a new file, also while the
-    /// collector runs. The daily salts are left out (privacy: they must not
-    /// outlive their day). To restore: stop the collector, put the copy in
-    /// the data directory as tallymark.sqlite3 (removing any
-    /// tallymark.sqlite3-wal and -shm there), start it.
+    /// Write a consistent copy of the database to a new file, also while `serve` runs.
+    ///
+    /// The daily salts are left out (privacy: they must not outlive their
+    /// day), so after a restore a visitor who comes back later that day
+    /// counts twice. To restore: stop the collector, put the copy in the
+    /// data directory as tallymark.sqlite3 (deleting tallymark.sqlite3-wal
+    /// and tallymark.sqlite3-shm there), start it.
     Backup {
         /// The file to write; it must not exist.
         out: PathBuf,
@@ -464,7 +466,13 @@ fn token(command: TokenCommand) -> anyhow::Result<()> {
         TokenCommand::Create { site, share, data } => (site, share, data),
         TokenCommand::List { data } => {
             let conn = open_existing_db(&data)?;
-            for t in stats::auth::list(&conn)? {
+            let tokens = stats::auth::list(&conn)?;
+            if tokens.is_empty() {
+                eprintln!("no tokens: `tallymark token create` makes one");
+            } else {
+                println!("id            kind   site  created");
+            }
+            for t in tokens {
                 let created = jiff::Timestamp::from_millisecond(t.created_ms)
                     .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
                     .unwrap_or_default();

@@ -742,6 +742,22 @@ async fn a_full_disk_answers_503_and_the_writer_recovers_once_there_is_room() {
         }
     }
     assert!(refused > 0, "the disk never filled ({acked} stored)");
+    // /healthz says so while no commit works (the last batch failed).
+    let health = |h: &Harness| {
+        let router = h.router();
+        async move {
+            let resp = router
+                .oneshot(Request::get("/healthz").body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let status = resp.status();
+            let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+            (status, String::from_utf8_lossy(&bytes).into_owned())
+        }
+    };
+    let (status, body) = health(&h).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(body.contains("the last commit failed"), "{body}");
     // Every 202 is a row; no 503 left one.
     assert_eq!(h.count("SELECT COUNT(*) FROM events"), 1 + acked);
     let text = h.state.metrics.encode();
@@ -757,9 +773,10 @@ async fn a_full_disk_answers_503_and_the_writer_recovers_once_there_is_room() {
         "{text}"
     );
 
-    // Room again: the same writer stores the next event.
+    // Room again: the same writer stores the next event, and is healthy.
     cap(Some(1 << 30)).await.unwrap();
     assert_eq!(h.pageview("/after").await.status, StatusCode::ACCEPTED);
+    assert_eq!(health(&h).await, (StatusCode::OK, "ok".to_string()));
     assert_eq!(h.count("SELECT COUNT(*) FROM events"), 2 + acked);
     assert_eq!(h.count("SELECT pageviews FROM sessions"), 2 + acked);
     assert_eq!(h.count("SELECT exit_path = '/after' FROM sessions"), 1);

@@ -43,7 +43,12 @@ fn a_backup_of_a_running_collector_restores_its_numbers_without_its_salts() {
     let out = out_dir.path().join("copy.sqlite3");
     let printed = tallymark(&["backup", out.to_str().unwrap(), "--data"], &dir);
     assert!(printed.contains("40 events"), "{printed}");
-    assert!(!out_dir.path().join("copy.sqlite3.partial").exists());
+    // Nothing but the copy is left beside it.
+    let names: Vec<_> = std::fs::read_dir(out_dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, ["copy.sqlite3"]);
 
     // Complete, intact, and without a salt (not even in free pages).
     let copy = rusqlite::Connection::open(&out).unwrap();
@@ -54,7 +59,28 @@ fn a_backup_of_a_running_collector_restores_its_numbers_without_its_salts() {
     let count = |sql: &str| -> i64 { copy.query_row(sql, [], |r| r.get(0)).unwrap() };
     assert_eq!(count("SELECT COUNT(*) FROM events"), 40);
     assert_eq!(count("SELECT COUNT(*) FROM salts"), 0);
-    drop(copy);
+    // The same schema (tables, indexes) and version as the original.
+    let schema = |conn: &rusqlite::Connection| -> Vec<String> {
+        let mut stmt = conn
+            .prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let original = rusqlite::Connection::open_with_flags(
+        c.db_path(),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    assert_eq!(schema(&copy), schema(&original));
+    let version = |conn: &rusqlite::Connection| -> i64 {
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(version(&copy), version(&original));
+    drop((copy, original));
     let bytes = std::fs::read(&out).unwrap();
     for salt in salts.iter().flatten() {
         assert!(
@@ -71,6 +97,25 @@ fn a_backup_of_a_running_collector_restores_its_numbers_without_its_salts() {
         .unwrap();
     assert_eq!(again.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
+    // A directory, or a file in a directory that does not exist: one clear line.
+    for (target, says) in [
+        (out_dir.path().to_path_buf(), "is a directory"),
+        (
+            out_dir.path().join("nope/copy.sqlite3"),
+            "No such file or directory",
+        ),
+    ] {
+        let run = Command::new(bin())
+            .arg("backup")
+            .arg(&target)
+            .arg("--data")
+            .arg(&dir)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(1), "{err}");
+        assert!(err.contains(says), "{err}");
+    }
 
     // Restored into a new data directory, it answers what the original does.
     let token_a = tallymark(&["token", "create", "--data"], &dir);

@@ -171,7 +171,16 @@ fn tokens_from_the_cli_read_the_numbers_the_collector_recorded() {
     // the share token for the running collector at once.
     let dir = c.db_path().parent().unwrap().to_path_buf();
     let listed = tallymark(&["token", "list", "--data"], &dir);
-    assert_eq!(listed.lines().count(), 2, "{listed}");
+    // A header line, then one line per token.
+    assert_eq!(listed.lines().count(), 3, "{listed}");
+    assert!(
+        listed
+            .lines()
+            .nth(2)
+            .unwrap_or_default()
+            .contains("share  localhost"),
+        "{listed}"
+    );
     assert!(
         !listed.contains(&admin[3..]) && !listed.contains(&share[3..]),
         "{listed}"

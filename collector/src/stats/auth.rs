@@ -153,6 +153,11 @@ pub fn revoke(conn: &Connection, id_or_token: &str) -> Result<String, RevokeErro
         .filter(|h| hex(h).starts_with(&wanted))
         .collect();
     match matching.as_slice() {
+        // Never a secret in a message: a token is named by its id.
+        [] if id_or_token.starts_with(PREFIX) => Err(RevokeError::Unknown(format!(
+            "{} (that token)",
+            id_of(id_or_token)
+        ))),
         [] => Err(RevokeError::Unknown(id_or_token.chars().take(64).collect())),
         [one] => {
             conn.execute("DELETE FROM tokens WHERE hash = ?1", [one])?;
@@ -251,6 +256,14 @@ mod tests {
             revoke(&conn, "000000000000"),
             Err(RevokeError::Unknown(_))
         ));
+        // An unknown secret is named by its id, never shown.
+        let e = revoke(&conn, "tm_00112233445566778899")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !e.contains("00112233445566778899") && e.contains("that token"),
+            "{e}"
+        );
         // By id: the share token stops working at once; the admin one does not.
         assert_eq!(revoke(&conn, &id_of(&share)).unwrap(), id_of(&share));
         assert!(authenticate(&conn, &bearer(&share)).is_err());

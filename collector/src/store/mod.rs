@@ -109,6 +109,10 @@ pub enum StoreError {
          are refused; restart `tallymark serve` (stop it before replacing its database)"
     )]
     FileGone(String),
+    /// The last batch could not be committed (its events were answered
+    /// 503); cleared by the next commit that works.
+    #[error("the last commit failed ({0}): events are answered 503 until one works")]
+    CommitFailing(String),
 }
 
 /// What became of one event.
@@ -274,6 +278,11 @@ impl Store {
         self.queue.watch.refuse_if_gone()
     }
 
+    /// For `/healthz`: the file is still there and the last commit worked.
+    pub fn health(&self) -> Result<(), StoreError> {
+        self.queue.watch.health()
+    }
+
     /// A new read-only connection.
     pub fn reader(&self) -> Result<Connection, StoreError> {
         schema::open_reader(self.path())
@@ -418,12 +427,14 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>, metrics: &Metrics, 
                 }
             }
             Ok(outcomes) => {
+                watch.commit_result(None);
                 for ((_, _, ack), outcome) in events.into_iter().zip(outcomes) {
                     let _ = ack.send(Ok(outcome));
                 }
             }
             Err(e) => {
                 tracing::error!(error = %e, rows = events.len(), "batch commit failed");
+                watch.commit_result(Some(e.to_string()));
                 metrics.commit_failures.inc();
                 for (_, _, ack) in events {
                     let _ = ack.send(Err(()));
@@ -501,6 +512,9 @@ struct FileWatch {
     /// Device and inode of the file opened; `None` off Unix (never gone).
     id: Option<(u64, u64)>,
     gone: Arc<AtomicBool>,
+    /// Why the writer's last commit failed, while no later one worked
+    /// (disk full, I/O error): for `/healthz`.
+    failing: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl FileWatch {
@@ -509,6 +523,23 @@ impl FileWatch {
             path: path.into(),
             id: file_id(path).ok().flatten(),
             gone: Arc::new(AtomicBool::new(false)),
+            failing: Arc::default(),
+        }
+    }
+
+    /// Records how the last commit went.
+    fn commit_result(&self, error: Option<String>) {
+        if let Ok(mut failing) = self.failing.lock() {
+            *failing = error;
+        }
+    }
+
+    /// Gone, or the last commit failed.
+    fn health(&self) -> Result<(), StoreError> {
+        self.refuse_if_gone()?;
+        match self.failing.lock().ok().and_then(|f| f.clone()) {
+            Some(e) => Err(StoreError::CommitFailing(e)),
+            None => Ok(()),
         }
     }
 
