@@ -110,15 +110,6 @@ fn run(root: &Path, extra: &[String]) -> Result<()> {
         }
     }
     let port = listen.rsplit(':').next().unwrap_or("8080");
-    println!();
-    println!("  demo page:  http://localhost:{port}/demo   (each load records one pageview)");
-    println!(
-        "  dashboard:  http://localhost:{port}/dashboard   (paste a token from: target/release/tallymark token create --data {data})"
-    );
-    println!("  ingest:     POST http://localhost:{port}/api/event");
-    println!("  script:     http://localhost:{port}/js/tallymark.js");
-    println!("  database:   {data}/tallymark.sqlite3");
-    println!();
     // The demo page reports as site `localhost`.
     tools::run(Command::new(&bin).args([
         "site",
@@ -128,6 +119,32 @@ fn run(root: &Path, extra: &[String]) -> Result<()> {
         "--data",
         &data,
     ]))?;
+    // A read-only share token for the demo site, so the dashboard link
+    // below opens as is (one more per run; `tallymark token list|revoke`).
+    let token = Command::new(&bin)
+        .args([
+            "token",
+            "create",
+            "--site",
+            "localhost",
+            "--share",
+            "--data",
+            &data,
+        ])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .context("creating the demo's dashboard token")?;
+    let token = String::from_utf8_lossy(&token.stdout).trim().to_string();
+    println!();
+    println!("  demo page:  http://localhost:{port}/demo   (each load records one pageview)");
+    println!("  dashboard:  http://localhost:{port}/dashboard#token={token}");
+    println!(
+        "              (the demo site, read-only; `target/release/tallymark token create --data {data}` for all sites)"
+    );
+    println!("  ingest:     POST http://localhost:{port}/api/event");
+    println!("  script:     http://localhost:{port}/js/tallymark.js");
+    println!("  database:   {data}/tallymark.sqlite3");
+    println!();
     let mut serve = Command::new(bin);
     serve.args(["serve", "--listen", &listen, "--data", &data]);
     // The collector replaces this process, so a SIGTERM sent to `cargo
