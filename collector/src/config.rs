@@ -16,6 +16,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub data: PathBuf,
     pub trusted_proxies: TrustedProxies,
+    /// Which forwarding header of a trusted proxy gives the client.
+    pub client_ip_header: ClientIpHeader,
     pub geoip: Option<PathBuf>,
     pub session_timeout: SignedDuration,
     /// Added to core's default skip paths.
@@ -44,6 +46,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data: PathBuf::from("./tallymark-data"),
             trusted_proxies: TrustedProxies::default(),
+            client_ip_header: ClientIpHeader::Any,
             geoip: None,
             session_timeout: SignedDuration::from_mins(30),
             skip_paths: Vec::new(),
@@ -55,6 +58,42 @@ impl Default for Config {
             rollups: true,
             read_timeout: std::time::Duration::from_secs(DEFAULT_READ_TIMEOUT_SECS),
         }
+    }
+}
+
+/// The forwarding header a trusted proxy's client is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientIpHeader {
+    /// The first that holds an address: `CF-Connecting-IP`, `Forwarded`,
+    /// `X-Forwarded-For`, `X-Real-IP` (core's precedence). The proxy must
+    /// then clear the ones it does not set (docs/deploy.md).
+    Any,
+    /// Only this one (and `CF-IPCountry` only with `CF-Connecting-IP`):
+    /// whatever else a client sends through the proxy is ignored.
+    CfConnectingIp,
+    Forwarded,
+    XForwardedFor,
+    XRealIp,
+}
+
+impl ClientIpHeader {
+    /// Whether `CF-IPCountry` of a trusted proxy is believed.
+    pub fn trusts_cf_country(self) -> bool {
+        matches!(self, ClientIpHeader::Any | ClientIpHeader::CfConnectingIp)
+    }
+}
+
+impl std::str::FromStr for ClientIpHeader {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "any" => ClientIpHeader::Any,
+            "cf-connecting-ip" => ClientIpHeader::CfConnectingIp,
+            "forwarded" => ClientIpHeader::Forwarded,
+            "x-forwarded-for" => ClientIpHeader::XForwardedFor,
+            "x-real-ip" => ClientIpHeader::XRealIp,
+            _ => return Err(ConfigError::ClientIpHeader(s.chars().take(64).collect())),
+        })
     }
 }
 
@@ -71,6 +110,7 @@ pub struct Overrides {
     pub listen: Option<SocketAddr>,
     pub data: Option<PathBuf>,
     pub trusted_proxies: Option<String>,
+    pub client_ip_header: Option<String>,
     pub geoip: Option<PathBuf>,
     pub session_timeout_minutes: Option<u32>,
     pub skip_paths: Option<Vec<String>>,
@@ -95,6 +135,7 @@ pub struct FileConfig {
     pub data: Option<PathBuf>,
     /// A list of CIDRs or addresses.
     pub trusted_proxies: Option<Vec<String>>,
+    pub client_ip_header: Option<String>,
     pub geoip: Option<PathBuf>,
     pub session_timeout_minutes: Option<u32>,
     pub skip_paths: Option<Vec<String>>,
@@ -130,6 +171,10 @@ pub enum ConfigError {
     VolumeDrop,
     #[error("read timeout: must be between 1 and 3600 seconds")]
     ReadTimeout,
+    #[error(
+        "client ip header: {0:?} is not one of any, cf-connecting-ip, forwarded, x-forwarded-for, x-real-ip"
+    )]
+    ClientIpHeader(String),
 }
 
 impl FileConfig {
@@ -163,6 +208,10 @@ pub fn merge(over: Overrides, file: FileConfig) -> Result<Config, ConfigError> {
         (None, Some(list)) => TrustedProxies::try_from_entries(list)?,
         (None, None) => d.trusted_proxies,
     };
+    let client_ip_header = match over.client_ip_header.or(file.client_ip_header) {
+        Some(name) => name.parse()?,
+        None => d.client_ip_header,
+    };
     let minutes = over
         .session_timeout_minutes
         .or(file.session_timeout_minutes)
@@ -185,6 +234,7 @@ pub fn merge(over: Overrides, file: FileConfig) -> Result<Config, ConfigError> {
         listen: over.listen.or(file.listen).unwrap_or(d.listen),
         data: over.data.or(file.data).unwrap_or(d.data),
         trusted_proxies,
+        client_ip_header,
         geoip: over.geoip.or(file.geoip),
         session_timeout: SignedDuration::from_mins(minutes.into()),
         skip_paths: over.skip_paths.or(file.skip_paths).unwrap_or_default(),

@@ -126,6 +126,13 @@ struct ServeArgs {
     /// With none, those headers are ignored and the socket peer is the client.
     #[arg(long, env = "TALLYMARK_TRUSTED_PROXIES")]
     trusted_proxies: Option<String>,
+    /// The one header of a trusted proxy the client's address is read from:
+    /// any (the first of CF-Connecting-IP, Forwarded, X-Forwarded-For,
+    /// X-Real-IP that holds one; the proxy must clear the others), or one of
+    /// cf-connecting-ip, forwarded, x-forwarded-for, x-real-ip (the rest are
+    /// ignored, CF-IPCountry too unless cf-connecting-ip) [default: any].
+    #[arg(long, env = "TALLYMARK_CLIENT_IP_HEADER")]
+    client_ip_header: Option<String>,
     /// A MaxMind-format country database (GeoLite2-Country, ip-location-db, ...).
     #[arg(long, env = "TALLYMARK_GEOIP")]
     geoip: Option<PathBuf>,
@@ -249,6 +256,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             listen: args.listen,
             data: args.data,
             trusted_proxies: args.trusted_proxies,
+            client_ip_header: args.client_ip_header,
             geoip: args.geoip,
             session_timeout_minutes: args.session_timeout_minutes,
             skip_paths: args.skip_paths,

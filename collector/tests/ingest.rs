@@ -498,6 +498,53 @@ async fn a_spoofed_forwarded_for_from_an_untrusted_peer_changes_nothing() {
     );
 }
 
+/// `client_ip_header`: with one header named, a client's forged
+/// `CF-Connecting-IP`, `Forwarded`, `X-Real-IP` or `CF-IPCountry` passed on by
+/// the proxy changes nothing; with `any` (the default) the first wins, as
+/// documented (the proxy must clear the others).
+#[tokio::test]
+async fn with_one_client_ip_header_the_other_forwarding_headers_are_ignored() {
+    use tallymark_collector::config::ClientIpHeader;
+    let forged = |i: usize| {
+        [
+            ("cf-connecting-ip", format!("1.1.1.{i}")),
+            ("forwarded", format!("for=2.2.2.{i}")),
+            ("x-real-ip", format!("3.3.3.{i}")),
+            ("cf-ipcountry", "KP".to_string()),
+            // What the proxy appends: the one real client.
+            ("x-forwarded-for", format!("4.4.4.{i}, 198.51.100.7")),
+        ]
+    };
+    let run = |header: ClientIpHeader| async move {
+        let h = harness_with(|c| {
+            c.trusted_proxies = "203.0.113.0/24".parse().unwrap();
+            c.client_ip_header = header;
+        });
+        for i in 0..3 {
+            let headers = forged(i);
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            h.post(&pageview("/"), FIREFOX, &headers).await;
+        }
+        (
+            h.count("SELECT COUNT(DISTINCT visitor_id) FROM events"),
+            h.count("SELECT COUNT(*) FROM events WHERE country IS NOT NULL"),
+        )
+    };
+    // Only X-Forwarded-For, walked from the right: one visitor, no country.
+    assert_eq!(run(ClientIpHeader::XForwardedFor).await, (1, 0));
+    // Any: CF-Connecting-IP first, so each forged one is a new visitor.
+    assert_eq!(run(ClientIpHeader::Any).await, (3, 3));
+    // Only CF-Connecting-IP (behind Cloudflare): its address and country.
+    assert_eq!(run(ClientIpHeader::CfConnectingIp).await, (3, 3));
+    assert!(
+        "X-Forwarded-For"
+            .parse::<ClientIpHeader>()
+            .is_ok_and(|h| h == ClientIpHeader::XForwardedFor)
+    );
+    assert!("via".parse::<ClientIpHeader>().is_err());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn five_hundred_concurrent_requests_of_one_visitor_make_one_visitor_and_one_session() {
     let h = harness();

@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, header};
 use tallymark_core::client_ip::{self, Forwarding, TrustedProxies};
 use tallymark_core::wire::MAX_BODY_BYTES;
 
+use crate::config::ClientIpHeader;
 use crate::error::ApiError;
 use crate::geo::country_code;
 
@@ -27,6 +28,7 @@ pub async fn extract(
     peer: IpAddr,
     body: Body,
     trusted: &TrustedProxies,
+    only: ClientIpHeader,
 ) -> Result<Extracted, ApiError> {
     check_content_type(headers)?;
     let body = to_bytes(body, MAX_BODY_BYTES).await.map_err(|e| {
@@ -46,14 +48,25 @@ pub async fn extract(
             .filter_map(|v| v.to_str().ok())
             .collect()
     };
+    // With one header configured, the others are not even read.
+    let wants = |h: ClientIpHeader| only == ClientIpHeader::Any || only == h;
     let forwarding = Forwarding {
-        forwarded: all("forwarded"),
-        x_forwarded_for: all("x-forwarded-for"),
-        x_real_ip: text("x-real-ip"),
-        cf_connecting_ip: text("cf-connecting-ip"),
+        forwarded: if wants(ClientIpHeader::Forwarded) {
+            all("forwarded")
+        } else {
+            Vec::new()
+        },
+        x_forwarded_for: if wants(ClientIpHeader::XForwardedFor) {
+            all("x-forwarded-for")
+        } else {
+            Vec::new()
+        },
+        x_real_ip: text("x-real-ip").filter(|_| wants(ClientIpHeader::XRealIp)),
+        cf_connecting_ip: text("cf-connecting-ip")
+            .filter(|_| wants(ClientIpHeader::CfConnectingIp)),
     };
     let client_ip = client_ip::client_ip(peer, &forwarding, trusted);
-    let proxy_country = if trusted.contains(peer.to_canonical()) {
+    let proxy_country = if trusted.contains(peer.to_canonical()) && only.trusts_cf_country() {
         text("cf-ipcountry").and_then(country_code)
     } else {
         None

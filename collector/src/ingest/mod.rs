@@ -84,7 +84,14 @@ async fn pipeline(
     let now = state.clock.now();
     let now_ms = now.as_millisecond();
 
-    let request = extract::extract(headers, peer.ip(), body, &state.config.trusted_proxies).await?;
+    let request = extract::extract(
+        headers,
+        peer.ip(),
+        body,
+        &state.config.trusted_proxies,
+        state.config.client_ip_header,
+    )
+    .await?;
 
     let payload = wire::parse(&request.body)?;
     let site = state
