@@ -514,7 +514,7 @@
     var values = rows.map(function (r) { return chartValue(r, metric, currency); });
     var max = Math.max.apply(null, [0].concat(values)), min = Math.min.apply(null, [0].concat(values));
     var show = function (v) {
-      return metric === 'revenue' ? (currency ? money({ currency: currency, total: v }) : '–') : format(v, metricKind(metric));
+      return metric === 'revenue' ? (currency ? money({ currency: currency, total: v }) : '–') : format(v, card(metric)[2]);
     };
     var W = 1000, H = 200, span = max - min || 1, zero = H * max / span;
     var n = Math.max(rows.length, 1), step = W / n, gap = Math.min(2, step * 0.2);
@@ -530,7 +530,7 @@
       chart.appendChild(rect);
     });
     if (min < 0) chart.appendChild(svg('line', { x1: 0, x2: W, y1: zero, y2: zero, class: 'zero' }));
-    var name = metric === 'revenue' ? 'Revenue' + (currency ? ' in ' + currency : '') : cardLabel(metric);
+    var name = metric === 'revenue' ? 'Revenue' + (currency ? ' in ' + currency : '') : card(metric)[1];
     $('chart-caption').textContent = name + ' · highest ' + show(max) + (min < 0 ? ' · lowest ' + show(min) : '');
     var axis = $('chart-axis');
     axis.textContent = '';
@@ -545,15 +545,11 @@
     return date.length > 10 ? date.slice(0, 10) + ' ' + date.slice(11, 16) : date;
   }
 
-  function metricKind(metric) {
-    var c = CARDS.filter(function (x) { return x[0] === metric; })[0];
-    return c ? c[2] : 'count';
-  }
-
-  function cardLabel(metric) {
+  // A metric's card as shown now: [metric, label, format] (a goal's labels
+  // under a goal filter).
+  function card(metric) {
     var cards = goalFilters().length ? GOAL_CARDS.concat(CARDS) : CARDS;
-    var c = cards.filter(function (x) { return x[0] === metric; })[0];
-    return c ? c[1] : metric;
+    return cards.filter(function (x) { return x[0] === metric; })[0] || [metric, metric, 'count'];
   }
 
   function renderPanels(current) {

@@ -12,6 +12,10 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+/// Two people to the collector: a desktop Firefox and a macOS Safari.
+pub const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+pub const SAFARI: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15";
+
 /// The `tallymark` binary under test.
 pub fn bin() -> PathBuf {
     if let Some(p) = std::env::var_os("TALLYMARK_BIN") {
@@ -138,6 +142,13 @@ impl Collector {
     /// response head, or `None` if the connection failed.
     pub fn post(&self, path: &str, body: &str, headers: &[(&str, &str)]) -> Option<(u16, String)> {
         http_post(self.port, path, body, headers)
+    }
+
+    /// Sends one event as a browser with User-Agent `ua` and checks it was
+    /// accepted (`202`).
+    pub fn accept(&self, ua: &str, body: &str) {
+        let sent = self.post("/api/event", body, &[("User-Agent", ua)]);
+        assert_eq!(sent.map(|(status, _)| status), Some(202), "{body}");
     }
 
     /// Base URL by name, as a browser would use it.

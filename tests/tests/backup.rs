@@ -5,10 +5,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use tallymark_e2e::{Collector, bin, http_get, http_post, tallymark};
-
-const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
-const SAFARI: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15";
+use tallymark_e2e::{Collector, FIREFOX, SAFARI, bin, http_get, tallymark};
 
 fn aggregate(c: &Collector, token: &str) -> serde_json::Value {
     let auth = format!("Bearer {token}");
@@ -32,8 +29,7 @@ fn a_backup_of_a_running_collector_restores_its_numbers_without_its_salts() {
         let ua = if i % 2 == 0 { FIREFOX } else { SAFARI };
         let body =
             format!(r#"{{"kind":"pageview","site":"localhost","url":"http://localhost/p{i}"}}"#);
-        let (status, _) = http_post(c.port, "/api/event", &body, &[("User-Agent", ua)]).unwrap();
-        assert_eq!(status, 202);
+        c.accept(ua, &body);
     }
     let dir = c.db_path().parent().unwrap().to_path_buf();
     let salts: Vec<Vec<Vec<u8>>> = c.query("SELECT salt FROM salts");
@@ -131,13 +127,9 @@ fn a_backup_of_a_running_collector_restores_its_numbers_without_its_salts() {
         serde_json::json!({"visitors": 2, "visits": 2, "pageviews": 40, "events": 40})
     );
     // And it goes on counting, with a new salt of its own.
-    let (status, _) = http_post(
-        r.port,
-        "/api/event",
+    r.accept(
+        FIREFOX,
         r#"{"kind":"pageview","site":"localhost","url":"http://localhost/after"}"#,
-        &[("User-Agent", FIREFOX)],
-    )
-    .unwrap();
-    assert_eq!(status, 202);
+    );
     r.wait_for_count("SELECT COUNT(*) FROM events", 41, Duration::from_secs(5));
 }

@@ -8,9 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tallymark_e2e::{Collector, bin, tallymark};
-
-const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+use tallymark_e2e::{Collector, FIREFOX, bin, tallymark};
 
 fn event(id: &str) -> String {
     format!(

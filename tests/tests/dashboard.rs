@@ -3,10 +3,7 @@
 //! the collector recorded; clicking a source filters the whole board.
 
 use serde_json::{Value, json};
-use tallymark_e2e::{Collector, browser, http_get, http_post, tallymark};
-
-const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
-const SAFARI: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15";
+use tallymark_e2e::{Collector, FIREFOX, SAFARI, browser, http_get, tallymark};
 
 fn rows(report: &Value, panel: &str) -> Vec<Vec<String>> {
     serde_json::from_value(report[panel].clone()).unwrap_or_default()
@@ -40,8 +37,7 @@ fn a_site_owner_reads_and_filters_the_numbers_in_the_dashboard() {
             r#"{"kind":"event","name":"Purchase","site":"localhost","url":"http://localhost/checkout","props":{"plan":"pro"},"revenue":{"amount":19.99,"currency":"EUR"}}"#,
         ),
     ] {
-        let (status, _) = http_post(c.port, "/api/event", body, &[("User-Agent", ua)]).unwrap();
-        assert_eq!(status, 202);
+        c.accept(ua, body);
     }
 
     let report = browser("dashboard.mjs", &[&c.url(""), &admin]);

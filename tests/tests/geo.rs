@@ -2,9 +2,7 @@
 //! country file, installed from npm by `cargo xtask test`), and a trusted
 //! proxy's `CF-IPCountry`.
 
-use tallymark_e2e::{Collector, workspace_root};
-
-const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+use tallymark_e2e::{Collector, FIREFOX, workspace_root};
 
 fn pageview(path: &str) -> String {
     format!(r#"{{"kind":"pageview","site":"localhost","url":"http://localhost{path}"}}"#)

@@ -1,10 +1,7 @@
 //! The stats API through the real binary: tokens made with `tallymark token
 //! create`, events sent over HTTP, numbers read back over HTTP.
 
-use tallymark_e2e::{Collector, http_get, http_post, tallymark};
-
-const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
-const SAFARI: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15";
+use tallymark_e2e::{Collector, FIREFOX, SAFARI, http_get, tallymark};
 
 fn body_json(response: &str) -> serde_json::Value {
     let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
@@ -62,8 +59,7 @@ fn tokens_from_the_cli_read_the_numbers_the_collector_recorded() {
             r#"{"kind":"event","name":"Signup","site":"localhost","url":"http://localhost/"}"#,
         ),
     ] {
-        let (status, _) = http_post(c.port, "/api/event", body, &[("User-Agent", ua)]).unwrap();
-        assert_eq!(status, 202);
+        c.accept(ua, body);
     }
 
     let q = "/api/v1/stats/aggregate?site=localhost&period=day&metrics=visitors,visits,pageviews,events,bounce_rate";
@@ -103,9 +99,7 @@ fn tokens_from_the_cli_read_the_numbers_the_collector_recorded() {
         let body = format!(
             r#"{{"kind":"event","name":"Purchase","site":"localhost","url":"http://localhost/checkout","revenue":{{"amount":{amount},"currency":"eur"}}}}"#
         );
-        let (status, _) =
-            http_post(c.port, "/api/event", &body, &[("User-Agent", SAFARI)]).unwrap();
-        assert_eq!(status, 202);
+        c.accept(SAFARI, &body);
     }
     let (status, json) = get(
         &c,

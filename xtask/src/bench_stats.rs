@@ -255,35 +255,43 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             ms(count),
             "1.0"
         );
+        // One request: the median of the runs after a warm-up, and one run
+        // with rollups off, which must give the very same answer; printed.
+        let measure = |name: String, uri: String| {
+            let (router, raw_router) = (router.clone(), raw_router.clone());
+            async move {
+                let (_, fast_json) = fetch(router, uri.clone()).await?;
+                let mut times = Vec::new();
+                for _ in 0..args.iterations {
+                    times.push(get(uri.clone()).await?);
+                }
+                let t = median(&mut times);
+                let (raw_t, raw_json) = fetch(raw_router, uri.clone()).await?;
+                if raw_json != fast_json {
+                    bail!("{uri}: rollups and raw rows disagree:\n{fast_json}\n{raw_json}");
+                }
+                println!(
+                    "{name:<50} {:>10.1} {:>14.1} {:>10.1} {:>10.1}",
+                    ms(t),
+                    ratio(t, count),
+                    ms(raw_t),
+                    ratio(raw_t, t)
+                );
+                anyhow::Ok((t, raw_t, raw_json))
+            }
+        };
         let mut sequential_sum = Duration::ZERO;
         let mut worst_breakdown = Duration::ZERO;
         let mut raw_sum = Duration::ZERO;
         let mut raw_answers = Vec::new();
         for (name, uri) in &dashboard {
-            let (_, fast_json) = fetch(router.clone(), uri.clone()).await?;
-            let mut times = Vec::new();
-            for _ in 0..args.iterations {
-                times.push(get(uri.clone()).await?);
-            }
-            let t = median(&mut times);
+            let (t, raw_t, raw_json) = measure(name.clone(), uri.clone()).await?;
             sequential_sum += t;
             if name.starts_with("breakdown") {
                 worst_breakdown = worst_breakdown.max(t);
             }
-            // The raw path must give the very same answer, only slower.
-            let (raw_t, raw_json) = fetch(raw_router.clone(), uri.clone()).await?;
             raw_sum += raw_t;
-            if raw_json != fast_json {
-                bail!("{uri}: rollups and raw rows disagree:\n{fast_json}\n{raw_json}");
-            }
             raw_answers.push(raw_json);
-            println!(
-                "{name:<50} {:>10.1} {:>14.1} {:>10.1} {:>10.1}",
-                ms(t),
-                ratio(t, count),
-                ms(raw_t),
-                ratio(raw_t, t)
-            );
         }
         println!(
             "{:<50} {:>10.1} {:>14.1} {:>10.1} {:>10.1}",
@@ -316,23 +324,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             ),
         ];
         for (name, uri) in &filtered {
-            let (_, fast_json) = fetch(router.clone(), uri.clone()).await?;
-            let mut times = Vec::new();
-            for _ in 0..args.iterations {
-                times.push(get(uri.clone()).await?);
-            }
-            let t = median(&mut times);
-            let (raw_t, raw_json) = fetch(raw_router.clone(), uri.clone()).await?;
-            if raw_json != fast_json {
-                bail!("{uri}: rollups and raw rows disagree:\n{fast_json}\n{raw_json}");
-            }
-            println!(
-                "{name:<50} {:>10.1} {:>14.1} {:>10.1} {:>10.1}",
-                ms(t),
-                ratio(t, count),
-                ms(raw_t),
-                ratio(raw_t, t)
-            );
+            measure(name.clone(), uri.clone()).await?;
         }
         println!("every answer identical with and without rollups");
         // The whole dashboard, one after another and all at once (as a

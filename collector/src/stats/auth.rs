@@ -90,7 +90,11 @@ pub fn create(
 /// stored anyway and grants nothing). `token list` shows it and `token
 /// revoke` takes it.
 pub fn id_of(token: &str) -> String {
-    hex(&hash(token))[..12].to_string()
+    id_of_hash(&hash(token))
+}
+
+fn id_of_hash(hash: &[u8]) -> String {
+    hex(hash).chars().take(12).collect()
 }
 
 /// A stored token, as `token list` shows it (never the secret).
@@ -112,7 +116,7 @@ pub fn list(conn: &Connection) -> Result<Vec<TokenInfo>, TokenError> {
     let rows = stmt.query_map([], |r| {
         let hash: Vec<u8> = r.get(0)?;
         Ok(TokenInfo {
-            id: hex(&hash).chars().take(12).collect(),
+            id: id_of_hash(&hash),
             kind: r.get(1)?,
             site: r.get(2)?,
             created_ms: r.get(3)?,
@@ -161,7 +165,7 @@ pub fn revoke(conn: &Connection, id_or_token: &str) -> Result<String, RevokeErro
         [] => Err(RevokeError::Unknown(id_or_token.chars().take(64).collect())),
         [one] => {
             conn.execute("DELETE FROM tokens WHERE hash = ?1", [one])?;
-            Ok(hex(one)[..12].to_string())
+            Ok(id_of_hash(one))
         }
         _ => Err(RevokeError::Ambiguous(wanted)),
     }

@@ -101,7 +101,7 @@ async fn serve<T: Send + 'static>(
     allowed: &'static [&'static str],
     compute: fn(Ctx) -> Result<T, StatsError>,
 ) -> Result<Json<T>, StatsError> {
-    let task = tokio::task::spawn_blocking(move || {
+    on_blocking_pool(move || {
         let conn = state.store.reader()?;
         let grant = auth::authenticate(&conn, &headers)?;
         let raw = RawQuery::parse(query.as_deref(), allowed)?;
@@ -130,8 +130,16 @@ async fn serve<T: Send + 'static>(
             live: state.live.clone(),
             timeout_ms: state.config.session_timeout.as_millis() as i64,
         })
-    });
-    match task.await {
+    })
+    .await
+}
+
+/// Runs `work` (SQLite reads) on the blocking pool; a task that panicked is
+/// a storage error, logged.
+async fn on_blocking_pool<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StatsError> + Send + 'static,
+) -> Result<Json<T>, StatsError> {
+    match tokio::task::spawn_blocking(work).await {
         Ok(result) => result.map(Json),
         Err(e) => {
             tracing::error!(error = %e, "stats task failed");
@@ -240,7 +248,7 @@ async fn sites(
     headers: HeaderMap,
     RawQueryString(query): RawQueryString,
 ) -> Result<Json<SitesResponse>, StatsError> {
-    let task = tokio::task::spawn_blocking(move || {
+    on_blocking_pool(move || {
         let conn = state.store.reader()?;
         let grant = auth::authenticate(&conn, &headers)?;
         RawQuery::parse(query.as_deref(), SITES_PARAMS)?;
@@ -263,14 +271,8 @@ async fn sites(
         }
         sites.sort_by(|a, b| a.domain.cmp(&b.domain));
         Ok(SitesResponse { sites })
-    });
-    match task.await {
-        Ok(result) => result.map(Json),
-        Err(e) => {
-            tracing::error!(error = %e, "sites task failed");
-            Err(StatsError::Storage)
-        }
-    }
+    })
+    .await
 }
 
 fn scoped<'a>(site: &Site, range: &Range, filters: &'a [params::Filter]) -> Scoped<'a> {
@@ -319,11 +321,7 @@ fn by_bucket(
     buckets: &[params::Bucket],
     metrics: &[Metric],
 ) -> Result<Vec<Figures>, StatsError> {
-    let counts: Vec<Metric> = metrics
-        .iter()
-        .copied()
-        .filter(|m| !m.is_revenue())
-        .collect();
+    let counts = params::counts(metrics);
     let totals = if counts.is_empty() {
         vec![Totals::default(); buckets.len()]
     } else if cx.rollups
@@ -429,11 +427,7 @@ fn compute_breakdown(cx: Ctx) -> Result<BreakdownResponse, StatsError> {
     let sort = cx.raw.sort(&metrics)?;
     let (limit, page) = cx.raw.pagination()?;
     let q = scoped(&cx.site, &range, &filters);
-    let counts: Vec<Metric> = metrics
-        .iter()
-        .copied()
-        .filter(|m| !m.is_revenue())
-        .collect();
+    let counts = params::counts(&metrics);
     let fast = if counts.is_empty() {
         Some(Vec::new())
     } else if cx.rollups {

@@ -263,6 +263,15 @@ impl Metric {
     }
 }
 
+/// `metrics` without revenue: the ones [`super::query::Totals`] holds.
+pub fn counts(metrics: &[Metric]) -> Vec<Metric> {
+    metrics
+        .iter()
+        .copied()
+        .filter(|m| !m.is_revenue())
+        .collect()
+}
+
 /// Whether any of `metrics` counts rows of the events table.
 pub fn wants_events(metrics: &[Metric]) -> bool {
     metrics
