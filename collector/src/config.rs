@@ -38,7 +38,12 @@ pub struct Config {
     /// keep-alive time included), and then its whole body (see `serve` in
     /// main.rs).
     pub read_timeout: std::time::Duration,
+    /// Answer the stats API from ClickHouse, fed from SQLite (clickhouse/).
+    pub clickhouse: Option<crate::clickhouse::ClickHouseConfig>,
 }
+
+/// The ClickHouse database used when none is named.
+pub const DEFAULT_CLICKHOUSE_DATABASE: &str = "tallymark";
 
 impl Default for Config {
     fn default() -> Self {
@@ -57,6 +62,7 @@ impl Default for Config {
             fsync: false,
             rollups: true,
             read_timeout: std::time::Duration::from_secs(DEFAULT_READ_TIMEOUT_SECS),
+            clickhouse: None,
         }
     }
 }
@@ -117,6 +123,8 @@ pub struct Overrides {
     pub volume_drop_percent: Option<f64>,
     pub fsync: Option<bool>,
     pub read_timeout_secs: Option<u64>,
+    pub clickhouse: Option<String>,
+    pub clickhouse_database: Option<String>,
 }
 
 /// The default of `read_timeout`: above the idle timeout of the load
@@ -145,6 +153,9 @@ pub struct FileConfig {
     pub max_live_sessions: Option<usize>,
     pub fsync: Option<bool>,
     pub read_timeout_secs: Option<u64>,
+    /// ClickHouse's HTTP URL (`http://127.0.0.1:8123`).
+    pub clickhouse: Option<String>,
+    pub clickhouse_database: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -175,6 +186,8 @@ pub enum ConfigError {
         "client ip header: {0:?} is not one of any, cf-connecting-ip, forwarded, x-forwarded-for, x-real-ip"
     )]
     ClientIpHeader(String),
+    #[error(transparent)]
+    ClickHouse(#[from] crate::clickhouse::ClickHouseError),
 }
 
 impl FileConfig {
@@ -230,6 +243,21 @@ pub fn merge(over: Overrides, file: FileConfig) -> Result<Config, ConfigError> {
     if !(0.0..=100.0).contains(&volume_drop_percent) {
         return Err(ConfigError::VolumeDrop);
     }
+    let clickhouse = match over.clickhouse.or(file.clickhouse) {
+        Some(url) if !url.trim().is_empty() => {
+            let config = crate::clickhouse::ClickHouseConfig {
+                url: url.trim().to_string(),
+                database: over
+                    .clickhouse_database
+                    .or(file.clickhouse_database)
+                    .unwrap_or_else(|| DEFAULT_CLICKHOUSE_DATABASE.to_string()),
+            };
+            // Checked now, so a typo stops `serve` before it starts.
+            crate::clickhouse::ClickHouse::new(&config)?;
+            Some(config)
+        }
+        _ => None,
+    };
     Ok(Config {
         listen: over.listen.or(file.listen).unwrap_or(d.listen),
         data: over.data.or(file.data).unwrap_or(d.data),
@@ -245,6 +273,7 @@ pub fn merge(over: Overrides, file: FileConfig) -> Result<Config, ConfigError> {
         fsync: over.fsync.or(file.fsync).unwrap_or(d.fsync),
         rollups: d.rollups,
         read_timeout: read_timeout_secs.map_or(d.read_timeout, std::time::Duration::from_secs),
+        clickhouse,
     })
 }
 

@@ -7,6 +7,7 @@
 //! move time.
 
 pub mod assets;
+pub mod clickhouse;
 pub mod clock;
 pub mod config;
 pub mod dashboard;
@@ -70,6 +71,9 @@ pub struct Inner {
     rounds: std::sync::atomic::AtomicU64,
     /// Stats sums of days not rolled up yet, shared by nearby requests.
     pub live: Arc<stats::rollup::Live>,
+    /// With `--clickhouse`: what copies rows there (and its client, which
+    /// the stats API then reads).
+    pub analytics: Option<Arc<clickhouse::ship::Shipper>>,
 }
 
 #[derive(Clone)]
@@ -105,6 +109,10 @@ pub enum StartError {
     Sites(#[from] sites::SiteError),
     #[error(transparent)]
     Geo(#[from] geo::GeoError),
+    #[error(transparent)]
+    ClickHouse(#[from] clickhouse::ClickHouseError),
+    #[error("starting the clickhouse shipper: {0}")]
+    Thread(std::io::Error),
 }
 
 /// The name of the lock file `serve` holds in its data directory.
@@ -204,6 +212,25 @@ impl AppState {
             Some(path) => Geo::open(path)?,
             None => Geo::none(),
         };
+        let analytics = match &config.clickhouse {
+            Some(cfg) => {
+                let ch = Arc::new(clickhouse::ClickHouse::new(cfg)?);
+                // ClickHouse being down does not stop the collector: events
+                // wait in SQLite, the shipper creates the tables once it
+                // answers, and the stats API says 503 meanwhile.
+                if let Err(e) = clickhouse::schema::create(&ch) {
+                    tracing::warn!(error = %e, "clickhouse is not ready; events wait in SQLite");
+                }
+                let shipper = Arc::new(clickhouse::ship::Shipper::new(
+                    ch,
+                    config.db_path(),
+                    metrics.clone(),
+                ));
+                clickhouse::ship::spawn(Arc::downgrade(&shipper)).map_err(StartError::Thread)?;
+                Some(shipper)
+            }
+            None => None,
+        };
         tallymark_core::bots::warm_up();
         let bot_rules = BotRules::default().extend_skip_paths(&config.skip_paths);
         tracing::info!(
@@ -226,6 +253,7 @@ impl AppState {
             recent_ids: RecentEventIds::new(RECENT_EVENT_ID_TTL_MS, 200_000),
             rounds: std::sync::atomic::AtomicU64::new(0),
             live: Arc::default(),
+            analytics,
         })))
     }
 
@@ -253,7 +281,8 @@ impl AppState {
         }
         let live = self.sessions.sweep(now.as_millisecond());
         self.metrics.live_sessions.set(live as i64);
-        if self.config.rollups {
+        // With ClickHouse the stats API reads there: no SQLite rollups.
+        if self.config.rollups && self.analytics.is_none() {
             // Every 60th round (5 minutes) walks each site's whole history.
             let round = self
                 .rounds
@@ -261,6 +290,18 @@ impl AppState {
             self.roll_up(ROLLUP_DAYS_PER_ROUND, round % 60 == 0).await?;
         }
         Ok(())
+    }
+
+    /// Copies every committed row not yet in ClickHouse there, on the
+    /// blocking pool; how many events it sent (0 without `--clickhouse`).
+    /// The background shipper does this on its own every half second.
+    pub async fn ship_all(&self) -> Result<usize, clickhouse::ship::ShipError> {
+        let Some(shipper) = self.analytics.clone() else {
+            return Ok(0);
+        };
+        tokio::task::spawn_blocking(move || shipper.ship_all())
+            .await
+            .map_err(|_| clickhouse::ship::ShipError::Store(store::StoreError::WriterGone))?
     }
 
     /// Rolls up finished days for the stats API (at most `max_days` per

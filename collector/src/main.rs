@@ -154,6 +154,16 @@ struct ServeArgs {
     /// load balancer in front [default: 75].
     #[arg(long, env = "TALLYMARK_READ_TIMEOUT_SECS")]
     read_timeout_secs: Option<u64>,
+    /// Answer the stats API from ClickHouse at this HTTP URL (for example
+    /// http://127.0.0.1:8123; a user and password may be in it). Events are
+    /// still stored in SQLite first, then copied there in the background,
+    /// the whole history included. Off by default.
+    #[arg(long, env = "TALLYMARK_CLICKHOUSE", value_name = "URL")]
+    clickhouse: Option<String>,
+    /// The ClickHouse database for Tallymark's tables, created if missing
+    /// [default: tallymark].
+    #[arg(long, env = "TALLYMARK_CLICKHOUSE_DATABASE", value_name = "NAME")]
+    clickhouse_database: Option<String>,
 }
 
 #[derive(Args)]
@@ -263,6 +273,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             volume_drop_percent: args.volume_drop_percent,
             fsync: args.fsync.then_some(true),
             read_timeout_secs: args.read_timeout_secs,
+            clickhouse: args.clickhouse,
+            clickhouse_database: args.clickhouse_database,
         },
         file,
     )?;

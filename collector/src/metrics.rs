@@ -47,6 +47,12 @@ pub struct Metrics {
     pub volume_drop: Family<SiteLabel, Gauge>,
     /// Last 24 h over the 24 h before, in percent.
     pub volume_ratio: Family<SiteLabel, Gauge>,
+    /// Events copied to ClickHouse (with `--clickhouse`).
+    pub clickhouse_shipped: Counter,
+    /// Events committed to SQLite and not yet in ClickHouse.
+    pub clickhouse_lag: Gauge,
+    /// Shipping attempts that failed (retried; nothing is lost).
+    pub clickhouse_failures: Counter,
 }
 
 impl Default for Metrics {
@@ -69,6 +75,9 @@ impl Metrics {
         let wal_pages = Gauge::default();
         let volume_drop = Family::<SiteLabel, Gauge>::default();
         let volume_ratio = Family::<SiteLabel, Gauge>::default();
+        let clickhouse_shipped = Counter::default();
+        let clickhouse_lag = Gauge::default();
+        let clickhouse_failures = Counter::default();
         registry.register(
             "events_accepted",
             "Events committed to storage",
@@ -124,6 +133,21 @@ impl Metrics {
             "A site's accepted events over the last 24 h as a percentage of the 24 h before",
             volume_ratio.clone(),
         );
+        registry.register(
+            "clickhouse_shipped_events",
+            "Events copied from SQLite to ClickHouse",
+            clickhouse_shipped.clone(),
+        );
+        registry.register(
+            "clickhouse_lag_events",
+            "Events committed to SQLite that ClickHouse does not hold yet",
+            clickhouse_lag.clone(),
+        );
+        registry.register(
+            "clickhouse_failures",
+            "Attempts to ship to ClickHouse that failed (retried; the rows wait in SQLite)",
+            clickhouse_failures.clone(),
+        );
         Self {
             registry,
             accepted,
@@ -137,6 +161,9 @@ impl Metrics {
             wal_pages,
             volume_drop,
             volume_ratio,
+            clickhouse_shipped,
+            clickhouse_lag,
+            clickhouse_failures,
         }
     }
 

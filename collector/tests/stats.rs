@@ -1137,9 +1137,10 @@ async fn the_openapi_document_matches_the_running_server() {
 /// (rollups off), from per-day sums computed on the fly (nothing rolled yet),
 /// and from the stored rollups: all identical. The data set's visits that
 /// cross midnight (S2, S5) are what the carried-over counts are for.
-#[tokio::test]
-async fn rollups_answer_exactly_what_the_raw_rows_answer() {
-    let h = harness().await;
+/// Aggregates, timeseries and breakdowns over every period of the data set,
+/// unfiltered and filtered by one visit dimension: what two ways of
+/// answering must agree on.
+fn comparison_queries() -> Vec<String> {
     let mut queries = Vec::new();
     for site in [BERLIN, UTC_SITE] {
         for period in [
@@ -1215,6 +1216,13 @@ async fn rollups_answer_exactly_what_the_raw_rows_answer() {
             }
         }
     }
+    queries
+}
+
+#[tokio::test]
+async fn rollups_answer_exactly_what_the_raw_rows_answer() {
+    let h = harness().await;
+    let queries = comparison_queries();
     let raw_state = AppState::open(
         Config {
             rollups: false,
@@ -1913,4 +1921,157 @@ async fn raw_rows_read_by_index_or_by_rowid_run_give_the_same_answers() {
         "{nonzero} of {}",
         queries.len()
     );
+}
+
+#[path = "support/clickhouse.rs"]
+mod clickhouse_server;
+
+/// The same collector's data, its stats answered from ClickHouse.
+async fn with_clickhouse(
+    h: &Harness,
+    server: &clickhouse_server::ClickHouseServer,
+    database: &str,
+) -> AppState {
+    let state = AppState::open(
+        Config {
+            rollups: false,
+            clickhouse: Some(tallymark_collector::clickhouse::ClickHouseConfig {
+                url: server.url.clone(),
+                database: database.into(),
+            }),
+            ..h.state.config.clone()
+        },
+        h.clock.clone(),
+    )
+    .unwrap();
+    let events: i64 = rusqlite::Connection::open(h.state.store.path())
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    // The background shipper may have sent some already; together, all.
+    state.ship_all().await.unwrap();
+    let ch = &state.analytics.as_ref().unwrap().ch;
+    let shipped = ch
+        .rows(&format!("SELECT count() FROM {}", ch.table("events")))
+        .unwrap();
+    assert_eq!(
+        tallymark_collector::clickhouse::int(&shipped[0][0]),
+        events,
+        "every event once"
+    );
+    state
+}
+
+/// ClickHouse (Debian's 18.16, started for the test) answers every query of
+/// the rollup comparison, and filters of every operator and kind, hourly
+/// buckets over both DST days, properties, goals and revenue, exactly as
+/// SQLite's raw rows do.
+#[tokio::test]
+async fn clickhouse_answers_exactly_what_sqlite_answers() {
+    let server = clickhouse_server::ClickHouseServer::start();
+    let h = harness().await;
+    let raw_state = without_rollups(&h);
+    let ch_state = with_clickhouse(&h, &server, "tallymark_test").await;
+    let mut queries = comparison_queries();
+    let all = ALL_METRICS;
+    for site in [BERLIN, UTC_SITE] {
+        for period in [
+            MAR,
+            "period=custom&from=2026-10-24&to=2026-10-26",
+            "period=year&date=2026-06-01",
+        ] {
+            for filter in [
+                "page==/pricing",
+                "page!=/pricing",
+                "page~PRIC",
+                "entry_page==/",
+                "exit_page!=/",
+                "source!=Google",
+                "source==(none)",
+                "utm_campaign!=(none)",
+                "event:name==Signup",
+                "event:name~sign",
+                "event:props:plan==pro",
+                "browser==Firefox;country==DE",
+            ] {
+                let f = filter
+                    .split(';')
+                    .map(|f| format!("filter={}", urlencode(f)))
+                    .collect::<Vec<_>>()
+                    .join("&");
+                queries.push(format!(
+                    "/api/v1/stats/aggregate?site={site}&{period}&metrics={all}&compare=previous_period&{f}"
+                ));
+                for property in ["page", "source", "entry_page", "event:name"] {
+                    let metrics = match property {
+                        "page" | "event:name" => "visitors,visits,pageviews,events",
+                        "entry_page" => "visitors,visits,bounce_rate,visit_duration",
+                        _ => all,
+                    };
+                    queries.push(format!(
+                        "/api/v1/stats/breakdown?site={site}&{period}&property={property}&metrics={metrics}&{f}"
+                    ));
+                }
+            }
+            queries.push(format!(
+                "/api/v1/stats/breakdown?site={site}&{period}&property=event:props&metrics=visitors,visits,events"
+            ));
+            queries.push(format!(
+                "/api/v1/stats/breakdown?site={site}&{period}&property=event:props:plan&metrics=visitors,visits,events"
+            ));
+        }
+        for day in ["2026-03-29", "2026-10-25", "2026-03-28"] {
+            queries.push(format!(
+                "/api/v1/stats/timeseries?site={site}&period=day&date={day}&interval=hour&metrics={all}"
+            ));
+        }
+    }
+    let raw = answers_of(&h, &raw_state, &queries).await;
+    let from_ch = answers_of(&h, &ch_state, &queries).await;
+    for ((uri, a), b) in queries.iter().zip(&raw).zip(&from_ch) {
+        assert_eq!(a, b, "clickhouse differs from sqlite for {uri}");
+    }
+    // Realtime: the last five minutes, at a moment with visitors in them.
+    let first: jiff::Timestamp = BEACONS[0].at.parse().unwrap();
+    h.clock.set(first + jiff::SignedDuration::from_mins(1));
+    let rt = [format!("/api/v1/stats/realtime?site={BERLIN}")];
+    let from_ch = answers_of(&h, &ch_state, &rt).await;
+    assert_eq!(answers_of(&h, &raw_state, &rt).await, from_ch);
+    assert!(from_ch[0]["visitors"].as_i64() > Some(0), "{}", from_ch[0]);
+
+    // Revenue, per currency, in every shape.
+    let shop = shop().await;
+    let shop_raw = without_rollups(&shop);
+    let shop_ch = with_clickhouse(&shop, &server, "tallymark_shop").await;
+    let mut queries = Vec::new();
+    for period in [
+        "period=year&date=2026-06-01",
+        "period=custom&from=2026-04-01&to=2026-04-03",
+    ] {
+        queries.push(format!(
+            "/api/v1/stats/aggregate?site={SHOP}&{period}&metrics=revenue,events&compare=previous_period"
+        ));
+        queries.push(format!(
+            "/api/v1/stats/timeseries?site={SHOP}&{period}&interval=day&metrics=revenue,events"
+        ));
+        for property in [
+            "event:name",
+            "page",
+            "source",
+            "entry_page",
+            "event:props:plan",
+        ] {
+            queries.push(format!(
+                "/api/v1/stats/breakdown?site={SHOP}&{period}&property={property}&metrics=revenue,visitors&sort=revenue:desc"
+            ));
+        }
+        queries.push(format!(
+            "/api/v1/stats/breakdown?site={SHOP}&{period}&property=page&metrics=revenue,events&filter=event:name%3D%3DPurchase"
+        ));
+    }
+    let raw = answers_of(&shop, &shop_raw, &queries).await;
+    let from_ch = answers_of(&shop, &shop_ch, &queries).await;
+    for ((uri, a), b) in queries.iter().zip(&raw).zip(&from_ch) {
+        assert_eq!(a, b, "clickhouse differs from sqlite for {uri}");
+    }
 }

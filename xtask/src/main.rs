@@ -214,8 +214,9 @@ fn test(root: &Path) -> Result<()> {
     ])?;
     step("SDK");
     sdk::build(root)?;
-    step("browser and test tools");
+    step("browser, database and test tools");
     tools::ensure_chromium()?;
+    tools::ensure_clickhouse()?;
     tools::ensure_npm(&root.join("tests"))?;
     tools::ensure_npm(&root.join("tests/data"))?;
     step("collector binary");

@@ -94,6 +94,12 @@ pub fn ensure_chromium() -> Result<()> {
     ensure_apt("/usr/bin/chromium", &["chromium", "chromium-driver"])
 }
 
+/// Debian's ClickHouse server (18.16), for the tests of the ClickHouse
+/// store: each test starts its own on a free port in a temporary directory.
+pub fn ensure_clickhouse() -> Result<()> {
+    ensure_apt("/usr/sbin/clickhouse-server", &["clickhouse-server"])
+}
+
 /// Installs Debian packages unless `probe` exists.
 pub fn ensure_apt(probe: &str, packages: &[&str]) -> Result<()> {
     if Path::new(probe).exists() {

@@ -34,6 +34,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
 use crate::AppState;
+use crate::clickhouse::query::{self as ch_query, Grid};
 use crate::sites::Site;
 use error::StatsError;
 use params::{Metric, Range, RawQuery, SortKey};
@@ -78,6 +79,8 @@ struct Ctx {
     rollups: bool,
     live: Arc<rollup::Live>,
     timeout_ms: i64,
+    /// With `--clickhouse`, the store every count and sum is read from.
+    clickhouse: Option<Arc<crate::clickhouse::ClickHouse>>,
 }
 
 impl Ctx {
@@ -129,6 +132,7 @@ async fn serve<T: Send + 'static>(
             rollups: state.config.rollups,
             live: state.live.clone(),
             timeout_ms: state.config.session_timeout.as_millis() as i64,
+            clickhouse: state.analytics.as_ref().map(|a| a.ch.clone()),
         })
     })
     .await
@@ -321,6 +325,25 @@ fn by_bucket(
     buckets: &[params::Bucket],
     metrics: &[Metric],
 ) -> Result<Vec<Figures>, StatsError> {
+    if let Some(ch) = &cx.clickhouse {
+        let grid = Grid::of(buckets, &cx.site.timezone, &cx.site.tz);
+        let counts = params::counts(metrics);
+        let totals = if counts.is_empty() {
+            vec![Totals::default(); buckets.len()]
+        } else {
+            ch_query::by_bucket(ch, q, &grid, buckets, &counts)?
+        };
+        let revenue = if metrics.contains(&Metric::Revenue) {
+            ch_query::revenue_by_bucket(ch, q, &grid, buckets)?
+        } else {
+            vec![Vec::new(); buckets.len()]
+        };
+        return Ok(totals
+            .into_iter()
+            .zip(revenue)
+            .map(|(totals, revenue)| Figures { totals, revenue })
+            .collect());
+    }
     let counts = params::counts(metrics);
     let totals = if counts.is_empty() {
         vec![Totals::default(); buckets.len()]
@@ -430,6 +453,8 @@ fn compute_breakdown(cx: Ctx) -> Result<BreakdownResponse, StatsError> {
     let counts = params::counts(&metrics);
     let fast = if counts.is_empty() {
         Some(Vec::new())
+    } else if let Some(ch) = &cx.clickhouse {
+        Some(ch_query::breakdown(ch, &q, &property, &counts)?)
     } else if cx.rollups {
         rollup::breakdown(&cx.at(), &q, &property, &counts)?
     } else {
@@ -452,7 +477,11 @@ fn compute_breakdown(cx: Ctx) -> Result<BreakdownResponse, StatsError> {
     if metrics.contains(&Metric::Revenue) {
         // A value may have revenue and nothing else in the range (a visit
         // that started before it): it gets a row too.
-        for (value, revenue) in query::revenue_breakdown(&cx.conn, &q, &property)? {
+        let revenue = match &cx.clickhouse {
+            Some(ch) => ch_query::revenue_breakdown(ch, &q, &property)?,
+            None => query::revenue_breakdown(&cx.conn, &q, &property)?,
+        };
+        for (value, revenue) in revenue {
             figures.entry(value).or_default().revenue = revenue;
         }
     }

@@ -355,7 +355,7 @@ pub fn breakdown_supports(dim: &Dimension, metrics: &[Metric]) -> Result<(), Met
 
 /// Whether a filter keeps only events of some name (`event:name==X` or
 /// `event:name~X`): then the events counted are those, not pageviews.
-fn goal_filtered(filters: &[Filter]) -> bool {
+pub(crate) fn goal_filtered(filters: &[Filter]) -> bool {
     filters
         .iter()
         .any(|f| f.dimension == Dimension::EventName && f.op != Op::IsNot && f.value != NONE_LABEL)

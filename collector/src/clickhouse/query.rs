@@ -1,0 +1,452 @@
+//! The stats API's queries in ClickHouse SQL: the same four questions as
+//! `stats::query` asks SQLite, with the same meaning (event metrics count
+//! the events in the range, visit metrics the sessions *started* in it; a
+//! filter on an event dimension keeps the visits with a matching event),
+//! so both stores give the same answers (a test compares them).
+//!
+//! Values from a request enter SQL only through [`lit`]; column names come
+//! from matching on [`Dimension`]; numbers are the handler's own integers.
+
+use std::collections::HashMap;
+
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use serde_json::Value;
+
+use super::{ClickHouse, ClickHouseError, float, int, lit, text};
+use crate::stats::params::{
+    Bucket, Dimension, Metric, NONE_LABEL, Op, Scope, wants_events, wants_sessions,
+};
+use crate::stats::query::{CurrencySum, Scoped, Totals, goal_filtered};
+
+/// How rows fall into the requested buckets (which `stats::params::buckets`
+/// made: equal steps from the range's start for minutes and hours, local
+/// days for days, weeks and months).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Grid {
+    /// One bucket: the whole range.
+    One,
+    /// Bucket `i` starts `i` steps after `start_ms`.
+    Steps { start_ms: i64, step_ms: i64 },
+    /// `index[d]` is the bucket of the `d`-th local day from `first`.
+    Days {
+        first: Date,
+        tz: String,
+        index: Vec<usize>,
+    },
+}
+
+impl Grid {
+    /// The grid of `buckets` in the site's timezone (`tz_name` its IANA
+    /// name, as ClickHouse knows it).
+    pub fn of(buckets: &[Bucket], tz_name: &str, tz: &TimeZone) -> Grid {
+        let (Some(first), Some(last)) = (buckets.first(), buckets.last()) else {
+            return Grid::One;
+        };
+        if buckets.len() == 1 {
+            return Grid::One;
+        }
+        let starts: Option<Vec<Date>> = buckets.iter().map(|b| b.label.parse().ok()).collect();
+        let Some(starts) = starts.filter(|_| first.label.len() == 10) else {
+            return Grid::Steps {
+                start_ms: first.start_ms,
+                step_ms: (first.end_ms - first.start_ms).max(1),
+            };
+        };
+        let last_day = jiff::Timestamp::from_millisecond(last.end_ms - 1)
+            .map(|t| t.to_zoned_datetime(tz.clone()).date())
+            .unwrap_or(starts[starts.len() - 1]);
+        let mut index = Vec::new();
+        let mut day = starts[0];
+        let mut bucket = 0;
+        while day <= last_day {
+            while bucket + 1 < starts.len() && starts[bucket + 1] <= day {
+                bucket += 1;
+            }
+            index.push(bucket);
+            match day.tomorrow() {
+                Ok(next) => day = next,
+                Err(_) => break,
+            }
+        }
+        Grid::Days {
+            first: starts[0],
+            tz: tz_name.to_string(),
+            index,
+        }
+    }
+
+    /// The bucket number of a row whose time (ms) is the column `col`.
+    fn expr(&self, col: &str) -> String {
+        match self {
+            Grid::One => "0".to_string(),
+            Grid::Steps { start_ms, step_ms } => format!("intDiv({col} - {start_ms}, {step_ms})"),
+            Grid::Days { first, tz, index } => {
+                let list: Vec<String> = index.iter().map(usize::to_string).collect();
+                format!(
+                    "[{}][toDate(toDateTime(intDiv({col}, 1000)), {}) - toDate({}) + 1]",
+                    list.join(","),
+                    lit(tz),
+                    lit(&first.to_string())
+                )
+            }
+        }
+    }
+}
+
+/// The latest snapshot of each session of a site (optionally only those
+/// started in `[start, end)`), with the columns of SQLite's `sessions`.
+fn sessions_view(ch: &ClickHouse, site_id: i64, started: Option<(i64, i64)>) -> String {
+    let range = started
+        .map(|(a, b)| format!(" AND started_ms >= {a} AND started_ms < {b}"))
+        .unwrap_or_default();
+    format!(
+        "(SELECT id, any(visitor_id) AS visitor_id, any(started_ms) AS started_ms, \
+         argMax(last_ms, version) AS last_ms, any(entry_path) AS entry_path, \
+         argMax(exit_path, version) AS exit_path, argMax(pageviews, version) AS pageviews, \
+         argMax(interactions, version) AS interactions, any(referrer) AS referrer, \
+         any(referrer_domain) AS referrer_domain, any(source) AS source, any(channel) AS channel, \
+         any(utm_source) AS utm_source, any(utm_medium) AS utm_medium, \
+         any(utm_campaign) AS utm_campaign, any(utm_term) AS utm_term, \
+         any(utm_content) AS utm_content, any(country) AS country, any(browser) AS browser, \
+         any(os) AS os, any(device) AS device \
+         FROM (SELECT * FROM {} WHERE site_id = {site_id}{range}) GROUP BY id)",
+        ch.table("sessions")
+    )
+}
+
+/// The column (or expression) of `dim`, unqualified.
+fn column(dim: &Dimension) -> String {
+    match dim {
+        Dimension::Page => "path".to_string(),
+        Dimension::EventName => "name".to_string(),
+        Dimension::EventProp(key) => format!(
+            "if(has(prop_keys, {k}), prop_values[indexOf(prop_keys, {k})], NULL)",
+            k = lit(key)
+        ),
+        Dimension::EventPropKeys => "arrayJoin(prop_keys)".to_string(),
+        Dimension::EntryPage => "entry_path".to_string(),
+        Dimension::ExitPage => "exit_path".to_string(),
+        other => match other.scope() {
+            Scope::Shared(col) => col.to_string(),
+            Scope::Event | Scope::Session => "NULL".to_string(),
+        },
+    }
+}
+
+/// SQLite's `lower` and `instr` are ASCII-case-insensitive, and so is this.
+fn condition(expr: &str, op: Op, value: &str) -> String {
+    match (op, value == NONE_LABEL) {
+        (Op::Is, true) => format!("isNull({expr})"),
+        (Op::IsNot, true) => format!("isNotNull({expr})"),
+        (Op::Is, false) => format!("ifNull({expr} = {}, 0)", lit(value)),
+        (Op::IsNot, false) => format!("ifNull({expr} != {}, 1)", lit(value)),
+        (Op::Contains, _) => format!(
+            "ifNull(position(lower({expr}), lower({})) > 0, 0)",
+            lit(value)
+        ),
+    }
+}
+
+fn events_in(ch: &ClickHouse, q: &Scoped<'_>) -> String {
+    format!(
+        "{} WHERE site_id = {} AND ts_ms >= {} AND ts_ms < {}",
+        ch.table("events"),
+        q.site_id,
+        q.start_ms,
+        q.end_ms
+    )
+}
+
+/// ` AND …` for each filter, on the events.
+fn event_filters(ch: &ClickHouse, q: &Scoped<'_>) -> String {
+    let mut out = String::new();
+    for f in q.filters {
+        let c = condition(&column(&f.dimension), f.op, &f.value);
+        match f.dimension.scope() {
+            Scope::Event | Scope::Shared(_) => out.push_str(&format!(" AND {c}")),
+            Scope::Session => out.push_str(&format!(
+                " AND session_id IN (SELECT id FROM {} WHERE {c})",
+                sessions_view(ch, q.site_id, None)
+            )),
+        }
+    }
+    out
+}
+
+/// ` AND …` for each filter, on the sessions view.
+fn session_filters(ch: &ClickHouse, q: &Scoped<'_>) -> String {
+    let mut out = String::new();
+    for f in q.filters {
+        let c = condition(&column(&f.dimension), f.op, &f.value);
+        match f.dimension.scope() {
+            Scope::Session | Scope::Shared(_) => out.push_str(&format!(" AND {c}")),
+            Scope::Event => out.push_str(&format!(
+                " AND id IN (SELECT session_id FROM {} WHERE site_id = {} AND ts_ms >= {} AND {c})",
+                ch.table("events"),
+                q.site_id,
+                q.start_ms
+            )),
+        }
+    }
+    out
+}
+
+fn index(v: &Value, len: usize) -> Option<usize> {
+    usize::try_from(int(v)).ok().filter(|i| *i < len)
+}
+
+fn cell(row: &[Value], i: usize) -> &Value {
+    row.get(i).unwrap_or(&Value::Null)
+}
+
+/// Totals per bucket (same order as `buckets`; empty buckets are zero).
+pub fn by_bucket(
+    ch: &ClickHouse,
+    q: &Scoped<'_>,
+    grid: &Grid,
+    buckets: &[Bucket],
+    metrics: &[Metric],
+) -> Result<Vec<Totals>, ClickHouseError> {
+    let mut out = vec![Totals::default(); buckets.len()];
+    if buckets.is_empty() {
+        return Ok(out);
+    }
+    if wants_events(metrics) {
+        let sql = format!(
+            "SELECT {} AS b, uniqExact(visitor_id), countIf(kind = 'pageview'), count() \
+             FROM {}{} GROUP BY b",
+            grid.expr("ts_ms"),
+            events_in(ch, q),
+            event_filters(ch, q)
+        );
+        for r in ch.rows(&sql)? {
+            if let Some(t) = index(cell(&r, 0), out.len()).and_then(|i| out.get_mut(i)) {
+                t.visitors = int(cell(&r, 1));
+                t.pageviews = int(cell(&r, 2));
+                t.events = int(cell(&r, 3));
+            }
+        }
+    }
+    if wants_sessions(metrics) {
+        let sql = format!(
+            "SELECT {} AS b, count(), sum(pageviews), \
+             countIf(pageviews <= 1 AND interactions = 0), sum(last_ms - started_ms) \
+             FROM {} WHERE 1{} GROUP BY b",
+            grid.expr("started_ms"),
+            sessions_view(ch, q.site_id, Some((q.start_ms, q.end_ms))),
+            session_filters(ch, q)
+        );
+        for r in ch.rows(&sql)? {
+            if let Some(t) = index(cell(&r, 0), out.len()).and_then(|i| out.get_mut(i)) {
+                t.visits = int(cell(&r, 1));
+                t.session_pageviews = int(cell(&r, 2));
+                t.bounces = int(cell(&r, 3));
+                t.duration_ms = int(cell(&r, 4));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Totals per value of `dim` (`None`: not set), in no particular order.
+pub fn breakdown(
+    ch: &ClickHouse,
+    q: &Scoped<'_>,
+    dim: &Dimension,
+    metrics: &[Metric],
+) -> Result<Vec<(Option<String>, Totals)>, ClickHouseError> {
+    let mut groups: HashMap<Option<String>, Totals> = HashMap::new();
+    let scope = dim.scope();
+    let event_side = match scope {
+        Scope::Event => true,
+        Scope::Session => false,
+        Scope::Shared(_) => wants_events(metrics),
+    };
+    if event_side {
+        let only = match dim {
+            // As in SQLite: pages by their views, or by a goal's events.
+            Dimension::Page if !goal_filtered(q.filters) => " AND kind = 'pageview'",
+            Dimension::EventName => " AND kind = 'event'",
+            Dimension::EventProp(_) => " AND isNotNull(v)",
+            _ => "",
+        };
+        let sql = format!(
+            "SELECT {} AS v, uniqExact(visitor_id), uniqExact(session_id), \
+             countIf(kind = 'pageview'), count() FROM {}{only}{} GROUP BY v",
+            column(dim),
+            events_in(ch, q),
+            event_filters(ch, q)
+        );
+        for r in ch.rows(&sql)? {
+            let value = text(cell(&r, 0));
+            if *dim == Dimension::EventPropKeys
+                && !value
+                    .as_deref()
+                    .is_some_and(crate::stats::params::valid_prop_key)
+            {
+                continue;
+            }
+            let t = groups.entry(value).or_default();
+            t.visitors = int(cell(&r, 1));
+            if scope == Scope::Event {
+                t.visits = int(cell(&r, 2));
+            }
+            t.pageviews = int(cell(&r, 3));
+            t.events = int(cell(&r, 4));
+        }
+    }
+    let session_side = match scope {
+        Scope::Event => false,
+        Scope::Session => true,
+        Scope::Shared(_) => wants_sessions(metrics),
+    };
+    if session_side {
+        let sql = format!(
+            "SELECT {} AS v, uniqExact(visitor_id), count(), sum(pageviews), \
+             countIf(pageviews <= 1 AND interactions = 0), sum(last_ms - started_ms) \
+             FROM {} WHERE 1{} GROUP BY v",
+            column(dim),
+            sessions_view(ch, q.site_id, Some((q.start_ms, q.end_ms))),
+            session_filters(ch, q)
+        );
+        for r in ch.rows(&sql)? {
+            let t = groups.entry(text(cell(&r, 0))).or_default();
+            if scope == Scope::Session {
+                t.visitors = int(cell(&r, 1));
+            }
+            t.visits = int(cell(&r, 2));
+            t.session_pageviews = int(cell(&r, 3));
+            t.bounces = int(cell(&r, 4));
+            t.duration_ms = int(cell(&r, 5));
+        }
+    }
+    Ok(groups.into_iter().collect())
+}
+
+fn currency_sum(r: &[Value]) -> CurrencySum {
+    CurrencySum {
+        currency: text(cell(r, 1)).unwrap_or_default(),
+        events: int(cell(r, 2)),
+        total: float(cell(r, 3)),
+    }
+}
+
+/// Revenue per bucket (same order as `buckets`), currencies in
+/// alphabetical order.
+pub fn revenue_by_bucket(
+    ch: &ClickHouse,
+    q: &Scoped<'_>,
+    grid: &Grid,
+    buckets: &[Bucket],
+) -> Result<Vec<Vec<CurrencySum>>, ClickHouseError> {
+    let mut out = vec![Vec::new(); buckets.len()];
+    if buckets.is_empty() {
+        return Ok(out);
+    }
+    let sql = format!(
+        "SELECT {} AS b, revenue_currency, count(), sumKahan(revenue_amount) \
+         FROM {} AND isNotNull(revenue_amount){} \
+         GROUP BY b, revenue_currency ORDER BY b, revenue_currency",
+        grid.expr("ts_ms"),
+        events_in(ch, q),
+        event_filters(ch, q)
+    );
+    for r in ch.rows(&sql)? {
+        let len = out.len();
+        if let Some(v) = index(cell(&r, 0), len).and_then(|i| out.get_mut(i)) {
+            v.push(currency_sum(&r));
+        }
+    }
+    Ok(out)
+}
+
+/// Revenue per value of `dim` (`None`: not set), currencies in alphabetical
+/// order: an event's own page, name and properties, its visit's entry and
+/// exit page, source, country, and so on.
+pub fn revenue_breakdown(
+    ch: &ClickHouse,
+    q: &Scoped<'_>,
+    dim: &Dimension,
+) -> Result<HashMap<Option<String>, Vec<CurrencySum>>, ClickHouseError> {
+    let filters = event_filters(ch, q);
+    let sql = match dim.scope() {
+        Scope::Session => format!(
+            "SELECT v, revenue_currency, count(), sumKahan(revenue_amount) FROM \
+             (SELECT session_id, revenue_currency, revenue_amount FROM {} \
+              AND isNotNull(revenue_amount){filters}) \
+             ANY INNER JOIN (SELECT id AS session_id, {} AS v FROM {}) USING session_id \
+             GROUP BY v, revenue_currency ORDER BY v, revenue_currency",
+            events_in(ch, q),
+            column(dim),
+            sessions_view(ch, q.site_id, None)
+        ),
+        Scope::Event | Scope::Shared(_) => format!(
+            "SELECT {} AS v, revenue_currency, count(), sumKahan(revenue_amount) \
+             FROM {} AND isNotNull(revenue_amount){}{filters} \
+             GROUP BY v, revenue_currency ORDER BY v, revenue_currency",
+            column(dim),
+            events_in(ch, q),
+            if matches!(dim, Dimension::EventProp(_)) {
+                " AND isNotNull(v)"
+            } else {
+                ""
+            }
+        ),
+    };
+    let mut groups: HashMap<Option<String>, Vec<CurrencySum>> = HashMap::new();
+    for r in ch.rows(&sql)? {
+        groups
+            .entry(text(cell(&r, 0)))
+            .or_default()
+            .push(currency_sum(&r));
+    }
+    Ok(groups)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bucket(label: &str, start_ms: i64, end_ms: i64) -> Bucket {
+        Bucket {
+            label: label.into(),
+            start_ms,
+            end_ms,
+        }
+    }
+
+    #[test]
+    fn weeks_clipped_at_the_start_map_every_day_to_its_bucket() {
+        let tz = TimeZone::UTC;
+        let day = 86_400_000;
+        // 2026-03-04 (Wednesday) to 2026-03-17: weeks from 03-04, 03-09, 03-16.
+        let start = jiff::civil::date(2026, 3, 4)
+            .to_zoned_datetime(tz.clone())
+            .unwrap()
+            .timestamp()
+            .as_millisecond();
+        let buckets = [
+            bucket("2026-03-04", start, start + 5 * day),
+            bucket("2026-03-09", start + 5 * day, start + 12 * day),
+            bucket("2026-03-16", start + 12 * day, start + 14 * day),
+        ];
+        let Grid::Days { first, index, .. } = Grid::of(&buckets, "UTC", &tz) else {
+            panic!("not days");
+        };
+        assert_eq!(first.to_string(), "2026-03-04");
+        assert_eq!(index, [0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 2, 2]);
+        let hours = [
+            bucket("2026-03-04T00:00:00+00:00", 0, 3_600_000),
+            bucket("x", 3_600_000, 7_200_000),
+        ];
+        assert_eq!(
+            Grid::of(&hours, "UTC", &tz),
+            Grid::Steps {
+                start_ms: 0,
+                step_ms: 3_600_000
+            }
+        );
+        assert_eq!(Grid::of(&hours[..1], "UTC", &tz), Grid::One);
+    }
+}

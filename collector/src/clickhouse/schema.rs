@@ -1,0 +1,77 @@
+//! The ClickHouse tables: the same rows as SQLite's `events` and
+//! `sessions`, created if missing. Times stay integer milliseconds (18.16
+//! has no `DateTime64`); properties are two parallel arrays of keys and
+//! values rendered as text, as the stats API shows them.
+
+use super::{ClickHouse, ClickHouseError};
+
+/// The shared dimension columns, in both tables.
+const DIMENSIONS: &str = "referrer Nullable(String),
+    referrer_domain Nullable(String),
+    source Nullable(String),
+    channel String,
+    utm_source Nullable(String),
+    utm_medium Nullable(String),
+    utm_campaign Nullable(String),
+    utm_term Nullable(String),
+    utm_content Nullable(String),
+    click_id Nullable(String),
+    country Nullable(String),
+    browser String,
+    browser_major Nullable(Int64),
+    os String,
+    device String";
+
+/// Creates the database and both tables unless they exist.
+pub fn create(ch: &ClickHouse) -> Result<(), ClickHouseError> {
+    ch.execute(&format!("CREATE DATABASE IF NOT EXISTS {}", ch.database))?;
+    // Events are inserted once each (the shipper resumes after the largest
+    // id ClickHouse holds), so a plain MergeTree; sorted by site and time,
+    // what every stats query reads.
+    ch.execute(&format!(
+        "CREATE TABLE IF NOT EXISTS {} (
+            id Int64,
+            site_id Int64,
+            ts_ms Int64,
+            kind String,
+            name Nullable(String),
+            visitor_id Int64,
+            session_id Int64,
+            hostname String,
+            path String,
+            {DIMENSIONS},
+            screen_width Nullable(Int64),
+            prop_keys Array(String),
+            prop_values Array(String),
+            revenue_amount Nullable(Float64),
+            revenue_currency Nullable(String),
+            event_id Nullable(String)
+        ) ENGINE = MergeTree
+        PARTITION BY toYYYYMM(toDateTime(intDiv(ts_ms, 1000)))
+        ORDER BY (site_id, ts_ms, id)",
+        ch.table("events")
+    ))?;
+    // A session is inserted again with each new snapshot (`version`: hits
+    // so far); queries keep the highest version of each id (`argMax`), so
+    // they never depend on when ClickHouse merges the older ones away.
+    ch.execute(&format!(
+        "CREATE TABLE IF NOT EXISTS {} (
+            id Int64,
+            site_id Int64,
+            visitor_id Int64,
+            version UInt64,
+            started_ms Int64,
+            last_ms Int64,
+            entry_path String,
+            exit_path String,
+            pageviews Int64,
+            events Int64,
+            interactions Int64,
+            {DIMENSIONS}
+        ) ENGINE = ReplacingMergeTree(version)
+        PARTITION BY toYYYYMM(toDateTime(intDiv(started_ms, 1000)))
+        ORDER BY (site_id, started_ms, id)",
+        ch.table("sessions")
+    ))?;
+    Ok(())
+}

@@ -1,0 +1,343 @@
+//! Copies committed rows from SQLite to ClickHouse, in id order, in large
+//! batches, off the request path.
+//!
+//! Where it stands is ClickHouse's own largest event id, asked again after
+//! every failure: each batch is one `INSERT` of events (all or nothing), so
+//! an event reaches ClickHouse exactly once, whatever failed in between. The
+//! sessions of a batch's events are inserted just before it, as they are in
+//! SQLite then (a session row changes only in the transaction that stores
+//! one of its events, so this sends every change); a session sent twice is
+//! harmless (queries keep its highest version).
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, Row};
+use serde_json::{Map, Value};
+
+use super::{ClickHouse, ClickHouseError, int, schema};
+use crate::metrics::Metrics;
+use crate::store::StoreError;
+
+/// Events per `INSERT` (and per SQLite read).
+pub const BATCH: usize = 20_000;
+
+/// How long the shipper sleeps when caught up, and after a failure.
+const IDLE: Duration = Duration::from_millis(500);
+const AFTER_FAILURE: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ShipError {
+    #[error(transparent)]
+    ClickHouse(#[from] ClickHouseError),
+    #[error("reading SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The columns copied as they are.
+const EVENT_COLUMNS: &[&str] = &[
+    "id",
+    "site_id",
+    "ts_ms",
+    "kind",
+    "name",
+    "visitor_id",
+    "session_id",
+    "hostname",
+    "path",
+    "referrer",
+    "referrer_domain",
+    "source",
+    "channel",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "click_id",
+    "country",
+    "browser",
+    "browser_major",
+    "os",
+    "device",
+    "screen_width",
+    "revenue_amount",
+    "revenue_currency",
+    "event_id",
+];
+
+const SESSION_COLUMNS: &[&str] = &[
+    "id",
+    "site_id",
+    "visitor_id",
+    "version",
+    "started_ms",
+    "last_ms",
+    "entry_path",
+    "exit_path",
+    "pageviews",
+    "events",
+    "interactions",
+    "referrer",
+    "referrer_domain",
+    "source",
+    "channel",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "click_id",
+    "country",
+    "browser",
+    "browser_major",
+    "os",
+    "device",
+];
+
+struct Position {
+    /// The largest event id ClickHouse holds; `None`: ask it.
+    shipped: Option<i64>,
+    reader: Option<Connection>,
+}
+
+/// The one shipper of a collector (its lock keeps a test's `ship` and the
+/// background thread from sending the same rows).
+pub struct Shipper {
+    pub ch: Arc<ClickHouse>,
+    db: PathBuf,
+    metrics: Arc<Metrics>,
+    position: Mutex<Position>,
+}
+
+impl Shipper {
+    pub fn new(ch: Arc<ClickHouse>, db: PathBuf, metrics: Arc<Metrics>) -> Self {
+        Self {
+            ch,
+            db,
+            metrics,
+            position: Mutex::new(Position {
+                shipped: None,
+                reader: None,
+            }),
+        }
+    }
+
+    /// Ships one batch of at most `batch` events (and their sessions);
+    /// returns how many events it sent (0: caught up).
+    pub fn ship_batch(&self, batch: usize) -> Result<usize, ShipError> {
+        let mut pos = self.position.lock().unwrap_or_else(|p| p.into_inner());
+        let result = self.ship_locked(&mut pos, batch);
+        if result.is_err() {
+            self.metrics.clickhouse_failures.inc();
+            // Ask ClickHouse where it stands before the next try, and open
+            // SQLite afresh (the file may have been replaced).
+            pos.shipped = None;
+            pos.reader = None;
+        }
+        result
+    }
+
+    /// Ships until caught up; returns how many events it sent.
+    pub fn ship_all(&self) -> Result<usize, ShipError> {
+        let mut total = 0;
+        loop {
+            let n = self.ship_batch(BATCH)?;
+            total += n;
+            if n < BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
+    fn ship_locked(&self, pos: &mut Position, batch: usize) -> Result<usize, ShipError> {
+        let shipped = match pos.shipped {
+            Some(id) => id,
+            None => {
+                // Also after ClickHouse was down at start or lost its tables.
+                schema::create(&self.ch)?;
+                let rows = self
+                    .ch
+                    .rows(&format!("SELECT max(id) FROM {}", self.ch.table("events")))?;
+                let id = rows.first().and_then(|r| r.first()).map_or(0, int);
+                pos.shipped = Some(id);
+                id
+            }
+        };
+        if pos.reader.is_none() {
+            pos.reader = Some(crate::store::schema::open_reader(&self.db)?);
+        }
+        let Some(conn) = pos.reader.as_mut() else {
+            return Ok(0);
+        };
+        let tx = conn.transaction()?;
+        let newest: i64 =
+            tx.query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))?;
+        // The newest rows were deleted (`site remove`): SQLite hands their ids
+        // out again, so go back to the newest it has.
+        let from = shipped.min(newest);
+        self.metrics
+            .clickhouse_lag
+            .set(newest.saturating_sub(from).max(0));
+        if newest <= from {
+            return Ok(0);
+        }
+        let limit = i64::try_from(batch).unwrap_or(i64::MAX);
+        let mut events = String::new();
+        let mut last = from;
+        let mut count = 0;
+        {
+            let mut stmt = tx.prepare_cached(&format!(
+                "SELECT {}, props FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
+                EVENT_COLUMNS.join(", ")
+            ))?;
+            let mut rows = stmt.query([from, limit])?;
+            while let Some(r) = rows.next()? {
+                let mut obj = columns(r, EVENT_COLUMNS)?;
+                let props: Option<String> = r.get(EVENT_COLUMNS.len())?;
+                let (keys, values) = props_arrays(props.as_deref());
+                obj.insert("prop_keys".into(), Value::from(keys));
+                obj.insert("prop_values".into(), Value::from(values));
+                last = r.get(0)?;
+                count += 1;
+                push_line(&mut events, obj);
+            }
+        }
+        let mut sessions = String::new();
+        {
+            let mut stmt = tx.prepare_cached(&format!(
+                "SELECT {} FROM sessions WHERE id IN \
+                 (SELECT session_id FROM events WHERE id > ?1 AND id <= ?2)",
+                SESSION_COLUMNS.join(", ")
+            ))?;
+            let mut rows = stmt.query([from, last])?;
+            while let Some(r) = rows.next()? {
+                push_line(&mut sessions, columns(r, SESSION_COLUMNS)?);
+            }
+        }
+        tx.finish()?;
+        if !sessions.is_empty() {
+            self.ch.insert("sessions", sessions)?;
+        }
+        self.ch.insert("events", events)?;
+        pos.shipped = Some(last);
+        self.metrics.clickhouse_shipped.inc_by(count as u64);
+        self.metrics
+            .clickhouse_lag
+            .set(newest.saturating_sub(last).max(0));
+        Ok(count)
+    }
+}
+
+fn push_line(out: &mut String, obj: Map<String, Value>) {
+    out.push_str(&Value::Object(obj).to_string());
+    out.push('\n');
+}
+
+/// The named columns of `r` (selected in that order) as JSON.
+fn columns(r: &Row<'_>, names: &[&str]) -> rusqlite::Result<Map<String, Value>> {
+    let mut obj = Map::new();
+    for (i, name) in names.iter().enumerate() {
+        let v = match r.get_ref(i)? {
+            ValueRef::Null => Value::Null,
+            ValueRef::Integer(n) => Value::from(n),
+            ValueRef::Real(f) => Value::from(f),
+            ValueRef::Text(t) => Value::from(String::from_utf8_lossy(t).into_owned()),
+            ValueRef::Blob(_) => Value::Null,
+        };
+        obj.insert((*name).to_string(), v);
+    }
+    Ok(obj)
+}
+
+/// A stored properties object as parallel key and value arrays, each value
+/// as the stats API shows it (what `stats::query` makes of it in SQLite):
+/// `true`/`false`, a whole number without `.0`, text as it is.
+pub fn props_arrays(props: Option<&str>) -> (Vec<String>, Vec<String>) {
+    let Some(Ok(Value::Object(map))) = props.map(serde_json::from_str::<Value>) else {
+        return (Vec::new(), Vec::new());
+    };
+    let mut keys = Vec::with_capacity(map.len());
+    let mut values = Vec::with_capacity(map.len());
+    for (k, v) in map {
+        let text = match v {
+            Value::Bool(b) => b.to_string(),
+            Value::String(s) => s,
+            Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+                (Some(i), _) => i.to_string(),
+                (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => {
+                    (f as i64).to_string()
+                }
+                _ => n.to_string(),
+            },
+            // Not sent by the SDK nor taken by the ingest (core refuses
+            // them); skipped rather than guessed.
+            Value::Null | Value::Array(_) | Value::Object(_) => continue,
+        };
+        keys.push(k);
+        values.push(text);
+    }
+    (keys, values)
+}
+
+/// Ships in the background until the process ends: a batch whenever there
+/// is one, else every [`IDLE`]. A failure is logged once (and counted in
+/// `tallymark_clickhouse_failures_total`), retried every [`AFTER_FAILURE`],
+/// and its end is logged; nothing is lost meanwhile (the rows wait in SQLite).
+/// The thread ends once the shipper is dropped.
+pub fn spawn(shipper: Weak<Shipper>) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("clickhouse-shipper".into())
+        .spawn(move || {
+            let mut failing = false;
+            while let Some(shipper) = shipper.upgrade() {
+                match shipper.ship_batch(BATCH) {
+                    Ok(n) => {
+                        if failing {
+                            tracing::info!("shipping to clickhouse works again");
+                            failing = false;
+                        }
+                        if n < BATCH {
+                            std::thread::sleep(IDLE);
+                        }
+                    }
+                    Err(e) => {
+                        if !failing {
+                            tracing::warn!(error = %e, "shipping to clickhouse failed; retrying");
+                            failing = true;
+                        }
+                        std::thread::sleep(AFTER_FAILURE);
+                    }
+                }
+            }
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn properties_become_text_as_the_stats_api_shows_them() {
+        let (k, v) = props_arrays(Some(r#"{"plan":"pro","n":3,"x":2.5,"y":4.0,"ok":true}"#));
+        let pairs: Vec<_> = k.into_iter().zip(v).collect();
+        for (key, value) in [
+            ("plan", "pro"),
+            ("n", "3"),
+            ("x", "2.5"),
+            ("y", "4"),
+            ("ok", "true"),
+        ] {
+            assert!(
+                pairs.contains(&(key.to_string(), value.to_string())),
+                "{key}: {pairs:?}"
+            );
+        }
+        assert_eq!(props_arrays(None), (vec![], vec![]));
+        assert_eq!(props_arrays(Some("not json")), (vec![], vec![]));
+    }
+}

@@ -1,0 +1,171 @@
+//! The ClickHouse store against a real server (Debian's 18.16, started per
+//! test): string literals survive any text, and ClickHouse going away loses
+//! nothing and slows no beacon. `tests/stats.rs` checks that its answers
+//! equal SQLite's.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use serde_json::Value;
+use tallymark_collector::clickhouse::{ClickHouse, ClickHouseConfig, lit, text};
+use tallymark_collector::clock::ManualClock;
+use tallymark_collector::config::Config;
+use tallymark_collector::stats::auth::{self, TokenKind};
+use tallymark_collector::{AppState, app, sites, store};
+use tower::ServiceExt;
+
+#[path = "support/clickhouse.rs"]
+mod clickhouse_server;
+use clickhouse_server::ClickHouseServer;
+
+/// Any text a request can carry (filters, property keys) comes back from
+/// ClickHouse unchanged as a literal: nothing in it ends the string early.
+#[test]
+fn literals_round_trip_any_text() {
+    let server = ClickHouseServer::start();
+    let ch = ClickHouse::new(&ClickHouseConfig {
+        url: server.url.clone(),
+        database: "default".into(),
+    })
+    .unwrap();
+    let mut fixed: Vec<String> = [
+        "",
+        "'",
+        "\\",
+        "\\'",
+        "'); DROP TABLE x; --",
+        "a\\nb",
+        "tab\there\nnewline",
+        "\u{0}nul",
+        "ünïcödé 🎉",
+        "%s{0}?",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(200));
+    for _ in 0..200 {
+        let tree = any::<String>().new_tree(&mut runner).unwrap();
+        fixed.push(tree.current());
+    }
+    // Many per query: one round trip for all.
+    for chunk in fixed.chunks(50) {
+        let sql = format!(
+            "SELECT {}",
+            chunk.iter().map(|s| lit(s)).collect::<Vec<_>>().join(", ")
+        );
+        let rows = ch.rows(&sql).unwrap_or_else(|e| panic!("{sql:?}: {e}"));
+        let got: Vec<String> = rows[0].iter().map(|v| text(v).unwrap()).collect();
+        assert_eq!(got, chunk, "{sql:?}");
+    }
+}
+
+const SITE: &str = "shop.example";
+const PAGE: &str = r#"{"kind":"pageview","site":"shop.example","url":"https://shop.example/"}"#;
+
+async fn beacon(state: &AppState, ip: &str) -> StatusCode {
+    let req = Request::post("/api/event")
+        .header(header::CONTENT_TYPE, "text/plain")
+        .header(
+            header::USER_AGENT,
+            "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0",
+        )
+        .header("x-forwarded-for", ip)
+        .body(Body::from(PAGE))
+        .unwrap();
+    app(state.clone())
+        .layer(MockConnectInfo(
+            "10.0.0.1:443".parse::<SocketAddr>().unwrap(),
+        ))
+        .oneshot(req)
+        .await
+        .unwrap()
+        .status()
+}
+
+async fn visitors(state: &AppState, token: &str) -> (StatusCode, Value) {
+    let req = Request::get(format!(
+        "/api/v1/stats/aggregate?site={SITE}&period=day&date=2026-04-01&metrics=visitors,pageviews"
+    ))
+    .header(header::AUTHORIZATION, format!("Bearer {token}"))
+    .body(Body::empty())
+    .unwrap();
+    let resp = app(state.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// ClickHouse stops: beacons are still answered 202 (stored in SQLite), the
+/// stats API says 503 with a JSON error, the failures are counted. It comes
+/// back: everything stored meanwhile arrives, once, and the stats count it.
+#[tokio::test]
+async fn an_outage_of_clickhouse_loses_nothing() {
+    let mut server = ClickHouseServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        data: dir.path().to_path_buf(),
+        trusted_proxies: "10.0.0.0/8".parse().unwrap(),
+        clickhouse: Some(ClickHouseConfig {
+            url: server.url.clone(),
+            database: "outage".into(),
+        }),
+        ..Config::default()
+    };
+    let conn = store::schema::open(&config.db_path()).unwrap();
+    sites::add(&conn, SITE, "UTC", 0).unwrap();
+    let token = auth::create(&conn, TokenKind::Admin, None, 0).unwrap();
+    drop(conn);
+    let clock = Arc::new(ManualClock::new("2026-04-01T10:00:00Z".parse().unwrap()));
+    let state = AppState::open(config, clock).unwrap();
+    for i in 0..5 {
+        assert_eq!(
+            beacon(&state, &format!("203.0.113.{i}")).await,
+            StatusCode::ACCEPTED
+        );
+    }
+    state.ship_all().await.unwrap();
+    let (status, before) = visitors(&state, &token).await;
+    assert_eq!(status, StatusCode::OK, "{before}");
+    assert_eq!(before["results"]["visitors"], 5, "{before}");
+
+    server.stop();
+    for i in 5..12 {
+        assert_eq!(
+            beacon(&state, &format!("203.0.113.{i}")).await,
+            StatusCode::ACCEPTED
+        );
+    }
+    assert!(state.ship_all().await.is_err());
+    let (status, body) = visitors(&state, &token).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{body}"
+    );
+    let metrics = state.metrics.encode();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("tallymark_clickhouse_failures_total") && !l.ends_with(" 0")),
+        "{metrics}"
+    );
+
+    server.resume();
+    state.ship_all().await.unwrap();
+    let (status, after) = visitors(&state, &token).await;
+    assert_eq!(status, StatusCode::OK, "{after}");
+    assert_eq!(after["results"]["visitors"], 12, "{after}");
+    assert_eq!(after["results"]["pageviews"], 12, "{after}");
+    // Shipping again sends nothing twice.
+    state.ship_all().await.unwrap();
+    assert_eq!(visitors(&state, &token).await.1, after);
+}
