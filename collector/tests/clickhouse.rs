@@ -169,3 +169,81 @@ async fn an_outage_of_clickhouse_loses_nothing() {
     state.ship_all().await.unwrap();
     assert_eq!(visitors(&state, &token).await.1, after);
 }
+
+/// `site remove` deletes "everything stored for it": with ClickHouse, its
+/// rows there too (the shipper prunes removed sites), and no other site's.
+#[tokio::test]
+async fn a_removed_site_s_rows_leave_clickhouse_too() {
+    let server = ClickHouseServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        data: dir.path().to_path_buf(),
+        trusted_proxies: "10.0.0.0/8".parse().unwrap(),
+        clickhouse: Some(ClickHouseConfig {
+            url: server.url.clone(),
+            database: "removal".into(),
+        }),
+        ..Config::default()
+    };
+    let mut conn = store::schema::open(&config.db_path()).unwrap();
+    let shop = sites::add(&conn, SITE, "UTC", 0).unwrap();
+    let other = sites::add(&conn, "other.example", "UTC", 0).unwrap();
+    let clock = Arc::new(ManualClock::new("2026-04-01T10:00:00Z".parse().unwrap()));
+    let state = AppState::open(config, clock).unwrap();
+    for i in 0..3 {
+        assert_eq!(
+            beacon(&state, &format!("203.0.113.{i}")).await,
+            StatusCode::ACCEPTED
+        );
+    }
+    let req = Request::post("/api/event")
+        .header(header::CONTENT_TYPE, "text/plain")
+        .header(
+            header::USER_AGENT,
+            "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0",
+        )
+        .header("x-forwarded-for", "198.51.100.1")
+        .body(Body::from(
+            r#"{"kind":"pageview","site":"other.example","url":"https://other.example/"}"#,
+        ))
+        .unwrap();
+    let resp = app(state.clone())
+        .layer(MockConnectInfo(
+            "10.0.0.1:443".parse::<SocketAddr>().unwrap(),
+        ))
+        .oneshot(req)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    state.ship_all().await.unwrap();
+    let shipper = state.analytics.clone().unwrap();
+    let count = |site: i64, table: &str| {
+        let rows = shipper
+            .ch
+            .rows(&format!(
+                "SELECT count() FROM {} WHERE site_id = {site}",
+                shipper.ch.table(table)
+            ))
+            .unwrap();
+        tallymark_collector::clickhouse::int(&rows[0][0])
+    };
+    assert_eq!(
+        (count(shop.id, "events"), count(other.id, "events")),
+        (3, 1)
+    );
+    assert_eq!(count(other.id, "sessions"), 1);
+
+    sites::remove(&mut conn, "other.example").unwrap();
+    shipper.prune().unwrap();
+    // ClickHouse applies a deletion in the background.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while count(other.id, "events") + count(other.id, "sessions") > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still there after 30 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(count(shop.id, "events"), 3);
+    assert_eq!(count(shop.id, "sessions"), 3);
+}

@@ -40,6 +40,9 @@ struct Args {
     sites: usize,
     data: Option<PathBuf>,
     iterations: usize,
+    /// Also answer every request from ClickHouse (a private Debian
+    /// `clickhouse-server` fed by the collector's shipper).
+    clickhouse: bool,
 }
 
 fn parse(args: &[String]) -> Result<Args> {
@@ -48,9 +51,14 @@ fn parse(args: &[String]) -> Result<Args> {
         sites: 10,
         data: None,
         iterations: 5,
+        clickhouse: false,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
+        if flag == "--clickhouse" {
+            out.clickhouse = true;
+            continue;
+        }
         let value = it.next().with_context(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--events" => out.events = seed::parse_count(value)?,
@@ -58,7 +66,7 @@ fn parse(args: &[String]) -> Result<Args> {
             "--data" => out.data = Some(PathBuf::from(value)),
             "--iterations" => out.iterations = value.parse().context("--iterations")?,
             _ => bail!(
-                "usage: cargo xtask bench stats [--events N] [--sites K] [--data DIR] [--iterations I]"
+                "usage: cargo xtask bench stats [--events N] [--sites K] [--data DIR] [--iterations I] [--clickhouse]"
             ),
         }
     }
@@ -136,7 +144,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             },
             Arc::new(SystemClock),
         )?;
-        let state = AppState::open(config, Arc::new(SystemClock))?;
+        let state = AppState::open(config.clone(), Arc::new(SystemClock))?;
         // What `serve` does in the background: roll up every finished day.
         let started = Instant::now();
         let mut rolled = 0;
@@ -323,8 +331,9 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
                 format!("/api/v1/stats/breakdown?{range}&property=page&limit=10&metrics=visitors,pageviews&{google}"),
             ),
         ];
+        let mut filtered_raw = Vec::new();
         for (name, uri) in &filtered {
-            measure(name.clone(), uri.clone()).await?;
+            filtered_raw.push(measure(name.clone(), uri.clone()).await?.2);
         }
         println!("every answer identical with and without rollups");
         // The whole dashboard, one after another and all at once (as a
@@ -423,6 +432,14 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         );
         // Put the last day's rollup back for the next run.
         while state.roll_up(10_000, true).await? > 0 {}
+        if args.clickhouse {
+            let requests: Vec<_> = dashboard
+                .iter()
+                .zip(&raw_answers)
+                .chain(filtered.iter().zip(&filtered_raw))
+                .collect();
+            clickhouse(&config, &token, &requests, args.iterations, count).await?;
+        }
         println!();
         println!(
             "targets: dashboard <= 1000 ms: {} (sequential {:.0} ms, concurrent {:.0} ms); slowest breakdown <= 200 ms: {} ({:.0} ms)",
@@ -434,6 +451,92 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         );
         Ok::<(), anyhow::Error>(())
     })
+}
+
+#[path = "../../collector/tests/support/clickhouse.rs"]
+mod clickhouse_server;
+
+/// The same requests answered from ClickHouse: every event shipped there
+/// first (timed: the backfill a collector does when ClickHouse is added),
+/// then each request's median time against SQLite's, the answers checked
+/// equal to SQLite's raw rows.
+async fn clickhouse(
+    config: &Config,
+    token: &str,
+    requests: &[(&(String, String), &serde_json::Value)],
+    iterations: usize,
+    count: Duration,
+) -> Result<()> {
+    crate::tools::ensure_clickhouse()?;
+    let server = clickhouse_server::ClickHouseServer::start();
+    let state = AppState::open(
+        Config {
+            rollups: false,
+            clickhouse: Some(tallymark_collector::clickhouse::ClickHouseConfig {
+                url: server.url.clone(),
+                database: "bench".into(),
+            }),
+            ..config.clone()
+        },
+        Arc::new(SystemClock),
+    )?;
+    let started = Instant::now();
+    let shipped = state.ship_all().await?;
+    let ship_time = started.elapsed();
+    println!();
+    println!(
+        "clickhouse (Debian 18.16, same machine): {shipped} events shipped in {:.1} s ({:.0} events/s: the backfill when ClickHouse is added)",
+        ship_time.as_secs_f64(),
+        shipped as f64 / ship_time.as_secs_f64().max(1e-9)
+    );
+    let router = app(state.clone()).layer(MockConnectInfo("127.0.0.1:1".parse::<SocketAddr>()?));
+    let fetch = |uri: String| {
+        let router = router.clone();
+        let token = token.to_string();
+        async move {
+            let started = Instant::now();
+            let resp = router
+                .oneshot(
+                    Request::get(&uri)
+                        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                        .body(Body::empty())?,
+                )
+                .await?;
+            let status = resp.status();
+            let body = resp.into_body().collect().await?.to_bytes();
+            if status != StatusCode::OK {
+                bail!("{uri}: {status} {}", String::from_utf8_lossy(&body));
+            }
+            let json: serde_json::Value = serde_json::from_slice(&body)?;
+            Ok::<_, anyhow::Error>((started.elapsed(), json))
+        }
+    };
+    println!(
+        "{:<50} {:>10} {:>14}",
+        "request (median, after a warm-up)", "ms", "x COUNT(*)"
+    );
+    let mut sum = Duration::ZERO;
+    for ((name, uri), raw_json) in requests {
+        let (_, json) = fetch(uri.clone()).await?;
+        if &&json != raw_json {
+            bail!("{uri}: clickhouse and sqlite disagree:\n{json}\n{raw_json}");
+        }
+        let mut times = Vec::new();
+        for _ in 0..iterations {
+            times.push(fetch(uri.clone()).await?.0);
+        }
+        let t = median(&mut times);
+        sum += t;
+        println!("{name:<50} {:>10.1} {:>14.1}", ms(t), ratio(t, count));
+    }
+    println!(
+        "{:<50} {:>10.1} {:>14.1}",
+        format!("sum of the {}", requests.len()),
+        ms(sum),
+        ratio(sum, count)
+    );
+    println!("every clickhouse answer identical to sqlite's raw rows");
+    Ok(())
 }
 
 fn median(v: &mut [Duration]) -> Duration {

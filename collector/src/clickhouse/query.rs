@@ -94,12 +94,13 @@ impl Grid {
     }
 }
 
-/// The latest snapshot of each session of a site (optionally only those
-/// started in `[start, end)`), with the columns of SQLite's `sessions`.
-fn sessions_view(ch: &ClickHouse, site_id: i64, started: Option<(i64, i64)>) -> String {
-    let range = started
-        .map(|(a, b)| format!(" AND started_ms >= {a} AND started_ms < {b}"))
-        .unwrap_or_default();
+/// The latest snapshot of each session of a site started before `to` (and
+/// at or after `from`), with the columns of SQLite's `sessions`.
+fn sessions_view(ch: &ClickHouse, site_id: i64, from: Option<i64>, to: i64) -> String {
+    let mut range = format!(" AND started_ms < {to}");
+    if let Some(a) = from {
+        range.push_str(&format!(" AND started_ms >= {a}"));
+    }
     format!(
         "(SELECT id, any(visitor_id) AS visitor_id, any(started_ms) AS started_ms, \
          argMax(last_ms, version) AS last_ms, any(entry_path) AS entry_path, \
@@ -165,9 +166,10 @@ fn event_filters(ch: &ClickHouse, q: &Scoped<'_>) -> String {
         let c = condition(&column(&f.dimension), f.op, &f.value);
         match f.dimension.scope() {
             Scope::Event | Scope::Shared(_) => out.push_str(&format!(" AND {c}")),
+            // A visit started after the range has no event in it.
             Scope::Session => out.push_str(&format!(
                 " AND session_id IN (SELECT id FROM {} WHERE {c})",
-                sessions_view(ch, q.site_id, None)
+                sessions_view(ch, q.site_id, None, q.end_ms)
             )),
         }
     }
@@ -234,7 +236,7 @@ pub fn by_bucket(
              countIf(pageviews <= 1 AND interactions = 0), sum(last_ms - started_ms) \
              FROM {} WHERE 1{} GROUP BY b",
             grid.expr("started_ms"),
-            sessions_view(ch, q.site_id, Some((q.start_ms, q.end_ms))),
+            sessions_view(ch, q.site_id, Some(q.start_ms), q.end_ms),
             session_filters(ch, q)
         );
         for r in ch.rows(&sql)? {
@@ -307,7 +309,7 @@ pub fn breakdown(
              countIf(pageviews <= 1 AND interactions = 0), sum(last_ms - started_ms) \
              FROM {} WHERE 1{} GROUP BY v",
             column(dim),
-            sessions_view(ch, q.site_id, Some((q.start_ms, q.end_ms))),
+            sessions_view(ch, q.site_id, Some(q.start_ms), q.end_ms),
             session_filters(ch, q)
         );
         for r in ch.rows(&sql)? {
@@ -379,7 +381,7 @@ pub fn revenue_breakdown(
              GROUP BY v, revenue_currency ORDER BY v, revenue_currency",
             events_in(ch, q),
             column(dim),
-            sessions_view(ch, q.site_id, None)
+            sessions_view(ch, q.site_id, None, q.end_ms)
         ),
         Scope::Event | Scope::Shared(_) => format!(
             "SELECT {} AS v, revenue_currency, count(), sumKahan(revenue_amount) \

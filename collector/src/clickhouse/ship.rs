@@ -103,7 +103,14 @@ struct Position {
     /// The largest event id ClickHouse holds; `None`: ask it.
     shipped: Option<i64>,
     reader: Option<Connection>,
+    /// Batches since the last look for removed sites.
+    since_prune: u32,
 }
+
+/// Every this many shipper rounds (about five minutes when idle), and on
+/// every (re)start, the rows of sites removed from SQLite are deleted from
+/// ClickHouse too.
+const PRUNE_EVERY: u32 = 600;
 
 /// The one shipper of a collector (its lock keeps a test's `ship` and the
 /// background thread from sending the same rows).
@@ -123,6 +130,7 @@ impl Shipper {
             position: Mutex::new(Position {
                 shipped: None,
                 reader: None,
+                since_prune: PRUNE_EVERY,
             }),
         }
     }
@@ -138,8 +146,19 @@ impl Shipper {
             // SQLite afresh (the file may have been replaced).
             pos.shipped = None;
             pos.reader = None;
+            pos.since_prune = PRUNE_EVERY;
         }
         result
+    }
+
+    /// Deletes the rows of removed sites from ClickHouse now (the shipper
+    /// does it on start and every few minutes). ClickHouse applies the
+    /// deletion in the background, within seconds.
+    pub fn prune(&self) -> Result<(), ShipError> {
+        // Held: not while a batch of a site being removed is on its way.
+        let _pos = self.position.lock().unwrap_or_else(|p| p.into_inner());
+        let conn = crate::store::schema::open_reader(&self.db)?;
+        prune_removed_sites(&self.ch, &conn)
     }
 
     /// Ships until caught up; returns how many events it sent.
@@ -174,6 +193,11 @@ impl Shipper {
         let Some(conn) = pos.reader.as_mut() else {
             return Ok(0);
         };
+        pos.since_prune += 1;
+        if pos.since_prune >= PRUNE_EVERY {
+            prune_removed_sites(&self.ch, conn)?;
+            pos.since_prune = 0;
+        }
         let tx = conn.transaction()?;
         let newest: i64 =
             tx.query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))?;
@@ -231,6 +255,34 @@ impl Shipper {
             .set(newest.saturating_sub(last).max(0));
         Ok(count)
     }
+}
+
+/// Deletes from ClickHouse the rows of every site SQLite no longer has
+/// (`tallymark site remove`: "everything stored for it"). Site ids are
+/// never reused, so nothing of a later site can be caught.
+fn prune_removed_sites(ch: &ClickHouse, conn: &Connection) -> Result<(), ShipError> {
+    let mut stmt = conn.prepare_cached("SELECT id FROM sites")?;
+    let known: std::collections::HashSet<i64> = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for table in ["events", "sessions"] {
+        let gone: Vec<String> = ch
+            .rows(&format!("SELECT DISTINCT site_id FROM {}", ch.table(table)))?
+            .iter()
+            .filter_map(|r| r.first().map(int))
+            .filter(|id| !known.contains(id))
+            .map(|id| id.to_string())
+            .collect();
+        if !gone.is_empty() {
+            tracing::info!(sites = %gone.join(","), table, "deleting removed sites' rows from clickhouse");
+            ch.execute(&format!(
+                "ALTER TABLE {} DELETE WHERE site_id IN ({})",
+                ch.table(table),
+                gone.join(", ")
+            ))?;
+        }
+    }
+    Ok(())
 }
 
 fn push_line(out: &mut String, obj: Map<String, Value>) {

@@ -1,0 +1,121 @@
+//! The real binary with ClickHouse (Debian's 18.16, started for the test):
+//! a collector that ran on SQLite alone gets `--clickhouse`, copies its
+//! history there, keeps copying new events, and answers the stats API from
+//! ClickHouse with the numbers the events make.
+
+use std::time::{Duration, Instant};
+
+use tallymark_e2e::{Collector, FIREFOX, SAFARI, http_get, tallymark};
+
+#[path = "../../collector/tests/support/clickhouse.rs"]
+mod clickhouse_server;
+
+fn get(c: &Collector, path: &str, token: &str) -> (u16, serde_json::Value) {
+    let auth = format!("Bearer {token}");
+    let (status, response) = http_get(c.port, path, &[("Authorization", &auth)]).expect("GET");
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    (status, serde_json::from_str(body).unwrap_or_default())
+}
+
+/// The value of a metric line in `/metrics`.
+fn metric(c: &Collector, name: &str) -> Option<f64> {
+    let (_, text) = http_get(c.port, "/metrics", &[])?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// Waits until ClickHouse holds `events` events and none wait.
+fn wait_shipped(c: &Collector, events: f64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let shipped = metric(c, "tallymark_clickhouse_shipped_events_total");
+        let lag = metric(c, "tallymark_clickhouse_lag_events");
+        if shipped == Some(events) && lag == Some(0.0) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "shipped {shipped:?}, lag {lag:?} after 30 s; logs:\n{}",
+            c.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+const HOME: &str = r#"{"kind":"pageview","site":"localhost","url":"http://localhost/"}"#;
+const PRICING: &str = r#"{"kind":"pageview","site":"localhost","url":"http://localhost/pricing","referrer":"https://www.google.com/"}"#;
+const SIGNUP: &str = r#"{"kind":"event","name":"Signup","site":"localhost","url":"http://localhost/pricing","props":{"plan":"pro"},"revenue":{"amount":9.5,"currency":"EUR"}}"#;
+
+#[test]
+fn a_collector_moved_to_clickhouse_copies_its_history_and_answers_from_it() {
+    let server = clickhouse_server::ClickHouseServer::start();
+    let data = tempfile::tempdir().unwrap();
+    tallymark(&["site", "add", "localhost", "--data"], data.path());
+    let token = tallymark(&["token", "create", "--data"], data.path());
+    let token = token.trim();
+
+    // First on SQLite alone: one visitor, one pageview.
+    let c = Collector::serve(data, &[]);
+    c.accept(FIREFOX, HOME);
+    let data = c.kill();
+
+    // Then with ClickHouse: the history arrives, and what comes next too.
+    let c = Collector::serve(
+        data,
+        &["--clickhouse", &server.url, "--clickhouse-database", "e2e"],
+    );
+    wait_shipped(&c, 1.0);
+    c.accept(SAFARI, PRICING);
+    c.accept(SAFARI, SIGNUP);
+    wait_shipped(&c, 3.0);
+
+    let (status, json) = get(
+        &c,
+        "/api/v1/stats/aggregate?site=localhost&period=day&metrics=visitors,visits,pageviews,events,revenue",
+        token,
+    );
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(
+        json["results"],
+        serde_json::json!({
+            "visitors": 2, "visits": 2, "pageviews": 2, "events": 3,
+            "revenue": [{"currency": "EUR", "total": 9.5, "average": 9.5, "events": 1}]
+        })
+    );
+    let (status, json) = get(
+        &c,
+        "/api/v1/stats/breakdown?site=localhost&period=day&property=source&metrics=visitors,pageviews",
+        token,
+    );
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(
+        json["results"],
+        serde_json::json!([
+            {"value": "(none)", "visitors": 1, "pageviews": 1},
+            {"value": "Google", "visitors": 1, "pageviews": 1},
+        ])
+    );
+    let (status, json) = get(
+        &c,
+        "/api/v1/stats/breakdown?site=localhost&period=day&property=event:props:plan&metrics=visitors,events&filter=event:name==Signup",
+        token,
+    );
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(
+        json["results"],
+        serde_json::json!([{"value": "pro", "visitors": 1, "events": 1}])
+    );
+
+    // The numbers come from ClickHouse: without it, the stats API says 503
+    // (and beacons are still stored).
+    drop(server);
+    let (status, json) = get(
+        &c,
+        "/api/v1/stats/aggregate?site=localhost&period=day&metrics=visitors",
+        token,
+    );
+    assert_eq!(status, 503, "{json}");
+    assert!(json["error"].is_string(), "{json}");
+    c.accept(FIREFOX, HOME);
+    assert_eq!(c.query::<i64>("SELECT COUNT(*) FROM events"), vec![vec![4]]);
+}
