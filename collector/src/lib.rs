@@ -281,8 +281,7 @@ impl AppState {
         }
         let live = self.sessions.sweep(now.as_millisecond());
         self.metrics.live_sessions.set(live as i64);
-        // With ClickHouse the stats API reads there: no SQLite rollups.
-        if self.config.rollups && self.analytics.is_none() {
+        if self.config.rollups {
             // Every 60th round (5 minutes) walks each site's whole history.
             let round = self
                 .rounds

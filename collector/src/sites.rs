@@ -115,6 +115,11 @@ pub fn list(conn: &Connection) -> Result<Vec<Site>, SiteError> {
 pub fn remove(conn: &mut Connection, domain: &str) -> Result<(), SiteError> {
     let site = get(conn, domain)?.ok_or_else(|| SiteError::NotFound(domain.to_string()))?;
     let tx = conn.transaction()?;
+    // Its ids stay taken (migration 6).
+    tx.execute(
+        "UPDATE event_ids SET last = MAX(last, (SELECT COALESCE(MAX(id), 0) FROM events))",
+        [],
+    )?;
     tx.execute("DELETE FROM events WHERE site_id = ?1", [site.id])?;
     tx.execute("DELETE FROM sessions WHERE site_id = ?1", [site.id])?;
     tx.execute("DELETE FROM salts WHERE site_id = ?1", [site.id])?;

@@ -1992,7 +1992,7 @@ async fn clickhouse_answers_exactly_what_sqlite_answers() {
                 "event:name==Signup",
                 "event:name~sign",
                 "event:props:plan==pro",
-                "browser==Firefox;country==DE",
+                "browser==firefox;country==DE",
             ] {
                 let f = filter
                     .split(';')

@@ -65,7 +65,7 @@ async fn a_schema_1_database_with_rows_is_migrated_once_and_answers_stats() {
         let tx = conn.transaction().unwrap();
         for n in 0..3 {
             let (event, session) = pageview(n);
-            assert!(rows::insert_event(&tx, &event).unwrap());
+            assert!(rows::insert_event(&tx, &event, None).unwrap());
             rows::upsert_session(&tx, &session).unwrap();
         }
         tx.commit().unwrap();

@@ -521,7 +521,7 @@ pub fn seed(args: &SeedArgs) -> Result<Summary> {
                     revenue_currency: revenue.map(|r| r.1),
                     event_id: None,
                 };
-                rows::insert_event(&tx, &row)?;
+                rows::insert_event(&tx, &row, None)?;
                 events += 1;
             }
             rows::upsert_session(&tx, &session)?;

@@ -317,33 +317,14 @@ fn totals(
 }
 
 /// The requested metrics per bucket. Counts come from the daily rollups
-/// when they can answer, else from the raw rows; revenue always from the
-/// raw revenue rows (their own index).
+/// when they can answer, else from the raw rows (in ClickHouse when there
+/// is one, else SQLite's); revenue always from the raw revenue rows.
 fn by_bucket(
     cx: &Ctx,
     q: &Scoped<'_>,
     buckets: &[params::Bucket],
     metrics: &[Metric],
 ) -> Result<Vec<Figures>, StatsError> {
-    if let Some(ch) = &cx.clickhouse {
-        let grid = Grid::of(buckets, &cx.site.timezone, &cx.site.tz);
-        let counts = params::counts(metrics);
-        let totals = if counts.is_empty() {
-            vec![Totals::default(); buckets.len()]
-        } else {
-            ch_query::by_bucket(ch, q, &grid, buckets, &counts)?
-        };
-        let revenue = if metrics.contains(&Metric::Revenue) {
-            ch_query::revenue_by_bucket(ch, q, &grid, buckets)?
-        } else {
-            vec![Vec::new(); buckets.len()]
-        };
-        return Ok(totals
-            .into_iter()
-            .zip(revenue)
-            .map(|(totals, revenue)| Figures { totals, revenue })
-            .collect());
-    }
     let counts = params::counts(metrics);
     let totals = if counts.is_empty() {
         vec![Totals::default(); buckets.len()]
@@ -351,19 +332,28 @@ fn by_bucket(
         && let Some(rows) = rollup::by_bucket(&cx.at(), q, buckets, &counts)?
     {
         rows
+    } else if let Some(ch) = &cx.clickhouse {
+        ch_query::by_bucket(ch, q, &grid(cx, buckets), buckets, &counts)?
     } else {
         query::by_bucket(&cx.conn, q, buckets, &counts)?
     };
-    let revenue = if metrics.contains(&Metric::Revenue) {
-        query::revenue_by_bucket(&cx.conn, q, buckets)?
-    } else {
+    let revenue = if !metrics.contains(&Metric::Revenue) {
         vec![Vec::new(); buckets.len()]
+    } else if let Some(ch) = &cx.clickhouse {
+        ch_query::revenue_by_bucket(ch, q, &grid(cx, buckets), buckets)?
+    } else {
+        query::revenue_by_bucket(&cx.conn, q, buckets)?
     };
     Ok(totals
         .into_iter()
         .zip(revenue)
         .map(|(totals, revenue)| Figures { totals, revenue })
         .collect())
+}
+
+/// How ClickHouse puts rows into `buckets`.
+fn grid(cx: &Ctx, buckets: &[params::Bucket]) -> Grid {
+    Grid::of(buckets, &cx.site.timezone, &cx.site.tz)
 }
 
 fn compute_aggregate(cx: Ctx) -> Result<AggregateResponse, StatsError> {
@@ -453,16 +443,15 @@ fn compute_breakdown(cx: Ctx) -> Result<BreakdownResponse, StatsError> {
     let counts = params::counts(&metrics);
     let fast = if counts.is_empty() {
         Some(Vec::new())
-    } else if let Some(ch) = &cx.clickhouse {
-        Some(ch_query::breakdown(ch, &q, &property, &counts)?)
     } else if cx.rollups {
         rollup::breakdown(&cx.at(), &q, &property, &counts)?
     } else {
         None
     };
-    let groups = match fast {
-        Some(groups) => groups,
-        None => query::breakdown(&cx.conn, &q, &property, &counts)?,
+    let groups = match (fast, &cx.clickhouse) {
+        (Some(groups), _) => groups,
+        (None, Some(ch)) => ch_query::breakdown(ch, &q, &property, &counts)?,
+        (None, None) => query::breakdown(&cx.conn, &q, &property, &counts)?,
     };
     let mut figures: HashMap<Option<String>, Figures> = groups
         .into_iter()

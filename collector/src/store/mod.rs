@@ -459,8 +459,12 @@ fn write_events(conn: &mut Connection, events: &[EventJob]) -> rusqlite::Result<
     // One upsert per session per batch, whatever its number of events: the
     // newest snapshot wins (seed 003, pitfall 2: no write per event).
     let mut sessions: HashMap<i64, &SessionRow> = HashMap::new();
+    let mut next_id = rows::next_event_id(&tx)?;
     for (event, session, _) in events {
-        let inserted = rows::insert_event(&tx, event)?;
+        let inserted = rows::insert_event(&tx, event, Some(next_id))?;
+        if inserted {
+            next_id += 1;
+        }
         outcomes.push(if inserted {
             Ack::Committed
         } else {

@@ -85,16 +85,31 @@ pub struct SessionRow {
     pub dims: Dimensions,
 }
 
-/// Inserts `row`; `Ok(false)` when its `event_id` was already stored.
-pub fn insert_event(tx: &Transaction<'_>, row: &EventRow) -> rusqlite::Result<bool> {
+/// The id the next stored event takes: above every id ever used, also
+/// those of deleted rows (migration 6).
+pub fn next_event_id(tx: &Transaction<'_>) -> rusqlite::Result<i64> {
+    tx.prepare_cached(
+        "SELECT MAX(COALESCE((SELECT MAX(id) FROM events), 0),
+                    COALESCE((SELECT last FROM event_ids), 0)) + 1",
+    )?
+    .query_row([], |r| r.get(0))
+}
+
+/// Inserts `row` as event `id` (`None`: SQLite's next rowid); `Ok(false)`
+/// when its `event_id` was already stored.
+pub fn insert_event(
+    tx: &Transaction<'_>,
+    row: &EventRow,
+    id: Option<i64>,
+) -> rusqlite::Result<bool> {
     let d = &row.dims;
     let mut stmt = tx.prepare_cached(
         "INSERT OR IGNORE INTO events (site_id, ts_ms, kind, name, visitor_id, session_id,
             hostname, path, referrer, referrer_domain, source, channel, utm_source, utm_medium,
             utm_campaign, utm_term, utm_content, click_id, country, browser, browser_major, os,
-            device, screen_width, props, revenue_amount, revenue_currency, event_id)
+            device, screen_width, props, revenue_amount, revenue_currency, event_id, id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-            ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)",
+            ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)",
     )?;
     let n = stmt.execute(params![
         row.site_id,
@@ -125,6 +140,7 @@ pub fn insert_event(tx: &Transaction<'_>, row: &EventRow) -> rusqlite::Result<bo
         row.revenue_amount,
         row.revenue_currency,
         row.event_id,
+        id,
     ])?;
     Ok(n == 1)
 }

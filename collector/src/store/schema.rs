@@ -151,6 +151,16 @@ pub const MIGRATIONS: &[&str] = &[
     "CREATE INDEX events_revenue
         ON events (site_id, ts_ms, revenue_currency, revenue_amount, name)
         WHERE revenue_amount IS NOT NULL;",
+    // 6: event ids are never reused either. SQLite gives a new row the
+    // largest id + 1, so deleting the newest rows (`site remove`) would hand
+    // their ids out again, and a copy that resumes after the largest id it
+    // holds (ClickHouse, clickhouse/ship.rs) would skip the new rows. The
+    // writer numbers events above `last`, which a removal raises first.
+    "CREATE TABLE event_ids (
+        only  INTEGER PRIMARY KEY CHECK (only = 1),
+        last  INTEGER NOT NULL
+    );
+    INSERT INTO event_ids SELECT 1, COALESCE(MAX(id), 0) FROM events;",
 ];
 
 /// Opens (creating and migrating) the database at `path` for writing.

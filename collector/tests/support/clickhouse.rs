@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 pub struct ClickHouseServer {
     child: Option<Child>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
     config: PathBuf,
     root: PathBuf,
     port: u16,
@@ -44,9 +44,23 @@ fn binary() -> PathBuf {
 }
 
 impl ClickHouseServer {
+    /// A server whose data lives in a temporary directory.
+    #[allow(dead_code)]
     pub fn start() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path().to_path_buf();
+        Self::start_at(root, Some(dir))
+    }
+
+    /// A server whose data lives in `root` (created if missing) and stays
+    /// there after it stops, unless `dir` owns it.
+    #[allow(dead_code)]
+    pub fn start_in(root: PathBuf) -> Self {
+        std::fs::create_dir_all(&root).expect("clickhouse directory");
+        Self::start_at(root, None)
+    }
+
+    fn start_at(root: PathBuf, dir: Option<tempfile::TempDir>) -> Self {
         let http = free_port();
         let tcp = free_port();
         let users = root.join("users.xml");
