@@ -330,6 +330,40 @@ mod tests {
     }
 
     #[test]
+    fn clickhouse_comes_from_flags_then_file_and_a_bad_url_is_named() {
+        let file: FileConfig = toml::from_str(
+            r#"
+            clickhouse = "http://127.0.0.1:8123"
+            clickhouse_database = "stats"
+            "#,
+        )
+        .unwrap();
+        let c = merge(Overrides::default(), file.clone()).unwrap();
+        let ch = c.clickhouse.unwrap();
+        assert_eq!(
+            (ch.url.as_str(), ch.database.as_str()),
+            ("http://127.0.0.1:8123", "stats")
+        );
+        let over = Overrides {
+            clickhouse: Some("http://ch.internal:8123".into()),
+            ..Overrides::default()
+        };
+        let ch = merge(over, file).unwrap().clickhouse.unwrap();
+        assert_eq!(
+            (ch.url.as_str(), ch.database.as_str()),
+            ("http://ch.internal:8123", "stats")
+        );
+        let d = merge(Overrides::default(), FileConfig::default()).unwrap();
+        assert!(d.clickhouse.is_none());
+        let over = Overrides {
+            clickhouse: Some("ftp://nope".into()),
+            ..Overrides::default()
+        };
+        let err = merge(over, FileConfig::default()).unwrap_err().to_string();
+        assert!(err.contains("ftp://nope"), "{err}");
+    }
+
+    #[test]
     fn read_timeout_comes_from_flags_then_file_and_is_bounded() {
         let file = |secs| FileConfig {
             read_timeout_secs: Some(secs),

@@ -1964,8 +1964,8 @@ async fn with_clickhouse(
 
 /// ClickHouse (Debian's 18.16, started for the test) answers every query of
 /// the rollup comparison, and filters of every operator and kind, hourly
-/// buckets over both DST days, properties, goals and revenue, exactly as
-/// SQLite's raw rows do.
+/// buckets over both DST days, properties and goals, exactly as SQLite's
+/// raw rows do.
 #[tokio::test]
 async fn clickhouse_answers_exactly_what_sqlite_answers() {
     let server = clickhouse_server::ClickHouseServer::start();
@@ -2039,7 +2039,8 @@ async fn clickhouse_answers_exactly_what_sqlite_answers() {
     assert_eq!(answers_of(&h, &raw_state, &rt).await, from_ch);
     assert!(from_ch[0]["visitors"].as_i64() > Some(0), "{}", from_ch[0]);
 
-    // Revenue, per currency, in every shape.
+    // The shop: counts from ClickHouse beside revenue (always from SQLite's
+    // revenue index), in every shape.
     let shop = shop().await;
     let shop_raw = without_rollups(&shop);
     let shop_ch = with_clickhouse(&shop, &server, "tallymark_shop").await;

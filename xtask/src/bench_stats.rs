@@ -458,8 +458,9 @@ mod clickhouse_server;
 
 /// The same requests answered from ClickHouse: every event shipped there
 /// first (timed: the backfill a collector does when ClickHouse is added),
-/// then each request's median time against SQLite's, the answers checked
-/// equal to SQLite's raw rows.
+/// then each request's median time with ClickHouse answering every count,
+/// and as `serve --clickhouse` answers (the rollups first), the answers
+/// checked equal to SQLite's raw rows.
 async fn clickhouse(
     config: &Config,
     token: &str,
@@ -505,8 +506,17 @@ async fn clickhouse(
         ship_time.as_secs_f64(),
         shipped as f64 / ship_time.as_secs_f64().max(1e-9)
     );
-    let router = app(state.clone()).layer(MockConnectInfo("127.0.0.1:1".parse::<SocketAddr>()?));
-    let fetch = |uri: String| {
+    // As `serve --clickhouse` answers: the rollups first, ClickHouse for the rest.
+    let hybrid = AppState::open(
+        Config {
+            clickhouse: state.config.clickhouse.clone(),
+            ..config.clone()
+        },
+        Arc::new(SystemClock),
+    )?;
+    let peer = MockConnectInfo("127.0.0.1:1".parse::<SocketAddr>()?);
+    let routers = [app(state.clone()).layer(peer), app(hybrid).layer(peer)];
+    let fetch = |router: &axum::Router, uri: String| {
         let router = router.clone();
         let token = token.to_string();
         async move {
@@ -528,28 +538,39 @@ async fn clickhouse(
         }
     };
     println!(
-        "{:<50} {:>10} {:>14}",
-        "request (median, after a warm-up)", "ms", "x COUNT(*)"
+        "{:<50} {:>10} {:>14} {:>12} {:>14}",
+        "request (median, after a warm-up)", "ch ms", "x COUNT(*)", "rollups+ch", "x COUNT(*)"
     );
-    let mut sum = Duration::ZERO;
+    let mut sums = [Duration::ZERO; 2];
     for ((name, uri), raw_json) in requests {
-        let (_, json) = fetch(uri.clone()).await?;
-        if &&json != raw_json {
-            bail!("{uri}: clickhouse and sqlite disagree:\n{json}\n{raw_json}");
+        let mut t = [Duration::ZERO; 2];
+        for (i, router) in routers.iter().enumerate() {
+            let (_, json) = fetch(router, uri.clone()).await?;
+            if &&json != raw_json {
+                bail!("{uri}: clickhouse and sqlite disagree:\n{json}\n{raw_json}");
+            }
+            let mut times = Vec::new();
+            for _ in 0..iterations {
+                times.push(fetch(router, uri.clone()).await?.0);
+            }
+            t[i] = median(&mut times);
+            sums[i] += t[i];
         }
-        let mut times = Vec::new();
-        for _ in 0..iterations {
-            times.push(fetch(uri.clone()).await?.0);
-        }
-        let t = median(&mut times);
-        sum += t;
-        println!("{name:<50} {:>10.1} {:>14.1}", ms(t), ratio(t, count));
+        println!(
+            "{name:<50} {:>10.1} {:>14.1} {:>12.1} {:>14.1}",
+            ms(t[0]),
+            ratio(t[0], count),
+            ms(t[1]),
+            ratio(t[1], count)
+        );
     }
     println!(
-        "{:<50} {:>10.1} {:>14.1}",
+        "{:<50} {:>10.1} {:>14.1} {:>12.1} {:>14.1}",
         format!("sum of the {}", requests.len()),
-        ms(sum),
-        ratio(sum, count)
+        ms(sums[0]),
+        ratio(sums[0], count),
+        ms(sums[1]),
+        ratio(sums[1], count)
     );
     println!("every clickhouse answer identical to sqlite's raw rows");
     Ok(())

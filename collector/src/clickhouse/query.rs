@@ -1,5 +1,7 @@
-//! The stats API's queries in ClickHouse SQL: the same four questions as
-//! `stats::query` asks SQLite, with the same meaning (event metrics count
+//! The stats API's counts in ClickHouse SQL: the same two questions as
+//! `stats::query` asks SQLite's raw rows (revenue is always read from
+//! SQLite's partial index of the revenue rows, which reads those rows only
+//! where ClickHouse would scan the range), with the same meaning (event metrics count
 //! the events in the range, visit metrics the sessions *started* in it; a
 //! filter on an event dimension keeps the visits with a matching event),
 //! so both stores give the same answers (a test compares them).
@@ -13,11 +15,11 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use serde_json::Value;
 
-use super::{ClickHouse, ClickHouseError, float, int, lit, text};
+use super::{ClickHouse, ClickHouseError, int, lit, text};
 use crate::stats::params::{
     Bucket, Dimension, Metric, NONE_LABEL, Op, Scope, wants_events, wants_sessions,
 };
-use crate::stats::query::{CurrencySum, Scoped, Totals, goal_filtered};
+use crate::stats::query::{Scoped, Totals, goal_filtered};
 
 /// How rows fall into the requested buckets (which `stats::params::buckets`
 /// made: equal steps from the range's start for minutes and hours, local
@@ -324,86 +326,6 @@ pub fn breakdown(
         }
     }
     Ok(groups.into_iter().collect())
-}
-
-fn currency_sum(r: &[Value]) -> CurrencySum {
-    CurrencySum {
-        currency: text(cell(r, 1)).unwrap_or_default(),
-        events: int(cell(r, 2)),
-        total: float(cell(r, 3)),
-    }
-}
-
-/// Revenue per bucket (same order as `buckets`), currencies in
-/// alphabetical order.
-pub fn revenue_by_bucket(
-    ch: &ClickHouse,
-    q: &Scoped<'_>,
-    grid: &Grid,
-    buckets: &[Bucket],
-) -> Result<Vec<Vec<CurrencySum>>, ClickHouseError> {
-    let mut out = vec![Vec::new(); buckets.len()];
-    if buckets.is_empty() {
-        return Ok(out);
-    }
-    let sql = format!(
-        "SELECT {} AS b, revenue_currency, count(), sumKahan(revenue_amount) \
-         FROM {} AND isNotNull(revenue_amount){} \
-         GROUP BY b, revenue_currency ORDER BY b, revenue_currency",
-        grid.expr("ts_ms"),
-        events_in(ch, q),
-        event_filters(ch, q)
-    );
-    for r in ch.rows(&sql)? {
-        let len = out.len();
-        if let Some(v) = index(cell(&r, 0), len).and_then(|i| out.get_mut(i)) {
-            v.push(currency_sum(&r));
-        }
-    }
-    Ok(out)
-}
-
-/// Revenue per value of `dim` (`None`: not set), currencies in alphabetical
-/// order: an event's own page, name and properties, its visit's entry and
-/// exit page, source, country, and so on.
-pub fn revenue_breakdown(
-    ch: &ClickHouse,
-    q: &Scoped<'_>,
-    dim: &Dimension,
-) -> Result<HashMap<Option<String>, Vec<CurrencySum>>, ClickHouseError> {
-    let filters = event_filters(ch, q);
-    let sql = match dim.scope() {
-        Scope::Session => format!(
-            "SELECT v, revenue_currency, count(), sumKahan(revenue_amount) FROM \
-             (SELECT session_id, revenue_currency, revenue_amount FROM {} \
-              AND isNotNull(revenue_amount){filters}) \
-             ANY INNER JOIN (SELECT id AS session_id, {} AS v FROM {}) USING session_id \
-             GROUP BY v, revenue_currency ORDER BY v, revenue_currency",
-            events_in(ch, q),
-            column(dim),
-            sessions_view(ch, q.site_id, None, q.end_ms)
-        ),
-        Scope::Event | Scope::Shared(_) => format!(
-            "SELECT {} AS v, revenue_currency, count(), sumKahan(revenue_amount) \
-             FROM {} AND isNotNull(revenue_amount){}{filters} \
-             GROUP BY v, revenue_currency ORDER BY v, revenue_currency",
-            column(dim),
-            events_in(ch, q),
-            if matches!(dim, Dimension::EventProp(_)) {
-                " AND isNotNull(v)"
-            } else {
-                ""
-            }
-        ),
-    };
-    let mut groups: HashMap<Option<String>, Vec<CurrencySum>> = HashMap::new();
-    for r in ch.rows(&sql)? {
-        groups
-            .entry(text(cell(&r, 0)))
-            .or_default()
-            .push(currency_sum(&r));
-    }
-    Ok(groups)
 }
 
 #[cfg(test)]

@@ -318,7 +318,8 @@ fn totals(
 
 /// The requested metrics per bucket. Counts come from the daily rollups
 /// when they can answer, else from the raw rows (in ClickHouse when there
-/// is one, else SQLite's); revenue always from the raw revenue rows.
+/// is one, else SQLite's); revenue always from SQLite's raw revenue rows
+/// (their own index).
 fn by_bucket(
     cx: &Ctx,
     q: &Scoped<'_>,
@@ -337,12 +338,10 @@ fn by_bucket(
     } else {
         query::by_bucket(&cx.conn, q, buckets, &counts)?
     };
-    let revenue = if !metrics.contains(&Metric::Revenue) {
-        vec![Vec::new(); buckets.len()]
-    } else if let Some(ch) = &cx.clickhouse {
-        ch_query::revenue_by_bucket(ch, q, &grid(cx, buckets), buckets)?
-    } else {
+    let revenue = if metrics.contains(&Metric::Revenue) {
         query::revenue_by_bucket(&cx.conn, q, buckets)?
+    } else {
+        vec![Vec::new(); buckets.len()]
     };
     Ok(totals
         .into_iter()
@@ -466,11 +465,7 @@ fn compute_breakdown(cx: Ctx) -> Result<BreakdownResponse, StatsError> {
     if metrics.contains(&Metric::Revenue) {
         // A value may have revenue and nothing else in the range (a visit
         // that started before it): it gets a row too.
-        let revenue = match &cx.clickhouse {
-            Some(ch) => ch_query::revenue_breakdown(ch, &q, &property)?,
-            None => query::revenue_breakdown(&cx.conn, &q, &property)?,
-        };
-        for (value, revenue) in revenue {
+        for (value, revenue) in query::revenue_breakdown(&cx.conn, &q, &property)? {
             figures.entry(value).or_default().revenue = revenue;
         }
     }
