@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -379,6 +379,7 @@ fn writer(
     watch: FileWatch,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
+    let mut failures = FailureLog::default();
     while let Ok(first) = rx.recv() {
         batch.push(first);
         while batch.len() < max_batch {
@@ -392,16 +393,75 @@ fn writer(
             .queue_depth
             .set(depth.load(Ordering::Relaxed) as i64);
         let started = Instant::now();
-        commit_batch(&mut conn, &mut batch, &metrics, &watch);
+        commit_batch(&mut conn, &mut batch, &metrics, &watch, &mut failures);
         metrics
             .commit_seconds
             .observe(started.elapsed().as_secs_f64());
     }
 }
 
+/// How often a run of failing commits is summed up in the log.
+const FAILURE_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Logs failing commits without a line per batch (a full disk under load
+/// fails hundreds a second): the first failure at once, then one summary
+/// every [`FAILURE_LOG_EVERY`] while they go on (or when the error
+/// changes), and one line when a commit works again.
+#[derive(Default)]
+struct FailureLog {
+    /// Since the last line: failed batches, their events.
+    batches: u64,
+    rows: u64,
+    /// Failing since, and the last line's time and error.
+    since: Option<Instant>,
+    logged: Option<(Instant, String)>,
+}
+
+impl FailureLog {
+    fn failed(&mut self, error: &str, rows: usize) {
+        let now = Instant::now();
+        self.since.get_or_insert(now);
+        self.batches += 1;
+        self.rows += rows as u64;
+        let due = match &self.logged {
+            None => true,
+            Some((at, last)) => now.duration_since(*at) >= FAILURE_LOG_EVERY || last != error,
+        };
+        if due {
+            tracing::error!(
+                error,
+                batches = self.batches,
+                rows = self.rows,
+                "batch commit failed; its events were answered 503"
+            );
+            self.batches = 0;
+            self.rows = 0;
+            self.logged = Some((now, error.to_string()));
+        }
+    }
+
+    fn worked(&mut self) {
+        if let Some(since) = self.since.take() {
+            tracing::warn!(
+                failing_for_ms = since.elapsed().as_millis() as u64,
+                unlogged_batches = self.batches,
+                unlogged_rows = self.rows,
+                "batch commits work again"
+            );
+            *self = FailureLog::default();
+        }
+    }
+}
+
 /// Commits the events of `batch` in one transaction and acknowledges them;
 /// then runs the maintenance jobs.
-fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>, metrics: &Metrics, watch: &FileWatch) {
+fn commit_batch(
+    conn: &mut Connection,
+    batch: &mut Vec<Job>,
+    metrics: &Metrics,
+    watch: &FileWatch,
+    failures: &mut FailureLog,
+) {
     let mut events = Vec::new();
     let mut maintenance = Vec::new();
     for job in batch.drain(..) {
@@ -428,13 +488,15 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>, metrics: &Metrics, 
             }
             Ok(outcomes) => {
                 watch.commit_result(None);
+                failures.worked();
                 for ((_, _, ack), outcome) in events.into_iter().zip(outcomes) {
                     let _ = ack.send(Ok(outcome));
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, rows = events.len(), "batch commit failed");
-                watch.commit_result(Some(e.to_string()));
+                let error = e.to_string();
+                failures.failed(&error, events.len());
+                watch.commit_result(Some(error));
                 metrics.commit_failures.inc();
                 for (_, _, ack) in events {
                     let _ = ack.send(Err(()));
@@ -591,5 +653,31 @@ fn file_id(path: &Path) -> std::io::Result<Option<(u64, u64)>> {
     {
         let _ = path;
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failing_commits_are_logged_once_then_summed_up() {
+        let mut log = FailureLog::default();
+        log.failed("database or disk is full", 5);
+        // Logged at once: nothing left to sum up.
+        assert_eq!((log.batches, log.rows), (0, 0));
+        for _ in 0..100 {
+            log.failed("database or disk is full", 3);
+        }
+        // Within FAILURE_LOG_EVERY: counted, not logged.
+        assert_eq!((log.batches, log.rows), (100, 300));
+        // Another error is logged at once.
+        log.failed("disk I/O error", 1);
+        assert_eq!((log.batches, log.rows), (0, 0));
+        log.failed("disk I/O error", 2);
+        assert!(log.since.is_some());
+        log.worked();
+        assert!(log.since.is_none() && log.logged.is_none());
+        assert_eq!((log.batches, log.rows), (0, 0));
     }
 }
