@@ -97,6 +97,27 @@
     var known = view.metric === 'revenue' || CARDS.some(function (c) { return c[0] === view.metric; });
     if (!known) view.metric = 'visitors';
     view.filters = q.getAll('filter');
+    // Each panel's tab, by its property (`sources=channel`); a property key
+    // opened from "Properties" is `goals=event:props:plan`.
+    tabs = {}; keys = {}; limits = {};
+    PANELS.forEach(function (panel) {
+      var name = panel[0], want = q.get(name.toLowerCase()) || '';
+      var i = panel[1].findIndex(function (c) { return c[1] === want; });
+      if (i > 0) tabs[name] = i;
+      var key = want.indexOf('event:props:') === 0 ? want.slice('event:props:'.length) : '';
+      if (key && panel[1].some(function (c) { return c[1] === 'event:props'; })) {
+        keys[name] = key;
+        tabs[name] = panel[1].length;
+      }
+    });
+  }
+
+  // The property shown in a panel.
+  function tabProperty(panel) {
+    var name = panel[0];
+    if (keys[name] && tabs[name] === panel[1].length) return 'event:props:' + keys[name];
+    var c = panel[1][tabs[name] || 0] || panel[1][0];
+    return c[1];
   }
 
   // `push`: a new history entry (what the user did, so Back undoes it);
@@ -113,6 +134,10 @@
     }
     if (view.metric !== 'visitors') q.set('metric', view.metric);
     view.filters.forEach(function (f) { q.append('filter', f); });
+    PANELS.forEach(function (panel) {
+      var property = tabProperty(panel);
+      if (property !== panel[1][0][1]) q.set(panel[0].toLowerCase(), property);
+    });
     var url = '?' + q.toString() + location.hash;
     if (url === location.search + location.hash) return;
     if (push) history.pushState(null, '', url);
@@ -574,7 +599,13 @@
     choices.forEach(function (c, i) {
       tabBar.appendChild(el('button', {
         type: 'button', role: 'tab', 'aria-selected': String(i === chosen), text: c[0],
-        onclick: function () { tabs[name] = i; limits[name] = 10; loadPanel(section, panel, current); },
+        onclick: function () {
+          tabs[name] = i; limits[name] = 10;
+          // Kept in the address (a reload or a bookmark shows it), without
+          // an entry of its own in the history.
+          writeAddress(false);
+          loadPanel(section, panel, current);
+        },
       }));
     });
     var body = el('div', { class: 'panel-body' }, [el('p', { class: 'empty', text: 'Loading…' })]);
@@ -595,6 +626,7 @@
           keys[name] = key;
           tabs[name] = panel[1].length;
           limits[name] = 10;
+          writeAddress(false);
           loadPanel(section, panel, current);
         };
         renderTable(body, c[1], metrics.split(','), result, more, pick);
@@ -604,7 +636,7 @@
         body.textContent = '';
         body.appendChild(el('p', { class: 'empty', text: 'Could not load: ' + e.message }));
         // A key tab that fails is not opened again.
-        if (c[1].indexOf('event:props:') === 0) { delete keys[name]; tabs[name] = 0; }
+        if (c[1].indexOf('event:props:') === 0) { delete keys[name]; tabs[name] = 0; writeAddress(false); }
       });
   }
 

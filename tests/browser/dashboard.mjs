@@ -103,6 +103,12 @@ try {
   await page.waitForSelector('[data-panel="Goals"] [role="tab"][aria-selected="true"] >> text=plan');
   await page.waitForFunction(() => document.getElementById('board').getAttribute('aria-busy') === 'false');
   const planValues = await goalsRows();
+  // The tab is in the address: a reload shows it again.
+  const goalsTab = new URL(page.url()).searchParams.get('goals');
+  await page.reload();
+  await page.waitForSelector('[data-panel="Goals"] [role="tab"][aria-selected="true"] >> text=plan');
+  await page.waitForFunction(() => document.getElementById('board').getAttribute('aria-busy') === 'false');
+  const planValuesReloaded = await goalsRows();
   await page.click('[data-panel="Goals"] td.v button >> text=pro');
   await page.waitForFunction(() => document.querySelectorAll('#filters button').length === 2);
   const propFiltered = await read();
@@ -156,7 +162,7 @@ try {
   console.log(JSON.stringify({
     landed, refused, before, filtered, reloaded, storage,
     rangeNow, nextAtToday, rangeBefore, previous, back, other, unfiltered, goal, custom, refusedView,
-    goalKeys, planValues, propFiltered, live,
+    goalKeys, planValues, goalsTab, planValuesReloaded, propFiltered, live,
     cookies, errors: seen,
   }));
 } finally {

@@ -158,6 +158,9 @@ fn a_site_owner_reads_and_filters_the_numbers_in_the_dashboard() {
     // The goal's properties, a key's values, and a value as a filter.
     assert_eq!(report["goalKeys"], json!([["plan", "1", "1"]]), "{report}");
     assert_eq!(report["planValues"], json!([["pro", "1", "1"]]), "{report}");
+    // A panel's tab is kept in the address, and a reload shows it.
+    assert_eq!(report["goalsTab"], "event:props:plan", "{report}");
+    assert_eq!(report["planValuesReloaded"], report["planValues"], "{report}");
     assert_eq!(
         report["propFiltered"]["filters"],
         json!(["goal is Purchase ×", "property plan is pro ×"]),
