@@ -53,6 +53,10 @@ pub struct Metrics {
     pub clickhouse_lag: Gauge,
     /// Shipping attempts that failed (retried; nothing is lost).
     pub clickhouse_failures: Counter,
+    /// Stats queries ClickHouse answered, and those it failed (then
+    /// answered from SQLite).
+    pub clickhouse_queries: Counter,
+    pub clickhouse_query_failures: Counter,
 }
 
 impl Default for Metrics {
@@ -78,6 +82,8 @@ impl Metrics {
         let clickhouse_shipped = Counter::default();
         let clickhouse_lag = Gauge::default();
         let clickhouse_failures = Counter::default();
+        let clickhouse_queries = Counter::default();
+        let clickhouse_query_failures = Counter::default();
         registry.register(
             "events_accepted",
             "Events committed to storage",
@@ -148,6 +154,16 @@ impl Metrics {
             "Attempts to ship to ClickHouse that failed (retried; the rows wait in SQLite)",
             clickhouse_failures.clone(),
         );
+        registry.register(
+            "clickhouse_queries",
+            "Stats queries answered by ClickHouse",
+            clickhouse_queries.clone(),
+        );
+        registry.register(
+            "clickhouse_query_failures",
+            "Stats queries ClickHouse failed (answered from SQLite instead)",
+            clickhouse_query_failures.clone(),
+        );
         Self {
             registry,
             accepted,
@@ -164,6 +180,8 @@ impl Metrics {
             clickhouse_shipped,
             clickhouse_lag,
             clickhouse_failures,
+            clickhouse_queries,
+            clickhouse_query_failures,
         }
     }
 

@@ -2031,6 +2031,9 @@ async fn clickhouse_answers_exactly_what_sqlite_answers() {
     for ((uri, a), b) in queries.iter().zip(&raw).zip(&from_ch) {
         assert_eq!(a, b, "clickhouse differs from sqlite for {uri}");
     }
+    // ClickHouse answered them all (a failed query falls back to SQLite).
+    assert_eq!(ch_state.metrics.clickhouse_query_failures.get(), 0);
+    assert!(ch_state.metrics.clickhouse_queries.get() as usize >= queries.len());
     // Realtime: the last five minutes, at a moment with visitors in them.
     let first: jiff::Timestamp = BEACONS[0].at.parse().unwrap();
     h.clock.set(first + jiff::SignedDuration::from_mins(1));
@@ -2075,4 +2078,6 @@ async fn clickhouse_answers_exactly_what_sqlite_answers() {
     for ((uri, a), b) in queries.iter().zip(&raw).zip(&from_ch) {
         assert_eq!(a, b, "clickhouse differs from sqlite for {uri}");
     }
+    assert_eq!(shop_ch.metrics.clickhouse_query_failures.get(), 0);
+    assert!(shop_ch.metrics.clickhouse_queries.get() > 0);
 }

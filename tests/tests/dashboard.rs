@@ -160,7 +160,10 @@ fn a_site_owner_reads_and_filters_the_numbers_in_the_dashboard() {
     assert_eq!(report["planValues"], json!([["pro", "1", "1"]]), "{report}");
     // A panel's tab is kept in the address, and a reload shows it.
     assert_eq!(report["goalsTab"], "event:props:plan", "{report}");
-    assert_eq!(report["planValuesReloaded"], report["planValues"], "{report}");
+    assert_eq!(
+        report["planValuesReloaded"], report["planValues"],
+        "{report}"
+    );
     assert_eq!(
         report["propFiltered"]["filters"],
         json!(["goal is Purchase ×", "property plan is pro ×"]),

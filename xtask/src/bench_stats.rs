@@ -200,26 +200,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             ),
         ];
         let n = dashboard.len();
-        let fetch = |router: axum::Router, uri: String| {
-            let token = token.clone();
-            async move {
-                let started = Instant::now();
-                let resp = router
-                    .oneshot(
-                        Request::get(&uri)
-                            .header(header::AUTHORIZATION, format!("Bearer {token}"))
-                            .body(Body::empty())?,
-                    )
-                    .await?;
-                let status = resp.status();
-                let body = resp.into_body().collect().await?.to_bytes();
-                if status != StatusCode::OK {
-                    bail!("{uri}: {status} {}", String::from_utf8_lossy(&body));
-                }
-                let json: serde_json::Value = serde_json::from_slice(&body)?;
-                Ok::<(Duration, serde_json::Value), anyhow::Error>((started.elapsed(), json))
-            }
-        };
+        let fetch = |router: axum::Router, uri: String| fetch(router, token.clone(), uri);
         let get = |uri: String| {
             let f = fetch(router.clone(), uri);
             async move { f.await.map(|(t, _)| t) }
@@ -516,27 +497,7 @@ async fn clickhouse(
     )?;
     let peer = MockConnectInfo("127.0.0.1:1".parse::<SocketAddr>()?);
     let routers = [app(state.clone()).layer(peer), app(hybrid).layer(peer)];
-    let fetch = |router: &axum::Router, uri: String| {
-        let router = router.clone();
-        let token = token.to_string();
-        async move {
-            let started = Instant::now();
-            let resp = router
-                .oneshot(
-                    Request::get(&uri)
-                        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-                        .body(Body::empty())?,
-                )
-                .await?;
-            let status = resp.status();
-            let body = resp.into_body().collect().await?.to_bytes();
-            if status != StatusCode::OK {
-                bail!("{uri}: {status} {}", String::from_utf8_lossy(&body));
-            }
-            let json: serde_json::Value = serde_json::from_slice(&body)?;
-            Ok::<_, anyhow::Error>((started.elapsed(), json))
-        }
-    };
+    let fetch = |router: &axum::Router, uri: String| fetch(router.clone(), token.to_string(), uri);
     println!(
         "{:<50} {:>10} {:>14} {:>12} {:>14}",
         "request (median, after a warm-up)", "ch ms", "x COUNT(*)", "rollups+ch", "x COUNT(*)"
@@ -574,6 +535,29 @@ async fn clickhouse(
     );
     println!("every clickhouse answer identical to sqlite's raw rows");
     Ok(())
+}
+
+/// One request through `router` as the admin: its time and its JSON (an
+/// error unless `200`).
+async fn fetch(
+    router: axum::Router,
+    token: String,
+    uri: String,
+) -> Result<(Duration, serde_json::Value)> {
+    let started = Instant::now();
+    let resp = router
+        .oneshot(
+            Request::get(&uri)
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .body(Body::empty())?,
+        )
+        .await?;
+    let status = resp.status();
+    let body = resp.into_body().collect().await?.to_bytes();
+    if status != StatusCode::OK {
+        bail!("{uri}: {status} {}", String::from_utf8_lossy(&body));
+    }
+    Ok((started.elapsed(), serde_json::from_slice(&body)?))
 }
 
 fn median(v: &mut [Duration]) -> Duration {

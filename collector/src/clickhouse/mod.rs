@@ -28,8 +28,7 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClickHouseConfig {
     /// The HTTP interface, e.g. `http://127.0.0.1:8123`; a user and password
-    /// in it (`http://user:secret@host:8123`) are sent as ClickHouse's
-    /// `user`/`password` parameters.
+    /// in it (`http://user:secret@host:8123`) are sent as HTTP Basic auth.
     pub url: String,
     pub database: String,
 }
@@ -53,8 +52,11 @@ pub enum ClickHouseError {
 /// run them on the blocking pool, the shipper on its own thread.
 pub struct ClickHouse {
     agent: ureq::Agent,
-    /// Base URL with the credentials as parameters, ending in `?` or `&`.
+    /// Base URL, ending in `?` or `&`.
     base: String,
+    /// `Authorization: Basic …` for the URL's user and password (a header,
+    /// not URL parameters, which ClickHouse writes to its log).
+    auth: Option<String>,
     /// For messages: the URL without credentials.
     shown: String,
     pub database: String,
@@ -97,17 +99,21 @@ impl ClickHouse {
         let _ = url.set_password(None);
         url.set_fragment(None);
         let shown = url.to_string();
-        {
-            let mut q = url.query_pairs_mut();
-            if !user.is_empty() {
-                q.append_pair("user", &decode(&user));
-            }
-            if let Some(p) = password {
-                q.append_pair("password", &decode(&p));
-            }
-            // Numbers as JSON numbers, not strings.
-            q.append_pair("output_format_json_quote_64bit_integers", "0");
-        }
+        let auth = (!user.is_empty() || password.is_some()).then(|| {
+            use base64::Engine;
+            let pair = format!(
+                "{}:{}",
+                decode(&user),
+                decode(password.as_deref().unwrap_or(""))
+            );
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            )
+        });
+        // Numbers as JSON numbers, not strings.
+        url.query_pairs_mut()
+            .append_pair("output_format_json_quote_64bit_integers", "0");
         let base = format!("{url}&");
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(TIMEOUT))
@@ -117,6 +123,7 @@ impl ClickHouse {
         Ok(Self {
             agent,
             base,
+            auth,
             shown,
             database: config.database.clone(),
         })
@@ -130,7 +137,11 @@ impl ClickHouse {
             url: self.shown.clone(),
             message: e.to_string(),
         };
-        let mut resp = self.agent.post(&url).send(sql).map_err(http)?;
+        let mut request = self.agent.post(&url);
+        if let Some(auth) = &self.auth {
+            request = request.header("Authorization", auth);
+        }
+        let mut resp = request.send(sql).map_err(http)?;
         let status = resp.status();
         let text = resp
             .body_mut()
@@ -175,11 +186,19 @@ impl ClickHouse {
     }
 
     /// Inserts `lines` (JSON objects, one per line) into `table` in one
-    /// `INSERT`, which ClickHouse applies whole or not at all.
-    pub fn insert(&self, table: &str, lines: String) -> Result<(), ClickHouseError> {
+    /// `INSERT`, which ClickHouse applies whole or not at all. `query_id`
+    /// names it: while one with that id still runs (an answer that timed
+    /// out), ClickHouse refuses the same again.
+    pub fn insert(
+        &self,
+        table: &str,
+        lines: String,
+        query_id: &str,
+    ) -> Result<(), ClickHouseError> {
         let query = format!("INSERT INTO {}.{table} FORMAT JSONEachRow", self.database);
         let params = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("query", &query)
+            .append_pair("query_id", query_id)
             .finish();
         self.post(&params, lines).map(drop)
     }
@@ -270,8 +289,19 @@ mod tests {
             database: db.into(),
         };
         let ch = ClickHouse::new(&cfg("http://u:p%40ss@127.0.0.1:8123", "tallymark")).unwrap();
-        assert!(ch.base.contains("user=u&password=p%40ss&"), "{}", ch.base);
-        assert!(!ch.shown.contains("p%40ss"), "{}", ch.shown);
+        // "u:p@ss"
+        assert_eq!(ch.auth.as_deref(), Some("Basic dTpwQHNz"));
+        assert!(
+            !ch.base.contains("p%40ss") && !ch.shown.contains("p%40ss"),
+            "{}",
+            ch.base
+        );
+        assert!(
+            ClickHouse::new(&cfg("http://127.0.0.1:8123", "t"))
+                .unwrap()
+                .auth
+                .is_none()
+        );
         assert!(ClickHouse::new(&cfg("https://h:8443", "t")).is_err());
         assert!(ClickHouse::new(&cfg("not a url", "t")).is_err());
         assert!(ClickHouse::new(&cfg("http://h:8123", "t; DROP")).is_err());

@@ -19,7 +19,7 @@ use super::{ClickHouse, ClickHouseError, int, lit, text};
 use crate::stats::params::{
     Bucket, Dimension, Metric, NONE_LABEL, Op, Scope, wants_events, wants_sessions,
 };
-use crate::stats::query::{Scoped, Totals, goal_filtered};
+use crate::stats::query::{Scoped, Totals, breakdown_sides, goal_filtered};
 
 /// How rows fall into the requested buckets (which `stats::params::buckets`
 /// made: equal steps from the range's start for minutes and hours, local
@@ -97,7 +97,10 @@ impl Grid {
 }
 
 /// The latest snapshot of each session of a site started before `to` (and
-/// at or after `from`), with the columns of SQLite's `sessions`.
+/// at or after `from`), with the columns of SQLite's `sessions`. What a
+/// later snapshot changes (the counters, the exit, the entry of a visit
+/// that began with a custom event) is its highest version's; the rest is
+/// the same in every snapshot.
 fn sessions_view(ch: &ClickHouse, site_id: i64, from: Option<i64>, to: i64) -> String {
     let mut range = format!(" AND started_ms < {to}");
     if let Some(a) = from {
@@ -105,7 +108,7 @@ fn sessions_view(ch: &ClickHouse, site_id: i64, from: Option<i64>, to: i64) -> S
     }
     format!(
         "(SELECT id, any(visitor_id) AS visitor_id, any(started_ms) AS started_ms, \
-         argMax(last_ms, version) AS last_ms, any(entry_path) AS entry_path, \
+         argMax(last_ms, version) AS last_ms, argMax(entry_path, version) AS entry_path, \
          argMax(exit_path, version) AS exit_path, argMax(pageviews, version) AS pageviews, \
          argMax(interactions, version) AS interactions, any(referrer) AS referrer, \
          any(referrer_domain) AS referrer_domain, any(source) AS source, any(channel) AS channel, \
@@ -262,11 +265,7 @@ pub fn breakdown(
 ) -> Result<Vec<(Option<String>, Totals)>, ClickHouseError> {
     let mut groups: HashMap<Option<String>, Totals> = HashMap::new();
     let scope = dim.scope();
-    let event_side = match scope {
-        Scope::Event => true,
-        Scope::Session => false,
-        Scope::Shared(_) => wants_events(metrics),
-    };
+    let (event_side, session_side) = breakdown_sides(dim, metrics);
     if event_side {
         let only = match dim {
             // As in SQLite: pages by their views, or by a goal's events.
@@ -300,11 +299,6 @@ pub fn breakdown(
             t.events = int(cell(&r, 4));
         }
     }
-    let session_side = match scope {
-        Scope::Event => false,
-        Scope::Session => true,
-        Scope::Shared(_) => wants_sessions(metrics),
-    };
     if session_side {
         let sql = format!(
             "SELECT {} AS v, uniqExact(visitor_id), count(), sum(pageviews), \

@@ -10,6 +10,7 @@
 //! harmless (queries keep its highest version).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Row};
 use serde_json::{Map, Value};
 
-use super::{ClickHouse, ClickHouseError, int, schema};
+use super::{ClickHouse, ClickHouseError, int, lit, schema};
 use crate::metrics::Metrics;
 use crate::store::StoreError;
 
@@ -36,9 +37,16 @@ pub enum ShipError {
     Sqlite(#[from] rusqlite::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(
+        "clickhouse holds events up to id {clickhouse}, but this SQLite database's newest \
+         is {sqlite} (a restored backup, or another collector's database): drop the \
+         clickhouse database and it is copied again"
+    )]
+    Behind { sqlite: i64, clickhouse: i64 },
 }
 
-/// The columns copied as they are.
+/// The columns copied as they are: each table's own, then the dimensions
+/// an event and its session share.
 const EVENT_COLUMNS: &[&str] = &[
     "id",
     "site_id",
@@ -49,21 +57,6 @@ const EVENT_COLUMNS: &[&str] = &[
     "session_id",
     "hostname",
     "path",
-    "referrer",
-    "referrer_domain",
-    "source",
-    "channel",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
-    "click_id",
-    "country",
-    "browser",
-    "browser_major",
-    "os",
-    "device",
     "screen_width",
     "revenue_amount",
     "revenue_currency",
@@ -82,6 +75,9 @@ const SESSION_COLUMNS: &[&str] = &[
     "pageviews",
     "events",
     "interactions",
+];
+
+const DIMENSION_COLUMNS: &[&str] = &[
     "referrer",
     "referrer_domain",
     "source",
@@ -98,6 +94,11 @@ const SESSION_COLUMNS: &[&str] = &[
     "os",
     "device",
 ];
+
+/// A table's own columns and the shared dimensions.
+fn with_dimensions(own: &[&'static str]) -> Vec<&'static str> {
+    own.iter().chain(DIMENSION_COLUMNS).copied().collect()
+}
 
 struct Position {
     /// The largest event id ClickHouse holds; `None`: ask it.
@@ -119,6 +120,9 @@ pub struct Shipper {
     db: PathBuf,
     metrics: Arc<Metrics>,
     position: Mutex<Position>,
+    /// The last round worked and left nothing behind: ClickHouse holds
+    /// what SQLite holds (but for what arrived since).
+    ready: AtomicBool,
 }
 
 impl Shipper {
@@ -132,6 +136,23 @@ impl Shipper {
                 reader: None,
                 since_prune: PRUNE_EVERY,
             }),
+            ready: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether the stats API may ask ClickHouse: the shipper has caught up
+    /// and its last round worked. Until then (a backfill, an outage),
+    /// ClickHouse would answer from part of the rows.
+    pub fn ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Counts a stats query asked of ClickHouse, answered or failed.
+    pub fn count_query(&self, answered: bool) {
+        if answered {
+            self.metrics.clickhouse_queries.inc();
+        } else {
+            self.metrics.clickhouse_query_failures.inc();
         }
     }
 
@@ -140,13 +161,14 @@ impl Shipper {
     pub fn ship_batch(&self, batch: usize) -> Result<usize, ShipError> {
         let mut pos = self.position.lock().unwrap_or_else(|p| p.into_inner());
         let result = self.ship_locked(&mut pos, batch);
+        self.ready
+            .store(matches!(result, Ok(n) if n < batch), Ordering::Release);
         if result.is_err() {
             self.metrics.clickhouse_failures.inc();
             // Ask ClickHouse where it stands before the next try, and open
             // SQLite afresh (the file may have been replaced).
             pos.shipped = None;
             pos.reader = None;
-            pos.since_prune = PRUNE_EVERY;
         }
         result
     }
@@ -199,31 +221,40 @@ impl Shipper {
             pos.since_prune = 0;
         }
         let tx = conn.transaction()?;
-        let newest: i64 =
-            tx.query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))?;
-        // The newest rows were deleted (`site remove`): SQLite hands their ids
-        // out again, so go back to the newest it has.
-        let from = shipped.min(newest);
+        // Every id SQLite ever gave, deleted rows' too (migration 6).
+        let given = crate::store::rows::next_event_id(&tx)? - 1;
+        if given < shipped {
+            // ClickHouse holds events this database never had: a restored
+            // backup, or another collector's database.
+            return Err(ShipError::Behind {
+                sqlite: given,
+                clickhouse: shipped,
+            });
+        }
+        let from = shipped;
         self.metrics
             .clickhouse_lag
-            .set(newest.saturating_sub(from).max(0));
-        if newest <= from {
+            .set(given.saturating_sub(from).max(0));
+        if given <= from {
             return Ok(0);
         }
         let limit = i64::try_from(batch).unwrap_or(i64::MAX);
         let mut events = String::new();
         let mut last = from;
         let mut count = 0;
+        let event_columns = with_dimensions(EVENT_COLUMNS);
         {
             let mut stmt = tx.prepare_cached(&format!(
-                "SELECT {}, props FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
-                EVENT_COLUMNS.join(", ")
+                "SELECT {}, {} FROM events WHERE id > ?1 AND site_id IN (SELECT id FROM sites) \
+                 ORDER BY id LIMIT ?2",
+                event_columns.join(", "),
+                *PROP_PAIRS
             ))?;
             let mut rows = stmt.query([from, limit])?;
             while let Some(r) = rows.next()? {
-                let mut obj = columns(r, EVENT_COLUMNS)?;
-                let props: Option<String> = r.get(EVENT_COLUMNS.len())?;
-                let (keys, values) = props_arrays(props.as_deref());
+                let mut obj = columns(r, &event_columns)?;
+                let pairs: Option<String> = r.get(event_columns.len())?;
+                let (keys, values) = props_arrays(pairs.as_deref());
                 obj.insert("prop_keys".into(), Value::from(keys));
                 obj.insert("prop_values".into(), Value::from(values));
                 last = r.get(0)?;
@@ -232,27 +263,36 @@ impl Shipper {
             }
         }
         let mut sessions = String::new();
+        let session_columns = with_dimensions(SESSION_COLUMNS);
         {
             let mut stmt = tx.prepare_cached(&format!(
                 "SELECT {} FROM sessions WHERE id IN \
                  (SELECT session_id FROM events WHERE id > ?1 AND id <= ?2)",
-                SESSION_COLUMNS.join(", ")
+                session_columns.join(", ")
             ))?;
             let mut rows = stmt.query([from, last])?;
             while let Some(r) = rows.next()? {
-                push_line(&mut sessions, columns(r, SESSION_COLUMNS)?);
+                push_line(&mut sessions, columns(r, &session_columns)?);
             }
         }
         tx.finish()?;
         if !sessions.is_empty() {
-            self.ch.insert("sessions", sessions)?;
+            self.ch.insert(
+                "sessions",
+                sessions,
+                &format!("tallymark-{}-sessions-{from}-{last}", self.ch.database),
+            )?;
         }
-        self.ch.insert("events", events)?;
+        self.ch.insert(
+            "events",
+            events,
+            &format!("tallymark-{}-events-{from}-{last}", self.ch.database),
+        )?;
         pos.shipped = Some(last);
         self.metrics.clickhouse_shipped.inc_by(count as u64);
         self.metrics
             .clickhouse_lag
-            .set(newest.saturating_sub(last).max(0));
+            .set(given.saturating_sub(last).max(0));
         Ok(count)
     }
 }
@@ -265,12 +305,26 @@ fn prune_removed_sites(ch: &ClickHouse, conn: &Connection) -> Result<(), ShipErr
     let known: std::collections::HashSet<i64> = stmt
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
+    // The largest site id this database ever gave (migration 4): a larger
+    // one in ClickHouse is not a site removed here (another collector's
+    // database, a wrong `--data`) and is never touched.
+    let given: i64 = conn.query_row("SELECT last FROM site_ids", [], |r| r.get(0))?;
     for table in ["events", "sessions"] {
+        // A deletion rewrites the table's parts in the background: never a
+        // second while one runs.
+        let running = ch.rows(&format!(
+            "SELECT count() FROM system.mutations WHERE database = {} AND table = {} AND is_done = 0",
+            lit(&ch.database),
+            lit(table)
+        ))?;
+        if running.first().and_then(|r| r.first()).map_or(0, int) > 0 {
+            continue;
+        }
         let gone: Vec<String> = ch
             .rows(&format!("SELECT DISTINCT site_id FROM {}", ch.table(table)))?
             .iter()
             .filter_map(|r| r.first().map(int))
-            .filter(|id| !known.contains(id))
+            .filter(|id| !known.contains(id) && *id <= given)
             .map(|id| id.to_string())
             .collect();
         if !gone.is_empty() {
@@ -306,34 +360,23 @@ fn columns(r: &Row<'_>, names: &[&str]) -> rusqlite::Result<Map<String, Value>> 
     Ok(obj)
 }
 
-/// A stored properties object as parallel key and value arrays, each value
-/// as the stats API shows it (what `stats::query` makes of it in SQLite):
-/// `true`/`false`, a whole number without `.0`, text as it is.
-pub fn props_arrays(props: Option<&str>) -> (Vec<String>, Vec<String>) {
-    let Some(Ok(Value::Object(map))) = props.map(serde_json::from_str::<Value>) else {
-        return (Vec::new(), Vec::new());
-    };
-    let mut keys = Vec::with_capacity(map.len());
-    let mut values = Vec::with_capacity(map.len());
-    for (k, v) in map {
-        let text = match v {
-            Value::Bool(b) => b.to_string(),
-            Value::String(s) => s,
-            Value::Number(n) => match (n.as_i64(), n.as_f64()) {
-                (Some(i), _) => i.to_string(),
-                (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => {
-                    (f as i64).to_string()
-                }
-                _ => n.to_string(),
-            },
-            // Not sent by the SDK nor taken by the ingest (core refuses
-            // them); skipped rather than guessed.
-            Value::Null | Value::Array(_) | Value::Object(_) => continue,
-        };
-        keys.push(k);
-        values.push(text);
-    }
-    (keys, values)
+/// An event's properties as a JSON list of `[key, value]` pairs, each value
+/// rendered by SQLite exactly as the stats API shows it from SQLite
+/// (`stats::query::prop_text`), in the order they were sent.
+static PROP_PAIRS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "(SELECT json_group_array(json_array(j.key, {})) FROM json_each(events.props) AS j \
+         WHERE j.type <> 'null')",
+        crate::stats::query::prop_text("j.type", "j.value")
+    )
+});
+
+/// The `[key, value]` pairs of [`PROP_PAIRS`] as parallel arrays.
+fn props_arrays(pairs: Option<&str>) -> (Vec<String>, Vec<String>) {
+    let pairs: Vec<(String, String)> = pairs
+        .and_then(|p| serde_json::from_str(p).ok())
+        .unwrap_or_default();
+    pairs.into_iter().unzip()
 }
 
 /// Ships in the background until the process ends: a batch whenever there
@@ -374,22 +417,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn properties_become_text_as_the_stats_api_shows_them() {
-        let (k, v) = props_arrays(Some(r#"{"plan":"pro","n":3,"x":2.5,"y":4.0,"ok":true}"#));
-        let pairs: Vec<_> = k.into_iter().zip(v).collect();
-        for (key, value) in [
-            ("plan", "pro"),
-            ("n", "3"),
-            ("x", "2.5"),
-            ("y", "4"),
-            ("ok", "true"),
-        ] {
+    fn properties_are_sent_as_the_stats_api_shows_them_from_sqlite() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE events (id INTEGER PRIMARY KEY, props TEXT)")
+            .unwrap();
+        let props = r#"{"plan":"pro","n":3,"x":2.5,"y":4.0,"ok":true,"no":false,
+            "big":1e16,"huge":1e21,"tiny":1e-7,"neg":-0.5,"z":null}"#;
+        conn.execute("INSERT INTO events (props) VALUES (?1)", [props])
+            .unwrap();
+        let pairs: Option<String> = conn
+            .query_row(&format!("SELECT {} FROM events", *PROP_PAIRS), [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let (keys, values) = props_arrays(pairs.as_deref());
+        assert_eq!(keys.len(), 10, "{keys:?} (a null is not a value)");
+        for (key, value) in keys.iter().zip(&values) {
+            // What the stats API's SQLite expression makes of the same key.
+            let shown: String = conn
+                .query_row(
+                    &format!(
+                        "SELECT {} FROM events",
+                        crate::stats::query::prop_text(
+                            "json_type(props, ?1)",
+                            "json_extract(props, ?1)"
+                        )
+                    ),
+                    [format!("$.\"{key}\"")],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(value, &shown, "{key}");
+        }
+        let pairs: Vec<_> = keys.iter().zip(&values).collect();
+        for (key, value) in [("plan", "pro"), ("n", "3"), ("y", "4"), ("ok", "true")] {
             assert!(
-                pairs.contains(&(key.to_string(), value.to_string())),
-                "{key}: {pairs:?}"
+                pairs.contains(&(&key.to_string(), &value.to_string())),
+                "{pairs:?}"
             );
         }
         assert_eq!(props_arrays(None), (vec![], vec![]));
-        assert_eq!(props_arrays(Some("not json")), (vec![], vec![]));
     }
 }

@@ -56,13 +56,6 @@ impl From<crate::store::StoreError> for StatsError {
     }
 }
 
-impl From<crate::clickhouse::ClickHouseError> for StatsError {
-    fn from(e: crate::clickhouse::ClickHouseError) -> Self {
-        tracing::error!(error = %e, "stats query in clickhouse failed");
-        StatsError::Storage
-    }
-}
-
 impl IntoResponse for StatsError {
     fn into_response(self) -> Response {
         let status = self.status();

@@ -79,11 +79,33 @@ struct Ctx {
     rollups: bool,
     live: Arc<rollup::Live>,
     timeout_ms: i64,
-    /// With `--clickhouse`, the store every count and sum is read from.
-    clickhouse: Option<Arc<crate::clickhouse::ClickHouse>>,
+    /// With `--clickhouse`, once it has caught up: where raw-row counts
+    /// are read.
+    clickhouse: Option<Arc<crate::clickhouse::ship::Shipper>>,
 }
 
 impl Ctx {
+    /// `ask`'s answer from ClickHouse, or `None` without one (then SQLite's
+    /// raw rows answer, as they would had it never been configured): not
+    /// configured, not caught up, or failing now (logged).
+    fn on_clickhouse<T>(
+        &self,
+        ask: impl FnOnce(
+            &crate::clickhouse::ClickHouse,
+        ) -> Result<T, crate::clickhouse::ClickHouseError>,
+    ) -> Option<T> {
+        let shipper = self.clickhouse.as_ref()?;
+        let answer = ask(&shipper.ch);
+        shipper.count_query(answer.is_ok());
+        match answer {
+            Ok(answer) => Some(answer),
+            Err(e) => {
+                tracing::warn!(error = %e, "stats query in clickhouse failed; answering from sqlite");
+                None
+            }
+        }
+    }
+
     fn at(&self) -> rollup::At<'_> {
         rollup::At {
             conn: &self.conn,
@@ -132,7 +154,9 @@ async fn serve<T: Send + 'static>(
             rollups: state.config.rollups,
             live: state.live.clone(),
             timeout_ms: state.config.session_timeout.as_millis() as i64,
-            clickhouse: state.analytics.as_ref().map(|a| a.ch.clone()),
+            // Only once it holds what SQLite holds: while it catches up
+            // (a backfill) or is away, SQLite's raw rows answer.
+            clickhouse: state.analytics.as_ref().filter(|a| a.ready()).cloned(),
         })
     })
     .await
@@ -333,8 +357,10 @@ fn by_bucket(
         && let Some(rows) = rollup::by_bucket(&cx.at(), q, buckets, &counts)?
     {
         rows
-    } else if let Some(ch) = &cx.clickhouse {
-        ch_query::by_bucket(ch, q, &grid(cx, buckets), buckets, &counts)?
+    } else if let Some(rows) =
+        cx.on_clickhouse(|ch| ch_query::by_bucket(ch, q, &grid(cx, buckets), buckets, &counts))
+    {
+        rows
     } else {
         query::by_bucket(&cx.conn, q, buckets, &counts)?
     };
@@ -352,7 +378,9 @@ fn by_bucket(
 
 /// How ClickHouse puts rows into `buckets`.
 fn grid(cx: &Ctx, buckets: &[params::Bucket]) -> Grid {
-    Grid::of(buckets, &cx.site.timezone, &cx.site.tz)
+    // The canonical name (`europe/berlin` was accepted as `Europe/Berlin`).
+    let name = cx.site.tz.iana_name().unwrap_or(&cx.site.timezone);
+    Grid::of(buckets, name, &cx.site.tz)
 }
 
 fn compute_aggregate(cx: Ctx) -> Result<AggregateResponse, StatsError> {
@@ -447,10 +475,11 @@ fn compute_breakdown(cx: Ctx) -> Result<BreakdownResponse, StatsError> {
     } else {
         None
     };
-    let groups = match (fast, &cx.clickhouse) {
-        (Some(groups), _) => groups,
-        (None, Some(ch)) => ch_query::breakdown(ch, &q, &property, &counts)?,
-        (None, None) => query::breakdown(&cx.conn, &q, &property, &counts)?,
+    let groups = match fast
+        .or_else(|| cx.on_clickhouse(|ch| ch_query::breakdown(ch, &q, &property, &counts)))
+    {
+        Some(groups) => groups,
+        None => query::breakdown(&cx.conn, &q, &property, &counts)?,
     };
     let mut figures: HashMap<Option<String>, Figures> = groups
         .into_iter()

@@ -64,21 +64,30 @@ fn prop_path(key: &str) -> String {
     format!("$.\"{key}\"")
 }
 
+/// A property's value as the stats API shows it, from its JSON type and
+/// its SQL value: as sent, `true`/`false` (SQLite's json_extract says 1/0)
+/// and a whole number without `.0` (rows stored before core wrote it so).
+/// Also what the ClickHouse shipper sends there (`clickhouse::ship`), so
+/// both stores show a value alike.
+pub(crate) fn prop_text(json_type: &str, v: &str) -> String {
+    format!(
+        "CASE {json_type} WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' \
+         WHEN 'real' THEN CASE WHEN {v} = CAST({v} AS INTEGER) AND abs({v}) < 9007199254740992 \
+         THEN CAST(CAST({v} AS INTEGER) AS TEXT) ELSE CAST({v} AS TEXT) END \
+         ELSE CAST({v} AS TEXT) END"
+    )
+}
+
 /// The column (or expression) of `dim` in the table aliased `alias`.
 fn column(dim: &Dimension, alias: char, sql: &mut Sql) -> String {
     match dim {
         Dimension::Page => format!("{alias}.path"),
         Dimension::EventName => format!("{alias}.name"),
         Dimension::EventProp(key) => {
-            // As sent: `true`/`false` (SQLite's json_extract says 1/0) and a
-            // whole number without `.0` (rows stored before core wrote it so).
             let p = sql.bind(prop_path(key));
-            let v = format!("json_extract({alias}.props, {p})");
-            format!(
-                "CASE json_type({alias}.props, {p}) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' \
-                 WHEN 'real' THEN CASE WHEN {v} = CAST({v} AS INTEGER) AND abs({v}) < 9007199254740992 \
-                 THEN CAST(CAST({v} AS INTEGER) AS TEXT) ELSE CAST({v} AS TEXT) END \
-                 ELSE CAST({v} AS TEXT) END"
+            prop_text(
+                &format!("json_type({alias}.props, {p})"),
+                &format!("json_extract({alias}.props, {p})"),
             )
         }
         // The key of the row of `json_each({alias}.props) AS j` (joined by
@@ -353,6 +362,15 @@ pub fn breakdown_supports(dim: &Dimension, metrics: &[Metric]) -> Result<(), Met
     }
 }
 
+/// Which rows a breakdown by `dim` reads: (events, sessions).
+pub(crate) fn breakdown_sides(dim: &Dimension, metrics: &[Metric]) -> (bool, bool) {
+    match dim.scope() {
+        Scope::Event => (true, false),
+        Scope::Session => (false, true),
+        Scope::Shared(_) => (wants_events(metrics), wants_sessions(metrics)),
+    }
+}
+
 /// Whether a filter keeps only events of some name (`event:name==X` or
 /// `event:name~X`): then the events counted are those, not pageviews.
 pub(crate) fn goal_filtered(filters: &[Filter]) -> bool {
@@ -370,11 +388,7 @@ pub fn breakdown(
 ) -> rusqlite::Result<Vec<(Option<String>, Totals)>> {
     let mut groups: HashMap<Option<String>, Totals> = HashMap::new();
     let scope = dim.scope();
-    let event_side = match scope {
-        Scope::Event => true,
-        Scope::Session => false,
-        Scope::Shared(_) => wants_events(metrics),
-    };
+    let (event_side, session_side) = breakdown_sides(dim, metrics);
     if event_side {
         let read = plan(conn, Table::Events, q)?;
         let mut sql = Sql::default();
@@ -425,11 +439,6 @@ pub fn breakdown(
             t.events = r.get(4)?;
         }
     }
-    let session_side = match scope {
-        Scope::Event => false,
-        Scope::Session => true,
-        Scope::Shared(_) => wants_sessions(metrics),
-    };
     if session_side {
         let read = plan(conn, Table::Sessions, q)?;
         let mut sql = Sql::default();

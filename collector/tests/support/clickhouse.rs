@@ -68,7 +68,9 @@ impl ClickHouseServer {
             &users,
             "<?xml version=\"1.0\"?><yandex><profiles><default></default></profiles>\
              <users><default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks>\
-             <profile>default</profile><quota>default</quota></default></users>\
+             <profile>default</profile><quota>default</quota></default>\
+             <tallymark><password>s3cr:t</password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks>\
+             <profile>default</profile><quota>default</quota></tallymark></users>\
              <quotas><default></default></quotas></yandex>",
         )
         .expect("users.xml");
