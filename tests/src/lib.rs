@@ -178,6 +178,32 @@ impl Collector {
         }
     }
 
+    /// The value of a metric line in `/metrics`.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        let (_, text) = http_get(self.port, "/metrics", &[])?;
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+    }
+
+    /// Waits until ClickHouse (`serve --clickhouse`) holds `events` events
+    /// and none wait.
+    pub fn wait_shipped(&self, events: f64) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let shipped = self.metric("tallymark_clickhouse_shipped_events_total");
+            let lag = self.metric("tallymark_clickhouse_lag_events");
+            if shipped == Some(events) && lag == Some(0.0) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "shipped {shipped:?}, lag {lag:?} after 30 s; logs:\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     pub fn query<T: rusqlite::types::FromSql>(&self, sql: &str) -> Vec<Vec<T>> {
         let conn = rusqlite::Connection::open_with_flags(
             self.db_path(),

@@ -3,8 +3,6 @@
 //! history there, keeps copying new events, and answers from ClickHouse
 //! what the daily rollups cannot, with the numbers the events make.
 
-use std::time::{Duration, Instant};
-
 use tallymark_e2e::{Collector, FIREFOX, SAFARI, http_get, tallymark};
 
 #[path = "../../collector/tests/support/clickhouse.rs"]
@@ -15,31 +13,6 @@ fn get(c: &Collector, path: &str, token: &str) -> (u16, serde_json::Value) {
     let (status, response) = http_get(c.port, path, &[("Authorization", &auth)]).expect("GET");
     let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
     (status, serde_json::from_str(body).unwrap_or_default())
-}
-
-/// The value of a metric line in `/metrics`.
-fn metric(c: &Collector, name: &str) -> Option<f64> {
-    let (_, text) = http_get(c.port, "/metrics", &[])?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-}
-
-/// Waits until ClickHouse holds `events` events and none wait.
-fn wait_shipped(c: &Collector, events: f64) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let shipped = metric(c, "tallymark_clickhouse_shipped_events_total");
-        let lag = metric(c, "tallymark_clickhouse_lag_events");
-        if shipped == Some(events) && lag == Some(0.0) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "shipped {shipped:?}, lag {lag:?} after 30 s; logs:\n{}",
-            c.logs()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 const BY_PAGE_FROM_GOOGLE: &str = "/api/v1/stats/breakdown?site=localhost&period=day&property=page&metrics=visitors,pageviews&filter=source==Google";
@@ -65,10 +38,10 @@ fn a_collector_moved_to_clickhouse_copies_its_history_and_answers_from_it() {
         data,
         &["--clickhouse", &server.url, "--clickhouse-database", "e2e"],
     );
-    wait_shipped(&c, 1.0);
+    c.wait_shipped(1.0);
     c.accept(SAFARI, PRICING);
     c.accept(SAFARI, SIGNUP);
-    wait_shipped(&c, 3.0);
+    c.wait_shipped(3.0);
 
     // Questions the daily rollups cannot answer (filters across
     // dimensions, properties, revenue) are ClickHouse's.
@@ -103,9 +76,9 @@ fn a_collector_moved_to_clickhouse_copies_its_history_and_answers_from_it() {
     );
 
     // ClickHouse answered those three.
-    assert_eq!(metric(&c, "tallymark_clickhouse_queries_total"), Some(3.0));
+    assert_eq!(c.metric("tallymark_clickhouse_queries_total"), Some(3.0));
     assert_eq!(
-        metric(&c, "tallymark_clickhouse_query_failures_total"),
+        c.metric("tallymark_clickhouse_query_failures_total"),
         Some(0.0)
     );
 

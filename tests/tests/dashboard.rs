@@ -9,14 +9,39 @@ fn rows(report: &Value, panel: &str) -> Vec<Vec<String>> {
     serde_json::from_value(report[panel].clone()).unwrap_or_default()
 }
 
+#[path = "../../collector/tests/support/clickhouse.rs"]
+mod clickhouse_server;
+
 #[test]
 fn a_site_owner_reads_and_filters_the_numbers_in_the_dashboard() {
+    site_owner_reads_the_dashboard(&[], |_| {});
+}
+
+/// The same, with ClickHouse answering what the daily rollups cannot
+/// (the filtered panels, goals, properties, realtime): the same numbers.
+#[test]
+fn the_dashboard_shows_the_same_numbers_with_clickhouse() {
+    let server = clickhouse_server::ClickHouseServer::start();
+    let c = site_owner_reads_the_dashboard(&["--clickhouse", &server.url], |c| c.wait_shipped(4.0));
+    let asked = c
+        .metric("tallymark_clickhouse_queries_total")
+        .unwrap_or(0.0);
+    assert!(asked >= 10.0, "clickhouse answered {asked} questions");
+    assert_eq!(
+        c.metric("tallymark_clickhouse_query_failures_total"),
+        Some(0.0)
+    );
+}
+
+/// A site owner's visit to the dashboard, checked; `ready` runs after the
+/// events are sent, before the browser opens.
+fn site_owner_reads_the_dashboard(flags: &[&str], ready: impl Fn(&Collector)) -> Collector {
     let data = tempfile::tempdir().unwrap();
     tallymark(&["site", "add", "localhost", "--data"], data.path());
     tallymark(&["site", "add", "other.example", "--data"], data.path());
     let admin = tallymark(&["token", "create", "--data"], data.path());
     let admin = admin.trim().to_string();
-    let c = Collector::serve(data, &[]);
+    let c = Collector::serve(data, flags);
     // Two visitors: Firefox direct (2 pageviews), Safari from Google (1
     // pageview, a purchase of 19.99 EUR).
     for (ua, body) in [
@@ -40,6 +65,7 @@ fn a_site_owner_reads_and_filters_the_numbers_in_the_dashboard() {
         c.accept(ua, body);
     }
 
+    ready(&c);
     let report = browser("dashboard.mjs", &[&c.url(""), &admin]);
     assert_eq!(report["landed"], "/dashboard", "{report}");
     assert!(
@@ -234,4 +260,5 @@ fn a_site_owner_reads_and_filters_the_numbers_in_the_dashboard() {
         "{response}"
     );
     assert!(!lower.contains("set-cookie"), "{response}");
+    c
 }
