@@ -89,6 +89,17 @@ fn credentials_in_the_url_log_in() {
 
 const SITE: &str = "shop.example";
 
+/// `config`'s collector with the site [`SITE`], at 2026-04-01 10:00 UTC,
+/// and an admin token.
+fn open(config: Config) -> (AppState, String) {
+    let conn = store::schema::open(&config.db_path()).unwrap();
+    sites::add(&conn, SITE, "UTC", 0).unwrap();
+    let token = auth::create(&conn, TokenKind::Admin, None, 0).unwrap();
+    drop(conn);
+    let clock = Arc::new(ManualClock::new("2026-04-01T10:00:00Z".parse().unwrap()));
+    (AppState::open(config, clock).unwrap(), token)
+}
+
 /// A collector in `dir` behind a trusted proxy, with ClickHouse `database`.
 fn config(dir: &tempfile::TempDir, server: &ClickHouseServer, database: &str) -> Config {
     Config {
@@ -158,12 +169,7 @@ async fn an_outage_of_clickhouse_loses_nothing() {
     let mut server = ClickHouseServer::start();
     let dir = tempfile::tempdir().unwrap();
     let config = config(&dir, &server, "outage");
-    let conn = store::schema::open(&config.db_path()).unwrap();
-    sites::add(&conn, SITE, "UTC", 0).unwrap();
-    let token = auth::create(&conn, TokenKind::Admin, None, 0).unwrap();
-    drop(conn);
-    let clock = Arc::new(ManualClock::new("2026-04-01T10:00:00Z".parse().unwrap()));
-    let state = AppState::open(config, clock).unwrap();
+    let (state, token) = open(config);
     for i in 0..5 {
         assert_eq!(
             beacon(&state, &format!("203.0.113.{i}")).await,
@@ -306,17 +312,12 @@ async fn a_removed_site_s_rows_leave_clickhouse_too() {
 #[tokio::test]
 async fn a_database_behind_its_clickhouse_is_not_mixed_into_it() {
     let server = ClickHouseServer::start();
-    let clock = Arc::new(ManualClock::new("2026-04-01T10:00:00Z".parse().unwrap()));
     let mut tokens = Vec::new();
     let mut states = Vec::new();
     for beacons in [5, 2] {
         let dir = tempfile::tempdir().unwrap();
-        let config = config(&dir, &server, "restored");
-        let conn = store::schema::open(&config.db_path()).unwrap();
-        sites::add(&conn, SITE, "UTC", 0).unwrap();
-        tokens.push(auth::create(&conn, TokenKind::Admin, None, 0).unwrap());
-        drop(conn);
-        let state = AppState::open(config, clock.clone()).unwrap();
+        let (state, token) = open(config(&dir, &server, "restored"));
+        tokens.push(token);
         for i in 0..beacons {
             assert_eq!(
                 beacon(&state, &format!("203.0.113.{i}")).await,
@@ -357,12 +358,7 @@ async fn a_visit_s_later_snapshot_wins_also_for_its_entry_page() {
         rollups: false,
         ..config(&dir, &server, "snapshots")
     };
-    let conn = store::schema::open(&config.db_path()).unwrap();
-    sites::add(&conn, SITE, "UTC", 0).unwrap();
-    let token = auth::create(&conn, TokenKind::Admin, None, 0).unwrap();
-    drop(conn);
-    let clock = Arc::new(ManualClock::new("2026-04-01T10:00:00Z".parse().unwrap()));
-    let state = AppState::open(config, clock).unwrap();
+    let (state, token) = open(config);
     let event = r#"{"kind":"event","name":"Signup","site":"shop.example","url":"https://shop.example/checkout"}"#;
     let landing =
         r#"{"kind":"pageview","site":"shop.example","url":"https://shop.example/landing"}"#;

@@ -20,6 +20,16 @@ const HOME: &str = r#"{"kind":"pageview","site":"localhost","url":"http://localh
 const PRICING: &str = r#"{"kind":"pageview","site":"localhost","url":"http://localhost/pricing","referrer":"https://www.google.com/"}"#;
 const SIGNUP: &str = r#"{"kind":"event","name":"Signup","site":"localhost","url":"http://localhost/pricing","props":{"plan":"pro"},"revenue":{"amount":9.5,"currency":"EUR"}}"#;
 
+/// The page breakdown under `source==Google`: the one view of /pricing.
+fn pricing_from_google(c: &Collector, token: &str) {
+    let (status, json) = get(c, BY_PAGE_FROM_GOOGLE, token);
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(
+        json["results"],
+        serde_json::json!([{"value": "/pricing", "visitors": 1, "pageviews": 1}])
+    );
+}
+
 #[test]
 fn a_collector_moved_to_clickhouse_copies_its_history_and_answers_from_it() {
     let server = clickhouse_server::ClickHouseServer::start();
@@ -58,12 +68,7 @@ fn a_collector_moved_to_clickhouse_copies_its_history_and_answers_from_it() {
             "revenue": [{"currency": "EUR", "total": 9.5, "average": 9.5, "events": 1}]
         })
     );
-    let (status, json) = get(&c, BY_PAGE_FROM_GOOGLE, token);
-    assert_eq!(status, 200, "{json}");
-    assert_eq!(
-        json["results"],
-        serde_json::json!([{"value": "/pricing", "visitors": 1, "pageviews": 1}])
-    );
+    pricing_from_google(&c, token);
     let (status, json) = get(
         &c,
         "/api/v1/stats/breakdown?site=localhost&period=day&property=event:props:plan&metrics=visitors,events&filter=event:name==Signup",
@@ -85,12 +90,7 @@ fn a_collector_moved_to_clickhouse_copies_its_history_and_answers_from_it() {
     // Without ClickHouse, SQLite answers them (more slowly), alike, and
     // beacons are still stored.
     drop(server);
-    let (status, json) = get(&c, BY_PAGE_FROM_GOOGLE, token);
-    assert_eq!(status, 200, "{json}");
-    assert_eq!(
-        json["results"],
-        serde_json::json!([{"value": "/pricing", "visitors": 1, "pageviews": 1}])
-    );
+    pricing_from_google(&c, token);
     let (status, json) = get(
         &c,
         "/api/v1/stats/aggregate?site=localhost&period=day&metrics=visitors,pageviews,events",
