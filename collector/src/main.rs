@@ -154,10 +154,11 @@ struct ServeArgs {
     /// load balancer in front [default: 75].
     #[arg(long, env = "TALLYMARK_READ_TIMEOUT_SECS")]
     read_timeout_secs: Option<u64>,
-    /// Answer the stats API from ClickHouse at this HTTP URL (for example
-    /// http://127.0.0.1:8123; a user and password may be in it). Events are
-    /// still stored in SQLite first, then copied there in the background,
-    /// the whole history included. Off by default.
+    /// Ask ClickHouse at this HTTP URL (for example http://127.0.0.1:8123; a
+    /// user and password may be in it) the stats questions the daily rollups
+    /// cannot answer: filtered breakdowns, properties, goals, realtime.
+    /// Events are still stored in SQLite first, then copied there in the
+    /// background, the whole history included. Off by default.
     #[arg(long, env = "TALLYMARK_CLICKHOUSE", value_name = "URL")]
     clickhouse: Option<String>,
     /// The ClickHouse database for Tallymark's tables, created if missing
