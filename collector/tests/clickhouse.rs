@@ -396,3 +396,50 @@ async fn a_visit_s_later_snapshot_wins_also_for_its_entry_page() {
     );
     assert_eq!(state.metrics.clickhouse_queries.get(), 1);
 }
+
+/// Tables emptied behind the collector's back, without an error it would
+/// notice (`TRUNCATE`), are filled again when the shipper next asks
+/// ClickHouse where it stands (every few minutes).
+#[tokio::test]
+async fn emptied_tables_are_filled_again() {
+    let server = ClickHouseServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (state, _) = open(config(&dir, &server, "emptied"));
+    for i in 0..5 {
+        assert_eq!(
+            beacon(&state, &format!("203.0.113.{i}")).await,
+            StatusCode::ACCEPTED
+        );
+    }
+    state.ship_all().await.unwrap();
+    let shipper = state.analytics.clone().unwrap();
+    let count = || {
+        let rows = shipper
+            .ch
+            .rows(&format!(
+                "SELECT count() FROM {}",
+                shipper.ch.table("events")
+            ))
+            .unwrap();
+        tallymark_collector::clickhouse::int(&rows[0][0])
+    };
+    assert_eq!(count(), 5);
+    for table in ["events", "sessions"] {
+        shipper
+            .ch
+            .execute(&format!("TRUNCATE TABLE {}", shipper.ch.table(table)))
+            .unwrap();
+    }
+    assert_eq!(count(), 0);
+    let shipper_for_task = shipper.clone();
+    tokio::task::spawn_blocking(move || {
+        for _ in 0..=tallymark_collector::clickhouse::ship::PRUNE_EVERY {
+            shipper_for_task
+                .ship_batch(tallymark_collector::clickhouse::ship::BATCH)
+                .unwrap();
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(count(), 5);
+}

@@ -110,8 +110,8 @@ struct Position {
 
 /// Every this many shipper rounds (about five minutes when idle), and on
 /// every (re)start, the rows of sites removed from SQLite are deleted from
-/// ClickHouse too.
-const PRUNE_EVERY: u32 = 600;
+/// ClickHouse too, and ClickHouse is asked again where it stands.
+pub const PRUNE_EVERY: u32 = 600;
 
 /// The one shipper of a collector (its lock keeps a test's `ship` and the
 /// background thread from sending the same rows).
@@ -196,9 +196,13 @@ impl Shipper {
     }
 
     fn ship_locked(&self, pos: &mut Position, batch: usize) -> Result<usize, ShipError> {
+        pos.since_prune += 1;
+        let look_again = pos.since_prune >= PRUNE_EVERY;
         let shipped = match pos.shipped {
-            Some(id) => id,
-            None => {
+            // Now and then asked again: tables emptied without an error
+            // (`TRUNCATE`) are then filled again too.
+            Some(id) if !look_again => id,
+            _ => {
                 // Also after ClickHouse was down at start or lost its tables.
                 schema::create(&self.ch)?;
                 let rows = self
@@ -215,8 +219,7 @@ impl Shipper {
         let Some(conn) = pos.reader.as_mut() else {
             return Ok(0);
         };
-        pos.since_prune += 1;
-        if pos.since_prune >= PRUNE_EVERY {
+        if look_again {
             prune_removed_sites(&self.ch, conn)?;
             pos.since_prune = 0;
         }
