@@ -225,6 +225,8 @@ impl AppState {
                     ch,
                     config.db_path(),
                     metrics.clone(),
+                    clock.clone(),
+                    config.session_timeout.as_millis() as i64,
                 ));
                 clickhouse::ship::spawn(Arc::downgrade(&shipper)).map_err(StartError::Thread)?;
                 Some(shipper)

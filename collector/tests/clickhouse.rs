@@ -91,13 +91,13 @@ const SITE: &str = "shop.example";
 
 /// `config`'s collector with the site [`SITE`], at 2026-04-01 10:00 UTC,
 /// and an admin token.
-fn open(config: Config) -> (AppState, String) {
+fn open(config: Config) -> (AppState, String, Arc<ManualClock>) {
     let conn = store::schema::open(&config.db_path()).unwrap();
     sites::add(&conn, SITE, "UTC", 0).unwrap();
     let token = auth::create(&conn, TokenKind::Admin, None, 0).unwrap();
     drop(conn);
     let clock = Arc::new(ManualClock::new("2026-04-01T10:00:00Z".parse().unwrap()));
-    (AppState::open(config, clock).unwrap(), token)
+    (AppState::open(config, clock.clone()).unwrap(), token, clock)
 }
 
 /// A collector in `dir` behind a trusted proxy, with ClickHouse `database`.
@@ -169,7 +169,7 @@ async fn an_outage_of_clickhouse_loses_nothing() {
     let mut server = ClickHouseServer::start();
     let dir = tempfile::tempdir().unwrap();
     let config = config(&dir, &server, "outage");
-    let (state, token) = open(config);
+    let (state, token, _) = open(config);
     for i in 0..5 {
         assert_eq!(
             beacon(&state, &format!("203.0.113.{i}")).await,
@@ -275,13 +275,13 @@ async fn a_removed_site_s_rows_leave_clickhouse_too() {
         (count(shop.id, "events"), count(other.id, "events")),
         (3, 1)
     );
-    assert_eq!(count(other.id, "sessions"), 1);
+    assert_eq!(count(other.id, "open_visits"), 1);
 
     sites::remove(&mut conn, "other.example").unwrap();
     shipper.prune().unwrap();
     // ClickHouse applies a deletion in the background.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while count(other.id, "events") + count(other.id, "sessions") > 0 {
+    while count(other.id, "events") + count(other.id, "open_visits") > 0 {
         assert!(
             std::time::Instant::now() < deadline,
             "still there after 30 s"
@@ -289,7 +289,7 @@ async fn a_removed_site_s_rows_leave_clickhouse_too() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert_eq!(count(shop.id, "events"), 3);
-    assert_eq!(count(shop.id, "sessions"), 3);
+    assert_eq!(count(shop.id, "open_visits"), 3);
 
     // The removed site held the newest event: its id is not handed out
     // again, so the next event is shipped too.
@@ -316,7 +316,7 @@ async fn a_database_behind_its_clickhouse_is_not_mixed_into_it() {
     let mut states = Vec::new();
     for beacons in [5, 2] {
         let dir = tempfile::tempdir().unwrap();
-        let (state, token) = open(config(&dir, &server, "restored"));
+        let (state, token, _) = open(config(&dir, &server, "restored"));
         tokens.push(token);
         for i in 0..beacons {
             assert_eq!(
@@ -358,14 +358,14 @@ async fn a_visit_s_later_snapshot_wins_also_for_its_entry_page() {
         rollups: false,
         ..config(&dir, &server, "snapshots")
     };
-    let (state, token) = open(config);
+    let (state, token, clock) = open(config);
     let event = r#"{"kind":"event","name":"Signup","site":"shop.example","url":"https://shop.example/checkout"}"#;
     let landing =
         r#"{"kind":"pageview","site":"shop.example","url":"https://shop.example/landing"}"#;
     // No merging away of the older snapshots (18.16 merges two small parts
     // within moments): the queries must choose between them.
     let ch = state.analytics.clone().unwrap().ch.clone();
-    ch.execute(&format!("SYSTEM STOP MERGES {}", ch.table("sessions")))
+    ch.execute(&format!("SYSTEM STOP MERGES {}", ch.table("open_visits")))
         .unwrap();
     for body in [event, landing] {
         for i in 0..60 {
@@ -375,7 +375,7 @@ async fn a_visit_s_later_snapshot_wins_also_for_its_entry_page() {
         state.ship_all().await.unwrap();
     }
     // And in the other order too: stale first snapshots inserted last.
-    let t = ch.table("sessions");
+    let t = ch.table("open_visits");
     ch.execute(&format!(
         "INSERT INTO {t} SELECT id, site_id, visitor_id, toUInt64(1), started_ms, last_ms, \
          '/checkout', exit_path, pageviews, events, interactions, referrer, referrer_domain, \
@@ -395,6 +395,29 @@ async fn a_visit_s_later_snapshot_wins_also_for_its_entry_page() {
         serde_json::json!([{"value": "/landing", "visits": 60}])
     );
     assert_eq!(state.metrics.clickhouse_queries.get(), 1);
+
+    // An hour later the visits are over: shipped once more, final, to
+    // `visits`, and read from there (their snapshots left out).
+    clock.set("2026-04-01T11:00:00Z".parse().unwrap());
+    state.ship_all().await.unwrap();
+    let rows = ch
+        .rows(&format!(
+            "SELECT count(), any(entry_path) FROM {}",
+            ch.table("visits")
+        ))
+        .unwrap();
+    assert_eq!(
+        rows[0],
+        [serde_json::json!(60), serde_json::json!("/landing")]
+    );
+    let (_, again) = stats(
+        &state,
+        &token,
+        "breakdown?site=shop.example&period=day&date=2026-04-01&property=entry_page&metrics=visits",
+    )
+    .await;
+    assert_eq!(again["results"], body["results"], "{again}");
+    assert_eq!(state.metrics.clickhouse_queries.get(), 2);
 }
 
 /// Tables emptied behind the collector's back, without an error it would
@@ -404,7 +427,7 @@ async fn a_visit_s_later_snapshot_wins_also_for_its_entry_page() {
 async fn emptied_tables_are_filled_again() {
     let server = ClickHouseServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let (state, _) = open(config(&dir, &server, "emptied"));
+    let (state, _, _) = open(config(&dir, &server, "emptied"));
     for i in 0..5 {
         assert_eq!(
             beacon(&state, &format!("203.0.113.{i}")).await,
@@ -424,7 +447,7 @@ async fn emptied_tables_are_filled_again() {
         tallymark_collector::clickhouse::int(&rows[0][0])
     };
     assert_eq!(count(), 5);
-    for table in ["events", "sessions"] {
+    for table in ["events", "visits", "open_visits"] {
         shipper
             .ch
             .execute(&format!("TRUNCATE TABLE {}", shipper.ch.table(table)))

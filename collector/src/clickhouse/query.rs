@@ -15,6 +15,7 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use serde_json::Value;
 
+use super::ship::OPEN_KEEP_MS;
 use super::{ClickHouse, ClickHouseError, int, lit, text};
 use crate::stats::params::{
     Bucket, Dimension, Metric, NONE_LABEL, Op, Scope, wants_events, wants_sessions,
@@ -96,18 +97,28 @@ impl Grid {
     }
 }
 
-/// The latest snapshot of each session of a site started before `to` (and
-/// at or after `from`), with the columns of SQLite's `sessions`. What a
-/// later snapshot changes (the counters, the exit, the entry of a visit
-/// that began with a custom event) is its highest version's; the rest is
-/// the same in every snapshot.
-fn sessions_view(ch: &ClickHouse, site_id: i64, from: Option<i64>, to: i64) -> String {
-    let mut range = format!(" AND started_ms < {to}");
+/// Every visit of a site started before `to` (and at or after `from`), with
+/// the columns of SQLite's `sessions`: those over from `visits` (one final
+/// row each), the others from `open_visits`, each at its latest snapshot.
+/// What a later snapshot changes (the counters, the exit, the entry of a
+/// visit that began with a custom event) is its highest version's; the
+/// rest is alike in every snapshot. A visit over and shipped to `visits`
+/// still has snapshots in `open_visits`: they are left out.
+fn sessions_view(ch: &ClickHouse, site_id: i64, from: Option<i64>, to: i64, now_ms: i64) -> String {
+    let mut range = format!("site_id = {site_id} AND started_ms < {to}");
     if let Some(a) = from {
         range.push_str(&format!(" AND started_ms >= {a}"));
     }
+    // Older visits are all over, in `visits` (ship::OPEN_KEEP_MS).
+    let recent = now_ms.saturating_sub(OPEN_KEEP_MS);
+    let (visits, open) = (ch.table("visits"), ch.table("open_visits"));
     format!(
-        "(SELECT id, any(visitor_id) AS visitor_id, any(started_ms) AS started_ms, \
+        "(SELECT id, visitor_id, started_ms, last_ms, entry_path, exit_path, pageviews, \
+         interactions, referrer, referrer_domain, source, channel, utm_source, utm_medium, \
+         utm_campaign, utm_term, utm_content, country, browser, os, device \
+         FROM {visits} WHERE {range} \
+         UNION ALL \
+         SELECT id, any(visitor_id) AS visitor_id, any(started_ms) AS started_ms, \
          argMax(last_ms, version) AS last_ms, argMax(entry_path, version) AS entry_path, \
          argMax(exit_path, version) AS exit_path, argMax(pageviews, version) AS pageviews, \
          argMax(interactions, version) AS interactions, any(referrer) AS referrer, \
@@ -116,8 +127,9 @@ fn sessions_view(ch: &ClickHouse, site_id: i64, from: Option<i64>, to: i64) -> S
          any(utm_campaign) AS utm_campaign, any(utm_term) AS utm_term, \
          any(utm_content) AS utm_content, any(country) AS country, any(browser) AS browser, \
          any(os) AS os, any(device) AS device \
-         FROM (SELECT * FROM {} WHERE site_id = {site_id}{range}) GROUP BY id)",
-        ch.table("sessions")
+         FROM (SELECT * FROM {open} WHERE {range} AND started_ms >= {recent} \
+         AND id NOT IN (SELECT id FROM {visits} WHERE {range} AND started_ms >= {recent})) \
+         GROUP BY id)"
     )
 }
 
@@ -165,7 +177,7 @@ fn events_in(ch: &ClickHouse, q: &Scoped<'_>) -> String {
 }
 
 /// ` AND …` for each filter, on the events.
-fn event_filters(ch: &ClickHouse, q: &Scoped<'_>) -> String {
+fn event_filters(ch: &ClickHouse, q: &Scoped<'_>, now_ms: i64) -> String {
     let mut out = String::new();
     for f in q.filters {
         let c = condition(&column(&f.dimension), f.op, &f.value);
@@ -174,7 +186,7 @@ fn event_filters(ch: &ClickHouse, q: &Scoped<'_>) -> String {
             // A visit started after the range has no event in it.
             Scope::Session => out.push_str(&format!(
                 " AND session_id IN (SELECT id FROM {} WHERE {c})",
-                sessions_view(ch, q.site_id, None, q.end_ms)
+                sessions_view(ch, q.site_id, None, q.end_ms, now_ms)
             )),
         }
     }
@@ -211,6 +223,7 @@ fn cell(row: &[Value], i: usize) -> &Value {
 pub fn by_bucket(
     ch: &ClickHouse,
     q: &Scoped<'_>,
+    now_ms: i64,
     grid: &Grid,
     buckets: &[Bucket],
     metrics: &[Metric],
@@ -225,7 +238,7 @@ pub fn by_bucket(
              FROM {}{} GROUP BY b",
             grid.expr("ts_ms"),
             events_in(ch, q),
-            event_filters(ch, q)
+            event_filters(ch, q, now_ms)
         );
         for r in ch.rows(&sql)? {
             if let Some(t) = index(cell(&r, 0), out.len()).and_then(|i| out.get_mut(i)) {
@@ -241,7 +254,7 @@ pub fn by_bucket(
              countIf(pageviews <= 1 AND interactions = 0), sum(last_ms - started_ms) \
              FROM {} WHERE 1{} GROUP BY b",
             grid.expr("started_ms"),
-            sessions_view(ch, q.site_id, Some(q.start_ms), q.end_ms),
+            sessions_view(ch, q.site_id, Some(q.start_ms), q.end_ms, now_ms),
             session_filters(ch, q)
         );
         for r in ch.rows(&sql)? {
@@ -260,6 +273,7 @@ pub fn by_bucket(
 pub fn breakdown(
     ch: &ClickHouse,
     q: &Scoped<'_>,
+    now_ms: i64,
     dim: &Dimension,
     metrics: &[Metric],
 ) -> Result<Vec<(Option<String>, Totals)>, ClickHouseError> {
@@ -279,7 +293,7 @@ pub fn breakdown(
              countIf(kind = 'pageview'), count() FROM {}{only}{} GROUP BY v",
             column(dim),
             events_in(ch, q),
-            event_filters(ch, q)
+            event_filters(ch, q, now_ms)
         );
         for r in ch.rows(&sql)? {
             let value = text(cell(&r, 0));
@@ -305,7 +319,7 @@ pub fn breakdown(
              countIf(pageviews <= 1 AND interactions = 0), sum(last_ms - started_ms) \
              FROM {} WHERE 1{} GROUP BY v",
             column(dim),
-            sessions_view(ch, q.site_id, Some(q.start_ms), q.end_ms),
+            sessions_view(ch, q.site_id, Some(q.start_ms), q.end_ms, now_ms),
             session_filters(ch, q)
         );
         for r in ch.rows(&sql)? {

@@ -1,5 +1,5 @@
-//! The ClickHouse tables: the same rows as SQLite's `events` and
-//! `sessions`, created if missing. Times stay integer milliseconds (18.16
+//! The ClickHouse tables: SQLite's `events`, and its `sessions` as `visits`
+//! (over, one row each) and `open_visits` (snapshots), created if missing. Times stay integer milliseconds (18.16
 //! has no `DateTime64`); properties are two parallel arrays of keys and
 //! values rendered as text, as the stats API shows them.
 
@@ -22,8 +22,14 @@ const DIMENSIONS: &str = "referrer Nullable(String),
     os String,
     device String";
 
-/// Creates the database and both tables unless they exist.
+/// A visit's own columns (SQLite's `sessions`), before the dimensions.
+const VISIT_OWN: &str = "id Int64, site_id Int64, visitor_id Int64, version UInt64, \
+    started_ms Int64, last_ms Int64, entry_path String, exit_path String, pageviews Int64, \
+    events Int64, interactions Int64";
+
+/// Creates the database and its three tables unless they exist.
 pub fn create(ch: &ClickHouse) -> Result<(), ClickHouseError> {
+    let visit_columns = format!("{VISIT_OWN}, {DIMENSIONS}");
     ch.execute(&format!("CREATE DATABASE IF NOT EXISTS {}", ch.database))?;
     // Events are inserted once each (the shipper resumes after the largest
     // id ClickHouse holds), so a plain MergeTree; sorted by site and time,
@@ -51,27 +57,23 @@ pub fn create(ch: &ClickHouse) -> Result<(), ClickHouseError> {
         ORDER BY (site_id, ts_ms, id)",
         ch.table("events")
     ))?;
-    // A session is inserted again with each new snapshot (`version`: hits
-    // so far); queries keep the highest version of each id (`argMax`), so
-    // they never depend on when ClickHouse merges the older ones away.
+    // A visit that is over (no event can join it any more) is inserted
+    // once, final: one row per visit, read without grouping.
     ch.execute(&format!(
-        "CREATE TABLE IF NOT EXISTS {} (
-            id Int64,
-            site_id Int64,
-            visitor_id Int64,
-            version UInt64,
-            started_ms Int64,
-            last_ms Int64,
-            entry_path String,
-            exit_path String,
-            pageviews Int64,
-            events Int64,
-            interactions Int64,
-            {DIMENSIONS}
-        ) ENGINE = ReplacingMergeTree(version)
+        "CREATE TABLE IF NOT EXISTS {} ({visit_columns}) ENGINE = MergeTree
         PARTITION BY toYYYYMM(toDateTime(intDiv(started_ms, 1000)))
         ORDER BY (site_id, started_ms, id)",
-        ch.table("sessions")
+        ch.table("visits")
+    ))?;
+    // A visit still open is inserted again with each new snapshot
+    // (`version`: hits so far); queries keep the highest version of each id
+    // (`argMax`), whether ClickHouse has merged the older ones away or not.
+    // Daily partitions: the days long over are dropped (`clickhouse::ship`).
+    ch.execute(&format!(
+        "CREATE TABLE IF NOT EXISTS {} ({visit_columns}) ENGINE = ReplacingMergeTree(version)
+        PARTITION BY toYYYYMMDD(toDateTime(intDiv(started_ms, 1000)))
+        ORDER BY (site_id, started_ms, id)",
+        ch.table("open_visits")
     ))?;
     Ok(())
 }

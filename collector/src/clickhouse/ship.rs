@@ -19,6 +19,7 @@ use rusqlite::{Connection, Row};
 use serde_json::{Map, Value};
 
 use super::{ClickHouse, ClickHouseError, int, lit, schema};
+use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::store::StoreError;
 
@@ -103,10 +104,22 @@ fn with_dimensions(own: &[&'static str]) -> Vec<&'static str> {
 struct Position {
     /// The largest event id ClickHouse holds; `None`: ask it.
     shipped: Option<i64>,
+    /// `(last_ms, id)` of the last visit shipped as over; `None`: ask.
+    closed: Option<(i64, i64)>,
     reader: Option<Connection>,
     /// Batches since the last look for removed sites.
     since_prune: u32,
 }
+
+/// A visit is over, and shipped to `visits` once, this long after the
+/// session timeout has passed since its last event (room for a commit that
+/// came late).
+const CLOSE_GRACE_MS: i64 = 60_000;
+
+/// Snapshots of open visits are read for visits started this recently;
+/// any older visit is over (a session timeout is at most a day) and in
+/// `visits`. Their daily partitions are dropped after this.
+pub const OPEN_KEEP_MS: i64 = 8 * 86_400_000;
 
 /// Every this many shipper rounds (about five minutes when idle), and on
 /// every (re)start, the rows of sites removed from SQLite are deleted from
@@ -119,6 +132,9 @@ pub struct Shipper {
     pub ch: Arc<ClickHouse>,
     db: PathBuf,
     metrics: Arc<Metrics>,
+    clock: Arc<dyn Clock>,
+    /// The session timeout: a visit idle longer is over.
+    timeout_ms: i64,
     position: Mutex<Position>,
     /// The last round worked and left nothing behind: ClickHouse holds
     /// what SQLite holds (but for what arrived since).
@@ -126,13 +142,22 @@ pub struct Shipper {
 }
 
 impl Shipper {
-    pub fn new(ch: Arc<ClickHouse>, db: PathBuf, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        ch: Arc<ClickHouse>,
+        db: PathBuf,
+        metrics: Arc<Metrics>,
+        clock: Arc<dyn Clock>,
+        timeout_ms: i64,
+    ) -> Self {
         Self {
             ch,
             db,
             metrics,
+            clock,
+            timeout_ms,
             position: Mutex::new(Position {
                 shipped: None,
+                closed: None,
                 reader: None,
                 since_prune: PRUNE_EVERY,
             }),
@@ -156,8 +181,9 @@ impl Shipper {
         }
     }
 
-    /// Ships one batch of at most `batch` events (and their sessions);
-    /// returns how many events it sent (0: caught up).
+    /// Ships one batch of at most `batch` events (and the snapshots of
+    /// their visits), and one of at most `batch` visits that are over;
+    /// returns the larger count (below `batch`: caught up).
     pub fn ship_batch(&self, batch: usize) -> Result<usize, ShipError> {
         let mut pos = self.position.lock().unwrap_or_else(|p| p.into_inner());
         let result = self.ship_locked(&mut pos, batch);
@@ -168,6 +194,7 @@ impl Shipper {
             // Ask ClickHouse where it stands before the next try, and open
             // SQLite afresh (the file may have been replaced).
             pos.shipped = None;
+            pos.closed = None;
             pos.reader = None;
         }
         result
@@ -197,21 +224,26 @@ impl Shipper {
 
     fn ship_locked(&self, pos: &mut Position, batch: usize) -> Result<usize, ShipError> {
         pos.since_prune += 1;
+        // Now and then ClickHouse is asked again where it stands: tables
+        // emptied without an error (`TRUNCATE`) are then filled again too.
         let look_again = pos.since_prune >= PRUNE_EVERY;
-        let shipped = match pos.shipped {
-            // Now and then asked again: tables emptied without an error
-            // (`TRUNCATE`) are then filled again too.
-            Some(id) if !look_again => id,
-            _ => {
-                // Also after ClickHouse was down at start or lost its tables.
-                schema::create(&self.ch)?;
-                let rows = self
-                    .ch
-                    .rows(&format!("SELECT max(id) FROM {}", self.ch.table("events")))?;
-                let id = rows.first().and_then(|r| r.first()).map_or(0, int);
-                pos.shipped = Some(id);
-                id
-            }
+        if look_again || pos.shipped.is_none() || pos.closed.is_none() {
+            // Also after ClickHouse was down at start or lost its tables.
+            schema::create(&self.ch)?;
+            let rows = self
+                .ch
+                .rows(&format!("SELECT max(id) FROM {}", self.ch.table("events")))?;
+            pos.shipped = Some(rows.first().and_then(|r| r.first()).map_or(0, int));
+            let rows = self.ch.rows(&format!(
+                "SELECT last_ms, id FROM {} ORDER BY last_ms DESC, id DESC LIMIT 1",
+                self.ch.table("visits")
+            ))?;
+            pos.closed = Some(rows.first().map_or((0, 0), |r| {
+                (r.first().map_or(0, int), r.get(1).map_or(0, int))
+            }));
+        }
+        let (Some(shipped), Some(closed)) = (pos.shipped, pos.closed) else {
+            return Ok(0);
         };
         if pos.reader.is_none() {
             pos.reader = Some(crate::store::schema::open_reader(&self.db)?);
@@ -221,6 +253,7 @@ impl Shipper {
         };
         if look_again {
             prune_removed_sites(&self.ch, conn)?;
+            drop_old_open_visits(&self.ch, self.clock.now_ms())?;
             pos.since_prune = 0;
         }
         let tx = conn.transaction()?;
@@ -234,70 +267,169 @@ impl Shipper {
                 clickhouse: shipped,
             });
         }
-        let from = shipped;
         self.metrics
             .clickhouse_lag
-            .set(given.saturating_sub(from).max(0));
-        if given <= from {
-            return Ok(0);
-        }
+            .set(given.saturating_sub(shipped).max(0));
         let limit = i64::try_from(batch).unwrap_or(i64::MAX);
-        let mut events = String::new();
-        let mut last = from;
-        let mut count = 0;
-        let event_columns = with_dimensions(EVENT_COLUMNS);
-        {
-            let mut stmt = tx.prepare_cached(&format!(
-                "SELECT {}, {} FROM events WHERE id > ?1 AND site_id IN (SELECT id FROM sites) \
-                 ORDER BY id LIMIT ?2",
-                event_columns.join(", "),
-                *PROP_PAIRS
-            ))?;
-            let mut rows = stmt.query([from, limit])?;
-            while let Some(r) = rows.next()? {
-                let mut obj = columns(r, &event_columns)?;
-                let pairs: Option<String> = r.get(event_columns.len())?;
-                let (keys, values) = props_arrays(pairs.as_deref());
-                obj.insert("prop_keys".into(), Value::from(keys));
-                obj.insert("prop_values".into(), Value::from(values));
-                last = r.get(0)?;
-                count += 1;
-                push_line(&mut events, obj);
-            }
-        }
-        let mut sessions = String::new();
-        let session_columns = with_dimensions(SESSION_COLUMNS);
-        {
-            let mut stmt = tx.prepare_cached(&format!(
-                "SELECT {} FROM sessions WHERE id IN \
-                 (SELECT session_id FROM events WHERE id > ?1 AND id <= ?2)",
-                session_columns.join(", ")
-            ))?;
-            let mut rows = stmt.query([from, last])?;
-            while let Some(r) = rows.next()? {
-                push_line(&mut sessions, columns(r, &session_columns)?);
-            }
-        }
+        let events = if given > shipped {
+            read_events(&tx, shipped, limit)?
+        } else {
+            Batch::default()
+        };
+        let cutoff = self.clock.now_ms() - self.timeout_ms - CLOSE_GRACE_MS;
+        let over = read_visits_over(&tx, closed, cutoff, limit)?;
         tx.finish()?;
-        if !sessions.is_empty() {
+        let db = &self.ch.database;
+        if !events.visits.is_empty() {
             self.ch.insert(
-                "sessions",
-                sessions,
-                &format!("tallymark-{}-sessions-{from}-{last}", self.ch.database),
+                "open_visits",
+                events.visits,
+                &format!("tallymark-{db}-open-{shipped}-{}", events.last),
             )?;
         }
-        self.ch.insert(
-            "events",
-            events,
-            &format!("tallymark-{}-events-{from}-{last}", self.ch.database),
-        )?;
-        pos.shipped = Some(last);
-        self.metrics.clickhouse_shipped.inc_by(count as u64);
-        self.metrics
-            .clickhouse_lag
-            .set(given.saturating_sub(last).max(0));
-        Ok(count)
+        if events.count > 0 {
+            self.ch.insert(
+                "events",
+                events.lines,
+                &format!("tallymark-{db}-events-{shipped}-{}", events.last),
+            )?;
+            pos.shipped = Some(events.last);
+            self.metrics.clickhouse_shipped.inc_by(events.count as u64);
+            self.metrics
+                .clickhouse_lag
+                .set(given.saturating_sub(events.last).max(0));
+        }
+        if let Some(last) = over.last.filter(|_| over.count > 0) {
+            self.ch.insert(
+                "visits",
+                over.lines,
+                &format!(
+                    "tallymark-{db}-visits-{}-{}-{}-{}",
+                    closed.0, closed.1, last.0, last.1
+                ),
+            )?;
+            pos.closed = Some(last);
+        }
+        Ok(events.count.max(over.count))
     }
+}
+
+/// Rows read from SQLite for one `INSERT` (JSON lines).
+#[derive(Default)]
+struct Batch {
+    lines: String,
+    count: usize,
+    last: i64,
+    /// With events: the latest snapshots of their visits.
+    visits: String,
+}
+
+/// At most `limit` events after id `from`, of sites SQLite still has, and
+/// the snapshots of their visits as SQLite holds them now.
+fn read_events(tx: &rusqlite::Transaction<'_>, from: i64, limit: i64) -> Result<Batch, ShipError> {
+    let mut out = Batch {
+        last: from,
+        ..Batch::default()
+    };
+    let event_columns = with_dimensions(EVENT_COLUMNS);
+    let mut stmt = tx.prepare_cached(&format!(
+        "SELECT {}, {} FROM events WHERE id > ?1 AND site_id IN (SELECT id FROM sites) \
+         ORDER BY id LIMIT ?2",
+        event_columns.join(", "),
+        *PROP_PAIRS
+    ))?;
+    let mut rows = stmt.query([from, limit])?;
+    while let Some(r) = rows.next()? {
+        let mut obj = columns(r, &event_columns)?;
+        let pairs: Option<String> = r.get(event_columns.len())?;
+        let (keys, values) = props_arrays(pairs.as_deref());
+        obj.insert("prop_keys".into(), Value::from(keys));
+        obj.insert("prop_values".into(), Value::from(values));
+        out.last = r.get(0)?;
+        out.count += 1;
+        push_line(&mut out.lines, obj);
+    }
+    let session_columns = with_dimensions(SESSION_COLUMNS);
+    let mut stmt = tx.prepare_cached(&format!(
+        "SELECT {} FROM sessions WHERE id IN \
+         (SELECT session_id FROM events WHERE id > ?1 AND id <= ?2)",
+        session_columns.join(", ")
+    ))?;
+    let mut rows = stmt.query([from, out.last])?;
+    while let Some(r) = rows.next()? {
+        push_line(&mut out.visits, columns(r, &session_columns)?);
+    }
+    Ok(out)
+}
+
+/// Visits that are over (last event at or before `cutoff`), after `from`
+/// in `(last_ms, id)` order: at most `limit`, each as SQLite holds it,
+/// final.
+struct Over {
+    lines: String,
+    count: usize,
+    last: Option<(i64, i64)>,
+}
+
+fn read_visits_over(
+    tx: &rusqlite::Transaction<'_>,
+    from: (i64, i64),
+    cutoff: i64,
+    limit: i64,
+) -> Result<Over, ShipError> {
+    let session_columns = with_dimensions(SESSION_COLUMNS);
+    let mut stmt = tx.prepare_cached(&format!(
+        "SELECT {} FROM sessions WHERE last_ms >= ?1 AND (last_ms > ?1 OR id > ?2) \
+         AND last_ms <= ?3 AND site_id IN (SELECT id FROM sites) ORDER BY last_ms, id LIMIT ?4",
+        session_columns.join(", ")
+    ))?;
+    let mut rows = stmt.query([from.0, from.1, cutoff, limit])?;
+    let mut out = Over {
+        lines: String::new(),
+        count: 0,
+        last: None,
+    };
+    let (id_at, last_at) = (
+        session_columns.iter().position(|c| *c == "id").unwrap_or(0),
+        session_columns
+            .iter()
+            .position(|c| *c == "last_ms")
+            .unwrap_or(0),
+    );
+    while let Some(r) = rows.next()? {
+        out.last = Some((r.get(last_at)?, r.get(id_at)?));
+        out.count += 1;
+        push_line(&mut out.lines, columns(r, &session_columns)?);
+    }
+    Ok(out)
+}
+
+/// Drops the daily partitions of `open_visits` older than [`OPEN_KEEP_MS`]
+/// (queries no longer read them; their visits are in `visits`).
+fn drop_old_open_visits(ch: &ClickHouse, now_ms: i64) -> Result<(), ShipError> {
+    // The partition of that moment, in ClickHouse's own timezone, as it
+    // names them.
+    let rows = ch.rows(&format!(
+        "SELECT toYYYYMMDD(toDateTime(intDiv({}, 1000)))",
+        (now_ms - OPEN_KEEP_MS).max(0)
+    ))?;
+    let keep_from = rows.first().and_then(|r| r.first()).map_or(0, int);
+    let parts = ch.rows(&format!(
+        "SELECT DISTINCT partition_id FROM system.parts \
+         WHERE database = {} AND table = 'open_visits' AND active",
+        lit(&ch.database)
+    ))?;
+    for p in parts {
+        let id = p.first().and_then(super::text).unwrap_or_default();
+        if id.parse::<i64>().is_ok_and(|day| day < keep_from) {
+            ch.execute(&format!(
+                "ALTER TABLE {} DROP PARTITION ID {}",
+                ch.table("open_visits"),
+                lit(&id)
+            ))?;
+        }
+    }
+    Ok(())
 }
 
 /// Deletes from ClickHouse the rows of every site SQLite no longer has
@@ -312,7 +444,7 @@ fn prune_removed_sites(ch: &ClickHouse, conn: &Connection) -> Result<(), ShipErr
     // one in ClickHouse is not a site removed here (another collector's
     // database, a wrong `--data`) and is never touched.
     let given: i64 = conn.query_row("SELECT last FROM site_ids", [], |r| r.get(0))?;
-    for table in ["events", "sessions"] {
+    for table in ["events", "visits", "open_visits"] {
         // A deletion rewrites the table's parts in the background: never a
         // second while one runs.
         let running = ch.rows(&format!(

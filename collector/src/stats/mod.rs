@@ -357,9 +357,16 @@ fn by_bucket(
         && let Some(rows) = rollup::by_bucket(&cx.at(), q, buckets, &counts)?
     {
         rows
-    } else if let Some(rows) =
-        cx.on_clickhouse(|ch| ch_query::by_bucket(ch, q, &grid(cx, buckets), buckets, &counts))
-    {
+    } else if let Some(rows) = cx.on_clickhouse(|ch| {
+        ch_query::by_bucket(
+            ch,
+            q,
+            cx.now.as_millisecond(),
+            &grid(cx, buckets),
+            buckets,
+            &counts,
+        )
+    }) {
         rows
     } else {
         query::by_bucket(&cx.conn, q, buckets, &counts)?
@@ -475,9 +482,11 @@ fn compute_breakdown(cx: Ctx) -> Result<BreakdownResponse, StatsError> {
     } else {
         None
     };
-    let groups = match fast
-        .or_else(|| cx.on_clickhouse(|ch| ch_query::breakdown(ch, &q, &property, &counts)))
-    {
+    let groups = match fast.or_else(|| {
+        cx.on_clickhouse(|ch| {
+            ch_query::breakdown(ch, &q, cx.now.as_millisecond(), &property, &counts)
+        })
+    }) {
         Some(groups) => groups,
         None => query::breakdown(&cx.conn, &q, &property, &counts)?,
     };
