@@ -271,12 +271,12 @@ impl Shipper {
             .clickhouse_lag
             .set(given.saturating_sub(shipped).max(0));
         let limit = i64::try_from(batch).unwrap_or(i64::MAX);
+        let cutoff = self.clock.now_ms() - self.timeout_ms - CLOSE_GRACE_MS;
         let events = if given > shipped {
-            read_events(&tx, shipped, limit)?
+            read_events(&tx, shipped, limit, cutoff)?
         } else {
             Batch::default()
         };
-        let cutoff = self.clock.now_ms() - self.timeout_ms - CLOSE_GRACE_MS;
         let over = read_visits_over(&tx, closed, cutoff, limit)?;
         tx.finish()?;
         let db = &self.ch.database;
@@ -325,8 +325,15 @@ struct Batch {
 }
 
 /// At most `limit` events after id `from`, of sites SQLite still has, and
-/// the snapshots of their visits as SQLite holds them now.
-fn read_events(tx: &rusqlite::Transaction<'_>, from: i64, limit: i64) -> Result<Batch, ShipError> {
+/// the snapshots of their visits still going (last event after `cutoff`)
+/// as SQLite holds them now; a visit already over goes to `visits` only
+/// (a backfill sends no snapshots).
+fn read_events(
+    tx: &rusqlite::Transaction<'_>,
+    from: i64,
+    limit: i64,
+    cutoff: i64,
+) -> Result<Batch, ShipError> {
     let mut out = Batch {
         last: from,
         ..Batch::default()
@@ -352,25 +359,27 @@ fn read_events(tx: &rusqlite::Transaction<'_>, from: i64, limit: i64) -> Result<
     let session_columns = with_dimensions(SESSION_COLUMNS);
     let mut stmt = tx.prepare_cached(&format!(
         "SELECT {} FROM sessions WHERE id IN \
-         (SELECT session_id FROM events WHERE id > ?1 AND id <= ?2)",
+         (SELECT session_id FROM events WHERE id > ?1 AND id <= ?2) AND last_ms > ?3",
         session_columns.join(", ")
     ))?;
-    let mut rows = stmt.query([from, out.last])?;
+    let mut rows = stmt.query([from, out.last, cutoff])?;
     while let Some(r) = rows.next()? {
         push_line(&mut out.visits, columns(r, &session_columns)?);
     }
     Ok(out)
 }
 
-/// Visits that are over (last event at or before `cutoff`), after `from`
-/// in `(last_ms, id)` order: at most `limit`, each as SQLite holds it,
-/// final.
+/// Visits read for one `INSERT` into `visits` (JSON lines), and the
+/// `(last_ms, id)` of the last.
 struct Over {
     lines: String,
     count: usize,
     last: Option<(i64, i64)>,
 }
 
+/// Visits that are over (last event at or before `cutoff`), after `from`
+/// in `(last_ms, id)` order: at most `limit`, each as SQLite holds it,
+/// final (a visit that is over never changes again).
 fn read_visits_over(
     tx: &rusqlite::Transaction<'_>,
     from: (i64, i64),
