@@ -215,12 +215,9 @@ impl AppState {
         let analytics = match &config.clickhouse {
             Some(cfg) => {
                 let ch = Arc::new(clickhouse::ClickHouse::new(cfg)?);
-                // ClickHouse being down does not stop the collector: events
-                // wait in SQLite, the shipper creates the tables once it
-                // answers, and the stats API says 503 meanwhile.
-                if let Err(e) = clickhouse::schema::create(&ch) {
-                    tracing::warn!(error = %e, "clickhouse is not ready; events wait in SQLite");
-                }
+                // No call to ClickHouse here: the start never waits for it.
+                // The shipper creates the tables once it answers; events
+                // wait in SQLite and SQLite answers the stats meanwhile.
                 let shipper = Arc::new(clickhouse::ship::Shipper::new(
                     ch,
                     config.db_path(),

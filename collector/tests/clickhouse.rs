@@ -365,6 +365,8 @@ async fn a_visit_s_later_snapshot_wins_also_for_its_entry_page() {
     // No merging away of the older snapshots (18.16 merges two small parts
     // within moments): the queries must choose between them.
     let ch = state.analytics.clone().unwrap().ch.clone();
+    // The first round creates the tables.
+    state.ship_all().await.unwrap();
     ch.execute(&format!("SYSTEM STOP MERGES {}", ch.table("open_visits")))
         .unwrap();
     for body in [event, landing] {
