@@ -980,3 +980,109 @@ mod never_a_5xx {
         }
     }
 }
+
+/// Plausible's trackers and Events API post their own format to the same
+/// path; it is recorded like the SDK's (see `tallymark_core::intake`).
+#[tokio::test]
+async fn plausible_format_events_are_recorded_like_the_sdks() {
+    let h = harness();
+    // Plausible's script / @plausible-analytics/tracker: short keys, text/plain.
+    let pageview = r#"{"n":"pageview","v":36,"u":"https://www.example.com/pricing?utm_source=newsletter&utm_campaign=launch#faq","d":"example.com","r":"https://duckduckgo.com/","w":1440}"#;
+    let r = h.post(pageview, FIREFOX, &[]).await;
+    assert_eq!((r.status, r.dropped), (StatusCode::ACCEPTED, None));
+    // Its engagement ping when the page is left: answered, never stored.
+    let engagement = r#"{"n":"engagement","sd":64,"d":"example.com","u":"https://www.example.com/pricing","p":{},"e":18250,"v":36}"#;
+    let r = h.post(engagement, FIREFOX, &[]).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    assert_eq!(r.dropped.as_deref(), Some("engagement"));
+    // A custom event with props and revenue (`$`, amount as a string).
+    let purchase = r#"{"n":"Purchase","v":36,"u":"https://www.example.com/checkout","d":"example.com","r":null,"p":{"plan":"pro","seats":3,"note":""},"$":{"amount":"49.50","currency":"eur"}}"#;
+    assert_eq!(
+        h.post(purchase, FIREFOX, &[]).await.status,
+        StatusCode::ACCEPTED
+    );
+    // The Events API from a server: long names, application/json.
+    let api = r#"{"name":"Signup","url":"https://example.com/join","domain":"example.com","screen_width":1440,"props":"{\"source\":\"api\"}"}"#;
+    let r = h
+        .post(api, FIREFOX, &[("content-type", "application/json")])
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+
+    let rows: Vec<(String, String, Option<String>, Option<String>, Option<f64>)> = {
+        let db = h.db();
+        let mut stmt = db
+            .prepare("SELECT kind, path, name, props, revenue_amount FROM events ORDER BY id")
+            .unwrap();
+        stmt.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    };
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(
+        (rows[0].0.as_str(), rows[0].1.as_str()),
+        ("pageview", "/pricing")
+    );
+    assert_eq!(rows[1].2.as_deref(), Some("Purchase"));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(rows[1].3.as_deref().unwrap()).unwrap(),
+        serde_json::json!({"plan": "pro", "seats": 3}),
+        "an empty value is left out, as Plausible does"
+    );
+    assert_eq!(rows[1].4, Some(49.5));
+    assert_eq!(rows[2].2.as_deref(), Some("Signup"));
+    assert_eq!(rows[2].3.as_deref(), Some(r#"{"source":"api"}"#));
+    let (visits, pageviews, events, source, campaign): (i64, i64, i64, String, String) = h
+        .db()
+        .query_row(
+            "SELECT COUNT(*), SUM(pageviews), SUM(events), MAX(utm_source), MAX(utm_campaign) FROM sessions",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (visits, pageviews, events),
+        (1, 1, 2),
+        "one visit, two custom events: the ping is none"
+    );
+    assert_eq!(
+        (source.as_str(), campaign.as_str()),
+        ("newsletter", "launch")
+    );
+}
+
+#[tokio::test]
+async fn plausible_domain_lists_record_once_for_the_first_registered_site() {
+    let h = harness();
+    let body = |d: &str| format!(r#"{{"n":"pageview","u":"https://blog.example.com/","d":"{d}"}}"#);
+    for list in [
+        "www.example.com,rollup.example",
+        "rollup.example, example.com",
+    ] {
+        let r = h.post(&body(list), FIREFOX, &[]).await;
+        assert_eq!(
+            (r.status, r.dropped),
+            (StatusCode::ACCEPTED, None),
+            "{list}"
+        );
+    }
+    assert_eq!(h.count("SELECT COUNT(*) FROM events"), 2);
+    let r = h
+        .post(&body("rollup.example,other.example"), FIREFOX, &[])
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let error = r.json["error"].as_str().unwrap();
+    assert!(
+        error.starts_with(r#"unknown site "rollup.example""#),
+        "{error}"
+    );
+    // Errors name Plausible's field.
+    let r = h
+        .post(r#"{"n":"pageview","d":"example.com"}"#, FIREFOX, &[])
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.json["error"], "url: required");
+    assert_eq!(h.count("SELECT COUNT(*) FROM events"), 2);
+}

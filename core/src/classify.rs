@@ -25,15 +25,19 @@ pub enum DropReason {
     ReferrerSpam,
     /// The event's `event_id` was already stored for this site.
     Duplicate,
+    /// A Plausible tracker's `engagement` ping (time on page, scroll depth):
+    /// not recorded, and not a custom event.
+    Engagement,
 }
 
 impl DropReason {
     /// Every reason, for pre-registering metrics.
     pub fn all() -> impl Iterator<Item = DropReason> {
-        BotReason::ALL
-            .iter()
-            .map(|r| DropReason::Bot(*r))
-            .chain([DropReason::ReferrerSpam, DropReason::Duplicate])
+        BotReason::ALL.iter().map(|r| DropReason::Bot(*r)).chain([
+            DropReason::ReferrerSpam,
+            DropReason::Duplicate,
+            DropReason::Engagement,
+        ])
     }
 
     /// A stable label: bot reasons as `bot_<reason>`, except the skip path,
@@ -49,6 +53,7 @@ impl DropReason {
             DropReason::Bot(BotReason::KnownList) => "bot_known_list",
             DropReason::ReferrerSpam => "referrer_spam",
             DropReason::Duplicate => "duplicate",
+            DropReason::Engagement => "engagement",
         }
     }
 }

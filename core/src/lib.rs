@@ -5,7 +5,8 @@
 //! the collector needs sit behind the `server` feature.
 //!
 //! The collector's ingest path calls the pure stages in this order, cheapest
-//! first: [`wire`] (parse + limits) → [`validate`] → [`classify`] (with
+//! first: [`intake`] ([`wire`]'s v1 parse + limits, or Plausible's format
+//! translated into v1) → [`validate`] → [`classify`] (with
 //! [`bots`] and the referrer-spam list of [`source`]) → [`visitor`] →
 //! [`session`]; [`client_ip`], [`anonymize`], [`source`] and [`useragent`]
 //! derive the event's dimensions.
@@ -27,6 +28,8 @@ pub mod bots;
 pub mod classify;
 #[cfg(feature = "server")]
 pub mod client_ip;
+#[cfg(feature = "server")]
+pub mod intake;
 #[cfg(feature = "server")]
 pub mod session;
 #[cfg(feature = "server")]

@@ -1,20 +1,30 @@
 //! Golden wire fixtures: every `fixtures/wire/NAME.json` body has its expected
 //! outcome in `NAME.expected` — `ok` and the payload as the collector reads
-//! it, or `error` and the message a client gets. `valid-*` files must pass and
+//! it (v1, or a Plausible-format body translated into v1: `valid-plausible-*`),
+//! or `error` and the message a client gets. `valid-*` files must pass and
 //! `invalid-*` files must fail. Regenerate after a deliberate change with
 //! `UPDATE_GOLDEN=1 cargo test -p tallymark-core --test wire_golden`, and
 //! review the diff.
 
 use std::path::Path;
 
-use tallymark_core::wire;
+use tallymark_core::intake::{self, Incoming};
 
 fn outcome(body: &[u8]) -> String {
-    match wire::parse(body) {
-        Ok(payload) => {
+    match intake::parse(body) {
+        Ok(Incoming::Event {
+            payload,
+            other_sites,
+        }) => {
             let json = serde_json::to_string_pretty(&payload).expect("payloads serialize");
-            format!("ok\n{json}\n")
+            let others = if other_sites.is_empty() {
+                String::new()
+            } else {
+                format!("other sites: {}\n", other_sites.join(", "))
+            };
+            format!("ok\n{json}\n{others}")
         }
+        Ok(Incoming::Engagement) => "ok\nengagement ping: answered, not recorded\n".to_string(),
         Err(e) => format!("error\n{e}\n"),
     }
 }

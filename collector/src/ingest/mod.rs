@@ -2,7 +2,8 @@
 //! stage:
 //!
 //! 1. [`extract`]: content type, body, client IP (trusted proxies only), UA;
-//! 2. validate: core's `wire::parse` and `validate`, and the site must be registered;
+//! 2. validate: core's `intake::parse` (a v1 payload, or Plausible's format
+//!    translated into one) and `validate`, and the site must be registered;
 //! 3. [`classify`]: bots, skip paths, referrer spam, repeated `event_id`s;
 //! 4. [`identify`]: the daily visitor id;
 //! 5. [`sessionize`]: the live session, in memory;
@@ -25,6 +26,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tallymark_core::classify::{DropReason, Outcome};
+use tallymark_core::intake::{self, Incoming};
 use tallymark_core::{validate, wire};
 
 use crate::AppState;
@@ -93,11 +95,25 @@ async fn pipeline(
     )
     .await?;
 
-    let payload = wire::parse(&request.body)?;
-    let site = state
-        .sites
-        .get(&payload.site)
-        .ok_or_else(|| ApiError::UnknownSite(payload.site.clone()))?;
+    let (mut payload, other_sites) = match intake::parse(&request.body)? {
+        Incoming::Event {
+            payload,
+            other_sites,
+        } => (payload, other_sites),
+        Incoming::Engagement => return Ok(Recorded::Dropped(DropReason::Engagement)),
+    };
+    let site = match state.sites.get(&payload.site) {
+        Some(site) => site,
+        // A Plausible `domain` list: the first registered one records it.
+        None => {
+            let (domain, site) = other_sites
+                .into_iter()
+                .find_map(|d| state.sites.get(&d).map(|site| (d, site)))
+                .ok_or_else(|| ApiError::UnknownSite(payload.site.clone()))?;
+            payload.site = domain;
+            site
+        }
+    };
     let event = validate::validate(payload)?;
 
     if let Outcome::Drop(reason) = classify::classify(&state.bot_rules, &request.user_agent, &event)

@@ -1,10 +1,12 @@
-//! Any body: parse, and on success the later pure stages, must not panic;
-//! whatever parses must re-encode to JSON that parses to the same payload,
-//! numbers kept to the encoder's 15 significant digits (see `push_f64`), and
-//! re-encoding that is stable.
+//! Any body: parse (v1, or Plausible's format translated into v1), and on
+//! success the later pure stages, must not panic; whatever parses must
+//! re-encode to JSON that parses to the same payload, numbers kept to the
+//! encoder's 15 significant digits (see `push_f64`), and re-encoding that is
+//! stable.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use tallymark_core::intake::{self, Incoming};
 use tallymark_core::wire::{PayloadV1, PropValue};
 use tallymark_core::{validate, wire};
 
@@ -43,7 +45,7 @@ fn same(a: &PayloadV1, b: &PayloadV1) -> bool {
 }
 
 fuzz_target!(|body: &[u8]| {
-    if let Ok(payload) = wire::parse(body) {
+    if let Ok(Incoming::Event { payload, .. }) = intake::parse(body) {
         let encoded = payload.to_json();
         let again = wire::parse(encoded.as_bytes());
         assert!(

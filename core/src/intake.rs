@@ -1,0 +1,466 @@
+//! What a request body asks for: a v1 payload ([`wire`]), or an event in
+//! Plausible's format, translated into one.
+//!
+//! Plausible's trackers (its script, `@plausible-analytics/tracker`,
+//! `plausible-tracker`, `next-plausible`, the CMS plugins) and its Events API
+//! (server-side and mobile clients) all `POST /api/event` a JSON object with
+//! short keys (`n`, `u`, `d`, `r`, `w`, `h`, `p`, `$`) or long ones (`name`,
+//! `url`, `domain`, `referrer`, `screen_width`, `hashMode`, `props`,
+//! `revenue`). A site moving to Tallymark keeps its tracker and points its
+//! endpoint at the collector; [`parse`] turns such a body into a
+//! [`PayloadV1`], which then runs through the same limits and pipeline as the
+//! SDK's.
+//!
+//! Only a failed v1 parse looks further, so the SDK's bodies pay nothing. A
+//! body is Plausible's when it is a JSON object with neither `kind` nor
+//! `site` (v1's required keys) and with one of `n`, `name`, `u`, `d`,
+//! `domain`.
+//!
+//! Where Plausible is lenient, so is this: a screen width that is not a
+//! width is left out, props that are not an object (or a JSON string of one)
+//! are left out, and so are property values that are empty, null or nested,
+//! as Plausible does. What v1 refuses (an over-long name, a 31st property, a
+//! bad currency) is still refused, with the same message.
+
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use serde_json::{Map, Value};
+
+use crate::wire::{self, Kind, MAX_SCREEN_WIDTH, PayloadV1, PropValue, Props, Revenue, WireError};
+
+/// What a request body asks the collector to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incoming {
+    /// Record this event. `other_sites` is the rest of a Plausible
+    /// comma-separated `domain` list (its "roll-up" setup): when
+    /// `payload.site` is not registered, the first of them that is takes its
+    /// place. The event is recorded once.
+    Event {
+        payload: PayloadV1,
+        other_sites: Vec<String>,
+    },
+    /// Plausible's `engagement` ping (time on page and scroll depth, sent
+    /// when a page is left). Not recorded: answered as a drop, so the
+    /// tracker never retries it, and never counted as a custom event.
+    Engagement,
+}
+
+/// Parses a v1 body, or failing that a Plausible one. A body that is neither
+/// gets v1's error.
+pub fn parse(body: &[u8]) -> Result<Incoming, WireError> {
+    match wire::parse(body) {
+        Ok(payload) => Ok(Incoming::Event {
+            payload,
+            other_sites: Vec::new(),
+        }),
+        Err(WireError::BodyTooLarge) => Err(WireError::BodyTooLarge),
+        Err(v1) => match plausible_object(body) {
+            Some(object) => from_plausible(&object),
+            None => Err(v1),
+        },
+    }
+}
+
+/// The body as a JSON object, when it has Plausible's shape.
+fn plausible_object(body: &[u8]) -> Option<Map<String, Value>> {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let object: Map<String, Value> = serde_json::from_slice(body).ok()?;
+    if object.contains_key("kind") || object.contains_key("site") {
+        return None;
+    }
+    ["n", "name", "u", "d", "domain"]
+        .iter()
+        .any(|k| object.contains_key(*k))
+        .then_some(object)
+}
+
+/// The first of Plausible's two names for a key that is present and not
+/// null, with the name it was found under.
+fn field<'a>(
+    o: &'a Map<String, Value>,
+    short: &'static str,
+    long: &'static str,
+) -> Option<(&'static str, &'a Value)> {
+    [short, long]
+        .into_iter()
+        .find_map(|k| o.get(k).filter(|v| !v.is_null()).map(|v| (k, v)))
+}
+
+fn malformed(field: &str, reason: &str) -> WireError {
+    WireError::Malformed {
+        field: field.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+fn required_string<'a>(
+    o: &'a Map<String, Value>,
+    short: &'static str,
+    long: &'static str,
+) -> Result<&'a str, WireError> {
+    match field(o, short, long) {
+        Some((_, Value::String(s))) => Ok(s),
+        Some((key, _)) => Err(malformed(key, "must be a string")),
+        None => Err(malformed(long, "required")),
+    }
+}
+
+fn from_plausible(o: &Map<String, Value>) -> Result<Incoming, WireError> {
+    let name = required_string(o, "n", "name")?;
+    if name == "engagement" {
+        return Ok(Incoming::Engagement);
+    }
+    let kind = if name == "pageview" {
+        Kind::Pageview
+    } else {
+        Kind::Event
+    };
+    let url = page_url(required_string(o, "u", "url")?, hash_mode(o));
+    let mut sites = match field(o, "d", "domain") {
+        Some((_, Value::String(list))) => list
+            .split(',')
+            .map(|d| strip_www(d.trim()).to_string())
+            .filter(|d| !d.is_empty())
+            .collect(),
+        Some((key, _)) => return Err(malformed(key, "must be a string")),
+        None => Vec::new(),
+    };
+    if sites.is_empty() {
+        // As Plausible does: the page's own host, without `www.`.
+        let host = url::Url::parse(&url)
+            .ok()
+            .and_then(|u| u.host_str().map(|h| strip_www(h).to_string()));
+        sites.push(host.ok_or_else(|| malformed("domain", "required when url has no host"))?);
+    }
+    let site = sites.remove(0);
+    let referrer = match field(o, "r", "referrer") {
+        Some((_, Value::String(r))) if !r.trim().is_empty() => Some(r.clone()),
+        _ => None,
+    };
+    let revenue = match (kind, field(o, "$", "revenue")) {
+        (Kind::Event, Some((key, value))) => Some(revenue(key, value)?),
+        // Plausible ignores revenue on a pageview; v1 would refuse it.
+        _ => None,
+    };
+    let mut payload = PayloadV1 {
+        kind,
+        site,
+        url,
+        referrer,
+        screen_width: screen_width(o),
+        name: (kind == Kind::Event).then(|| name.to_string()),
+        props: props(o),
+        revenue,
+        event_id: None,
+    };
+    if let Some(revenue) = &mut payload.revenue {
+        revenue.currency.make_ascii_uppercase();
+    }
+    payload.check_limits()?;
+    Ok(Incoming::Event {
+        payload,
+        other_sites: sites,
+    })
+}
+
+fn strip_www(host: &str) -> &str {
+    host.strip_prefix("www.").unwrap_or(host)
+}
+
+/// `h: 1` (or `hashMode`): the page is a hash-routed app.
+fn hash_mode(o: &Map<String, Value>) -> bool {
+    match field(o, "h", "hashMode") {
+        Some((_, Value::Number(n))) => n.as_f64() == Some(1.0),
+        Some((_, Value::Bool(b))) => *b,
+        Some((_, Value::String(s))) => s == "1" || s == "true",
+        _ => false,
+    }
+}
+
+/// Outside hash mode Plausible ignores the fragment. In hash mode the URL
+/// keeps it, and the collector counts it as a route when it is one
+/// (`#/…`, `#!/…`).
+fn page_url(url: &str, hash_mode: bool) -> String {
+    match url.split_once('#') {
+        Some((before, _)) if !hash_mode => before.to_string(),
+        _ => url.to_string(),
+    }
+}
+
+/// `w` as Plausible's tracker sends it (`innerWidth`, a whole number), or
+/// as a numeric string; anything else is left out.
+fn screen_width(o: &Map<String, Value>) -> Option<u32> {
+    let width = match field(o, "w", "screen_width")?.1 {
+        Value::Number(n) => n.as_f64()?,
+        Value::String(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    let width = width.round();
+    (width >= 1.0 && width <= f64::from(MAX_SCREEN_WIDTH)).then_some(width as u32)
+}
+
+/// Props from `p`, `props`, or the older `m`/`meta`: an object, or a string
+/// holding one (what `plausible-tracker` sends). Values that are empty
+/// strings, null, arrays or objects are left out, as Plausible does.
+fn props(o: &Map<String, Value>) -> Option<Props> {
+    let raw = ["m", "meta", "p", "props"]
+        .iter()
+        .find_map(|k| o.get(*k).filter(|v| !v.is_null()))?;
+    let parsed;
+    let object = match raw {
+        Value::Object(object) => object,
+        Value::String(text) => {
+            parsed = serde_json::from_str::<Map<String, Value>>(text).ok()?;
+            &parsed
+        }
+        _ => return None,
+    };
+    let props: Props = object
+        .iter()
+        .filter_map(|(key, value)| {
+            let value = match value {
+                Value::String(s) if !s.is_empty() => PropValue::String(s.clone()),
+                Value::Number(n) => PropValue::Number(n.as_f64()?),
+                Value::Bool(b) => PropValue::Bool(*b),
+                _ => return None,
+            };
+            Some((key.clone(), value))
+        })
+        .collect();
+    (!props.is_empty()).then_some(props)
+}
+
+/// `$` / `revenue`: `{"amount": 19.99 or "19.99", "currency": "EUR"}`.
+fn revenue(key: &str, value: &Value) -> Result<Revenue, WireError> {
+    let Value::Object(o) = value else {
+        return Err(malformed(key, "must be an object with amount and currency"));
+    };
+    let amount = match o.get("amount") {
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    }
+    .ok_or_else(|| malformed(&[key, ".amount"].concat(), "must be a number"))?;
+    let currency = match o.get("currency") {
+        Some(Value::String(c)) => c.trim().to_string(),
+        _ => return Err(malformed(&[key, ".currency"].concat(), "must be a string")),
+    };
+    Ok(Revenue { amount, currency })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn event(body: &str) -> (PayloadV1, Vec<String>) {
+        match parse(body.as_bytes()) {
+            Ok(Incoming::Event {
+                payload,
+                other_sites,
+            }) => (payload, other_sites),
+            other => panic!("{body}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn v1_bodies_are_unchanged() {
+        let body = r#"{"kind":"pageview","site":"example.com","url":"https://example.com/a"}"#;
+        assert_eq!(
+            event(body),
+            (
+                PayloadV1::pageview("example.com", "https://example.com/a"),
+                vec![]
+            )
+        );
+        // A v1 body with an error keeps v1's error, not a Plausible one.
+        let error = parse(br#"{"site":"example.com","url":"https://example.com/"}"#).unwrap_err();
+        assert!(
+            error.to_string().contains("missing field `kind`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn plausible_script_pageview() {
+        // What Plausible's script and @plausible-analytics/tracker send.
+        let (p, other) = event(
+            r#"{"n":"pageview","v":36,"u":"https://www.example.com/blog?utm_source=news#top","d":"example.com","r":"https://news.ycombinator.com/","w":1280}"#,
+        );
+        assert_eq!(p.kind, Kind::Pageview);
+        assert_eq!(p.site, "example.com");
+        assert_eq!(p.url, "https://www.example.com/blog?utm_source=news");
+        assert_eq!(p.referrer.as_deref(), Some("https://news.ycombinator.com/"));
+        assert_eq!(p.screen_width, Some(1280));
+        assert_eq!(p.name, None);
+        assert!(other.is_empty());
+    }
+
+    #[test]
+    fn events_api_long_names() {
+        // Plausible's documented server-side call.
+        let (p, _) = event(
+            r#"{"name":"Signup","url":"http://dummy.site/join","domain":"dummy.site","screen_width":1666,"props":{"plan":"pro","seats":3,"annual":true,"empty":"","gone":null,"list":[1]},"revenue":{"amount":"19.90","currency":"eur"}}"#,
+        );
+        assert_eq!(p.kind, Kind::Event);
+        assert_eq!(p.name.as_deref(), Some("Signup"));
+        assert_eq!(p.screen_width, Some(1666));
+        let props = p.props.unwrap();
+        assert_eq!(props.len(), 3, "{props:?}");
+        assert_eq!(props.get("seats"), Some(&PropValue::Number(3.0)));
+        assert_eq!(props.get("annual"), Some(&PropValue::Bool(true)));
+        assert_eq!(
+            p.revenue,
+            Some(Revenue {
+                amount: 19.9,
+                currency: "EUR".into()
+            })
+        );
+    }
+
+    #[test]
+    fn props_as_a_json_string_and_hash_mode() {
+        // plausible-tracker 0.3 sends props as a string and h as 0 or 1.
+        let (p, _) = event(
+            r#"{"n":"Download","u":"https://app.example/#/files/1","d":"app.example","r":null,"w":390,"h":1,"p":"{\"file\":\"a.pdf\"}"}"#,
+        );
+        assert_eq!(p.url, "https://app.example/#/files/1");
+        assert_eq!(p.referrer, None);
+        assert_eq!(
+            p.props.unwrap().get("file"),
+            Some(&PropValue::String("a.pdf".into()))
+        );
+        let (p, _) = event(
+            r#"{"n":"pageview","u":"https://app.example/#/files/1","d":"app.example","h":0}"#,
+        );
+        assert_eq!(p.url, "https://app.example/");
+    }
+
+    #[test]
+    fn domain_lists_and_defaults() {
+        let (p, other) = event(
+            r#"{"n":"pageview","u":"https://example.com/","d":" www.example.com , rollup.example ,"}"#,
+        );
+        assert_eq!(p.site, "example.com");
+        assert_eq!(other, vec!["rollup.example".to_string()]);
+        // No domain: the page's host, as Plausible does.
+        let (p, _) = event(r#"{"n":"pageview","u":"https://www.shop.example/x"}"#);
+        assert_eq!(p.site, "shop.example");
+    }
+
+    #[test]
+    fn lenient_where_plausible_is() {
+        for width in [r#""1280""#, "1280.4", r#""wide""#, "0", "-3", "1e9", "true"] {
+            let body = [
+                r#"{"n":"pageview","u":"https://example.com/","d":"example.com","w":"#,
+                width,
+                "}",
+            ]
+            .concat();
+            let (p, _) = event(&body);
+            let want = if width.contains("1280") {
+                Some(1280)
+            } else {
+                None
+            };
+            assert_eq!(p.screen_width, want, "{width}");
+        }
+        // Props that are not an object are left out, not refused.
+        let (p, _) = event(r#"{"n":"x","u":"https://example.com/","d":"example.com","p":"[1,2]"}"#);
+        assert_eq!(p.props, None);
+        // Revenue on a pageview is ignored (v1 refuses it).
+        let (p, _) = event(
+            r#"{"n":"pageview","u":"https://example.com/","d":"example.com","$":{"amount":5,"currency":"EUR"}}"#,
+        );
+        assert_eq!(p.revenue, None);
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_content() {
+        let (p, _) = event("\u{feff}{\"n\":\"pageview\",\"u\":\"https://example.com/\"}");
+        assert_eq!(p.site, "example.com");
+    }
+
+    #[test]
+    fn engagement_pings_are_recognised() {
+        let body = r#"{"n":"engagement","sd":42,"d":"example.com","u":"https://example.com/","p":{},"e":5230,"v":36}"#;
+        assert_eq!(parse(body.as_bytes()), Ok(Incoming::Engagement));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (
+                r#"{"u":"https://example.com/","d":"example.com"}"#,
+                "name: required",
+            ),
+            (
+                r#"{"n":5,"u":"https://example.com/","d":"example.com"}"#,
+                "n: must be a string",
+            ),
+            (r#"{"n":"pageview","d":"example.com"}"#, "url: required"),
+            (
+                r#"{"n":"pageview","u":"ftp://example.com/","d":"example.com"}"#,
+                "url: must start with http:// or https://",
+            ),
+            (
+                r#"{"n":"pageview","u":"https://example.com/","d":7}"#,
+                "d: must be a string",
+            ),
+            (
+                r#"{"n":"Buy","u":"https://example.com/","d":"example.com","$":{"amount":"lots","currency":"EUR"}}"#,
+                "$.amount: must be a number",
+            ),
+            (
+                r#"{"n":"Buy","u":"https://example.com/","d":"example.com","$":{"amount":1,"currency":"EURO"}}"#,
+                "revenue.currency: must be an ISO-4217 code such as \"EUR\"",
+            ),
+            (
+                r#"{"n":"","u":"https://example.com/","d":"example.com"}"#,
+                "name: must not be empty",
+            ),
+        ];
+        for (body, want) in cases {
+            let error = parse(body.as_bytes()).unwrap_err();
+            assert_eq!(error.to_string(), want, "{body}");
+        }
+        let too_many: String = (0..31).map(|i| format!(r#""k{i}":"v","#)).collect();
+        let body = format!(
+            r#"{{"n":"x","u":"https://example.com/","d":"example.com","props":{{{}}}}}"#,
+            too_many.trim_end_matches(',')
+        );
+        assert_eq!(parse(body.as_bytes()), Err(WireError::TooManyProps));
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse(&body);
+        }
+
+        #[test]
+        fn never_panics_on_plausible_shaped_json(
+            keys in proptest::collection::vec(
+                prop_oneof![
+                    Just("n"), Just("name"), Just("u"), Just("url"), Just("d"), Just("domain"),
+                    Just("r"), Just("w"), Just("h"), Just("p"), Just("m"), Just("props"), Just("$"),
+                ],
+                1..8,
+            ),
+            values in proptest::collection::vec(
+                prop_oneof![
+                    Just("null".to_string()), Just("1".to_string()), Just("-1e400".to_string()),
+                    Just("\"pageview\"".to_string()), Just("\"https://example.com/#/a\"".to_string()),
+                    Just("\"{\\\"a\\\":[]}\"".to_string()), Just("{\"amount\":\"1e999\",\"currency\":\"usd\"}".to_string()),
+                    Just("[]".to_string()), Just("{\"k\":{}}".to_string()), ".{0,12}".prop_map(|s| format!("{s:?}")),
+                ],
+                8,
+            ),
+        ) {
+            let fields: Vec<String> = keys.iter().zip(&values).map(|(k, v)| format!("{k:?}:{v}")).collect();
+            let body = format!("{{{}}}", fields.join(","));
+            let _ = parse(body.as_bytes());
+        }
+    }
+}
