@@ -24,8 +24,10 @@ pub enum ApiError {
     /// within the read timeout.
     #[error("body: not received in full (the client stopped sending or was too slow)")]
     BodyIncomplete,
-    #[error("content-type: expected application/json or text/plain")]
-    UnsupportedMediaType,
+    /// The content type, or a content encoding, the collector does not read;
+    /// the message says what was sent and what to send.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("the write queue is full; retry shortly")]
     Overloaded,
     #[error("storage is unavailable; retry shortly")]
@@ -53,7 +55,7 @@ impl ApiError {
             ApiError::InvalidPayload(_) | ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
             ApiError::UnknownSite(_) | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BodyIncomplete => StatusCode::REQUEST_TIMEOUT,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Overloaded | ApiError::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -68,7 +70,7 @@ impl ApiError {
             ApiError::Invalid(_) => "invalid_url",
             ApiError::UnknownSite(_) => "unknown_site",
             ApiError::BodyIncomplete => "incomplete_body",
-            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Overloaded => "overloaded",
             ApiError::StorageUnavailable => "storage_unavailable",
             ApiError::NotFound(_) => "not_found",

@@ -238,7 +238,13 @@ async fn bad_input_gets_a_4xx_naming_the_problem_and_stores_nothing() {
             pageview("/"),
             "application/xml",
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "content-type",
+            "content-type: expected application/json or text/plain, got \"application/xml\"",
+        ),
+        (
+            pageview("/"),
+            "application/x-www-form-urlencoded",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "add -H 'Content-Type: application/json'",
         ),
         (
             " ".repeat(17 * 1024),
@@ -261,6 +267,18 @@ async fn bad_input_gets_a_4xx_naming_the_problem_and_stores_nothing() {
             "{error:?} should contain {message:?}"
         );
     }
+    let gzip = Request::post("/api/event")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_ENCODING, "gzip")
+        .header(header::USER_AGENT, FIREFOX)
+        .body(Body::from(vec![0x1f, 0x8b, 8, 0]))
+        .unwrap();
+    let r = h.send(gzip).await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(
+        r.json["error"],
+        "content-encoding: gzip is not read; send the body uncompressed"
+    );
     assert_eq!(h.count("SELECT COUNT(*) FROM events"), 0);
 }
 
@@ -1008,7 +1026,9 @@ async fn plausible_format_events_are_recorded_like_the_sdks() {
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
 
-    let rows: Vec<(String, String, Option<String>, Option<String>, Option<f64>)> = {
+    /// kind, path, name, props, revenue amount
+    type Row = (String, String, Option<String>, Option<String>, Option<f64>);
+    let rows: Vec<Row> = {
         let db = h.db();
         let mut stmt = db
             .prepare("SELECT kind, path, name, props, revenue_amount FROM events ORDER BY id")

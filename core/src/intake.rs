@@ -30,6 +30,9 @@ use serde_json::{Map, Value};
 use crate::wire::{self, Kind, MAX_SCREEN_WIDTH, PayloadV1, PropValue, Props, Revenue, WireError};
 
 /// What a request body asks the collector to do.
+// Made once per request and taken apart at once: boxing the payload would
+// only add an allocation per event.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Incoming {
     /// Record this event. `other_sites` is the rest of a Plausible

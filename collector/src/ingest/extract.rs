@@ -84,14 +84,24 @@ pub async fn extract(
 }
 
 /// `application/json` or `text/plain` (what `sendBeacon` sends with a string
-/// body, with no CORS preflight). A missing content type is read as JSON.
+/// body, with no CORS preflight). A missing content type is read as JSON. A
+/// compressed body is refused by name: beacons are a few hundred bytes.
 fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    if let Some(encoding) = headers.get(header::CONTENT_ENCODING) {
+        let encoding: String = String::from_utf8_lossy(encoding.as_bytes())
+            .chars()
+            .take(64)
+            .collect();
+        if !encoding.trim().eq_ignore_ascii_case("identity") {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "content-encoding: {encoding} is not read; send the body uncompressed"
+            )));
+        }
+    }
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
         return Ok(());
     };
-    let essence = value
-        .to_str()
-        .map_err(|_| ApiError::UnsupportedMediaType)?
+    let essence = String::from_utf8_lossy(value.as_bytes())
         .split(';')
         .next()
         .unwrap_or("")
@@ -99,7 +109,18 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
         .to_ascii_lowercase();
     match essence.as_str() {
         "application/json" | "text/plain" => Ok(()),
-        _ => Err(ApiError::UnsupportedMediaType),
+        // curl's default for --data (and so for Plausible's documented
+        // curl line): say how to fix it.
+        "application/x-www-form-urlencoded" => Err(ApiError::UnsupportedMediaType(
+            "content-type: expected application/json or text/plain, got \
+             application/x-www-form-urlencoded (curl's default for --data: add \
+             -H 'Content-Type: application/json')"
+                .into(),
+        )),
+        other => Err(ApiError::UnsupportedMediaType(format!(
+            "content-type: expected application/json or text/plain, got {:?}",
+            other.chars().take(100).collect::<String>()
+        ))),
     }
 }
 
