@@ -67,7 +67,7 @@
     utm_content: 'UTM content', country: 'country', browser: 'browser', os: 'OS',
     device: 'device', 'event:name': 'goal',
   };
-  var PERIODS = ['realtime', 'day', '7d', '30d', 'month', 'year', 'custom'];
+  var PERIODS = ['realtime', 'day', '7d', '30d', 'month', '6mo', '12mo', 'year', 'custom'];
 
   var token = '';
   // `date`: the period's anchor day (YYYY-MM-DD), empty for today; `from`
@@ -313,6 +313,16 @@
     return d.toISOString().slice(0, 10);
   }
 
+  // The first day of the month `n` months after `day`'s.
+  function addMonths(day, n) {
+    var d = new Date(day.slice(0, 7) + '-01T00:00:00Z');
+    d.setUTCMonth(d.getUTCMonth() + n);
+    return d.toISOString().slice(0, 10);
+  }
+
+  // Periods of whole calendar months: how many.
+  var MONTHS = { month: 1, '6mo': 6, '12mo': 12 };
+
   function daysBetween(a, b) {
     return Math.round((Date.parse(b + 'T00:00:00Z') - Date.parse(a + 'T00:00:00Z')) / 86400000);
   }
@@ -328,7 +338,7 @@
   // Whether the period anchored on `day` is the current one.
   function isCurrent(day) {
     var t = today();
-    if (view.period === 'month') return day.slice(0, 7) >= t.slice(0, 7);
+    if (MONTHS[view.period]) return day.slice(0, 7) >= t.slice(0, 7);
     if (view.period === 'year') return day.slice(0, 4) >= t.slice(0, 4);
     return day >= t;
   }
@@ -351,6 +361,7 @@
       $('to').value = view.to;
     } else {
       var anchor = step < 0 ? addDays(shown.from, -1)
+        : MONTHS[view.period] ? addMonths(shown.to, MONTHS[view.period])
         : addDays(shown.to, ({ day: 1, '7d': 7, '30d': 30 })[view.period] || 1);
       view.date = isCurrent(anchor) ? '' : anchor;
     }

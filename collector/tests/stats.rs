@@ -1150,6 +1150,7 @@ fn comparison_queries() -> Vec<String> {
             "period=7d&date=2026-03-30",
             "period=month&date=2026-03-15",
             "period=year&date=2026-06-01",
+            "period=12mo&date=2026-10-25",
             "period=custom&from=2026-03-28&to=2026-03-29",
             "period=custom&from=2026-03-29&to=2026-03-30",
             MAR,
@@ -2080,4 +2081,194 @@ async fn clickhouse_answers_exactly_what_sqlite_answers() {
     }
     assert_eq!(shop_ch.metrics.clickhouse_query_failures.get(), 0);
     assert!(shop_ch.metrics.clickhouse_queries.get() > 0);
+}
+
+/// Plausible's Stats API (v1) form of a request gets the same numbers as
+/// Tallymark's own, in Plausible's shape.
+#[tokio::test]
+async fn plausibles_stats_api_answers_with_the_same_numbers() {
+    let h = harness().await;
+    let plausible = |path: &str, q: &str| format!("/api/v1/stats/{path}?site_id={BERLIN}&{q}");
+    let native = |path: &str, q: &str| format!("/api/v1/stats/{path}?site={BERLIN}&{q}");
+
+    // Aggregate, with the previous period.
+    let p = h
+        .get(&plausible("aggregate", "period=day&date=2026-03-29&metrics=visitors,pageviews,bounce_rate,visit_duration&compare=previous_period"))
+        .await;
+    let n = h
+        .get(&native("aggregate", "period=day&date=2026-03-29&metrics=visitors,pageviews,bounce_rate,visit_duration&compare=previous_period"))
+        .await;
+    assert_eq!(
+        p,
+        json!({"results": {
+            "visitors": {"value": n["results"]["visitors"], "change": n["comparison"]["change"]["visitors"]},
+            "pageviews": {"value": n["results"]["pageviews"], "change": n["comparison"]["change"]["pageviews"]},
+            "bounce_rate": {"value": n["results"]["bounce_rate"], "change": n["comparison"]["change"]["bounce_rate"]},
+            "visit_duration": {"value": n["results"]["visit_duration"], "change": n["comparison"]["change"]["visit_duration"]},
+        }})
+    );
+    assert_eq!(
+        p["results"]["visitors"]["value"], 4,
+        "hand-checked: 03-29 has 4"
+    );
+    // Without metrics, Plausible's default: visitors.
+    let p = h
+        .get(&plausible(
+            "aggregate",
+            "period=custom&date=2026-03-28,2026-03-30",
+        ))
+        .await;
+    let n = h.get(&native("aggregate", MAR)).await;
+    assert_eq!(
+        p,
+        json!({"results": {"visitors": {"value": n["results"]["visitors"]}}})
+    );
+
+    // Timeseries: the same rows under "results".
+    let p = h
+        .get(&plausible(
+            "timeseries",
+            "period=custom&date=2026-03-28,2026-03-30&interval=date&metrics=visitors,pageviews",
+        ))
+        .await;
+    let n = h
+        .get(&native(
+            "timeseries",
+            &format!("{MAR}&interval=day&metrics=visitors,pageviews"),
+        ))
+        .await;
+    assert_eq!(p["results"], n["results"]);
+    assert_eq!(p["results"].as_array().map(Vec::len), Some(3));
+    let p = h
+        .get(&plausible("timeseries", "period=day&date=2026-03-29"))
+        .await;
+    assert_eq!(
+        p["results"][3]["date"], "2026-03-29 04:00:00",
+        "local hours, Plausible's format"
+    );
+
+    // Breakdowns: rows keyed by the property; filters joined with ';'.
+    for (property, dimension, key) in [
+        ("visit:source", "source", "source"),
+        ("event:page", "page", "page"),
+        ("visit:country", "country", "country"),
+        ("event:goal", "event:name", "goal"),
+        ("visit:entry_page", "entry_page", "entry_page"),
+    ] {
+        let p = h
+            .get(&plausible("breakdown", &format!("period=custom&date=2026-03-28,2026-03-30&property={property}&metrics=visitors,visits")))
+            .await;
+        let n = h
+            .get(&native(
+                "breakdown",
+                &format!("{MAR}&property={dimension}&metrics=visitors,visits"),
+            ))
+            .await;
+        let rows = n["results"].as_array().cloned().unwrap_or_default();
+        assert!(!rows.is_empty(), "{property}");
+        let want: Vec<Value> = rows
+            .iter()
+            .map(|r| {
+                let value = match r["value"].as_str() {
+                    Some("(none)") if dimension == "source" => "Direct / None",
+                    other => other.unwrap_or_default(),
+                };
+                json!({key: value, "visitors": r["visitors"], "visits": r["visits"]})
+            })
+            .collect();
+        assert_eq!(p["results"], json!(want), "{property}");
+    }
+    let p = h
+        .get(&plausible("breakdown", "period=custom&date=2026-03-28,2026-03-30&property=visit:device&filters=visit:country%3D%3DDE;event:page!%3D/blog/b"))
+        .await;
+    let n = h
+        .get(&native(
+            "breakdown",
+            &format!("{MAR}&property=device&filter=country==DE&filter=page!%3D/blog/b"),
+        ))
+        .await;
+    let titled: Vec<Value> = n["results"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|r| {
+            let label = r["value"].as_str().unwrap_or_default();
+            let title = label[..1].to_uppercase() + &label[1..];
+            json!({"device": title, "visitors": r["visitors"]})
+        })
+        .collect();
+    assert!(!titled.is_empty());
+    assert_eq!(
+        p["results"],
+        json!(titled),
+        "display names, as Plausible shows them"
+    );
+    // Filters take display names too.
+    let p = h
+        .get(&plausible(
+            "aggregate",
+            "period=custom&date=2026-03-28,2026-03-30&filters=visit:device%3D%3DMobile",
+        ))
+        .await;
+    let n = h
+        .get(&native(
+            "aggregate",
+            &format!("{MAR}&filter=device==mobile&metrics=visitors"),
+        ))
+        .await;
+    assert_eq!(p["results"]["visitors"]["value"], n["results"]["visitors"]);
+
+    // Realtime: a bare number.
+    h.clock.set("2026-10-25T01:33:00Z".parse().unwrap());
+    let p = h
+        .get(&format!("/api/v1/stats/realtime/visitors?site_id={BERLIN}"))
+        .await;
+    assert_eq!(p, json!(1));
+
+    // What has no counterpart is a 400 naming it; a share token still
+    // reads only its site.
+    let e = h
+        .bad(&plausible("aggregate", "filters=visit:country%3D%3DDE|US"))
+        .await;
+    assert!(e.starts_with("filters:"), "{e}");
+    let e = h.bad(&plausible("breakdown", "property=visit:city")).await;
+    assert!(e.starts_with("property:"), "{e}");
+    let (status, _) = h
+        .request(&plausible("aggregate", "period=day"), Some(&h.share_utc))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn six_and_twelve_month_periods_are_calendar_months() {
+    let h = harness().await;
+    let r = h
+        .get(&agg(
+            BERLIN,
+            "period=6mo&date=2026-03-10&compare=previous_period&metrics=visitors",
+        ))
+        .await;
+    assert_eq!(r["period"]["from"], "2025-10-01");
+    assert_eq!(r["period"]["to"], "2026-03-31");
+    assert_eq!(r["comparison"]["period"]["from"], "2025-04-01");
+    assert_eq!(r["comparison"]["period"]["to"], "2025-09-30");
+    let whole = h
+        .get(&agg(
+            BERLIN,
+            "period=custom&from=2025-10-01&to=2026-03-31&metrics=visitors",
+        ))
+        .await;
+    assert_eq!(r["results"], whole["results"]);
+    let r = h
+        .get(&format!(
+            "/api/v1/stats/timeseries?site={BERLIN}&period=12mo&date=2026-10-25"
+        ))
+        .await;
+    let dates: Vec<&str> = r["results"]
+        .as_array()
+        .map(|rows| rows.iter().filter_map(|r| r["date"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(dates.len(), 12, "monthly buckets by default: {dates:?}");
+    assert_eq!((dates[0], dates[11]), ("2025-11-01", "2026-10-01"));
 }

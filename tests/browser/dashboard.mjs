@@ -127,6 +127,19 @@ try {
   await page.waitForFunction(() => document.getElementById('board').getAttribute('aria-busy') === 'false' && !document.getElementById('prev').disabled);
   custom.again = await read();
 
+  // The last 6 calendar months; back 6 months and forward again.
+  const rangeText = () => page.textContent('#range');
+  await page.selectOption('#period', '6mo');
+  await page.waitForFunction(() => new URLSearchParams(location.search).get('period') === '6mo');
+  await page.waitForFunction(() => document.getElementById('board').getAttribute('aria-busy') === 'false' && !document.getElementById('prev').disabled);
+  const months = { range: await rangeText(), cards: (await read()).cards };
+  await page.click('#prev');
+  await page.waitForFunction((r) => document.getElementById('range').textContent !== r, months.range);
+  months.previous = await rangeText();
+  await page.click('#next');
+  await page.waitForFunction((r) => document.getElementById('range').textContent === r, months.range);
+  months.again = await rangeText();
+
   // Realtime: the last 5 minutes (the events were just sent), no prev/next.
   await page.selectOption('#period', 'realtime');
   await page.waitForFunction(() => new URLSearchParams(location.search).get('period') === 'realtime');
@@ -165,7 +178,7 @@ try {
   console.log(JSON.stringify({
     landed, refused, before, filtered, reloaded, storage,
     rangeNow, nextAtToday, rangeBefore, previous, back, other, unfiltered, goal, custom, refusedView,
-    goalKeys, planValues, goalsTab, planValuesReloaded, propFiltered, live,
+    goalKeys, planValues, goalsTab, planValuesReloaded, propFiltered, live, months,
     cookies, errors: seen,
   }));
 } finally {

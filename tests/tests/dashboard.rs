@@ -212,6 +212,23 @@ fn site_owner_reads_the_dashboard(flags: &[&str], ready: impl Fn(&Collector)) ->
         "{custom}"
     );
     assert_eq!(custom["nextDisabled"], true, "{custom}");
+    // The last 6 calendar months: today's events, the same figures; back
+    // is the 6 months before, and forward comes back.
+    let months = &report["months"];
+    let span = |range: &Value| -> Option<(i64, i64, String, String)> {
+        let (from, to) = range.as_str()?.split_once(" – ")?;
+        let month = |d: &str| -> Option<i64> {
+            Some(d.get(..4)?.parse::<i64>().ok()? * 12 + d.get(5..7)?.parse::<i64>().ok()?)
+        };
+        Some((month(from)?, month(to)?, from.to_string(), to.to_string()))
+    };
+    let (first, last, from, _) = span(&months["range"]).unwrap_or_else(|| panic!("{months}"));
+    assert_eq!(last - first, 5, "{months}");
+    assert!(from.ends_with("-01"), "{months}");
+    let (p_first, p_last, _, _) = span(&months["previous"]).unwrap_or_else(|| panic!("{months}"));
+    assert_eq!((p_first, p_last), (first - 6, first - 1), "{months}");
+    assert_eq!(months["again"], months["range"], "{months}");
+    assert_eq!(months["cards"], custom["cards"], "{months}");
     // Realtime: the same conversion, minute bars, no previous/next.
     let live = &report["live"];
     assert_eq!(live["cards"]["visitors"], "1", "{live}");

@@ -17,6 +17,7 @@
 pub mod auth;
 pub mod error;
 pub mod params;
+pub mod plausible;
 pub mod query;
 pub mod rollup;
 
@@ -25,6 +26,7 @@ use std::sync::Arc;
 
 use axum::extract::{RawQuery as RawQueryString, State};
 use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use jiff::Timestamp;
@@ -62,6 +64,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/stats/timeseries", get(timeseries))
         .route("/api/v1/stats/breakdown", get(breakdown))
         .route("/api/v1/stats/realtime", get(realtime))
+        .route("/api/v1/stats/realtime/visitors", get(plausible_realtime))
         .route("/api/v1/sites", get(sites))
         .route("/api/v1/openapi.json", get(openapi_json))
 }
@@ -193,8 +196,17 @@ async fn aggregate(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQueryString(query): RawQueryString,
-) -> Result<Json<AggregateResponse>, StatsError> {
-    serve(state, headers, query, AGGREGATE_PARAMS, compute_aggregate).await
+) -> Result<Response, StatsError> {
+    let endpoint = plausible::Endpoint::Aggregate;
+    answer(
+        state,
+        headers,
+        query,
+        AGGREGATE_PARAMS,
+        compute_aggregate,
+        endpoint,
+    )
+    .await
 }
 
 /// Metrics per hour, day, week or month bucket, every bucket present.
@@ -214,8 +226,17 @@ async fn timeseries(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQueryString(query): RawQueryString,
-) -> Result<Json<TimeseriesResponse>, StatsError> {
-    serve(state, headers, query, TIMESERIES_PARAMS, compute_timeseries).await
+) -> Result<Response, StatsError> {
+    let endpoint = plausible::Endpoint::Timeseries;
+    answer(
+        state,
+        headers,
+        query,
+        TIMESERIES_PARAMS,
+        compute_timeseries,
+        endpoint,
+    )
+    .await
 }
 
 /// Metrics per value of one dimension, sorted and paginated.
@@ -235,8 +256,17 @@ async fn breakdown(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQueryString(query): RawQueryString,
-) -> Result<Json<BreakdownResponse>, StatsError> {
-    serve(state, headers, query, BREAKDOWN_PARAMS, compute_breakdown).await
+) -> Result<Response, StatsError> {
+    let endpoint = plausible::Endpoint::Breakdown;
+    answer(
+        state,
+        headers,
+        query,
+        BREAKDOWN_PARAMS,
+        compute_breakdown,
+        endpoint,
+    )
+    .await
 }
 
 /// Daily unique visitors with an event in the last 5 minutes.
@@ -258,6 +288,49 @@ async fn realtime(
     RawQueryString(query): RawQueryString,
 ) -> Result<Json<RealtimeResponse>, StatsError> {
     serve(state, headers, query, REALTIME_PARAMS, compute_realtime).await
+}
+
+/// Plausible's `GET /api/v1/stats/realtime/visitors?site_id=…`: the same
+/// count as `/api/v1/stats/realtime`, as a bare number.
+async fn plausible_realtime(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQueryString(query): RawQueryString,
+) -> Result<Response, StatsError> {
+    let endpoint = plausible::Endpoint::Realtime;
+    answer(
+        state,
+        headers,
+        query,
+        REALTIME_PARAMS,
+        compute_realtime,
+        endpoint,
+    )
+    .await
+}
+
+/// [`serve`], or for a query in Plausible's form (it has `site_id`; always
+/// for Plausible's realtime path) the same computation asked and answered
+/// in Plausible's terms (see [`plausible`]).
+async fn answer<T: Serialize + Send + 'static>(
+    state: AppState,
+    headers: HeaderMap,
+    query: Option<String>,
+    allowed: &'static [&'static str],
+    compute: fn(Ctx) -> Result<T, StatsError>,
+    endpoint: plausible::Endpoint,
+) -> Result<Response, StatsError> {
+    if endpoint != plausible::Endpoint::Realtime && !plausible::wants(query.as_deref()) {
+        return Ok(serve(state, headers, query, allowed, compute)
+            .await?
+            .into_response());
+    }
+    let (translated, shape) = plausible::translate(query.as_deref(), endpoint)?;
+    let Json(answer) = serve(state, headers, Some(translated), allowed, compute).await?;
+    // Serializing these plain structs cannot fail; if it ever did, the
+    // answer would be empty rather than wrong.
+    let value = serde_json::to_value(answer).unwrap_or_default();
+    Ok(Json(plausible::reshape(endpoint, value, &shape)).into_response())
 }
 
 /// The sites a token reads, with their volume check.
@@ -737,7 +810,7 @@ impl MetricValues {
 /// The resolved period.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PeriodInfo {
-    /// `realtime`, `day`, `7d`, `30d`, `month`, `year` or `custom`.
+    /// `realtime`, `day`, `7d`, `30d`, `month`, `6mo`, `12mo`, `year` or `custom`.
     pub period: String,
     /// First local day (absent for realtime).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -882,8 +955,9 @@ struct CommonParams {
     site: String,
     /// `realtime` (the last 5 minutes), `day`, `7d` and `30d` (the days
     /// ending with `date`, inclusive), `month`, `year` (the calendar month or
-    /// year containing `date`) or `custom` (`from`..`to`). Days are the
-    /// site's local days (its timezone). Default `30d`.
+    /// year containing `date`), `6mo` and `12mo` (the calendar month of
+    /// `date` and the 5 or 11 before it) or `custom` (`from`..`to`). Days
+    /// are the site's local days (its timezone). Default `30d`.
     period: Option<String>,
     /// The anchor day `YYYY-MM-DD` (default: today in the site's timezone).
     date: Option<String>,

@@ -351,6 +351,9 @@ pub enum PeriodKind {
     Days7,
     Days30,
     Month,
+    /// The calendar month of `date` and the 5 (11) before it.
+    Months6,
+    Months12,
     Year,
     Custom,
 }
@@ -363,6 +366,8 @@ impl PeriodKind {
             PeriodKind::Days7 => "7d",
             PeriodKind::Days30 => "30d",
             PeriodKind::Month => "month",
+            PeriodKind::Months6 => "6mo",
+            PeriodKind::Months12 => "12mo",
             PeriodKind::Year => "year",
             PeriodKind::Custom => "custom",
         }
@@ -378,11 +383,13 @@ impl FromStr for PeriodKind {
             "7d" => PeriodKind::Days7,
             "30d" => PeriodKind::Days30,
             "month" => PeriodKind::Month,
+            "6mo" => PeriodKind::Months6,
+            "12mo" => PeriodKind::Months12,
             "year" => PeriodKind::Year,
             "custom" => PeriodKind::Custom,
             other => {
                 return Err(format!(
-                    "unknown period {other:?} (known: realtime, day, 7d, 30d, month, year, custom)"
+                    "unknown period {other:?} (known: realtime, day, 7d, 30d, month, 6mo, 12mo, year, custom)"
                 ));
             }
         })
@@ -728,6 +735,12 @@ pub fn period(raw: &RawQuery, tz: &TimeZone, now: Timestamp) -> Result<Range, St
             tz,
         ),
         PeriodKind::Month => days_range(kind, anchor.first_of_month(), anchor.last_of_month(), tz),
+        PeriodKind::Months6 | PeriodKind::Months12 => {
+            let first = anchor
+                .checked_sub((months(kind) - 1).months())
+                .map_err(bad)?;
+            days_range(kind, first.first_of_month(), anchor.last_of_month(), tz)
+        }
         PeriodKind::Year => days_range(kind, anchor.first_of_year(), anchor.last_of_year(), tz),
         PeriodKind::Custom => {
             if date.is_some() {
@@ -750,6 +763,15 @@ pub fn period(raw: &RawQuery, tz: &TimeZone, now: Timestamp) -> Result<Range, St
             }
             days_range(kind, from, to, tz)
         }
+    }
+}
+
+/// Calendar months of a `6mo` or `12mo` period (1 for any other).
+fn months(kind: PeriodKind) -> i32 {
+    match kind {
+        PeriodKind::Months6 => 6,
+        PeriodKind::Months12 => 12,
+        _ => 1,
     }
 }
 
@@ -780,6 +802,12 @@ pub fn previous(range: &Range, tz: &TimeZone) -> Result<Range, StatsError> {
             let prev = first.checked_sub(1.year()).map_err(bad)?;
             (prev.first_of_year(), prev.last_of_year())
         }
+        PeriodKind::Months6 | PeriodKind::Months12 => {
+            let prev = first
+                .checked_sub(months(range.kind).months())
+                .map_err(bad)?;
+            (prev, first.yesterday().map_err(bad)?)
+        }
         _ => {
             let n = days_between(first, last) + 1;
             (
@@ -804,7 +832,7 @@ pub fn default_interval(kind: PeriodKind) -> Interval {
     match kind {
         PeriodKind::Realtime => Interval::Minute,
         PeriodKind::Day => Interval::Hour,
-        PeriodKind::Year => Interval::Month,
+        PeriodKind::Months6 | PeriodKind::Months12 | PeriodKind::Year => Interval::Month,
         _ => Interval::Day,
     }
 }

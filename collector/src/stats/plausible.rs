@@ -1,0 +1,469 @@
+//! Plausible's Stats API (v1), answered from the same queries.
+//!
+//! Tools written for Plausible (dashboards such as Homepage's widget,
+//! scripts, the Postman collection) call `GET /api/v1/stats/{aggregate,
+//! timeseries,breakdown}?site_id=…` and `/api/v1/stats/realtime/visitors`
+//! with a bearer token. The paths are Tallymark's own, so a request is read
+//! as Plausible's when it has a `site_id` parameter: [`translate`] turns its
+//! query into Tallymark's (`site_id` → `site`, `filters=a;b` → `filter=a&
+//! filter=b`, `visit:source` → `source`, `event:goal` → `event:name`,
+//! `period=custom&date=a,b` → `from`/`to`), the same handler computes the
+//! answer, and [`reshape`] writes it in Plausible's JSON (`{"results":
+//! {"visitors": {"value": 3}}}`, breakdown rows keyed by the property).
+//!
+//! Values are Plausible's where the two differ: a direct visit's source is
+//! `Direct / None`, and browser, OS and device are their display names
+//! (`Mobile`, `macOS`), which filters also accept.
+
+use serde_json::{Map, Value};
+use tallymark_core::useragent::{Browser, Device, Os};
+
+use super::error::StatsError;
+use super::params::NONE_LABEL;
+
+/// Plausible's label for a visit without a source.
+const DIRECT: &str = "Direct / None";
+
+/// Which endpoint a Plausible query is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Aggregate,
+    Timeseries,
+    Breakdown,
+    Realtime,
+}
+
+impl Endpoint {
+    /// Plausible's parameters for it, besides `site_id`.
+    fn params(self) -> &'static [&'static str] {
+        match self {
+            Endpoint::Aggregate => &["period", "date", "filters", "metrics", "compare"],
+            Endpoint::Timeseries => &["period", "date", "filters", "metrics", "interval"],
+            Endpoint::Breakdown => &[
+                "period", "date", "filters", "metrics", "property", "limit", "page",
+            ],
+            Endpoint::Realtime => &[],
+        }
+    }
+}
+
+/// Whether `query` is Plausible's: it names the site with `site_id`.
+pub fn wants(query: Option<&str>) -> bool {
+    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()).any(|(k, _)| k == "site_id")
+}
+
+/// How a translated answer is written back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shape {
+    /// Breakdown rows' key for the value: `source`, `page`, `goal`, a
+    /// property's key, …
+    pub key: String,
+    /// The Tallymark dimension broken down by, for value names.
+    pub dimension: String,
+}
+
+/// Plausible's query as Tallymark's query string, and how to write the
+/// answer back.
+pub fn translate(query: Option<&str>, endpoint: Endpoint) -> Result<(String, Shape), StatsError> {
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    let mut shape = Shape {
+        key: String::new(),
+        dimension: String::new(),
+    };
+    let mut period = None;
+    let mut date = None;
+    for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match key.as_ref() {
+            "site_id" => {
+                out.append_pair("site", &value);
+            }
+            k if !endpoint.params().contains(&k) => {
+                let takes = ["site_id"]
+                    .iter()
+                    .chain(endpoint.params())
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(StatsError::bad(
+                    "query",
+                    format!(
+                        "unknown parameter {:?} (Plausible's API here takes: {takes})",
+                        k.chars().take(64).collect::<String>()
+                    ),
+                ));
+            }
+            "period" => period = Some(value.into_owned()),
+            "date" => date = Some(value.into_owned()),
+            "filters" => {
+                for filter in value.split(';').filter(|f| !f.trim().is_empty()) {
+                    out.append_pair("filter", &filter_of(filter)?);
+                }
+            }
+            "property" => {
+                let (dimension, key) =
+                    dimension_of(&value).map_err(|e| StatsError::bad("property", e))?;
+                out.append_pair("property", &dimension);
+                shape = Shape { key, dimension };
+            }
+            "interval" => {
+                out.append_pair("interval", if value == "date" { "day" } else { &value });
+            }
+            other => {
+                // metrics, compare, limit, page: the same names and values.
+                let name = Endpoint::Breakdown
+                    .params()
+                    .iter()
+                    .chain(Endpoint::Aggregate.params())
+                    .find(|p| **p == other)
+                    .copied()
+                    .unwrap_or("query");
+                out.append_pair(name, &value);
+            }
+        }
+    }
+    // Plausible's aggregate defaults to visitors (Tallymark's to every metric).
+    if endpoint == Endpoint::Aggregate
+        && !url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .any(|(k, _)| k == "metrics")
+    {
+        out.append_pair("metrics", "visitors");
+    }
+    match (period.as_deref(), date) {
+        (Some("custom"), Some(range)) => {
+            let (from, to) = range.split_once(',').ok_or_else(|| {
+                StatsError::bad(
+                    "date",
+                    "with period=custom: two days joined by a comma (2024-01-01,2024-01-31)",
+                )
+            })?;
+            out.append_pair("period", "custom");
+            out.append_pair("from", from.trim());
+            out.append_pair("to", to.trim());
+        }
+        (period, date) => {
+            if let Some(period) = period {
+                out.append_pair("period", period);
+            }
+            if let Some(date) = date {
+                out.append_pair("date", &date);
+            }
+        }
+    }
+    Ok((out.finish(), shape))
+}
+
+/// A Plausible property as a Tallymark dimension, and the key its
+/// breakdown rows carry the value under.
+fn dimension_of(property: &str) -> Result<(String, String), String> {
+    let unsupported = || {
+        format!(
+            "{:?} is not available here (Tallymark has: event:page, event:goal, event:name, event:props:<key>, visit:source, visit:referrer, visit:channel, visit:utm_source, visit:utm_medium, visit:utm_campaign, visit:utm_term, visit:utm_content, visit:entry_page, visit:exit_page, visit:country, visit:browser, visit:os, visit:device)",
+            property.chars().take(64).collect::<String>()
+        )
+    };
+    if let Some(key) = property.strip_prefix("event:props:") {
+        return Ok((property.to_string(), key.to_string()));
+    }
+    let (dimension, key) = match property {
+        "event:page" => ("page", "page"),
+        "event:goal" => ("event:name", "goal"),
+        "event:name" => ("event:name", "name"),
+        _ => {
+            let name = property.strip_prefix("visit:").ok_or_else(unsupported)?;
+            match name {
+                "source" | "referrer" | "channel" | "utm_source" | "utm_medium"
+                | "utm_campaign" | "utm_term" | "utm_content" | "entry_page" | "exit_page"
+                | "country" | "browser" | "os" | "device" => (name, name),
+                _ => return Err(unsupported()),
+            }
+        }
+    };
+    Ok((dimension.to_string(), key.to_string()))
+}
+
+/// One of Plausible's filters (`visit:source==Google`) as Tallymark's.
+fn filter_of(filter: &str) -> Result<String, StatsError> {
+    let bad = |message: String| StatsError::bad("filters", message);
+    let shown = || filter.chars().take(100).collect::<String>();
+    let (at, op) = ["==", "!=", "~"]
+        .into_iter()
+        .filter_map(|op| filter.find(op).map(|at| (at, op)))
+        .min_by_key(|(at, _)| *at)
+        .ok_or_else(|| {
+            bad(format!(
+                "{:?}: expected <property>==<value> or <property>!=<value>",
+                shown()
+            ))
+        })?;
+    let property = filter[..at].trim();
+    let value = &filter[at + op.len()..];
+    if value.contains('|') {
+        return Err(bad(format!(
+            "{:?}: one of several values (|) is not supported; ask once per value",
+            shown()
+        )));
+    }
+    let (dimension, _) = dimension_of(property).map_err(bad)?;
+    // A goal "Visit /path" is a pageview goal: the page.
+    if property == "event:goal"
+        && let Some(page) = value.strip_prefix("Visit ")
+    {
+        return Ok(format!("page{op}{page}"));
+    }
+    Ok(format!(
+        "{dimension}{op}{}",
+        stored_value(&dimension, value)
+    ))
+}
+
+/// Plausible's name for a value as Tallymark stores it: display names of
+/// browsers, OSs and devices (any case), `Direct / None`.
+fn stored_value(dimension: &str, value: &str) -> String {
+    fn label<T: Copy>(
+        all: &[T],
+        value: &str,
+        as_str: fn(T) -> &'static str,
+        title: fn(T) -> &'static str,
+    ) -> Option<&'static str> {
+        all.iter()
+            .find(|v| {
+                title(**v).eq_ignore_ascii_case(value) || as_str(**v).eq_ignore_ascii_case(value)
+            })
+            .map(|v| as_str(*v))
+    }
+    let found = match dimension {
+        "browser" => label(Browser::ALL, value, Browser::as_str, Browser::title),
+        // Plausible's own names for two of them.
+        "os" if value == "Mac" => Some(Os::MacOs.as_str()),
+        "os" if value == "GNU/Linux" => Some(Os::Linux.as_str()),
+        "os" => label(Os::ALL, value, Os::as_str, Os::title),
+        "device" => label(Device::ALL, value, Device::as_str, Device::title),
+        "source" if value == DIRECT => Some(NONE_LABEL),
+        _ => None,
+    };
+    found.map_or_else(|| value.to_string(), str::to_string)
+}
+
+/// How Plausible shows a stored value.
+fn shown_value(dimension: &str, value: &str) -> String {
+    let title = match dimension {
+        "browser" => value.parse::<Browser>().ok().map(Browser::title),
+        "os" => value.parse::<Os>().ok().map(Os::title),
+        "device" => value.parse::<Device>().ok().map(Device::title),
+        "source" if value == NONE_LABEL => Some(DIRECT),
+        _ => None,
+    };
+    title.map_or_else(|| value.to_string(), str::to_string)
+}
+
+/// Tallymark's answer (as JSON) in Plausible's shape.
+pub fn reshape(endpoint: Endpoint, answer: Value, shape: &Shape) -> Value {
+    let results = answer.get("results").cloned().unwrap_or(Value::Null);
+    match endpoint {
+        // {"results": {"visitors": {"value": 3, "change": 50.0}}}
+        Endpoint::Aggregate => {
+            let change = answer.pointer("/comparison/change");
+            let mut out = Map::new();
+            if let Value::Object(metrics) = results {
+                for (metric, value) in metrics {
+                    let mut entry = Map::new();
+                    entry.insert("value".into(), value);
+                    if let Some(change) = change {
+                        entry.insert(
+                            "change".into(),
+                            change.get(&metric).cloned().unwrap_or(Value::Null),
+                        );
+                    }
+                    out.insert(metric, Value::Object(entry));
+                }
+            }
+            serde_json::json!({ "results": out })
+        }
+        // Hour and minute buckets as "2024-01-01 13:00:00", days as they are.
+        Endpoint::Timeseries => {
+            let rows = match results {
+                Value::Array(rows) => rows
+                    .into_iter()
+                    .map(|mut row| {
+                        if let Some(Value::String(date)) = row.get_mut("date")
+                            && date.len() > 10
+                        {
+                            *date = date
+                                .chars()
+                                .take(19)
+                                .collect::<String>()
+                                .replacen('T', " ", 1);
+                        }
+                        row
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            serde_json::json!({ "results": rows })
+        }
+        // [{"source": "Google", "visitors": 3}]
+        Endpoint::Breakdown => {
+            let rows = match results {
+                Value::Array(rows) => rows
+                    .into_iter()
+                    .map(|row| {
+                        let mut out = Map::new();
+                        if let Value::Object(fields) = row {
+                            for (k, v) in fields {
+                                if k == "value" {
+                                    let text = v.as_str().unwrap_or_default();
+                                    out.insert(
+                                        shape.key.clone(),
+                                        Value::String(shown_value(&shape.dimension, text)),
+                                    );
+                                } else {
+                                    out.insert(k, v);
+                                }
+                            }
+                        }
+                        Value::Object(out)
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            serde_json::json!({ "results": rows })
+        }
+        // A bare number.
+        Endpoint::Realtime => answer.get("visitors").cloned().unwrap_or(Value::from(0)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(q: &str) -> Vec<(String, String)> {
+        url::form_urlencoded::parse(q.as_bytes())
+            .into_owned()
+            .collect()
+    }
+
+    #[test]
+    fn queries_translate_to_tallymarks() {
+        let (q, shape) = translate(
+            Some("site_id=example.com&period=custom&date=2024-01-01,2024-01-31&property=visit:source&filters=event:page%3D%3D/blog;visit:device%3D%3DMobile;visit:source%3D%3DDirect%20/%20None&metrics=visitors,bounce_rate&limit=5"),
+            Endpoint::Breakdown,
+        )
+        .unwrap();
+        assert_eq!(
+            pairs(&q),
+            [
+                ("site", "example.com"),
+                ("property", "source"),
+                ("filter", "page==/blog"),
+                ("filter", "device==mobile"),
+                ("filter", "source==(none)"),
+                ("metrics", "visitors,bounce_rate"),
+                ("limit", "5"),
+                ("period", "custom"),
+                ("from", "2024-01-01"),
+                ("to", "2024-01-31"),
+            ]
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+        );
+        assert_eq!(shape.key, "source");
+        let (q, shape) = translate(Some("site_id=a.example&period=6mo&property=event:goal&filters=event:goal%3D%3DVisit%20/pricing"), Endpoint::Breakdown).unwrap();
+        assert_eq!(
+            q,
+            "site=a.example&property=event%3Aname&filter=page%3D%3D%2Fpricing&period=6mo"
+        );
+        assert_eq!(
+            (shape.key.as_str(), shape.dimension.as_str()),
+            ("goal", "event:name")
+        );
+        let (q, _) = translate(
+            Some("site_id=a.example&interval=date&period=30d"),
+            Endpoint::Timeseries,
+        )
+        .unwrap();
+        assert_eq!(q, "site=a.example&interval=day&period=30d");
+    }
+
+    #[test]
+    fn what_is_not_supported_is_a_400_naming_it() {
+        let cases = [
+            (
+                "site_id=a&filters=visit:country%3D%3DFR|DE",
+                Endpoint::Aggregate,
+                "filters: \"visit:country==FR|DE\": one of several values (|) is not supported",
+            ),
+            (
+                "site_id=a&property=visit:city",
+                Endpoint::Breakdown,
+                "property: \"visit:city\" is not available here",
+            ),
+            (
+                "site_id=a&period=custom&date=2024-01-01",
+                Endpoint::Aggregate,
+                "date: with period=custom",
+            ),
+            (
+                "site_id=a&sort=visitors",
+                Endpoint::Aggregate,
+                "query: unknown parameter \"sort\"",
+            ),
+            (
+                "site_id=a&filters=visit:source",
+                Endpoint::Aggregate,
+                "filters: \"visit:source\": expected",
+            ),
+        ];
+        for (query, endpoint, want) in cases {
+            let error = translate(Some(query), endpoint).unwrap_err().to_string();
+            assert!(error.starts_with(want), "{query}: {error}");
+        }
+    }
+
+    #[test]
+    fn answers_take_plausibles_shape() {
+        let aggregate = serde_json::json!({
+            "site": "a", "period": {},
+            "results": {"visitors": 3, "bounce_rate": 50.0},
+            "comparison": {"period": {}, "results": {"visitors": 2, "bounce_rate": 0.0}, "change": {"visitors": 50.0, "bounce_rate": null}},
+        });
+        let shape = Shape {
+            key: String::new(),
+            dimension: String::new(),
+        };
+        assert_eq!(
+            reshape(Endpoint::Aggregate, aggregate, &shape),
+            serde_json::json!({"results": {"visitors": {"value": 3, "change": 50.0}, "bounce_rate": {"value": 50.0, "change": null}}})
+        );
+        let breakdown = serde_json::json!({"results": [{"value": "(none)", "visitors": 2}, {"value": "Google", "visitors": 1}]});
+        let shape = Shape {
+            key: "source".into(),
+            dimension: "source".into(),
+        };
+        assert_eq!(
+            reshape(Endpoint::Breakdown, breakdown, &shape),
+            serde_json::json!({"results": [{"source": "Direct / None", "visitors": 2}, {"source": "Google", "visitors": 1}]})
+        );
+        let devices = serde_json::json!({"results": [{"value": "mobile", "visitors": 2}]});
+        let shape = Shape {
+            key: "device".into(),
+            dimension: "device".into(),
+        };
+        assert_eq!(
+            reshape(Endpoint::Breakdown, devices, &shape),
+            serde_json::json!({"results": [{"device": "Mobile", "visitors": 2}]})
+        );
+        let hours = serde_json::json!({"results": [{"date": "2026-03-29T03:00:00+02:00", "visitors": 1}, {"date": "2026-03-29", "visitors": 2}]});
+        assert_eq!(
+            reshape(Endpoint::Timeseries, hours, &shape),
+            serde_json::json!({"results": [{"date": "2026-03-29 03:00:00", "visitors": 1}, {"date": "2026-03-29", "visitors": 2}]})
+        );
+        assert_eq!(
+            reshape(
+                Endpoint::Realtime,
+                serde_json::json!({"site": "a", "visitors": 4}),
+                &shape
+            ),
+            serde_json::json!(4)
+        );
+    }
+}
