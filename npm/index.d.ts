@@ -22,6 +22,12 @@ export type PropValue = string | number | boolean | null | undefined;
 export interface TrackOptions {
   /** Revenue of this event; `currency` is an ISO-4217 code such as `"EUR"`. */
   revenue?: { amount: number; currency: string };
+  /**
+   * `false`: the event is not an interaction (a scroll mark, a video that
+   * started by itself), so a visit with it and one page view still counts
+   * as a bounce. Default `true`.
+   */
+  interactive?: boolean;
 }
 
 /**

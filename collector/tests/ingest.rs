@@ -1106,3 +1106,39 @@ async fn plausible_domain_lists_record_once_for_the_first_registered_site() {
     assert_eq!(r.json["error"], "url: required");
     assert_eq!(h.count("SELECT COUNT(*) FROM events"), 2);
 }
+
+/// `interactive: false` (the SDK's `track(…, {interactive: false})`,
+/// Plausible's `i: false`): counted as an event, not as an interaction, so
+/// the visit still bounces.
+#[tokio::test]
+async fn a_non_interactive_event_leaves_the_visit_a_bounce() {
+    let h = harness();
+    assert_eq!(h.pageview("/guide").await.status, StatusCode::ACCEPTED);
+    let quiet = r#"{"kind":"event","site":"example.com","url":"https://example.com/guide","name":"Scrolled","interactive":false}"#;
+    assert_eq!(
+        h.post(quiet, FIREFOX, &[]).await.status,
+        StatusCode::ACCEPTED
+    );
+    let plausible =
+        r#"{"n":"Video autoplay","u":"https://example.com/guide","d":"example.com","i":false}"#;
+    assert_eq!(
+        h.post(plausible, FIREFOX, &[]).await.status,
+        StatusCode::ACCEPTED
+    );
+    let row = |h: &Harness| -> (i64, i64, i64) {
+        h.db()
+            .query_row(
+                "SELECT pageviews, events, interactions FROM sessions",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap()
+    };
+    assert_eq!(row(&h), (1, 2, 0), "two events, no interaction: a bounce");
+    let click = r#"{"kind":"event","site":"example.com","url":"https://example.com/guide","name":"Clicked"}"#;
+    assert_eq!(
+        h.post(click, FIREFOX, &[]).await.status,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(row(&h), (1, 3, 1), "an interactive one ends the bounce");
+}

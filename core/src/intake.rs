@@ -156,6 +156,11 @@ fn from_plausible(o: &Map<String, Value>) -> Result<Incoming, WireError> {
         props: props(o),
         revenue,
         event_id: None,
+        // `i: false`: Plausible's non-interactive event.
+        interactive: match field(o, "i", "interactive") {
+            Some((_, Value::Bool(false))) if kind == Kind::Event => Some(false),
+            _ => None,
+        },
     };
     if let Some(revenue) = &mut payload.revenue {
         revenue.currency.make_ascii_uppercase();
@@ -383,6 +388,16 @@ mod tests {
     fn a_byte_order_mark_is_not_content() {
         let (p, _) = event("\u{feff}{\"n\":\"pageview\",\"u\":\"https://example.com/\"}");
         assert_eq!(p.site, "example.com");
+    }
+
+    #[test]
+    fn non_interactive_events_stay_so() {
+        let (p, _) = event(r#"{"n":"Scroll","u":"https://example.com/","i":false}"#);
+        assert_eq!(p.interactive, Some(false));
+        let (p, _) = event(r#"{"n":"Click","u":"https://example.com/","i":true}"#);
+        assert_eq!(p.interactive, None);
+        let (p, _) = event(r#"{"n":"pageview","u":"https://example.com/","i":false}"#);
+        assert_eq!(p.interactive, None, "a view is no event");
     }
 
     #[test]

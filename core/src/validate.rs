@@ -27,6 +27,9 @@ pub struct Valid {
     pub props: Props,
     pub revenue: Option<Revenue>,
     pub event_id: Option<String>,
+    /// A custom event that counts as interaction (not a bounce); pageviews
+    /// never do.
+    pub interactive: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -78,6 +81,7 @@ pub fn validate(payload: PayloadV1) -> Result<Valid, ValidationError> {
         props: payload.props.unwrap_or_default(),
         revenue: payload.revenue,
         event_id: payload.event_id,
+        interactive: payload.kind == Kind::Event && payload.interactive != Some(false),
     })
 }
 

@@ -243,6 +243,11 @@ pub struct PayloadV1 {
     /// Client-generated id; a retried event with the same id is stored once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
+    /// `false`: a custom event that is not an interaction (a scroll mark, a
+    /// video that played by itself), so a visit with it and one pageview is
+    /// still a bounce. Absent or `true`: an interaction. Ignored on pageviews.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interactive: Option<bool>,
 }
 
 /// Why a payload was refused. Each message names the field and the limit.
@@ -307,6 +312,7 @@ impl PayloadV1 {
             props: None,
             revenue: None,
             event_id: None,
+            interactive: None,
         }
     }
 
@@ -421,6 +427,13 @@ impl PayloadV1 {
         if let Some(id) = &self.event_id {
             out.push_str(",\"event_id\":");
             push_json_str(&mut out, id);
+        }
+        if let Some(interactive) = self.interactive {
+            out.push_str(if interactive {
+                ",\"interactive\":true"
+            } else {
+                ",\"interactive\":false"
+            });
         }
         out.push('}');
         out
@@ -733,6 +746,7 @@ mod tests {
                 currency: "EUR".into(),
             }),
             event_id: Some("k3j4-88af".into()),
+            interactive: Some(false),
         }
     }
 

@@ -65,8 +65,10 @@ function tmTrack(name, props, options) {
         else if (v != null) tmW.prop(k, undefined, 0, 3);
       }
     }
+    // The last argument: not interactive (src/lib.rs `send`).
     tmSend(tmW.send(String(name), location.href, document.referrer, tmWidth(),
-      revenue ? +revenue.amount : 0, revenue ? String(revenue.currency) : undefined, false));
+      revenue ? +revenue.amount : 0, revenue ? String(revenue.currency) : undefined,
+      !!options && options.interactive === false));
   } catch (e) {}
 }
 

@@ -127,7 +127,10 @@ pub fn start(site: String, hostname: &str, ignore: bool, flags: u32) -> bool {
 /// The body to send, or `None` (nothing to send): a page view of `url`
 /// when `name` is `None`, else custom event `name` (see [`event`]). One
 /// export for both: every export costs glue in the script tag.
-/// `replace` says the page view comes from `history.replaceState`.
+/// `flag` says, for a page view, that it comes from
+/// `history.replaceState`; for a custom event, that it is not interactive
+/// (`track(name, props, {interactive: false})`). One argument for both, as
+/// one export for both: glue size.
 #[wasm_bindgen]
 pub fn send(
     name: Option<String>,
@@ -136,11 +139,11 @@ pub fn send(
     width: u32,
     amount: f64,
     currency: Option<String>,
-    replace: bool,
+    flag: bool,
 ) -> Option<String> {
     match name {
-        None => page(url, referrer, width, replace),
-        Some(name) => event(name, url, referrer, width, amount, currency),
+        None => page(url, referrer, width, flag),
+        Some(name) => event(name, url, referrer, width, amount, currency, !flag),
     }
 }
 
@@ -253,7 +256,9 @@ fn add_prop(key: String, value: PropValue) {
 }
 
 /// The body of custom event `name` with the properties added since the last
-/// event, and revenue when `currency` is given. `None` when the beacon is
+/// event, and revenue when `currency` is given; `interactive: false` when it
+/// is not an interaction (a visit with it and one view is still a bounce).
+/// `None` when the beacon is
 /// off or the event breaks a core limit (bad props, name, revenue): an
 /// invalid event is dropped here, never sent to be refused.
 pub fn event(
@@ -263,6 +268,7 @@ pub fn event(
     width: u32,
     amount: f64,
     currency: Option<String>,
+    interactive: bool,
 ) -> Option<String> {
     with(|s| {
         let props = s.props.replace(Props::new());
@@ -278,6 +284,7 @@ pub fn event(
             currency.make_ascii_uppercase();
             Revenue { amount, currency }
         });
+        p.interactive = (!interactive).then_some(false);
         body(&p)
     })
 }
@@ -358,6 +365,7 @@ mod tests {
             1,
             0.0,
             None,
+            true,
         );
         assert!(!body.unwrap_or_default().contains("S"));
         start("example.com".into(), "example.com", false, HASH);
@@ -404,7 +412,15 @@ mod tests {
         prop("plan".into(), Some("pro".into()), 0.0, PROP_STR);
         prop("seats".into(), None, 3.0, PROP_NUM);
         prop("trial".into(), None, 1.0, PROP_BOOL);
-        let body = event("Signup".into(), URL, "", 800, 19.0, Some("EUR".into()));
+        let body = event(
+            "Signup".into(),
+            URL,
+            "",
+            800,
+            19.0,
+            Some("EUR".into()),
+            true,
+        );
         let body = body.unwrap_or_default();
         assert!(
             body.contains(r#""props":{"plan":"pro","seats":3,"trial":true}"#),
@@ -418,15 +434,20 @@ mod tests {
         prop("nested".into(), None, 0.0, PROP_BAD);
         assert!(send(Some("x".into()), URL, "", 1, 0.0, None, false).is_none());
         assert!(
-            event("x".into(), URL, "", 1, 0.0, None).is_some(),
+            event("x".into(), URL, "", 1, 0.0, None, true).is_some(),
             "props reset"
         );
-        assert!(event("x".into(), URL, "", 1, 1.0, Some("EURO".into())).is_none());
-        let usd = event("x".into(), URL, "", 1, 1.0, Some("usd".into())).unwrap_or_default();
+        assert!(event("x".into(), URL, "", 1, 1.0, Some("EURO".into()), true).is_none());
+        let usd = event("x".into(), URL, "", 1, 1.0, Some("usd".into()), true).unwrap_or_default();
         assert!(usd.contains(r#""currency":"USD""#), "{usd}");
-        assert!(event(" ".into(), URL, "", 1, 0.0, None).is_none());
+        assert!(event(" ".into(), URL, "", 1, 0.0, None, true).is_none());
         prop("n".into(), None, f64::NAN, PROP_NUM);
-        assert!(event("x".into(), URL, "", 1, 0.0, None).is_none());
+        assert!(event("x".into(), URL, "", 1, 0.0, None, true).is_none());
+        // `{interactive: false}` arrives as `send`'s flag.
+        let quiet = send(Some("Scrolled".into()), URL, "", 1, 0.0, None, true).unwrap_or_default();
+        assert!(quiet.ends_with(r#","interactive":false}"#), "{quiet}");
+        let loud = send(Some("Clicked".into()), URL, "", 1, 0.0, None, false).unwrap_or_default();
+        assert!(!loud.contains("interactive"), "{loud}");
     }
 
     #[test]

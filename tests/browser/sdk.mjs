@@ -103,6 +103,9 @@ try {
       await page.evaluate(() => window.tallymark.track('Signup', { plan: 'pro "annual"', seats: 3, trial: true, none: null },
         { revenue: { amount: 19.99, currency: 'EUR' } }));
       await beacons(6);
+      // Not an interaction: a visit with it alone would still bounce.
+      await page.evaluate(() => window.tallymark('Scrolled', { depth: 50 }, { interactive: false }));
+      await beacons(7);
       // Dropped in the browser by the core limits: a nested prop, a bad currency.
       await page.evaluate(() => {
         window.tallymark('Nested', { a: { b: 1 } });
@@ -117,10 +120,10 @@ try {
       }));
       await page.click('#in'); // same host: no outbound event, a real load
       await page.waitForURL(`${origin}/spa/inside`);
-      await beacons(7);
+      await beacons(8);
       await page.click('#out');
       await page.waitForURL(elsewhere);
-      await beacons(8);
+      await beacons(9);
       report.cookies = await context.cookies();
       break;
     }

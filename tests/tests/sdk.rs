@@ -73,8 +73,8 @@ fn script_tag_counts_loads_spa_navigations_events_and_outbound_clicks() {
     assert_eq!(storage["cookie"], "");
 
     assert_eq!(
-        collector.wait_for_count("SELECT COUNT(*) FROM events", 8, WAIT),
-        8
+        collector.wait_for_count("SELECT COUNT(*) FROM events", 9, WAIT),
+        9
     );
     assert_eq!(
         events(&collector),
@@ -85,6 +85,7 @@ fn script_tag_counts_loads_spa_navigations_events_and_outbound_clicks() {
             pv("/spa/page2"),
             pv("/spa/page3"),
             ev("Signup", "/spa/page3"),
+            ev("Scrolled", "/spa/page3"),
             pv("/spa/inside"),
             ev("Outbound Link: Click", "/spa/inside"),
         ],
@@ -104,6 +105,23 @@ fn script_tag_counts_loads_spa_navigations_events_and_outbound_clicks() {
             rusqlite::types::Value::Text("EUR".into()),
             rusqlite::types::Value::Integer(1280),
         ]]
+    );
+    // `{interactive: false}` travels in the body (the session's bounce
+    // ignores the event: collector/tests/ingest.rs).
+    let scrolled: Vec<&str> = report["beacons"]
+        .as_array()
+        .map(|b| b.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let scrolled: Vec<&&str> = scrolled.iter().filter(|b| b.contains("Scrolled")).collect();
+    assert_eq!(scrolled.len(), 1, "{report}");
+    assert!(scrolled[0].contains(r#""interactive":false"#), "{report}");
+    assert!(
+        report["beacons"].as_array().is_some_and(|b| b
+            .iter()
+            .filter(|b| b.as_str().is_some_and(|b| b.contains("interactive")))
+            .count()
+            == 1),
+        "only that event says it: {report}"
     );
     let port = collector.port;
     let out = props(&collector, "Outbound Link: Click");

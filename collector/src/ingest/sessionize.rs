@@ -8,7 +8,6 @@ use tallymark_core::session::Hit;
 use tallymark_core::source;
 use tallymark_core::useragent;
 use tallymark_core::validate::Valid;
-use tallymark_core::wire::Kind;
 
 use crate::AppState;
 use crate::sessions::{Candidates, Stepped};
@@ -29,7 +28,7 @@ pub fn sessionize(state: &AppState, visitor: Candidates, cx: Context<'_>) -> Ste
         kind: cx.event.kind,
         path: &cx.event.path,
         // Every custom event counts as interaction (see bounce rate).
-        interactive: cx.event.kind == Kind::Event,
+        interactive: cx.event.interactive,
     };
     let new_id = state.session_ids.next(cx.now_ms);
     state
