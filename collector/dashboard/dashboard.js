@@ -43,6 +43,7 @@
       ['Top pages', 'page', 'visitors,pageviews'],
       ['Entry pages', 'entry_page', 'visits,bounce_rate'],
       ['Exit pages', 'exit_page', 'visits'],
+      ['Hostnames', 'hostname', 'visitors,pageviews'],
     ]],
     ['Countries', [['Country', 'country', 'visitors']]],
     ['Devices', [
@@ -61,7 +62,7 @@
     bounce_rate: 'Bounce', revenue: 'Revenue',
   };
   var NAMES = {
-    page: 'page', entry_page: 'entry page', exit_page: 'exit page', source: 'source',
+    page: 'page', hostname: 'hostname', entry_page: 'entry page', exit_page: 'exit page', source: 'source',
     referrer: 'referrer', channel: 'channel', utm_source: 'UTM source',
     utm_medium: 'UTM medium', utm_campaign: 'UTM campaign', utm_term: 'UTM term',
     utm_content: 'UTM content', country: 'country', browser: 'browser', os: 'OS',

@@ -1189,6 +1189,7 @@ fn comparison_queries() -> Vec<String> {
             }
             for (property, metrics) in [
                 ("page", "visitors,visits,pageviews,events"),
+                ("hostname", "visitors,visits,pageviews,events"),
                 ("event:name", "visitors,visits,pageviews,events"),
                 (
                     "entry_page",
@@ -2271,4 +2272,70 @@ async fn six_and_twelve_month_periods_are_calendar_months() {
         .unwrap_or_default();
     assert_eq!(dates.len(), 12, "monthly buckets by default: {dates:?}");
     assert_eq!((dates[0], dates[11]), ("2025-11-01", "2026-10-01"));
+}
+
+/// A site's subdomains, apart: `hostname` (the page's host without `www.`).
+const MULTI: [Beacon; 4] = [
+    Beacon {
+        at: "2026-03-28T09:00:00Z",
+        visitor: 0,
+        body: r#"{"kind":"pageview","site":"multi.example","url":"https://multi.example/"}"#,
+    },
+    Beacon {
+        at: "2026-03-28T09:01:00Z",
+        visitor: 0,
+        body: r#"{"kind":"pageview","site":"multi.example","url":"https://docs.multi.example/start"}"#,
+    },
+    Beacon {
+        at: "2026-03-28T10:00:00Z",
+        visitor: 1,
+        body: r#"{"kind":"pageview","site":"multi.example","url":"https://www.multi.example/pricing"}"#,
+    },
+    Beacon {
+        at: "2026-03-28T10:01:00Z",
+        visitor: 1,
+        body: r#"{"kind":"event","site":"multi.example","url":"https://app.multi.example/join","name":"Signup"}"#,
+    },
+];
+
+#[tokio::test]
+async fn hostnames_break_down_and_filter() {
+    let h = harness_with(&[("multi.example", "UTC")], &MULTI).await;
+    let day = "site=multi.example&period=day&date=2026-03-28";
+    let r = h
+        .get(&format!(
+            "/api/v1/stats/breakdown?{day}&property=hostname&metrics=visitors,pageviews,events"
+        ))
+        .await;
+    assert_eq!(
+        r["results"],
+        json!([
+            {"value": "multi.example", "visitors": 2, "pageviews": 2, "events": 2},
+            {"value": "app.multi.example", "visitors": 1, "pageviews": 0, "events": 1},
+            {"value": "docs.multi.example", "visitors": 1, "pageviews": 1, "events": 1},
+        ])
+    );
+    let r = h
+        .get(&format!(
+            "/api/v1/stats/aggregate?{day}&filter=hostname==docs.multi.example&metrics=visitors,visits,pageviews"
+        ))
+        .await;
+    assert_eq!(
+        r["results"],
+        json!({"visitors": 1, "visits": 1, "pageviews": 1})
+    );
+    let r = h
+        .get(&format!(
+            "/api/v1/stats/breakdown?{day}&property=page&filter=hostname!%3Dmulti.example&metrics=visitors"
+        ))
+        .await;
+    assert_eq!(r["results"], json!([{"value": "/start", "visitors": 1}]));
+    // Plausible's name for it.
+    let r = h
+        .get("/api/v1/stats/breakdown?site_id=multi.example&period=day&date=2026-03-28&property=event:hostname")
+        .await;
+    assert_eq!(
+        r["results"][0],
+        json!({"hostname": "multi.example", "visitors": 2})
+    );
 }

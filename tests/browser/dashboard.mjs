@@ -145,6 +145,12 @@ try {
   await page.waitForFunction(() => new URLSearchParams(location.search).get('period') === 'realtime');
   const live = await read();
   live.navHidden = await page.isHidden('#nav');
+  // The Pages panel's Hostnames tab: the one host the events came from.
+  await page.click('[data-panel="Pages"] [role="tab"] >> text=Hostnames');
+  await page.waitForSelector('[data-panel="Pages"] [role="tab"][aria-selected="true"] >> text=Hostnames');
+  await page.waitForFunction(() => document.getElementById('board').getAttribute('aria-busy') === 'false');
+  live.hostnames = await page.evaluate(() => [...document.querySelectorAll('[data-panel="Pages"] tbody tr')]
+    .map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
 
   // Another site: its own (empty) figures, no filter carried over.
   await page.selectOption('#site', 'other.example');

@@ -233,6 +233,9 @@ fn site_owner_reads_the_dashboard(flags: &[&str], ready: impl Fn(&Collector)) ->
     let live = &report["live"];
     assert_eq!(live["cards"]["visitors"], "1", "{live}");
     assert_eq!(live["navHidden"], true, "{live}");
+    let hosts = live["hostnames"].as_array().cloned().unwrap_or_default();
+    assert_eq!(hosts.len(), 1, "{live}");
+    assert_eq!(hosts[0][0], "localhost", "{live}");
     assert!(live["bars"].as_u64().unwrap_or(0) >= 5, "{live}");
     assert_eq!(custom["again"]["search"], custom["search"], "{custom}");
     assert_eq!(custom["again"]["cards"], custom["cards"], "{custom}");

@@ -137,6 +137,7 @@ fn sessions_view(ch: &ClickHouse, site_id: i64, from: Option<i64>, to: i64, now_
 fn column(dim: &Dimension) -> String {
     match dim {
         Dimension::Page => "path".to_string(),
+        Dimension::Hostname => "hostname".to_string(),
         Dimension::EventName => "name".to_string(),
         Dimension::EventProp(key) => format!(
             "if(has(prop_keys, {k}), prop_values[indexOf(prop_keys, {k})], NULL)",

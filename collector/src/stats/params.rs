@@ -47,6 +47,8 @@ const MAX_DATE: Date = jiff::civil::date(2100, 12, 31);
 pub enum Dimension {
     /// The path of the event (pageviews and custom events).
     Page,
+    /// The page's host, without `www.` (a site's subdomains apart).
+    Hostname,
     /// The first page of the session.
     EntryPage,
     /// The last page of the session.
@@ -90,6 +92,7 @@ impl Dimension {
     /// Every fixed dimension's name, for messages and the docs.
     pub const NAMES: &'static [&'static str] = &[
         "page",
+        "hostname",
         "entry_page",
         "exit_page",
         "source",
@@ -112,6 +115,7 @@ impl Dimension {
     pub fn scope(&self) -> Scope {
         match self {
             Dimension::Page
+            | Dimension::Hostname
             | Dimension::EventName
             | Dimension::EventProp(_)
             | Dimension::EventPropKeys => Scope::Event,
@@ -137,6 +141,7 @@ impl FromStr for Dimension {
     fn from_str(s: &str) -> Result<Self, String> {
         Ok(match s {
             "page" => Dimension::Page,
+            "hostname" => Dimension::Hostname,
             "entry_page" => Dimension::EntryPage,
             "exit_page" => Dimension::ExitPage,
             "source" => Dimension::Source,
@@ -175,6 +180,7 @@ impl fmt::Display for Dimension {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = match self {
             Dimension::Page => "page",
+            Dimension::Hostname => "hostname",
             Dimension::EntryPage => "entry_page",
             Dimension::ExitPage => "exit_page",
             Dimension::Source => "source",

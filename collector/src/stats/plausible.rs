@@ -157,7 +157,7 @@ pub fn translate(query: Option<&str>, endpoint: Endpoint) -> Result<(String, Sha
 fn dimension_of(property: &str) -> Result<(String, String), String> {
     let unsupported = || {
         format!(
-            "{:?} is not available here (Tallymark has: event:page, event:goal, event:name, event:props:<key>, visit:source, visit:referrer, visit:channel, visit:utm_source, visit:utm_medium, visit:utm_campaign, visit:utm_term, visit:utm_content, visit:entry_page, visit:exit_page, visit:country, visit:browser, visit:os, visit:device)",
+            "{:?} is not available here (Tallymark has: event:page, event:hostname, event:goal, event:name, event:props:<key>, visit:source, visit:referrer, visit:channel, visit:utm_source, visit:utm_medium, visit:utm_campaign, visit:utm_term, visit:utm_content, visit:entry_page, visit:exit_page, visit:country, visit:browser, visit:os, visit:device)",
             property.chars().take(64).collect::<String>()
         )
     };
@@ -166,6 +166,7 @@ fn dimension_of(property: &str) -> Result<(String, String), String> {
     }
     let (dimension, key) = match property {
         "event:page" => ("page", "page"),
+        "event:hostname" => ("hostname", "hostname"),
         "event:goal" => ("event:name", "goal"),
         "event:name" => ("event:name", "name"),
         _ => {

@@ -82,6 +82,7 @@ pub(crate) fn prop_text(json_type: &str, v: &str) -> String {
 fn column(dim: &Dimension, alias: char, sql: &mut Sql) -> String {
     match dim {
         Dimension::Page => format!("{alias}.path"),
+        Dimension::Hostname => format!("{alias}.hostname"),
         Dimension::EventName => format!("{alias}.name"),
         Dimension::EventProp(key) => {
             let p = sql.bind(prop_path(key));

@@ -846,7 +846,12 @@ pub fn breakdown(
         Some((Some(f), v)) if f == *dim => Some(v),
         _ => return Ok(None),
     };
-    if matches!(dim, Dimension::EventProp(_) | Dimension::EventPropKeys) {
+    // Not rolled up: properties, and hostnames (most sites have one; a
+    // breakdown by it reads the raw rows).
+    if matches!(
+        dim,
+        Dimension::EventProp(_) | Dimension::EventPropKeys | Dimension::Hostname
+    ) {
         return Ok(None);
     }
     let Some(days) = days_of(at.site, q.start_ms, q.end_ms) else {
