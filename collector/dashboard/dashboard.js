@@ -224,10 +224,17 @@
 
   var regions = null;
   try { regions = new Intl.DisplayNames(['en'], { type: 'region' }); } catch (e) { regions = null; }
+  // Display names of stored labels (`macos` → `macOS`), from the collector
+  // (dashboard/labels.json, made from core's enums); filters keep the labels.
+  var LABELS = {};
+  var NONE = { source: 'Direct / None', referrer: 'Direct / None', country: 'Unknown' };
   function label(property, value) {
     if (property === 'country' && regions && /^[A-Z]{2}$/.test(value)) {
       try { return regions.of(value) + ' (' + value + ')'; } catch (e) { return value; }
     }
+    var names = LABELS[property];
+    if (names && Object.prototype.hasOwnProperty.call(names, value)) return names[value];
+    if (value === '(none)' && NONE[property]) return NONE[property];
     return value;
   }
 
@@ -259,7 +266,11 @@
     readAddress();
     showNotice('');
     if (!token) { showLogin(''); return; }
-    api('api/v1/sites').then(function (body) {
+    // Without the names, values show as stored: nothing else depends on them.
+    var names = fetch('dashboard/labels.json').then(function (r) { return r.json(); })
+      .then(function (l) { LABELS = l || {}; }, function () {});
+    Promise.all([api('api/v1/sites'), names]).then(function (both) {
+      var body = both[0];
       var sites = body.sites || [];
       if (!sites.length) {
         showLogin('No sites yet: register one with `tallymark site add example.com`.');

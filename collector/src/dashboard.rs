@@ -8,6 +8,8 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
+use tallymark_core::useragent::{Browser, Device, Os};
+
 use crate::AppState;
 
 const HTML: &str = include_str!("../dashboard/index.html");
@@ -43,6 +45,30 @@ pub fn router() -> Router<AppState> {
             "/dashboard/favicon.svg",
             get(|| async { file(ICON, "image/svg+xml") }),
         )
+        .route("/dashboard/labels.json", get(labels))
+}
+
+/// Display names of the values stored as labels (`macos` → `macOS`), from
+/// core's enums: the dashboard shows these and filters by the labels.
+async fn labels() -> Response {
+    fn names<T: Copy>(
+        all: &[T],
+        label: fn(T) -> &'static str,
+        title: fn(T) -> &'static str,
+    ) -> serde_json::Value {
+        all.iter()
+            .map(|v| (label(*v).to_string(), serde_json::Value::from(title(*v))))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    }
+    let body = serde_json::json!({
+        "browser": names(Browser::ALL, Browser::as_str, Browser::title),
+        "os": names(Os::ALL, Os::as_str, Os::title),
+        "device": names(Device::ALL, Device::as_str, Device::title),
+    });
+    let mut response = file("", "application/json");
+    *response.body_mut() = axum::body::Body::from(body.to_string());
+    response
 }
 
 fn file(body: &'static str, content_type: &'static str) -> Response {

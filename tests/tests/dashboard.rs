@@ -94,7 +94,16 @@ fn site_owner_reads_the_dashboard(flags: &[&str], ready: impl Fn(&Collector)) ->
     let sources = rows(&before["panels"], "Sources");
     assert_eq!(
         sources,
-        [["(none)", "1"], ["Google", "1"]].map(|r| r.map(String::from).to_vec()),
+        [["Direct / None", "1"], ["Google", "1"]].map(|r| r.map(String::from).to_vec()),
+        "{before}"
+    );
+    // Devices by their display names (core's titles), not stored labels.
+    let devices = rows(&before["panels"], "Devices");
+    assert!(
+        devices
+            .first()
+            .and_then(|r| r.first())
+            .is_some_and(|d| ["Desktop", "Laptop", "Mobile", "Tablet"].contains(&d.as_str())),
         "{before}"
     );
     assert_eq!(
