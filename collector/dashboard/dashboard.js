@@ -401,12 +401,24 @@
     });
   }
 
+  // The period picker says "Last 30 days" for the current period and "30
+  // days" for one moved back to (the range beside it says which).
+  var CURRENT = {};
+  var PAST = { day: 'Day', '7d': '7 days', '30d': '30 days', month: 'Month', '6mo': '6 months', '12mo': '12 months', year: 'Year' };
+  function periodLabels() {
+    [].forEach.call($('period').options, function (o) {
+      if (!(o.value in CURRENT)) CURRENT[o.value] = o.textContent;
+      o.textContent = view.date && o.value === view.period && PAST[o.value] ? PAST[o.value] : CURRENT[o.value];
+    });
+  }
+
   function refresh(push) {
     writeAddress(push);
     showError('');
     var g = ++generation;
     var current = function () { return g === generation; };
     $('period').value = view.period;
+    periodLabels();
     $('custom').hidden = view.period !== 'custom';
     // The last 5 minutes have no previous or next.
     $('nav').hidden = view.period === 'realtime';

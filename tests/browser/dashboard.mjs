@@ -81,10 +81,13 @@ try {
   await page.click('#prev');
   await page.waitForFunction((r) => document.getElementById('range').textContent !== r, rangeNow);
   const previous = await read();
+  const pickerText = () => page.$eval('#period', (s) => s.options[s.selectedIndex].textContent);
+  previous.picker = await pickerText();
   const rangeBefore = await page.textContent('#range');
   await page.click('#next');
   await page.waitForFunction((r) => document.getElementById('range').textContent === r, rangeNow);
   const back = await read();
+  back.picker = await pickerText();
 
   // A goal: conversions, and the conversion rate against all visitors.
   await page.click('[data-panel="Goals"] td.v button >> text=Purchase');

@@ -160,6 +160,9 @@ fn site_owner_reads_the_dashboard(flags: &[&str], ready: impl Fn(&Collector)) ->
     assert_eq!(day(before[1]).tomorrow().unwrap(), day(now[0]), "{report}");
     assert_eq!((day(before[1]) - day(before[0])).get_days(), 29, "{report}");
     assert_eq!(report["previous"]["cards"]["visitors"], "0", "{report}");
+    // The picker says "30 days" for a past period, "Last 30 days" for now.
+    assert_eq!(report["previous"]["picker"], "30 days", "{report}");
+    assert_eq!(report["back"]["picker"], "Last 30 days", "{report}");
     assert!(
         report["previous"]["search"]
             .as_str()
