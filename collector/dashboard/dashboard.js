@@ -664,7 +664,11 @@
           writeAddress(false);
           loadPanel(section, panel, current);
         };
-        renderTable(body, c[1], metrics.split(','), result, more, pick);
+        var csv = function () {
+          return api('api/v1/stats/breakdown', Object.assign({ property: c[1], metrics: metrics, limit: 1000 }, common()))
+            .then(function (all) { download(c[1], metrics.split(','), all); });
+        };
+        renderTable(body, c[1], metrics.split(','), result, more, pick, csv);
       })
       .catch(function (e) {
         if (!current()) return;
@@ -675,7 +679,48 @@
       });
   }
 
-  function renderTable(box, property, metrics, result, more, pick) {
+  // A CSV field: quoted when it must be, and never a formula a spreadsheet
+  // would run (a value starting with = + - @ gets a leading ').
+  function csvField(v) {
+    var t = v === null || v === undefined ? '' : String(v);
+    if (/^[=+\-@]/.test(t) && isNaN(Number(t))) t = "'" + t;
+    return /[",\r\n]/.test(t) ? '"' + t.replace(/"/g, '""') + '"' : t;
+  }
+
+  // One tab's rows (up to 1000) as a CSV file: the value as shown, then
+  // each metric; revenue as one column per currency.
+  function download(property, metrics, result) {
+    var rows = result.results || [];
+    var currencies = [];
+    rows.forEach(function (r) {
+      (r.revenue || []).forEach(function (x) { if (currencies.indexOf(x.currency) < 0) currencies.push(x.currency); });
+    });
+    currencies.sort();
+    var columns = [];
+    metrics.forEach(function (m) {
+      if (m === 'revenue') currencies.forEach(function (c) { columns.push(['revenue', c]); });
+      else columns.push([m]);
+    });
+    var lines = [[NAMES[property] || property].concat(columns.map(function (c) { return c.join(' '); }))];
+    rows.forEach(function (r) {
+      lines.push([label(property, r.value)].concat(columns.map(function (c) {
+        if (c[0] !== 'revenue') return r[c[0]];
+        var x = (r.revenue || []).filter(function (y) { return y.currency === c[1]; })[0];
+        return x ? x.total : '';
+      })));
+    });
+    var text = lines.map(function (l) { return l.map(csvField).join(','); }).join('\r\n') + '\r\n';
+    var a = el('a', {
+      href: URL.createObjectURL(new Blob([text], { type: 'text/csv;charset=utf-8' })),
+      download: [view.site, property.replace(/[^A-Za-z0-9_-]+/g, '-'), shown ? shown.from + '_' + shown.to : view.period].join('_') + '.csv',
+    });
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(function () { URL.revokeObjectURL(a.href); }, 10000);
+  }
+
+  function renderTable(box, property, metrics, result, more, pick, csv) {
     box.textContent = '';
     var rows = result.results || [];
     if (!rows.length) { box.appendChild(el('p', { class: 'empty', text: 'Nothing in this period.' })); return; }
@@ -707,12 +752,15 @@
     });
     table.appendChild(tbody);
     box.appendChild(table);
-    if (result.total > rows.length) {
-      box.appendChild(el('p', { class: 'empty' }, [
-        document.createTextNode('Top ' + rows.length + ' of ' + numbers.format(result.total) + ' '),
-        rows.length < 1000 ? el('button', { type: 'button', class: 'more', text: 'Show more', onclick: more }) : null,
-      ]));
-    }
+    var exportButton = el('button', {
+      type: 'button', class: 'more', text: 'CSV', title: 'Download this table as CSV (up to 1000 rows)',
+      onclick: function () { csv().catch(function (e) { showError(e.message); }); },
+    });
+    box.appendChild(el('p', { class: 'empty' }, result.total > rows.length ? [
+      document.createTextNode('Top ' + rows.length + ' of ' + numbers.format(result.total) + ' '),
+      rows.length < 1000 ? el('button', { type: 'button', class: 'more', text: 'Show more', onclick: more }) : null,
+      exportButton,
+    ] : [exportButton]));
   }
 
   $('site').addEventListener('change', function () {

@@ -2,6 +2,7 @@
 // reads the figures, clicks a source to filter by it, and reports what the
 // page showed and left behind.
 // usage: node dashboard.mjs BASE_URL TOKEN
+import fs from 'node:fs';
 import { launch } from './chromium.mjs';
 
 const [base, token] = process.argv.slice(2);
@@ -58,6 +59,13 @@ try {
   await page.waitForSelector('#board:not([hidden])');
   await page.waitForFunction(() => /current visitor/.test(document.getElementById('realtime').textContent));
   const before = await read();
+
+  // The Sources table as a CSV file.
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.click('[data-panel="Sources"] button.more >> text=CSV'),
+  ]);
+  const csv = { name: download.suggestedFilename(), text: fs.readFileSync(await download.path(), 'utf8') };
 
   // Click "Google" in the Sources panel: the whole board is filtered by it.
   await page.click('[data-panel="Sources"] td.v button >> text=Google');
@@ -186,7 +194,7 @@ try {
 
   console.log(JSON.stringify({
     landed, refused, before, filtered, reloaded, storage,
-    rangeNow, nextAtToday, rangeBefore, previous, back, other, unfiltered, goal, custom, refusedView,
+    rangeNow, nextAtToday, csv, rangeBefore, previous, back, other, unfiltered, goal, custom, refusedView,
     goalKeys, planValues, goalsTab, planValuesReloaded, propFiltered, live, months,
     cookies, errors: seen,
   }));

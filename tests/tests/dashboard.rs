@@ -97,6 +97,18 @@ fn site_owner_reads_the_dashboard(flags: &[&str], ready: impl Fn(&Collector)) ->
         [["Direct / None", "1"], ["Google", "1"]].map(|r| r.map(String::from).to_vec()),
         "{before}"
     );
+    // The Sources table as CSV: display names, one row per value.
+    let csv = &report["csv"];
+    assert_eq!(
+        csv["text"],
+        "source,visitors\r\nDirect / None,1\r\nGoogle,1\r\n",
+        "{report}"
+    );
+    let name = csv["name"].as_str().unwrap_or_default();
+    assert!(
+        name.starts_with("localhost_source_") && name.ends_with(".csv"),
+        "{report}"
+    );
     // Devices by their display names (core's titles), not stored labels.
     let devices = rows(&before["panels"], "Devices");
     assert!(
