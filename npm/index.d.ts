@@ -34,9 +34,14 @@ export interface TrackOptions {
  * Starts the beacon: loads the WASM, sends the first page view and hooks
  * `history.pushState`/`replaceState`, `popstate` (and `hashchange` with
  * `hashRouting`). Calling it again returns the same promise. The promise
- * never rejects; nothing the beacon does throws into the page.
+ * never rejects (nothing the beacon does throws into the page); it resolves
+ * to `true` when the beacon is on, and to `false` when it will send
+ * nothing: on a server (SSR), when the WASM could not load (blocked by a
+ * Content-Security-Policy without `'wasm-unsafe-eval'`, offline), on
+ * `localhost` without `allowLocalhost`, or with
+ * `localStorage.tallymark_ignore` set.
  */
-export function init(options?: InitOptions): Promise<void>;
+export function init(options?: InitOptions): Promise<boolean>;
 
 /**
  * Sends the custom event `name`. Props are checked against the collector's

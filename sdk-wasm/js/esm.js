@@ -9,11 +9,11 @@ var tmReady;
 export function init(options) {
   try {
     if (tmReady) return tmReady;
-    if (typeof window == 'undefined') return Promise.resolve();
+    if (typeof window == 'undefined') return Promise.resolve(false);
     var o = options || {};
     tmReady = tmGlue.default({ module_or_path: new URL('./tallymark_bg.wasm', import.meta.url) })
       .then(function () {
-        tmStart(tmGlue, {
+        return tmStart(tmGlue, {
           site: o.site,
           endpoint: o.endpoint || '/api/event',
           hash: o.hashRouting,
@@ -23,10 +23,10 @@ export function init(options) {
           allowLocalhost: o.allowLocalhost,
         });
       })
-      .catch(function () {});
+      .catch(function () { return false; });
     return tmReady;
   } catch (e) {
-    return Promise.resolve();
+    return Promise.resolve(false);
   }
 }
 

@@ -12,8 +12,9 @@
 // made before the wasm loaded (or while the page is prerendered), at most
 // 100 (a server render or a blocked wasm never drains it); tmF: the track()
 // of another copy of the beacon that started first on this page (script tag
-// twice, or script tag and npm package): this copy forwards to it.
-var tmW, tmO, tmQ = [], tmF;
+// twice, or script tag and npm package): this copy forwards to it; tmOn:
+// whether the beacon is on (what the npm entry's init() resolves to).
+var tmW, tmO, tmQ = [], tmF, tmOn = false;
 
 // sendBeacon with a text/plain body (no CORS preflight, survives unload);
 // when it is missing, throws or refuses, fetch with keepalive at low
@@ -109,16 +110,17 @@ function tmFirst() {
 
 // Starts the beacon with the wasm exports `w` and options `o`:
 // {site, endpoint, hash, outbound, downloads, notFound, allowLocalhost}.
+// Returns whether the beacon is on (anything will be sent).
 function tmStart(w, o) {
   try {
     var ignore = false, h = history;
     try { ignore = localStorage.getItem('tallymark_ignore') == 'true'; } catch (e) {}
-    if (tmW || tmF) return; // already started
+    if (tmW || tmF) return tmOn; // already started
     // Another copy already counts this page: forward to it.
     if (window.__tallymark) {
       tmF = window.__tallymark;
       tmDrain();
-      return;
+      return tmOn = true;
     }
     window.__tallymark = tmTrack;
     tmW = w;
@@ -127,7 +129,7 @@ function tmStart(w, o) {
       return w.start(o.site || location.hostname, location.hostname, ignore,
         (o.hash ? 1 : 0) | (o.allowLocalhost ? 2 : 0));
     };
-    if (!on()) return;
+    if (!on()) return false;
     ['pushState', 'replaceState'].forEach(function (m) {
       var f = h[m];
       if (typeof f == 'function') {
@@ -154,5 +156,8 @@ function tmStart(w, o) {
     // events it queued.
     if (document.prerendering) document.addEventListener('prerenderingchange', tmFirst, { once: true });
     else tmFirst();
-  } catch (e) {}
+    return tmOn = true;
+  } catch (e) {
+    return false;
+  }
 }

@@ -306,6 +306,15 @@ try {
         cookie: document.cookie,
       }));
       report.cookies = await context.cookies();
+      // The wasm blocked (as a strict CSP or a flaky network would): init()
+      // resolves to false, nothing throws, nothing is sent.
+      const blocked = await context.newPage();
+      blocked.on('pageerror', (e) => report.pageErrors.push(String(e)));
+      await blocked.route('**/*.wasm', (r) => r.abort());
+      await blocked.goto(`${origin}/?api=${encodeURIComponent(api)}`);
+      await blocked.waitForFunction(() => document.getElementById('status').textContent !== 'loading');
+      report.blockedText = await blocked.textContent('body');
+      await blocked.close();
       break;
     }
     default:

@@ -100,8 +100,7 @@ fn site_owner_reads_the_dashboard(flags: &[&str], ready: impl Fn(&Collector)) ->
     // The Sources table as CSV: display names, one row per value.
     let csv = &report["csv"];
     assert_eq!(
-        csv["text"],
-        "source,visitors\r\nDirect / None,1\r\nGoogle,1\r\n",
+        csv["text"], "source,visitors\r\nDirect / None,1\r\nGoogle,1\r\n",
         "{report}"
     );
     let name = csv["name"].as_str().unwrap_or_default();

@@ -76,6 +76,11 @@ fn app_sends_a_pageview_and_an_event(bundler: &str) {
     assert_eq!(report["errors"], json!([]), "{report}");
     assert_eq!(report["pageErrors"], json!([]), "{report}");
     assert_eq!(report["appText"].as_str().map(str::trim), Some("ready"));
+    assert_eq!(
+        report["blockedText"].as_str().map(str::trim),
+        Some("off: false"),
+        "init() says the beacon is off when its wasm cannot load: {report}"
+    );
     assert_eq!(report["storage"]["localStorage"], 0);
     assert_eq!(report["storage"]["sessionStorage"], 0);
     assert_eq!(report["storage"]["indexedDB"], 0);
