@@ -680,10 +680,10 @@
   }
 
   // A CSV field: quoted when it must be, and never a formula a spreadsheet
-  // would run (a value starting with = + - @ gets a leading ').
+  // would run (a value starting with = + - @, a tab or a CR gets a leading ').
   function csvField(v) {
     var t = v === null || v === undefined ? '' : String(v);
-    if (/^[=+\-@]/.test(t) && isNaN(Number(t))) t = "'" + t;
+    if (/^[=+\-@\t\r]/.test(t) && isNaN(Number(t))) t = "'" + t;
     return /[",\r\n]/.test(t) ? '"' + t.replace(/"/g, '""') + '"' : t;
   }
 

@@ -2101,11 +2101,14 @@ async fn plausibles_stats_api_answers_with_the_same_numbers() {
         .await;
     assert_eq!(
         p,
+        // Changes as Plausible states them (03-29 against 03-28, see
+        // `compare_with_the_previous_period`): whole percents, and the bounce
+        // rate's difference in points (33.3 − 0).
         json!({"results": {
-            "visitors": {"value": n["results"]["visitors"], "change": n["comparison"]["change"]["visitors"]},
-            "pageviews": {"value": n["results"]["pageviews"], "change": n["comparison"]["change"]["pageviews"]},
-            "bounce_rate": {"value": n["results"]["bounce_rate"], "change": n["comparison"]["change"]["bounce_rate"]},
-            "visit_duration": {"value": n["results"]["visit_duration"], "change": n["comparison"]["change"]["visit_duration"]},
+            "visitors": {"value": n["results"]["visitors"], "change": 100},
+            "pageviews": {"value": n["results"]["pageviews"], "change": 33},
+            "bounce_rate": {"value": n["results"]["bounce_rate"], "change": 33.3},
+            "visit_duration": {"value": n["results"]["visit_duration"], "change": -81},
         }})
     );
     assert_eq!(

@@ -27,6 +27,7 @@ use alloc::vec::Vec;
 
 use serde_json::{Map, Value};
 
+use crate::validate::{host_belongs_to_site, normalize_site};
 use crate::wire::{self, Kind, MAX_SCREEN_WIDTH, PayloadV1, PropValue, Props, Revenue, WireError};
 
 /// What a request body asks the collector to do.
@@ -129,12 +130,21 @@ fn from_plausible(o: &Map<String, Value>) -> Result<Incoming, WireError> {
         Some((key, _)) => return Err(malformed(key, "must be a string")),
         None => Vec::new(),
     };
+    let host = url::Url::parse(&url).ok().and_then(|u| {
+        u.host_str()
+            .map(|h| strip_www(h.trim_end_matches('.')).to_string())
+    });
     if sites.is_empty() {
         // As Plausible does: the page's own host, without `www.`.
-        let host = url::Url::parse(&url)
-            .ok()
-            .and_then(|u| u.host_str().map(|h| strip_www(h).to_string()));
-        sites.push(host.ok_or_else(|| malformed("domain", "required when url has no host"))?);
+        sites.push(
+            host.clone()
+                .ok_or_else(|| malformed("domain", "required when url has no host"))?,
+        );
+    }
+    // Domains the page belongs to first (a list may name a roll-up site
+    // before the page's own), in their order otherwise.
+    if let Some(host) = &host {
+        sites.sort_by_key(|d| !normalize_site(d).is_some_and(|d| host_belongs_to_site(host, &d)));
     }
     let site = sites.remove(0);
     let referrer = match field(o, "r", "referrer") {
@@ -352,6 +362,15 @@ mod tests {
         );
         assert_eq!(p.site, "example.com");
         assert_eq!(other, vec!["rollup.example".to_string()]);
+        // The page's own domain comes first, whatever the list's order.
+        let (p, other) = event(
+            r#"{"n":"pageview","u":"https://blog.example.com/","d":"rollup.example,other.example,example.com"}"#,
+        );
+        assert_eq!(p.site, "example.com");
+        assert_eq!(
+            other,
+            vec!["rollup.example".to_string(), "other.example".to_string()]
+        );
         // No domain: the page's host, as Plausible does.
         let (p, _) = event(r#"{"n":"pageview","u":"https://www.shop.example/x"}"#);
         assert_eq!(p.site, "shop.example");

@@ -122,7 +122,6 @@ function tmStart(w, o) {
       tmDrain();
       return tmOn = true;
     }
-    window.__tallymark = tmTrack;
     tmW = w;
     tmO = o;
     var on = function () {
@@ -130,6 +129,9 @@ function tmStart(w, o) {
         (o.hash ? 1 : 0) | (o.allowLocalhost ? 2 : 0));
     };
     if (!on()) return false;
+    // Only a copy that is on counts the page for the others: one that is off
+    // (localhost) must not silence one told to send from there.
+    window.__tallymark = tmTrack;
     ['pushState', 'replaceState'].forEach(function (m) {
       var f = h[m];
       if (typeof f == 'function') {

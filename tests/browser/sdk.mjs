@@ -273,6 +273,18 @@ try {
       await settle();
       break;
     }
+    // A copy that is off (localhost, no data-allow-localhost) before one
+    // that is on: the one that is on still counts the page, once.
+    case 'offon': {
+      const off = `<script defer src="${collector}/js/tallymark.js" data-site="localhost"></script>`;
+      pages.set('/offon', html(off + tag()));
+      await page.goto(`${origin}/offon`);
+      await beacons(1);
+      await page.evaluate(() => window.tallymark('Once', { n: 1 }));
+      await beacons(2);
+      await settle();
+      break;
+    }
     // Back to a page, then forward again, both restored from the
     // back/forward cache (no script runs again): each is a page view.
     case 'bfcache': {

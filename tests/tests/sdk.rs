@@ -262,6 +262,16 @@ fn the_script_twice_counts_once_and_fragments_and_kept_paths_add_nothing() {
 }
 
 #[test]
+fn a_copy_that_is_off_does_not_silence_one_that_is_on() {
+    let collector = Collector::start();
+    let report = run(&collector, "offon");
+    assert_clean(&report);
+    assert_eq!(report["finished"], 2, "{report}");
+    collector.wait_for_count("SELECT COUNT(*) FROM events", 2, WAIT);
+    assert_eq!(events(&collector), vec![pv("/offon"), ev("Once", "/offon")]);
+}
+
+#[test]
 fn a_page_restored_from_the_back_forward_cache_is_a_view() {
     let collector = Collector::start();
     let report = run(&collector, "bfcache");

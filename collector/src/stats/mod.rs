@@ -852,8 +852,8 @@ pub struct AggregateResponse {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Comparison {
-    /// The previous period: same length just before (previous calendar
-    /// month or year for `month` and `year`).
+    /// The previous period: same length just before (the previous calendar
+    /// month, year, 6 or 12 months for `month`, `year`, `6mo` and `12mo`).
     pub period: PeriodInfo,
     pub results: MetricValues,
     /// Percent change per requested metric, 1 decimal; null when the
@@ -969,10 +969,10 @@ struct CommonParams {
     /// Repeatable, all must hold: `<dimension>==<value>` (is),
     /// `<dimension>!=<value>` (is not; unset values pass), `<dimension>~<value>`
     /// (contains, case-insensitive). `(none)` as value means "not set".
-    /// Dimensions: page, entry_page, exit_page, source, referrer, channel,
-    /// utm_source, utm_medium, utm_campaign, utm_term, utm_content, country,
-    /// browser, os, device, event:name, event:props:<key>. Event dimensions
-    /// (page, event:name, event:props) keep, for session metrics, the visits
+    /// Dimensions: page, hostname, entry_page, exit_page, source, referrer,
+    /// channel, utm_source, utm_medium, utm_campaign, utm_term, utm_content,
+    /// country, browser, os, device, event:name, event:props:<key>. Event
+    /// dimensions (page, hostname, event:name, event:props) keep, for session metrics, the visits
     /// with a matching event (`!=`: with no event equal to the value); entry and
     /// exit page keep, for event metrics, the events of matching visits.
     filter: Option<Vec<String>>,
@@ -996,7 +996,7 @@ struct AggregateParams {
 struct TimeseriesParams {
     /// `minute`, `hour`, `day`, `week` (Monday to Sunday) or `month`, in the
     /// site's timezone. Default: minute for realtime, hour for day, month
-    /// for year, else day. At most 5000 buckets.
+    /// for year, 6mo and 12mo, else day. At most 5000 buckets.
     interval: Option<String>,
 }
 

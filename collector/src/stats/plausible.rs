@@ -128,7 +128,19 @@ pub fn translate(query: Option<&str>, endpoint: Endpoint) -> Result<(String, Sha
     {
         out.append_pair("metrics", "visitors");
     }
+    if !wants(query) {
+        return Err(StatsError::bad(
+            "site_id",
+            "missing (example: site_id=example.com)",
+        ));
+    }
     match (period.as_deref(), date) {
+        (Some("custom"), None) => {
+            return Err(StatsError::bad(
+                "date",
+                "required with period=custom: two days joined by a comma (2024-01-01,2024-01-31)",
+            ));
+        }
         (Some("custom"), Some(range)) => {
             let (from, to) = range.split_once(',').ok_or_else(|| {
                 StatsError::bad(
@@ -204,6 +216,12 @@ fn filter_of(filter: &str) -> Result<String, StatsError> {
             shown()
         )));
     }
+    if value.contains('*') {
+        return Err(bad(format!(
+            "{:?}: wildcards (*) are not supported; use ~ (contains) instead",
+            shown()
+        )));
+    }
     let (dimension, _) = dimension_of(property).map_err(bad)?;
     // A goal "Visit /path" is a pageview goal: the page.
     if property == "event:goal"
@@ -211,15 +229,32 @@ fn filter_of(filter: &str) -> Result<String, StatsError> {
     {
         return Ok(format!("page{op}{page}"));
     }
-    Ok(format!(
-        "{dimension}{op}{}",
-        stored_value(&dimension, value)
-    ))
+    let value = stored_value(&dimension, value).ok_or_else(|| {
+        bad(format!(
+            "{:?}: not a {dimension} this collector records (it knows: {})",
+            shown(),
+            known(&dimension)
+        ))
+    })?;
+    Ok(format!("{dimension}{op}{value}"))
+}
+
+/// The display names a closed dimension takes, for messages.
+fn known(dimension: &str) -> String {
+    let titles: Vec<&str> = match dimension {
+        "browser" => Browser::ALL.iter().map(|b| b.title()).collect(),
+        "os" => Os::ALL.iter().map(|o| o.title()).collect(),
+        "device" => Device::ALL.iter().map(|d| d.title()).collect(),
+        _ => Vec::new(),
+    };
+    titles.join(", ")
 }
 
 /// Plausible's name for a value as Tallymark stores it: display names of
-/// browsers, OSs and devices (any case), `Direct / None`.
-fn stored_value(dimension: &str, value: &str) -> String {
+/// browsers, OSs and devices (any case, and Plausible's own names for a few),
+/// `Direct / None`. `None` for a browser, OS or device this collector does
+/// not know (a filter on it would silently match nothing).
+fn stored_value(dimension: &str, value: &str) -> Option<String> {
     fn label<T: Copy>(
         all: &[T],
         value: &str,
@@ -232,17 +267,39 @@ fn stored_value(dimension: &str, value: &str) -> String {
             })
             .map(|v| as_str(*v))
     }
-    let found = match dimension {
-        "browser" => label(Browser::ALL, value, Browser::as_str, Browser::title),
-        // Plausible's own names for two of them.
-        "os" if value == "Mac" => Some(Os::MacOs.as_str()),
-        "os" if value == "GNU/Linux" => Some(Os::Linux.as_str()),
-        "os" => label(Os::ALL, value, Os::as_str, Os::title),
-        "device" => label(Device::ALL, value, Device::as_str, Device::title),
-        "source" if value == DIRECT => Some(NONE_LABEL),
-        _ => None,
+    let (closed, found) = match dimension {
+        // Plausible's own names for a few.
+        "browser" => (
+            true,
+            match value {
+                "Microsoft Edge" => Some(Browser::Edge.as_str()),
+                "Samsung Browser" => Some(Browser::SamsungInternet.as_str()),
+                "Yandex" => Some(Browser::Yandex.as_str()),
+                _ => label(Browser::ALL, value, Browser::as_str, Browser::title),
+            },
+        ),
+        "os" => (
+            true,
+            match value {
+                "Mac" => Some(Os::MacOs.as_str()),
+                "GNU/Linux" => Some(Os::Linux.as_str()),
+                "Chrome OS" => Some(Os::ChromeOs.as_str()),
+                _ => label(Os::ALL, value, Os::as_str, Os::title),
+            },
+        ),
+        "device" => (
+            true,
+            label(Device::ALL, value, Device::as_str, Device::title),
+        ),
+        "source" if value == DIRECT => (false, Some(NONE_LABEL)),
+        _ => (false, None),
     };
-    found.map_or_else(|| value.to_string(), str::to_string)
+    match found {
+        Some(label) => Some(label.to_string()),
+        // "(none)": not set, in every dimension.
+        None if closed && value != NONE_LABEL => None,
+        None => Some(value.to_string()),
+    }
 }
 
 /// How Plausible shows a stored value.
@@ -257,24 +314,39 @@ fn shown_value(dimension: &str, value: &str) -> String {
     title.map_or_else(|| value.to_string(), str::to_string)
 }
 
+/// The change against the previous period as Plausible states it: the
+/// bounce rate's difference in points, any other metric's percent change as
+/// a whole number (100 from nothing, 0 from nothing to nothing); `null` for
+/// revenue, which is per currency.
+fn change(metric: &str, now: &Value, before: Option<&Value>) -> Value {
+    let (Some(now), Some(before)) = (now.as_f64(), before.and_then(Value::as_f64)) else {
+        return Value::Null;
+    };
+    if metric == "bounce_rate" {
+        return Value::from(((now - before) * 10.0).round() / 10.0);
+    }
+    if before == 0.0 {
+        return Value::from(if now > 0.0 { 100 } else { 0 });
+    }
+    Value::from(((now - before) / before * 100.0).round() as i64)
+}
+
 /// Tallymark's answer (as JSON) in Plausible's shape.
 pub fn reshape(endpoint: Endpoint, answer: Value, shape: &Shape) -> Value {
     let results = answer.get("results").cloned().unwrap_or(Value::Null);
     match endpoint {
         // {"results": {"visitors": {"value": 3, "change": 50.0}}}
         Endpoint::Aggregate => {
-            let change = answer.pointer("/comparison/change");
+            let previous = answer.pointer("/comparison/results");
             let mut out = Map::new();
             if let Value::Object(metrics) = results {
                 for (metric, value) in metrics {
                     let mut entry = Map::new();
-                    entry.insert("value".into(), value);
-                    if let Some(change) = change {
-                        entry.insert(
-                            "change".into(),
-                            change.get(&metric).cloned().unwrap_or(Value::Null),
-                        );
+                    if let Some(previous) = previous {
+                        let change = change(&metric, &value, previous.get(&metric));
+                        entry.insert("change".into(), change);
                     }
+                    entry.insert("value".into(), value);
                     out.insert(metric, Value::Object(entry));
                 }
             }
@@ -383,6 +455,21 @@ mod tests {
         )
         .unwrap();
         assert_eq!(q, "site=a.example&interval=day&period=30d");
+        // Plausible's names for some browsers and OSs, and "(none)".
+        let (q, _) = translate(
+            Some("site_id=a&filters=visit:browser%3D%3DMicrosoft%20Edge;visit:os%3D%3DMac;visit:os!%3D(none)"),
+            Endpoint::Aggregate,
+        )
+        .unwrap();
+        assert_eq!(
+            pairs(&q)[1..4],
+            [
+                ("filter", "browser==edge"),
+                ("filter", "os==macos"),
+                ("filter", "os!=(none)")
+            ]
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+        );
     }
 
     #[test]
@@ -398,6 +485,22 @@ mod tests {
                 Endpoint::Breakdown,
                 "property: \"visit:city\" is not available here",
             ),
+            (
+                "site_id=a&filters=event:page%3D%3D/blog/**",
+                Endpoint::Aggregate,
+                "filters: \"event:page==/blog/**\": wildcards (*) are not supported",
+            ),
+            (
+                "site_id=a&filters=visit:browser%3D%3DNetscape",
+                Endpoint::Aggregate,
+                "filters: \"visit:browser==Netscape\": not a browser this collector records (it knows: Chrome, Firefox",
+            ),
+            (
+                "site_id=a&period=custom",
+                Endpoint::Aggregate,
+                "date: required with period=custom",
+            ),
+            ("", Endpoint::Realtime, "site_id: missing"),
             (
                 "site_id=a&period=custom&date=2024-01-01",
                 Endpoint::Aggregate,
@@ -433,7 +536,7 @@ mod tests {
         };
         assert_eq!(
             reshape(Endpoint::Aggregate, aggregate, &shape),
-            serde_json::json!({"results": {"visitors": {"value": 3, "change": 50.0}, "bounce_rate": {"value": 50.0, "change": null}}})
+            serde_json::json!({"results": {"visitors": {"value": 3, "change": 50}, "bounce_rate": {"value": 50.0, "change": 50.0}}})
         );
         let breakdown = serde_json::json!({"results": [{"value": "(none)", "visitors": 2}, {"value": "Google", "visitors": 1}]});
         let shape = Shape {
