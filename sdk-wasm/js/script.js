@@ -1,5 +1,5 @@
 // The script-tag entry: <script defer src=".../js/tallymark.js"
-// data-site="example.com" [data-api="…"] [data-hash] [data-outbound]
+// data-site="example.com" (or data-domain) [data-api="…"] [data-hash] [data-outbound]
 // [data-downloads] [data-404] [data-allow-localhost]></script>
 //
 // The page API is the global function `tallymark(name, props, {revenue})`,
@@ -19,7 +19,8 @@ try {
     var attr = function (n) { return s.getAttribute('data-' + n); };
     var flag = function (n) { var v = attr(n); return v != null && v != 'false'; };
     var o = {
-      site: attr('site'),
+      // data-domain: Plausible's name for it, so its tag works as it is.
+      site: attr('site') || attr('domain'),
       endpoint: attr('api') || new URL('/api/event', s.src).href,
       hash: flag('hash'),
       outbound: flag('outbound'),

@@ -274,10 +274,13 @@ try {
       break;
     }
     // A copy that is off (localhost, no data-allow-localhost) before one
-    // that is on: the one that is on still counts the page, once.
+    // that is on (named by data-domain): the one that is on still counts the
+    // page, once.
     case 'offon': {
       const off = `<script defer src="${collector}/js/tallymark.js" data-site="localhost"></script>`;
-      pages.set('/offon', html(off + tag()));
+      // data-domain, Plausible's attribute, names the site too.
+      const on = `<script defer src="${collector}/js/tallymark.js" data-domain="localhost" data-allow-localhost></script>`;
+      pages.set('/offon', html(off + on));
       await page.goto(`${origin}/offon`);
       await beacons(1);
       await page.evaluate(() => window.tallymark('Once', { n: 1 }));
