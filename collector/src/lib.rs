@@ -394,6 +394,8 @@ pub fn spawn_maintenance(state: AppState) {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/api/event", post(ingest::event))
+        // Umami's tracker and `@umami/node` post here (core::intake).
+        .route("/api/send", post(ingest::event))
         // Any site may send beacons. `sendBeacon` always sends in credentials
         // mode "include", so a JSON beacon's preflight must name the origin
         // and allow credentials: `*` fails it and the beacon is lost

@@ -1142,3 +1142,39 @@ async fn a_non_interactive_event_leaves_the_visit_a_bounce() {
     );
     assert_eq!(row(&h), (1, 3, 1), "an interactive one ends the bounce");
 }
+
+/// Umami's tracker and `@umami/node` post to `/api/send`; the site is the
+/// registered domain the page's host belongs to (Umami's website id is not
+/// needed), and `identify` keeps nothing.
+#[tokio::test]
+async fn umami_format_events_at_api_send() {
+    let h = harness();
+    let send = |body: &'static str| {
+        Request::post("/api/send")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::USER_AGENT, FIREFOX)
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let view = r#"{"type":"event","payload":{"website":"4fb7fa4c-5b46-438d-94b3-3a8fb9bc2e8b","hostname":"docs.example.com","screen":"1440x900","language":"en-US","title":"Docs","url":"/guide","referrer":"https://duckduckgo.com/"}}"#;
+    let r = h.send(send(view)).await;
+    assert_eq!((r.status, r.dropped), (StatusCode::ACCEPTED, None));
+    let who = r#"{"type":"identify","payload":{"website":"w","hostname":"example.com","url":"/","data":{"email":"someone@example.com"}}}"#;
+    let r = h.send(send(who)).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    assert_eq!(r.dropped.as_deref(), Some("identify"));
+    let elsewhere =
+        r#"{"type":"event","payload":{"website":"w","hostname":"unknown.org","url":"/"}}"#;
+    assert_eq!(h.send(send(elsewhere)).await.status, StatusCode::NOT_FOUND);
+    let (host, path, source): (String, String, String) = h
+        .db()
+        .query_row("SELECT hostname, path, source FROM events", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap();
+    assert_eq!(
+        (host.as_str(), path.as_str(), source.as_str()),
+        ("docs.example.com", "/guide", "DuckDuckGo")
+    );
+    assert_eq!(h.count("SELECT COUNT(*) FROM events"), 1);
+}

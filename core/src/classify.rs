@@ -28,6 +28,8 @@ pub enum DropReason {
     /// A Plausible tracker's `engagement` ping (time on page, scroll depth):
     /// not recorded, and not a custom event.
     Engagement,
+    /// Umami's `identify` call: data about a person, never kept.
+    Identify,
 }
 
 impl DropReason {
@@ -54,6 +56,7 @@ impl DropReason {
             DropReason::ReferrerSpam => "referrer_spam",
             DropReason::Duplicate => "duplicate",
             DropReason::Engagement => "engagement",
+            DropReason::Identify => "identify",
         }
     }
 }

@@ -1,5 +1,9 @@
 //! What a request body asks for: a v1 payload ([`wire`]), or an event in
-//! Plausible's format, translated into one.
+//! Plausible's or Umami's format, translated into one.
+//!
+//! Umami's tracker and `@umami/node` post `{"type": "event", "payload":
+//! {…}}` to `/api/send` (the collector routes it here too); see
+//! `from_umami`.
 //!
 //! Plausible's trackers (its script, `@plausible-analytics/tracker`,
 //! `plausible-tracker`, `next-plausible`, the CMS plugins) and its Events API
@@ -48,6 +52,9 @@ pub enum Incoming {
     /// when a page is left). Not recorded: answered as a drop, so the
     /// tracker never retries it, and never counted as a custom event.
     Engagement,
+    /// Umami's `identify` call (data about a person). Nobody is identified
+    /// here: answered as a drop, nothing stored.
+    Identify,
 }
 
 /// Parses a v1 body, or failing that a Plausible one. A body that is neither
@@ -59,24 +66,32 @@ pub fn parse(body: &[u8]) -> Result<Incoming, WireError> {
             other_sites: Vec::new(),
         }),
         Err(WireError::BodyTooLarge) => Err(WireError::BodyTooLarge),
-        Err(v1) => match plausible_object(body) {
-            Some(object) => from_plausible(&object),
-            None => Err(v1),
+        Err(v1) => match foreign_object(body) {
+            Some(object) if is_umami(&object) => from_umami(&object),
+            Some(object) if is_plausible(&object) => from_plausible(&object),
+            _ => Err(v1),
         },
     }
 }
 
-/// The body as a JSON object, when it has Plausible's shape.
-fn plausible_object(body: &[u8]) -> Option<Map<String, Value>> {
+/// The body as a JSON object that is not v1's (neither `kind` nor `site`).
+fn foreign_object(body: &[u8]) -> Option<Map<String, Value>> {
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     let object: Map<String, Value> = serde_json::from_slice(body).ok()?;
-    if object.contains_key("kind") || object.contains_key("site") {
-        return None;
-    }
+    (!object.contains_key("kind") && !object.contains_key("site")).then_some(object)
+}
+
+/// Plausible's shape: one of `n`, `name`, `u`, `d`, `domain`.
+fn is_plausible(object: &Map<String, Value>) -> bool {
     ["n", "name", "u", "d", "domain"]
         .iter()
         .any(|k| object.contains_key(*k))
-        .then_some(object)
+}
+
+/// Umami's shape: `{"type": "event", "payload": {…}}`.
+fn is_umami(object: &Map<String, Value>) -> bool {
+    object.get("type").is_some_and(Value::is_string)
+        && object.get("payload").is_some_and(Value::is_object)
 }
 
 /// The first of Plausible's two names for a key that is present and not
@@ -182,6 +197,112 @@ fn from_plausible(o: &Map<String, Value>) -> Result<Incoming, WireError> {
     })
 }
 
+/// Umami's tracker (`POST /api/send`, `{"type", "payload": {"website",
+/// "hostname", "url", "referrer", "screen", "name", "data", …}}`). The
+/// `website` id is not needed: the site is the registered domain the page's
+/// host belongs to (the host first, then each parent domain). `url` is the
+/// path Umami sends (or a full URL); `referrer` counts only as a full URL
+/// (after an in-app navigation Umami sends the previous path); `screen` is
+/// `WIDTHxHEIGHT`; `data` is the event's props, its numeric `revenue` with a
+/// `currency` the revenue. `title` and `language` are not recorded.
+fn from_umami(o: &Map<String, Value>) -> Result<Incoming, WireError> {
+    match o.get("type").and_then(Value::as_str) {
+        Some("event") => {}
+        Some("identify") => return Ok(Incoming::Identify),
+        _ => return Err(malformed("type", "must be \"event\" or \"identify\"")),
+    }
+    let Some(Value::Object(p)) = o.get("payload") else {
+        return Err(malformed("payload", "must be an object"));
+    };
+    let text = |key: &str| {
+        p.get(key)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    };
+    let raw = text("url").unwrap_or("/");
+    let url = if is_http(raw) {
+        raw.to_string()
+    } else {
+        let host = text("hostname")
+            .ok_or_else(|| malformed("payload.hostname", "required when url is a path"))?;
+        let slash = if raw.starts_with('/') { "" } else { "/" };
+        ["https://", host, slash, raw].concat()
+    };
+    let host = url::Url::parse(&url)
+        .ok()
+        .and_then(|u| {
+            u.host_str()
+                .map(|h| strip_www(h.trim_end_matches('.')).to_string())
+        })
+        .ok_or_else(|| malformed("payload.url", "not a page address"))?;
+    // The host, then each parent domain down to two labels.
+    let mut sites = vec![host.clone()];
+    let mut rest = host.as_str();
+    while let Some((_, parent)) = rest.split_once('.') {
+        if !parent.contains('.') {
+            break;
+        }
+        sites.push(parent.to_string());
+        rest = parent;
+    }
+    let name = text("name");
+    let kind = if name.is_some() {
+        Kind::Event
+    } else {
+        Kind::Pageview
+    };
+    let mut props = match p.get("data") {
+        Some(Value::Object(data)) => flat_props(data),
+        _ => Props::new(),
+    };
+    let revenue = match (kind, props.get("revenue"), props.get("currency")) {
+        (Kind::Event, Some(PropValue::Number(amount)), Some(PropValue::String(currency))) => {
+            Some(Revenue {
+                amount: *amount,
+                currency: currency.to_ascii_uppercase(),
+            })
+        }
+        _ => None,
+    };
+    if revenue.is_some() {
+        props = props
+            .iter()
+            .filter(|(k, _)| *k != "revenue" && *k != "currency")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+    }
+    let screen_width = text("screen")
+        .and_then(|s| s.split('x').next())
+        .and_then(|w| w.trim().parse::<u32>().ok())
+        .filter(|w| (1..=MAX_SCREEN_WIDTH).contains(w));
+    let payload = PayloadV1 {
+        kind,
+        site: sites.remove(0),
+        url,
+        referrer: text("referrer").filter(|r| is_http(r)).map(str::to_string),
+        screen_width,
+        name: name.map(str::to_string),
+        props: (!props.is_empty()).then_some(props),
+        revenue,
+        event_id: None,
+        interactive: None,
+    };
+    payload.check_limits()?;
+    Ok(Incoming::Event {
+        payload,
+        other_sites: sites,
+    })
+}
+
+/// Whether `url` starts with `http://` or `https://` (any case).
+fn is_http(url: &str) -> bool {
+    ["http://", "https://"].iter().any(|p| {
+        url.get(..p.len())
+            .is_some_and(|h| h.eq_ignore_ascii_case(p))
+    })
+}
+
 fn strip_www(host: &str) -> &str {
     host.strip_prefix("www.").unwrap_or(host)
 }
@@ -234,7 +355,14 @@ fn props(o: &Map<String, Value>) -> Option<Props> {
         }
         _ => return None,
     };
-    let props: Props = object
+    let props = flat_props(object);
+    (!props.is_empty()).then_some(props)
+}
+
+/// The scalar values of `object` as props; empty strings, nulls, arrays and
+/// objects are left out (as Plausible and Umami's flat reports do).
+fn flat_props(object: &Map<String, Value>) -> Props {
+    object
         .iter()
         .filter_map(|(key, value)| {
             let value = match value {
@@ -245,8 +373,7 @@ fn props(o: &Map<String, Value>) -> Option<Props> {
             };
             Some((key.clone(), value))
         })
-        .collect();
-    (!props.is_empty()).then_some(props)
+        .collect()
 }
 
 /// `$` / `revenue`: `{"amount": 19.99 or "19.99", "currency": "EUR"}`.
@@ -417,6 +544,58 @@ mod tests {
         assert_eq!(p.interactive, None);
         let (p, _) = event(r#"{"n":"pageview","u":"https://example.com/","i":false}"#);
         assert_eq!(p.interactive, None, "a view is no event");
+    }
+
+    #[test]
+    fn umami_tracker_views_and_events() {
+        // What Umami's tracker sends on load: the path, its own hostname.
+        let (p, other) = event(
+            r#"{"type":"event","payload":{"website":"4fb7fa4c-5b46-438d-94b3-3a8fb9bc2e8b","hostname":"docs.example.com","screen":"1440x900","language":"en-US","title":"Docs","url":"/guide?utm_source=newsletter","referrer":"https://duckduckgo.com/"}}"#,
+        );
+        assert_eq!(p.kind, Kind::Pageview);
+        assert_eq!(
+            p.url,
+            "https://docs.example.com/guide?utm_source=newsletter"
+        );
+        assert_eq!(
+            (p.site.as_str(), other),
+            ("docs.example.com", vec!["example.com".to_string()])
+        );
+        assert_eq!(p.screen_width, Some(1440));
+        assert_eq!(p.referrer.as_deref(), Some("https://duckduckgo.com/"));
+        // An in-app navigation: the previous path is no referrer.
+        let (p, _) = event(
+            r#"{"type":"event","payload":{"website":"w","hostname":"example.com","url":"/b","referrer":"/a"}}"#,
+        );
+        assert_eq!(p.referrer, None);
+        // A custom event with data, and Umami's revenue.
+        let (p, other) = event(
+            r#"{"type":"event","payload":{"website":"w","hostname":"www.shop.example","url":"/checkout","name":"Purchase","data":{"plan":"pro","revenue":19.99,"currency":"eur","items":[1]}}}"#,
+        );
+        assert_eq!(p.kind, Kind::Event);
+        assert_eq!(p.name.as_deref(), Some("Purchase"));
+        assert_eq!(p.site, "shop.example");
+        assert!(other.is_empty());
+        assert_eq!(p.props.as_ref().map(Props::len), Some(1));
+        assert_eq!(
+            p.revenue,
+            Some(Revenue {
+                amount: 19.99,
+                currency: "EUR".into()
+            })
+        );
+        // identify: nothing about a person is kept.
+        assert_eq!(
+            parse(br#"{"type":"identify","payload":{"website":"w","data":{"email":"a@b.c"}}}"#),
+            Ok(Incoming::Identify)
+        );
+        let e = parse(br#"{"type":"event","payload":{"website":"w","url":"/x"}}"#).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "payload.hostname: required when url is a path"
+        );
+        let e = parse(br#"{"type":"alias","payload":{}}"#).unwrap_err();
+        assert!(e.to_string().starts_with("type:"), "{e}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Golden wire fixtures: every `fixtures/wire/NAME.json` body has its expected
 //! outcome in `NAME.expected` — `ok` and the payload as the collector reads
-//! it (v1, or a Plausible-format body translated into v1: `valid-plausible-*`),
+//! it (v1, or a Plausible or Umami body translated into v1: `valid-plausible-*`,
+//! `valid-umami-*`),
 //! or `error` and the message a client gets. `valid-*` files must pass and
 //! `invalid-*` files must fail. Regenerate after a deliberate change with
 //! `UPDATE_GOLDEN=1 cargo test -p tallymark-core --test wire_golden`, and
@@ -25,6 +26,7 @@ fn outcome(body: &[u8]) -> String {
             format!("ok\n{json}\n{others}")
         }
         Ok(Incoming::Engagement) => "ok\nengagement ping: answered, not recorded\n".to_string(),
+        Ok(Incoming::Identify) => "ok\nidentify: answered, nothing kept\n".to_string(),
         Err(e) => format!("error\n{e}\n"),
     }
 }

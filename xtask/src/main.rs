@@ -219,6 +219,16 @@ fn test(root: &Path) -> Result<()> {
     tools::ensure_clickhouse()?;
     tools::ensure_npm(&root.join("tests"))?;
     tools::ensure_npm(&root.join("tests/data"))?;
+    tools::ensure_npm_file(
+        "umami",
+        tools::UMAMI_VERSION,
+        "package/src/tracker/index.js",
+        // tests/tests/umami.rs reads it under this name.
+        &root.join(format!(
+            "target/test-clients/umami-{}-tracker.js",
+            tools::UMAMI_VERSION
+        )),
+    )?;
     step("collector binary");
     cargo(&["build", "-p", "tallymark-collector"])?;
     step("tests");

@@ -127,3 +127,41 @@ pub fn ensure_npm(dir: &Path) -> Result<()> {
     std::fs::write(&stamp, lock)?;
     Ok(())
 }
+
+/// Umami's tracker as published (the `umami` package's
+/// `src/tracker/index.js`, MIT): the e2e tests drive it in Chromium against
+/// the collector's `/api/send`.
+pub const UMAMI_VERSION: &str = "2.10.0";
+
+/// One file of a pinned npm package, at `dest`, without installing the
+/// package or its dependencies (the `umami` package is a whole web app):
+/// `npm pack` (integrity-checked by npm, the tarball cached) and `tar`.
+pub fn ensure_npm_file(package: &str, version: &str, inner: &str, dest: &Path) -> Result<()> {
+    if dest.is_file() {
+        return Ok(());
+    }
+    let packs = cache_dir().join("npm-pack");
+    std::fs::create_dir_all(&packs)?;
+    let tarball = packs.join(format!("{package}-{version}.tgz"));
+    if !tarball.is_file() {
+        eprintln!("fetching {package}@{version} with npm pack");
+        run(Command::new("npm")
+            .args(["pack", "--silent", "--pack-destination"])
+            .arg(&packs)
+            .arg(format!("{package}@{version}"))
+            .current_dir(&packs))?;
+    }
+    let unpacked = tempfile::tempdir()?;
+    run(Command::new("tar")
+        .arg("-xzf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(unpacked.path())
+        .arg(inner))?;
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::copy(unpacked.path().join(inner), dest)
+        .with_context(|| format!("{inner} in {}", tarball.display()))?;
+    Ok(())
+}

@@ -101,10 +101,12 @@ async fn pipeline(
             other_sites,
         } => (payload, other_sites),
         Incoming::Engagement => return Ok(Recorded::Dropped(DropReason::Engagement)),
+        Incoming::Identify => return Ok(Recorded::Dropped(DropReason::Identify)),
     };
     let site = match state.sites.get(&payload.site) {
         Some(site) => site,
-        // A Plausible `domain` list: the first registered one records it.
+        // A Plausible `domain` list, or an Umami page's parent domains: the
+        // first registered one records it.
         None => {
             let (domain, site) = other_sites
                 .into_iter()
