@@ -39,6 +39,7 @@ impl DropReason {
             DropReason::ReferrerSpam,
             DropReason::Duplicate,
             DropReason::Engagement,
+            DropReason::Identify,
         ])
     }
 

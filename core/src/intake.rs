@@ -220,7 +220,12 @@ fn from_umami(o: &Map<String, Value>) -> Result<Incoming, WireError> {
             .map(str::trim)
             .filter(|t| !t.is_empty())
     };
-    let raw = text("url").unwrap_or("/");
+    // Umami 2's tracker sends `encodeURI(location.pathname + search)` and
+    // `encodeURI(document.referrer)`: addresses already percent-encoded by
+    // the browser, encoded once more (`/caf%C3%A9` as `/caf%25C3%25A9`).
+    // One decoding gives back what the browser had.
+    let url_text = text("url").map(decode_once);
+    let raw = url_text.as_deref().unwrap_or("/");
     let url = if is_http(raw) {
         raw.to_string()
     } else {
@@ -236,10 +241,12 @@ fn from_umami(o: &Map<String, Value>) -> Result<Incoming, WireError> {
                 .map(|h| strip_www(h.trim_end_matches('.')).to_string())
         })
         .ok_or_else(|| malformed("payload.url", "not a page address"))?;
-    // The host, then each parent domain down to two labels.
+    // The host, then each parent domain down to two labels (none for an
+    // IP address).
     let mut sites = vec![host.clone()];
+    let ip = host.parse::<core::net::Ipv4Addr>().is_ok() || host.starts_with('[');
     let mut rest = host.as_str();
-    while let Some((_, parent)) = rest.split_once('.') {
+    while let Some((_, parent)) = rest.split_once('.').filter(|_| !ip) {
         if !parent.contains('.') {
             break;
         }
@@ -256,11 +263,17 @@ fn from_umami(o: &Map<String, Value>) -> Result<Incoming, WireError> {
         Some(Value::Object(data)) => flat_props(data),
         _ => Props::new(),
     };
-    let revenue = match (kind, props.get("revenue"), props.get("currency")) {
-        (Kind::Event, Some(PropValue::Number(amount)), Some(PropValue::String(currency))) => {
+    // Only a real currency makes revenue; anything else stays a prop
+    // rather than losing the event to a refused currency.
+    let currency = match props.get("currency") {
+        Some(PropValue::String(c)) => c.trim().to_ascii_uppercase(),
+        _ => String::new(),
+    };
+    let revenue = match (kind, props.get("revenue")) {
+        (Kind::Event, Some(PropValue::Number(amount))) if wire::is_currency(&currency) => {
             Some(Revenue {
                 amount: *amount,
-                currency: currency.to_ascii_uppercase(),
+                currency,
             })
         }
         _ => None,
@@ -280,7 +293,7 @@ fn from_umami(o: &Map<String, Value>) -> Result<Incoming, WireError> {
         kind,
         site: sites.remove(0),
         url,
-        referrer: text("referrer").filter(|r| is_http(r)).map(str::to_string),
+        referrer: text("referrer").map(decode_once).filter(|r| is_http(r)),
         screen_width,
         name: name.map(str::to_string),
         props: (!props.is_empty()).then_some(props),
@@ -293,6 +306,28 @@ fn from_umami(o: &Map<String, Value>) -> Result<Incoming, WireError> {
         payload,
         other_sites: sites,
     })
+}
+
+/// `text` with its `%XX` escapes decoded once, or as it was when that is
+/// not UTF-8. (Not `form_urlencoded`: a `+` stays a `+`.)
+fn decode_once(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    let hex = |b: Option<&u8>| b.and_then(|b| (*b as char).to_digit(16));
+    while let Some(&b) = bytes.get(i) {
+        match (b, hex(bytes.get(i + 1)), hex(bytes.get(i + 2))) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| text.to_string())
 }
 
 /// Whether `url` starts with `http://` or `https://` (any case).
@@ -544,6 +579,32 @@ mod tests {
         assert_eq!(p.interactive, None);
         let (p, _) = event(r#"{"n":"pageview","u":"https://example.com/","i":false}"#);
         assert_eq!(p.interactive, None, "a view is no event");
+    }
+
+    #[test]
+    fn umami_addresses_are_decoded_once_and_ips_have_no_parents() {
+        let (p, other) = event(
+            r#"{"type":"event","payload":{"website":"w","hostname":"example.com","url":"/caf%25C3%25A9?q=a%2520b+c","referrer":"https://search.example/?q=caf%25C3%25A9"}}"#,
+        );
+        assert_eq!(p.url, "https://example.com/caf%C3%A9?q=a%20b+c");
+        assert_eq!(
+            p.referrer.as_deref(),
+            Some("https://search.example/?q=caf%C3%A9")
+        );
+        assert!(other.is_empty());
+        let (p, other) = event(
+            r#"{"type":"event","payload":{"website":"w","hostname":"192.168.0.10","url":"/"}}"#,
+        );
+        assert_eq!((p.site.as_str(), other.len()), ("192.168.0.10", 0));
+        // A currency that is none stays a prop; the event is kept.
+        let (p, _) = event(
+            r#"{"type":"event","payload":{"website":"w","hostname":"example.com","url":"/","name":"Buy","data":{"revenue":5,"currency":"dollars"}}}"#,
+        );
+        assert_eq!(p.revenue, None);
+        assert_eq!(p.props.as_ref().map(Props::len), Some(2));
+        // A truncated escape stays as it is.
+        assert_eq!(decode_once("/a%2"), "/a%2");
+        assert_eq!(decode_once("/%zz%41"), "/%zzA");
     }
 
     #[test]

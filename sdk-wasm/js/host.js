@@ -48,7 +48,9 @@ function tmPage(replace) {
 // collector would.
 function tmTrack(name, props, options) {
   try {
-    if (tmF) return tmF(name, props, options);
+    // A copy that is off hands calls to the one counting the page, if any.
+    var f = tmF || (tmW && !tmOn && window.__tallymark != tmTrack && window.__tallymark);
+    if (f) return f(name, props, options);
     if (!tmW || document.prerendering) {
       if (tmQ.length < 100) tmQ.push([name, props, options]);
       return;
@@ -128,7 +130,14 @@ function tmStart(w, o) {
       return w.start(o.site || location.hostname, location.hostname, ignore,
         (o.hash ? 1 : 0) | (o.allowLocalhost ? 2 : 0));
     };
-    if (!on()) return false;
+    if (!on()) {
+      // Calls queued here go to a copy that counts the page, if one does.
+      if (window.__tallymark) {
+        tmF = window.__tallymark;
+        tmDrain();
+      }
+      return false;
+    }
     // Only a copy that is on counts the page for the others: one that is off
     // (localhost) must not silence one told to send from there.
     window.__tallymark = tmTrack;

@@ -19,8 +19,9 @@ try {
     var attr = function (n) { return s.getAttribute('data-' + n); };
     var flag = function (n) { var v = attr(n); return v != null && v != 'false'; };
     var o = {
-      // data-domain: Plausible's name for it, so its tag works as it is.
-      site: attr('site') || attr('domain'),
+      // data-domain: Plausible's name for it (its first domain when a list),
+      // so its tag works as it is.
+      site: attr('site') || (attr('domain') || '').split(',')[0].trim(),
       endpoint: attr('api') || new URL('/api/event', s.src).href,
       hash: flag('hash'),
       outbound: flag('outbound'),

@@ -278,9 +278,11 @@ try {
     // page, once.
     case 'offon': {
       const off = `<script defer src="${collector}/js/tallymark.js" data-site="localhost"></script>`;
-      // data-domain, Plausible's attribute, names the site too.
-      const on = `<script defer src="${collector}/js/tallymark.js" data-domain="localhost" data-allow-localhost></script>`;
-      pages.set('/offon', html(off + on));
+      // data-domain, Plausible's attribute (a list: its first), names the site too.
+      const on = `<script defer src="${collector}/js/tallymark.js" data-domain="localhost, rollup.example" data-allow-localhost></script>`;
+      // The copy that is off comes last: the page's tallymark() is its, and
+      // it hands the event to the one that is on.
+      pages.set('/offon', html(on + off));
       await page.goto(`${origin}/offon`);
       await beacons(1);
       await page.evaluate(() => window.tallymark('Once', { n: 1 }));

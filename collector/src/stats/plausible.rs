@@ -229,6 +229,10 @@ fn filter_of(filter: &str) -> Result<String, StatsError> {
     {
         return Ok(format!("page{op}{page}"));
     }
+    // `~` (contains) takes any text: `visit:browser~Chr`.
+    if op == "~" {
+        return Ok(format!("{dimension}{op}{value}"));
+    }
     let value = stored_value(&dimension, value).ok_or_else(|| {
         bad(format!(
             "{:?}: not a {dimension} this collector records (it knows: {})",
@@ -455,6 +459,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(q, "site=a.example&interval=day&period=30d");
+        let (q, _) = translate(
+            Some("site_id=a&filters=visit:browser~Chr"),
+            Endpoint::Aggregate,
+        )
+        .unwrap();
+        assert_eq!(
+            pairs(&q)[1],
+            ("filter".to_string(), "browser~Chr".to_string()),
+            "contains takes any text"
+        );
         // Plausible's names for some browsers and OSs, and "(none)".
         let (q, _) = translate(
             Some("site_id=a&filters=visit:browser%3D%3DMicrosoft%20Edge;visit:os%3D%3DMac;visit:os!%3D(none)"),
