@@ -44,6 +44,8 @@
       ['Entry pages', 'entry_page', 'visits,bounce_rate'],
       ['Exit pages', 'exit_page', 'visits'],
       ['Hostnames', 'hostname', 'visitors,pageviews'],
+      // Time on page and scroll depth (read from raw rows: only on a click).
+      ['Engagement', 'page', 'visitors,time_on_page,scroll_depth'],
     ]],
     ['Countries', [['Country', 'country', 'visitors']]],
     ['Devices', [
@@ -59,7 +61,7 @@
   ];
   var HEADINGS = {
     visitors: 'Visitors', visits: 'Visits', pageviews: 'Views', events: 'Events',
-    bounce_rate: 'Bounce', revenue: 'Revenue',
+    bounce_rate: 'Bounce', revenue: 'Revenue', time_on_page: 'Time on page', scroll_depth: 'Scroll',
   };
   var NAMES = {
     page: 'page', hostname: 'hostname', entry_page: 'entry page', exit_page: 'exit page', source: 'source',
@@ -745,7 +747,8 @@
           var list = (r.revenue || []).map(function (x) { return el('span', { text: money(x) }); });
           cells.push(el('td', { class: 'money' }, list.length ? list : [document.createTextNode('–')]));
         } else {
-          cells.push(el('td', { text: format(r[m], m === 'bounce_rate' ? 'percent' : 'count') }));
+          var kind = m === 'time_on_page' ? 'duration' : m === 'bounce_rate' || m === 'scroll_depth' ? 'percent' : 'count';
+          cells.push(el('td', { text: format(r[m], kind) }));
         }
       });
       tbody.appendChild(el('tr', {}, cells));

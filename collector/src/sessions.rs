@@ -194,6 +194,32 @@ impl LiveSessions {
         }
     }
 
+    /// The live session `visitor` is in now, without changing it (an
+    /// engagement event belongs to it but never steps it): under
+    /// yesterday's id while a visit that crossed midnight goes on, else
+    /// under today's (through its alias, where the visit really is).
+    pub fn current(&self, site_id: i64, visitor: Candidates, now_ms: i64) -> Option<i64> {
+        let live = |visitor_id: u64| -> Option<(i64, u64)> {
+            let key = (site_id, visitor_id);
+            let shard = self.shard(&key).lock().ok()?;
+            let entry = shard.get(&key)?;
+            entry
+                .session
+                .is_live(now_ms, &self.config)
+                .then_some((entry.session.id as i64, entry.visitor_id))
+        };
+        if let Some(old) = visitor.yesterday
+            && let Some((id, _)) = live(old)
+        {
+            return Some(id);
+        }
+        match live(visitor.today)? {
+            (id, filed) if filed == visitor.today => Some(id),
+            // An alias: the visit is filed under yesterday's id.
+            (_, filed) => live(filed).map(|(id, _)| id),
+        }
+    }
+
     /// Takes back `stepped` when its event was not stored (queue full at
     /// commit, a duplicate found by the database, a failed commit), so the
     /// live session counts only stored events. Only while the entry is still

@@ -111,7 +111,8 @@ pub fn list(conn: &Connection) -> Result<Vec<Site>, SiteError> {
     Ok(sites)
 }
 
-/// Removes the site and everything stored for it: events, sessions, salts.
+/// Removes the site and everything stored for it: events, sessions,
+/// engagement, salts.
 pub fn remove(conn: &mut Connection, domain: &str) -> Result<(), SiteError> {
     let site = get(conn, domain)?.ok_or_else(|| SiteError::NotFound(domain.to_string()))?;
     let tx = conn.transaction()?;
@@ -122,6 +123,7 @@ pub fn remove(conn: &mut Connection, domain: &str) -> Result<(), SiteError> {
     )?;
     tx.execute("DELETE FROM events WHERE site_id = ?1", [site.id])?;
     tx.execute("DELETE FROM sessions WHERE site_id = ?1", [site.id])?;
+    tx.execute("DELETE FROM engagements WHERE site_id = ?1", [site.id])?;
     tx.execute("DELETE FROM salts WHERE site_id = ?1", [site.id])?;
     tx.execute("DELETE FROM rollup_days WHERE site_id = ?1", [site.id])?;
     tx.execute("DELETE FROM rollup_events WHERE site_id = ?1", [site.id])?;

@@ -1008,11 +1008,20 @@ async fn plausible_format_events_are_recorded_like_the_sdks() {
     let pageview = r#"{"n":"pageview","v":36,"u":"https://www.example.com/pricing?utm_source=newsletter&utm_campaign=launch#faq","d":"example.com","r":"https://duckduckgo.com/","w":1440}"#;
     let r = h.post(pageview, FIREFOX, &[]).await;
     assert_eq!((r.status, r.dropped), (StatusCode::ACCEPTED, None));
-    // Its engagement ping when the page is left: answered, never stored.
+    // Its engagement ping when the page is left: time on the page and
+    // scroll depth, stored apart (never an event).
     let engagement = r#"{"n":"engagement","sd":64,"d":"example.com","u":"https://www.example.com/pricing","p":{},"e":18250,"v":36}"#;
     let r = h.post(engagement, FIREFOX, &[]).await;
-    assert_eq!(r.status, StatusCode::ACCEPTED);
-    assert_eq!(r.dropped.as_deref(), Some("engagement"));
+    assert_eq!((r.status, r.dropped), (StatusCode::ACCEPTED, None));
+    let (path, ms, depth): (String, i64, i64) = h
+        .db()
+        .query_row(
+            "SELECT path, engaged_ms, scroll_depth FROM engagements",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!((path.as_str(), ms, depth), ("/pricing", 18250, 64));
     // A custom event with props and revenue (`$`, amount as a string).
     let purchase = r#"{"n":"Purchase","v":36,"u":"https://www.example.com/checkout","d":"example.com","r":null,"p":{"plan":"pro","seats":3,"note":""},"$":{"amount":"49.50","currency":"eur"}}"#;
     assert_eq!(
@@ -1177,4 +1186,53 @@ async fn umami_format_events_at_api_send() {
         ("docs.example.com", "/guide", "DuckDuckGo")
     );
     assert_eq!(h.count("SELECT COUNT(*) FROM events"), 1);
+}
+
+/// Engagement (time on a page, scroll depth) belongs to the visit going on:
+/// it is stored apart, never counts as a view or an event, never moves the
+/// visit's end, and with no visit going on it is dropped.
+#[tokio::test]
+async fn engagement_joins_the_live_visit_and_changes_nothing_in_it() {
+    let h = harness();
+    let engaged = |path: &str, ms: u32| {
+        format!(
+            r#"{{"kind":"engagement","site":"example.com","url":"https://example.com{path}","engaged_ms":{ms},"scroll_depth":40}}"#
+        )
+    };
+    // No visit yet: nothing to join.
+    let r = h.post(&engaged("/a", 5000), FIREFOX, &[]).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    assert_eq!(r.dropped.as_deref(), Some("engagement"));
+    assert_eq!(h.count("SELECT COUNT(*) FROM engagements"), 0);
+
+    assert_eq!(h.pageview("/a").await.status, StatusCode::ACCEPTED);
+    let visit = |h: &Harness| -> (i64, i64, i64, i64) {
+        h.db()
+            .query_row(
+                "SELECT id, pageviews, events, last_ms - started_ms FROM sessions",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap()
+    };
+    let before = visit(&h);
+    h.clock.advance(SignedDuration::from_secs(20));
+    let r = h.post(&engaged("/a", 19_000), FIREFOX, &[]).await;
+    assert_eq!((r.status, r.dropped), (StatusCode::ACCEPTED, None));
+    assert_eq!(visit(&h), before, "the visit is as it was");
+    assert_eq!(h.count("SELECT COUNT(*) FROM events"), 1);
+    let row: (i64, String, i64, i64) = h
+        .db()
+        .query_row(
+            "SELECT session_id, path, engaged_ms, scroll_depth FROM engagements",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    assert_eq!(row, (before.0, "/a".to_string(), 19_000, 40));
+    // Once the visit is over (30 idle minutes), a late ping is dropped.
+    h.clock.advance(SignedDuration::from_mins(31));
+    let r = h.post(&engaged("/a", 1000), FIREFOX, &[]).await;
+    assert_eq!(r.dropped.as_deref(), Some("engagement"));
+    assert_eq!(h.count("SELECT COUNT(*) FROM engagements"), 1);
 }

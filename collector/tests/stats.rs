@@ -2342,3 +2342,103 @@ async fn hostnames_break_down_and_filter() {
         json!({"hostname": "multi.example", "visitors": 2})
     );
 }
+
+/// Engagement: time on a page and how far down it was read, per visit of
+/// the page, then averaged (a ping with no visit going on is dropped:
+/// `collector/tests/ingest.rs`).
+const READ: [Beacon; 7] = [
+    Beacon {
+        at: "2026-03-28T09:00:00Z",
+        visitor: 0,
+        body: r#"{"kind":"pageview","site":"read.example","url":"https://read.example/a"}"#,
+    },
+    Beacon {
+        at: "2026-03-28T09:01:00Z",
+        visitor: 0,
+        body: r#"{"kind":"engagement","site":"read.example","url":"https://read.example/a","engaged_ms":60000,"scroll_depth":50}"#,
+    },
+    Beacon {
+        at: "2026-03-28T09:02:00Z",
+        visitor: 0,
+        body: r#"{"kind":"engagement","site":"read.example","url":"https://read.example/a","engaged_ms":30000,"scroll_depth":80}"#,
+    },
+    Beacon {
+        at: "2026-03-28T09:02:30Z",
+        visitor: 0,
+        body: r#"{"kind":"pageview","site":"read.example","url":"https://read.example/b"}"#,
+    },
+    Beacon {
+        at: "2026-03-28T09:03:00Z",
+        visitor: 0,
+        body: r#"{"kind":"engagement","site":"read.example","url":"https://read.example/b","engaged_ms":20000}"#,
+    },
+    Beacon {
+        at: "2026-03-28T10:00:00Z",
+        visitor: 1,
+        body: r#"{"kind":"pageview","site":"read.example","url":"https://read.example/a"}"#,
+    },
+    Beacon {
+        at: "2026-03-28T10:01:00Z",
+        visitor: 1,
+        body: r#"{"kind":"engagement","site":"read.example","url":"https://read.example/a","engaged_ms":30000,"scroll_depth":40}"#,
+    },
+];
+
+#[tokio::test]
+async fn time_on_page_and_scroll_depth_per_page() {
+    let h = harness_with(&[("read.example", "UTC")], &READ).await;
+    let day = "site=read.example&period=day&date=2026-03-28";
+    let pages = |extra: &str| {
+        format!(
+            "/api/v1/stats/breakdown?{day}&property=page&metrics=visitors,pageviews,time_on_page,scroll_depth{extra}"
+        )
+    };
+    // /a: visits (90 s, deepest 80 %) and (30 s, 40 %): 60 s, 60 %.
+    // /b: one visit, 20 s, no scroll reported.
+    let r = h.get(&pages("")).await;
+    assert_eq!(
+        r["results"],
+        json!([
+            {"value": "/a", "visitors": 2, "pageviews": 2, "time_on_page": 60, "scroll_depth": 60},
+            {"value": "/b", "visitors": 1, "pageviews": 1, "time_on_page": 20, "scroll_depth": null},
+        ])
+    );
+    // Sorted by time on page; filtered by page and by the visit.
+    let r = h.get(&pages("&sort=time_on_page:asc")).await;
+    assert_eq!(column(&r, "time_on_page"), [json!(20), json!(60)]);
+    let r = h.get(&pages("&filter=page==/a")).await;
+    assert_eq!(r["results"].as_array().map(Vec::len), Some(1));
+    let r = h.get(&pages("&filter=entry_page!%3D/a")).await;
+    assert_eq!(r["results"], json!([]));
+    // Views and events are as they were: engagement is neither.
+    let r = h
+        .get(&format!("/api/v1/stats/aggregate?{day}&metrics=visitors,visits,pageviews,events,bounce_rate,visit_duration"))
+        .await;
+    assert_eq!(
+        r["results"],
+        json!({"visitors": 2, "visits": 2, "pageviews": 3, "events": 3, "bounce_rate": 50.0, "visit_duration": 75})
+    );
+    // Per page only, and not under a goal.
+    let e = h
+        .bad(&format!(
+            "/api/v1/stats/aggregate?{day}&metrics=time_on_page"
+        ))
+        .await;
+    assert!(e.starts_with("metrics: time_on_page is per page"), "{e}");
+    let e = h
+        .bad(&format!(
+            "/api/v1/stats/breakdown?{day}&property=source&metrics=scroll_depth"
+        ))
+        .await;
+    assert!(
+        e.starts_with("metrics: scroll_depth is not available"),
+        "{e}"
+    );
+    let e = h.bad(&pages("&filter=event:name==Signup")).await;
+    assert!(e.contains("do not take a filter on event:name"), "{e}");
+    // Plausible's API names it the same.
+    let r = h
+        .get("/api/v1/stats/breakdown?site_id=read.example&period=day&date=2026-03-28&property=event:page&metrics=time_on_page")
+        .await;
+    assert_eq!(r["results"][0], json!({"page": "/a", "time_on_page": 60}));
+}

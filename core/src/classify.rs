@@ -25,8 +25,8 @@ pub enum DropReason {
     ReferrerSpam,
     /// The event's `event_id` was already stored for this site.
     Duplicate,
-    /// A Plausible tracker's `engagement` ping (time on page, scroll depth):
-    /// not recorded, and not a custom event.
+    /// An engagement event (time on page, scroll depth) with no live visit
+    /// of its visitor to belong to (it never starts one).
     Engagement,
     /// Umami's `identify` call: data about a person, never kept.
     Identify,

@@ -48,10 +48,6 @@ pub enum Incoming {
         payload: PayloadV1,
         other_sites: Vec<String>,
     },
-    /// Plausible's `engagement` ping (time on page and scroll depth, sent
-    /// when a page is left). Not recorded: answered as a drop, so the
-    /// tracker never retries it, and never counted as a custom event.
-    Engagement,
     /// Umami's `identify` call (data about a person). Nobody is identified
     /// here: answered as a drop, nothing stored.
     Identify,
@@ -127,13 +123,10 @@ fn required_string<'a>(
 
 fn from_plausible(o: &Map<String, Value>) -> Result<Incoming, WireError> {
     let name = required_string(o, "n", "name")?;
-    if name == "engagement" {
-        return Ok(Incoming::Engagement);
-    }
-    let kind = if name == "pageview" {
-        Kind::Pageview
-    } else {
-        Kind::Event
+    let kind = match name {
+        "pageview" => Kind::Pageview,
+        "engagement" => Kind::Engagement,
+        _ => Kind::Event,
     };
     let url = page_url(required_string(o, "u", "url")?, hash_mode(o));
     let mut sites = match field(o, "d", "domain") {
@@ -186,6 +179,18 @@ fn from_plausible(o: &Map<String, Value>) -> Result<Incoming, WireError> {
             Some((_, Value::Bool(false))) if kind == Kind::Event => Some(false),
             _ => None,
         },
+        // Its engagement ping: `e` engaged milliseconds (capped at a day),
+        // `sd` scroll depth in percent.
+        engaged_ms: (kind == Kind::Engagement).then(|| {
+            let ms = o.get("e").and_then(Value::as_f64).unwrap_or(0.0);
+            ms.clamp(0.0, f64::from(wire::MAX_ENGAGED_MS)) as u32
+        }),
+        scroll_depth: o
+            .get("sd")
+            .and_then(Value::as_f64)
+            .filter(|_| kind == Kind::Engagement)
+            .filter(|d| d.is_finite())
+            .map(|d| d.clamp(0.0, 100.0).round() as u8),
     };
     if let Some(revenue) = &mut payload.revenue {
         revenue.currency.make_ascii_uppercase();
@@ -300,6 +305,8 @@ fn from_umami(o: &Map<String, Value>) -> Result<Incoming, WireError> {
         revenue,
         event_id: None,
         interactive: None,
+        engaged_ms: None,
+        scroll_depth: None,
     };
     payload.check_limits()?;
     Ok(Incoming::Event {
@@ -660,9 +667,19 @@ mod tests {
     }
 
     #[test]
-    fn engagement_pings_are_recognised() {
-        let body = r#"{"n":"engagement","sd":42,"d":"example.com","u":"https://example.com/","p":{},"e":5230,"v":36}"#;
-        assert_eq!(parse(body.as_bytes()), Ok(Incoming::Engagement));
+    fn engagement_pings_are_engagement_events() {
+        let (p, _) = event(
+            r#"{"n":"engagement","sd":42,"d":"example.com","u":"https://example.com/","p":{},"e":5230,"v":36}"#,
+        );
+        assert_eq!(p.kind, Kind::Engagement);
+        assert_eq!((p.engaged_ms, p.scroll_depth), (Some(5230), Some(42)));
+        assert_eq!((p.name, p.props), (None, None));
+        // Out-of-range values are brought into range, not refused.
+        let (p, _) = event(r#"{"n":"engagement","sd":140,"u":"https://example.com/","e":1e12}"#);
+        assert_eq!(
+            (p.engaged_ms, p.scroll_depth),
+            (Some(wire::MAX_ENGAGED_MS), Some(100))
+        );
     }
 
     #[test]

@@ -134,6 +134,9 @@ fn record(s: &mut Session, hit: Hit<'_>) {
                 s.interactions = s.interactions.saturating_add(1);
             }
         }
+        // Never steps a visit (the collector attaches it to the live one);
+        // counted as nothing if it ever did.
+        Kind::Engagement => {}
     }
 }
 

@@ -30,6 +30,10 @@ pub struct Valid {
     /// A custom event that counts as interaction (not a bounce); pageviews
     /// never do.
     pub interactive: bool,
+    /// Engagement events: the engaged milliseconds and the scroll depth
+    /// (percent); 0 and `None` for any other kind.
+    pub engaged_ms: u32,
+    pub scroll_depth: Option<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,9 +70,11 @@ pub fn validate(payload: PayloadV1) -> Result<Valid, ValidationError> {
     let path = normalize_path(&url);
     let name = match payload.kind {
         Kind::Event => payload.name.map(|n| n.trim().to_string()),
-        // A pageview's name means nothing; it is dropped, not refused.
-        Kind::Pageview => None,
+        // A pageview's (or an engagement's) name means nothing; it is
+        // dropped, not refused.
+        Kind::Pageview | Kind::Engagement => None,
     };
+    let engaged = payload.kind == Kind::Engagement;
     Ok(Valid {
         kind: payload.kind,
         site,
@@ -82,6 +88,12 @@ pub fn validate(payload: PayloadV1) -> Result<Valid, ValidationError> {
         revenue: payload.revenue,
         event_id: payload.event_id,
         interactive: payload.kind == Kind::Event && payload.interactive != Some(false),
+        engaged_ms: if engaged {
+            payload.engaged_ms.unwrap_or(0)
+        } else {
+            0
+        },
+        scroll_depth: payload.scroll_depth.filter(|_| engaged),
     })
 }
 

@@ -37,6 +37,8 @@ pub const MAX_EVENT_ID_BYTES: usize = 64;
 pub const MAX_SCREEN_WIDTH: u32 = 100_000;
 /// Largest revenue amount, in either direction (refunds may be negative).
 pub const MAX_REVENUE_AMOUNT: f64 = 1e12;
+/// Longest engaged time one engagement event reports: a day.
+pub const MAX_ENGAGED_MS: u32 = 86_400_000;
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -44,6 +46,9 @@ pub const MAX_REVENUE_AMOUNT: f64 = 1e12;
 pub enum Kind {
     Pageview,
     Event,
+    /// Time on a page and how far down it was read, sent when the page is
+    /// left (or hidden): never a view or a custom event.
+    Engagement,
 }
 
 impl Kind {
@@ -51,6 +56,7 @@ impl Kind {
         match self {
             Kind::Pageview => "pageview",
             Kind::Event => "event",
+            Kind::Engagement => "engagement",
         }
     }
 }
@@ -248,6 +254,13 @@ pub struct PayloadV1 {
     /// still a bounce. Absent or `true`: an interaction. Ignored on pageviews.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interactive: Option<bool>,
+    /// Engagement only (required there): milliseconds the page was visible
+    /// and focused since the view (or the last engagement event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engaged_ms: Option<u32>,
+    /// Engagement only: how far down the page was seen, in percent (0–100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scroll_depth: Option<u8>,
 }
 
 /// Why a payload was refused. Each message names the field and the limit.
@@ -297,6 +310,10 @@ pub enum WireError {
     RevenueCurrency,
     #[error("event_id: must be 1 to {MAX_EVENT_ID_BYTES} printable ASCII characters")]
     EventId,
+    #[error("engaged_ms: required when kind is \"engagement\", at most {MAX_ENGAGED_MS}")]
+    EngagedMs,
+    #[error("scroll_depth: a percent, 0 to 100")]
+    ScrollDepth,
 }
 
 impl PayloadV1 {
@@ -313,6 +330,8 @@ impl PayloadV1 {
             revenue: None,
             event_id: None,
             interactive: None,
+            engaged_ms: None,
+            scroll_depth: None,
         }
     }
 
@@ -361,6 +380,12 @@ impl PayloadV1 {
             }
             (_, Some(name)) if name.len() > MAX_NAME_BYTES => return Err(WireError::NameTooLong),
             _ => {}
+        }
+        if self.kind == Kind::Engagement && self.engaged_ms.is_none_or(|ms| ms > MAX_ENGAGED_MS) {
+            return Err(WireError::EngagedMs);
+        }
+        if self.scroll_depth.is_some_and(|d| d > 100) {
+            return Err(WireError::ScrollDepth);
         }
         if let Some(props) = &self.props {
             check_props(props)?;
@@ -427,6 +452,14 @@ impl PayloadV1 {
         if let Some(id) = &self.event_id {
             out.push_str(",\"event_id\":");
             push_json_str(&mut out, id);
+        }
+        if let Some(ms) = self.engaged_ms {
+            out.push_str(",\"engaged_ms\":");
+            push_u64(&mut out, ms.into());
+        }
+        if let Some(depth) = self.scroll_depth {
+            out.push_str(",\"scroll_depth\":");
+            push_u64(&mut out, depth.into());
         }
         if let Some(interactive) = self.interactive {
             out.push_str(if interactive {
@@ -747,6 +780,8 @@ mod tests {
             }),
             event_id: Some("k3j4-88af".into()),
             interactive: Some(false),
+            engaged_ms: None,
+            scroll_depth: None,
         }
     }
 
@@ -754,6 +789,18 @@ mod tests {
     fn to_json_round_trips_through_the_collector_parser() {
         let p = full();
         assert_eq!(parse(p.to_json().as_bytes()).unwrap(), p);
+        let mut engaged = PayloadV1::pageview("example.com", "https://example.com/guide");
+        engaged.kind = Kind::Engagement;
+        engaged.engaged_ms = Some(12_345);
+        engaged.scroll_depth = Some(80);
+        assert_eq!(parse(engaged.to_json().as_bytes()).unwrap(), engaged);
+        engaged.engaged_ms = None;
+        assert_eq!(engaged.check_limits(), Err(WireError::EngagedMs));
+        engaged.engaged_ms = Some(MAX_ENGAGED_MS + 1);
+        assert_eq!(engaged.check_limits(), Err(WireError::EngagedMs));
+        engaged.engaged_ms = Some(0);
+        engaged.scroll_depth = Some(101);
+        assert_eq!(engaged.check_limits(), Err(WireError::ScrollDepth));
         let plain = PayloadV1::pageview("example.com", "https://example.com/");
         assert_eq!(parse(plain.to_json().as_bytes()).unwrap(), plain);
     }

@@ -25,7 +25,6 @@ fn outcome(body: &[u8]) -> String {
             };
             format!("ok\n{json}\n{others}")
         }
-        Ok(Incoming::Engagement) => "ok\nengagement ping: answered, not recorded\n".to_string(),
         Ok(Incoming::Identify) => "ok\nidentify: answered, nothing kept\n".to_string(),
         Err(e) => format!("error\n{e}\n"),
     }

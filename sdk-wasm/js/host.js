@@ -3,8 +3,8 @@
 // concatenates it with wasm-bindgen's glue and minifies the result.
 //
 // Rust (src/lib.rs) decides what is sent and builds every body with the core
-// wire types; this file only wires the page's events to it and carries the
-// bodies. Every entry point is inside try/catch: nothing we do ever throws
+// wire types; this file only wires the page's events to it (and measures
+// engagement: visible time and scroll depth) and carries the bodies. Every entry point is inside try/catch: nothing we do ever throws
 // into the host page. Nothing here sets a cookie or writes any storage;
 // localStorage is only read, for `tallymark_ignore`.
 
@@ -34,12 +34,56 @@ function tmWidth() {
   try { return screen.width | 0; } catch (e) { return 0; }
 }
 
+// Engagement of the view being shown: the time the page was visible and
+// focused (tmEngMs, plus the running stretch since tmEngAt) and the deepest
+// it was seen (tmDepth, percent of its height), sent when it is hidden or
+// left and before the next view of an app, then counted afresh. tmEngUrl:
+// the URL of that view.
+var tmEngUrl, tmEngMs = 0, tmEngAt = 0, tmDepth = 0, tmDepthSent = 0;
+
+function tmEngTick() {
+  var now = Date.now();
+  if (tmEngAt) tmEngMs += now - tmEngAt;
+  tmEngAt = document.visibilityState == 'visible' && document.hasFocus() ? now : 0;
+}
+
+function tmScroll() {
+  try {
+    var h = Math.max(document.documentElement.scrollHeight, document.body ? document.body.scrollHeight : 0);
+    var seen = h > 0 ? Math.min(100, Math.round((scrollY + innerHeight) * 100 / h)) : 0;
+    if (seen > tmDepth) tmDepth = seen;
+  } catch (e) {}
+}
+
+// Sends what the view gained since the last engagement sent: a second or
+// more of time, or a deeper scroll.
+function tmEngage() {
+  try {
+    tmEngTick();
+    if (tmEngUrl && (tmEngMs >= 1000 || tmDepth > tmDepthSent)) {
+      tmSend(tmW.engage(tmEngUrl, tmEngMs, tmDepth));
+      tmEngMs = 0;
+      tmDepthSent = tmDepth;
+    }
+  } catch (e) {}
+}
+
 // A page view of the current URL (`replace`: from history.replaceState);
-// Rust skips a repeat of the last one. Nothing while prerendered.
+// Rust skips a repeat of the last one. Nothing while prerendered. A new
+// view first sends the engagement of the one it replaces.
 function tmPage(replace) {
   try {
-    if (tmW && !document.prerendering)
-      tmSend(tmW.send(undefined, location.href, document.referrer, tmWidth(), 0, undefined, replace === true));
+    if (tmW && !document.prerendering) {
+      var body = tmW.send(undefined, location.href, document.referrer, tmWidth(), 0, undefined, replace === true);
+      if (body) {
+        tmEngage();
+        tmEngUrl = location.href;
+        tmEngMs = tmEngAt = tmDepth = tmDepthSent = 0;
+        tmEngTick();
+        tmScroll();
+      }
+      tmSend(body);
+    }
   } catch (e) {}
 }
 
@@ -152,6 +196,14 @@ function tmStart(w, o) {
       }
     });
     addEventListener('popstate', function () { tmPage(); });
+    addEventListener('scroll', tmScroll, { passive: true });
+    addEventListener('focus', tmEngTick);
+    addEventListener('blur', tmEngTick);
+    addEventListener('pagehide', tmEngage);
+    document.addEventListener('visibilitychange', function () {
+      if (document.visibilityState == 'hidden') tmEngage();
+      else tmEngTick();
+    });
     // Back/forward to a page kept in the back/forward cache runs no script
     // again: it is a new view of the page (as a reload would be), so Rust's
     // "same URL as the last view" is reset first.

@@ -34,7 +34,9 @@ use alloc::borrow::ToOwned;
 use alloc::string::String;
 use core::cell::RefCell;
 
-use tallymark_core::wire::{Kind, MAX_PROPS, MAX_URL_BYTES, PayloadV1, PropValue, Props, Revenue};
+use tallymark_core::wire::{
+    Kind, MAX_ENGAGED_MS, MAX_PROPS, MAX_URL_BYTES, PayloadV1, PropValue, Props, Revenue,
+};
 use wasm_bindgen::prelude::*;
 
 #[cfg(target_arch = "wasm32")]
@@ -145,6 +147,23 @@ pub fn send(
         None => page(url, referrer, width, flag),
         Some(name) => event(name, url, referrer, width, amount, currency, !flag),
     }
+}
+
+/// The body of an engagement event for the view of `url`: `ms`
+/// milliseconds the page was visible and focused since the view (or since
+/// the last engagement sent), `depth` the deepest it was seen, in percent.
+/// `None` when the beacon is off.
+#[wasm_bindgen]
+pub fn engage(url: &str, ms: u32, depth: u32) -> Option<String> {
+    with(|s| {
+        if !s.on {
+            return None;
+        }
+        let mut p = payload(s, Kind::Engagement, page_url(url, s.hash), "", 0);
+        p.engaged_ms = Some(ms.min(MAX_ENGAGED_MS));
+        p.scroll_depth = (depth > 0).then_some(depth.min(100) as u8);
+        body(&p)
+    })
 }
 
 /// `kind` of [`prop`]: the value is `text`.
@@ -448,6 +467,29 @@ mod tests {
         assert!(quiet.ends_with(r#","interactive":false}"#), "{quiet}");
         let loud = send(Some("Clicked".into()), URL, "", 1, 0.0, None, false).unwrap_or_default();
         assert!(!loud.contains("interactive"), "{loud}");
+    }
+
+    #[test]
+    fn engagement_bodies_carry_time_and_depth() {
+        start("example.com".into(), "example.com", false, 0);
+        let body = engage("https://example.com/a#access_token=S", 4200, 73).unwrap_or_default();
+        assert!(
+            body.starts_with(
+                r#"{"kind":"engagement","site":"example.com","url":"https://example.com/a""#
+            ),
+            "{body}"
+        );
+        assert!(
+            body.ends_with(r#","engaged_ms":4200,"scroll_depth":73}"#),
+            "{body}"
+        );
+        let body = engage("https://example.com/a", u32::MAX, 0).unwrap_or_default();
+        assert!(body.ends_with(r#","engaged_ms":86400000}"#), "{body}");
+        assert!(!start("localhost".into(), "localhost", false, 0));
+        assert!(
+            engage("http://localhost/", 1000, 10).is_none(),
+            "off: nothing"
+        );
     }
 
     #[test]

@@ -67,6 +67,21 @@ try {
   ]);
   const csv = { name: download.suggestedFilename(), text: fs.readFileSync(await download.path(), 'utf8') };
 
+  // The Pages panel's Engagement tab (time on page, scroll depth), then back.
+  const pagesTable = () => page.evaluate(() => {
+    const panel = document.querySelector('[data-panel="Pages"]');
+    return [[...panel.querySelectorAll('thead th')].map((th) => th.textContent)]
+      .concat([...panel.querySelectorAll('tbody tr')].map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
+  });
+  const pagesTab = async (name) => {
+    await page.click(`[data-panel="Pages"] [role="tab"] >> text=${name}`);
+    await page.waitForSelector(`[data-panel="Pages"] [role="tab"][aria-selected="true"] >> text=${name}`);
+    await page.waitForFunction(() => document.getElementById('board').getAttribute('aria-busy') === 'false');
+  };
+  await pagesTab('Engagement');
+  const engagement = await pagesTable();
+  await pagesTab('Top pages');
+
   // Click "Google" in the Sources panel: the whole board is filtered by it.
   await page.click('[data-panel="Sources"] td.v button >> text=Google');
   await page.waitForFunction(() => document.querySelectorAll('#filters button').length === 1);
@@ -194,7 +209,7 @@ try {
 
   console.log(JSON.stringify({
     landed, refused, before, filtered, reloaded, storage,
-    rangeNow, nextAtToday, csv, rangeBefore, previous, back, other, unfiltered, goal, custom, refusedView,
+    rangeNow, nextAtToday, csv, engagement, rangeBefore, previous, back, other, unfiltered, goal, custom, refusedView,
     goalKeys, planValues, goalsTab, planValuesReloaded, propFiltered, live, months,
     cookies, errors: seen,
   }));

@@ -55,7 +55,7 @@ const browser = await launchHuman({ bfcache: scenario === 'bfcache' });
 // errors: console errors and warnings, except Chromium's own network log
 // lines ("Failed to load resource: …", e.g. the 404 page itself), which are
 // kept apart in networkErrors.
-const report = { scenario, errors: [], networkErrors: [], pageErrors: [], beacons: [], types: [] };
+const report = { scenario, errors: [], networkErrors: [], pageErrors: [], beacons: [], types: [], engaged: [] };
 if (process.env.SDK_DEBUG) process.on('exit', () => console.error(JSON.stringify(report)));
 try {
   const context = await humanContext(browser);
@@ -66,14 +66,17 @@ try {
   });
   page.on('pageerror', (e) => report.pageErrors.push(String(e)));
   // Every request to the collector's event endpoint, as the browser made it.
+  // Engagement (sent when a page is hidden or left, and before an app's next
+  // view) is kept apart: the counts below are views and events.
   let finished = 0;
+  const engagement = (r) => (r.postData() || '').includes('"kind":"engagement"');
   page.on('request', (r) => {
-    if (r.url().startsWith(api)) {
-      report.beacons.push(r.postData());
-      report.types.push(r.resourceType());
-    }
+    if (!r.url().startsWith(api)) return;
+    if (engagement(r)) return report.engaged.push(r.postData());
+    report.beacons.push(r.postData());
+    report.types.push(r.resourceType());
   });
-  page.on('requestfinished', (r) => { if (r.url().startsWith(api)) finished += 1; });
+  page.on('requestfinished', (r) => { if (r.url().startsWith(api) && !engagement(r)) finished += 1; });
   const beacons = async (n, ms = 10000) => {
     const end = Date.now() + ms;
     while (finished < n && Date.now() < end) await page.waitForTimeout(25);
@@ -271,6 +274,24 @@ try {
       await page.evaluate(() => window.tallymark('Once', { n: 1 }));
       await beacons(3);
       await settle();
+      break;
+    }
+    // Engagement: a long page read for over a second and scrolled half
+    // way, then an app's next view (its engagement goes first), then left.
+    case 'engage': {
+      pages.set('/read', html(tag(), '<div style="height:4000px">long</div>'));
+      await page.setViewportSize({ width: 800, height: 1000 });
+      await page.goto(`${origin}/read`);
+      await beacons(1);
+      report.focused = await page.evaluate(() => document.visibilityState + ' ' + document.hasFocus());
+      await page.waitForTimeout(1300);
+      await page.evaluate(() => scrollTo(0, 1000));
+      await page.waitForTimeout(200);
+      await page.evaluate(() => history.pushState({}, '', '/read/next'));
+      await beacons(2);
+      await page.waitForTimeout(300);
+      await page.goto(elsewhere);
+      await page.waitForTimeout(800);
       break;
     }
     // A copy that is off (localhost, no data-allow-localhost) before one

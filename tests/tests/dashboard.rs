@@ -108,6 +108,15 @@ fn site_owner_reads_the_dashboard(flags: &[&str], ready: impl Fn(&Collector)) ->
         name.starts_with("localhost_source_") && name.ends_with(".csv"),
         "{report}"
     );
+    // The Engagement tab: per page, its columns (what the browser's pings
+    // gave is checked in tests/tests/sdk.rs; here the table's shape).
+    let engagement = report["engagement"].as_array().cloned().unwrap_or_default();
+    assert_eq!(
+        engagement.first(),
+        Some(&json!(["", "Visitors", "Time on page", "Scroll"])),
+        "{report}"
+    );
+    assert!(engagement.len() >= 2, "a row per page: {report}");
     // Devices by their display names (core's titles), not stored labels.
     let devices = rows(&before["panels"], "Devices");
     assert!(

@@ -262,6 +262,71 @@ fn the_script_twice_counts_once_and_fragments_and_kept_paths_add_nothing() {
 }
 
 #[test]
+fn engagement_is_sent_when_a_view_ends_and_shows_per_page() {
+    let collector = Collector::start();
+    let report = run(&collector, "engage");
+    assert_clean(&report);
+    assert_eq!(report["finished"], 2, "two views: {report}");
+    let engaged: Vec<Value> = report["engaged"]
+        .as_array()
+        .map(|b| {
+            b.iter()
+                .filter_map(|b| serde_json::from_str(b.as_str()?).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    // The first view's, sent before the app's next view: over a second
+    // (the page was visible and focused: {report.focused}), scrolled to
+    // (1000 + 1000) / 4000 px: about half.
+    let first = engaged
+        .iter()
+        .find(|e| e["url"].as_str().is_some_and(|u| u.ends_with("/read")))
+        .unwrap_or_else(|| panic!("no engagement for /read: {report}"));
+    assert!(
+        first["engaged_ms"].as_u64().unwrap_or(0) >= 1000,
+        "{report}"
+    );
+    let depth = first["scroll_depth"].as_u64().unwrap_or(0);
+    assert!((45..=55).contains(&depth), "{report}");
+    // The second view's, sent while the page was left (in pagehide: the
+    // browser sends it after the page is gone, so only the collector sees it).
+    collector.wait_for_count("SELECT COUNT(*) FROM engagements", 2, WAIT);
+    let paths: Vec<Vec<String>> = collector.query("SELECT path FROM engagements ORDER BY id");
+    assert_eq!(
+        paths,
+        vec![vec!["/read".to_string()], vec!["/read/next".to_string()]],
+        "{report}"
+    );
+    assert_eq!(
+        events(&collector),
+        vec![pv("/read"), pv("/read/next")],
+        "no event"
+    );
+    // The stats API shows it per page.
+    let token = tallymark_e2e::tallymark(&["token", "create", "--data"], collector.data.path());
+    let token = token
+        .split_whitespace()
+        .find(|w| w.starts_with("tm_"))
+        .unwrap_or_default()
+        .to_string();
+    let (_, response) = tallymark_e2e::http_get(
+        collector.port,
+        "/api/v1/stats/breakdown?site=localhost&period=day&property=page&metrics=visitors,time_on_page,scroll_depth",
+        &[("authorization", &format!("Bearer {token}"))],
+    )
+    .unwrap_or_default();
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let body: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let read = body["results"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["value"] == "/read"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert!(read["time_on_page"].as_i64().unwrap_or(0) >= 1, "{body}");
+    assert_eq!(read["scroll_depth"].as_u64(), Some(depth), "{body}");
+}
+
+#[test]
 fn a_copy_that_is_off_does_not_silence_one_that_is_on() {
     let collector = Collector::start();
     let report = run(&collector, "offon");

@@ -100,7 +100,6 @@ async fn pipeline(
             payload,
             other_sites,
         } => (payload, other_sites),
-        Incoming::Engagement => return Ok(Recorded::Dropped(DropReason::Engagement)),
         Incoming::Identify => return Ok(Recorded::Dropped(DropReason::Identify)),
     };
     let site = match state.sites.get(&payload.site) {
@@ -130,6 +129,29 @@ async fn pipeline(
 
     let visitor =
         identify::identify(state, &site, request.client_ip, &request.user_agent, now).await?;
+
+    // Engagement (time on a page, scroll depth) joins the visit going on and
+    // never starts or steps one.
+    if event.kind == wire::Kind::Engagement {
+        let Some(session_id) = state.sessions.current(site.id, visitor, now_ms) else {
+            return Ok(Recorded::Dropped(DropReason::Engagement));
+        };
+        let slot = match state.store.reserve() {
+            Ok(slot) => slot,
+            Err(e) => {
+                forget_event_id(state, site.id, event.event_id.as_deref());
+                return Err(e.into());
+            }
+        };
+        let event_id = event.event_id.clone();
+        return match persist::persist_engagement(slot, event, site.id, session_id, now_ms).await {
+            Ok(_) => Ok(Recorded::Stored(wire::Kind::Engagement)),
+            Err(e) => {
+                forget_event_id(state, site.id, event_id.as_deref());
+                Err(e)
+            }
+        };
+    }
 
     // The queue place comes first: a 503 must not leave its trace in the
     // live session.

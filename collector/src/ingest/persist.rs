@@ -5,7 +5,7 @@ use tallymark_core::validate::Valid;
 
 use crate::error::ApiError;
 use crate::sessions::Stepped;
-use crate::store::{Ack, EventRow, Slot};
+use crate::store::{Ack, EngagementRow, EventRow, Slot};
 
 /// Writes through `slot`, the queue place reserved before the session step.
 pub async fn persist(
@@ -34,4 +34,25 @@ pub async fn persist(
         event_id: event.event_id,
     };
     Ok(slot.ingest(row, stepped.row.clone()).await?)
+}
+
+/// Writes an engagement event (time on a page, scroll depth) of the visit
+/// `session_id`, which it does not change.
+pub async fn persist_engagement(
+    slot: Slot<'_>,
+    event: Valid,
+    site_id: i64,
+    session_id: i64,
+    now_ms: i64,
+) -> Result<Ack, ApiError> {
+    let row = EngagementRow {
+        site_id,
+        ts_ms: now_ms,
+        session_id,
+        hostname: event.hostname,
+        path: event.path,
+        engaged_ms: event.engaged_ms,
+        scroll_depth: event.scroll_depth,
+    };
+    Ok(slot.engage(row).await?)
 }

@@ -399,6 +399,8 @@ struct Figures {
     totals: Totals,
     /// Empty unless revenue was requested.
     revenue: Vec<CurrencySum>,
+    /// A page's engagement, when asked for and it has any.
+    engagement: Option<query::Engagement>,
 }
 
 /// The figures of one bucket: the whole range.
@@ -452,7 +454,11 @@ fn by_bucket(
     Ok(totals
         .into_iter()
         .zip(revenue)
-        .map(|(totals, revenue)| Figures { totals, revenue })
+        .map(|(totals, revenue)| Figures {
+            totals,
+            revenue,
+            engagement: None,
+        })
         .collect())
 }
 
@@ -467,6 +473,7 @@ fn compute_aggregate(cx: Ctx) -> Result<AggregateResponse, StatsError> {
     let range = params::period(&cx.raw, &cx.site.tz, cx.now)?;
     let filters = cx.raw.filters()?;
     let metrics = cx.raw.metrics(&Metric::ALL)?;
+    per_page_only(&metrics)?;
     let now = totals(&cx, &range, &filters, &metrics)?;
     let current = MetricValues::new(&now, &metrics);
     let comparison = if cx.raw.compare()? {
@@ -504,6 +511,7 @@ fn compute_timeseries(cx: Ctx) -> Result<TimeseriesResponse, StatsError> {
     let range = params::period(&cx.raw, &cx.site.tz, cx.now)?;
     let filters = cx.raw.filters()?;
     let metrics = cx.raw.metrics(&[Metric::Visitors])?;
+    per_page_only(&metrics)?;
     let interval = cx
         .raw
         .parsed::<params::Interval>("interval")?
@@ -525,6 +533,17 @@ fn compute_timeseries(cx: Ctx) -> Result<TimeseriesResponse, StatsError> {
         interval: interval.as_str().to_string(),
         results,
     })
+}
+
+/// `time_on_page` and `scroll_depth` are per page: a breakdown by page.
+fn per_page_only(metrics: &[Metric]) -> Result<(), StatsError> {
+    match metrics.iter().find(|m| m.is_engagement()) {
+        Some(m) => Err(StatsError::bad(
+            "metrics",
+            format!("{} is per page: ask a breakdown by page", m.as_str()),
+        )),
+        None => Ok(()),
+    }
 }
 
 fn compute_breakdown(cx: Ctx) -> Result<BreakdownResponse, StatsError> {
@@ -569,6 +588,7 @@ fn compute_breakdown(cx: Ctx) -> Result<BreakdownResponse, StatsError> {
             let f = Figures {
                 totals,
                 revenue: Vec::new(),
+                engagement: None,
             };
             (value, f)
         })
@@ -578,6 +598,28 @@ fn compute_breakdown(cx: Ctx) -> Result<BreakdownResponse, StatsError> {
         // that started before it): it gets a row too.
         for (value, revenue) in query::revenue_breakdown(&cx.conn, &q, &property)? {
             figures.entry(value).or_default().revenue = revenue;
+        }
+    }
+    if metrics.iter().any(|m| m.is_engagement()) {
+        // Engagement rows carry no event name or properties.
+        if let Some(f) = filters.iter().find(|f| {
+            matches!(
+                f.dimension,
+                params::Dimension::EventName | params::Dimension::EventProp(_)
+            )
+        }) {
+            return Err(StatsError::bad(
+                "metrics",
+                format!(
+                    "time_on_page and scroll_depth do not take a filter on {}",
+                    f.dimension
+                ),
+            ));
+        }
+        // A page may have engagement and no view in the range (a view just
+        // before it): it gets a row too, as for revenue.
+        for (path, e) in query::engagement_by_page(&cx.conn, &q)? {
+            figures.entry(Some(path)).or_default().engagement = Some(e);
         }
     }
     let main = main_currency(figures.values());
@@ -686,6 +728,8 @@ fn exact(t: &Totals, m: Metric) -> f64 {
         Metric::Events => t.events as f64,
         // Per currency, never one number: see `MetricValues::revenue`.
         Metric::Revenue => 0.0,
+        // Per page, from the engagement rows: see `MetricValues::new`.
+        Metric::TimeOnPage | Metric::ScrollDepth => 0.0,
     }
 }
 
@@ -727,6 +771,17 @@ pub struct MetricValues {
     /// apply as to `events`: `event:name==Purchase` keeps that event's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revenue: Option<Vec<RevenueValue>>,
+    /// Breakdown by page only: mean engaged seconds (the page visible and
+    /// focused) per visit of the page that sent engagement, whole seconds;
+    /// null without any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i64>)]
+    pub time_on_page: Option<Option<i64>>,
+    /// Breakdown by page only: mean of each visit's deepest scroll on the
+    /// page, in percent (100: read to the end); null without any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i64>)]
+    pub scroll_depth: Option<Option<i64>>,
 }
 
 /// Revenue in one currency.
@@ -777,6 +832,19 @@ impl MetricValues {
                 Metric::Revenue => {
                     v.revenue = Some(f.revenue.iter().map(RevenueValue::new).collect());
                 }
+                Metric::TimeOnPage => {
+                    v.time_on_page =
+                        Some(f.engagement.filter(|e| e.visits > 0).map(|e| {
+                            (e.engaged_ms as f64 / e.visits as f64 / 1000.0).round() as i64
+                        }));
+                }
+                Metric::ScrollDepth => {
+                    v.scroll_depth = Some(
+                        f.engagement
+                            .filter(|e| e.scrolled > 0)
+                            .map(|e| (e.depth_sum as f64 / e.scrolled as f64).round() as i64),
+                    );
+                }
             }
         }
         v
@@ -803,6 +871,9 @@ impl MetricValues {
             Metric::Events => self.events.unwrap_or(0) as f64,
             // Per currency: see `revenue_in`.
             Metric::Revenue => 0.0,
+            // Pages without any sort below those with a 0.
+            Metric::TimeOnPage => self.time_on_page.flatten().map_or(-1.0, |x| x as f64),
+            Metric::ScrollDepth => self.scroll_depth.flatten().map_or(-1.0, |x| x as f64),
         }
     }
 }
@@ -1116,6 +1187,7 @@ mod tests {
                     total: 1.0,
                 })
                 .collect(),
+            engagement: None,
         };
         let rows = [f(&[("EUR", 2), ("USD", 3)]), f(&[("EUR", 2)])];
         assert_eq!(main_currency(rows.iter()).as_deref(), Some("EUR"));

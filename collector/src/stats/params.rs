@@ -227,6 +227,11 @@ pub enum Metric {
     Events,
     /// Revenue of custom events that carry it, per currency.
     Revenue,
+    /// Mean engaged seconds per visit of a page (breakdown by page only).
+    TimeOnPage,
+    /// Mean of each visit's deepest scroll on a page, in percent
+    /// (breakdown by page only).
+    ScrollDepth,
 }
 
 impl Metric {
@@ -251,7 +256,17 @@ impl Metric {
             Metric::VisitDuration => "visit_duration",
             Metric::Events => "events",
             Metric::Revenue => "revenue",
+            Metric::TimeOnPage => "time_on_page",
+            Metric::ScrollDepth => "scroll_depth",
         }
+    }
+
+    /// Per page, from the engagement rows: only in a breakdown by page, and
+    /// never a default.
+    pub const ENGAGEMENT: [Metric; 2] = [Metric::TimeOnPage, Metric::ScrollDepth];
+
+    pub const fn is_engagement(self) -> bool {
+        matches!(self, Metric::TimeOnPage | Metric::ScrollDepth)
     }
 
     /// Computed from the events table's revenue rows, per currency (not a
@@ -274,7 +289,7 @@ pub fn counts(metrics: &[Metric]) -> Vec<Metric> {
     metrics
         .iter()
         .copied()
-        .filter(|m| !m.is_revenue())
+        .filter(|m| !m.is_revenue() && !m.is_engagement())
         .collect()
 }
 
@@ -282,7 +297,7 @@ pub fn counts(metrics: &[Metric]) -> Vec<Metric> {
 pub fn wants_events(metrics: &[Metric]) -> bool {
     metrics
         .iter()
-        .any(|m| !m.is_session_metric() && !m.is_revenue())
+        .any(|m| !m.is_session_metric() && !m.is_revenue() && !m.is_engagement())
 }
 
 /// Whether any of `metrics` counts sessions.
@@ -295,9 +310,14 @@ impl FromStr for Metric {
     fn from_str(s: &str) -> Result<Self, String> {
         Metric::ALL
             .into_iter()
+            .chain(Metric::ENGAGEMENT)
             .find(|m| m.as_str() == s)
             .ok_or_else(|| {
-                let known: Vec<_> = Metric::ALL.iter().map(|m| m.as_str()).collect();
+                let known: Vec<_> = Metric::ALL
+                    .iter()
+                    .chain(&Metric::ENGAGEMENT)
+                    .map(|m| m.as_str())
+                    .collect();
                 format!("unknown metric {s:?} (known: {})", known.join(", "))
             })
     }

@@ -141,6 +141,68 @@ fn event_filters(q: &Scoped<'_>, sql: &mut Sql) {
     }
 }
 
+/// Engagement of one page: summed per visit of it (session and page), then
+/// over those visits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Engagement {
+    /// Visits of the page with engagement.
+    pub visits: i64,
+    /// Engaged milliseconds over those visits.
+    pub engaged_ms: i64,
+    /// Visits with a scroll depth, and the sum of each one's deepest.
+    pub scrolled: i64,
+    pub depth_sum: i64,
+}
+
+/// Engagement per page (path) of the site in the range. Filters on the page
+/// and hostname apply to the engagement rows; filters on the visit (source,
+/// country, entry page, …) to their visits. Event name and property filters
+/// do not apply (the caller refuses them).
+pub fn engagement_by_page(
+    conn: &Connection,
+    q: &Scoped<'_>,
+) -> rusqlite::Result<HashMap<String, Engagement>> {
+    let mut sql = Sql::default();
+    let site = sql.bind(q.site_id);
+    let start = sql.bind(q.start_ms);
+    let end = sql.bind(q.end_ms);
+    sql.push(&format!(
+        "SELECT path, COUNT(*), SUM(ms), COUNT(depth), COALESCE(SUM(depth), 0) FROM \
+         (SELECT g.path AS path, SUM(g.engaged_ms) AS ms, MAX(g.scroll_depth) AS depth \
+         FROM engagements g WHERE g.site_id = {site} AND g.ts_ms >= {start} AND g.ts_ms < {end}"
+    ));
+    for f in q.filters {
+        match f.dimension.scope() {
+            Scope::Event => {
+                let col = column(&f.dimension, 'g', &mut sql);
+                let c = condition(&col, f.op, &f.value, &mut sql);
+                sql.push(&format!(" AND {c}"));
+            }
+            Scope::Session | Scope::Shared(_) => {
+                let col = column(&f.dimension, 's', &mut sql);
+                let c = condition(&col, f.op, &f.value, &mut sql);
+                sql.push(&format!(
+                    " AND g.session_id IN (SELECT s.id FROM sessions s WHERE s.site_id = {site} AND {c})"
+                ));
+            }
+        }
+    }
+    sql.push(" GROUP BY g.session_id, g.path) GROUP BY path");
+    let mut stmt = conn.prepare(&sql.text)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(sql.args.iter()), |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            Engagement {
+                visits: r.get(1)?,
+                engaged_ms: r.get(2)?,
+                scrolled: r.get(3)?,
+                depth_sum: r.get(4)?,
+            },
+        ))
+    })?;
+    rows.collect()
+}
+
 /// ` AND …` for each filter, on the sessions table aliased `s`. An event
 /// dimension keeps the sessions with a matching event, for every operator
 /// (`page!=/pricing`: visits with a page view other than /pricing), so the
@@ -341,6 +403,8 @@ pub fn by_bucket(
 /// cannot.
 pub fn breakdown_supports(dim: &Dimension, metrics: &[Metric]) -> Result<(), Metric> {
     let ok = |m: Metric| match dim.scope() {
+        // Per page: only a breakdown by page.
+        _ if m.is_engagement() => *dim == Dimension::Page,
         Scope::Shared(_) => true,
         // Keys: how many events (of which visitors and visits) carry each.
         Scope::Event if *dim == Dimension::EventPropKeys => matches!(

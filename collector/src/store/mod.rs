@@ -24,7 +24,7 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use crate::metrics::Metrics;
-pub use rows::{Dimensions, EventRow, SessionRow};
+pub use rows::{Dimensions, EngagementRow, EventRow, SessionRow};
 
 /// What a `202` survives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -133,6 +133,10 @@ enum Job {
         session: Box<SessionRow>,
         ack: oneshot::Sender<Result<Ack, ()>>,
     },
+    Engagement {
+        row: Box<EngagementRow>,
+        ack: oneshot::Sender<Result<Ack, ()>>,
+    },
     Maintenance(Maintenance),
 }
 
@@ -207,6 +211,20 @@ impl Slot<'_> {
         self.queue.send_reserved(Job::Event {
             event: Box::new(event),
             session: Box::new(session),
+            ack,
+        })?;
+        done.await
+            .map_err(|_| StoreError::WriterGone)?
+            .map_err(|()| StoreError::WriterGone)
+    }
+
+    /// Queues an engagement row; resolves once committed (in the same
+    /// transactions as events: one batch, one commit).
+    pub async fn engage(mut self, row: EngagementRow) -> Result<Ack, StoreError> {
+        let (ack, done) = oneshot::channel();
+        self.used = true;
+        self.queue.send_reserved(Job::Engagement {
+            row: Box::new(row),
             ack,
         })?;
         done.await
@@ -463,6 +481,7 @@ fn commit_batch(
     failures: &mut FailureLog,
 ) {
     let mut events = Vec::new();
+    let mut engagements = Vec::new();
     let mut maintenance = Vec::new();
     for job in batch.drain(..) {
         match job {
@@ -471,34 +490,41 @@ fn commit_batch(
                 session,
                 ack,
             } => events.push((event, session, ack)),
+            Job::Engagement { row, ack } => engagements.push((row, ack)),
             Job::Maintenance(work) => maintenance.push(work),
         }
     }
-    if !events.is_empty() {
-        metrics.batch_size.observe(events.len() as f64);
-        match write_events(conn, &events) {
+    if !events.is_empty() || !engagements.is_empty() {
+        let rows = events.len() + engagements.len();
+        metrics.batch_size.observe(rows as f64);
+        let engaged_acks = std::iter::repeat_n(Ack::Committed, engagements.len());
+        match write_events(conn, &events, &engagements) {
             // Committed, but into a file deleted or moved away meanwhile:
             // no one will read these rows, so they are not acknowledged
             // (one `stat` per batch, on this thread, not per request).
             Ok(_) if !watch.still_there() => {
                 truncate_wal(conn);
-                for (_, _, ack) in events {
+                let acks = events.into_iter().map(|(_, _, ack)| ack);
+                for ack in acks.chain(engagements.into_iter().map(|(_, ack)| ack)) {
                     let _ = ack.send(Err(()));
                 }
             }
             Ok(outcomes) => {
                 watch.commit_result(None);
                 failures.worked();
-                for ((_, _, ack), outcome) in events.into_iter().zip(outcomes) {
+                let acks = events.into_iter().map(|(_, _, ack)| ack);
+                let acks = acks.chain(engagements.into_iter().map(|(_, ack)| ack));
+                for (ack, outcome) in acks.zip(outcomes.into_iter().chain(engaged_acks)) {
                     let _ = ack.send(Ok(outcome));
                 }
             }
             Err(e) => {
                 let error = e.to_string();
-                failures.failed(&error, events.len());
+                failures.failed(&error, rows);
                 watch.commit_result(Some(error));
                 metrics.commit_failures.inc();
-                for (_, _, ack) in events {
+                let acks = events.into_iter().map(|(_, _, ack)| ack);
+                for ack in acks.chain(engagements.into_iter().map(|(_, ack)| ack)) {
                     let _ = ack.send(Err(()));
                 }
             }
@@ -515,8 +541,19 @@ type EventJob = (
     oneshot::Sender<Result<Ack, ()>>,
 );
 
-fn write_events(conn: &mut Connection, events: &[EventJob]) -> rusqlite::Result<Vec<Ack>> {
+type EngagementJob = (Box<EngagementRow>, oneshot::Sender<Result<Ack, ()>>);
+
+/// Writes a batch's events (with one snapshot per session) and engagement
+/// rows in one transaction; the events' outcomes, in order.
+fn write_events(
+    conn: &mut Connection,
+    events: &[EventJob],
+    engagements: &[EngagementJob],
+) -> rusqlite::Result<Vec<Ack>> {
     let tx = conn.transaction()?;
+    for (row, _) in engagements {
+        rows::insert_engagement(&tx, row)?;
+    }
     let mut outcomes = Vec::with_capacity(events.len());
     // One upsert per session per batch, whatever its number of events: the
     // newest snapshot wins (seed 003, pitfall 2: no write per event).

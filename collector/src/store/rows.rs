@@ -25,6 +25,36 @@ pub struct EventRow {
     pub event_id: Option<String>,
 }
 
+/// One engagement: time on a page and how far down it was seen, within a
+/// visit (never a view or an event).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngagementRow {
+    pub site_id: i64,
+    pub ts_ms: i64,
+    pub session_id: i64,
+    pub hostname: String,
+    pub path: String,
+    pub engaged_ms: u32,
+    pub scroll_depth: Option<u8>,
+}
+
+pub fn insert_engagement(tx: &Transaction<'_>, row: &EngagementRow) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO engagements (site_id, ts_ms, session_id, hostname, path, engaged_ms,
+            scroll_depth) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        row.site_id,
+        row.ts_ms,
+        row.session_id,
+        row.hostname,
+        row.path,
+        row.engaged_ms,
+        row.scroll_depth,
+    ])?;
+    Ok(())
+}
+
 /// The dimensions an event and its session share (a session keeps those of
 /// its first event: first-touch attribution).
 #[derive(Debug, Clone, PartialEq, Eq)]

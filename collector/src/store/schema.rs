@@ -161,6 +161,21 @@ pub const MIGRATIONS: &[&str] = &[
         last  INTEGER NOT NULL
     );
     INSERT INTO event_ids SELECT 1, COALESCE(MAX(id), 0) FROM events;",
+    // 7: engagement (time on a page, how far down it was read), apart from
+    // the events: it is never a view or an event, never starts or changes a
+    // visit, and no count of events reads it. Its visit (`session_id`)
+    // gives it the visit's dimensions for filters.
+    "CREATE TABLE engagements (
+        id            INTEGER PRIMARY KEY,
+        site_id       INTEGER NOT NULL,
+        ts_ms         INTEGER NOT NULL,
+        session_id    INTEGER NOT NULL,
+        hostname      TEXT NOT NULL,
+        path          TEXT NOT NULL,
+        engaged_ms    INTEGER NOT NULL,
+        scroll_depth  INTEGER
+    );
+    CREATE INDEX engagements_site_ts ON engagements (site_id, ts_ms);",
 ];
 
 /// Opens (creating and migrating) the database at `path` for writing.
