@@ -208,6 +208,7 @@
   function format(value, kind) {
     if (value === undefined || value === null) return '–';
     if (kind === 'percent') return value.toFixed(1) + '%';
+    if (kind === 'share') return value + '%';
     if (kind === 'decimal') return value.toFixed(2);
     if (kind === 'duration') {
       var m = Math.floor(value / 60), s = value % 60;
@@ -651,6 +652,12 @@
     var c = choices[chosen] || choices[0];
     // With a goal filter, pages count its events (where it was reached).
     var metrics = c[1] === 'page' && goalFilters().length ? 'visitors,events' : c[2];
+    // Engagement is not split by event names or properties.
+    if (/time_on_page/.test(c[2]) && view.filters.some(function (f) { return /^event:/.test(f); })) {
+      body.textContent = '';
+      body.appendChild(el('p', { class: 'empty', text: 'Time on page and scroll depth are not split by goals or properties: remove that filter to see them.' }));
+      return;
+    }
     api('api/v1/stats/breakdown', Object.assign({ property: c[1], metrics: metrics, limit: limit }, common()))
       .then(function (result) {
         if (!current()) return;
@@ -747,7 +754,7 @@
           var list = (r.revenue || []).map(function (x) { return el('span', { text: money(x) }); });
           cells.push(el('td', { class: 'money' }, list.length ? list : [document.createTextNode('–')]));
         } else {
-          var kind = m === 'time_on_page' ? 'duration' : m === 'bounce_rate' || m === 'scroll_depth' ? 'percent' : 'count';
+          var kind = m === 'time_on_page' ? 'duration' : m === 'bounce_rate' ? 'percent' : m === 'scroll_depth' ? 'share' : 'count';
           cells.push(el('td', { text: format(r[m], kind) }));
         }
       });

@@ -41,10 +41,15 @@ function tmWidth() {
 // the URL of that view.
 var tmEngUrl, tmEngMs = 0, tmEngAt = 0, tmDepth = 0, tmDepthSent = 0;
 
+// Adds the running stretch (a monotonic clock; a stretch counts at most 30
+// minutes: a machine asleep with the page open is no reader) and starts a
+// new one if the page is visible and focused.
 function tmEngTick() {
-  var now = Date.now();
-  if (tmEngAt) tmEngMs += now - tmEngAt;
-  tmEngAt = document.visibilityState == 'visible' && document.hasFocus() ? now : 0;
+  try {
+    var now = performance.now();
+    if (tmEngAt) tmEngMs += Math.min(Math.max(now - tmEngAt, 0), 18e5);
+    tmEngAt = document.visibilityState == 'visible' && document.hasFocus() ? now : 0;
+  } catch (e) {}
 }
 
 function tmScroll() {
@@ -61,7 +66,7 @@ function tmEngage() {
   try {
     tmEngTick();
     if (tmEngUrl && (tmEngMs >= 1000 || tmDepth > tmDepthSent)) {
-      tmSend(tmW.engage(tmEngUrl, tmEngMs, tmDepth));
+      tmSend(tmW.engage(tmEngUrl, Math.round(tmEngMs), tmDepth));
       tmEngMs = 0;
       tmDepthSent = tmDepth;
     }
@@ -80,7 +85,10 @@ function tmPage(replace) {
         tmEngUrl = location.href;
         tmEngMs = tmEngAt = tmDepth = tmDepthSent = 0;
         tmEngTick();
-        tmScroll();
+        // The view's first depth once it is drawn (an app renders its route
+        // after pushState, images load after a deferred script); scrolling
+        // measures again.
+        setTimeout(tmScroll, 1000);
       }
       tmSend(body);
     }
@@ -199,7 +207,10 @@ function tmStart(w, o) {
     addEventListener('scroll', tmScroll, { passive: true });
     addEventListener('focus', tmEngTick);
     addEventListener('blur', tmEngTick);
-    addEventListener('pagehide', tmEngage);
+    addEventListener('pagehide', function () {
+      tmEngage();
+      tmEngAt = 0; // a page kept in the back/forward cache is not read
+    });
     document.addEventListener('visibilitychange', function () {
       if (document.visibilityState == 'hidden') tmEngage();
       else tmEngTick();

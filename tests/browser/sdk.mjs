@@ -289,7 +289,8 @@ try {
       await page.waitForTimeout(200);
       await page.evaluate(() => history.pushState({}, '', '/read/next'));
       await beacons(2);
-      await page.waitForTimeout(300);
+      // The next view's first depth is measured once it is drawn (1 s).
+      await page.waitForTimeout(1300);
       await page.goto(elsewhere);
       await page.waitForTimeout(800);
       break;

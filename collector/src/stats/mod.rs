@@ -609,9 +609,9 @@ fn compute_breakdown(cx: Ctx) -> Result<BreakdownResponse, StatsError> {
             )
         }) {
             return Err(StatsError::bad(
-                "metrics",
+                "filter",
                 format!(
-                    "time_on_page and scroll_depth do not take a filter on {}",
+                    "{}: time_on_page and scroll_depth are not split by event names or properties",
                     f.dimension
                 ),
             ));
