@@ -33,7 +33,9 @@ export interface TrackOptions {
 /**
  * Starts the beacon: loads the WASM, sends the first page view and hooks
  * `history.pushState`/`replaceState`, `popstate` (and `hashchange` with
- * `hashRouting`). Calling it again returns the same promise. The promise
+ * `hashRouting`); when a view ends (hidden, left, or the app's next view)
+ * it sends the view's engagement (time visible and focused, deepest
+ * scroll). Calling it again returns the same promise. The promise
  * never rejects (nothing the beacon does throws into the page); it resolves
  * to `true` when the beacon is on, and to `false` when it will send
  * nothing: on a server (SSR), when the WASM could not load (blocked by a

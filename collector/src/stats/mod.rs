@@ -1048,8 +1048,9 @@ struct CommonParams {
     /// exit page keep, for event metrics, the events of matching visits.
     filter: Option<Vec<String>>,
     /// Comma-separated: visitors, visits, pageviews, views_per_visit,
-    /// bounce_rate, visit_duration, events, revenue (per currency). Default:
-    /// all (aggregate) or visitors (timeseries, breakdown).
+    /// bounce_rate, visit_duration, events, revenue (per currency), and in a
+    /// breakdown by page time_on_page and scroll_depth. Default: all but
+    /// those two (aggregate) or visitors (timeseries, breakdown).
     metrics: Option<String>,
 }
 

@@ -77,6 +77,9 @@ pub fn translate(query: Option<&str>, endpoint: Endpoint) -> Result<(String, Sha
             "site_id" => {
                 out.append_pair("site", &value);
             }
+            // Plausible's imported data (from Google Analytics): there is
+            // none here, so with it or without, the answer is the same.
+            "with_imported" => {}
             k if !endpoint.params().contains(&k) => {
                 let takes = ["site_id"]
                     .iter()
@@ -275,19 +278,19 @@ fn stored_value(dimension: &str, value: &str) -> Option<String> {
         // Plausible's own names for a few.
         "browser" => (
             true,
-            match value {
-                "Microsoft Edge" => Some(Browser::Edge.as_str()),
-                "Samsung Browser" => Some(Browser::SamsungInternet.as_str()),
-                "Yandex" => Some(Browser::Yandex.as_str()),
+            match value.to_ascii_lowercase().as_str() {
+                "microsoft edge" => Some(Browser::Edge.as_str()),
+                "samsung browser" => Some(Browser::SamsungInternet.as_str()),
+                "yandex" => Some(Browser::Yandex.as_str()),
                 _ => label(Browser::ALL, value, Browser::as_str, Browser::title),
             },
         ),
         "os" => (
             true,
-            match value {
-                "Mac" => Some(Os::MacOs.as_str()),
-                "GNU/Linux" => Some(Os::Linux.as_str()),
-                "Chrome OS" => Some(Os::ChromeOs.as_str()),
+            match value.to_ascii_lowercase().as_str() {
+                "mac" => Some(Os::MacOs.as_str()),
+                "gnu/linux" => Some(Os::Linux.as_str()),
+                "chrome os" => Some(Os::ChromeOs.as_str()),
                 _ => label(Os::ALL, value, Os::as_str, Os::title),
             },
         ),
@@ -460,6 +463,15 @@ mod tests {
         .unwrap();
         assert_eq!(q, "site=a.example&interval=day&period=30d");
         let (q, _) = translate(
+            Some("site_id=a.example&with_imported=true&period=7d"),
+            Endpoint::Aggregate,
+        )
+        .unwrap();
+        assert_eq!(
+            q, "site=a.example&metrics=visitors&period=7d",
+            "no imported data: ignored"
+        );
+        let (q, _) = translate(
             Some("site_id=a&filters=visit:browser~Chr"),
             Endpoint::Aggregate,
         )
@@ -471,7 +483,7 @@ mod tests {
         );
         // Plausible's names for some browsers and OSs, and "(none)".
         let (q, _) = translate(
-            Some("site_id=a&filters=visit:browser%3D%3DMicrosoft%20Edge;visit:os%3D%3DMac;visit:os!%3D(none)"),
+            Some("site_id=a&filters=visit:browser%3D%3DMicrosoft%20Edge;visit:os%3D%3Dmac;visit:os!%3D(none)"),
             Endpoint::Aggregate,
         )
         .unwrap();
