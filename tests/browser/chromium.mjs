@@ -45,3 +45,15 @@ export async function humanContext(browser, options = {}) {
   const userAgent = humanUserAgent(version);
   return browser.newContext({ userAgent, ...options });
 }
+
+// Collects what a page reports going wrong: console errors and warnings into
+// `report.errors` (Chromium's own network lines, "Failed to load resource:
+// …", left out) and uncaught exceptions into `report.pageErrors`.
+export function watchErrors(page, report) {
+  page.on('console', (m) => {
+    if ((m.type() === 'error' || m.type() === 'warning') && !m.text().startsWith('Failed to load resource:')) {
+      report.errors.push(m.text());
+    }
+  });
+  page.on('pageerror', (e) => report.pageErrors.push(String(e)));
+}

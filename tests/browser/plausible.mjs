@@ -12,7 +12,7 @@
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
-import { humanContext, launchHuman } from './chromium.mjs';
+import { humanContext, launchHuman, watchErrors } from './chromium.mjs';
 
 const [collector] = process.argv.slice(2);
 const api = `${collector}/api/event`;
@@ -69,12 +69,7 @@ try {
   // browser has no webdriver.
   await context.addInitScript(() => { window.__plausible = true; });
   const page = await context.newPage();
-  page.on('console', (m) => {
-    if ((m.type() === 'error' || m.type() === 'warning') && !m.text().startsWith('Failed to load resource:')) {
-      report.errors.push(m.text());
-    }
-  });
-  page.on('pageerror', (e) => report.pageErrors.push(String(e)));
+  watchErrors(page, report);
   // Every request to the event endpoint, with how the collector answered it.
   page.on('requestfinished', async (r) => {
     if (!r.url().startsWith(api)) return;

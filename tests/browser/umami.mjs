@@ -7,7 +7,7 @@
 // usage: node umami.mjs COLLECTOR_BASE TRACKER_FILE
 import http from 'node:http';
 import fs from 'node:fs';
-import { humanContext, launchHuman } from './chromium.mjs';
+import { humanContext, launchHuman, watchErrors } from './chromium.mjs';
 
 const [collector, trackerFile] = process.argv.slice(2);
 const api = `${collector}/api/send`;
@@ -36,12 +36,7 @@ const report = { errors: [], pageErrors: [], sent: [] };
 try {
   const context = await humanContext(browser);
   const page = await context.newPage();
-  page.on('console', (m) => {
-    if ((m.type() === 'error' || m.type() === 'warning') && !m.text().startsWith('Failed to load resource:')) {
-      report.errors.push(m.text());
-    }
-  });
-  page.on('pageerror', (e) => report.pageErrors.push(String(e)));
+  watchErrors(page, report);
   page.on('requestfinished', async (r) => {
     if (!r.url().startsWith(api) || r.method() !== 'POST') return;
     const response = await r.response();
