@@ -316,6 +316,13 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         for (name, uri) in &filtered {
             filtered_raw.push(measure(name.clone(), uri.clone()).await?.2);
         }
+        // The dashboard's Pages → Engagement tab (opened on a click): time on
+        // page and scroll depth, read from the raw engagement rows.
+        measure(
+            "breakdown page: time on page, scroll (engagement rows)".into(),
+            format!("/api/v1/stats/breakdown?{range}&property=page&limit=10&metrics=visitors,time_on_page,scroll_depth"),
+        )
+        .await?;
         println!("every answer identical with and without rollups");
         // The whole dashboard, one after another and all at once (as a
         // browser loads it).

@@ -9,7 +9,8 @@
 //! time-of-day shaped start, a source (direct, search, social, newsletter
 //! campaigns, referrals), a country and a device, then 1 to ~12 pageviews
 //! with 10 s to 5 min between them and sometimes a custom event with
-//! properties. Same arguments, same data.
+//! properties; most views get an engagement row (time on page, scroll
+//! depth). Same arguments, same data.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -17,7 +18,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use jiff::tz::TimeZone;
 use tallymark_collector::sites;
-use tallymark_collector::store::rows::{self, Dimensions, EventRow, SessionRow};
+use tallymark_collector::store::rows::{self, Dimensions, EngagementRow, EventRow, SessionRow};
 use tallymark_collector::store::schema;
 
 pub struct SeedArgs {
@@ -377,7 +378,7 @@ pub fn seed(args: &SeedArgs) -> Result<Summary> {
     let tzs: Vec<TimeZone> = site_rows.iter().map(|s| s.tz.clone()).collect();
     let all_paths = paths(300);
     let mut rng = Rng::new(args.seed);
-    let (mut events, mut sessions) = (0u64, 0u64);
+    let (mut events, mut sessions, mut engagements) = (0u64, 0u64, 0u64);
     let src_w: Vec<u32> = SOURCES.iter().map(|s| s.0).collect();
     let country_w: Vec<u32> = COUNTRIES.iter().map(|c| c.0).collect();
     let agent_w: Vec<u32> = AGENTS.iter().map(|a| a.0).collect();
@@ -521,14 +522,37 @@ pub fn seed(args: &SeedArgs) -> Result<Summary> {
                     revenue_currency: revenue.map(|r| r.1),
                     event_id: None,
                 };
+                let engaged_at = row.ts_ms;
+                let engaged_path = (row.kind == "pageview").then(|| row.path.clone());
                 rows::insert_event(&tx, &row, None)?;
                 events += 1;
+                // Most views send their engagement when they end: from a
+                // generator of their own, so the events are the same as
+                // before engagement was seeded.
+                if let Some(path) = engaged_path {
+                    let mut e = Rng::new(mix(session_id as u64, h, 0xE7));
+                    if e.chance(0.8) {
+                        rows::insert_engagement(
+                            &tx,
+                            &EngagementRow {
+                                site_id: site.id,
+                                ts_ms: engaged_at + 5_000 + e.below(55_000) as i64,
+                                session_id,
+                                hostname: site.domain.clone(),
+                                path,
+                                engaged_ms: e.below(240_000) as u32,
+                                scroll_depth: e.chance(0.9).then(|| 10 + e.below(91) as u8),
+                            },
+                        )?;
+                        engagements += 1;
+                    }
+                }
             }
             rows::upsert_session(&tx, &session)?;
             sessions += 1;
         }
         tx.commit()?;
-        eprint!("\r  seeded {events} events, {sessions} sessions");
+        eprint!("\r  seeded {events} events, {sessions} sessions, {engagements} engagements");
     }
     eprintln!();
     conn.execute_batch("ANALYZE; PRAGMA wal_checkpoint(TRUNCATE);")?;
