@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
-use tallymark_core::useragent::{Browser, Device, Os};
+use tallymark_core::useragent;
 
 use crate::AppState;
 
@@ -51,27 +51,24 @@ pub fn router() -> Router<AppState> {
 /// Display names of the values stored as labels (`macos` → `macOS`), from
 /// core's enums: the dashboard shows these and filters by the labels.
 async fn labels() -> Response {
-    fn names<T: Copy>(
-        all: &[T],
-        label: fn(T) -> &'static str,
-        title: fn(T) -> &'static str,
-    ) -> serde_json::Value {
-        all.iter()
-            .map(|v| (label(*v).to_string(), serde_json::Value::from(title(*v))))
-            .collect::<serde_json::Map<_, _>>()
-            .into()
-    }
-    let body = serde_json::json!({
-        "browser": names(Browser::ALL, Browser::as_str, Browser::title),
-        "os": names(Os::ALL, Os::as_str, Os::title),
-        "device": names(Device::ALL, Device::as_str, Device::title),
-    });
-    let mut response = file("", "application/json");
-    *response.body_mut() = axum::body::Body::from(body.to_string());
-    response
+    let body: serde_json::Map<String, serde_json::Value> = useragent::CLOSED_DIMENSIONS
+        .iter()
+        .map(|dimension| {
+            let names: serde_json::Map<String, serde_json::Value> = useragent::names(dimension)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(label, title)| (label.to_string(), title.into()))
+                .collect();
+            (dimension.to_string(), names.into())
+        })
+        .collect();
+    file(
+        serde_json::Value::from(body).to_string(),
+        "application/json",
+    )
 }
 
-fn file(body: &'static str, content_type: &'static str) -> Response {
+fn file(body: impl IntoResponse, content_type: &'static str) -> Response {
     let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

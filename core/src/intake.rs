@@ -31,8 +31,10 @@ use alloc::vec::Vec;
 
 use serde_json::{Map, Value};
 
-use crate::validate::{host_belongs_to_site, normalize_site};
-use crate::wire::{self, Kind, MAX_SCREEN_WIDTH, PayloadV1, PropValue, Props, Revenue, WireError};
+use crate::validate::{host_belongs_to_site, hostname, normalize_site, strip_www};
+use crate::wire::{
+    self, Kind, MAX_SCREEN_WIDTH, PayloadV1, PropValue, Props, Revenue, WireError, has_http_scheme,
+};
 
 /// What a request body asks the collector to do.
 // Made once per request and taken apart at once: boxing the payload would
@@ -138,10 +140,7 @@ fn from_plausible(o: &Map<String, Value>) -> Result<Incoming, WireError> {
         Some((key, _)) => return Err(malformed(key, "must be a string")),
         None => Vec::new(),
     };
-    let host = url::Url::parse(&url).ok().and_then(|u| {
-        u.host_str()
-            .map(|h| strip_www(h.trim_end_matches('.')).to_string())
-    });
+    let host = url::Url::parse(&url).ok().and_then(|u| hostname(&u));
     if sites.is_empty() {
         // As Plausible does: the page's own host, without `www.`.
         sites.push(
@@ -231,7 +230,7 @@ fn from_umami(o: &Map<String, Value>) -> Result<Incoming, WireError> {
     // One decoding gives back what the browser had.
     let url_text = text("url").map(decode_once);
     let raw = url_text.as_deref().unwrap_or("/");
-    let url = if is_http(raw) {
+    let url = if has_http_scheme(raw) {
         raw.to_string()
     } else {
         let host = text("hostname")
@@ -241,10 +240,7 @@ fn from_umami(o: &Map<String, Value>) -> Result<Incoming, WireError> {
     };
     let host = url::Url::parse(&url)
         .ok()
-        .and_then(|u| {
-            u.host_str()
-                .map(|h| strip_www(h.trim_end_matches('.')).to_string())
-        })
+        .and_then(|u| hostname(&u))
         .ok_or_else(|| malformed("payload.url", "not a page address"))?;
     // The host, then each parent domain down to two labels (none for an
     // IP address).
@@ -298,7 +294,9 @@ fn from_umami(o: &Map<String, Value>) -> Result<Incoming, WireError> {
         kind,
         site: sites.remove(0),
         url,
-        referrer: text("referrer").map(decode_once).filter(|r| is_http(r)),
+        referrer: text("referrer")
+            .map(decode_once)
+            .filter(|r| has_http_scheme(r)),
         screen_width,
         name: name.map(str::to_string),
         props: (!props.is_empty()).then_some(props),
@@ -318,35 +316,9 @@ fn from_umami(o: &Map<String, Value>) -> Result<Incoming, WireError> {
 /// `text` with its `%XX` escapes decoded once, or as it was when that is
 /// not UTF-8. (Not `form_urlencoded`: a `+` stays a `+`.)
 fn decode_once(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    let hex = |b: Option<&u8>| b.and_then(|b| (*b as char).to_digit(16));
-    while let Some(&b) = bytes.get(i) {
-        match (b, hex(bytes.get(i + 1)), hex(bytes.get(i + 2))) {
-            (b'%', Some(hi), Some(lo)) => {
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-            }
-            _ => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).unwrap_or_else(|_| text.to_string())
-}
-
-/// Whether `url` starts with `http://` or `https://` (any case).
-fn is_http(url: &str) -> bool {
-    ["http://", "https://"].iter().any(|p| {
-        url.get(..p.len())
-            .is_some_and(|h| h.eq_ignore_ascii_case(p))
-    })
-}
-
-fn strip_www(host: &str) -> &str {
-    host.strip_prefix("www.").unwrap_or(host)
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .map_or_else(|_| text.to_string(), |decoded| decoded.into_owned())
 }
 
 /// `h: 1` (or `hashMode`): the page is a hash-routed app.

@@ -191,6 +191,28 @@ impl Device {
     }
 }
 
+/// The dimensions whose values are these enums' labels, by name.
+pub const CLOSED_DIMENSIONS: [&str; 3] = ["browser", "os", "device"];
+
+/// The `(label, display name)` of every value of the closed dimension
+/// `dimension` (`browser`, `os` or `device`; `None` for any other): what
+/// APIs and dashboards show, and the labels filters take.
+pub fn names(dimension: &str) -> Option<Vec<(&'static str, &'static str)>> {
+    fn pairs<T: Copy>(
+        all: &[T],
+        label: fn(T) -> &'static str,
+        title: fn(T) -> &'static str,
+    ) -> Vec<(&'static str, &'static str)> {
+        all.iter().map(|v| (label(*v), title(*v))).collect()
+    }
+    match dimension {
+        "browser" => Some(pairs(Browser::ALL, Browser::as_str, Browser::title)),
+        "os" => Some(pairs(Os::ALL, Os::as_str, Os::title)),
+        "device" => Some(pairs(Device::ALL, Device::as_str, Device::title)),
+        _ => None,
+    }
+}
+
 /// What a User-Agent (plus screen width) says about the visitor's software.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Agent {

@@ -59,8 +59,7 @@ pub fn validate(payload: PayloadV1) -> Result<Valid, ValidationError> {
         return Err(ValidationError::UrlScheme);
     }
     // The url crate lower-cases (and punycodes) hosts of http(s) URLs.
-    let host = url.host_str().ok_or(ValidationError::UrlNoHost)?;
-    let hostname = strip_www(host.trim_end_matches('.')).to_string();
+    let hostname = hostname(&url).ok_or(ValidationError::UrlNoHost)?;
     if !host_belongs_to_site(&hostname, &site) {
         return Err(ValidationError::HostNotSite {
             host: hostname,
@@ -130,8 +129,16 @@ pub fn normalize_site(site: &str) -> Option<String> {
     plausible.then_some(s)
 }
 
-fn strip_www(host: &str) -> &str {
+pub(crate) fn strip_www(host: &str) -> &str {
     host.strip_prefix("www.").unwrap_or(host)
+}
+
+/// A page's host as reports show it: no trailing dot, no `www.` (the url
+/// crate lower-cases and punycodes hosts of http(s) URLs). `None` without a
+/// host.
+pub fn hostname(url: &Url) -> Option<String> {
+    url.host_str()
+        .map(|host| strip_www(host.trim_end_matches('.')).to_string())
 }
 
 /// The site itself, or any subdomain of it. Both sides are normalised.

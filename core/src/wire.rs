@@ -473,7 +473,8 @@ impl PayloadV1 {
     }
 }
 
-fn has_http_scheme(url: &str) -> bool {
+/// Whether `url` starts with `http://` or `https://` (any case).
+pub(crate) fn has_http_scheme(url: &str) -> bool {
     let starts = |p: &str| {
         url.get(..p.len())
             .is_some_and(|h| h.eq_ignore_ascii_case(p))

@@ -132,61 +132,50 @@ async fn pipeline(
 
     // Engagement (time on a page, scroll depth) joins the visit going on and
     // never starts or steps one.
-    if event.kind == wire::Kind::Engagement {
-        let Some(session_id) = state.sessions.current(site.id, visitor, now_ms) else {
-            return Ok(Recorded::Dropped(DropReason::Engagement));
-        };
-        let slot = match state.store.reserve() {
-            Ok(slot) => slot,
-            Err(e) => {
-                forget_event_id(state, site.id, event.event_id.as_deref());
-                return Err(e.into());
-            }
-        };
-        let event_id = event.event_id.clone();
-        return match persist::persist_engagement(slot, event, site.id, session_id, now_ms).await {
-            Ok(_) => Ok(Recorded::Stored(wire::Kind::Engagement)),
-            Err(e) => {
-                forget_event_id(state, site.id, event_id.as_deref());
-                Err(e)
-            }
-        };
-    }
-
-    // The queue place comes first: a 503 must not leave its trace in the
-    // live session.
-    let slot = match state.store.reserve() {
-        Ok(slot) => slot,
-        Err(e) => {
-            forget_event_id(state, site.id, event.event_id.as_deref());
-            return Err(e.into());
-        }
-    };
-    let stepped = sessionize::sessionize(
-        state,
-        visitor,
-        sessionize::Context {
-            site: &site,
-            event: &event,
-            user_agent: &request.user_agent,
-            client_ip: request.client_ip,
-            proxy_country: request.proxy_country,
-            now_ms,
+    let engaged_visit = match event.kind {
+        wire::Kind::Engagement => match state.sessions.current(site.id, visitor, now_ms) {
+            Some(session_id) => Some(session_id),
+            None => return Ok(Recorded::Dropped(DropReason::Engagement)),
         },
-    );
+        _ => None,
+    };
 
     let kind = event.kind;
     let event_id = event.event_id.clone();
-    let result = persist::persist(slot, event, &stepped, now_ms).await;
-    if !matches!(result, Ok(Ack::Committed)) {
-        // Not stored: the live session must not count it either.
-        state.sessions.undo(stepped);
-    }
+    let forget = || forget_event_id(state, site.id, event_id.as_deref());
+    // The queue place comes first: a 503 must not leave its trace in the
+    // live session.
+    let slot = state.store.reserve().inspect_err(|_| forget())?;
+    let result = match engaged_visit {
+        Some(session_id) => {
+            persist::persist_engagement(slot, event, site.id, session_id, now_ms).await
+        }
+        None => {
+            let stepped = sessionize::sessionize(
+                state,
+                visitor,
+                sessionize::Context {
+                    site: &site,
+                    event: &event,
+                    user_agent: &request.user_agent,
+                    client_ip: request.client_ip,
+                    proxy_country: request.proxy_country,
+                    now_ms,
+                },
+            );
+            let result = persist::persist(slot, event, &stepped, now_ms).await;
+            if !matches!(result, Ok(Ack::Committed)) {
+                // Not stored: the live session must not count it either.
+                state.sessions.undo(stepped);
+            }
+            result
+        }
+    };
     match result {
         Ok(Ack::Committed) => Ok(Recorded::Stored(kind)),
         Ok(Ack::Duplicate) => Ok(Recorded::Dropped(DropReason::Duplicate)),
         Err(e) => {
-            forget_event_id(state, site.id, event_id.as_deref());
+            forget();
             Err(e)
         }
     }

@@ -16,7 +16,7 @@
 //! (`Mobile`, `macOS`), which filters also accept.
 
 use serde_json::{Map, Value};
-use tallymark_core::useragent::{Browser, Device, Os};
+use tallymark_core::useragent::names;
 
 use super::error::StatsError;
 use super::params::NONE_LABEL;
@@ -248,77 +248,65 @@ fn filter_of(filter: &str) -> Result<String, StatsError> {
 
 /// The display names a closed dimension takes, for messages.
 fn known(dimension: &str) -> String {
-    let titles: Vec<&str> = match dimension {
-        "browser" => Browser::ALL.iter().map(|b| b.title()).collect(),
-        "os" => Os::ALL.iter().map(|o| o.title()).collect(),
-        "device" => Device::ALL.iter().map(|d| d.title()).collect(),
-        _ => Vec::new(),
-    };
+    let titles: Vec<&str> = names(dimension)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(_, title)| title)
+        .collect();
     titles.join(", ")
 }
+
+/// Plausible's own names for a few values, lower case: (dimension, name,
+/// label).
+const ALIASES: [(&str, &str, &str); 6] = [
+    ("browser", "microsoft edge", "edge"),
+    ("browser", "samsung browser", "samsung_internet"),
+    ("browser", "yandex", "yandex"),
+    ("os", "mac", "macos"),
+    ("os", "gnu/linux", "linux"),
+    ("os", "chrome os", "chromeos"),
+];
 
 /// Plausible's name for a value as Tallymark stores it: display names of
 /// browsers, OSs and devices (any case, and Plausible's own names for a few),
 /// `Direct / None`. `None` for a browser, OS or device this collector does
 /// not know (a filter on it would silently match nothing).
 fn stored_value(dimension: &str, value: &str) -> Option<String> {
-    fn label<T: Copy>(
-        all: &[T],
-        value: &str,
-        as_str: fn(T) -> &'static str,
-        title: fn(T) -> &'static str,
-    ) -> Option<&'static str> {
-        all.iter()
-            .find(|v| {
-                title(**v).eq_ignore_ascii_case(value) || as_str(**v).eq_ignore_ascii_case(value)
-            })
-            .map(|v| as_str(*v))
+    if dimension == "source" && value == DIRECT {
+        return Some(NONE_LABEL.to_string());
     }
-    let (closed, found) = match dimension {
-        // Plausible's own names for a few.
-        "browser" => (
-            true,
-            match value.to_ascii_lowercase().as_str() {
-                "microsoft edge" => Some(Browser::Edge.as_str()),
-                "samsung browser" => Some(Browser::SamsungInternet.as_str()),
-                "yandex" => Some(Browser::Yandex.as_str()),
-                _ => label(Browser::ALL, value, Browser::as_str, Browser::title),
-            },
-        ),
-        "os" => (
-            true,
-            match value.to_ascii_lowercase().as_str() {
-                "mac" => Some(Os::MacOs.as_str()),
-                "gnu/linux" => Some(Os::Linux.as_str()),
-                "chrome os" => Some(Os::ChromeOs.as_str()),
-                _ => label(Os::ALL, value, Os::as_str, Os::title),
-            },
-        ),
-        "device" => (
-            true,
-            label(Device::ALL, value, Device::as_str, Device::title),
-        ),
-        "source" if value == DIRECT => (false, Some(NONE_LABEL)),
-        _ => (false, None),
+    let Some(names) = names(dimension) else {
+        return Some(value.to_string());
     };
+    let lower = value.to_ascii_lowercase();
+    let alias = ALIASES
+        .iter()
+        .find(|(d, name, _)| *d == dimension && *name == lower)
+        .map(|(_, _, label)| *label);
+    let found = alias.or_else(|| {
+        names
+            .iter()
+            .find(|(label, title)| {
+                title.eq_ignore_ascii_case(value) || label.eq_ignore_ascii_case(value)
+            })
+            .map(|(label, _)| *label)
+    });
     match found {
         Some(label) => Some(label.to_string()),
         // "(none)": not set, in every dimension.
-        None if closed && value != NONE_LABEL => None,
-        None => Some(value.to_string()),
+        None if value == NONE_LABEL => Some(value.to_string()),
+        None => None,
     }
 }
 
 /// How Plausible shows a stored value.
 fn shown_value(dimension: &str, value: &str) -> String {
-    let title = match dimension {
-        "browser" => value.parse::<Browser>().ok().map(Browser::title),
-        "os" => value.parse::<Os>().ok().map(Os::title),
-        "device" => value.parse::<Device>().ok().map(Device::title),
-        "source" if value == NONE_LABEL => Some(DIRECT),
-        _ => None,
-    };
-    title.map_or_else(|| value.to_string(), str::to_string)
+    if dimension == "source" && value == NONE_LABEL {
+        return DIRECT.to_string();
+    }
+    names(dimension)
+        .and_then(|names| names.into_iter().find(|(label, _)| *label == value))
+        .map_or_else(|| value.to_string(), |(_, title)| title.to_string())
 }
 
 /// The change against the previous period as Plausible states it: the
@@ -496,6 +484,17 @@ mod tests {
             ]
             .map(|(a, b)| (a.to_string(), b.to_string()))
         );
+    }
+
+    #[test]
+    fn plausibles_names_are_labels_this_collector_has() {
+        for (dimension, _, label) in ALIASES {
+            let names = names(dimension).unwrap_or_default();
+            assert!(
+                names.iter().any(|(l, _)| *l == label),
+                "{dimension} {label}"
+            );
+        }
     }
 
     #[test]

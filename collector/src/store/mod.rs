@@ -205,28 +205,33 @@ pub struct Slot<'a> {
 
 impl Slot<'_> {
     /// Queues an event and its session snapshot; resolves once committed.
-    pub async fn ingest(mut self, event: EventRow, session: SessionRow) -> Result<Ack, StoreError> {
-        let (ack, done) = oneshot::channel();
-        self.used = true;
-        self.queue.send_reserved(Job::Event {
+    pub async fn ingest(self, event: EventRow, session: SessionRow) -> Result<Ack, StoreError> {
+        self.submit(|ack| Job::Event {
             event: Box::new(event),
             session: Box::new(session),
             ack,
-        })?;
-        done.await
-            .map_err(|_| StoreError::WriterGone)?
-            .map_err(|()| StoreError::WriterGone)
+        })
+        .await
     }
 
     /// Queues an engagement row; resolves once committed (in the same
     /// transactions as events: one batch, one commit).
-    pub async fn engage(mut self, row: EngagementRow) -> Result<Ack, StoreError> {
-        let (ack, done) = oneshot::channel();
-        self.used = true;
-        self.queue.send_reserved(Job::Engagement {
+    pub async fn engage(self, row: EngagementRow) -> Result<Ack, StoreError> {
+        self.submit(|ack| Job::Engagement {
             row: Box::new(row),
             ack,
-        })?;
+        })
+        .await
+    }
+
+    /// Sends the job `job(ack)` in this place; resolves once committed.
+    async fn submit(
+        mut self,
+        job: impl FnOnce(oneshot::Sender<Result<Ack, ()>>) -> Job,
+    ) -> Result<Ack, StoreError> {
+        let (ack, done) = oneshot::channel();
+        self.used = true;
+        self.queue.send_reserved(job(ack))?;
         done.await
             .map_err(|_| StoreError::WriterGone)?
             .map_err(|()| StoreError::WriterGone)
@@ -480,41 +485,45 @@ fn commit_batch(
     watch: &FileWatch,
     failures: &mut FailureLog,
 ) {
-    let mut events = Vec::new();
-    let mut engagements = Vec::new();
-    let mut maintenance = Vec::new();
+    // Rows apart from their acks, which are answered in one order: the
+    // events', then the engagements'.
+    let (mut events, mut engagements, mut maintenance) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut event_acks, mut engaged_acks) = (Vec::new(), Vec::new());
     for job in batch.drain(..) {
         match job {
             Job::Event {
                 event,
                 session,
                 ack,
-            } => events.push((event, session, ack)),
-            Job::Engagement { row, ack } => engagements.push((row, ack)),
+            } => {
+                events.push((event, session));
+                event_acks.push(ack);
+            }
+            Job::Engagement { row, ack } => {
+                engagements.push(row);
+                engaged_acks.push(ack);
+            }
             Job::Maintenance(work) => maintenance.push(work),
         }
     }
-    if !events.is_empty() || !engagements.is_empty() {
-        let rows = events.len() + engagements.len();
+    let acks = event_acks.into_iter().chain(engaged_acks);
+    let rows = events.len() + engagements.len();
+    if rows > 0 {
         metrics.batch_size.observe(rows as f64);
-        let engaged_acks = std::iter::repeat_n(Ack::Committed, engagements.len());
         match write_events(conn, &events, &engagements) {
             // Committed, but into a file deleted or moved away meanwhile:
             // no one will read these rows, so they are not acknowledged
             // (one `stat` per batch, on this thread, not per request).
             Ok(_) if !watch.still_there() => {
                 truncate_wal(conn);
-                let acks = events.into_iter().map(|(_, _, ack)| ack);
-                for ack in acks.chain(engagements.into_iter().map(|(_, ack)| ack)) {
+                for ack in acks {
                     let _ = ack.send(Err(()));
                 }
             }
             Ok(outcomes) => {
                 watch.commit_result(None);
                 failures.worked();
-                let acks = events.into_iter().map(|(_, _, ack)| ack);
-                let acks = acks.chain(engagements.into_iter().map(|(_, ack)| ack));
-                for (ack, outcome) in acks.zip(outcomes.into_iter().chain(engaged_acks)) {
+                for (ack, outcome) in acks.zip(outcomes) {
                     let _ = ack.send(Ok(outcome));
                 }
             }
@@ -523,8 +532,7 @@ fn commit_batch(
                 failures.failed(&error, rows);
                 watch.commit_result(Some(error));
                 metrics.commit_failures.inc();
-                let acks = events.into_iter().map(|(_, _, ack)| ack);
-                for ack in acks.chain(engagements.into_iter().map(|(_, ack)| ack)) {
+                for ack in acks {
                     let _ = ack.send(Err(()));
                 }
             }
@@ -535,23 +543,16 @@ fn commit_batch(
     }
 }
 
-type EventJob = (
-    Box<EventRow>,
-    Box<SessionRow>,
-    oneshot::Sender<Result<Ack, ()>>,
-);
-
-type EngagementJob = (Box<EngagementRow>, oneshot::Sender<Result<Ack, ()>>);
-
 /// Writes a batch's events (with one snapshot per session) and engagement
-/// rows in one transaction; the events' outcomes, in order.
+/// rows in one transaction; the outcomes in order, the events' then the
+/// engagements' (always committed).
 fn write_events(
     conn: &mut Connection,
-    events: &[EventJob],
-    engagements: &[EngagementJob],
+    events: &[(Box<EventRow>, Box<SessionRow>)],
+    engagements: &[Box<EngagementRow>],
 ) -> rusqlite::Result<Vec<Ack>> {
     let tx = conn.transaction()?;
-    for (row, _) in engagements {
+    for row in engagements {
         rows::insert_engagement(&tx, row)?;
     }
     let mut outcomes = Vec::with_capacity(events.len());
@@ -559,7 +560,7 @@ fn write_events(
     // newest snapshot wins (seed 003, pitfall 2: no write per event).
     let mut sessions: HashMap<i64, &SessionRow> = HashMap::new();
     let mut next_id = rows::next_event_id(&tx)?;
-    for (event, session, _) in events {
+    for (event, session) in events {
         let inserted = rows::insert_event(&tx, event, Some(next_id))?;
         if inserted {
             next_id += 1;
@@ -584,6 +585,7 @@ fn write_events(
         rows::upsert_session(&tx, session)?;
     }
     tx.commit()?;
+    outcomes.extend(engagements.iter().map(|_| Ack::Committed));
     Ok(outcomes)
 }
 
