@@ -54,7 +54,7 @@
       ['OS', 'os', 'visitors'],
     ]],
     ['Goals', [
-      ['Custom events', 'event:name', 'visitors,events,revenue'],
+      ['Custom events', 'event:name', 'visitors,events,conversion_rate,revenue'],
       // Keys; clicking one opens a tab of its values.
       ['Properties', 'event:props', 'visitors,events'],
     ]],
@@ -62,6 +62,7 @@
   var HEADINGS = {
     visitors: 'Visitors', visits: 'Visits', pageviews: 'Views', events: 'Events',
     bounce_rate: 'Bounce', revenue: 'Revenue', time_on_page: 'Time on page', scroll_depth: 'Scroll',
+    conversion_rate: 'CR',
   };
   var NAMES = {
     page: 'page', hostname: 'hostname', entry_page: 'entry page', exit_page: 'exit page', source: 'source',
@@ -450,7 +451,7 @@
         if (!current()) return;
         showRange(body.period);
         renderCards(body, goals.length > 0);
-        if (goals.length) conversionRate(body, current);
+        if (goals.length) conversionRate(current);
       }).catch(fail);
     api('api/v1/stats/timeseries', Object.assign({ metrics: view.metric }, p))
       .then(function (body) { if (current()) renderChart(body); }).catch(fail);
@@ -459,14 +460,12 @@
   }
 
   // Unique conversions over the visitors of the same view without the goal
-  // (and without its property filters, part of what a conversion is).
-  function conversionRate(aggregate, current) {
-    var others = view.filters.filter(function (f) { return !/^event:(name|props:)/.test(f); });
-    var q = Object.assign({ site: view.site, filter: others, metrics: 'visitors' }, period());
-    api('api/v1/stats/aggregate', q).then(function (all) {
+  // (and without its property filters, part of what a conversion is): the
+  // collector's conversion_rate.
+  function conversionRate(current) {
+    api('api/v1/stats/aggregate', Object.assign({ metrics: 'conversion_rate' }, common())).then(function (body) {
       if (!current()) return;
-      var base = all.results.visitors, conv = aggregate.results.visitors;
-      var rate = base ? Math.round(1000 * conv / base) / 10 : 0;
+      var rate = body.results.conversion_rate || 0;
       $('cards').insertBefore(el('div', {
         class: 'card', 'data-metric': 'conversion_rate',
         title: 'Unique conversions over all visitors of the period',
@@ -754,7 +753,7 @@
           var list = (r.revenue || []).map(function (x) { return el('span', { text: money(x) }); });
           cells.push(el('td', { class: 'money' }, list.length ? list : [document.createTextNode('–')]));
         } else {
-          var kind = m === 'time_on_page' ? 'duration' : m === 'bounce_rate' ? 'percent' : m === 'scroll_depth' ? 'share' : 'count';
+          var kind = m === 'time_on_page' ? 'duration' : m === 'bounce_rate' || m === 'conversion_rate' ? 'percent' : m === 'scroll_depth' ? 'share' : 'count';
           cells.push(el('td', { text: format(r[m], kind) }));
         }
       });

@@ -1191,6 +1191,7 @@ fn comparison_queries() -> Vec<String> {
                 ("page", "visitors,visits,pageviews,events"),
                 ("hostname", "visitors,visits,pageviews,events"),
                 ("event:name", "visitors,visits,pageviews,events"),
+                ("event:name", "visitors,events,conversion_rate"),
                 (
                     "entry_page",
                     "visitors,visits,views_per_visit,bounce_rate,visit_duration",
@@ -1766,6 +1767,134 @@ async fn pages_of_a_goal_are_where_its_events_were_sent() {
     );
 }
 
+/// `conversion_rate`: the goal's visitors over the visitors without the
+/// goal's filters. In the shop's 1–2 April (UTC) there are 4 visitors: v0
+/// (Google) and v1 (Hacker News) on the 1st, v2 (direct) and v4
+/// (DuckDuckGo, whose Purchase falls on the 3rd) on the 2nd. Purchase: v0, v1,
+/// v2; Refund: v1; Signup: v2.
+#[tokio::test]
+async fn conversion_rate_of_a_goal() {
+    let h = shop().await;
+    let v = h
+        .get(&agg(
+            SHOP,
+            &format!("{APR_1_2}&metrics=visitors,conversion_rate&filter=event:name==Purchase"),
+        ))
+        .await;
+    assert_eq!(
+        v["results"],
+        json!({"visitors": 3, "conversion_rate": 75.0}),
+        "{v}"
+    );
+    // Other filters stay in the base: of the 1 visitor from Google, 1.
+    let v = h
+        .get(&agg(
+            SHOP,
+            &format!("{APR_1_2}&metrics=conversion_rate&filter=event:name==Purchase&filter=source==Google"),
+        ))
+        .await;
+    assert_eq!(v["results"], json!({"conversion_rate": 100.0}), "{v}");
+    // Per goal: out of all 4 visitors.
+    let v = h
+        .get(&format!(
+            "/api/v1/stats/breakdown?site={SHOP}&{APR_1_2}&property=event:name&metrics=visitors,conversion_rate&sort=value:asc"
+        ))
+        .await;
+    assert_eq!(
+        v["results"],
+        json!([
+            {"value": "Purchase", "visitors": 3, "conversion_rate": 75.0},
+            {"value": "Refund", "visitors": 1, "conversion_rate": 25.0},
+            {"value": "Signup", "visitors": 1, "conversion_rate": 25.0},
+        ]),
+        "{v}"
+    );
+    // Per day: out of each day's visitors (1st: 2 of 2; 2nd: 1 of 2).
+    let v = h
+        .get(&format!(
+            "/api/v1/stats/timeseries?site={SHOP}&{APR_1_2}&metrics=conversion_rate&filter=event:name==Purchase"
+        ))
+        .await;
+    assert_eq!(
+        v["results"],
+        json!([
+            {"date": "2026-04-01", "conversion_rate": 100.0},
+            {"date": "2026-04-02", "conversion_rate": 50.0},
+        ]),
+        "{v}"
+    );
+    // Per source: out of that source's visitors; DuckDuckGo's one visitor
+    // did not buy in the range, so it has no row (nothing of the goal).
+    let v = h
+        .get(&format!(
+            "/api/v1/stats/breakdown?site={SHOP}&{APR_1_2}&property=source&metrics=visitors,conversion_rate&filter=event:name~sign&sort=value:asc"
+        ))
+        .await;
+    assert_eq!(
+        v["results"],
+        json!([{"value": "(none)", "visitors": 1, "conversion_rate": 100.0}]),
+        "{v}"
+    );
+    // Per page: /checkout was never viewed, only bought on: capped at 100.
+    let v = h
+        .get(&format!(
+            "/api/v1/stats/breakdown?site={SHOP}&{APR_1_2}&property=page&metrics=visitors,conversion_rate&filter=event:name==Purchase"
+        ))
+        .await;
+    assert_eq!(
+        v["results"],
+        json!([{"value": "/checkout", "visitors": 3, "conversion_rate": 100.0}]),
+        "{v}"
+    );
+    // Compared: 1–2 April against 30–31 March (no visitors): 75 from 0.
+    let v = h
+        .get(&agg(
+            SHOP,
+            &format!("{APR_1_2}&metrics=conversion_rate&filter=event:name==Purchase&compare=previous_period"),
+        ))
+        .await;
+    assert_eq!(v["comparison"]["results"]["conversion_rate"], 0.0, "{v}");
+    // Plausible's form: goals, and the change in points.
+    let v = h
+        .get(&format!(
+            "/api/v1/stats/breakdown?site_id={SHOP}&period=custom&date=2026-04-01,2026-04-02&property=event:goal&metrics=visitors,conversion_rate&filters=event:goal%3D%3DPurchase"
+        ))
+        .await;
+    assert_eq!(
+        v,
+        json!({"results": [{"goal": "Purchase", "visitors": 3, "conversion_rate": 75.0}]}),
+        "{v}"
+    );
+    let v = h
+        .get(&format!(
+            "/api/v1/stats/aggregate?site_id={SHOP}&period=custom&date=2026-04-01,2026-04-02&metrics=conversion_rate&filters=event:goal%3D%3DPurchase&compare=previous_period"
+        ))
+        .await;
+    assert_eq!(
+        v,
+        json!({"results": {"conversion_rate": {"value": 75.0, "change": 75.0}}}),
+        "{v}"
+    );
+    // Without a goal there is nothing to convert to: a 400 naming it.
+    for query in [
+        agg(SHOP, &format!("{APR_1_2}&metrics=conversion_rate")),
+        agg(
+            SHOP,
+            &format!("{APR_1_2}&metrics=conversion_rate&filter=page==/checkout"),
+        ),
+        format!(
+            "/api/v1/stats/breakdown?site={SHOP}&{APR_1_2}&property=source&metrics=conversion_rate"
+        ),
+        format!("/api/v1/stats/timeseries?site={SHOP}&{APR_1_2}&metrics=conversion_rate"),
+    ] {
+        let e = h.bad(&query).await;
+        assert!(
+            e.contains("metrics") && e.contains("conversion_rate needs a goal"),
+            "{query}: {e}"
+        );
+    }
+}
+
 /// `GET /api/v1/sites`: the sites a token reads, each with the volume
 /// check the dashboard warns with (seed 003: silent ingestion failures).
 #[tokio::test]
@@ -2004,6 +2133,16 @@ async fn clickhouse_answers_exactly_what_sqlite_answers() {
                 queries.push(format!(
                     "/api/v1/stats/aggregate?site={site}&{period}&metrics={all}&compare=previous_period&{f}"
                 ));
+                if filter.starts_with("event:name") {
+                    queries.push(format!(
+                        "/api/v1/stats/aggregate?site={site}&{period}&metrics=visitors,conversion_rate&compare=previous_period&{f}"
+                    ));
+                    for property in ["source", "page", "event:props:plan"] {
+                        queries.push(format!(
+                            "/api/v1/stats/breakdown?site={site}&{period}&property={property}&metrics=visitors,conversion_rate&{f}"
+                        ));
+                    }
+                }
                 for property in ["page", "source", "entry_page", "event:name"] {
                     let metrics = match property {
                         "page" | "event:name" => "visitors,visits,pageviews,events",

@@ -128,7 +128,7 @@ fn site_owner_reads_the_dashboard(flags: &[&str], ready: impl Fn(&Collector)) ->
     );
     assert_eq!(
         rows(&before["panels"], "Goals"),
-        [["Purchase", "1", "1", "€19.99"]].map(|r| r.map(String::from).to_vec()),
+        [["Purchase", "1", "1", "50.0%", "€19.99"]].map(|r| r.map(String::from).to_vec()),
         "{before}"
     );
     assert_eq!(

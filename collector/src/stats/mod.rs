@@ -401,6 +401,17 @@ struct Figures {
     revenue: Vec<CurrencySum>,
     /// A page's engagement, when asked for and it has any.
     engagement: Option<query::Engagement>,
+    /// With a conversion rate asked for: the visitors counted without the
+    /// goal's filters, which it divides by.
+    base_visitors: Option<i64>,
+}
+
+fn no_goal() -> StatsError {
+    StatsError::bad(
+        "metrics",
+        "conversion_rate needs a goal: a filter on event:name (filter=event:name==Signup) \
+         or a breakdown by event:name",
+    )
 }
 
 /// The figures of one bucket: the whole range.
@@ -451,13 +462,28 @@ fn by_bucket(
     } else {
         vec![Vec::new(); buckets.len()]
     };
+    let bases = if metrics.contains(&Metric::ConversionRate) {
+        let filters = params::without_goal(q.filters).ok_or_else(no_goal)?;
+        let q = Scoped {
+            filters: &filters,
+            ..*q
+        };
+        by_bucket(cx, &q, buckets, &[Metric::Visitors])?
+            .into_iter()
+            .map(|f| Some(f.totals.visitors))
+            .collect()
+    } else {
+        vec![None; buckets.len()]
+    };
     Ok(totals
         .into_iter()
         .zip(revenue)
-        .map(|(totals, revenue)| Figures {
+        .zip(bases)
+        .map(|((totals, revenue), base_visitors)| Figures {
             totals,
             revenue,
             engagement: None,
+            base_visitors,
         })
         .collect())
 }
@@ -486,7 +512,7 @@ fn compute_aggregate(cx: Ctx) -> Result<AggregateResponse, StatsError> {
             .iter()
             .filter(|m| !m.is_revenue())
             .map(|m| {
-                let (now, then) = (exact(&now.totals, *m), exact(&then.totals, *m));
+                let (now, then) = (exact(&now, *m), exact(&then, *m));
                 let change = (then != 0.0).then(|| round(100.0 * (now - then) / then, 1));
                 (m.as_str().to_string(), change)
             })
@@ -566,33 +592,47 @@ fn compute_breakdown(cx: Ctx) -> Result<BreakdownResponse, StatsError> {
     let sort = cx.raw.sort(&metrics)?;
     let (limit, page) = cx.raw.pagination()?;
     let q = scoped(&cx.site, &range, &filters);
-    let counts = params::counts(&metrics);
-    let fast = if counts.is_empty() {
-        Some(Vec::new())
-    } else if cx.rollups {
-        rollup::breakdown(&cx.at(), &q, &property, &counts)?
-    } else {
-        None
-    };
-    let groups = match fast.or_else(|| {
-        cx.on_clickhouse(|ch| {
-            ch_query::breakdown(ch, &q, cx.now.as_millisecond(), &property, &counts)
-        })
-    }) {
-        Some(groups) => groups,
-        None => query::breakdown(&cx.conn, &q, &property, &counts)?,
-    };
-    let mut figures: HashMap<Option<String>, Figures> = groups
-        .into_iter()
-        .map(|(value, totals)| {
-            let f = Figures {
-                totals,
-                revenue: Vec::new(),
-                engagement: None,
-            };
-            (value, f)
-        })
-        .collect();
+    let mut figures: HashMap<Option<String>, Figures> =
+        groups(&cx, &q, &property, &params::counts(&metrics))?
+            .into_iter()
+            .map(|(value, totals)| {
+                let f = Figures {
+                    totals,
+                    ..Figures::default()
+                };
+                (value, f)
+            })
+            .collect();
+    if metrics.contains(&Metric::ConversionRate) {
+        // Rows of the goal (its names, its properties) convert out of all
+        // the visitors; rows of anything else out of their own.
+        let goal = property == params::Dimension::EventName
+            || filters
+                .iter()
+                .any(|f| f.dimension == params::Dimension::EventName);
+        if !goal {
+            return Err(no_goal());
+        }
+        let base: Vec<_> = filters
+            .iter()
+            .filter(|f| !f.dimension.is_goal())
+            .cloned()
+            .collect();
+        if property.is_goal() {
+            let all = totals(&cx, &range, &base, &[Metric::Visitors])?;
+            for f in figures.values_mut() {
+                f.base_visitors = Some(all.totals.visitors);
+            }
+        } else {
+            let q = scoped(&cx.site, &range, &base);
+            let bases: HashMap<_, _> = groups(&cx, &q, &property, &[Metric::Visitors])?
+                .into_iter()
+                .collect();
+            for (value, f) in figures.iter_mut() {
+                f.base_visitors = Some(bases.get(value).map_or(0, |t| t.visitors));
+            }
+        }
+    }
     if metrics.contains(&Metric::Revenue) {
         // A value may have revenue and nothing else in the range (a visit
         // that started before it): it gets a row too.
@@ -663,6 +703,29 @@ fn compute_breakdown(cx: Ctx) -> Result<BreakdownResponse, StatsError> {
     })
 }
 
+/// A breakdown's counts per value: from the daily rollups when they can
+/// answer, else from the raw rows (ClickHouse's when there is one).
+fn groups(
+    cx: &Ctx,
+    q: &Scoped<'_>,
+    property: &params::Dimension,
+    counts: &[Metric],
+) -> Result<Vec<(Option<String>, Totals)>, StatsError> {
+    let fast = if counts.is_empty() {
+        Some(Vec::new())
+    } else if cx.rollups {
+        rollup::breakdown(&cx.at(), q, property, counts)?
+    } else {
+        None
+    };
+    match fast.or_else(|| {
+        cx.on_clickhouse(|ch| ch_query::breakdown(ch, q, cx.now.as_millisecond(), property, counts))
+    }) {
+        Some(groups) => Ok(groups),
+        None => Ok(query::breakdown(&cx.conn, q, property, counts)?),
+    }
+}
+
 fn compute_realtime(cx: Ctx) -> Result<RealtimeResponse, StatsError> {
     let mut query = RawQuery::default();
     query.push("period", "realtime");
@@ -709,8 +772,9 @@ fn round(x: f64, digits: i32) -> f64 {
 }
 
 /// A metric's exact value (before rounding for display); ratios are 0
-/// without visits.
-fn exact(t: &Totals, m: Metric) -> f64 {
+/// without visits (or visitors).
+fn exact(f: &Figures, m: Metric) -> f64 {
+    let t = &f.totals;
     let per_visit = |x: i64| {
         if t.visits == 0 {
             0.0
@@ -730,6 +794,13 @@ fn exact(t: &Totals, m: Metric) -> f64 {
         Metric::Revenue => 0.0,
         // Per page, from the engagement rows: see `MetricValues::new`.
         Metric::TimeOnPage | Metric::ScrollDepth => 0.0,
+        // Never above 100: a page's row counts the visitors who viewed it,
+        // and a goal may be reached there without a view (an event sent on
+        // a page that was not counted as viewed).
+        Metric::ConversionRate => match f.base_visitors.map(|b| b.max(t.visitors)) {
+            Some(base) if base > 0 => 100.0 * t.visitors as f64 / base as f64,
+            _ => 0.0,
+        },
     }
 }
 
@@ -782,6 +853,13 @@ pub struct MetricValues {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<i64>)]
     pub scroll_depth: Option<Option<i64>>,
+    /// With a goal (an `event:name` filter or breakdown): percent of the
+    /// visitors counted without the goal's filters (event name and
+    /// properties) who are counted with them, 1 decimal. In a breakdown by
+    /// event name or property, of all the range's visitors; by any other
+    /// dimension, of that row's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversion_rate: Option<f64>,
 }
 
 /// Revenue in one currency.
@@ -820,7 +898,7 @@ impl MetricValues {
         let t = &f.totals;
         let mut v = Self::default();
         for &m in metrics {
-            let x = exact(t, m);
+            let x = exact(f, m);
             match m {
                 Metric::Visitors => v.visitors = Some(t.visitors),
                 Metric::Visits => v.visits = Some(t.visits),
@@ -845,6 +923,7 @@ impl MetricValues {
                             .map(|e| (e.depth_sum as f64 / e.scrolled as f64).round() as i64),
                     );
                 }
+                Metric::ConversionRate => v.conversion_rate = Some(round(x, 1)),
             }
         }
         v
@@ -874,6 +953,7 @@ impl MetricValues {
             // Pages without any sort below those with a 0.
             Metric::TimeOnPage => self.time_on_page.flatten().map_or(-1.0, |x| x as f64),
             Metric::ScrollDepth => self.scroll_depth.flatten().map_or(-1.0, |x| x as f64),
+            Metric::ConversionRate => self.conversion_rate.unwrap_or(0.0),
         }
     }
 }
@@ -1189,6 +1269,7 @@ mod tests {
                 })
                 .collect(),
             engagement: None,
+            base_visitors: None,
         };
         let rows = [f(&[("EUR", 2), ("USD", 3)]), f(&[("EUR", 2)])];
         assert_eq!(main_currency(rows.iter()).as_deref(), Some("EUR"));

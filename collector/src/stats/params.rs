@@ -89,6 +89,16 @@ pub enum Scope {
 }
 
 impl Dimension {
+    /// Whether it describes the goal of a conversion rate: the custom
+    /// event's name or its properties (Plausible's `event:goal` and
+    /// `event:props`).
+    pub fn is_goal(&self) -> bool {
+        matches!(
+            self,
+            Dimension::EventName | Dimension::EventProp(_) | Dimension::EventPropKeys
+        )
+    }
+
     /// Every fixed dimension's name, for messages and the docs.
     pub const NAMES: &'static [&'static str] = &[
         "page",
@@ -232,6 +242,10 @@ pub enum Metric {
     /// Mean of each visit's deepest scroll on a page, in percent
     /// (breakdown by page only).
     ScrollDepth,
+    /// Percent of the visitors who sent the goal: the visitors counted with
+    /// every filter over those counted without the `event:name` filters
+    /// (the goal). Needs an `event:name` filter or a breakdown by it.
+    ConversionRate,
 }
 
 impl Metric {
@@ -258,6 +272,7 @@ impl Metric {
             Metric::Revenue => "revenue",
             Metric::TimeOnPage => "time_on_page",
             Metric::ScrollDepth => "scroll_depth",
+            Metric::ConversionRate => "conversion_rate",
         }
     }
 
@@ -284,13 +299,22 @@ impl Metric {
     }
 }
 
-/// `metrics` without revenue: the ones [`super::query::Totals`] holds.
+/// The counts [`super::query::Totals`] holds that `metrics` need: not
+/// revenue nor engagement (their own rows), and visitors for a conversion
+/// rate.
 pub fn counts(metrics: &[Metric]) -> Vec<Metric> {
-    metrics
-        .iter()
-        .copied()
-        .filter(|m| !m.is_revenue() && !m.is_engagement())
-        .collect()
+    let mut counts = Vec::with_capacity(metrics.len());
+    for m in metrics {
+        let m = match m {
+            Metric::ConversionRate => Metric::Visitors,
+            m if m.is_revenue() || m.is_engagement() => continue,
+            m => *m,
+        };
+        if !counts.contains(&m) {
+            counts.push(m);
+        }
+    }
+    counts
 }
 
 /// Whether any of `metrics` counts rows of the events table.
@@ -311,11 +335,13 @@ impl FromStr for Metric {
         Metric::ALL
             .into_iter()
             .chain(Metric::ENGAGEMENT)
+            .chain([Metric::ConversionRate])
             .find(|m| m.as_str() == s)
             .ok_or_else(|| {
                 let known: Vec<_> = Metric::ALL
                     .iter()
                     .chain(&Metric::ENGAGEMENT)
+                    .chain(&[Metric::ConversionRate])
                     .map(|m| m.as_str())
                     .collect();
                 format!("unknown metric {s:?} (known: {})", known.join(", "))
@@ -335,6 +361,21 @@ pub struct Filter {
     pub dimension: Dimension,
     pub op: Op,
     pub value: String,
+}
+
+/// What a conversion rate divides by: `filters` without the goal's (event
+/// name and properties), or `None` when they name no event (no goal).
+pub fn without_goal(filters: &[Filter]) -> Option<Vec<Filter>> {
+    filters
+        .iter()
+        .any(|f| f.dimension == Dimension::EventName)
+        .then(|| {
+            filters
+                .iter()
+                .filter(|f| !f.dimension.is_goal())
+                .cloned()
+                .collect()
+        })
 }
 
 impl FromStr for Filter {

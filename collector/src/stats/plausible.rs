@@ -317,7 +317,8 @@ fn change(metric: &str, now: &Value, before: Option<&Value>) -> Value {
     let (Some(now), Some(before)) = (now.as_f64(), before.and_then(Value::as_f64)) else {
         return Value::Null;
     };
-    if metric == "bounce_rate" {
+    // Rates change in points (Plausible's bounce and conversion rates).
+    if metric == "bounce_rate" || metric == "conversion_rate" {
         return Value::from(((now - before) * 10.0).round() / 10.0);
     }
     if before == 0.0 {

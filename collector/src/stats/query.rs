@@ -414,7 +414,11 @@ pub fn breakdown_supports(dim: &Dimension, metrics: &[Metric]) -> Result<(), Met
         // Keys: how many events (of which visitors and visits) carry each.
         Scope::Event if *dim == Dimension::EventPropKeys => matches!(
             m,
-            Metric::Visitors | Metric::Visits | Metric::Pageviews | Metric::Events
+            Metric::Visitors
+                | Metric::Visits
+                | Metric::Pageviews
+                | Metric::Events
+                | Metric::ConversionRate
         ),
         Scope::Event => matches!(
             m,
@@ -423,6 +427,7 @@ pub fn breakdown_supports(dim: &Dimension, metrics: &[Metric]) -> Result<(), Met
                 | Metric::Pageviews
                 | Metric::Events
                 | Metric::Revenue
+                | Metric::ConversionRate
         ),
         Scope::Session => m != Metric::Pageviews && m != Metric::Events,
     };
