@@ -3,7 +3,7 @@
 // [data-downloads] [data-404] [data-allow-localhost]></script>
 //
 // The page API is the global function `tallymark(name, props, {revenue})`,
-// also reachable as `tallymark.track`. Calls made before this script ran are
+// also reachable as `tallymark.track` (and Plausible's `plausible()`, below). Calls made before this script ran are
 // picked up from the usual stub:
 //   window.tallymark = window.tallymark || function () {
 //     (window.tallymark.q = window.tallymark.q || []).push(arguments) };
@@ -15,6 +15,26 @@ try {
     t.track = t;
     if (g && g.q) for (i = 0; i < g.q.length; i++) tmQ.push([g.q[i][0], g.q[i][1], g.q[i][2]]);
     window.tallymark = t;
+    // Plausible's page API, for a page whose Plausible tag became this one:
+    // plausible(name, {props, revenue, interactive, callback}), 'pageview' a
+    // view of the current URL. Only Plausible's stub is taken over (its
+    // queue, plausible.q, or no call yet: no declared arguments), never its
+    // script; the queue stays, so a Plausible script loaded beside this one
+    // still sends what was queued for it.
+    var p = window.plausible, pl;
+    if (!p || p.q || !p.length) {
+      pl = function (n, x) {
+        x = x || {};
+        if (n == 'pageview') tmPage(); else t(n, x.props, x);
+        if (typeof x.callback == 'function') setTimeout(x.callback);
+      };
+      if (p) {
+        pl.q = p.q;
+        pl.init = p.init;
+        for (i = 0; p.q && i < p.q.length; i++) pl.apply(0, p.q[i]);
+      }
+      window.plausible = pl;
+    }
     if (!s) return;
     var attr = function (n) { return s.getAttribute('data-' + n); };
     var flag = function (n) { var v = attr(n); return v != null && v != 'false'; };

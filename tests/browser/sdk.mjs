@@ -312,6 +312,33 @@ try {
       await settle();
       break;
     }
+    // Plausible's page API where its tag was swapped for this one: a call
+    // queued by its stub before the script ran, a later one with revenue and
+    // a callback; then a page where Plausible's own plausible() is defined
+    // before this script: it stays Plausible's.
+    case 'plausible': {
+      const stub = `<script>window.plausible = window.plausible || function () {
+        (window.plausible.q = window.plausible.q || []).push(arguments) };
+        plausible('Queued', { props: { plan: 'pro' } });</script>`;
+      pages.set('/swapped', html(stub + tag()));
+      await page.goto(`${origin}/swapped`);
+      await beacons(2);
+      report.called = await page.evaluate(() => new Promise((resolve) => {
+        plausible('pageview');
+        plausible('Signup', { props: { n: 2 }, revenue: { amount: '9.50', currency: 'EUR' }, callback: () => resolve(true) });
+        setTimeout(() => resolve(false), 3000);
+      }));
+      await beacons(3);
+      report.queue = await page.evaluate(() => plausible.q.length);
+      const own = `<script>window.plausible = function (name, options) { (window.own = window.own || []).push(name) };</script>`;
+      pages.set('/beside', html(own + tag()));
+      await page.goto(`${origin}/beside`);
+      await beacons(4);
+      await page.evaluate(() => plausible('Kept'));
+      report.own = await page.evaluate(() => window.own);
+      await settle();
+      break;
+    }
     // Back to a page, then forward again, both restored from the
     // back/forward cache (no script runs again): each is a page view.
     case 'bfcache': {

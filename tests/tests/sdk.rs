@@ -336,6 +336,44 @@ fn a_copy_that_is_off_does_not_silence_one_that_is_on() {
     assert_eq!(events(&collector), vec![pv("/offon"), ev("Once", "/offon")]);
 }
 
+/// A site that swapped Plausible's tag for Tallymark's keeps its
+/// `plausible()` calls: queued ones, props, revenue, the callback; and a page
+/// where Plausible's own script defined it keeps Plausible's.
+#[test]
+fn plausibles_page_api_works_where_its_tag_was_swapped() {
+    let collector = Collector::start();
+    let report = run(&collector, "plausible");
+    assert_clean(&report);
+    assert_eq!(report["called"], true, "callback: {report}");
+    assert_eq!(
+        report["queue"], 1,
+        "Plausible's queue left in place: {report}"
+    );
+    assert_eq!(report["own"], json!(["Kept"]), "{report}");
+    assert_eq!(report["finished"], 4, "{report}");
+    collector.wait_for_count("SELECT COUNT(*) FROM events", 4, WAIT);
+    assert_eq!(
+        events(&collector),
+        vec![
+            pv("/swapped"),
+            ev("Queued", "/swapped"),
+            ev("Signup", "/swapped"),
+            pv("/beside")
+        ]
+    );
+    assert_eq!(props(&collector, "Queued"), json!({"plan": "pro"}));
+    assert_eq!(props(&collector, "Signup"), json!({"n": 2}));
+    let revenue: Vec<Vec<rusqlite::types::Value>> = collector
+        .query("SELECT revenue_amount, revenue_currency FROM events WHERE name = 'Signup'");
+    assert_eq!(
+        revenue,
+        vec![vec![
+            rusqlite::types::Value::Real(9.5),
+            rusqlite::types::Value::Text("EUR".into())
+        ]]
+    );
+}
+
 #[test]
 fn a_page_restored_from_the_back_forward_cache_is_a_view() {
     let collector = Collector::start();
