@@ -496,7 +496,9 @@
       var text = f;
       if (m) {
         var dim = NAMES[m[1]] || m[1].replace(/^event:props:/, 'property ');
-        text = dim + (m[2] === '==' ? ' is ' : m[2] === '!=' ? ' is not ' : ' contains ') + label(m[1], m[3]);
+        // Several values are joined by | (a | inside one is \|).
+        var values = m[3].split(/(?<!\\)\|/).map(function (v) { return label(m[1], v.replace(/\\\|/g, '|')); });
+        text = dim + (m[2] === '==' ? ' is ' : m[2] === '!=' ? ' is not ' : ' contains ') + values.join(' or ');
       }
       box.appendChild(el('button', {
         type: 'button', title: 'Remove this filter', text: text + ' ×',
@@ -506,7 +508,8 @@
   }
 
   function addFilter(property, value) {
-    var f = property + '==' + value;
+    // A | in a value is escaped: the collector reads | as "or".
+    var f = property + '==' + value.replace(/\|/g, '\\|');
     if (view.filters.indexOf(f) < 0) view.filters.push(f);
     refresh(true);
   }

@@ -291,6 +291,16 @@ async fn filters_on_every_kind_of_dimension() {
             "source!=(none)",
             json!({"visitors": 5, "visits": 5, "pageviews": 8, "events": 10, "bounce_rate": 20.0}),
         ),
+        // Any of several values: Google's 2 visits and the direct one (every
+        // visitor here has one visit, so the sums add up), and the others.
+        (
+            "source==Google|(none)",
+            json!({"visitors": 3, "visits": 3, "pageviews": 5, "events": 6, "bounce_rate": 33.3}),
+        ),
+        (
+            "source!=Google|(none)",
+            json!({"visitors": 3, "visits": 3, "pageviews": 4, "events": 5, "bounce_rate": 33.3}),
+        ),
         (
             "page==/pricing",
             json!({"visitors": 2, "visits": 2, "pageviews": 2, "events": 3, "bounce_rate": 0.0}),
@@ -2124,6 +2134,10 @@ async fn clickhouse_answers_exactly_what_sqlite_answers() {
                 "event:name~sign",
                 "event:props:plan==pro",
                 "browser==firefox;country==DE",
+                "page~PRIC|blog",
+                "country==DE|(none)",
+                "source!=Google|(none)",
+                "event:name==Signup|Nope",
             ] {
                 let f = filter
                     .split(';')
@@ -2369,10 +2383,33 @@ async fn plausibles_stats_api_answers_with_the_same_numbers() {
         .await;
     assert_eq!(p, json!(1));
 
+    // Several values (`|`): any of them, as the native filter.
+    let p = h
+        .get(&plausible(
+            "aggregate",
+            "period=custom&date=2026-03-28,2026-03-30&metrics=visitors,pageviews&filters=visit:country%3D%3DDE|US",
+        ))
+        .await;
+    let n = h
+        .get(&native(
+            "aggregate",
+            &format!("{MAR}&metrics=visitors,pageviews&filter=country%3D%3DDE|US"),
+        ))
+        .await;
+    assert_eq!(
+        p["results"]["visitors"]["value"], n["results"]["visitors"],
+        "{p} {n}"
+    );
+    assert_eq!(
+        p["results"]["pageviews"]["value"], n["results"]["pageviews"],
+        "{p} {n}"
+    );
+    assert!(n["results"]["visitors"].as_i64() > Some(0), "{n}");
+
     // What has no counterpart is a 400 naming it; a share token still
     // reads only its site.
     let e = h
-        .bad(&plausible("aggregate", "filters=visit:country%3D%3DDE|US"))
+        .bad(&plausible("aggregate", "filters=event:page%3D%3D/blog/*"))
         .await;
     assert!(e.starts_with("filters:"), "{e}");
     let e = h.bad(&plausible("breakdown", "property=visit:city")).await;

@@ -18,7 +18,7 @@ use serde_json::Value;
 use super::ship::OPEN_KEEP_MS;
 use super::{ClickHouse, ClickHouseError, int, lit, text};
 use crate::stats::params::{
-    Bucket, Dimension, Metric, NONE_LABEL, Op, Scope, wants_events, wants_sessions,
+    Bucket, Dimension, Filter, Metric, Op, Scope, wants_events, wants_sessions,
 };
 use crate::stats::query::{Scoped, Totals, breakdown_sides, goal_filtered};
 
@@ -154,16 +154,36 @@ fn column(dim: &Dimension) -> String {
 }
 
 /// SQLite's `lower` and `instr` are ASCII-case-insensitive, and so is this.
-fn condition(expr: &str, op: Op, value: &str) -> String {
-    match (op, value == NONE_LABEL) {
-        (Op::Is, true) => format!("isNull({expr})"),
-        (Op::IsNot, true) => format!("isNotNull({expr})"),
-        (Op::Is, false) => format!("ifNull({expr} = {}, 0)", lit(value)),
-        (Op::IsNot, false) => format!("ifNull({expr} != {}, 1)", lit(value)),
-        (Op::Contains, _) => format!(
-            "ifNull(position(lower({expr}), lower({})) > 0, 0)",
-            lit(value)
-        ),
+/// Any of `f`'s values, or none of them, as SQLite's `condition`.
+fn condition(expr: &str, f: &Filter) -> String {
+    let (none, set) = f.set_values();
+    let list = set.iter().map(|v| lit(v)).collect::<Vec<_>>().join(", ");
+    match f.op {
+        Op::Is => {
+            let mut any = Vec::new();
+            if none {
+                any.push(format!("isNull({expr})"));
+            }
+            if !set.is_empty() {
+                any.push(format!("ifNull({expr} IN ({list}), 0)"));
+            }
+            format!("({})", any.join(" OR "))
+        }
+        Op::IsNot if none => {
+            let mut all = vec![format!("isNotNull({expr})")];
+            if !set.is_empty() {
+                all.push(format!("ifNull({expr} NOT IN ({list}), 1)"));
+            }
+            format!("({})", all.join(" AND "))
+        }
+        Op::IsNot => format!("ifNull({expr} NOT IN ({list}), 1)"),
+        Op::Contains => {
+            let any: Vec<String> = set
+                .iter()
+                .map(|v| format!("ifNull(position(lower({expr}), lower({})) > 0, 0)", lit(v)))
+                .collect();
+            format!("({})", any.join(" OR "))
+        }
     }
 }
 
@@ -181,7 +201,7 @@ fn events_in(ch: &ClickHouse, q: &Scoped<'_>) -> String {
 fn event_filters(ch: &ClickHouse, q: &Scoped<'_>, now_ms: i64) -> String {
     let mut out = String::new();
     for f in q.filters {
-        let c = condition(&column(&f.dimension), f.op, &f.value);
+        let c = condition(&column(&f.dimension), f);
         match f.dimension.scope() {
             Scope::Event | Scope::Shared(_) => out.push_str(&format!(" AND {c}")),
             // A visit started after the range has no event in it.
@@ -198,7 +218,7 @@ fn event_filters(ch: &ClickHouse, q: &Scoped<'_>, now_ms: i64) -> String {
 fn session_filters(ch: &ClickHouse, q: &Scoped<'_>) -> String {
     let mut out = String::new();
     for f in q.filters {
-        let c = condition(&column(&f.dimension), f.op, &f.value);
+        let c = condition(&column(&f.dimension), f);
         match f.dimension.scope() {
             Scope::Session | Scope::Shared(_) => out.push_str(&format!(" AND {c}")),
             Scope::Event => out.push_str(&format!(

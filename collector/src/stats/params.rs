@@ -360,7 +360,61 @@ pub enum Op {
 pub struct Filter {
     pub dimension: Dimension,
     pub op: Op,
-    pub value: String,
+    /// One or several (`country==FR|DE`: any of them; `!=`: none of them).
+    pub values: Vec<String>,
+}
+
+/// At most this many values in one filter.
+pub const MAX_FILTER_VALUES: usize = 50;
+
+impl Filter {
+    /// Whether `(none)` (not set) is among the values, and the others.
+    pub fn set_values(&self) -> (bool, Vec<&str>) {
+        let none = self.values.iter().any(|v| v == NONE_LABEL);
+        let set = self
+            .values
+            .iter()
+            .filter(|v| *v != NONE_LABEL)
+            .map(String::as_str)
+            .collect();
+        (none, set)
+    }
+
+    /// Its single value, when it has just one.
+    pub fn single(&self) -> Option<&str> {
+        match self.values.as_slice() {
+            [v] => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// A filter's text after its operator as values: `|` separates them, `\|`
+/// is a `|` inside one (Plausible's syntax).
+pub fn split_values(text: &str) -> Vec<String> {
+    let mut values = vec![String::new()];
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let last = values.len() - 1;
+        match c {
+            '\\' if chars.peek() == Some(&'|') => {
+                chars.next();
+                values[last].push('|');
+            }
+            '|' => values.push(String::new()),
+            c => values[last].push(c),
+        }
+    }
+    values
+}
+
+/// `values` as a filter's text: `split_values` reads it back.
+pub fn join_values<'a>(values: impl IntoIterator<Item = &'a str>) -> String {
+    values
+        .into_iter()
+        .map(|v| v.replace('|', "\\|"))
+        .collect::<Vec<_>>()
+        .join("|")
 }
 
 /// What a conversion rate divides by: `filters` without the goal's (event
@@ -396,17 +450,24 @@ impl FromStr for Filter {
                 "{s:?}: filter on a property's value, event:props:<key>==<value>"
             ));
         }
-        let value = s[at + token.len()..].to_string();
-        if value.is_empty() || value.len() > 2000 {
-            return Err(format!("{s:?}: the value must be 1 to 2000 bytes"));
+        let values = split_values(&s[at + token.len()..]);
+        if values.len() > MAX_FILTER_VALUES {
+            return Err(format!(
+                "{s:?}: at most {MAX_FILTER_VALUES} values joined by |"
+            ));
         }
-        if op == Op::Contains && value == NONE_LABEL {
+        if values.iter().any(|v| v.is_empty() || v.len() > 2000) {
+            return Err(format!(
+                "{s:?}: each value must be 1 to 2000 bytes (a | inside one is written \\|)"
+            ));
+        }
+        if op == Op::Contains && values.iter().any(|v| v == NONE_LABEL) {
             return Err(format!("{s:?}: (none) works only with == and !="));
         }
         Ok(Filter {
             dimension,
             op,
-            value,
+            values,
         })
     }
 }
@@ -1001,8 +1062,23 @@ mod tests {
     fn filters_parse_with_the_earliest_operator() {
         let f: Filter = "page!=/a==b".parse().unwrap();
         assert_eq!(
-            (f.dimension, f.op, f.value.as_str()),
-            (Dimension::Page, Op::IsNot, "/a==b")
+            (f.dimension, f.op, f.values),
+            (Dimension::Page, Op::IsNot, vec!["/a==b".to_string()])
+        );
+        // Several values, `\|` a `|` inside one; none may be empty.
+        let f: Filter = r"country==FR|DE|(none)".parse().unwrap();
+        assert_eq!(f.values, ["FR", "DE", "(none)"]);
+        assert_eq!(f.set_values(), (true, vec!["FR", "DE"]));
+        let f: Filter = r"page==/a\|b|/c\".parse().unwrap();
+        assert_eq!(f.values, ["/a|b", r"/c\"]);
+        assert_eq!(split_values(&join_values(["/a|b", "x"])), ["/a|b", "x"]);
+        assert!("country==FR|".parse::<Filter>().is_err());
+        assert!("country==|FR".parse::<Filter>().is_err());
+        assert!("page~a|(none)".parse::<Filter>().is_err());
+        assert!(
+            format!("page=={}", ["/a"; 51].join("|"))
+                .parse::<Filter>()
+                .is_err()
         );
         let f: Filter = "event:props:plan~pro".parse().unwrap();
         assert_eq!(f.dimension, Dimension::EventProp("plan".into()));

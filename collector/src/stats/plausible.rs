@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 use tallymark_core::useragent::names;
 
 use super::error::StatsError;
-use super::params::NONE_LABEL;
+use super::params::{NONE_LABEL, join_values, split_values};
 
 /// Plausible's label for a visit without a source.
 const DIRECT: &str = "Direct / None";
@@ -212,14 +212,8 @@ fn filter_of(filter: &str) -> Result<String, StatsError> {
             ))
         })?;
     let property = filter[..at].trim();
-    let value = &filter[at + op.len()..];
-    if value.contains('|') {
-        return Err(bad(format!(
-            "{:?}: one of several values (|) is not supported; ask once per value",
-            shown()
-        )));
-    }
-    if value.contains('*') {
+    let values = split_values(&filter[at + op.len()..]);
+    if values.iter().any(|v| v.contains('*')) {
         return Err(bad(format!(
             "{:?}: wildcards (*) are not supported; use ~ (contains) instead",
             shown()
@@ -227,23 +221,42 @@ fn filter_of(filter: &str) -> Result<String, StatsError> {
     }
     let (dimension, _) = dimension_of(property).map_err(bad)?;
     // A goal "Visit /path" is a pageview goal: the page.
-    if property == "event:goal"
-        && let Some(page) = value.strip_prefix("Visit ")
-    {
-        return Ok(format!("page{op}{page}"));
+    if property == "event:goal" {
+        let pages: Vec<&str> = values
+            .iter()
+            .filter_map(|v| v.strip_prefix("Visit "))
+            .collect();
+        if pages.len() == values.len() {
+            return Ok(format!("page{op}{}", join_values(pages)));
+        }
+        if !pages.is_empty() {
+            return Err(bad(format!(
+                "{:?}: pageview goals (Visit /path) and custom event goals in one filter are not supported; ask once for each kind",
+                shown()
+            )));
+        }
     }
     // `~` (contains) takes any text: `visit:browser~Chr`.
     if op == "~" {
-        return Ok(format!("{dimension}{op}{value}"));
+        return Ok(format!(
+            "{dimension}{op}{}",
+            join_values(values.iter().map(String::as_str))
+        ));
     }
-    let value = stored_value(&dimension, value).ok_or_else(|| {
-        bad(format!(
-            "{:?}: not a {dimension} this collector records (it knows: {})",
-            shown(),
-            known(&dimension)
-        ))
-    })?;
-    Ok(format!("{dimension}{op}{value}"))
+    let mut stored = Vec::with_capacity(values.len());
+    for value in &values {
+        stored.push(stored_value(&dimension, value).ok_or_else(|| {
+            bad(format!(
+                "{:?}: {value:?} is not a {dimension} this collector records (it knows: {})",
+                shown(),
+                known(&dimension)
+            ))
+        })?);
+    }
+    Ok(format!(
+        "{dimension}{op}{}",
+        join_values(stored.iter().map(String::as_str))
+    ))
 }
 
 /// The display names a closed dimension takes, for messages.
@@ -445,6 +458,20 @@ mod tests {
             (shape.key.as_str(), shape.dimension.as_str()),
             ("goal", "event:name")
         );
+        // Several values: any of them, each read as Plausible names it; a
+        // `\|` inside one stays a `|`.
+        let (q, _) = translate(
+            Some("site_id=a.example&filters=visit:browser%3D%3DMicrosoft%20Edge|firefox;event:goal%3D%3DVisit%20/a|Visit%20/b;event:page!%3D/x%5C|y|/z"),
+            Endpoint::Aggregate,
+        )
+        .unwrap();
+        assert_eq!(
+            url::form_urlencoded::parse(q.as_bytes())
+                .filter(|(k, _)| k == "filter")
+                .map(|(_, v)| v.into_owned())
+                .collect::<Vec<_>>(),
+            ["browser==edge|firefox", "page==/a|/b", "page!=/x\\|y|/z"]
+        );
         let (q, _) = translate(
             Some("site_id=a.example&interval=date&period=30d"),
             Endpoint::Timeseries,
@@ -502,9 +529,14 @@ mod tests {
     fn what_is_not_supported_is_a_400_naming_it() {
         let cases = [
             (
-                "site_id=a&filters=visit:country%3D%3DFR|DE",
+                "site_id=a&filters=event:goal%3D%3DSignup|Visit%20/x",
                 Endpoint::Aggregate,
-                "filters: \"visit:country==FR|DE\": one of several values (|) is not supported",
+                "filters: \"event:goal==Signup|Visit /x\": pageview goals (Visit /path) and custom event goals in one filter are not supported",
+            ),
+            (
+                "site_id=a&filters=visit:browser%3D%3DChrome|Netscape",
+                Endpoint::Aggregate,
+                "filters: \"visit:browser==Chrome|Netscape\": \"Netscape\" is not a browser",
             ),
             (
                 "site_id=a&property=visit:city",
@@ -519,7 +551,7 @@ mod tests {
             (
                 "site_id=a&filters=visit:browser%3D%3DNetscape",
                 Endpoint::Aggregate,
-                "filters: \"visit:browser==Netscape\": not a browser this collector records (it knows: Chrome, Firefox",
+                "filters: \"visit:browser==Netscape\": \"Netscape\" is not a browser this collector records (it knows: Chrome, Firefox",
             ),
             (
                 "site_id=a&period=custom",

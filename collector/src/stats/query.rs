@@ -12,9 +12,7 @@ use std::collections::HashMap;
 use rusqlite::Connection;
 use rusqlite::types::Value;
 
-use super::params::{
-    Bucket, Dimension, Filter, Metric, NONE_LABEL, Op, Scope, wants_events, wants_sessions,
-};
+use super::params::{Bucket, Dimension, Filter, Metric, Op, Scope, wants_events, wants_sessions};
 
 /// Raw sums from which every metric is derived.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -104,19 +102,45 @@ fn column(dim: &Dimension, alias: char, sql: &mut Sql) -> String {
     }
 }
 
-fn condition(expr: &str, op: Op, value: &str, sql: &mut Sql) -> String {
-    match (op, value == NONE_LABEL) {
-        (Op::Is, true) => format!("{expr} IS NULL"),
-        (Op::IsNot, true) => format!("{expr} IS NOT NULL"),
-        (Op::Is, false) => format!("{expr} = {}", sql.bind(value.to_string())),
-        (Op::IsNot, false) => format!(
-            "({expr} IS NULL OR {expr} <> {})",
-            sql.bind(value.to_string())
-        ),
-        (Op::Contains, _) => format!(
-            "instr(lower({expr}), lower({})) > 0",
-            sql.bind(value.to_string())
-        ),
+/// `expr` kept by filter `f`: any of its values (`==`, `~`), none of them
+/// (`!=`; a value not set passes unless `(none)` is one of them).
+fn condition(expr: &str, f: &Filter, sql: &mut Sql) -> String {
+    let (none, set) = f.set_values();
+    let list = |sql: &mut Sql| {
+        let binds: Vec<String> = set.iter().map(|v| sql.bind(v.to_string())).collect();
+        binds.join(", ")
+    };
+    match f.op {
+        Op::Is => {
+            let mut any = Vec::new();
+            if none {
+                any.push(format!("{expr} IS NULL"));
+            }
+            if !set.is_empty() {
+                any.push(format!("{expr} IN ({})", list(sql)));
+            }
+            format!("({})", any.join(" OR "))
+        }
+        Op::IsNot if none => {
+            let mut all = vec![format!("{expr} IS NOT NULL")];
+            if !set.is_empty() {
+                all.push(format!("{expr} NOT IN ({})", list(sql)));
+            }
+            format!("({})", all.join(" AND "))
+        }
+        Op::IsNot => format!("({expr} IS NULL OR {expr} NOT IN ({}))", list(sql)),
+        Op::Contains => {
+            let any: Vec<String> = set
+                .iter()
+                .map(|v| {
+                    format!(
+                        "instr(lower({expr}), lower({})) > 0",
+                        sql.bind(v.to_string())
+                    )
+                })
+                .collect();
+            format!("({})", any.join(" OR "))
+        }
     }
 }
 
@@ -126,13 +150,13 @@ fn event_filters(q: &Scoped<'_>, sql: &mut Sql) {
         match f.dimension.scope() {
             Scope::Event | Scope::Shared(_) => {
                 let col = column(&f.dimension, 'e', sql);
-                let c = condition(&col, f.op, &f.value, sql);
+                let c = condition(&col, f, sql);
                 sql.push(&format!(" AND {c}"));
             }
             Scope::Session => {
                 let site = sql.bind(q.site_id);
                 let col = column(&f.dimension, 's', sql);
-                let c = condition(&col, f.op, &f.value, sql);
+                let c = condition(&col, f, sql);
                 sql.push(&format!(
                     " AND e.session_id IN (SELECT s.id FROM sessions s WHERE s.site_id = {site} AND {c})"
                 ));
@@ -177,12 +201,12 @@ pub fn engagement_by_page(
         match f.dimension.scope() {
             Scope::Event => {
                 let col = column(&f.dimension, 'g', &mut sql);
-                let c = condition(&col, f.op, &f.value, &mut sql);
+                let c = condition(&col, f, &mut sql);
                 sql.push(&format!(" AND {c}"));
             }
             Scope::Session | Scope::Shared(_) => {
                 let col = column(&f.dimension, 's', &mut sql);
-                let c = condition(&col, f.op, &f.value, &mut sql);
+                let c = condition(&col, f, &mut sql);
                 sql.push(&format!(
                     " AND g.session_id IN (SELECT s.id FROM sessions s WHERE s.site_id = {site} AND {c})"
                 ));
@@ -214,14 +238,14 @@ fn session_filters(q: &Scoped<'_>, sql: &mut Sql) {
         match f.dimension.scope() {
             Scope::Session | Scope::Shared(_) => {
                 let col = column(&f.dimension, 's', sql);
-                let c = condition(&col, f.op, &f.value, sql);
+                let c = condition(&col, f, sql);
                 sql.push(&format!(" AND {c}"));
             }
             Scope::Event => {
                 let site = sql.bind(q.site_id);
                 let start = sql.bind(q.start_ms);
                 let col = column(&f.dimension, 'e', sql);
-                let c = condition(&col, f.op, &f.value, sql);
+                let c = condition(&col, f, sql);
                 sql.push(&format!(
                     " AND s.id IN (SELECT e.session_id FROM events e \
                      WHERE e.site_id = {site} AND e.ts_ms >= {start} AND {c})"
@@ -449,9 +473,9 @@ pub(crate) fn breakdown_sides(dim: &Dimension, metrics: &[Metric]) -> (bool, boo
 /// Whether a filter keeps only events of some name (`event:name==X` or
 /// `event:name~X`): then the events counted are those, not pageviews.
 pub(crate) fn goal_filtered(filters: &[Filter]) -> bool {
-    filters
-        .iter()
-        .any(|f| f.dimension == Dimension::EventName && f.op != Op::IsNot && f.value != NONE_LABEL)
+    filters.iter().any(|f| {
+        f.dimension == Dimension::EventName && f.op != Op::IsNot && !f.set_values().1.is_empty()
+    })
 }
 
 /// Totals per value of `dim` (`None`: not set), in no particular order.

@@ -759,7 +759,8 @@ fn rolled_filter(q: &Scoped<'_>) -> Option<(Option<Dimension>, Value)> {
     match q.filters {
         [] => Some((None, None)),
         [f] if f.op == Op::Is && matches!(f.dimension.scope(), Scope::Shared(_)) => {
-            let value = (f.value != NONE_LABEL).then(|| f.value.clone());
+            let value = f.single()?;
+            let value = (value != NONE_LABEL).then(|| value.to_string());
             Some((Some(f.dimension.clone()), value))
         }
         _ => None,
