@@ -51,6 +51,7 @@
     ['Devices', [
       ['Device', 'device', 'visitors'],
       ['Browser', 'browser', 'visitors'],
+      ['Browser version', 'browser_version', 'visitors'],
       ['OS', 'os', 'visitors'],
     ]],
     ['Goals', [
@@ -68,7 +69,7 @@
     page: 'page', hostname: 'hostname', entry_page: 'entry page', exit_page: 'exit page', source: 'source',
     referrer: 'referrer', channel: 'channel', utm_source: 'UTM source',
     utm_medium: 'UTM medium', utm_campaign: 'UTM campaign', utm_term: 'UTM term',
-    utm_content: 'UTM content', country: 'country', browser: 'browser', os: 'OS',
+    utm_content: 'UTM content', country: 'country', browser: 'browser', browser_version: 'browser version', os: 'OS',
     device: 'device', 'event:name': 'goal',
   };
   var PERIODS = ['realtime', 'day', '7d', '30d', 'month', '6mo', '12mo', 'year', 'custom'];
@@ -236,6 +237,9 @@
     if (property === 'country' && regions && /^[A-Z]{2}$/.test(value)) {
       try { return regions.of(value) + ' (' + value + ')'; } catch (e) { return value; }
     }
+    // `chrome 120`: the browser's name and its major version.
+    var v = property === 'browser_version' && /^(.*) (\d+)$/.exec(value);
+    if (v) return label('browser', v[1]) + ' ' + v[2];
     var names = LABELS[property];
     if (names && Object.prototype.hasOwnProperty.call(names, value)) return names[value];
     if (value === '(none)' && NONE[property]) return NONE[property];

@@ -591,6 +591,15 @@ async fn breakdowns_by_every_dimension() {
             json!([["firefox", 3], ["safari", 2], ["chrome", 1]]),
         ),
         (
+            "browser_version",
+            "visitors,pageviews",
+            json!([
+                ["firefox 133", 3, 4],
+                ["safari 17", 2, 3],
+                ["chrome 131", 1, 2]
+            ]),
+        ),
+        (
             "os",
             "visitors",
             json!([["linux", 3], ["ios", 2], ["windows", 1]]),
@@ -1220,6 +1229,7 @@ fn comparison_queries() -> Vec<String> {
                 ("utm_content", all),
                 ("country", all),
                 ("browser", all),
+                ("browser_version", all),
                 ("os", all),
                 ("device", all),
             ] {
@@ -2138,6 +2148,7 @@ async fn clickhouse_answers_exactly_what_sqlite_answers() {
                 "country==DE|(none)",
                 "source!=Google|(none)",
                 "event:name==Signup|Nope",
+                "browser_version==firefox 133|chrome 131",
             ] {
                 let f = filter
                     .split(';')
@@ -2382,6 +2393,32 @@ async fn plausibles_stats_api_answers_with_the_same_numbers() {
         .get(&format!("/api/v1/stats/realtime/visitors?site_id={BERLIN}"))
         .await;
     assert_eq!(p, json!(1));
+
+    // Browser versions: Plausible's browser and version keys.
+    let p = h
+        .get(&plausible(
+            "breakdown",
+            "period=custom&date=2026-03-28,2026-03-30&property=visit:browser_version&filters=visit:browser%3D%3DFirefox|Safari",
+        ))
+        .await;
+    assert_eq!(
+        p,
+        json!({"results": [
+            {"browser": "Firefox", "browser_version": "133", "visitors": 3},
+            {"browser": "Safari", "browser_version": "17", "visitors": 2},
+        ]}),
+        "{p}"
+    );
+    let e = h
+        .bad(&plausible(
+            "aggregate",
+            "filters=visit:browser_version%3D%3D133",
+        ))
+        .await;
+    assert!(
+        e.starts_with("filters:") && e.contains("browser_version==chrome 120"),
+        "{e}"
+    );
 
     // Several values (`|`): any of them, as the native filter.
     let p = h

@@ -68,19 +68,25 @@ try {
   const csv = { name: download.suggestedFilename(), text: fs.readFileSync(await download.path(), 'utf8') };
 
   // The Pages panel's Engagement tab (time on page, scroll depth), then back.
-  const pagesTable = () => page.evaluate(() => {
-    const panel = document.querySelector('[data-panel="Pages"]');
+  const panelTable = (name) => page.evaluate((name) => {
+    const panel = document.querySelector(`[data-panel="${name}"]`);
     return [[...panel.querySelectorAll('thead th')].map((th) => th.textContent)]
       .concat([...panel.querySelectorAll('tbody tr')].map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
-  });
-  const pagesTab = async (name) => {
-    await page.click(`[data-panel="Pages"] [role="tab"] >> text=${name}`);
-    await page.waitForSelector(`[data-panel="Pages"] [role="tab"][aria-selected="true"] >> text=${name}`);
+  }, name);
+  const tab = async (panel, name) => {
+    await page.click(`[data-panel="${panel}"] [role="tab"] >> text="${name}"`);
+    await page.waitForSelector(`[data-panel="${panel}"] [role="tab"][aria-selected="true"] >> text="${name}"`);
     await page.waitForFunction(() => document.getElementById('board').getAttribute('aria-busy') === 'false');
   };
-  await pagesTab('Engagement');
-  const engagement = await pagesTable();
-  await pagesTab('Top pages');
+  await tab('Pages', 'Engagement');
+  const engagement = await panelTable('Pages');
+  await tab('Pages', 'Top pages');
+  // The Devices panel's browser versions and browsers, then back.
+  await tab('Devices', 'Browser version');
+  const versions = await panelTable('Devices');
+  await tab('Devices', 'Browser');
+  const browsers = await panelTable('Devices');
+  await tab('Devices', 'Device');
 
   // Click "Google" in the Sources panel: the whole board is filtered by it.
   await page.click('[data-panel="Sources"] td.v button >> text=Google');
@@ -209,7 +215,7 @@ try {
 
   console.log(JSON.stringify({
     landed, refused, before, filtered, reloaded, storage,
-    rangeNow, nextAtToday, csv, engagement, rangeBefore, previous, back, other, unfiltered, goal, custom, refusedView,
+    rangeNow, nextAtToday, csv, engagement, versions, browsers, rangeBefore, previous, back, other, unfiltered, goal, custom, refusedView,
     goalKeys, planValues, goalsTab, planValuesReloaded, propFiltered, live, months,
     cookies, errors: seen,
   }));

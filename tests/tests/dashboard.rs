@@ -117,6 +117,20 @@ fn site_owner_reads_the_dashboard(flags: &[&str], ready: impl Fn(&Collector)) ->
         "{report}"
     );
     assert!(engagement.len() >= 2, "a row per page: {report}");
+    // Browser versions: each browser's display name and major version, and
+    // as many visitors as the browser's.
+    let versions: Vec<Vec<String>> =
+        serde_json::from_value(report["versions"].clone()).unwrap_or_default();
+    let browsers: Vec<Vec<String>> =
+        serde_json::from_value(report["browsers"].clone()).unwrap_or_default();
+    assert!(versions.len() >= 2, "a row per version: {report}");
+    assert_eq!(versions.len(), browsers.len(), "{report}");
+    for (version, browser) in versions.iter().zip(&browsers).skip(1) {
+        let (name, major) = version[0].rsplit_once(' ').unwrap_or_default();
+        assert_eq!(name, browser[0], "{report}");
+        assert!(major.parse::<u16>().is_ok(), "{report}");
+        assert_eq!(version[1], browser[1], "{report}");
+    }
     // Devices by their display names (core's titles), not stored labels.
     let devices = rows(&before["panels"], "Devices");
     assert!(

@@ -115,7 +115,7 @@ fn sessions_view(ch: &ClickHouse, site_id: i64, from: Option<i64>, to: i64, now_
     format!(
         "(SELECT id, visitor_id, started_ms, last_ms, entry_path, exit_path, pageviews, \
          interactions, referrer, referrer_domain, source, channel, utm_source, utm_medium, \
-         utm_campaign, utm_term, utm_content, country, browser, os, device \
+         utm_campaign, utm_term, utm_content, country, browser, browser_major, os, device \
          FROM {visits} WHERE {range} \
          UNION ALL \
          SELECT id, any(visitor_id) AS visitor_id, any(started_ms) AS started_ms, \
@@ -126,7 +126,7 @@ fn sessions_view(ch: &ClickHouse, site_id: i64, from: Option<i64>, to: i64, now_
          any(utm_source) AS utm_source, any(utm_medium) AS utm_medium, \
          any(utm_campaign) AS utm_campaign, any(utm_term) AS utm_term, \
          any(utm_content) AS utm_content, any(country) AS country, any(browser) AS browser, \
-         any(os) AS os, any(device) AS device \
+         any(browser_major) AS browser_major, any(os) AS os, any(device) AS device \
          FROM (SELECT * FROM {open} WHERE {range} AND started_ms >= {recent} \
          AND id NOT IN (SELECT id FROM {visits} WHERE {range} AND started_ms >= {recent})) \
          GROUP BY id)"
@@ -146,6 +146,9 @@ fn column(dim: &Dimension) -> String {
         Dimension::EventPropKeys => "arrayJoin(prop_keys)".to_string(),
         Dimension::EntryPage => "entry_path".to_string(),
         Dimension::ExitPage => "exit_path".to_string(),
+        Dimension::BrowserVersion => "if(isNull(browser_major), NULL, \
+            concat(browser, ' ', toString(assumeNotNull(browser_major))))"
+            .to_string(),
         other => match other.scope() {
             Scope::Shared(col) => col.to_string(),
             Scope::Event | Scope::Session => "NULL".to_string(),

@@ -66,6 +66,8 @@ pub enum Dimension {
     /// ISO 3166-1 alpha-2.
     Country,
     Browser,
+    /// The browser and its major version, `chrome 120` (not rolled up).
+    BrowserVersion,
     Os,
     Device,
     /// `event:name`: the custom event's name.
@@ -115,6 +117,7 @@ impl Dimension {
         "utm_content",
         "country",
         "browser",
+        "browser_version",
         "os",
         "device",
         "event:name",
@@ -140,6 +143,7 @@ impl Dimension {
             Dimension::UtmContent => Scope::Shared("utm_content"),
             Dimension::Country => Scope::Shared("country"),
             Dimension::Browser => Scope::Shared("browser"),
+            Dimension::BrowserVersion => Scope::Shared("browser_major"),
             Dimension::Os => Scope::Shared("os"),
             Dimension::Device => Scope::Shared("device"),
         }
@@ -164,6 +168,7 @@ impl FromStr for Dimension {
             "utm_content" => Dimension::UtmContent,
             "country" => Dimension::Country,
             "browser" => Dimension::Browser,
+            "browser_version" => Dimension::BrowserVersion,
             "os" => Dimension::Os,
             "device" => Dimension::Device,
             "event:name" => Dimension::EventName,
@@ -203,6 +208,7 @@ impl fmt::Display for Dimension {
             Dimension::UtmContent => "utm_content",
             Dimension::Country => "country",
             Dimension::Browser => "browser",
+            Dimension::BrowserVersion => "browser_version",
             Dimension::Os => "os",
             Dimension::Device => "device",
             Dimension::EventName => "event:name",

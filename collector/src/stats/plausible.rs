@@ -172,7 +172,7 @@ pub fn translate(query: Option<&str>, endpoint: Endpoint) -> Result<(String, Sha
 fn dimension_of(property: &str) -> Result<(String, String), String> {
     let unsupported = || {
         format!(
-            "{:?} is not available here (Tallymark has: event:page, event:hostname, event:goal, event:name, event:props:<key>, visit:source, visit:referrer, visit:channel, visit:utm_source, visit:utm_medium, visit:utm_campaign, visit:utm_term, visit:utm_content, visit:entry_page, visit:exit_page, visit:country, visit:browser, visit:os, visit:device)",
+            "{:?} is not available here (Tallymark has: event:page, event:hostname, event:goal, event:name, event:props:<key>, visit:source, visit:referrer, visit:channel, visit:utm_source, visit:utm_medium, visit:utm_campaign, visit:utm_term, visit:utm_content, visit:entry_page, visit:exit_page, visit:country, visit:browser, visit:browser_version (breakdowns), visit:os, visit:device)",
             property.chars().take(64).collect::<String>()
         )
     };
@@ -189,7 +189,7 @@ fn dimension_of(property: &str) -> Result<(String, String), String> {
             match name {
                 "source" | "referrer" | "channel" | "utm_source" | "utm_medium"
                 | "utm_campaign" | "utm_term" | "utm_content" | "entry_page" | "exit_page"
-                | "country" | "browser" | "os" | "device" => (name, name),
+                | "country" | "browser" | "browser_version" | "os" | "device" => (name, name),
                 _ => return Err(unsupported()),
             }
         }
@@ -220,6 +220,14 @@ fn filter_of(filter: &str) -> Result<String, StatsError> {
         )));
     }
     let (dimension, _) = dimension_of(property).map_err(bad)?;
+    if dimension == "browser_version" {
+        return Err(bad(format!(
+            "{:?}: a browser version is filtered here as the browser and its major version: \
+             use Tallymark's own filter browser_version==chrome 120, or break down by \
+             visit:browser_version with a visit:browser filter",
+            shown()
+        )));
+    }
     // A goal "Visit /path" is a pageview goal: the page.
     if property == "event:goal" {
         let pages: Vec<&str> = values
@@ -392,7 +400,21 @@ pub fn reshape(endpoint: Endpoint, answer: Value, shape: &Shape) -> Value {
                         let mut out = Map::new();
                         if let Value::Object(fields) = row {
                             for (k, v) in fields {
-                                if k == "value" {
+                                if k == "value" && shape.dimension == "browser_version" {
+                                    // `chrome 120`: Plausible's browser and
+                                    // version keys.
+                                    let text = v.as_str().unwrap_or_default();
+                                    let (browser, version) =
+                                        text.rsplit_once(' ').unwrap_or((text, ""));
+                                    out.insert(
+                                        "browser".into(),
+                                        Value::String(shown_value("browser", browser)),
+                                    );
+                                    out.insert(
+                                        shape.key.clone(),
+                                        Value::String(version.to_string()),
+                                    );
+                                } else if k == "value" {
                                     let text = v.as_str().unwrap_or_default();
                                     out.insert(
                                         shape.key.clone(),

@@ -94,6 +94,10 @@ fn column(dim: &Dimension, alias: char, sql: &mut Sql) -> String {
         Dimension::EventPropKeys => "j.key".to_string(),
         Dimension::EntryPage => format!("{alias}.entry_path"),
         Dimension::ExitPage => format!("{alias}.exit_path"),
+        Dimension::BrowserVersion => format!(
+            "CASE WHEN {alias}.browser_major IS NULL THEN NULL \
+             ELSE {alias}.browser || ' ' || {alias}.browser_major END"
+        ),
         other => match other.scope() {
             Scope::Shared(col) => format!("{alias}.{col}"),
             // Unreachable: every event and session dimension is matched above.

@@ -60,6 +60,18 @@ const SHARED_DIMS: &[Dimension] = &[
     Dimension::Device,
 ];
 
+/// Whether the daily rollups hold `dim`'s values: the visit's dimensions
+/// (not the browser version: many values, rarely asked), pages, entry and
+/// exit pages and event names (not properties, nor hostnames: most sites
+/// have one).
+fn holds(dim: &Dimension) -> bool {
+    SHARED_DIMS.contains(dim)
+        || matches!(
+            dim,
+            Dimension::Page | Dimension::EventName | Dimension::EntryPage | Dimension::ExitPage
+        )
+}
+
 /// The dimensions rolled up on one side: the site's totals (`None`), the
 /// side's own dimensions, and the shared ones.
 fn rolled_dims(own: [Dimension; 2]) -> Vec<Option<Dimension>> {
@@ -758,7 +770,7 @@ fn days_of(site: &Site, start_ms: i64, end_ms: i64) -> Option<Vec<Day>> {
 fn rolled_filter(q: &Scoped<'_>) -> Option<(Option<Dimension>, Value)> {
     match q.filters {
         [] => Some((None, None)),
-        [f] if f.op == Op::Is && matches!(f.dimension.scope(), Scope::Shared(_)) => {
+        [f] if f.op == Op::Is && SHARED_DIMS.contains(&f.dimension) => {
             let value = f.single()?;
             let value = (value != NONE_LABEL).then(|| value.to_string());
             Some((Some(f.dimension.clone()), value))
@@ -847,12 +859,7 @@ pub fn breakdown(
         Some((Some(f), v)) if f == *dim => Some(v),
         _ => return Ok(None),
     };
-    // Not rolled up: properties, and hostnames (most sites have one; a
-    // breakdown by it reads the raw rows).
-    if matches!(
-        dim,
-        Dimension::EventProp(_) | Dimension::EventPropKeys | Dimension::Hostname
-    ) {
+    if !holds(dim) {
         return Ok(None);
     }
     let Some(days) = days_of(at.site, q.start_ms, q.end_ms) else {
