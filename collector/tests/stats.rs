@@ -928,8 +928,13 @@ async fn garbage_query_strings_never_500() {
         "site=berlin.example&filter=event:props:a'b==x",
         "site=berlin.example&filter=page=='%3B%20DROP%20TABLE%20events%3B--",
         "site=%E2%98%83",
+        "site=berlin.example&filter=page==a|||b",
+        "site=berlin.example&filter=page==\\|\\",
+        "site=berlin.example&step=page==%ff&step=event:name==%00",
+        "site=berlin.example&step=page==/&step=event:props:%27==x|%27",
+        "site=berlin.example&step=&step=",
     ];
-    for endpoint in ["aggregate", "timeseries", "breakdown", "realtime"] {
+    for endpoint in ["aggregate", "timeseries", "breakdown", "realtime", "funnel"] {
         for q in garbage {
             let uri = format!("/api/v1/stats/{endpoint}?{q}");
             let (status, json) = h.request(&uri, Some(&h.admin)).await;
@@ -1037,12 +1042,14 @@ fn sample(param: &str) -> &'static str {
         "limit" => "5",
         "page" => "1",
         "sort" => "visitors:desc",
+        "step" => "event:name%3D%3DSignup",
         other => panic!("no sample for documented parameter {other}"),
     }
 }
 
 #[tokio::test]
 async fn the_openapi_document_matches_the_running_server() {
+    use tallymark_collector::stats::funnel::FUNNEL_PARAMS;
     use tallymark_collector::stats::{
         AGGREGATE_PARAMS, BREAKDOWN_PARAMS, REALTIME_PARAMS, SITES_PARAMS, TIMESERIES_PARAMS,
     };
@@ -1065,6 +1072,7 @@ async fn the_openapi_document_matches_the_running_server() {
         ("/api/v1/stats/timeseries", TIMESERIES_PARAMS),
         ("/api/v1/stats/breakdown", BREAKDOWN_PARAMS),
         ("/api/v1/stats/realtime", REALTIME_PARAMS),
+        ("/api/v1/stats/funnel", FUNNEL_PARAMS),
         ("/api/v1/sites", SITES_PARAMS),
     ];
     let mut revenue_seen = 0;
@@ -1093,6 +1101,8 @@ async fn the_openapi_document_matches_the_running_server() {
         );
         let required = if path.ends_with("breakdown") {
             "&property=source"
+        } else if path.ends_with("funnel") {
+            "&step=page%3D%3D/&step=page~blog"
         } else {
             ""
         };
@@ -1116,6 +1126,7 @@ async fn the_openapi_document_matches_the_running_server() {
                     format!("{path}?site={BERLIN}&{days}&compare=previous_period")
                 }
                 "/api/v1/stats/realtime" => format!("{path}?site={BERLIN}"),
+                "/api/v1/stats/funnel" => format!("{path}?site={BERLIN}{required}&{days}"),
                 "/api/v1/sites" => path.to_string(),
                 _ => format!(
                     "{path}?site={BERLIN}{required}&{days}&metrics=visitors,visits,pageviews,views_per_visit,bounce_rate,visit_duration,events,revenue"
@@ -1913,6 +1924,109 @@ async fn conversion_rate_of_a_goal() {
             "{query}: {e}"
         );
     }
+}
+
+/// `(step, visitors, visits, conversion_rate, conversion_rate_step,
+/// dropoff)` of each step of a funnel answer.
+fn funnel_steps(v: &Value) -> Vec<Value> {
+    v["steps"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no steps: {v}"))
+        .iter()
+        .map(|s| {
+            json!([
+                s["step"],
+                s["visitors"],
+                s["visits"],
+                s["conversion_rate"],
+                s["conversion_rate_step"],
+                s["dropoff"]
+            ])
+        })
+        .collect()
+}
+
+/// Funnels over the shop's 1–2 April: v0 viewed / and /product/a, then
+/// bought twice; v1 viewed /product/b, bought, was refunded; v2 viewed
+/// /product/a, bought, signed up; v4 viewed /product/a and bought only on
+/// the 3rd.
+#[tokio::test]
+async fn funnels_count_visits_through_steps_in_order() {
+    let h = shop().await;
+    let funnel = |q: &str| format!("/api/v1/stats/funnel?site={SHOP}&{APR_1_2}&{q}");
+    let v = h
+        .get(&funnel(
+            "step=page~/product&step=event:name%3D%3DPurchase&step=event:name%3D%3DSignup",
+        ))
+        .await;
+    assert_eq!(
+        funnel_steps(&v),
+        [
+            json!(["page~/product", 4, 4, 100.0, 100.0, 0]),
+            json!(["event:name==Purchase", 3, 3, 75.0, 75.0, 1]),
+            json!(["event:name==Signup", 1, 1, 25.0, 33.3, 2]),
+        ],
+        "{v}"
+    );
+    // In order: nobody viewed /product/a after buying.
+    let v = h
+        .get(&funnel(
+            "step=event:name%3D%3DPurchase&step=page%3D%3D/product/a",
+        ))
+        .await;
+    assert_eq!(
+        funnel_steps(&v),
+        [
+            json!(["event:name==Purchase", 3, 3, 100.0, 100.0, 0]),
+            json!(["page==/product/a", 0, 0, 0.0, 0.0, 3]),
+        ],
+        "{v}"
+    );
+    // One event, one step: buying twice is v0's alone.
+    let v = h
+        .get(&funnel(
+            "step=event:name%3D%3DPurchase&step=event:name%3D%3DPurchase",
+        ))
+        .await;
+    assert_eq!(
+        funnel_steps(&v),
+        [
+            json!(["event:name==Purchase", 3, 3, 100.0, 100.0, 0]),
+            json!(["event:name==Purchase", 1, 1, 33.3, 33.3, 2]),
+        ],
+        "{v}"
+    );
+    // Filters keep visits by their own dimensions: from Google, v0 only;
+    // several values in a step.
+    let v = h
+        .get(&funnel(
+            "filter=source%3D%3DGoogle&step=page%3D%3D/|/product/b&step=event:name%3D%3DPurchase|Refund",
+        ))
+        .await;
+    assert_eq!(
+        funnel_steps(&v),
+        [
+            json!(["page==/|/product/b", 1, 1, 100.0, 100.0, 0]),
+            json!(["event:name==Purchase|Refund", 1, 1, 100.0, 100.0, 0]),
+        ],
+        "{v}"
+    );
+    // What is not a funnel: a 400 naming the parameter.
+    for (q, param) in [
+        ("step=page%3D%3D/", "step"),
+        ("step=source%3D%3DGoogle&step=page%3D%3D/", "step"),
+        ("step=event:props&step=page%3D%3D/", "step"),
+        (
+            "step=page%3D%3D/&step=page%3D%3D/x&filter=page%3D%3D/",
+            "filter",
+        ),
+    ] {
+        let e = h.bad(&funnel(q)).await;
+        assert!(e.starts_with(&format!("{param}:")), "{q}: {e}");
+    }
+    let nine = vec!["step=page%3D%3D/"; 9].join("&");
+    let e = h.bad(&funnel(&nine)).await;
+    assert!(e.starts_with("step: a funnel has 2 to 8 steps"), "{e}");
 }
 
 /// `GET /api/v1/sites`: the sites a token reads, each with the volume

@@ -16,6 +16,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod funnel;
 pub mod params;
 pub mod plausible;
 pub mod query;
@@ -64,6 +65,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/stats/timeseries", get(timeseries))
         .route("/api/v1/stats/breakdown", get(breakdown))
         .route("/api/v1/stats/realtime", get(realtime))
+        .route("/api/v1/stats/funnel", get(funnel::funnel))
         .route("/api/v1/stats/realtime/visitors", get(plausible_realtime))
         .route("/api/v1/sites", get(sites))
         .route("/api/v1/openapi.json", get(openapi_json))
@@ -183,7 +185,7 @@ async fn on_blocking_pool<T: Send + 'static>(
 #[utoipa::path(
     get,
     path = "/api/v1/stats/aggregate",
-    params(CommonParams, AggregateParams),
+    params(CommonParams, MetricsParams, AggregateParams),
     responses(
         (status = 200, description = "The metrics over the period", body = AggregateResponse),
         (status = 400, description = "A bad parameter (the message names it) or an unknown site", body = ErrorBody),
@@ -213,7 +215,7 @@ async fn aggregate(
 #[utoipa::path(
     get,
     path = "/api/v1/stats/timeseries",
-    params(CommonParams, TimeseriesParams),
+    params(CommonParams, MetricsParams, TimeseriesParams),
     responses(
         (status = 200, description = "One row per bucket, empty buckets included", body = TimeseriesResponse),
         (status = 400, description = "A bad parameter (the message names it) or an unknown site", body = ErrorBody),
@@ -243,7 +245,7 @@ async fn timeseries(
 #[utoipa::path(
     get,
     path = "/api/v1/stats/breakdown",
-    params(CommonParams, BreakdownParams),
+    params(CommonParams, MetricsParams, BreakdownParams),
     responses(
         (status = 200, description = "One row per value of the property", body = BreakdownResponse),
         (status = 400, description = "A bad parameter (the message names it) or an unknown site", body = ErrorBody),
@@ -1126,11 +1128,20 @@ struct CommonParams {
     /// dimensions (page, hostname, event:name, event:props) keep, for session metrics, the visits
     /// with a matching event (`!=`: with no event equal to the value); entry and
     /// exit page keep, for event metrics, the events of matching visits.
+    /// Several values joined by `|`: any of them (`!=`: none of them).
     filter: Option<Vec<String>>,
+}
+
+/// The metrics of the aggregate, timeseries and breakdown.
+#[allow(dead_code)]
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+struct MetricsParams {
     /// Comma-separated: visitors, visits, pageviews, views_per_visit,
-    /// bounce_rate, visit_duration, events, revenue (per currency), and in a
+    /// bounce_rate, visit_duration, events, revenue (per currency),
+    /// conversion_rate (with an event:name filter or breakdown), and in a
     /// breakdown by page time_on_page and scroll_depth. Default: all but
-    /// those two (aggregate) or visitors (timeseries, breakdown).
+    /// those three (aggregate) or visitors (timeseries, breakdown).
     metrics: Option<String>,
 }
 
@@ -1211,7 +1222,7 @@ impl Modify for BearerAuth {
             (sessions) are counted in the range they started in. Errors are \
             `{\"error\": \"<parameter>: <problem>\"}`; an unknown site is a 400."
     ),
-    paths(aggregate, timeseries, breakdown, realtime, sites),
+    paths(aggregate, timeseries, breakdown, realtime, funnel::funnel, sites),
     components(schemas(
         MetricValues,
         RevenueValue,
@@ -1223,6 +1234,8 @@ impl Modify for BearerAuth {
         BreakdownResponse,
         BreakdownRow,
         RealtimeResponse,
+        funnel::FunnelResponse,
+        funnel::FunnelStep,
         SitesResponse,
         SiteInfo,
         VolumeInfo,

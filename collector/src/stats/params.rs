@@ -590,7 +590,7 @@ pub struct RawQuery {
 
 impl RawQuery {
     /// Splits `query`, refusing parameters not in `allowed` and repeats of
-    /// parameters other than `filter`.
+    /// parameters other than `filter` and `step` (a funnel's).
     pub fn parse(query: Option<&str>, allowed: &[&'static str]) -> Result<Self, StatsError> {
         let mut pairs: Vec<(String, String)> = Vec::new();
         for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
@@ -608,7 +608,7 @@ impl RawQuery {
                     ),
                 ));
             }
-            if key != "filter" && pairs.iter().any(|(k, _)| *k == key) {
+            if key != "filter" && key != "step" && pairs.iter().any(|(k, _)| *k == key) {
                 let param = static_name(allowed, &key);
                 return Err(StatsError::bad(param, "given more than once"));
             }

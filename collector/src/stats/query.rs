@@ -676,3 +676,49 @@ pub fn revenue_breakdown(
     })?;
     Ok(groups)
 }
+
+/// The events of the site in the range that match any of `steps`, in the
+/// order each visit made them (visit, time, id), with the steps each
+/// matches (bit `i`: step `i`); `q.filters` (the visit's dimensions only)
+/// keep the visits. A step on the page or hostname matches page views, one
+/// on an event name or property custom events.
+pub fn funnel_rows(
+    conn: &Connection,
+    q: &Scoped<'_>,
+    steps: &[Filter],
+    mut each: impl FnMut(i64, i64, u32),
+) -> rusqlite::Result<()> {
+    let read = plan(conn, Table::Events, q)?;
+    let mut sql = Sql::default();
+    let (events, rowids) = from(Table::Events, 'e', read, &mut sql);
+    let site = sql.bind(q.site_id);
+    let start = sql.bind(q.start_ms);
+    let end = sql.bind(q.end_ms);
+    let mut flags = Vec::with_capacity(steps.len());
+    for (i, step) in steps.iter().enumerate() {
+        let col = column(&step.dimension, 'e', &mut sql);
+        let c = condition(&col, step, &mut sql);
+        let kind = if step.dimension.is_goal() {
+            "e.kind = 'event'"
+        } else {
+            "e.kind = 'pageview'"
+        };
+        flags.push(format!(
+            "(CASE WHEN {kind} AND {c} THEN {} ELSE 0 END)",
+            1u32 << i
+        ));
+    }
+    sql.push(&format!(
+        "SELECT session_id, visitor_id, steps FROM (SELECT e.session_id, e.visitor_id, e.ts_ms, e.id, {} AS steps \
+         FROM {events} WHERE {rowids}e.site_id = {site} AND e.ts_ms >= {start} AND e.ts_ms < {end}",
+        flags.join(" | ")
+    ));
+    event_filters(q, &mut sql);
+    sql.push(") WHERE steps <> 0 ORDER BY session_id, ts_ms, id");
+    let mut stmt = conn.prepare(&sql.text)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(sql.args.iter()))?;
+    while let Some(r) = rows.next()? {
+        each(r.get(0)?, r.get(1)?, r.get(2)?);
+    }
+    Ok(())
+}
