@@ -77,7 +77,9 @@
   var token = '';
   // `date`: the period's anchor day (YYYY-MM-DD), empty for today; `from`
   // and `to`: the days of a custom period.
-  var view = { site: '', period: '30d', date: '', from: '', to: '', metric: 'visitors', filters: [] };
+  // `steps`: the funnel's steps, shown below the panels when there are two
+  // or more.
+  var view = { site: '', period: '30d', date: '', from: '', to: '', metric: 'visitors', filters: [], steps: [] };
   var timezone = 'UTC';
   // The resolved days of the period shown: {from, to}.
   var shown = null;
@@ -102,6 +104,7 @@
     var known = view.metric === 'revenue' || CARDS.some(function (c) { return c[0] === view.metric; });
     if (!known) view.metric = 'visitors';
     view.filters = q.getAll('filter');
+    view.steps = q.getAll('step');
     // Each panel's tab, by its property (`sources=channel`); a property key
     // opened from "Properties" is `goals=event:props:plan`.
     tabs = {}; keys = {}; limits = {};
@@ -139,6 +142,7 @@
     }
     if (view.metric !== 'visitors') q.set('metric', view.metric);
     view.filters.forEach(function (f) { q.append('filter', f); });
+    view.steps.forEach(function (s) { q.append('step', s); });
     PANELS.forEach(function (panel) {
       var property = tabProperty(panel);
       if (property !== panel[1][0][1]) q.set(panel[0].toLowerCase(), property);
@@ -461,6 +465,7 @@
       .then(function (body) { if (current()) renderChart(body); }).catch(fail);
     realtime();
     renderPanels(current);
+    renderFunnel(current);
   }
 
   // Unique conversions over the visitors of the same view without the goal
@@ -620,6 +625,51 @@
     var cards = goalFilters().length ? GOAL_CARDS.concat(CARDS) : CARDS;
     return cards.filter(function (x) { return x[0] === metric; })[0] || [metric, metric, 'count'];
   }
+
+  // The funnel of the steps in the address, with the view's visit filters
+  // (an event filter has no meaning for a whole funnel: left out, said so).
+  function renderFunnel(current) {
+    var body = $('funnel-body');
+    body.textContent = '';
+    if (document.activeElement !== $('steps')) $('steps').value = view.steps.join('\n');
+    if (view.steps.length < 2) return;
+    var visit = view.filters.filter(function (f) { return !/^(page|hostname|event:)/.test(f); });
+    var q = Object.assign({ site: view.site, filter: visit, step: view.steps }, period());
+    body.appendChild(el('p', { class: 'empty', text: 'Loading…' }));
+    api('api/v1/stats/funnel', q).then(function (result) {
+      if (!current()) return;
+      body.textContent = '';
+      if (visit.length < view.filters.length) {
+        body.appendChild(el('p', { class: 'empty', text: 'Page and goal filters do not apply to the funnel: its steps say what visits did.' }));
+      }
+      var first = (result.steps[0] || {}).visitors || 0;
+      var head = el('tr', {}, ['Step', 'Visitors', 'Conversion', 'From previous', 'Dropoff'].map(function (t) { return el('th', { text: t }); }));
+      var tbody = el('tbody');
+      result.steps.forEach(function (s) {
+        var bar = el('span', { class: 'bar' });
+        bar.style.width = (first > 0 ? Math.round(100 * s.visitors / first) : 0) + '%';
+        tbody.appendChild(el('tr', {}, [
+          el('td', { class: 'v', title: s.step }, [bar, el('span', { class: 'blank', text: s.step })]),
+          el('td', { text: format(s.visitors, 'count') }),
+          el('td', { text: format(s.conversion_rate, 'percent') }),
+          el('td', { text: format(s.conversion_rate_step, 'percent') }),
+          el('td', { text: format(s.dropoff, 'count') }),
+        ]));
+      });
+      body.appendChild(el('table', {}, [el('thead', {}, [head]), tbody]));
+    }).catch(function (e) {
+      if (!current()) return;
+      body.textContent = '';
+      body.appendChild(el('p', { class: 'empty', text: 'Could not load: ' + e.message }));
+    });
+  }
+
+  $('funnel-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    view.steps = $('steps').value.split('\n').map(function (s) { return s.trim(); }).filter(Boolean);
+    $('steps').blur();
+    refresh(true);
+  });
 
   function renderPanels(current) {
     var box = $('panels');

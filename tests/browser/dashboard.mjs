@@ -87,6 +87,19 @@ try {
   await tab('Devices', 'Browser');
   const browsers = await panelTable('Devices');
   await tab('Devices', 'Device');
+  // A funnel: the home page, then a purchase; its steps go in the address.
+  await page.fill('#steps', 'page==/\nevent:name==Purchase');
+  await page.click('#funnel-form button');
+  await page.waitForSelector('#funnel-body tbody tr');
+  await page.waitForFunction(() => document.getElementById('board').getAttribute('aria-busy') === 'false');
+  const funnel = {
+    rows: await page.evaluate(() => [...document.querySelectorAll('#funnel-body tr')]
+      .map((tr) => [...tr.querySelectorAll('th, td')].map((td) => td.textContent))),
+    steps: new URL(page.url()).searchParams.getAll('step'),
+  };
+  await page.fill('#steps', '');
+  await page.click('#funnel-form button');
+  await page.waitForFunction(() => !document.querySelector('#funnel-body table'));
 
   // Click "Google" in the Sources panel: the whole board is filtered by it.
   await page.click('[data-panel="Sources"] td.v button >> text=Google');
@@ -215,7 +228,7 @@ try {
 
   console.log(JSON.stringify({
     landed, refused, before, filtered, reloaded, storage,
-    rangeNow, nextAtToday, csv, engagement, versions, browsers, rangeBefore, previous, back, other, unfiltered, goal, custom, refusedView,
+    rangeNow, nextAtToday, csv, engagement, versions, browsers, funnel, rangeBefore, previous, back, other, unfiltered, goal, custom, refusedView,
     goalKeys, planValues, goalsTab, planValuesReloaded, propFiltered, live, months,
     cookies, errors: seen,
   }));

@@ -117,6 +117,19 @@ fn site_owner_reads_the_dashboard(flags: &[&str], ready: impl Fn(&Collector)) ->
         "{report}"
     );
     assert!(engagement.len() >= 2, "a row per page: {report}");
+    // The funnel: both visitors saw the home page, one of them bought.
+    assert_eq!(
+        report["funnel"],
+        json!({
+            "rows": [
+                ["Step", "Visitors", "Conversion", "From previous", "Dropoff"],
+                ["page==/", "2", "100.0%", "100.0%", "0"],
+                ["event:name==Purchase", "1", "50.0%", "50.0%", "1"],
+            ],
+            "steps": ["page==/", "event:name==Purchase"],
+        }),
+        "{report}"
+    );
     // Browser versions: each browser's display name and major version, and
     // as many visitors as the browser's.
     let versions: Vec<Vec<String>> =
