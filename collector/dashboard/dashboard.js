@@ -505,8 +505,7 @@
       var text = f;
       if (m) {
         var dim = NAMES[m[1]] || m[1].replace(/^event:props:/, 'property ');
-        // Several values are joined by | (a | inside one is \|).
-        var values = m[3].split(/(?<!\\)\|/).map(function (v) { return label(m[1], v.replace(/\\\|/g, '|')); });
+        var values = splitValues(m[3]).map(function (v) { return label(m[1], v); });
         text = dim + (m[2] === '==' ? ' is ' : m[2] === '!=' ? ' is not ' : ' contains ') + values.join(' or ');
       }
       box.appendChild(el('button', {
@@ -514,6 +513,19 @@
         onclick: function () { view.filters.splice(i, 1); refresh(true); },
       }));
     });
+  }
+
+  // A filter's values: joined by |, a | inside one written \| (as the
+  // collector reads them; no regex lookbehind, which older Safari lacks).
+  function splitValues(text) {
+    var values = [''], i, c;
+    for (i = 0; i < text.length; i++) {
+      c = text.charAt(i);
+      if (c === '\\' && text.charAt(i + 1) === '|') { values[values.length - 1] += '|'; i++; }
+      else if (c === '|') values.push('');
+      else values[values.length - 1] += c;
+    }
+    return values;
   }
 
   function addFilter(property, value) {

@@ -1906,12 +1906,49 @@ async fn conversion_rate_of_a_goal() {
         json!({"results": {"conversion_rate": {"value": 75.0, "change": 75.0}}}),
         "{v}"
     );
+    // A page as the goal (Plausible's pageview goals): of the 4 visitors,
+    // v0, v2 and v4 viewed /product/a; per page, out of all 4.
+    let v = h
+        .get(&agg(
+            SHOP,
+            &format!("{APR_1_2}&metrics=visitors,conversion_rate&filter=page==/product/a"),
+        ))
+        .await;
+    assert_eq!(
+        v["results"],
+        json!({"visitors": 3, "conversion_rate": 75.0}),
+        "{v}"
+    );
+    let v = h
+        .get(&format!(
+            "/api/v1/stats/breakdown?site={SHOP}&{APR_1_2}&property=page&metrics=visitors,conversion_rate&sort=value:asc"
+        ))
+        .await;
+    assert_eq!(
+        v["results"],
+        json!([
+            {"value": "/", "visitors": 1, "conversion_rate": 25.0},
+            {"value": "/product/a", "visitors": 3, "conversion_rate": 75.0},
+            {"value": "/product/b", "visitors": 1, "conversion_rate": 25.0},
+        ]),
+        "{v}"
+    );
+    let v = h
+        .get(&format!(
+            "/api/v1/stats/aggregate?site_id={SHOP}&period=custom&date=2026-04-01,2026-04-02&metrics=conversion_rate&filters=event:goal%3D%3DVisit%20/product/a"
+        ))
+        .await;
+    assert_eq!(
+        v,
+        json!({"results": {"conversion_rate": {"value": 75.0}}}),
+        "{v}"
+    );
     // Without a goal there is nothing to convert to: a 400 naming it.
     for query in [
         agg(SHOP, &format!("{APR_1_2}&metrics=conversion_rate")),
         agg(
             SHOP,
-            &format!("{APR_1_2}&metrics=conversion_rate&filter=page==/checkout"),
+            &format!("{APR_1_2}&metrics=conversion_rate&filter=source==Google"),
         ),
         format!(
             "/api/v1/stats/breakdown?site={SHOP}&{APR_1_2}&property=source&metrics=conversion_rate"
@@ -2024,7 +2061,7 @@ async fn funnels_count_visits_through_steps_in_order() {
         let e = h.bad(&funnel(q)).await;
         assert!(e.starts_with(&format!("{param}:")), "{q}: {e}");
     }
-    let nine = vec!["step=page%3D%3D/"; 9].join("&");
+    let nine = ["step=page%3D%3D/"; 9].join("&");
     let e = h.bad(&funnel(&nine)).await;
     assert!(e.starts_with("step: a funnel has 2 to 8 steps"), "{e}");
 }

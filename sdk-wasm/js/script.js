@@ -19,20 +19,23 @@ try {
     // plausible(name, {props, revenue, interactive, callback}), 'pageview' a
     // view of the current URL. Only Plausible's stub is taken over (its
     // queue, plausible.q, or no call yet: no declared arguments), never its
-    // script; the queue stays, so a Plausible script loaded beside this one
-    // still sends what was queued for it.
-    var p = window.plausible, pl;
-    if (!p || p.q || !p.length) {
+    // script nor another copy's (tm); the stub's own properties stay (its
+    // queue, its init() options), so a Plausible script loaded beside this
+    // one still starts and sends what was queued for it.
+    var p = window.plausible, pl, k;
+    if (!p || (!p.tm && (p.q || !p.length))) {
       pl = function (n, x) {
-        x = x || {};
-        if (n == 'pageview') tmPage(); else t(n, x.props, x);
-        if (typeof x.callback == 'function') setTimeout(x.callback);
+        try {
+          x = x || {};
+          if (n == 'pageview') tmPage(); else t(n, x.props, x);
+          if (typeof x.callback == 'function') setTimeout(function () { x.callback({}); });
+        } catch (e) {}
       };
       if (p) {
-        pl.q = p.q;
-        pl.init = p.init;
-        for (i = 0; p.q && i < p.q.length; i++) pl.apply(0, p.q[i]);
+        for (k in p) pl[k] = p[k];
+        for (i = 0; p.q && i < p.q.length; i++) try { pl.apply(0, p.q[i]); } catch (e) {}
       }
+      pl.tm = 1;
       window.plausible = pl;
     }
     if (!s) return;

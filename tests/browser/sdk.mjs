@@ -336,6 +336,17 @@ try {
       await beacons(4);
       await page.evaluate(() => plausible('Kept'));
       report.own = await page.evaluate(() => window.own);
+      // Two copies of the tag: the stub's queue (with an entry that is not
+      // a call) is read once; Plausible's init() options stay for its script.
+      const init = `<script>window.plausible = window.plausible || function () {
+        (window.plausible.q = window.plausible.q || []).push(arguments) };
+        plausible.init = plausible.init || function (o) { plausible.o = o || {} };
+        plausible.init({ endpoint: '/x' });
+        plausible('Twice'); plausible.q.push(5);</script>`;
+      pages.set('/twice', html(init + tag() + tag()));
+      await page.goto(`${origin}/twice`);
+      await beacons(6);
+      report.options = await page.evaluate(() => plausible.o);
       await settle();
       break;
     }

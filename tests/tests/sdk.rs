@@ -350,15 +350,18 @@ fn plausibles_page_api_works_where_its_tag_was_swapped() {
         "Plausible's queue left in place: {report}"
     );
     assert_eq!(report["own"], json!(["Kept"]), "{report}");
-    assert_eq!(report["finished"], 4, "{report}");
-    collector.wait_for_count("SELECT COUNT(*) FROM events", 4, WAIT);
+    assert_eq!(report["options"], json!({"endpoint": "/x"}), "{report}");
+    assert_eq!(report["finished"], 6, "{report}");
+    collector.wait_for_count("SELECT COUNT(*) FROM events", 6, WAIT);
     assert_eq!(
         events(&collector),
         vec![
             pv("/swapped"),
             ev("Queued", "/swapped"),
             ev("Signup", "/swapped"),
-            pv("/beside")
+            pv("/beside"),
+            pv("/twice"),
+            ev("Twice", "/twice")
         ]
     );
     assert_eq!(props(&collector, "Queued"), json!({"plan": "pro"}));

@@ -412,7 +412,7 @@ fn no_goal() -> StatsError {
     StatsError::bad(
         "metrics",
         "conversion_rate needs a goal: a filter on event:name (filter=event:name==Signup) \
-         or a breakdown by event:name",
+         or page (filter=page==/pricing), or a breakdown by either",
     )
 }
 
@@ -606,21 +606,24 @@ fn compute_breakdown(cx: Ctx) -> Result<BreakdownResponse, StatsError> {
             })
             .collect();
     if metrics.contains(&Metric::ConversionRate) {
-        // Rows of the goal (its names, its properties) convert out of all
-        // the visitors; rows of anything else out of their own.
-        let goal = property == params::Dimension::EventName
-            || filters
-                .iter()
-                .any(|f| f.dimension == params::Dimension::EventName);
-        if !goal {
-            return Err(no_goal());
-        }
-        let base: Vec<_> = filters
+        // Rows of the goal (event names and properties, or pages when no
+        // event is the goal) convert out of all the visitors; rows of
+        // anything else out of their own.
+        let event_goal = filters
             .iter()
-            .filter(|f| !f.dimension.is_goal())
-            .cloned()
-            .collect();
-        if property.is_goal() {
+            .any(|f| f.dimension == params::Dimension::EventName);
+        let base = match params::without_goal(&filters) {
+            Some(base) => base,
+            None if matches!(
+                property,
+                params::Dimension::EventName | params::Dimension::Page
+            ) =>
+            {
+                filters.clone()
+            }
+            None => return Err(no_goal()),
+        };
+        if property.is_goal() || (property == params::Dimension::Page && !event_goal) {
             let all = totals(&cx, &range, &base, &[Metric::Visitors])?;
             for f in figures.values_mut() {
                 f.base_visitors = Some(all.totals.visitors);
@@ -855,10 +858,11 @@ pub struct MetricValues {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<i64>)]
     pub scroll_depth: Option<Option<i64>>,
-    /// With a goal (an `event:name` filter or breakdown): percent of the
-    /// visitors counted without the goal's filters (event name and
-    /// properties) who are counted with them, 1 decimal. In a breakdown by
-    /// event name or property, of all the range's visitors; by any other
+    /// With a goal (an `event:name` or else `page` filter, or a breakdown by
+    /// either): percent of the visitors counted without the goal's filters
+    /// (event name and properties, or the page) who are counted with them,
+    /// 1 decimal. In a breakdown by event name or property (or page without
+    /// an event goal), of all the range's visitors; by any other
     /// dimension, of that row's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conversion_rate: Option<f64>,

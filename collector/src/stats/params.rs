@@ -248,9 +248,10 @@ pub enum Metric {
     /// Mean of each visit's deepest scroll on a page, in percent
     /// (breakdown by page only).
     ScrollDepth,
-    /// Percent of the visitors who sent the goal: the visitors counted with
-    /// every filter over those counted without the `event:name` filters
-    /// (the goal). Needs an `event:name` filter or a breakdown by it.
+    /// Percent of the visitors who reached the goal: the visitors counted
+    /// with every filter over those counted without the goal's (see
+    /// [`without_goal`]). Needs an `event:name` or `page` filter, or a
+    /// breakdown by either.
     ConversionRate,
 }
 
@@ -423,19 +424,26 @@ pub fn join_values<'a>(values: impl IntoIterator<Item = &'a str>) -> String {
         .join("|")
 }
 
-/// What a conversion rate divides by: `filters` without the goal's (event
-/// name and properties), or `None` when they name no event (no goal).
+/// What a conversion rate divides by: `filters` without the goal's, or
+/// `None` when they have no goal. The goal is an event (`event:name`
+/// filters, with the `event:props` ones), or else a page (`page` filters: a
+/// pageview goal, Plausible's `Visit /pricing`).
 pub fn without_goal(filters: &[Filter]) -> Option<Vec<Filter>> {
-    filters
-        .iter()
-        .any(|f| f.dimension == Dimension::EventName)
-        .then(|| {
-            filters
-                .iter()
-                .filter(|f| !f.dimension.is_goal())
-                .cloned()
-                .collect()
-        })
+    let has = |d: &Dimension| filters.iter().any(|f| f.dimension == *d);
+    let goal: fn(&Dimension) -> bool = if has(&Dimension::EventName) {
+        Dimension::is_goal
+    } else if has(&Dimension::Page) {
+        |d| *d == Dimension::Page
+    } else {
+        return None;
+    };
+    Some(
+        filters
+            .iter()
+            .filter(|f| !goal(&f.dimension))
+            .cloned()
+            .collect(),
+    )
 }
 
 impl FromStr for Filter {

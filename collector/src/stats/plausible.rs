@@ -405,7 +405,7 @@ pub fn reshape(endpoint: Endpoint, answer: Value, shape: &Shape) -> Value {
                                     // version keys.
                                     let text = v.as_str().unwrap_or_default();
                                     let (browser, version) =
-                                        text.rsplit_once(' ').unwrap_or((text, ""));
+                                        text.rsplit_once(' ').unwrap_or((text, text));
                                     out.insert(
                                         "browser".into(),
                                         Value::String(shown_value("browser", browser)),
