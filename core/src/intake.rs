@@ -15,6 +15,9 @@
 //! [`PayloadV1`], which then runs through the same limits and pipeline as the
 //! SDK's.
 //!
+//! Liwan's tracker posts the same shape with long keys (`name`, `url`,
+//! `referrer`) plus `entity_id` and a `utm` object, read as Plausible's.
+//!
 //! Only a failed v1 parse looks further, so the SDK's bodies pay nothing. A
 //! body is Plausible's when it is a JSON object with neither `kind` nor
 //! `site` (v1's required keys) and with one of `n`, `name`, `u`, `d`,
@@ -130,8 +133,8 @@ fn from_plausible(o: &Map<String, Value>) -> Result<Incoming, WireError> {
         "engagement" => Kind::Engagement,
         _ => Kind::Event,
     };
-    let url = page_url(required_string(o, "u", "url")?, hash_mode(o));
-    let mut sites = match field(o, "d", "domain") {
+    let url = with_utm(page_url(required_string(o, "u", "url")?, hash_mode(o)), o);
+    let mut sites: Vec<String> = match field(o, "d", "domain") {
         Some((_, Value::String(list))) => list
             .split(',')
             .map(|d| strip_www(d.trim()).to_string())
@@ -147,6 +150,20 @@ fn from_plausible(o: &Map<String, Value>) -> Result<Incoming, WireError> {
             host.clone()
                 .ok_or_else(|| malformed("domain", "required when url has no host"))?,
         );
+        // Liwan's `entity_id` (its name for a site) after it, in case that
+        // is what was registered, then the host's parent domains (a
+        // subdomain's page on its site's registration).
+        if let Some(Value::String(entity)) = o.get("entity_id") {
+            let entity = strip_www(entity.trim());
+            if !entity.is_empty() && !sites.iter().any(|s| s == entity) {
+                sites.push(entity.to_string());
+            }
+        }
+        for parent in host.iter().flat_map(|h| parent_domains(h)) {
+            if !sites.contains(&parent) {
+                sites.push(parent);
+            }
+        }
     }
     // Domains the page belongs to first (a list may name a roll-up site
     // before the page's own), in their order otherwise.
@@ -242,18 +259,8 @@ fn from_umami(o: &Map<String, Value>) -> Result<Incoming, WireError> {
         .ok()
         .and_then(|u| hostname(&u))
         .ok_or_else(|| malformed("payload.url", "not a page address"))?;
-    // The host, then each parent domain down to two labels (none for an
-    // IP address).
     let mut sites = vec![host.clone()];
-    let ip = host.parse::<core::net::Ipv4Addr>().is_ok() || host.starts_with('[');
-    let mut rest = host.as_str();
-    while let Some((_, parent)) = rest.split_once('.').filter(|_| !ip) {
-        if !parent.contains('.') {
-            break;
-        }
-        sites.push(parent.to_string());
-        rest = parent;
-    }
+    sites.extend(parent_domains(&host));
     let name = text("name");
     let kind = if name.is_some() {
         Kind::Event
@@ -313,12 +320,55 @@ fn from_umami(o: &Map<String, Value>) -> Result<Incoming, WireError> {
     })
 }
 
+/// Each parent domain of `host` down to two labels, nearest first (none for
+/// an IP address): `a.b.example.com` → `b.example.com`, `example.com`.
+fn parent_domains(host: &str) -> Vec<String> {
+    let mut parents = Vec::new();
+    if host.parse::<core::net::Ipv4Addr>().is_ok() || host.starts_with('[') {
+        return parents;
+    }
+    let mut rest = host;
+    while let Some((_, parent)) = rest.split_once('.') {
+        if !parent.contains('.') {
+            break;
+        }
+        parents.push(parent.to_string());
+        rest = parent;
+    }
+    parents
+}
+
 /// `text` with its `%XX` escapes decoded once, or as it was when that is
 /// not UTF-8. (Not `form_urlencoded`: a `+` stays a `+`.)
 fn decode_once(text: &str) -> String {
     percent_encoding::percent_decode_str(text)
         .decode_utf8()
         .map_or_else(|_| text.to_string(), |decoded| decoded.into_owned())
+}
+
+/// `url` with Liwan's `utm` object (`{"source": "news", "medium": null, …}`:
+/// its tracker sends the page without its query) as the `utm_*` parameters
+/// the collector reads, unless the URL has that parameter already.
+fn with_utm(url: String, o: &Map<String, Value>) -> String {
+    let Some(Value::Object(utm)) = o.get("utm") else {
+        return url;
+    };
+    let Ok(mut parsed) = url::Url::parse(&url) else {
+        return url;
+    };
+    let mut added = false;
+    for key in ["source", "medium", "campaign", "term", "content"] {
+        let Some(Value::String(value)) = utm.get(key) else {
+            continue;
+        };
+        let param = ["utm_", key].concat();
+        if value.trim().is_empty() || parsed.query_pairs().any(|(k, _)| k == param.as_str()) {
+            continue;
+        }
+        parsed.query_pairs_mut().append_pair(&param, value.trim());
+        added = true;
+    }
+    if added { parsed.into() } else { url }
 }
 
 /// `h: 1` (or `hashMode`): the page is a hash-routed app.
