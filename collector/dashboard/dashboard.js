@@ -640,14 +640,29 @@
 
   // The funnel of the steps in the address, with the view's visit filters
   // (an event filter has no meaning for a whole funnel: left out, said so).
+  var shownSteps = null;
   function renderFunnel(current) {
     var body = $('funnel-body');
-    body.textContent = '';
-    if (document.activeElement !== $('steps')) $('steps').value = view.steps.join('\n');
-    if (view.steps.length < 2) return;
-    var visit = view.filters.filter(function (f) { return !/^(page|hostname|event:)/.test(f); });
+    // The box shows the address's steps when they change (a link, Back),
+    // not over what is being typed there.
+    var steps = view.steps.join('\n');
+    if (steps !== shownSteps) {
+      $('steps').value = steps;
+      shownSteps = steps;
+    }
+    if (view.steps.length < 2) {
+      body.textContent = '';
+      if (view.steps.length) body.appendChild(el('p', { class: 'empty', text: 'A funnel needs at least two steps.' }));
+      return;
+    }
+    var visit = view.filters.filter(function (f) { return !/^\s*(page|hostname|event:)/.test(f); });
     var q = Object.assign({ site: view.site, filter: visit, step: view.steps }, period());
-    body.appendChild(el('p', { class: 'empty', text: 'Loading…' }));
+    // The last table stays until the new one is here (no flash on the
+    // realtime refresh).
+    if (!body.querySelector('table')) {
+      body.textContent = '';
+      body.appendChild(el('p', { class: 'empty', text: 'Loading…' }));
+    }
     api('api/v1/stats/funnel', q).then(function (result) {
       if (!current()) return;
       body.textContent = '';

@@ -1983,6 +1983,55 @@ fn funnel_steps(v: &Value) -> Vec<Value> {
         .collect()
 }
 
+/// Funnels over the main data set's 28–30 March (Berlin): S1 viewed / and
+/// /pricing, then signed up {plan: pro}; S3 viewed /; S4 viewed / and
+/// downloaded; S5 viewed /pricing then /; S2 and S6 viewed blog posts.
+#[tokio::test]
+async fn funnel_steps_on_properties_hosts_and_not_equal() {
+    let h = harness().await;
+    let funnel = |q: &str| format!("/api/v1/stats/funnel?site={BERLIN}&{MAR}&{q}");
+    let v = h
+        .get(&funnel("step=page%3D%3D/&step=event:props:plan%3D%3Dpro"))
+        .await;
+    assert_eq!(
+        funnel_steps(&v),
+        [
+            json!(["page==/", 4, 4, 100.0, 100.0, 0]),
+            json!(["event:props:plan==pro", 1, 1, 25.0, 25.0, 3]),
+        ],
+        "{v}"
+    );
+    // Visits that entered on / only (S5 entered on /pricing).
+    let v = h
+        .get(&funnel(
+            "filter=entry_page%3D%3D/&step=page%3D%3D/&step=event:props:plan%3D%3Dpro",
+        ))
+        .await;
+    assert_eq!(
+        funnel_steps(&v),
+        [
+            json!(["page==/", 3, 3, 100.0, 100.0, 0]),
+            json!(["event:props:plan==pro", 1, 1, 33.3, 33.3, 2]),
+        ],
+        "{v}"
+    );
+    // Any page view on the host, then a custom event other than Signup:
+    // S4's download only.
+    let v = h
+        .get(&funnel(
+            "step=hostname%3D%3Dberlin.example&step=event:name!%3DSignup",
+        ))
+        .await;
+    assert_eq!(
+        funnel_steps(&v),
+        [
+            json!(["hostname==berlin.example", 6, 6, 100.0, 100.0, 0]),
+            json!(["event:name!=Signup", 1, 1, 16.7, 16.7, 5]),
+        ],
+        "{v}"
+    );
+}
+
 /// Funnels over the shop's 1–2 April: v0 viewed / and /product/a, then
 /// bought twice; v1 viewed /product/b, bought, was refunded; v2 viewed
 /// /product/a, bought, signed up; v4 viewed /product/a and bought only on
@@ -2208,6 +2257,19 @@ async fn raw_rows_read_by_index_or_by_rowid_run_give_the_same_answers() {
                 "/api/v1/stats/breakdown?site={SHOP}&{f}&property={property}&metrics={metrics}"
             ));
         }
+    }
+    // Funnels read the same rows (in the shop alone, by rowid run; mixed
+    // with the other site's, by index).
+    for steps in [
+        "step=page~/product&step=event:name%3D%3DPurchase&step=event:name%3D%3DSignup",
+        "step=event:name%3D%3DPurchase&step=event:name%3D%3DPurchase",
+    ] {
+        queries.push(format!(
+            "/api/v1/stats/funnel?site={SHOP}&{APR_1_2}&{steps}"
+        ));
+        queries.push(format!(
+            "/api/v1/stats/funnel?site={SHOP}&{APR_1_2}&{steps}&filter=entry_page%3D%3D/product/a"
+        ));
     }
     let mut nonzero = 0;
     for uri in &queries {

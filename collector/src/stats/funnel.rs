@@ -8,10 +8,8 @@
 //! (page, hostname, event name, property): a page or hostname step is a
 //! page view, an event name or property step a custom event. Filters keep
 //! visits by their own dimensions (source, country, entry page, …). Read
-//! from SQLite's raw rows (ClickHouse or not), in one pass over the
-//! matching events.
-
-use std::collections::HashSet;
+//! from SQLite's raw rows (ClickHouse or not): the matching events sorted by
+//! visitor and visit, counted as they stream (no set of visitors is held).
 
 use axum::Json;
 use axum::extract::State;
@@ -122,6 +120,75 @@ fn steps(cx: &Ctx) -> Result<Vec<Filter>, StatsError> {
     Ok(steps)
 }
 
+/// Counts visits and visitors through the steps from the matching events,
+/// read a visitor's visits together, each visit's events in order.
+struct Tally {
+    /// Per step: visits and visitors that reached it.
+    visits: Vec<i64>,
+    visitors: Vec<i64>,
+    /// The visit being read: its id and the steps it reached so far.
+    visit: Option<(i64, usize)>,
+    /// The visitor being read: their id and the most steps one of their
+    /// visits reached.
+    visitor: Option<(i64, usize)>,
+}
+
+impl Tally {
+    fn new(steps: usize) -> Self {
+        Self {
+            visits: vec![0; steps],
+            visitors: vec![0; steps],
+            visit: None,
+            visitor: None,
+        }
+    }
+
+    /// One event (bit `i` of `matches`: it matches step `i`): it takes the
+    /// visit one step further when it matches the next step.
+    fn event(&mut self, visitor: i64, session: i64, matches: u32) {
+        if self.visitor.is_none_or(|(v, _)| v != visitor) {
+            self.end_visitor();
+            self.visitor = Some((visitor, 0));
+        }
+        if self.visit.is_none_or(|(s, _)| s != session) {
+            self.end_visit();
+            self.visit = Some((session, 0));
+        }
+        if let Some((_, reached)) = self.visit.as_mut()
+            && *reached < self.visits.len()
+            && matches & (1 << *reached) != 0
+        {
+            *reached += 1;
+        }
+    }
+
+    fn end_visit(&mut self) {
+        if let Some((_, reached)) = self.visit.take() {
+            for step in &mut self.visits[..reached] {
+                *step += 1;
+            }
+            if let Some((_, best)) = self.visitor.as_mut() {
+                *best = (*best).max(reached);
+            }
+        }
+    }
+
+    fn end_visitor(&mut self) {
+        self.end_visit();
+        if let Some((_, best)) = self.visitor.take() {
+            for step in &mut self.visitors[..best] {
+                *step += 1;
+            }
+        }
+    }
+
+    /// Visits and visitors per step.
+    fn finish(mut self) -> (Vec<i64>, Vec<i64>) {
+        self.end_visitor();
+        (self.visits, self.visitors)
+    }
+}
+
 fn compute(cx: Ctx) -> Result<FunnelResponse, StatsError> {
     let range = params::period(&cx.raw, &cx.site.tz, cx.now)?;
     let filters = cx.raw.filters()?;
@@ -137,55 +204,33 @@ fn compute(cx: Ctx) -> Result<FunnelResponse, StatsError> {
     }
     let steps = steps(&cx)?;
     let q = scoped(&cx.site, &range, &filters);
-    let mut visits = vec![0i64; steps.len()];
-    let mut visitors = vec![HashSet::new(); steps.len()];
-    // The visit being read: (session id, visitor id, steps reached).
-    let mut current: Option<(i64, i64, usize)> = None;
-    let mut count = |(_, visitor, reached): (i64, i64, usize)| {
-        for step in 0..reached {
-            visits[step] += 1;
-            visitors[step].insert(visitor);
-        }
-    };
+    let mut tally = Tally::new(steps.len());
     query::funnel_rows(&cx.conn, &q, &steps, |session, visitor, matches| {
-        if current.is_none_or(|(s, _, _)| s != session) {
-            if let Some(done) = current.take() {
-                count(done);
-            }
-            current = Some((session, visitor, 0));
-        }
-        if let Some((_, _, reached)) = current.as_mut()
-            && *reached < steps.len()
-            && matches & (1 << *reached) != 0
-        {
-            *reached += 1;
-        }
+        tally.event(visitor, session, matches)
     })?;
-    if let Some(done) = current {
-        count(done);
-    }
-    let percent = |part: usize, whole: usize| {
+    let (visits, visitors) = tally.finish();
+    let percent = |part: i64, whole: i64| {
         if whole == 0 {
             0.0
         } else {
             (1000.0 * part as f64 / whole as f64).round() / 10.0
         }
     };
-    let first = visitors[0].len();
-    let steps = steps
-        .iter()
-        .zip(cx.raw.all("step"))
+    let first = visitors[0];
+    let steps = cx
+        .raw
+        .all("step")
         .enumerate()
-        .map(|(i, (_, asked))| {
-            let here = visitors[i].len();
-            let before = if i == 0 { here } else { visitors[i - 1].len() };
+        .map(|(i, asked)| {
+            let here = visitors[i];
+            let before = if i == 0 { here } else { visitors[i - 1] };
             FunnelStep {
                 step: asked.to_string(),
-                visitors: here as i64,
+                visitors: here,
                 visits: visits[i],
                 conversion_rate: percent(here, first),
                 conversion_rate_step: percent(here, before),
-                dropoff: before.saturating_sub(here) as i64,
+                dropoff: before.saturating_sub(here),
             }
         })
         .collect();

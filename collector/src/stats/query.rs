@@ -678,7 +678,8 @@ pub fn revenue_breakdown(
 }
 
 /// The events of the site in the range that match any of `steps`, in the
-/// order each visit made them (visit, time, id), with the steps each
+/// order each visit made them, a visitor's visits together (visitor, visit,
+/// time, id: counted as they stream, nothing held per visitor), with the steps each
 /// matches (bit `i`: step `i`); `q.filters` (the visit's dimensions only)
 /// keep the visits. A step on the page or hostname matches page views, one
 /// on an event name or property custom events.
@@ -714,7 +715,7 @@ pub fn funnel_rows(
         flags.join(" | ")
     ));
     event_filters(q, &mut sql);
-    sql.push(") WHERE steps <> 0 ORDER BY session_id, ts_ms, id");
+    sql.push(") WHERE steps <> 0 ORDER BY visitor_id, session_id, ts_ms, id");
     let mut stmt = conn.prepare(&sql.text)?;
     let mut rows = stmt.query(rusqlite::params_from_iter(sql.args.iter()))?;
     while let Some(r) = rows.next()? {
