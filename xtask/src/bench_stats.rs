@@ -323,6 +323,13 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             format!("/api/v1/stats/breakdown?{range}&property=page&limit=10&metrics=visitors,time_on_page,scroll_depth"),
         )
         .await?;
+        // A funnel (the dashboard's, on a click): the matching events of the
+        // month sorted by visitor and visit.
+        measure(
+            "funnel: / then /pricing then Signup (raw rows)".into(),
+            format!("/api/v1/stats/funnel?{range}&step=page%3D%3D/&step=page%3D%3D/pricing&step=event:name%3D%3DSignup"),
+        )
+        .await?;
         println!("every answer identical with and without rollups");
         // The whole dashboard, one after another and all at once (as a
         // browser loads it).
