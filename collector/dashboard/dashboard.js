@@ -515,13 +515,14 @@
     });
   }
 
-  // A filter's values: joined by |, a | inside one written \| (as the
-  // collector reads them; no regex lookbehind, which older Safari lacks).
+  // A filter's values, to show: joined by |, a | or * inside one written
+  // \| or \* (as the collector reads them; no regex lookbehind, which older
+  // Safari lacks).
   function splitValues(text) {
     var values = [''], i, c;
     for (i = 0; i < text.length; i++) {
       c = text.charAt(i);
-      if (c === '\\' && text.charAt(i + 1) === '|') { values[values.length - 1] += '|'; i++; }
+      if (c === '\\' && (text.charAt(i + 1) === '|' || text.charAt(i + 1) === '*')) { values[values.length - 1] += text.charAt(++i); }
       else if (c === '|') values.push('');
       else values[values.length - 1] += c;
     }
@@ -529,8 +530,9 @@
   }
 
   function addFilter(property, value) {
-    // A | in a value is escaped: the collector reads | as "or".
-    var f = property + '==' + value.replace(/\|/g, '\\|');
+    // A | or * in a value is escaped: the collector reads | as "or" and *
+    // as a wildcard.
+    var f = property + '==' + value.replace(/[|*]/g, '\\$&');
     if (view.filters.indexOf(f) < 0) view.filters.push(f);
     refresh(true);
   }

@@ -159,35 +159,52 @@ fn column(dim: &Dimension) -> String {
 /// SQLite's `lower` and `instr` are ASCII-case-insensitive, and so is this.
 /// Any of `f`'s values, or none of them, as SQLite's `condition`.
 fn condition(expr: &str, f: &Filter) -> String {
-    let (none, set) = f.set_values();
-    let list = set.iter().map(|v| lit(v)).collect::<Vec<_>>().join(", ");
-    match f.op {
-        Op::Is => {
-            let mut any = Vec::new();
-            if none {
-                any.push(format!("isNull({expr})"));
-            }
-            if !set.is_empty() {
-                any.push(format!("ifNull({expr} IN ({list}), 0)"));
-            }
-            format!("({})", any.join(" OR "))
+    let m = f.matchers();
+    // Each 1 when `expr` is set and matches, else 0 (not NULL).
+    let mut alts = Vec::new();
+    if f.op == Op::Contains {
+        for v in &m.exact {
+            alts.push(format!(
+                "ifNull(position(lower({expr}), lower({})) > 0, 0)",
+                lit(v)
+            ));
         }
-        Op::IsNot if none => {
-            let mut all = vec![format!("isNotNull({expr})")];
-            if !set.is_empty() {
-                all.push(format!("ifNull({expr} NOT IN ({list}), 1)"));
-            }
-            format!("({})", all.join(" AND "))
-        }
-        Op::IsNot => format!("ifNull({expr} NOT IN ({list}), 1)"),
-        Op::Contains => {
-            let any: Vec<String> = set
-                .iter()
-                .map(|v| format!("ifNull(position(lower({expr}), lower({})) > 0, 0)", lit(v)))
-                .collect();
-            format!("({})", any.join(" OR "))
-        }
+        return format!("({})", alts.join(" OR "));
     }
+    if !m.exact.is_empty() {
+        let list: Vec<String> = m.exact.iter().map(|v| lit(v)).collect();
+        alts.push(format!("ifNull({expr} IN ({}), 0)", list.join(", ")));
+    }
+    for pieces in &m.patterns {
+        alts.push(format!("ifNull(like({expr}, {}), 0)", lit(&like(pieces))));
+    }
+    let any = alts.join(" OR ");
+    match (f.op, m.none, alts.is_empty()) {
+        (Op::Is, true, true) => format!("(isNull({expr}))"),
+        (Op::Is, true, false) => format!("(isNull({expr}) OR {any})"),
+        (Op::IsNot, true, true) => format!("(isNotNull({expr}))"),
+        (Op::IsNot, true, false) => format!("(isNotNull({expr}) AND NOT ({any}))"),
+        (Op::IsNot, false, _) => format!("(NOT ({any}))"),
+        _ => format!("({any})"),
+    }
+}
+
+/// A wildcard pattern's pieces as a LIKE pattern (case-sensitive in
+/// ClickHouse, as SQLite's GLOB): `%` between them, and `%`, `_` and `\`
+/// in them escaped.
+fn like(pieces: &[String]) -> String {
+    let escaped: Vec<String> = pieces
+        .iter()
+        .map(|p| {
+            p.chars()
+                .map(|c| match c {
+                    '%' | '_' | '\\' => format!("\\{c}"),
+                    c => c.to_string(),
+                })
+                .collect()
+        })
+        .collect();
+    escaped.join("%")
 }
 
 fn events_in(ch: &ClickHouse, q: &Scoped<'_>) -> String {

@@ -1132,7 +1132,9 @@ struct CommonParams {
     /// dimensions (page, hostname, event:name, event:props) keep, for session metrics, the visits
     /// with a matching event (`!=`: with no event equal to the value); entry and
     /// exit page keep, for event metrics, the events of matching visits.
-    /// Several values joined by `|`: any of them (`!=`: none of them).
+    /// Several values joined by `|`: any of them (`!=`: none of them). With
+    /// `==` and `!=` a `*` matches any run of characters (`page==/blog/*`);
+    /// `\|` and `\*` are a literal `|` and `*`.
     filter: Option<Vec<String>>,
 }
 

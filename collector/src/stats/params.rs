@@ -374,45 +374,86 @@ pub struct Filter {
 /// At most this many values in one filter.
 pub const MAX_FILTER_VALUES: usize = 50;
 
+/// What a filter's values match, read from their text: `(none)` (not set),
+/// exact values, and with `==`/`!=` wildcard patterns (`/blog/*`: a `*`
+/// is any run of characters, `/` included, as in Plausible; `\*` a star).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Matchers {
+    pub none: bool,
+    pub exact: Vec<String>,
+    /// Each pattern as its literal pieces between the wildcards (two pieces
+    /// or more: `/blog/*` is `["/blog/", ""]`).
+    pub patterns: Vec<Vec<String>>,
+}
+
+impl Matchers {
+    /// Whether it matches any set value (not only "not set").
+    pub fn any_set(&self) -> bool {
+        !self.exact.is_empty() || !self.patterns.is_empty()
+    }
+}
+
 impl Filter {
-    /// Whether `(none)` (not set) is among the values, and the others.
-    pub fn set_values(&self) -> (bool, Vec<&str>) {
-        let none = self.values.iter().any(|v| v == NONE_LABEL);
-        let set = self
-            .values
-            .iter()
-            .filter(|v| *v != NONE_LABEL)
-            .map(String::as_str)
-            .collect();
-        (none, set)
+    /// Its values as [`Matchers`]. With `~` every value is literal text.
+    pub fn matchers(&self) -> Matchers {
+        let mut m = Matchers::default();
+        for v in &self.values {
+            if v == NONE_LABEL {
+                m.none = true;
+                continue;
+            }
+            if self.op == Op::Contains {
+                m.exact.push(v.replace("\\*", "*"));
+                continue;
+            }
+            let pieces = split_unescaped(v, '*');
+            if pieces.len() > 1 {
+                m.patterns.push(pieces);
+            } else {
+                m.exact.push(pieces.concat());
+            }
+        }
+        m
     }
 
-    /// Its single value, when it has just one.
-    pub fn single(&self) -> Option<&str> {
-        match self.values.as_slice() {
-            [v] => Some(v),
+    /// Its one exact value (not a pattern), when it has just one.
+    pub fn single(&self) -> Option<String> {
+        match self.matchers() {
+            Matchers {
+                none: false,
+                exact,
+                patterns,
+            } if exact.len() == 1 && patterns.is_empty() => exact.into_iter().next(),
+            Matchers { none: true, .. } if self.values.len() == 1 => Some(NONE_LABEL.to_string()),
             _ => None,
         }
     }
 }
 
-/// A filter's text after its operator as values: `|` separates them, `\|`
-/// is a `|` inside one (Plausible's syntax).
-pub fn split_values(text: &str) -> Vec<String> {
-    let mut values = vec![String::new()];
+/// `text` split at each `sep` not escaped as `\<sep>`, the escapes
+/// removed (other backslashes stay).
+fn split_unescaped(text: &str, sep: char) -> Vec<String> {
+    let mut parts = vec![String::new()];
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
-        let last = values.len() - 1;
-        match c {
-            '\\' if chars.peek() == Some(&'|') => {
-                chars.next();
-                values[last].push('|');
-            }
-            '|' => values.push(String::new()),
-            c => values[last].push(c),
+        let last = parts.len() - 1;
+        if c == '\\' && chars.peek() == Some(&sep) {
+            chars.next();
+            parts[last].push(sep);
+        } else if c == sep {
+            parts.push(String::new());
+        } else {
+            parts[last].push(c);
         }
     }
-    values
+    parts
+}
+
+/// A filter's text after its operator as values: `|` separates them, `\|`
+/// is a `|` inside one (Plausible's syntax). A `\*` stays as written (see
+/// [`Filter::matchers`]).
+pub fn split_values(text: &str) -> Vec<String> {
+    split_unescaped(text, '|')
 }
 
 /// `values` as a filter's text: `split_values` reads it back.
@@ -1082,7 +1123,14 @@ mod tests {
         // Several values, `\|` a `|` inside one; none may be empty.
         let f: Filter = r"country==FR|DE|(none)".parse().unwrap();
         assert_eq!(f.values, ["FR", "DE", "(none)"]);
-        assert_eq!(f.set_values(), (true, vec!["FR", "DE"]));
+        assert_eq!(
+            f.matchers(),
+            Matchers {
+                none: true,
+                exact: vec!["FR".into(), "DE".into()],
+                patterns: vec![],
+            }
+        );
         let f: Filter = r"page==/a\|b|/c\".parse().unwrap();
         assert_eq!(f.values, ["/a|b", r"/c\"]);
         assert_eq!(split_values(&join_values(["/a|b", "x"])), ["/a|b", "x"]);
@@ -1094,6 +1142,25 @@ mod tests {
                 .parse::<Filter>()
                 .is_err()
         );
+        // Wildcards: `*` any run of characters with == and !=, `\*` a star;
+        // with ~ every star is a star.
+        let f: Filter = r"page==/blog/**|/a\*b|(none)|/x/*/y".parse().unwrap();
+        assert_eq!(
+            f.matchers(),
+            Matchers {
+                none: true,
+                exact: vec!["/a*b".into()],
+                patterns: vec![
+                    vec!["/blog/".into(), "".into(), "".into()],
+                    vec!["/x/".into(), "/y".into()]
+                ],
+            }
+        );
+        assert_eq!(f.single(), None);
+        let f: Filter = "page~a*b".parse().unwrap();
+        assert_eq!(f.matchers().exact, ["a*b"]);
+        let f: Filter = r"page==/a\*".parse().unwrap();
+        assert_eq!(f.single().as_deref(), Some("/a*"));
         let f: Filter = "event:props:plan~pro".parse().unwrap();
         assert_eq!(f.dimension, Dimension::EventProp("plan".into()));
         assert!("nope==x".parse::<Filter>().is_err());

@@ -212,13 +212,9 @@ fn filter_of(filter: &str) -> Result<String, StatsError> {
             ))
         })?;
     let property = filter[..at].trim();
+    // Wildcards (`/blog/*`, `/blog/**`: any run of characters) and `|`
+    // read as Tallymark's own filters do.
     let values = split_values(&filter[at + op.len()..]);
-    if values.iter().any(|v| v.contains('*')) {
-        return Err(bad(format!(
-            "{:?}: wildcards (*) are not supported; use ~ (contains) instead",
-            shown()
-        )));
-    }
     let (dimension, _) = dimension_of(property).map_err(bad)?;
     if dimension == "browser_version" {
         return Err(bad(format!(
@@ -564,11 +560,6 @@ mod tests {
                 "site_id=a&property=visit:city",
                 Endpoint::Breakdown,
                 "property: \"visit:city\" is not available here",
-            ),
-            (
-                "site_id=a&filters=event:page%3D%3D/blog/**",
-                Endpoint::Aggregate,
-                "filters: \"event:page==/blog/**\": wildcards (*) are not supported",
             ),
             (
                 "site_id=a&filters=visit:browser%3D%3DNetscape",

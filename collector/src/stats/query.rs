@@ -109,43 +109,54 @@ fn column(dim: &Dimension, alias: char, sql: &mut Sql) -> String {
 /// `expr` kept by filter `f`: any of its values (`==`, `~`), none of them
 /// (`!=`; a value not set passes unless `(none)` is one of them).
 fn condition(expr: &str, f: &Filter, sql: &mut Sql) -> String {
-    let (none, set) = f.set_values();
-    let list = |sql: &mut Sql| {
-        let binds: Vec<String> = set.iter().map(|v| sql.bind(v.to_string())).collect();
-        binds.join(", ")
-    };
-    match f.op {
-        Op::Is => {
-            let mut any = Vec::new();
-            if none {
-                any.push(format!("{expr} IS NULL"));
-            }
-            if !set.is_empty() {
-                any.push(format!("{expr} IN ({})", list(sql)));
-            }
-            format!("({})", any.join(" OR "))
+    let m = f.matchers();
+    // Each true when `expr` is set and matches: the exact values, then
+    // each pattern (GLOB: case-sensitive, as `=`).
+    let mut alts = Vec::new();
+    if f.op == Op::Contains {
+        for v in &m.exact {
+            alts.push(format!(
+                "instr(lower({expr}), lower({})) > 0",
+                sql.bind(v.clone())
+            ));
         }
-        Op::IsNot if none => {
-            let mut all = vec![format!("{expr} IS NOT NULL")];
-            if !set.is_empty() {
-                all.push(format!("{expr} NOT IN ({})", list(sql)));
-            }
-            format!("({})", all.join(" AND "))
-        }
-        Op::IsNot => format!("({expr} IS NULL OR {expr} NOT IN ({}))", list(sql)),
-        Op::Contains => {
-            let any: Vec<String> = set
-                .iter()
-                .map(|v| {
-                    format!(
-                        "instr(lower({expr}), lower({})) > 0",
-                        sql.bind(v.to_string())
-                    )
-                })
-                .collect();
-            format!("({})", any.join(" OR "))
-        }
+        return format!("({})", alts.join(" OR "));
     }
+    if !m.exact.is_empty() {
+        let binds: Vec<String> = m.exact.iter().map(|v| sql.bind(v.clone())).collect();
+        alts.push(format!("{expr} IN ({})", binds.join(", ")));
+    }
+    for pieces in &m.patterns {
+        alts.push(format!("{expr} GLOB {}", sql.bind(glob(pieces))));
+    }
+    let any = alts.join(" OR ");
+    match (f.op, m.none, alts.is_empty()) {
+        (Op::Is, true, true) => format!("({expr} IS NULL)"),
+        (Op::Is, true, false) => format!("({expr} IS NULL OR {any})"),
+        (Op::IsNot, true, true) => format!("({expr} IS NOT NULL)"),
+        (Op::IsNot, true, false) => format!("({expr} IS NOT NULL AND NOT ({any}))"),
+        (Op::IsNot, false, _) => format!("({expr} IS NULL OR NOT ({any}))"),
+        _ => format!("({any})"),
+    }
+}
+
+/// A wildcard pattern's pieces as a SQLite GLOB: `*` between them, and
+/// GLOB's own `*`, `?` and `[` in them matched as themselves.
+fn glob(pieces: &[String]) -> String {
+    let escaped: Vec<String> = pieces
+        .iter()
+        .map(|p| {
+            p.chars()
+                .map(|c| match c {
+                    '*' => "[*]".to_string(),
+                    '?' => "[?]".to_string(),
+                    '[' => "[[]".to_string(),
+                    c => c.to_string(),
+                })
+                .collect()
+        })
+        .collect();
+    escaped.join("*")
 }
 
 /// ` AND …` for each filter, on the events table aliased `e`.
@@ -477,9 +488,9 @@ pub(crate) fn breakdown_sides(dim: &Dimension, metrics: &[Metric]) -> (bool, boo
 /// Whether a filter keeps only events of some name (`event:name==X` or
 /// `event:name~X`): then the events counted are those, not pageviews.
 pub(crate) fn goal_filtered(filters: &[Filter]) -> bool {
-    filters.iter().any(|f| {
-        f.dimension == Dimension::EventName && f.op != Op::IsNot && !f.set_values().1.is_empty()
-    })
+    filters
+        .iter()
+        .any(|f| f.dimension == Dimension::EventName && f.op != Op::IsNot && f.matchers().any_set())
 }
 
 /// Totals per value of `dim` (`None`: not set), in no particular order.

@@ -772,7 +772,7 @@ fn rolled_filter(q: &Scoped<'_>) -> Option<(Option<Dimension>, Value)> {
         [] => Some((None, None)),
         [f] if f.op == Op::Is && SHARED_DIMS.contains(&f.dimension) => {
             let value = f.single()?;
-            let value = (value != NONE_LABEL).then(|| value.to_string());
+            let value = (value != NONE_LABEL).then_some(value);
             Some((Some(f.dimension.clone()), value))
         }
         _ => None,
