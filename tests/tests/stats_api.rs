@@ -118,7 +118,7 @@ fn tokens_from_the_cli_read_the_numbers_the_collector_recorded() {
     let (status, spec) = get(&c, "/api/v1/openapi.json", None);
     assert_eq!(status, 200);
     let paths = spec["paths"].as_object().expect("paths");
-    assert_eq!(paths.len(), 5, "{spec}");
+    assert_eq!(paths.len(), 6, "{spec}");
     for (path, item) in paths {
         let params = item["get"]["parameters"]
             .as_array()
@@ -129,6 +129,7 @@ fn tokens_from_the_cli_read_the_numbers_the_collector_recorded() {
             match p["name"].as_str().unwrap_or_default() {
                 "site" => query.push("site=localhost"),
                 "property" => query.push("property=source"),
+                "step" => query.push("step=page==/&step=event:name==Purchase"),
                 _ => {}
             }
         }
