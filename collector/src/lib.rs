@@ -396,6 +396,12 @@ pub fn app(state: AppState) -> Router {
         .route("/api/event", post(ingest::event))
         // Umami's tracker and `@umami/node` post here (core::intake).
         .route("/api/send", post(ingest::event))
+        // GoatCounter's count.js loads an image from here (`?p=/path&…`).
+        .route("/count", get(ingest::goatcounter).post(ingest::goatcounter))
+        .route(
+            "/count/{site}",
+            get(ingest::goatcounter_site).post(ingest::goatcounter_site),
+        )
         // Any site may send beacons. `sendBeacon` always sends in credentials
         // mode "include", so a JSON beacon's preflight must name the origin
         // and allow credentials: `*` fails it and the beacon is lost

@@ -1236,3 +1236,124 @@ async fn engagement_joins_the_live_visit_and_changes_nothing_in_it() {
     assert_eq!(r.dropped.as_deref(), Some("engagement"));
     assert_eq!(h.count("SELECT COUNT(*) FROM engagements"), 1);
 }
+
+/// GoatCounter's count.js loads an image from `/count?p=…`: the site is
+/// the page's host (its `Referer`), or the one named in the endpoint
+/// (`/count/example.com`); `e=true` is an event named by `p`, `b` non-zero
+/// a driven browser. Each answer is an image.
+#[tokio::test]
+async fn goatcounter_hits_at_count() {
+    let h = harness();
+    let hit = |uri: &str, referer: Option<&str>| {
+        let mut req = Request::get(uri).header(header::USER_AGENT, SAFARI);
+        if let Some(r) = referer {
+            req = req.header(header::REFERER, r);
+        }
+        req.body(Body::empty()).unwrap()
+    };
+    let page = "/count?p=%2Fguide%3Futm_source%3Dnewsletter&r=https%3A%2F%2Fnews.ycombinator.com%2F&t=Guide&e=false&s=390%2C844%2C3&b=0&q=%3Futm_source%3Dnewsletter&rnd=x1y2z";
+    let resp = h
+        .router()
+        .oneshot(hit(page, Some("https://www.example.com/")))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    assert_eq!(resp.headers()[header::CONTENT_TYPE], "image/gif");
+    let gif = resp.into_body().collect().await.unwrap().to_bytes();
+    assert!(gif.starts_with(b"GIF89a"), "an image");
+    let r = h
+        .send(hit(
+            "/count?p=signup-click&t=Sign%20up&e=true&s=390%2C844%2C3&b=0&rnd=a",
+            Some("https://example.com/"),
+        ))
+        .await;
+    assert_eq!((r.status, r.dropped), (StatusCode::ACCEPTED, None));
+    // Named in the endpoint, with no Referer (a no-referrer page).
+    let r = h
+        .send(hit("/count/example.com?p=%2Fabout&rnd=b", None))
+        .await;
+    assert_eq!((r.status, r.dropped), (StatusCode::ACCEPTED, None));
+    // A driven browser, as the script saw it: dropped, nothing stored.
+    let r = h
+        .send(hit("/count?p=%2F&b=153", Some("https://example.com/")))
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    assert_eq!(r.dropped.as_deref(), Some("bot_automation"));
+    // What cannot be placed is a 400 naming it.
+    let r = h.send(hit("/count?p=%2F", None)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.json["error"].as_str().unwrap().starts_with("site:"),
+        "{}",
+        r.json
+    );
+    let r = h
+        .send(hit("/count?r=x", Some("https://example.com/")))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.json["error"].as_str().unwrap().starts_with("p:"),
+        "{}",
+        r.json
+    );
+    let r = h
+        .send(hit("/count?p=%2F", Some("https://other.org/")))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    type Row = (
+        String,
+        Option<String>,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+    );
+    let rows: Vec<Row> = h
+        .db()
+        .prepare(
+            "SELECT kind, name, path, source, utm_source, screen_width FROM events ORDER BY id",
+        )
+        .unwrap()
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            (
+                "pageview".into(),
+                None,
+                "/guide".into(),
+                Some("newsletter".into()),
+                Some("newsletter".into()),
+                Some(390)
+            ),
+            (
+                "event".into(),
+                Some("signup-click".into()),
+                "/".into(),
+                Some("newsletter".into()),
+                Some("newsletter".into()),
+                Some(390)
+            ),
+            (
+                "pageview".into(),
+                None,
+                "/about".into(),
+                Some("newsletter".into()),
+                Some("newsletter".into()),
+                None
+            ),
+        ]
+    );
+}

@@ -34,6 +34,8 @@ use alloc::vec::Vec;
 
 use serde_json::{Map, Value};
 
+use crate::bots::BotReason;
+use crate::classify::DropReason;
 use crate::validate::{host_belongs_to_site, hostname, normalize_site, strip_www};
 use crate::wire::{
     self, Kind, MAX_SCREEN_WIDTH, PayloadV1, PropValue, Props, Revenue, WireError, has_http_scheme,
@@ -53,9 +55,10 @@ pub enum Incoming {
         payload: PayloadV1,
         other_sites: Vec<String>,
     },
-    /// Umami's `identify` call (data about a person). Nobody is identified
-    /// here: answered as a drop, nothing stored.
-    Identify,
+    /// Answered as a deliberate drop, nothing stored: Umami's `identify`
+    /// call (data about a person: nobody is identified here), or a hit
+    /// GoatCounter's script marked as automated.
+    Drop(DropReason),
 }
 
 /// Parses a v1 body, or failing that a Plausible one. A body that is neither
@@ -229,7 +232,7 @@ fn from_plausible(o: &Map<String, Value>) -> Result<Incoming, WireError> {
 fn from_umami(o: &Map<String, Value>) -> Result<Incoming, WireError> {
     match o.get("type").and_then(Value::as_str) {
         Some("event") => {}
-        Some("identify") => return Ok(Incoming::Identify),
+        Some("identify") => return Ok(Incoming::Drop(DropReason::Identify)),
         _ => return Err(malformed("type", "must be \"event\" or \"identify\"")),
     }
     let Some(Value::Object(p)) = o.get("payload") else {
@@ -308,6 +311,78 @@ fn from_umami(o: &Map<String, Value>) -> Result<Incoming, WireError> {
         name: name.map(str::to_string),
         props: (!props.is_empty()).then_some(props),
         revenue,
+        event_id: None,
+        interactive: None,
+        engaged_ms: None,
+        scroll_depth: None,
+    };
+    payload.check_limits()?;
+    Ok(Incoming::Event {
+        payload,
+        other_sites: sites,
+    })
+}
+
+/// A hit of GoatCounter's `count.js`: the query of its `GET /count?p=…`
+/// (`p` the path and query, or with `e=true` an event's name; `r` the
+/// referrer, `s` `width,height,ratio`, `b` non-zero when the script saw a
+/// driven browser; `t`, `q` and `rnd` are not needed). It sends no site and
+/// no host: the site is the one in the endpoint's path
+/// (`/count/example.com`), else the page's host (`page_host`, from the
+/// request's `Origin` or `Referer`), else both are required.
+pub fn from_goatcounter(
+    query: &[(String, String)],
+    site: Option<&str>,
+    page_host: Option<&str>,
+) -> Result<Incoming, WireError> {
+    let get = |key: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+    };
+    if get("b").is_some_and(|b| b != "0") {
+        return Ok(Incoming::Drop(DropReason::Bot(BotReason::Automation)));
+    }
+    let path = get("p").ok_or_else(|| malformed("p", "required (the page's path)"))?;
+    let host = page_host
+        .map(strip_www)
+        .filter(|h| !h.is_empty())
+        .or(site)
+        .ok_or_else(|| {
+            malformed(
+                "site",
+                "unknown: send the page's Origin or Referer, or put the site in the \
+                 endpoint (/count/example.com)",
+            )
+        })?;
+    let event = get("e") == Some("true");
+    let url = if event {
+        ["https://", host, "/"].concat()
+    } else if has_http_scheme(path) {
+        path.to_string()
+    } else {
+        let slash = if path.starts_with('/') { "" } else { "/" };
+        ["https://", host, slash, path].concat()
+    };
+    let mut sites: Vec<String> = site.map(str::to_string).into_iter().collect();
+    if sites.is_empty() {
+        sites.push(host.to_string());
+        sites.extend(parent_domains(host));
+    }
+    let payload = PayloadV1 {
+        kind: if event { Kind::Event } else { Kind::Pageview },
+        site: sites.remove(0),
+        url,
+        referrer: get("r").filter(|r| has_http_scheme(r)).map(str::to_string),
+        screen_width: get("s")
+            .and_then(|s| s.split(',').next())
+            .and_then(|w| w.trim().parse::<u32>().ok())
+            .filter(|w| (1..=MAX_SCREEN_WIDTH).contains(w)),
+        name: event.then(|| path.trim_start_matches('/').to_string()),
+        props: None,
+        revenue: None,
         event_id: None,
         interactive: None,
         engaged_ms: None,
@@ -677,7 +752,7 @@ mod tests {
         // identify: nothing about a person is kept.
         assert_eq!(
             parse(br#"{"type":"identify","payload":{"website":"w","data":{"email":"a@b.c"}}}"#),
-            Ok(Incoming::Identify)
+            Ok(Incoming::Drop(DropReason::Identify))
         );
         let e = parse(br#"{"type":"event","payload":{"website":"w","url":"/x"}}"#).unwrap_err();
         assert_eq!(
@@ -756,6 +831,19 @@ mod tests {
         }
 
         #[test]
+        fn goatcounter_never_panics(
+            pairs in proptest::collection::vec(
+                (prop_oneof![Just("p"), Just("e"), Just("r"), Just("s"), Just("b"), Just("t")], ".{0,40}"),
+                0..8,
+            ),
+            site in proptest::option::of(".{0,20}"),
+            host in proptest::option::of(".{0,20}"),
+        ) {
+            let query: Vec<(String, String)> = pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+            let _ = from_goatcounter(&query, site.as_deref(), host.as_deref());
+        }
+
+        #[test]
         fn never_panics_on_plausible_shaped_json(
             keys in proptest::collection::vec(
                 prop_oneof![
@@ -778,5 +866,74 @@ mod tests {
             let body = format!("{{{}}}", fields.join(","));
             let _ = parse(body.as_bytes());
         }
+    }
+
+    #[test]
+    fn goatcounter_hits_become_v1_payloads() {
+        let q = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let event = |incoming| match incoming {
+            Ok(Incoming::Event {
+                payload,
+                other_sites,
+            }) => (payload, other_sites),
+            other => panic!("{other:?}"),
+        };
+        // The page's host (www. dropped), then its parent domains.
+        let (p, other) = event(from_goatcounter(
+            &q(&[
+                ("p", "/a?b=1"),
+                ("s", "1280,800,2"),
+                ("r", "android-app://x"),
+            ]),
+            None,
+            Some("www.docs.example.com"),
+        ));
+        assert_eq!(
+            (p.kind, p.site.as_str(), p.url.as_str()),
+            (
+                Kind::Pageview,
+                "docs.example.com",
+                "https://docs.example.com/a?b=1"
+            )
+        );
+        assert_eq!(other, ["example.com"]);
+        assert_eq!((p.screen_width, p.referrer), (Some(1280), None));
+        // The endpoint's site, and a full URL from a path callback.
+        let (p, other) = event(from_goatcounter(
+            &q(&[("p", "https://shop.example.com/x"), ("b", "0")]),
+            Some("example.com"),
+            None,
+        ));
+        assert_eq!(
+            (p.site.as_str(), p.url.as_str()),
+            ("example.com", "https://shop.example.com/x")
+        );
+        assert!(other.is_empty());
+        // An event is named by `p`; a too-long name is v1's error.
+        let (p, _) = event(from_goatcounter(
+            &q(&[("p", "/download-pdf"), ("e", "true")]),
+            None,
+            Some("example.com"),
+        ));
+        assert_eq!(
+            (p.kind, p.name.as_deref(), p.url.as_str()),
+            (Kind::Event, Some("download-pdf"), "https://example.com/")
+        );
+        let long = "x".repeat(500);
+        let e = from_goatcounter(
+            &q(&[("p", &long), ("e", "true")]),
+            None,
+            Some("example.com"),
+        );
+        assert!(e.unwrap_err().to_string().starts_with("name:"));
+        assert_eq!(
+            from_goatcounter(&q(&[("p", "/"), ("b", "152")]), None, None),
+            Ok(Incoming::Drop(DropReason::Bot(BotReason::Automation)))
+        );
     }
 }

@@ -25,7 +25,12 @@ fn outcome(body: &[u8]) -> String {
             };
             format!("ok\n{json}\n{others}")
         }
-        Ok(Incoming::Identify) => "ok\nidentify: answered, nothing kept\n".to_string(),
+        Ok(Incoming::Drop(reason)) => {
+            format!(
+                "ok\ndropped ({}): answered, nothing kept\n",
+                reason.as_str()
+            )
+        }
         Err(e) => format!("error\n{e}\n"),
     }
 }

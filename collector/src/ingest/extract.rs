@@ -15,6 +15,11 @@ use crate::geo::country_code;
 
 pub struct Extracted {
     pub body: Bytes,
+    pub client: Client,
+}
+
+/// Who sent a request.
+pub struct Client {
     /// The client's address: used for the visitor id and the country
     /// lookup, then dropped. Never stored or logged.
     pub client_ip: IpAddr,
@@ -40,6 +45,20 @@ pub async fn extract(
             ApiError::BodyIncomplete
         }
     })?;
+    Ok(Extracted {
+        body,
+        client: client(headers, peer, trusted, only),
+    })
+}
+
+/// The client of a request, with or without a body (GoatCounter's `GET
+/// /count` has none).
+pub fn client(
+    headers: &HeaderMap,
+    peer: IpAddr,
+    trusted: &TrustedProxies,
+    only: ClientIpHeader,
+) -> Client {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let all = |name: &str| -> Vec<&str> {
         headers
@@ -75,12 +94,11 @@ pub async fn extract(
         .get(header::USER_AGENT)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .unwrap_or_default();
-    Ok(Extracted {
-        body,
+    Client {
         client_ip,
         user_agent,
         proxy_country,
-    })
+    }
 }
 
 /// `application/json` or `text/plain` (what `sendBeacon` sends with a string

@@ -1,5 +1,5 @@
-//! `POST /api/event`: the ingest pipeline, top to bottom, one module per
-//! stage:
+//! `POST /api/event` (and `/api/send`, GoatCounter's `/count`): the ingest
+//! pipeline, top to bottom, one module per stage:
 //!
 //! 1. [`extract`]: content type, body, client IP (trusted proxies only), UA;
 //! 2. validate: core's `intake::parse` (a v1 payload, or Plausible's format
@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tallymark_core::classify::{DropReason, Outcome};
@@ -48,31 +48,105 @@ pub async fn event(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    match pipeline(&state, peer, &headers, body).await {
-        Ok(Recorded::Stored(kind)) => {
-            state.metrics.accept(kind.as_str());
-            (
-                StatusCode::ACCEPTED,
-                [(header::CONTENT_TYPE, "application/json")],
-                r#"{"ok":true}"#,
-            )
-                .into_response()
-        }
+    let recorded = pipeline(&state, peer, &headers, body).await;
+    let mut response = match &recorded {
+        Ok(Recorded::Dropped(reason)) => (
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({ "ok": true, "dropped": reason.as_str() })),
+        )
+            .into_response(),
+        Ok(Recorded::Stored(_)) => (
+            StatusCode::ACCEPTED,
+            [(header::CONTENT_TYPE, "application/json")],
+            r#"{"ok":true}"#,
+        )
+            .into_response(),
+        Err(_) => StatusCode::ACCEPTED.into_response(),
+    };
+    answered(&state, recorded, &mut response);
+    response
+}
+
+/// A 1×1 transparent GIF: what GoatCounter's script loads as an image.
+const PIXEL: &[u8] = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;";
+
+/// GoatCounter's `count.js` (`GET /count?p=/path&r=…`): the same pipeline,
+/// from the query; the site is the page's host (its `Referer`, else
+/// `Origin`). Answered with a 1×1 GIF.
+pub async fn goatcounter(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    count(state, peer, headers, query, None).await
+}
+
+/// `/count/{site}`: the same, for the site named in the endpoint (the page's
+/// host may then be a subdomain, or unknown).
+pub async fn goatcounter_site(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(site): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    count(state, peer, headers, query, Some(site)).await
+}
+
+async fn count(
+    state: AppState,
+    peer: SocketAddr,
+    headers: HeaderMap,
+    query: Option<String>,
+    site: Option<String>,
+) -> Response {
+    let params: Vec<(String, String)> =
+        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let page_host = ["referer", "origin"].into_iter().find_map(|name| {
+        let value = headers.get(name)?.to_str().ok()?;
+        let url = url::Url::parse(value).ok()?;
+        validate::hostname(&url)
+    });
+    let client = extract::client(
+        &headers,
+        peer.ip(),
+        &state.config.trusted_proxies,
+        state.config.client_ip_header,
+    );
+    let recorded = match intake::from_goatcounter(&params, site.as_deref(), page_host.as_deref()) {
+        Ok(incoming) => record(&state, client, incoming).await,
+        Err(e) => Err(e.into()),
+    };
+    let mut response = (
+        StatusCode::ACCEPTED,
+        [
+            (header::CONTENT_TYPE, "image/gif"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        PIXEL,
+    )
+        .into_response();
+    answered(&state, recorded, &mut response);
+    response
+}
+
+/// Counts how a request ended; a drop names its reason in a header, an
+/// error replaces `response` with its own.
+fn answered(state: &AppState, recorded: Result<Recorded, ApiError>, response: &mut Response) {
+    match recorded {
+        Ok(Recorded::Stored(kind)) => state.metrics.accept(kind.as_str()),
         Ok(Recorded::Dropped(reason)) => {
             state.metrics.drop_event(reason.as_str());
-            let mut response = (
-                StatusCode::ACCEPTED,
-                Json(serde_json::json!({ "ok": true, "dropped": reason.as_str() })),
-            )
-                .into_response();
             response
                 .headers_mut()
                 .insert(DROPPED_HEADER, HeaderValue::from_static(reason.as_str()));
-            response
         }
         Err(e) => {
             state.metrics.reject(e.label());
-            e.into_response()
+            *response = e.into_response();
         }
     }
 }
@@ -83,9 +157,6 @@ async fn pipeline(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Recorded, ApiError> {
-    let now = state.clock.now();
-    let now_ms = now.as_millisecond();
-
     let request = extract::extract(
         headers,
         peer.ip(),
@@ -94,13 +165,25 @@ async fn pipeline(
         state.config.client_ip_header,
     )
     .await?;
+    let incoming = intake::parse(&request.body)?;
+    record(state, request.client, incoming).await
+}
 
-    let (mut payload, other_sites) = match intake::parse(&request.body)? {
+/// The stages after the body was read: the site, validate, classify,
+/// identify, sessionize, persist.
+async fn record(
+    state: &AppState,
+    request: extract::Client,
+    incoming: Incoming,
+) -> Result<Recorded, ApiError> {
+    let now = state.clock.now();
+    let now_ms = now.as_millisecond();
+    let (mut payload, other_sites) = match incoming {
         Incoming::Event {
             payload,
             other_sites,
         } => (payload, other_sites),
-        Incoming::Identify => return Ok(Recorded::Dropped(DropReason::Identify)),
+        Incoming::Drop(reason) => return Ok(Recorded::Dropped(reason)),
     };
     let site = match state.sites.get(&payload.site) {
         Some(site) => site,
