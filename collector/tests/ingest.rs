@@ -1273,6 +1273,24 @@ async fn goatcounter_hits_at_count() {
         .send(hit("/count/example.com?p=%2Fabout&rnd=b", None))
         .await;
     assert_eq!((r.status, r.dropped), (StatusCode::ACCEPTED, None));
+    // A canonical path (`p`) and the page's own query (`q`): its UTM counts;
+    // an event on a page of the site is placed on that page.
+    let canonical = Request::get("/count?p=%2Fpost&q=%3Futm_source%3Dmastodon&rnd=c")
+        .header(header::USER_AGENT, FIREFOX)
+        .header(
+            header::REFERER,
+            "https://example.com/post?utm_source=mastodon",
+        )
+        .body(Body::empty())
+        .unwrap();
+    let r = h.send(canonical).await;
+    assert_eq!((r.status, r.dropped), (StatusCode::ACCEPTED, None));
+    let click = Request::get("/count?p=share&e=true&rnd=d")
+        .header(header::USER_AGENT, FIREFOX)
+        .header(header::REFERER, "https://example.com/post")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(h.send(click).await.status, StatusCode::ACCEPTED);
     // A driven browser, as the script saw it: dropped, nothing stored.
     let r = h
         .send(hit("/count?p=%2F&b=153", Some("https://example.com/")))
@@ -1300,6 +1318,20 @@ async fn goatcounter_hits_at_count() {
         .send(hit("/count?p=%2F", Some("https://other.org/")))
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = h.send(hit("/count/%FF?p=%2F", None)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.json["error"].as_str().unwrap().starts_with("site:"),
+        "{}",
+        r.json
+    );
+    // A link checker's HEAD records nothing.
+    let head = Request::head("/count?p=%2Fhead")
+        .header(header::USER_AGENT, SAFARI)
+        .header(header::REFERER, "https://example.com/")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(h.send(head).await.status, StatusCode::OK);
     type Row = (
         String,
         Option<String>,
@@ -1352,6 +1384,22 @@ async fn goatcounter_hits_at_count() {
                 "/about".into(),
                 Some("newsletter".into()),
                 Some("newsletter".into()),
+                None
+            ),
+            (
+                "pageview".into(),
+                None,
+                "/post".into(),
+                Some("Mastodon".into()),
+                Some("mastodon".into()),
+                None
+            ),
+            (
+                "event".into(),
+                Some("share".into()),
+                "/post".into(),
+                Some("Mastodon".into()),
+                Some("mastodon".into()),
                 None
             ),
         ]

@@ -326,15 +326,18 @@ fn from_umami(o: &Map<String, Value>) -> Result<Incoming, WireError> {
 /// A hit of GoatCounter's `count.js`: the query of its `GET /count?p=…`
 /// (`p` the path and query, or with `e=true` an event's name; `r` the
 /// referrer, `s` `width,height,ratio`, `b` non-zero when the script saw a
-/// driven browser; `t`, `q` and `rnd` are not needed). It sends no site and
-/// no host: the site is the one in the endpoint's path
-/// (`/count/example.com`), else the page's host (`page_host`, from the
-/// request's `Origin` or `Referer`), else both are required.
+/// driven browser, `q` the page's own query: its `utm_*` parameters are
+/// added when `p` (a canonical link's path) lacks them; `t` and `rnd` are
+/// not needed). It sends no site and no host: the site is the one in the
+/// endpoint's path (`/count/example.com`), else the page's host (from the
+/// request's `Referer` or `Origin`), else both are required. An event's
+/// page is the `Referer`'s path when it is of that host, else `/`.
 pub fn from_goatcounter(
     query: &[(String, String)],
     site: Option<&str>,
-    page_host: Option<&str>,
+    page: Option<&url::Url>,
 ) -> Result<Incoming, WireError> {
+    let page_host = page.and_then(hostname);
     let get = |key: &str| {
         query
             .iter()
@@ -347,6 +350,7 @@ pub fn from_goatcounter(
     }
     let path = get("p").ok_or_else(|| malformed("p", "required (the page's path)"))?;
     let host = page_host
+        .as_deref()
         .map(strip_www)
         .filter(|h| !h.is_empty())
         .or(site)
@@ -359,12 +363,22 @@ pub fn from_goatcounter(
         })?;
     let event = get("e") == Some("true");
     let url = if event {
-        ["https://", host, "/"].concat()
+        let on_page = page
+            .filter(|p| hostname(p).is_some_and(|h| strip_www(&h) == host))
+            .map_or("/", url::Url::path);
+        ["https://", host, on_page].concat()
     } else if has_http_scheme(path) {
         path.to_string()
     } else {
         let slash = if path.starts_with('/') { "" } else { "/" };
         ["https://", host, slash, path].concat()
+    };
+    let url = match get("q").filter(|_| !event) {
+        Some(q) => add_utm(
+            url,
+            url::form_urlencoded::parse(q.trim_start_matches('?').as_bytes()).into_owned(),
+        ),
+        None => url,
     };
     let mut sites: Vec<String> = site.map(str::to_string).into_iter().collect();
     if sites.is_empty() {
@@ -428,16 +442,26 @@ fn with_utm(url: String, o: &Map<String, Value>) -> String {
     let Some(Value::Object(utm)) = o.get("utm") else {
         return url;
     };
+    let pairs = ["source", "medium", "campaign", "term", "content"]
+        .into_iter()
+        .filter_map(|key| match utm.get(key) {
+            Some(Value::String(value)) => Some((["utm_", key].concat(), value.clone())),
+            _ => None,
+        });
+    add_utm(url, pairs)
+}
+
+/// `url` with the `utm_*` parameters of `pairs` it does not have yet.
+fn add_utm(url: String, pairs: impl Iterator<Item = (String, String)>) -> String {
     let Ok(mut parsed) = url::Url::parse(&url) else {
         return url;
     };
     let mut added = false;
-    for key in ["source", "medium", "campaign", "term", "content"] {
-        let Some(Value::String(value)) = utm.get(key) else {
-            continue;
-        };
-        let param = ["utm_", key].concat();
-        if value.trim().is_empty() || parsed.query_pairs().any(|(k, _)| k == param.as_str()) {
+    for (param, value) in pairs {
+        if !param.starts_with("utm_")
+            || value.trim().is_empty()
+            || parsed.query_pairs().any(|(k, _)| k == param.as_str())
+        {
             continue;
         }
         parsed.query_pairs_mut().append_pair(&param, value.trim());
@@ -837,10 +861,11 @@ mod tests {
                 0..8,
             ),
             site in proptest::option::of(".{0,20}"),
-            host in proptest::option::of(".{0,20}"),
+            page in proptest::option::of("https?://.{0,30}"),
         ) {
             let query: Vec<(String, String)> = pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-            let _ = from_goatcounter(&query, site.as_deref(), host.as_deref());
+            let page = page.and_then(|p| url::Url::parse(&p).ok());
+            let _ = from_goatcounter(&query, site.as_deref(), page.as_ref());
         }
 
         #[test]
@@ -883,22 +908,25 @@ mod tests {
             }) => (payload, other_sites),
             other => panic!("{other:?}"),
         };
-        // The page's host (www. dropped), then its parent domains.
+        let page = |u: &str| url::Url::parse(u).unwrap();
+        // The page's host (www. dropped), then its parent domains; the
+        // page's own UTM (`q`) when `p` (a canonical path) has none.
         let (p, other) = event(from_goatcounter(
             &q(&[
                 ("p", "/a?b=1"),
                 ("s", "1280,800,2"),
                 ("r", "android-app://x"),
+                ("q", "?utm_source=nl&utm_medium=&x=1"),
             ]),
             None,
-            Some("www.docs.example.com"),
+            Some(&page("https://www.docs.example.com/")),
         ));
         assert_eq!(
             (p.kind, p.site.as_str(), p.url.as_str()),
             (
                 Kind::Pageview,
                 "docs.example.com",
-                "https://docs.example.com/a?b=1"
+                "https://docs.example.com/a?b=1&utm_source=nl"
             )
         );
         assert_eq!(other, ["example.com"]);
@@ -914,21 +942,26 @@ mod tests {
             ("example.com", "https://shop.example.com/x")
         );
         assert!(other.is_empty());
-        // An event is named by `p`; a too-long name is v1's error.
+        // An event is named by `p`, on the Referer's page (its path only).
         let (p, _) = event(from_goatcounter(
             &q(&[("p", "/download-pdf"), ("e", "true")]),
             None,
-            Some("example.com"),
+            Some(&page("https://example.com/docs/x?y=1")),
         ));
         assert_eq!(
             (p.kind, p.name.as_deref(), p.url.as_str()),
-            (Kind::Event, Some("download-pdf"), "https://example.com/")
+            (
+                Kind::Event,
+                Some("download-pdf"),
+                "https://example.com/docs/x"
+            )
         );
+        // A too-long name is v1's error.
         let long = "x".repeat(500);
         let e = from_goatcounter(
             &q(&[("p", &long), ("e", "true")]),
             None,
-            Some("example.com"),
+            Some(&page("https://example.com/")),
         );
         assert!(e.unwrap_err().to_string().starts_with("name:"));
         assert_eq!(

@@ -22,8 +22,9 @@ use std::net::SocketAddr;
 
 use axum::Json;
 use axum::body::Body;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tallymark_core::classify::{DropReason, Outcome};
 use tallymark_core::intake::{self, Incoming};
@@ -76,10 +77,11 @@ const PIXEL: &[u8] = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\x00\x00\x0
 pub async fn goatcounter(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    count(state, peer, headers, query, None).await
+    count(state, peer, method, headers, query, None).await
 }
 
 /// `/count/{site}`: the same, for the site named in the endpoint (the page's
@@ -87,28 +89,43 @@ pub async fn goatcounter(
 pub async fn goatcounter_site(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(site): Path<String>,
+    method: Method,
+    site: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    count(state, peer, headers, query, Some(site)).await
+    match site {
+        Ok(Path(site)) => count(state, peer, method, headers, query, Some(site)).await,
+        Err(_) => {
+            let e = ApiError::from(wire::WireError::Malformed {
+                field: "site".into(),
+                reason: "the endpoint's site (/count/example.com) is not text".into(),
+            });
+            state.metrics.reject(e.label());
+            e.into_response()
+        }
+    }
 }
 
 async fn count(
     state: AppState,
     peer: SocketAddr,
+    method: Method,
     headers: HeaderMap,
     query: Option<String>,
     site: Option<String>,
 ) -> Response {
+    // A link checker's HEAD is no page view.
+    if method == Method::HEAD {
+        return (StatusCode::OK, [(header::CONTENT_TYPE, "image/gif")]).into_response();
+    }
     let params: Vec<(String, String)> =
         url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
             .into_owned()
             .collect();
-    let page_host = ["referer", "origin"].into_iter().find_map(|name| {
+    let page = ["referer", "origin"].into_iter().find_map(|name| {
         let value = headers.get(name)?.to_str().ok()?;
-        let url = url::Url::parse(value).ok()?;
-        validate::hostname(&url)
+        url::Url::parse(value).ok()
     });
     let client = extract::client(
         &headers,
@@ -116,7 +133,7 @@ async fn count(
         &state.config.trusted_proxies,
         state.config.client_ip_header,
     );
-    let recorded = match intake::from_goatcounter(&params, site.as_deref(), page_host.as_deref()) {
+    let recorded = match intake::from_goatcounter(&params, site.as_deref(), page.as_ref()) {
         Ok(incoming) => record(&state, client, incoming).await,
         Err(e) => Err(e.into()),
     };
