@@ -2129,6 +2129,106 @@ async fn funnels_count_visits_through_steps_in_order() {
     assert!(e.starts_with("step: a funnel has 2 to 8 steps"), "{e}");
 }
 
+/// `GET /api/v1/export`: the shop's raw events as CSV, in stored order,
+/// with an admin token only.
+#[tokio::test]
+async fn export_streams_the_raw_events_as_csv() {
+    let h = shop().await;
+    let get = |uri: String, token: String| {
+        let router = h.router();
+        async move {
+            let resp = router
+                .oneshot(
+                    Request::get(uri)
+                        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                        .body(Body::empty())
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+            (status, headers, String::from_utf8(bytes.to_vec()).unwrap())
+        }
+    };
+    let (status, headers, text) = get(
+        format!("/api/v1/export?site={SHOP}&{APR_1_2}"),
+        h.admin.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(headers[header::CONTENT_TYPE], "text/csv; charset=utf-8");
+    assert_eq!(
+        headers[header::CONTENT_DISPOSITION],
+        "attachment; filename=\"shop.example_2026-04-01_2026-04-02.csv\""
+    );
+    let mut rows = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = rows.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(header[..5], ["time", "kind", "name", "hostname", "path"]);
+    assert!(
+        !header.iter().any(|h| h.contains("visitor")),
+        "no visitor id"
+    );
+    let records: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
+    // Beacons 1–11 fall on 1–2 April (the 12th is on the 3rd).
+    assert_eq!(records.len(), 11, "{text}");
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let first = &records[0];
+    assert_eq!(
+        (
+            &first[col("time")],
+            &first[col("kind")],
+            &first[col("path")],
+            &first[col("source")],
+            &first[col("browser_version")],
+        ),
+        (
+            "2026-04-01T10:00:00Z",
+            "pageview",
+            "/",
+            "Google",
+            "firefox 133"
+        )
+    );
+    let refund = &records[6];
+    assert_eq!(
+        (
+            &refund[col("name")],
+            &refund[col("revenue_amount")],
+            &refund[col("revenue_currency")]
+        ),
+        ("Refund", "-5.5", "EUR")
+    );
+    // Visits: v0's four events share one.
+    assert!(
+        records[..4]
+            .iter()
+            .all(|r| r[col("visit")] == records[0][col("visit")])
+    );
+    // Filters apply; a share token may not export.
+    let (_, _, text) = get(
+        format!("/api/v1/export?site={SHOP}&{APR_1_2}&filter=event:name%3D%3DPurchase"),
+        h.admin.clone(),
+    )
+    .await;
+    assert_eq!(text.lines().count(), 1 + 4, "{text}");
+    let share = {
+        let conn = store::schema::open(&h.state.config.db_path()).unwrap();
+        let site = sites::get(&conn, SHOP).unwrap().unwrap();
+        auth::create(&conn, TokenKind::Share, Some(site.id), 0).unwrap()
+    };
+    let (status, _, text) = get(format!("/api/v1/export?site={SHOP}"), share).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{text}");
+    assert!(text.contains("admin token"), "{text}");
+    let (status, _, text) = get(
+        format!("/api/v1/export?site={SHOP}&metrics=visitors"),
+        h.admin.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+}
+
 /// `GET /api/v1/sites`: the sites a token reads, each with the volume
 /// check the dashboard warns with (seed 003: silent ingestion failures).
 #[tokio::test]

@@ -13,6 +13,9 @@ pub enum StatsError {
     /// `403`: a share token asking for another site.
     #[error("site: this token may not read that site")]
     Forbidden,
+    /// A share token asking for what only an admin token reads.
+    #[error("token: {0} needs an admin token (a share token reads figures only)")]
+    AdminOnly(&'static str),
     /// `400`: a bad query parameter; `param` names it.
     #[error("{param}: {message}")]
     BadParam {
@@ -35,7 +38,7 @@ impl StatsError {
     pub fn status(&self) -> StatusCode {
         match self {
             StatsError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            StatsError::Forbidden => StatusCode::FORBIDDEN,
+            StatsError::Forbidden | StatsError::AdminOnly(_) => StatusCode::FORBIDDEN,
             StatsError::BadParam { .. } => StatusCode::BAD_REQUEST,
             StatsError::Storage => StatusCode::SERVICE_UNAVAILABLE,
         }

@@ -16,6 +16,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod export;
 pub mod funnel;
 pub mod params;
 pub mod plausible;
@@ -66,6 +67,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/stats/breakdown", get(breakdown))
         .route("/api/v1/stats/realtime", get(realtime))
         .route("/api/v1/stats/funnel", get(funnel::funnel))
+        .route("/api/v1/export", get(export::export))
         .route("/api/v1/stats/realtime/visitors", get(plausible_realtime))
         .route("/api/v1/sites", get(sites))
         .route("/api/v1/openapi.json", get(openapi_json))
@@ -131,40 +133,49 @@ async fn serve<T: Send + 'static>(
     allowed: &'static [&'static str],
     compute: fn(Ctx) -> Result<T, StatsError>,
 ) -> Result<Json<T>, StatsError> {
-    on_blocking_pool(move || {
-        let conn = state.store.reader()?;
-        let grant = auth::authenticate(&conn, &headers)?;
-        let raw = RawQuery::parse(query.as_deref(), allowed)?;
-        let domain = raw.site()?;
-        let site = match state.sites.get(domain) {
-            Some(site) => site,
-            // A share token learns nothing about other sites.
-            None if grant != auth::Grant::Admin => return Err(StatsError::Forbidden),
-            None => {
-                return Err(StatsError::bad(
-                    "site",
-                    format!(
-                        "unknown site {:?}",
-                        domain.chars().take(100).collect::<String>()
-                    ),
-                ));
-            }
-        };
-        grant.allows(site.id)?;
-        compute(Ctx {
-            conn,
-            site,
-            raw,
-            now: state.clock.now(),
-            rollups: state.config.rollups,
-            live: state.live.clone(),
-            timeout_ms: state.config.session_timeout.as_millis() as i64,
-            // Only once it holds what SQLite holds: while it catches up
-            // (a backfill) or is away, SQLite's raw rows answer.
-            clickhouse: state.analytics.as_ref().filter(|a| a.ready()).cloned(),
-        })
-    })
-    .await
+    on_blocking_pool(move || compute(context(&state, &headers, query, allowed)?.0)).await
+}
+
+/// Authenticates, parses the query, resolves and authorises the site (on a
+/// blocking thread: it reads SQLite).
+fn context(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Option<String>,
+    allowed: &'static [&'static str],
+) -> Result<(Ctx, auth::Grant), StatsError> {
+    let conn = state.store.reader()?;
+    let grant = auth::authenticate(&conn, headers)?;
+    let raw = RawQuery::parse(query.as_deref(), allowed)?;
+    let domain = raw.site()?;
+    let site = match state.sites.get(domain) {
+        Some(site) => site,
+        // A share token learns nothing about other sites.
+        None if grant != auth::Grant::Admin => return Err(StatsError::Forbidden),
+        None => {
+            return Err(StatsError::bad(
+                "site",
+                format!(
+                    "unknown site {:?}",
+                    domain.chars().take(100).collect::<String>()
+                ),
+            ));
+        }
+    };
+    grant.allows(site.id)?;
+    let cx = Ctx {
+        conn,
+        site,
+        raw,
+        now: state.clock.now(),
+        rollups: state.config.rollups,
+        live: state.live.clone(),
+        timeout_ms: state.config.session_timeout.as_millis() as i64,
+        // Only once it holds what SQLite holds: while it catches up
+        // (a backfill) or is away, SQLite's raw rows answer.
+        clickhouse: state.analytics.as_ref().filter(|a| a.ready()).cloned(),
+    };
+    Ok((cx, grant))
 }
 
 /// Runs `work` (SQLite reads) on the blocking pool; a task that panicked is

@@ -734,3 +734,79 @@ pub fn funnel_rows(
     }
     Ok(())
 }
+
+/// One stored event as the export writes it (no visitor id).
+pub struct ExportRow {
+    pub ts_ms: i64,
+    pub kind: String,
+    pub name: Option<String>,
+    pub hostname: String,
+    pub path: String,
+    pub referrer: Option<String>,
+    pub source: Option<String>,
+    pub channel: String,
+    pub utm: [Option<String>; 5],
+    pub country: Option<String>,
+    pub browser: String,
+    pub browser_major: Option<i64>,
+    pub os: String,
+    pub device: String,
+    pub screen_width: Option<i64>,
+    pub props: Option<String>,
+    pub revenue_amount: Option<f64>,
+    pub revenue_currency: Option<String>,
+    pub session_id: i64,
+}
+
+/// The site's events in the range that `q.filters` keep, in the order they
+/// were stored; `each` returns `false` to stop.
+pub fn export_rows(
+    conn: &Connection,
+    q: &Scoped<'_>,
+    mut each: impl FnMut(ExportRow) -> bool,
+) -> rusqlite::Result<()> {
+    let read = plan(conn, Table::Events, q)?;
+    let mut sql = Sql::default();
+    let (events, rowids) = from(Table::Events, 'e', read, &mut sql);
+    let site = sql.bind(q.site_id);
+    let start = sql.bind(q.start_ms);
+    let end = sql.bind(q.end_ms);
+    sql.push(&format!(
+        "SELECT e.ts_ms, e.kind, e.name, e.hostname, e.path, e.referrer, e.source, e.channel, \
+         e.utm_source, e.utm_medium, e.utm_campaign, e.utm_term, e.utm_content, e.country, \
+         e.browser, e.browser_major, e.os, e.device, e.screen_width, e.props, \
+         e.revenue_amount, e.revenue_currency, e.session_id \
+         FROM {events} WHERE {rowids}e.site_id = {site} AND e.ts_ms >= {start} AND e.ts_ms < {end}"
+    ));
+    event_filters(q, &mut sql);
+    sql.push(" ORDER BY e.id");
+    let mut stmt = conn.prepare(&sql.text)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(sql.args.iter()))?;
+    while let Some(r) = rows.next()? {
+        let row = ExportRow {
+            ts_ms: r.get(0)?,
+            kind: r.get(1)?,
+            name: r.get(2)?,
+            hostname: r.get(3)?,
+            path: r.get(4)?,
+            referrer: r.get(5)?,
+            source: r.get(6)?,
+            channel: r.get(7)?,
+            utm: [r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?, r.get(12)?],
+            country: r.get(13)?,
+            browser: r.get(14)?,
+            browser_major: r.get(15)?,
+            os: r.get(16)?,
+            device: r.get(17)?,
+            screen_width: r.get(18)?,
+            props: r.get(19)?,
+            revenue_amount: r.get(20)?,
+            revenue_currency: r.get(21)?,
+            session_id: r.get(22)?,
+        };
+        if !each(row) {
+            break;
+        }
+    }
+    Ok(())
+}

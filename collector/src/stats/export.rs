@@ -1,0 +1,198 @@
+//! `GET /api/v1/export`: a site's raw events of a period as CSV, for an
+//! admin token: the site owner's own data, to keep or to analyse elsewhere.
+//!
+//! One row per stored event, in the order they were stored: its time (UTC),
+//! kind, name, page, referrer and source, UTM, country, browser (and major
+//! version), OS, device, screen width, properties (JSON), revenue and the
+//! visit it belongs to. No visitor id: the daily ids exist to count
+//! visitors, not to follow one through an export (visits are there). The
+//! rows are streamed as they are read: a year of a busy site is never held
+//! in memory.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use tokio::sync::{mpsc, oneshot};
+
+use super::error::StatsError;
+use super::params::{self};
+use super::query::{self, ExportRow};
+use super::{RawQueryString, auth, context, scoped};
+use crate::AppState;
+
+pub const EXPORT_PARAMS: &[&str] = &["site", "period", "date", "from", "to", "filter"];
+
+/// The CSV's columns.
+const HEADER: [&str; 23] = [
+    "time",
+    "kind",
+    "name",
+    "hostname",
+    "path",
+    "referrer",
+    "source",
+    "channel",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "country",
+    "browser",
+    "browser_version",
+    "os",
+    "device",
+    "screen_width",
+    "props",
+    "revenue_amount",
+    "revenue_currency",
+    "visit",
+];
+
+/// Bytes gathered before a chunk is sent.
+const CHUNK: usize = 64 * 1024;
+
+pub(super) async fn export(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQueryString(query): RawQueryString,
+) -> Result<Response, StatsError> {
+    let (chunks, body) = mpsc::channel::<Vec<u8>>(4);
+    let (started, ready) = oneshot::channel::<Result<String, StatsError>>();
+    tokio::task::spawn_blocking(move || {
+        let opened = context(&state, &headers, query, EXPORT_PARAMS).and_then(|(cx, grant)| {
+            if grant != auth::Grant::Admin {
+                return Err(StatsError::AdminOnly("the export of raw events"));
+            }
+            let range = params::period(&cx.raw, &cx.site.tz, cx.now)?;
+            let filters = cx.raw.filters()?;
+            Ok((cx, range, filters))
+        });
+        let (cx, range, filters) = match opened {
+            Ok(opened) => opened,
+            Err(e) => {
+                let _ = started.send(Err(e));
+                return;
+            }
+        };
+        let name = match range.days {
+            Some((from, to)) => format!("{}_{from}_{to}.csv", cx.site.domain),
+            None => format!("{}_realtime.csv", cx.site.domain),
+        };
+        if started.send(Ok(name)).is_err() {
+            return;
+        }
+        let q = scoped(&cx.site, &range, &filters);
+        let mut csv = csv::Writer::from_writer(Chunks {
+            buf: Vec::with_capacity(CHUNK * 2),
+            to: chunks,
+        });
+        // A write fails only when the client went away: reading stops.
+        let mut ok = csv.write_record(HEADER).is_ok();
+        let read = query::export_rows(&cx.conn, &q, |row| {
+            ok = ok && csv.write_record(record(&row)).is_ok();
+            ok
+        });
+        if let Err(e) = read {
+            // The answer has begun: it ends short, and the log says why.
+            tracing::error!(error = %e, "export stopped");
+            return;
+        }
+        if ok {
+            let _ = csv.flush();
+        }
+    });
+    let name = match ready.await {
+        Ok(result) => result?,
+        Err(_) => return Err(StatsError::Storage),
+    };
+    let stream = futures_util::stream::unfold(body, |mut body| async move {
+        body.recv()
+            .await
+            .map(|chunk| (Ok::<_, std::io::Error>(chunk), body))
+    });
+    let mut response = Body::from_stream(stream).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
+}
+
+/// Where the CSV is written: gathered into chunks of [`CHUNK`] bytes, each
+/// sent to the response as it fills (the last one on `flush`).
+struct Chunks {
+    buf: Vec<u8>,
+    to: mpsc::Sender<Vec<u8>>,
+}
+
+impl Chunks {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK * 2));
+        self.to
+            .blocking_send(chunk)
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+    }
+}
+
+impl std::io::Write for Chunks {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+/// One event's fields, in [`HEADER`]'s order.
+fn record(row: &ExportRow) -> [String; 23] {
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    let number = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_default();
+    let time = jiff::Timestamp::from_millisecond(row.ts_ms)
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    let version = row
+        .browser_major
+        .map(|m| format!("{} {m}", row.browser))
+        .unwrap_or_default();
+    [
+        time,
+        row.kind.clone(),
+        text(&row.name),
+        row.hostname.clone(),
+        row.path.clone(),
+        text(&row.referrer),
+        text(&row.source),
+        row.channel.clone(),
+        text(&row.utm[0]),
+        text(&row.utm[1]),
+        text(&row.utm[2]),
+        text(&row.utm[3]),
+        text(&row.utm[4]),
+        text(&row.country),
+        row.browser.clone(),
+        version,
+        row.os.clone(),
+        row.device.clone(),
+        number(row.screen_width),
+        text(&row.props),
+        row.revenue_amount
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
+        text(&row.revenue_currency),
+        row.session_id.to_string(),
+    ]
+}
