@@ -2200,6 +2200,24 @@ async fn export_streams_the_raw_events_as_csv() {
         ),
         ("Refund", "-5.5", "EUR")
     );
+    // A name a spreadsheet would run is quoted; numbers are not.
+    beacon_at(
+        &h,
+        "2026-04-02T12:00:00Z",
+        3,
+        "198.51.100.77",
+        r#"{"kind":"event","site":"shop.example","url":"https://shop.example/","name":"=HYPERLINK(\"http://x\")"}"#,
+    )
+    .await;
+    let (_, _, text) = get(
+        format!("/api/v1/export?site={SHOP}&{APR_1_2}&filter=event:name~HYPER"),
+        h.admin.clone(),
+    )
+    .await;
+    assert!(
+        text.contains(",\"'=HYPERLINK(\"\"http://x\"\")\","),
+        "{text}"
+    );
     // Visits: v0's four events share one.
     assert!(
         records[..4]

@@ -91,7 +91,7 @@ pub(super) async fn export(
         // A write fails only when the client went away: reading stops.
         let mut ok = csv.write_record(HEADER).is_ok();
         let read = query::export_rows(&cx.conn, &q, |row| {
-            ok = ok && csv.write_record(record(&row)).is_ok();
+            ok = ok && csv.write_record(record(&row).map(cell)).is_ok();
             ok
         });
         if let Err(e) = read {
@@ -154,6 +154,18 @@ impl std::io::Write for Chunks {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.send()
+    }
+}
+
+/// A field a spreadsheet would run as a formula (anyone can send an event
+/// named `=HYPERLINK(…)`) gets a leading `'`, as the dashboard's CSV files
+/// do; numbers (a refund's `-5.5`) stay as they are.
+fn cell(field: String) -> String {
+    let formula = field.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if formula && field.parse::<f64>().is_err() {
+        format!("'{field}")
+    } else {
+        field
     }
 }
 
