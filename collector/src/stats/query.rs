@@ -201,16 +201,12 @@ pub fn engagement_by_page(
     conn: &Connection,
     q: &Scoped<'_>,
 ) -> rusqlite::Result<HashMap<String, Engagement>> {
-    let read = plan(conn, Table::Engagements, q)?;
     let mut sql = Sql::default();
-    let (engagements, rowids) = from(Table::Engagements, 'g', read, &mut sql);
-    let site = sql.bind(q.site_id);
-    let start = sql.bind(q.start_ms);
-    let end = sql.bind(q.end_ms);
+    let (engagements, range) = scan(conn, Table::Engagements, 'g', q, &mut sql)?;
     sql.push(&format!(
         "SELECT path, COUNT(*), SUM(ms), COUNT(depth), COALESCE(SUM(depth), 0) FROM \
          (SELECT g.path AS path, SUM(g.engaged_ms) AS ms, MAX(g.scroll_depth) AS depth \
-         FROM {engagements} WHERE {rowids}g.site_id = {site} AND g.ts_ms >= {start} AND g.ts_ms < {end}"
+         FROM {engagements} WHERE {range}"
     ));
     for f in q.filters {
         match f.dimension.scope() {
@@ -220,6 +216,7 @@ pub fn engagement_by_page(
                 sql.push(&format!(" AND {c}"));
             }
             Scope::Session | Scope::Shared(_) => {
+                let site = sql.bind(q.site_id);
                 let col = column(&f.dimension, 's', &mut sql);
                 let c = condition(&col, f, &mut sql);
                 sql.push(&format!(
@@ -359,6 +356,29 @@ fn from(table: Table, alias: char, read: Read, sql: &mut Sql) -> (String, String
             )
         }
     }
+}
+
+/// The rows of `table` (aliased `alias`) of the site in `q`'s range, read
+/// as [`plan`] picks: what to select `FROM`, and the `WHERE` conditions.
+fn scan(
+    conn: &Connection,
+    table: Table,
+    alias: char,
+    q: &Scoped<'_>,
+    sql: &mut Sql,
+) -> rusqlite::Result<(String, String)> {
+    let read = plan(conn, table, q)?;
+    let (rows, rowids) = from(table, alias, read, sql);
+    let site = sql.bind(q.site_id);
+    let start = sql.bind(q.start_ms);
+    let end = sql.bind(q.end_ms);
+    let t = table.time();
+    Ok((
+        rows,
+        format!(
+            "{rowids}{alias}.site_id = {site} AND {alias}.{t} >= {start} AND {alias}.{t} < {end}"
+        ),
+    ))
 }
 
 fn buckets_json(buckets: &[Bucket]) -> String {
@@ -504,17 +524,13 @@ pub fn breakdown(
     let scope = dim.scope();
     let (event_side, session_side) = breakdown_sides(dim, metrics);
     if event_side {
-        let read = plan(conn, Table::Events, q)?;
         let mut sql = Sql::default();
         let col = column(dim, 'e', &mut sql);
-        let (events, rowids) = from(Table::Events, 'e', read, &mut sql);
-        let site = sql.bind(q.site_id);
-        let start = sql.bind(q.start_ms);
-        let end = sql.bind(q.end_ms);
+        let (events, range) = scan(conn, Table::Events, 'e', q, &mut sql)?;
         sql.push(&format!(
             "SELECT {col} AS v, COUNT(DISTINCT e.visitor_id), COUNT(DISTINCT e.session_id), \
              COALESCE(SUM(e.kind = 'pageview'), 0), COUNT(*) \
-             FROM {events}{keys} WHERE {rowids}e.site_id = {site} AND e.ts_ms >= {start} AND e.ts_ms < {end}",
+             FROM {events}{keys} WHERE {range}",
             keys = if *dim == Dimension::EventPropKeys {
                 ", json_each(e.props) AS j"
             } else {
@@ -554,19 +570,15 @@ pub fn breakdown(
         }
     }
     if session_side {
-        let read = plan(conn, Table::Sessions, q)?;
         let mut sql = Sql::default();
         let col = column(dim, 's', &mut sql);
-        let (sessions, rowids) = from(Table::Sessions, 's', read, &mut sql);
-        let site = sql.bind(q.site_id);
-        let start = sql.bind(q.start_ms);
-        let end = sql.bind(q.end_ms);
+        let (sessions, range) = scan(conn, Table::Sessions, 's', q, &mut sql)?;
         sql.push(&format!(
             "SELECT {col} AS v, COUNT(DISTINCT s.visitor_id), COUNT(*), \
              COALESCE(SUM(s.pageviews), 0), \
              COALESCE(SUM(s.pageviews <= 1 AND s.interactions = 0), 0), \
              COALESCE(SUM(s.last_ms - s.started_ms), 0) \
-             FROM {sessions} WHERE {rowids}s.site_id = {site} AND s.started_ms >= {start} AND s.started_ms < {end}"
+             FROM {sessions} WHERE {range}"
         ));
         session_filters(q, &mut sql);
         sql.push(" GROUP BY v");
@@ -700,12 +712,8 @@ pub fn funnel_rows(
     steps: &[Filter],
     mut each: impl FnMut(i64, i64, u32),
 ) -> rusqlite::Result<()> {
-    let read = plan(conn, Table::Events, q)?;
     let mut sql = Sql::default();
-    let (events, rowids) = from(Table::Events, 'e', read, &mut sql);
-    let site = sql.bind(q.site_id);
-    let start = sql.bind(q.start_ms);
-    let end = sql.bind(q.end_ms);
+    let (events, range) = scan(conn, Table::Events, 'e', q, &mut sql)?;
     let mut flags = Vec::with_capacity(steps.len());
     for (i, step) in steps.iter().enumerate() {
         let col = column(&step.dimension, 'e', &mut sql);
@@ -722,7 +730,7 @@ pub fn funnel_rows(
     }
     sql.push(&format!(
         "SELECT session_id, visitor_id, steps FROM (SELECT e.session_id, e.visitor_id, e.ts_ms, e.id, {} AS steps \
-         FROM {events} WHERE {rowids}e.site_id = {site} AND e.ts_ms >= {start} AND e.ts_ms < {end}",
+         FROM {events} WHERE {range}",
         flags.join(" | ")
     ));
     event_filters(q, &mut sql);
@@ -765,18 +773,14 @@ pub fn export_rows(
     q: &Scoped<'_>,
     mut each: impl FnMut(ExportRow) -> bool,
 ) -> rusqlite::Result<()> {
-    let read = plan(conn, Table::Events, q)?;
     let mut sql = Sql::default();
-    let (events, rowids) = from(Table::Events, 'e', read, &mut sql);
-    let site = sql.bind(q.site_id);
-    let start = sql.bind(q.start_ms);
-    let end = sql.bind(q.end_ms);
+    let (events, range) = scan(conn, Table::Events, 'e', q, &mut sql)?;
     sql.push(&format!(
         "SELECT e.ts_ms, e.kind, e.name, e.hostname, e.path, e.referrer, e.source, e.channel, \
          e.utm_source, e.utm_medium, e.utm_campaign, e.utm_term, e.utm_content, e.country, \
          e.browser, e.browser_major, e.os, e.device, e.screen_width, e.props, \
          e.revenue_amount, e.revenue_currency, e.session_id \
-         FROM {events} WHERE {rowids}e.site_id = {site} AND e.ts_ms >= {start} AND e.ts_ms < {end}"
+         FROM {events} WHERE {range}"
     ));
     event_filters(q, &mut sql);
     sql.push(" ORDER BY e.id");
