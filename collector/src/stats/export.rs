@@ -13,11 +13,14 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use std::time::Duration;
+
+use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 
 use super::error::StatsError;
 use super::params::{self};
-use super::query::{self, ExportRow};
+use super::query::{self, ExportPages, ExportRow};
 use super::{RawQueryString, auth, context, scoped};
 use crate::AppState;
 
@@ -53,13 +56,23 @@ const HEADER: [&str; 23] = [
 /// Bytes gathered before a chunk is sent.
 const CHUNK: usize = 64 * 1024;
 
+/// Rows read per statement (no read snapshot is held between them).
+const PAGE: usize = 5_000;
+
+/// How long a chunk may wait for a client that stopped reading before the
+/// export ends.
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+type Chunk = Result<Vec<u8>, std::io::Error>;
+
 pub(super) async fn export(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQueryString(query): RawQueryString,
 ) -> Result<Response, StatsError> {
-    let (chunks, body) = mpsc::channel::<Vec<u8>>(4);
+    let (chunks, body) = mpsc::channel::<Chunk>(4);
     let (started, ready) = oneshot::channel::<Result<String, StatsError>>();
+    let handle = Handle::current();
     tokio::task::spawn_blocking(move || {
         let opened = context(&state, &headers, query, EXPORT_PARAMS).and_then(|(cx, grant)| {
             if grant != auth::Grant::Admin {
@@ -84,20 +97,30 @@ pub(super) async fn export(
             return;
         }
         let q = scoped(&cx.site, &range, &filters);
+        let failed = chunks.clone();
         let mut csv = csv::Writer::from_writer(Chunks {
             buf: Vec::with_capacity(CHUNK * 2),
             to: chunks,
+            handle: handle.clone(),
         });
-        // A write fails only when the client went away: reading stops.
+        // A write fails only when the client went away or stopped reading:
+        // the export ends.
         let mut ok = csv.write_record(HEADER).is_ok();
-        let read = query::export_rows(&cx.conn, &q, |row| {
-            ok = ok && csv.write_record(record(&row).map(cell)).is_ok();
-            ok
-        });
-        if let Err(e) = read {
-            // The answer has begun: it ends short, and the log says why.
-            tracing::error!(error = %e, "export stopped");
-            return;
+        let mut pages = match ExportPages::new(&cx.conn, &q) {
+            Ok(pages) => pages,
+            Err(e) => return fail(&handle, &failed, e),
+        };
+        while ok {
+            let page = match query::export_page(&cx.conn, &q, &mut pages, PAGE) {
+                Ok(page) => page,
+                Err(e) => return fail(&handle, &failed, e),
+            };
+            if page.is_empty() {
+                break;
+            }
+            for row in &page {
+                ok = ok && csv.write_record(record(row).map(cell)).is_ok();
+            }
         }
         if ok {
             let _ = csv.flush();
@@ -108,9 +131,7 @@ pub(super) async fn export(
         Err(_) => return Err(StatsError::Storage),
     };
     let stream = futures_util::stream::unfold(body, |mut body| async move {
-        body.recv()
-            .await
-            .map(|chunk| (Ok::<_, std::io::Error>(chunk), body))
+        body.recv().await.map(|chunk| (chunk, body))
     });
     let mut response = Body::from_stream(stream).into_response();
     let headers = response.headers_mut();
@@ -124,11 +145,22 @@ pub(super) async fn export(
     Ok(response)
 }
 
+/// A read that failed once the answer had begun: the body ends with an
+/// error (the connection is cut, so the file is not taken for whole), and
+/// the log says why.
+fn fail(handle: &Handle, to: &mpsc::Sender<Chunk>, e: rusqlite::Error) {
+    tracing::error!(error = %e, "export stopped");
+    let error = std::io::Error::other("the export stopped: reading the database failed");
+    let _ = handle.block_on(tokio::time::timeout(SEND_TIMEOUT, to.send(Err(error))));
+}
+
 /// Where the CSV is written: gathered into chunks of [`CHUNK`] bytes, each
-/// sent to the response as it fills (the last one on `flush`).
+/// sent to the response as it fills (the last one on `flush`); a client
+/// that stops reading for [`SEND_TIMEOUT`] ends the export.
 struct Chunks {
     buf: Vec<u8>,
-    to: mpsc::Sender<Vec<u8>>,
+    to: mpsc::Sender<Chunk>,
+    handle: Handle,
 }
 
 impl Chunks {
@@ -137,9 +169,14 @@ impl Chunks {
             return Ok(());
         }
         let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK * 2));
-        self.to
-            .blocking_send(chunk)
-            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+        match self
+            .handle
+            .block_on(tokio::time::timeout(SEND_TIMEOUT, self.to.send(Ok(chunk))))
+        {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(std::io::ErrorKind::BrokenPipe.into()),
+            Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+        }
     }
 }
 
@@ -162,7 +199,14 @@ impl std::io::Write for Chunks {
 /// do; numbers (a refund's `-5.5`) stay as they are.
 fn cell(field: String) -> String {
     let formula = field.starts_with(['=', '+', '-', '@', '\t', '\r']);
-    if formula && field.parse::<f64>().is_err() {
+    // A number: a sign, digits, at most one point (not `-inf` or `+NaN`,
+    // which a spreadsheet reads as formulas).
+    let digits = field.trim_start_matches(['+', '-']);
+    let number = field.len() - digits.len() == 1
+        && digits.chars().any(|c| c.is_ascii_digit())
+        && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && digits.matches('.').count() <= 1;
+    if formula && !number {
         format!("'{field}")
     } else {
         field
@@ -207,4 +251,28 @@ fn record(row: &ExportRow) -> [String; 23] {
         text(&row.revenue_currency),
         row.session_id.to_string(),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cell;
+
+    #[test]
+    fn formulas_are_quoted_and_numbers_are_not() {
+        for (field, shown) in [
+            ("=HYPERLINK(1)", "'=HYPERLINK(1)"),
+            ("@sum", "'@sum"),
+            ("-", "'-"),
+            ("-inf", "'-inf"),
+            ("+NaN", "'+NaN"),
+            ("+1abc", "'+1abc"),
+            ("--1", "'--1"),
+            ("-5.5", "-5.5"),
+            ("+1", "+1"),
+            ("/pricing", "/pricing"),
+            ("", ""),
+        ] {
+            assert_eq!(cell(field.to_string()), shown, "{field}");
+        }
+    }
 }

@@ -368,17 +368,28 @@ fn scan(
     sql: &mut Sql,
 ) -> rusqlite::Result<(String, String)> {
     let read = plan(conn, table, q)?;
+    Ok(scan_read(table, alias, read, q, sql))
+}
+
+/// [`scan`] with the read already planned.
+fn scan_read(
+    table: Table,
+    alias: char,
+    read: Read,
+    q: &Scoped<'_>,
+    sql: &mut Sql,
+) -> (String, String) {
     let (rows, rowids) = from(table, alias, read, sql);
     let site = sql.bind(q.site_id);
     let start = sql.bind(q.start_ms);
     let end = sql.bind(q.end_ms);
     let t = table.time();
-    Ok((
+    (
         rows,
         format!(
             "{rowids}{alias}.site_id = {site} AND {alias}.{t} >= {start} AND {alias}.{t} < {end}"
         ),
-    ))
+    )
 }
 
 fn buckets_json(buckets: &[Bucket]) -> String {
@@ -745,6 +756,7 @@ pub fn funnel_rows(
 
 /// One stored event as the export writes it (no visitor id).
 pub struct ExportRow {
+    pub id: i64,
     pub ts_ms: i64,
     pub kind: String,
     pub name: Option<String>,
@@ -766,51 +778,91 @@ pub struct ExportRow {
     pub session_id: i64,
 }
 
-/// The site's events in the range that `q.filters` keep, in the order they
-/// were stored; `each` returns `false` to stop.
-pub fn export_rows(
+/// Where an export has got to: its read, planned once, and the last row
+/// given.
+pub struct ExportPages {
+    read: Read,
+    after: Option<(i64, i64)>,
+}
+
+impl ExportPages {
+    pub fn new(conn: &Connection, q: &Scoped<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            read: plan(conn, Table::Events, q)?,
+            after: None,
+        })
+    }
+}
+
+/// The next page of at most `limit` of the site's events in the range that
+/// `q.filters` keep (empty at the end). Each page is its own statement,
+/// over by the time it returns: an export never holds a read snapshot (the
+/// WAL could not restart, a deleted salt's pages would stay in it) while
+/// its client reads. Read as one rowid run, the rows come as stored; read
+/// through the (site, time) index, in time order: both need no sort.
+pub fn export_page(
     conn: &Connection,
     q: &Scoped<'_>,
-    mut each: impl FnMut(ExportRow) -> bool,
-) -> rusqlite::Result<()> {
+    pages: &mut ExportPages,
+    limit: usize,
+) -> rusqlite::Result<Vec<ExportRow>> {
     let mut sql = Sql::default();
-    let (events, range) = scan(conn, Table::Events, 'e', q, &mut sql)?;
+    let (events, range) = scan_read(Table::Events, 'e', pages.read, q, &mut sql);
     sql.push(&format!(
-        "SELECT e.ts_ms, e.kind, e.name, e.hostname, e.path, e.referrer, e.source, e.channel, \
+        "SELECT e.id, e.ts_ms, e.kind, e.name, e.hostname, e.path, e.referrer, e.source, e.channel, \
          e.utm_source, e.utm_medium, e.utm_campaign, e.utm_term, e.utm_content, e.country, \
          e.browser, e.browser_major, e.os, e.device, e.screen_width, e.props, \
          e.revenue_amount, e.revenue_currency, e.session_id \
          FROM {events} WHERE {range}"
     ));
-    event_filters(q, &mut sql);
-    sql.push(" ORDER BY e.id");
-    let mut stmt = conn.prepare(&sql.text)?;
-    let mut rows = stmt.query(rusqlite::params_from_iter(sql.args.iter()))?;
-    while let Some(r) = rows.next()? {
-        let row = ExportRow {
-            ts_ms: r.get(0)?,
-            kind: r.get(1)?,
-            name: r.get(2)?,
-            hostname: r.get(3)?,
-            path: r.get(4)?,
-            referrer: r.get(5)?,
-            source: r.get(6)?,
-            channel: r.get(7)?,
-            utm: [r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?, r.get(12)?],
-            country: r.get(13)?,
-            browser: r.get(14)?,
-            browser_major: r.get(15)?,
-            os: r.get(16)?,
-            device: r.get(17)?,
-            screen_width: r.get(18)?,
-            props: r.get(19)?,
-            revenue_amount: r.get(20)?,
-            revenue_currency: r.get(21)?,
-            session_id: r.get(22)?,
-        };
-        if !each(row) {
-            break;
+    let by_id = matches!(pages.read, Read::Rowids(..));
+    if let Some((ts, id)) = pages.after {
+        let id = sql.bind(id);
+        if by_id {
+            sql.push(&format!(" AND e.id > {id}"));
+        } else {
+            let ts = sql.bind(ts);
+            sql.push(&format!(" AND (e.ts_ms, e.id) > ({ts}, {id})"));
         }
     }
-    Ok(())
+    event_filters(q, &mut sql);
+    let limit = sql.bind(limit as i64);
+    sql.push(if by_id {
+        " ORDER BY e.id"
+    } else {
+        " ORDER BY e.ts_ms, e.id"
+    });
+    sql.push(&format!(" LIMIT {limit}"));
+    let mut stmt = conn.prepare(&sql.text)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(sql.args.iter()))?;
+    let mut page = Vec::new();
+    while let Some(r) = rows.next()? {
+        let row = ExportRow {
+            id: r.get(0)?,
+            ts_ms: r.get(1)?,
+            kind: r.get(2)?,
+            name: r.get(3)?,
+            hostname: r.get(4)?,
+            path: r.get(5)?,
+            referrer: r.get(6)?,
+            source: r.get(7)?,
+            channel: r.get(8)?,
+            utm: [r.get(9)?, r.get(10)?, r.get(11)?, r.get(12)?, r.get(13)?],
+            country: r.get(14)?,
+            browser: r.get(15)?,
+            browser_major: r.get(16)?,
+            os: r.get(17)?,
+            device: r.get(18)?,
+            screen_width: r.get(19)?,
+            props: r.get(20)?,
+            revenue_amount: r.get(21)?,
+            revenue_currency: r.get(22)?,
+            session_id: r.get(23)?,
+        };
+        page.push(row);
+    }
+    if let Some(last) = page.last() {
+        pages.after = Some((last.ts_ms, last.id));
+    }
+    Ok(page)
 }
