@@ -806,8 +806,16 @@ pub fn export_page(
     pages: &mut ExportPages,
     limit: usize,
 ) -> rusqlite::Result<Vec<ExportRow>> {
+    let by_id = matches!(pages.read, Read::Rowids(..));
+    // Read as a rowid run, the next page's run starts after the last row:
+    // a range SQLite seeks to (a condition beside it would be a filter, and
+    // each page would scan the run from its start again).
+    let read = match (pages.read, pages.after) {
+        (Read::Rowids(a, b), Some((_, last))) => Read::Rowids(a.max(last.saturating_add(1)), b),
+        (read, _) => read,
+    };
     let mut sql = Sql::default();
-    let (events, range) = scan_read(Table::Events, 'e', pages.read, q, &mut sql);
+    let (events, range) = scan_read(Table::Events, 'e', read, q, &mut sql);
     sql.push(&format!(
         "SELECT e.id, e.ts_ms, e.kind, e.name, e.hostname, e.path, e.referrer, e.source, e.channel, \
          e.utm_source, e.utm_medium, e.utm_campaign, e.utm_term, e.utm_content, e.country, \
@@ -815,15 +823,13 @@ pub fn export_page(
          e.revenue_amount, e.revenue_currency, e.session_id \
          FROM {events} WHERE {range}"
     ));
-    let by_id = matches!(pages.read, Read::Rowids(..));
-    if let Some((ts, id)) = pages.after {
-        let id = sql.bind(id);
-        if by_id {
-            sql.push(&format!(" AND e.id > {id}"));
-        } else {
-            let ts = sql.bind(ts);
-            sql.push(&format!(" AND (e.ts_ms, e.id) > ({ts}, {id})"));
-        }
+    if let Some((ts, id)) = pages.after.filter(|_| !by_id) {
+        // Through the (site, time) index: from the last row's time on (a
+        // range of the index), then past the rows of that time already given.
+        let (ts, id) = (sql.bind(ts), sql.bind(id));
+        sql.push(&format!(
+            " AND e.ts_ms >= {ts} AND (e.ts_ms, e.id) > ({ts}, {id})"
+        ));
     }
     event_filters(q, &mut sql);
     let limit = sql.bind(limit as i64);
