@@ -693,6 +693,30 @@
     });
   }
 
+  // The period's raw events as the collector's CSV (admin tokens; a share
+  // token's 403 is said, not hidden).
+  $('export').addEventListener('click', function () {
+    var q = new URLSearchParams();
+    var p = common();
+    Object.keys(p).forEach(function (k) {
+      if (Array.isArray(p[k])) p[k].forEach(function (v) { q.append(k, v); });
+      else if (p[k] !== undefined && p[k] !== '') q.set(k, p[k]);
+    });
+    busy(1);
+    fetch('api/v1/export?' + q.toString(), { headers: { Authorization: 'Bearer ' + token } }).then(function (r) {
+      if (!r.ok) return r.json().catch(function () { return {}; }).then(function (b) { throw new Error(b.error || ('HTTP ' + r.status)); });
+      var name = /filename="([^"]+)"/.exec(r.headers.get('Content-Disposition') || '');
+      return r.blob().then(function (blob) {
+        var a = el('a', { href: URL.createObjectURL(blob), download: name ? name[1] : 'events.csv' });
+        document.body.appendChild(a);
+        a.click();
+        a.remove();
+        setTimeout(function () { URL.revokeObjectURL(a.href); }, 10000);
+      });
+    }).catch(function (e) { showError('Export: ' + e.message); })
+      .then(function () { busy(-1); });
+  });
+
   $('funnel-form').addEventListener('submit', function (e) {
     e.preventDefault();
     view.steps = $('steps').value.split('\n').map(function (s) { return s.trim(); }).filter(Boolean);

@@ -66,6 +66,12 @@ try {
     page.click('[data-panel="Sources"] button.more >> text=CSV'),
   ]);
   const csv = { name: download.suggestedFilename(), text: fs.readFileSync(await download.path(), 'utf8') };
+  // The period's raw events, as the collector exports them.
+  const [rawDownload] = await Promise.all([
+    page.waitForEvent('download'),
+    page.click('#export'),
+  ]);
+  const raw = { name: rawDownload.suggestedFilename(), text: fs.readFileSync(await rawDownload.path(), 'utf8') };
 
   // The Pages panel's Engagement tab (time on page, scroll depth), then back.
   const panelTable = (name) => page.evaluate((name) => {
@@ -228,7 +234,7 @@ try {
 
   console.log(JSON.stringify({
     landed, refused, before, filtered, reloaded, storage,
-    rangeNow, nextAtToday, csv, engagement, versions, browsers, funnel, rangeBefore, previous, back, other, unfiltered, goal, custom, refusedView,
+    rangeNow, nextAtToday, csv, raw, engagement, versions, browsers, funnel, rangeBefore, previous, back, other, unfiltered, goal, custom, refusedView,
     goalKeys, planValues, goalsTab, planValuesReloaded, propFiltered, live, months,
     cookies, errors: seen,
   }));

@@ -108,6 +108,24 @@ fn site_owner_reads_the_dashboard(flags: &[&str], ready: impl Fn(&Collector)) ->
         name.starts_with("localhost_source_") && name.ends_with(".csv"),
         "{report}"
     );
+    // The raw events: a header and the four events, in time order.
+    let raw = report["raw"]["text"].as_str().unwrap_or_default();
+    let lines: Vec<&str> = raw.lines().collect();
+    assert_eq!(lines.len(), 5, "{report}");
+    assert!(
+        lines[0].starts_with("time,kind,name,hostname,path"),
+        "{report}"
+    );
+    assert!(
+        lines[4].contains(",event,Purchase,localhost,/checkout,"),
+        "{report}"
+    );
+    assert!(
+        report["raw"]["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("localhost_") && n.ends_with(".csv")),
+        "{report}"
+    );
     // The Engagement tab: per page, its columns (what the browser's pings
     // gave is checked in tests/tests/sdk.rs; here the table's shape).
     let engagement = report["engagement"].as_array().cloned().unwrap_or_default();
