@@ -302,8 +302,6 @@ fn from_umami(o: &Map<String, Value>) -> Result<Incoming, WireError> {
         .filter(|w| (1..=MAX_SCREEN_WIDTH).contains(w));
     let payload = PayloadV1 {
         kind,
-        site: sites.remove(0),
-        url,
         referrer: text("referrer")
             .map(decode_once)
             .filter(|r| has_http_scheme(r)),
@@ -311,10 +309,7 @@ fn from_umami(o: &Map<String, Value>) -> Result<Incoming, WireError> {
         name: name.map(str::to_string),
         props: (!props.is_empty()).then_some(props),
         revenue,
-        event_id: None,
-        interactive: None,
-        engaged_ms: None,
-        scroll_depth: None,
+        ..PayloadV1::pageview(sites.remove(0), url)
     };
     payload.check_limits()?;
     Ok(Incoming::Event {
@@ -387,20 +382,13 @@ pub fn from_goatcounter(
     }
     let payload = PayloadV1 {
         kind: if event { Kind::Event } else { Kind::Pageview },
-        site: sites.remove(0),
-        url,
         referrer: get("r").filter(|r| has_http_scheme(r)).map(str::to_string),
         screen_width: get("s")
             .and_then(|s| s.split(',').next())
             .and_then(|w| w.trim().parse::<u32>().ok())
             .filter(|w| (1..=MAX_SCREEN_WIDTH).contains(w)),
         name: event.then(|| path.trim_start_matches('/').to_string()),
-        props: None,
-        revenue: None,
-        event_id: None,
-        interactive: None,
-        engaged_ms: None,
-        scroll_depth: None,
+        ..PayloadV1::pageview(sites.remove(0), url)
     };
     payload.check_limits()?;
     Ok(Incoming::Event {
