@@ -305,10 +305,28 @@
       $('board').hidden = false;
       ['site', 'period', 'nav'].forEach(function (id) { $(id).hidden = false; });
       showVolume(site);
+      keptFrom = site.kept_from || '';
       refresh();
     }).catch(function (e) {
       showLogin(e.status === 401 ? 'That token is not known to this collector (or its site was removed).' : e.message);
     });
+  }
+
+  // The oldest day the collector keeps (`--retention-days`), or ''.
+  var keptFrom = '';
+
+  // Says so when the period, or the one it is compared with, starts before
+  // the oldest day kept: those days count nothing, they were not empty.
+  function showKept(body) {
+    var p = $('kept');
+    var starts = [body.period, body.comparison && body.comparison.period]
+      .filter(function (x) { return x && x.from; })
+      .map(function (x) { return x.from; });
+    p.hidden = !keptFrom || !starts.some(function (from) { return from < keptFrom; });
+    if (!p.hidden) {
+      p.textContent = 'This collector keeps events from ' + keptFrom +
+        ' on; older ones were deleted, so days before it count nothing here (and in the comparison).';
+    }
   }
 
   function showVolume(site) {
@@ -458,6 +476,7 @@
       .then(function (body) {
         if (!current()) return;
         showRange(body.period);
+        showKept(body);
         renderCards(body, goals.length > 0);
         if (goals.length) conversionRate(current);
       }).catch(fail);

@@ -40,6 +40,9 @@ pub struct Config {
     pub read_timeout: std::time::Duration,
     /// Answer the stats API from ClickHouse, fed from SQLite (clickhouse/).
     pub clickhouse: Option<crate::clickhouse::ClickHouseConfig>,
+    /// Keep this many whole days before today (in each site's timezone);
+    /// older rows are deleted (retention.rs). `None`: kept for ever.
+    pub retention_days: Option<u32>,
 }
 
 /// The ClickHouse database used when none is named.
@@ -63,6 +66,7 @@ impl Default for Config {
             rollups: true,
             read_timeout: std::time::Duration::from_secs(DEFAULT_READ_TIMEOUT_SECS),
             clickhouse: None,
+            retention_days: None,
         }
     }
 }
@@ -125,7 +129,11 @@ pub struct Overrides {
     pub read_timeout_secs: Option<u64>,
     pub clickhouse: Option<String>,
     pub clickhouse_database: Option<String>,
+    pub retention_days: Option<u32>,
 }
+
+/// The longest retention (100 years): beyond it, leave it unset.
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
 
 /// The default of `read_timeout`: above the idle timeout of the load
 /// balancers that pool connections to a backend (AWS ALB 60 s, nginx's
@@ -156,6 +164,7 @@ pub struct FileConfig {
     /// ClickHouse's HTTP URL (`http://127.0.0.1:8123`).
     pub clickhouse: Option<String>,
     pub clickhouse_database: Option<String>,
+    pub retention_days: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -182,6 +191,8 @@ pub enum ConfigError {
     VolumeDrop,
     #[error("read timeout: must be between 1 and 3600 seconds")]
     ReadTimeout,
+    #[error("retention days: must be between 1 and 36500 (leave it unset to keep every event)")]
+    RetentionDays,
     #[error(
         "client ip header: {0:?} is not one of any, cf-connecting-ip, forwarded, x-forwarded-for, x-real-ip"
     )]
@@ -243,6 +254,10 @@ pub fn merge(over: Overrides, file: FileConfig) -> Result<Config, ConfigError> {
     if !(0.0..=100.0).contains(&volume_drop_percent) {
         return Err(ConfigError::VolumeDrop);
     }
+    let retention_days = over.retention_days.or(file.retention_days);
+    if retention_days.is_some_and(|d| !(1..=MAX_RETENTION_DAYS).contains(&d)) {
+        return Err(ConfigError::RetentionDays);
+    }
     let clickhouse = match over.clickhouse.or(file.clickhouse) {
         Some(url) if !url.trim().is_empty() => {
             let config = crate::clickhouse::ClickHouseConfig {
@@ -274,6 +289,7 @@ pub fn merge(over: Overrides, file: FileConfig) -> Result<Config, ConfigError> {
         rollups: d.rollups,
         read_timeout: read_timeout_secs.map_or(d.read_timeout, std::time::Duration::from_secs),
         clickhouse,
+        retention_days,
     })
 }
 
@@ -361,6 +377,34 @@ mod tests {
         };
         let err = merge(over, FileConfig::default()).unwrap_err().to_string();
         assert!(err.contains("ftp://nope"), "{err}");
+    }
+
+    #[test]
+    fn retention_comes_from_flags_then_file_and_is_bounded() {
+        let d = merge(Overrides::default(), FileConfig::default()).unwrap();
+        assert_eq!(d.retention_days, None);
+        let file: FileConfig = toml::from_str("retention_days = 400").unwrap();
+        assert_eq!(
+            merge(Overrides::default(), file.clone())
+                .unwrap()
+                .retention_days,
+            Some(400)
+        );
+        let over = Overrides {
+            retention_days: Some(30),
+            ..Overrides::default()
+        };
+        assert_eq!(merge(over, file).unwrap().retention_days, Some(30));
+        for bad in [0, MAX_RETENTION_DAYS + 1] {
+            let over = Overrides {
+                retention_days: Some(bad),
+                ..Overrides::default()
+            };
+            assert!(matches!(
+                merge(over, FileConfig::default()),
+                Err(ConfigError::RetentionDays)
+            ));
+        }
     }
 
     #[test]

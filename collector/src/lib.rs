@@ -15,6 +15,7 @@ pub mod error;
 pub mod geo;
 pub mod ingest;
 pub mod metrics;
+pub mod retention;
 pub mod salts;
 pub mod sessions;
 pub mod sites;
@@ -24,6 +25,7 @@ pub mod volume;
 
 use std::ops::Deref;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -69,6 +71,9 @@ pub struct Inner {
     pub recent_ids: RecentEventIds,
     /// Upkeep rounds so far.
     rounds: std::sync::atomic::AtomicU64,
+    /// Salts or rows past the retention period were deleted, and the WAL
+    /// still holds older copies of them (emptied at the next round).
+    wal_to_empty: AtomicBool,
     /// Stats sums of days not rolled up yet, shared by nearby requests.
     pub live: Arc<stats::rollup::Live>,
     /// With `--clickhouse`: what copies rows there (and its client, which
@@ -224,6 +229,7 @@ impl AppState {
                     metrics.clone(),
                     clock.clone(),
                     config.session_timeout.as_millis() as i64,
+                    config.retention_days,
                 ));
                 clickhouse::ship::spawn(Arc::downgrade(&shipper)).map_err(StartError::Thread)?;
                 Some(shipper)
@@ -251,6 +257,7 @@ impl AppState {
             bot_rules,
             recent_ids: RecentEventIds::new(RECENT_EVENT_ID_TTL_MS, 200_000),
             rounds: std::sync::atomic::AtomicU64::new(0),
+            wal_to_empty: AtomicBool::new(false),
             live: Arc::default(),
             analytics,
         })))
@@ -277,17 +284,66 @@ impl AppState {
             .await?;
         if deleted > 0 {
             tracing::info!(deleted, "expired salts deleted");
+            self.wal_to_empty.store(true, Ordering::Release);
         }
         let live = self.sessions.sweep(now.as_millisecond());
         self.metrics.live_sessions.set(live as i64);
+        let round = self
+            .rounds
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // The first round and then every minute: deleted before rolled up.
+        if round % 12 == 0 && self.retain().await? > 0 {
+            self.wal_to_empty.store(true, Ordering::Release);
+        }
+        // What was deleted must not stay in the WAL's older frames.
+        if self.wal_to_empty.load(Ordering::Acquire) {
+            let emptied = self.store.maintain(store::empty_wal).await?;
+            self.wal_to_empty.store(!emptied, Ordering::Release);
+        }
         if self.config.rollups {
             // Every 60th round (5 minutes) walks each site's whole history.
-            let round = self
-                .rounds
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             self.roll_up(ROLLUP_DAYS_PER_ROUND, round % 60 == 0).await?;
         }
         Ok(())
+    }
+
+    /// Deletes what each site recorded before its retention horizon
+    /// (`--retention-days`; retention.rs), a slice at a time on the writer;
+    /// how many rows. The round that calls it empties the WAL after; ClickHouse's
+    /// copies go in the shipper's next prune.
+    pub async fn retain(&self) -> Result<usize, StartError> {
+        let Some(days) = self.config.retention_days else {
+            return Ok(0);
+        };
+        let now = self.clock.now();
+        let mut total = 0;
+        for site in self.sites.all() {
+            let Some(h) = retention::horizon(&site, now, days) else {
+                continue;
+            };
+            loop {
+                let n = self
+                    .store
+                    .maintain(move |conn| retention::delete_slice(conn, &h))
+                    .await?;
+                total += n;
+                self.metrics.retention_deleted.inc_by(n as u64);
+                // Below a slice in all: none of the tables has more.
+                if n < retention::SLICE {
+                    break;
+                }
+            }
+            // Sums of a deleted day kept from before are not answered.
+            self.live.forget_before(site.id, h.day);
+        }
+        if total > 0 {
+            tracing::info!(
+                deleted = total,
+                days,
+                "rows older than the retention period deleted"
+            );
+        }
+        Ok(total)
     }
 
     /// Copies every committed row not yet in ClickHouse there, on the

@@ -165,6 +165,11 @@ struct ServeArgs {
     /// [default: tallymark].
     #[arg(long, env = "TALLYMARK_CLICKHOUSE_DATABASE", value_name = "NAME")]
     clickhouse_database: Option<String>,
+    /// Delete events, visits and their daily sums older than this many whole
+    /// days before today (in each site's timezone), in SQLite and ClickHouse,
+    /// within minutes of them falling out. Off by default: everything is kept.
+    #[arg(long, env = "TALLYMARK_RETENTION_DAYS", value_name = "DAYS")]
+    retention_days: Option<u32>,
 }
 
 #[derive(Args)]
@@ -276,6 +281,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             read_timeout_secs: args.read_timeout_secs,
             clickhouse: args.clickhouse,
             clickhouse_database: args.clickhouse_database,
+            retention_days: args.retention_days,
         },
         file,
     )?;

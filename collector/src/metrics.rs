@@ -57,6 +57,8 @@ pub struct Metrics {
     /// answered from SQLite).
     pub clickhouse_queries: Counter,
     pub clickhouse_query_failures: Counter,
+    /// SQLite rows deleted past `--retention-days`.
+    pub retention_deleted: Counter,
 }
 
 impl Default for Metrics {
@@ -84,6 +86,7 @@ impl Metrics {
         let clickhouse_failures = Counter::default();
         let clickhouse_queries = Counter::default();
         let clickhouse_query_failures = Counter::default();
+        let retention_deleted = Counter::default();
         registry.register(
             "events_accepted",
             "Events committed to storage",
@@ -164,6 +167,11 @@ impl Metrics {
             "Stats queries ClickHouse failed (answered from SQLite instead)",
             clickhouse_query_failures.clone(),
         );
+        registry.register(
+            "retention_deleted_rows",
+            "SQLite rows (events, visits, engagement, daily sums) deleted as older than --retention-days",
+            retention_deleted.clone(),
+        );
         Self {
             registry,
             accepted,
@@ -182,6 +190,7 @@ impl Metrics {
             clickhouse_failures,
             clickhouse_queries,
             clickhouse_query_failures,
+            retention_deleted,
         }
     }
 

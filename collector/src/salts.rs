@@ -101,7 +101,8 @@ impl Salts {
     }
 
     /// Creates today's and tomorrow's salts for every site ahead of need, and
-    /// deletes every expired salt. Returns how many were deleted.
+    /// deletes every expired salt. Returns how many were deleted (then the
+    /// caller empties the WAL: `store::empty_wal`).
     pub async fn rotate(
         &self,
         store: &Store,
@@ -139,10 +140,7 @@ impl Salts {
         }
         let deleted = store
             .maintain(move |conn| {
-                let n = conn.execute("DELETE FROM salts WHERE expires_ms <= ?1", [now_ms])?;
-                // Old copies of the deleted pages must not linger in the WAL.
-                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-                Ok(n)
+                conn.execute("DELETE FROM salts WHERE expires_ms <= ?1", [now_ms])
             })
             .await?;
         if let Ok(mut map) = self.map.write() {

@@ -468,3 +468,80 @@ async fn emptied_tables_are_filled_again() {
     .unwrap();
     assert_eq!(count(), 5);
 }
+
+/// `--retention-days` deletes from ClickHouse what it deletes from SQLite
+/// (events by time, visits by start, per site at its own local midnight),
+/// and nothing kept.
+#[tokio::test]
+async fn past_the_retention_period_rows_leave_clickhouse_too() {
+    let server = ClickHouseServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        retention_days: Some(10),
+        ..config(&dir, &server, "retention")
+    };
+    let (state, token, clock) = open(config);
+    // Two visits on 04-01, three on 04-20.
+    for i in 0..2 {
+        assert_eq!(
+            beacon(&state, &format!("203.0.113.{i}")).await,
+            StatusCode::ACCEPTED
+        );
+    }
+    clock.set("2026-04-20T10:00:00Z".parse().unwrap());
+    for i in 0..3 {
+        assert_eq!(
+            beacon(&state, &format!("198.51.100.{i}")).await,
+            StatusCode::ACCEPTED
+        );
+    }
+    state.ship_all().await.unwrap();
+    let shipper = state.analytics.clone().unwrap();
+    let count = |table: &str| {
+        let rows = shipper
+            .ch
+            .rows(&format!("SELECT count() FROM {}", shipper.ch.table(table)))
+            .unwrap();
+        tallymark_collector::clickhouse::int(&rows[0][0])
+    };
+    assert_eq!(count("events"), 5);
+    // The 04-01 visits are over: final rows in `visits`.
+    assert_eq!(count("visits"), 2);
+
+    // 04-25: the site keeps 04-15 and after.
+    clock.set("2026-04-25T10:00:00Z".parse().unwrap());
+    assert_eq!(state.retain().await.unwrap(), 4, "2 events, 2 visits");
+    state.ship_all().await.unwrap();
+    shipper.prune().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    // The three of 04-20 are over now too, and shipped as such.
+    while count("events") > 3 || count("visits") > 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still there after 30 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!((count("events"), count("visits")), (3, 3));
+    let filtered = |date: &str| {
+        format!(
+            "breakdown?site=shop.example&period=day&date={date}&property=page\
+             &metrics=visitors,pageviews&filter=browser%3D%3Dfirefox"
+        )
+    };
+    let asked = state.metrics.clickhouse_queries.get();
+    let (status, old) = stats(&state, &token, &filtered("2026-04-01")).await;
+    assert_eq!(
+        (status, &old["results"]),
+        (StatusCode::OK, &serde_json::json!([])),
+        "{old}"
+    );
+    let (status, new) = stats(&state, &token, &filtered("2026-04-20")).await;
+    assert_eq!(status, StatusCode::OK, "{new}");
+    assert_eq!(new["results"][0]["visitors"], 3, "{new}");
+    assert_eq!(
+        state.metrics.clickhouse_queries.get(),
+        asked + 2,
+        "ClickHouse answered"
+    );
+}

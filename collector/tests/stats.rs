@@ -2270,9 +2270,9 @@ async fn sites_list_the_token_s_sites_with_their_volume_drop() {
     assert_eq!(
         v,
         json!({"sites": [
-            {"domain": "drop.example", "timezone": "UTC",
+            {"domain": "drop.example", "timezone": "UTC", "kept_from": null,
              "volume": {"last_24h": 10, "previous_24h": 120, "dropped_percent": 91.7}},
-            {"domain": "ok.example", "timezone": "UTC",
+            {"domain": "ok.example", "timezone": "UTC", "kept_from": null,
              "volume": {"last_24h": 10, "previous_24h": 0, "dropped_percent": null}},
         ]})
     );
@@ -3049,4 +3049,186 @@ async fn time_on_page_and_scroll_depth_per_page() {
         .get("/api/v1/stats/breakdown?site_id=read.example&period=day&date=2026-03-28&property=event:page&metrics=time_on_page")
         .await;
     assert_eq!(r["results"][0], json!({"page": "/a", "time_on_page": 60}));
+}
+
+/// `--retention-days`: a site's rows from before its local midnight N days
+/// ago go (events, visits, engagement, rollups), every answer about a day
+/// kept is unchanged, and deleted event ids are never given again.
+#[tokio::test]
+async fn past_the_retention_period_rows_go_and_kept_days_answer_the_same() {
+    let h = harness().await;
+    let kept_periods = [
+        "period=day&date=2026-03-29",
+        "period=day&date=2026-03-30",
+        "period=custom&from=2026-03-29&to=2026-03-30",
+    ];
+    // About kept days only (a comparison would reach back into 03-28).
+    let kept: Vec<String> = comparison_queries()
+        .into_iter()
+        .filter(|q| kept_periods.iter().any(|p| q.contains(&format!("{p}&"))))
+        .map(|q| q.replace("&compare=previous_period", ""))
+        .collect();
+    assert!(kept.len() > 100, "{}", kept.len());
+    let raw_state = without_rollups(&h);
+    let before_raw = answers_of(&h, &raw_state, &kept).await;
+    // Ten days later, every day rolled up.
+    h.clock.set("2026-04-08T10:00:00Z".parse().unwrap());
+    while h.state.roll_up(1000, true).await.unwrap() > 0 {}
+    let before = answers_of(&h, &h.state, &kept).await;
+    assert_eq!(before, before_raw);
+
+    let conn = rusqlite::Connection::open(h.state.store.path()).unwrap();
+    let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+    let newest_id = count("SELECT MAX(id) FROM events");
+    // Berlin keeps from 03-29 00:00 CET, the UTC site from 03-29 00:00 UTC.
+    let old_events = "SELECT COUNT(*) FROM events WHERE ts_ms < 1774738800000 \
+                      OR (site_id = 2 AND ts_ms < 1774742400000)";
+    let old_sessions = "SELECT COUNT(*) FROM sessions WHERE started_ms < 1774738800000 \
+                        OR (site_id = 2 AND started_ms < 1774742400000)";
+    let (events, old, old_visits) = (
+        count("SELECT COUNT(*) FROM events"),
+        count(old_events),
+        count(old_sessions),
+    );
+    assert!(
+        old > 0 && old_visits > 0 && events > old,
+        "{events} {old} {old_visits}"
+    );
+    assert!(count("SELECT COUNT(*) FROM rollup_days WHERE day < '2026-03-29'") > 0);
+
+    let state = AppState::open(
+        Config {
+            retention_days: Some(10),
+            ..h.state.config.clone()
+        },
+        h.clock.clone(),
+    )
+    .unwrap();
+    let v = answers_of(&h, &state, &["/api/v1/sites".to_string()]).await;
+    let kept_from: Vec<_> = v[0]["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["domain"].clone(), s["kept_from"].clone()))
+        .collect();
+    assert_eq!(
+        kept_from,
+        [
+            (json!(BERLIN), json!("2026-03-29")),
+            (json!(UTC_SITE), json!("2026-03-29"))
+        ]
+    );
+    let deleted = state.retain().await.unwrap();
+    assert!(deleted as i64 >= old + old_visits, "{deleted}");
+    assert_eq!(count(old_events), 0);
+    assert_eq!(count(old_sessions), 0);
+    assert_eq!(count("SELECT COUNT(*) FROM events"), events - old);
+    for table in ["rollup_days", "rollup_events", "rollup_sessions"] {
+        let sql = format!("SELECT COUNT(*) FROM {table} WHERE day < '2026-03-29'");
+        assert_eq!(count(&sql), 0, "{table}");
+        let sql = format!("SELECT COUNT(*) FROM {table} WHERE day >= '2026-03-29'");
+        assert!(count(&sql) > 0, "{table}");
+    }
+    assert_eq!(
+        state.retain().await.unwrap(),
+        0,
+        "a second pass finds nothing"
+    );
+
+    // The kept days answer exactly as before, from rollups and raw rows.
+    assert_eq!(answers_of(&h, &state, &kept).await, before);
+    assert_eq!(answers_of(&h, &raw_state, &kept).await, before_raw);
+    // The deleted day answers nothing, rolled or not.
+    for s in [&state, &raw_state] {
+        let q = [
+            agg(BERLIN, "period=day&date=2026-03-28"),
+            format!(
+                "/api/v1/stats/breakdown?site={BERLIN}&period=day&date=2026-03-28&property=page"
+            ),
+        ];
+        let v = answers_of(&h, s, &q).await;
+        assert_eq!(v[0]["results"]["visitors"], 0, "{}", v[0]);
+        assert_eq!(v[0]["results"]["pageviews"], 0, "{}", v[0]);
+        assert_eq!(v[0]["results"]["visits"], 0, "{}", v[0]);
+        assert_eq!(v[1]["results"], json!([]), "{}", v[1]);
+    }
+
+    // After the data set's last day (in October), with one day kept:
+    // nothing is left, and a new event takes an id never used before.
+    h.clock.set("2026-11-01T10:00:00Z".parse().unwrap());
+    let one_day = AppState::open(
+        Config {
+            retention_days: Some(1),
+            ..h.state.config.clone()
+        },
+        h.clock.clone(),
+    )
+    .unwrap();
+    assert!(one_day.retain().await.unwrap() > 0);
+    for table in [
+        "events",
+        "sessions",
+        "rollup_days",
+        "rollup_events",
+        "rollup_sessions",
+    ] {
+        assert_eq!(
+            count(&format!("SELECT COUNT(*) FROM {table}")),
+            0,
+            "{table}"
+        );
+    }
+    beacon_at(
+        &h,
+        "2026-11-01T10:00:00Z",
+        0,
+        "203.0.113.9",
+        r#"{"kind":"pageview","site":"utc.example","url":"https://utc.example/new"}"#,
+    )
+    .await;
+    assert!(count("SELECT MIN(id) FROM events") > newest_id);
+    let v = h
+        .get(&agg(
+            UTC_SITE,
+            "period=day&date=2026-11-01&metrics=pageviews",
+        ))
+        .await;
+    assert_eq!(v["results"]["pageviews"], 1, "{v}");
+}
+
+/// Engagement rows go with their day too.
+#[tokio::test]
+async fn past_the_retention_period_engagement_goes_too() {
+    let h = harness_with(&[("read.example", "UTC")], &[]).await;
+    for day in ["2026-03-01", "2026-03-20"] {
+        let view = r#"{"kind":"pageview","site":"read.example","url":"https://read.example/a"}"#;
+        let read = r#"{"kind":"engagement","site":"read.example","url":"https://read.example/a","engaged_ms":60000,"scroll_depth":50}"#;
+        beacon_at(&h, &format!("{day}T10:00:00Z"), 0, "203.0.113.5", view).await;
+        beacon_at(&h, &format!("{day}T10:01:00Z"), 0, "203.0.113.5", read).await;
+    }
+    let conn = rusqlite::Connection::open(h.state.store.path()).unwrap();
+    let count = |table: &str| -> i64 {
+        conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!((count("events"), count("engagements")), (2, 2));
+    h.clock.set("2026-03-25T08:00:00Z".parse().unwrap());
+    let state = AppState::open(
+        Config {
+            retention_days: Some(10),
+            ..h.state.config.clone()
+        },
+        h.clock.clone(),
+    )
+    .unwrap();
+    // The first round of upkeep applies it.
+    state.maintain().await.unwrap();
+    assert_eq!(
+        (count("events"), count("sessions"), count("engagements")),
+        (1, 1, 1)
+    );
+    let kept: i64 = conn
+        .query_row("SELECT MIN(ts_ms) FROM engagements", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(kept, 1_774_000_860_000, "2026-03-20T10:01:00Z");
 }

@@ -52,6 +52,7 @@ try {
         realtime: document.getElementById('realtime').textContent,
         filters: [...document.querySelectorAll('#filters button')].map((b) => b.textContent),
         volume: document.getElementById('volume').hidden ? null : document.getElementById('volume').textContent,
+        kept: document.getElementById('kept').hidden ? null : document.getElementById('kept').textContent,
         search: location.search,
       };
     });

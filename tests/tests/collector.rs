@@ -306,6 +306,82 @@ fn raw_ips_never_reach_disk_or_logs_and_no_cookie_is_set() {
     );
 }
 
+/// `serve --retention-days 30` on a database with older rows: they are
+/// deleted at start (events and their visit), their bytes leave every file
+/// in the data directory (the WAL included), and newer events stay.
+#[test]
+fn rows_past_the_retention_period_leave_the_disk() {
+    let page = |p: &str| {
+        format!(r#"{{"kind":"pageview","site":"localhost","url":"http://localhost/{p}"}}"#)
+    };
+    let collector = Collector::start();
+    for p in ["retired-page-a", "retired-page-b"] {
+        let (status, head) = collector
+            .post("/api/event", &page(p), &[("User-Agent", FIREFOX)])
+            .unwrap();
+        assert_eq!(status, 202, "{head}");
+    }
+    let data = collector.kill();
+    // As if recorded 40 days ago.
+    let conn = rusqlite::Connection::open(data.path().join("tallymark.sqlite3")).unwrap();
+    conn.pragma_update(None, "secure_delete", "ON").unwrap();
+    // The rows stay in the WAL's frames too: nothing copies them back.
+    conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+    let back = 40 * 86_400_000_i64;
+    conn.execute("UPDATE events SET ts_ms = ts_ms - ?1", [back])
+        .unwrap();
+    conn.execute(
+        "UPDATE sessions SET started_ms = started_ms - ?1, last_ms = last_ms - ?1",
+        [back],
+    )
+    .unwrap();
+    // Not closed (closing would copy the WAL back and delete it), as a
+    // crash leaves it.
+    std::mem::forget(conn);
+    assert!(
+        data.path()
+            .join("tallymark.sqlite3-wal")
+            .metadata()
+            .unwrap()
+            .len()
+            > 0
+    );
+
+    let collector = Collector::serve(data, &["--retention-days", "30"]);
+    let (status, head) = collector
+        .post("/api/event", &page("kept-page"), &[("User-Agent", FIREFOX)])
+        .unwrap();
+    assert_eq!(status, 202, "{head}");
+    let needle = b"retired-page";
+    let holding = || -> Vec<String> {
+        walk(collector.data.path())
+            .into_iter()
+            .filter(|f| {
+                std::fs::read(f).is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
+            })
+            .map(|f| f.display().to_string())
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !holding().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "after 20 s {:?} still hold the deleted pages",
+            holding()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let paths = collector.query::<String>("SELECT path FROM events");
+    assert_eq!(paths, [["/kept-page".to_string()]]);
+    let visits = collector.query::<i64>("SELECT COUNT(*) FROM sessions");
+    assert_eq!(visits, [[1]]);
+    assert_eq!(
+        collector.metric("tallymark_retention_deleted_rows_total"),
+        Some(3.0),
+        "two events, one visit"
+    );
+}
+
 #[test]
 fn the_bots_command_explains_each_line() {
     let mut child = Command::new(bin())

@@ -19,10 +19,13 @@ fn a_site_owner_reads_and_filters_the_numbers_in_the_dashboard() {
 
 /// The same, with ClickHouse answering what the daily rollups cannot
 /// (the filtered panels, goals, properties, realtime): the same numbers.
+/// With 10 days kept, the board (30 days) says that older days count
+/// nothing.
 #[test]
 fn the_dashboard_shows_the_same_numbers_with_clickhouse() {
     let server = clickhouse_server::ClickHouseServer::start();
-    let c = site_owner_reads_the_dashboard(&["--clickhouse", &server.url], |c| c.wait_shipped(4.0));
+    let flags = ["--clickhouse", &server.url, "--retention-days", "10"];
+    let c = site_owner_reads_the_dashboard(&flags, |c| c.wait_shipped(4.0));
     let asked = c
         .metric("tallymark_clickhouse_queries_total")
         .unwrap_or(0.0);
@@ -182,6 +185,20 @@ fn site_owner_reads_the_dashboard(flags: &[&str], ready: impl Fn(&Collector)) ->
         "{before}"
     );
     assert_eq!(before["volume"], Value::Null);
+    if flags.contains(&"--retention-days") {
+        // The site's timezone: UTC (`site add` without one).
+        let today = jiff::Timestamp::now()
+            .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+            .date();
+        let kept_from = (today - jiff::ToSpan::days(10)).to_string();
+        let note = before["kept"].as_str().unwrap_or_default();
+        assert!(
+            note.contains(&format!("keeps events from {kept_from} on")),
+            "{before}"
+        );
+    } else {
+        assert_eq!(before["kept"], Value::Null, "{before}");
+    }
 
     // Filtered by Google: one visitor, one pageview, the purchase.
     let filtered = &report["filtered"];

@@ -38,6 +38,8 @@ pub enum ShipError {
     Sqlite(#[from] rusqlite::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Sites(#[from] crate::sites::SiteError),
     #[error(
         "clickhouse holds events up to id {clickhouse}, but this SQLite database's newest \
          is {sqlite} (a restored backup, or another collector's database): drop the \
@@ -135,6 +137,8 @@ pub struct Shipper {
     clock: Arc<dyn Clock>,
     /// The session timeout: a visit idle longer is over.
     timeout_ms: i64,
+    /// `--retention-days`: older rows are deleted here too.
+    retention_days: Option<u32>,
     position: Mutex<Position>,
     /// The last round worked and left nothing behind: ClickHouse holds
     /// what SQLite holds (but for what arrived since).
@@ -148,6 +152,7 @@ impl Shipper {
         metrics: Arc<Metrics>,
         clock: Arc<dyn Clock>,
         timeout_ms: i64,
+        retention_days: Option<u32>,
     ) -> Self {
         Self {
             ch,
@@ -155,6 +160,7 @@ impl Shipper {
             metrics,
             clock,
             timeout_ms,
+            retention_days,
             position: Mutex::new(Position {
                 shipped: None,
                 closed: None,
@@ -200,14 +206,64 @@ impl Shipper {
         result
     }
 
-    /// Deletes the rows of removed sites from ClickHouse now (the shipper
-    /// does it on start and every few minutes). ClickHouse applies the
-    /// deletion in the background, within seconds.
+    /// Deletes the rows of removed sites, and those past the retention
+    /// period, from ClickHouse now (the shipper does it on start and every
+    /// few minutes). ClickHouse applies the deletion in the background,
+    /// within seconds.
     pub fn prune(&self) -> Result<(), ShipError> {
         // Held: not while a batch of a site being removed is on its way.
         let _pos = self.position.lock().unwrap_or_else(|p| p.into_inner());
         let conn = crate::store::schema::open_reader(&self.db)?;
-        prune_removed_sites(&self.ch, &conn)
+        prune_removed_sites(&self.ch, &conn)?;
+        self.prune_past_retention(&conn)
+    }
+
+    /// Deletes what each site recorded before its retention horizon
+    /// (retention.rs), as SQLite does: events by time, visits by start.
+    fn prune_past_retention(&self, conn: &Connection) -> Result<(), ShipError> {
+        let Some(days) = self.retention_days else {
+            return Ok(());
+        };
+        let now = self.clock.now();
+        let horizons: Vec<_> = crate::sites::list(conn)?
+            .iter()
+            .filter_map(|site| crate::retention::horizon(site, now, days))
+            .collect();
+        if horizons.is_empty() {
+            return Ok(());
+        }
+        for (table, time) in [
+            ("events", "ts_ms"),
+            ("visits", "started_ms"),
+            ("open_visits", "started_ms"),
+        ] {
+            let old = horizons
+                .iter()
+                .map(|h| format!("(site_id = {} AND {time} < {})", h.site_id, h.from_ms))
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            if mutation_running(&self.ch, table)? {
+                continue;
+            }
+            let found = self.ch.rows(&format!(
+                "SELECT count() FROM {} WHERE {old}",
+                self.ch.table(table)
+            ))?;
+            let found = found.first().and_then(|r| r.first()).map_or(0, int);
+            if found > 0 {
+                tracing::info!(
+                    rows = found,
+                    table,
+                    days,
+                    "deleting rows older than the retention period from clickhouse"
+                );
+                self.ch.execute(&format!(
+                    "ALTER TABLE {} DELETE WHERE {old}",
+                    self.ch.table(table)
+                ))?;
+            }
+        }
+        Ok(())
     }
 
     /// Ships until caught up; returns how many events it sent.
@@ -253,6 +309,7 @@ impl Shipper {
         };
         if look_again {
             prune_removed_sites(&self.ch, conn)?;
+            self.prune_past_retention(conn)?;
             drop_old_open_visits(&self.ch, self.clock.now_ms())?;
             pos.since_prune = 0;
         }
@@ -454,14 +511,7 @@ fn prune_removed_sites(ch: &ClickHouse, conn: &Connection) -> Result<(), ShipErr
     // database, a wrong `--data`) and is never touched.
     let given: i64 = conn.query_row("SELECT last FROM site_ids", [], |r| r.get(0))?;
     for table in ["events", "visits", "open_visits"] {
-        // A deletion rewrites the table's parts in the background: never a
-        // second while one runs.
-        let running = ch.rows(&format!(
-            "SELECT count() FROM system.mutations WHERE database = {} AND table = {} AND is_done = 0",
-            lit(&ch.database),
-            lit(table)
-        ))?;
-        if running.first().and_then(|r| r.first()).map_or(0, int) > 0 {
+        if mutation_running(ch, table)? {
             continue;
         }
         let gone: Vec<String> = ch
@@ -481,6 +531,17 @@ fn prune_removed_sites(ch: &ClickHouse, conn: &Connection) -> Result<(), ShipErr
         }
     }
     Ok(())
+}
+
+/// Whether a deletion of `table` is still being applied: it rewrites the
+/// table's parts in the background, so never a second while one runs.
+fn mutation_running(ch: &ClickHouse, table: &str) -> Result<bool, ShipError> {
+    let running = ch.rows(&format!(
+        "SELECT count() FROM system.mutations WHERE database = {} AND table = {} AND is_done = 0",
+        lit(&ch.database),
+        lit(table)
+    ))?;
+    Ok(running.first().and_then(|r| r.first()).map_or(0, int) > 0)
 }
 
 fn push_line(out: &mut String, obj: Map<String, Value>) {

@@ -373,9 +373,14 @@ async fn sites(
                 continue;
             }
             let v = crate::volume::check(&conn, &site, now_ms, state.config.volume_drop_percent)?;
+            let kept_from = state.config.retention_days.and_then(|days| {
+                let now = jiff::Timestamp::from_millisecond(now_ms).ok()?;
+                Some(crate::retention::horizon(&site, now, days)?.day.to_string())
+            });
             sites.push(SiteInfo {
                 domain: site.domain.clone(),
                 timezone: site.timezone.clone(),
+                kept_from,
                 volume: VolumeInfo {
                     last_24h: v.last_24h,
                     previous_24h: v.previous_24h,
@@ -1092,6 +1097,10 @@ pub struct SiteInfo {
     pub domain: String,
     /// IANA timezone: the site's days.
     pub timezone: String,
+    /// The oldest local day kept (`serve --retention-days`): what the site
+    /// recorded before it was deleted, and answers about those days count
+    /// nothing. Null when everything is kept.
+    pub kept_from: Option<String>,
     pub volume: VolumeInfo,
 }
 

@@ -648,6 +648,13 @@ pub struct Live {
 }
 
 impl Live {
+    /// Drops the sums of `site_id`'s days before `day` (their rows were
+    /// deleted: retention.rs).
+    pub fn forget_before(&self, site_id: i64, day: Date) {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        slots.retain(|(site, date), _| *site != site_id || *date >= day);
+    }
+
     fn get(&self, at: &At<'_>, day: Day) -> rusqlite::Result<(EventDay, SessionDay)> {
         self.refresh(at, day, true)
     }

@@ -589,6 +589,31 @@ fn write_events(
     Ok(outcomes)
 }
 
+/// Copies the WAL back into the database and empties the file, after rows
+/// that must not stay on disk were deleted (expired salts, rows past the
+/// retention period): the frames written before the deletion still hold
+/// them, and a WAL that restarts overwrites them only as far as it grows
+/// again. `false` when a reader in the middle of a query kept it from
+/// finishing (the next upkeep round tries again); it waits for one at most
+/// a quarter second, since ingest batches queue behind it. Run it on the
+/// writer ([`Store::maintain`]).
+pub fn empty_wal(conn: &mut Connection) -> rusqlite::Result<bool> {
+    conn.busy_timeout(Duration::from_millis(250))?;
+    let busy = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+        r.get::<_, i64>(0)
+    });
+    conn.busy_timeout(Duration::from_secs(5))?;
+    match busy {
+        Ok(busy) => Ok(busy == 0),
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::DatabaseBusy =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Empties the WAL into the (deleted or moved) database file this process
 /// has open, so the `-wal` file left at the path is empty: a database put
 /// there later (a restored backup) is not overwritten with the old file's
