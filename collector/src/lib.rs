@@ -71,6 +71,8 @@ pub struct Inner {
     pub recent_ids: RecentEventIds,
     /// Upkeep rounds so far.
     rounds: std::sync::atomic::AtomicU64,
+    /// The last retention pass stopped before it was done.
+    retention_backlog: AtomicBool,
     /// Salts or rows past the retention period were deleted, and the WAL
     /// still holds older copies of them (emptied at the next round).
     wal_to_empty: AtomicBool,
@@ -258,6 +260,7 @@ impl AppState {
             recent_ids: RecentEventIds::new(RECENT_EVENT_ID_TTL_MS, 200_000),
             rounds: std::sync::atomic::AtomicU64::new(0),
             wal_to_empty: AtomicBool::new(false),
+            retention_backlog: AtomicBool::new(false),
             live: Arc::default(),
             analytics,
         })))
@@ -291,8 +294,10 @@ impl AppState {
         let round = self
             .rounds
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        // The first round and then every minute: deleted before rolled up.
-        if round % 12 == 0 && self.retain().await? > 0 {
+        // The first round, every minute, and every round while a backlog
+        // lasts: deleted before rolled up.
+        let backlog = self.retention_backlog.load(Ordering::Acquire);
+        if (round % 12 == 0 || backlog) && self.retain().await? > 0 {
             self.wal_to_empty.store(true, Ordering::Release);
         }
         // What was deleted must not stay in the WAL's older frames.
@@ -308,19 +313,25 @@ impl AppState {
     }
 
     /// Deletes what each site recorded before its retention horizon
-    /// (`--retention-days`; retention.rs), a slice at a time on the writer;
-    /// how many rows. The round that calls it empties the WAL after; ClickHouse's
-    /// copies go in the shipper's next prune.
+    /// (`--retention-days`; retention.rs), a slice at a time on the writer,
+    /// for at most [`retention::ROUND`] (a backlog, such as a first pass over
+    /// years of rows, goes on in the next upkeep rounds: `retention_backlog`);
+    /// how many rows. The round that calls it empties the WAL after;
+    /// ClickHouse's copies go in the shipper's next prune.
     pub async fn retain(&self) -> Result<usize, StartError> {
         let Some(days) = self.config.retention_days else {
             return Ok(0);
         };
         let now = self.clock.now();
+        let started = Instant::now();
         let mut total = 0;
-        for site in self.sites.all() {
+        let mut backlog = false;
+        'sites: for site in self.sites.all() {
             let Some(h) = retention::horizon(&site, now, days) else {
                 continue;
             };
+            // Sums of a deleted day kept from before are not answered.
+            self.live.forget_before(site.id, h.day);
             loop {
                 let n = self
                     .store
@@ -332,10 +343,14 @@ impl AppState {
                 if n < retention::SLICE {
                     break;
                 }
+                if started.elapsed() >= retention::ROUND {
+                    backlog = true;
+                    break 'sites;
+                }
             }
-            // Sums of a deleted day kept from before are not answered.
             self.live.forget_before(site.id, h.day);
         }
+        self.retention_backlog.store(backlog, Ordering::Release);
         if total > 0 {
             tracing::info!(
                 deleted = total,

@@ -24,6 +24,11 @@ use crate::stats::rollup::Day;
 /// milliseconds, and ingest batches queued meanwhile commit between jobs.
 pub const SLICE: usize = 2_000;
 
+/// How long one upkeep round deletes before it leaves the rest to the next
+/// (5 s later): the round's other work (salts, sessions, rollups) waits
+/// meanwhile.
+pub const ROUND: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The first moment a site keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Horizon {

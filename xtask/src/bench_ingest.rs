@@ -11,9 +11,9 @@ use anyhow::{Context, Result, bail};
 
 use crate::cargo;
 
-struct Server {
-    child: Child,
-    port: u16,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) port: u16,
 }
 
 impl Drop for Server {
@@ -23,7 +23,7 @@ impl Drop for Server {
     }
 }
 
-fn start(cmd: &mut Command) -> Result<Server> {
+pub(crate) fn start(cmd: &mut Command) -> Result<Server> {
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -43,23 +43,23 @@ fn start(cmd: &mut Command) -> Result<Server> {
 }
 
 #[derive(Debug, Clone, Default)]
-struct Load {
-    requests: u64,
-    stored: u64,
-    other: u64,
-    errors: u64,
-    rps: f64,
-    p50: f64,
-    p99: f64,
+pub(crate) struct Load {
+    pub(crate) requests: u64,
+    pub(crate) stored: u64,
+    pub(crate) other: u64,
+    pub(crate) errors: u64,
+    pub(crate) rps: f64,
+    pub(crate) p50: f64,
+    pub(crate) p99: f64,
     /// The server's own CPU time (user + system, all threads) per request,
     /// in microseconds: what the host's stealing does not change.
-    cpu_us: f64,
+    pub(crate) cpu_us: f64,
 }
 
 /// One loadgen run: `pace` is `0` (closed loop), a rate per second, or
 /// `burst`; `extra` is `ids` for a unique `event_id` per request.
 #[allow(clippy::too_many_arguments)]
-fn load(
+pub(crate) fn load(
     root: &Path,
     server: &Server,
     connections: u32,
@@ -277,7 +277,7 @@ fn count_rows(data: &Path) -> Result<u64> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().parse()?)
 }
 
-fn tempfile_dir() -> Result<std::path::PathBuf> {
+pub(crate) fn tempfile_dir() -> Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("tallymark-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;

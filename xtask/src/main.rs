@@ -7,12 +7,14 @@
 //!   cargo xtask seed --events N [--data DIR] [--sites K] [--seed S]  a deterministic data set
 //!   cargo xtask bench stats [--events N]  stats API dashboard timings on SQLite
 //!   cargo xtask bench sdk [LOADS]  browser SDK sizes (raw/gzip/brotli) and Chromium timings
+//!   cargo xtask bench retention [--events N]  the first --retention-days pass under ingest load
 //!   cargo xtask fuzz [SECONDS]  fuzz core's parsers, SECONDS per target (default 60)
 //!
 //! Every command installs what it needs on a bare Debian machine first,
 //! idempotently and pinned (see `tools.rs`).
 
 mod bench_ingest;
+mod bench_retention;
 mod bench_sdk;
 mod bench_stats;
 mod encode;
@@ -64,8 +66,9 @@ fn main() -> Result<()> {
             }
             Some("stats") => bench_stats::run(&root, &args[2..]),
             Some("sdk") => bench_sdk::run(&root, &args[2..]),
+            Some("retention") => bench_retention::run(&root, &args[2..]),
             _ => bail!(
-                "usage: cargo xtask bench <ingest [SECONDS] | stats [--events N] | sdk [LOADS]>"
+                "usage: cargo xtask bench <ingest [SECONDS] | stats [--events N] | sdk [LOADS] | retention [--events N]>"
             ),
         },
         Some("help" | "--help" | "-h") => {
@@ -85,7 +88,7 @@ const USAGE: &str = "usage: cargo xtask <command>
   build-sdk                          the browser SDK, the npm tarball, the script tag
   fuzz [SECONDS]                     the fuzz targets, SECONDS each
   seed …                             a database of made-up traffic (see xtask/src/seed.rs)
-  bench <ingest [SECONDS] | stats [--events N] | sdk [LOADS]>";
+  bench <ingest [SECONDS] | stats [--events N] | sdk [LOADS] | retention [--events N]>";
 
 fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
