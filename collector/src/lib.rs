@@ -73,9 +73,15 @@ pub struct Inner {
     rounds: std::sync::atomic::AtomicU64,
     /// The last retention pass stopped before it was done.
     retention_backlog: AtomicBool,
-    /// Salts or rows past the retention period were deleted, and the WAL
-    /// still holds older copies of them (emptied at the next round).
-    wal_to_empty: AtomicBool,
+    /// Sites whose rows past the retention period are being deleted, to
+    /// settle once done (`retention::settle`).
+    unsettled: std::sync::Mutex<std::collections::HashSet<i64>>,
+    /// Expired salts were deleted, and the WAL still holds older copies of
+    /// them (emptied at the next round).
+    wal_holds_salts: AtomicBool,
+    /// The same for rows past the retention period (emptied once a backlog
+    /// is done).
+    wal_holds_retired: AtomicBool,
     /// Stats sums of days not rolled up yet, shared by nearby requests.
     pub live: Arc<stats::rollup::Live>,
     /// With `--clickhouse`: what copies rows there (and its client, which
@@ -259,8 +265,10 @@ impl AppState {
             bot_rules,
             recent_ids: RecentEventIds::new(RECENT_EVENT_ID_TTL_MS, 200_000),
             rounds: std::sync::atomic::AtomicU64::new(0),
-            wal_to_empty: AtomicBool::new(false),
+            wal_holds_salts: AtomicBool::new(false),
+            wal_holds_retired: AtomicBool::new(false),
             retention_backlog: AtomicBool::new(false),
+            unsettled: Default::default(),
             live: Arc::default(),
             analytics,
         })))
@@ -287,23 +295,33 @@ impl AppState {
             .await?;
         if deleted > 0 {
             tracing::info!(deleted, "expired salts deleted");
-            self.wal_to_empty.store(true, Ordering::Release);
+            self.wal_holds_salts.store(true, Ordering::Release);
         }
         let live = self.sessions.sweep(now.as_millisecond());
         self.metrics.live_sessions.set(live as i64);
         let round = self
             .rounds
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        // The first round, every minute, and every round while a backlog
-        // lasts: deleted before rolled up.
+        // Every minute from the round after the one `serve` waits for before
+        // it answers, and every round while a backlog lasts: deleted before
+        // rolled up.
         let backlog = self.retention_backlog.load(Ordering::Acquire);
-        if (round % 12 == 0 || backlog) && self.retain().await? > 0 {
-            self.wal_to_empty.store(true, Ordering::Release);
+        if round % 12 == 1 || backlog {
+            // Not fatal to the round: the salts' WAL below must go anyway.
+            if let Err(e) = self.retain().await {
+                tracing::error!(error = %e, "deleting rows past the retention period failed");
+            }
         }
-        // What was deleted must not stay in the WAL's older frames.
-        if self.wal_to_empty.load(Ordering::Acquire) {
-            let emptied = self.store.maintain(store::empty_wal).await?;
-            self.wal_to_empty.store(!emptied, Ordering::Release);
+        // What was deleted must not stay in the WAL's older frames. Rows
+        // past the retention period not while a backlog lasts: each emptying
+        // copies the whole WAL back on the writer, a stall for every request
+        // in between. Expired salts at once.
+        let salts = self.wal_holds_salts.load(Ordering::Acquire);
+        let retired = self.wal_holds_retired.load(Ordering::Acquire)
+            && !self.retention_backlog.load(Ordering::Acquire);
+        if (salts || retired) && self.store.maintain(store::empty_wal).await? {
+            self.wal_holds_salts.store(false, Ordering::Release);
+            self.wal_holds_retired.store(false, Ordering::Release);
         }
         if self.config.rollups {
             // Every 60th round (5 minutes) walks each site's whole history.
@@ -326,29 +344,69 @@ impl AppState {
         let started = Instant::now();
         let mut total = 0;
         let mut backlog = false;
-        'sites: for site in self.sites.all() {
+        for site in self.sites.all() {
+            if started.elapsed() >= retention::ROUND {
+                backlog = true;
+                break;
+            }
             let Some(h) = retention::horizon(&site, now, days) else {
                 continue;
             };
-            // Sums of a deleted day kept from before are not answered.
-            self.live.forget_before(site.id, h.day);
-            loop {
+            let mut deleted = 0;
+            let done = loop {
+                let slice = Instant::now();
                 let n = self
                     .store
                     .maintain(move |conn| retention::delete_slice(conn, &h))
                     .await?;
+                if n == 0 {
+                    break true;
+                }
+                deleted += n;
                 total += n;
                 self.metrics.retention_deleted.inc_by(n as u64);
+                self.wal_holds_retired.store(true, Ordering::Release);
+                if let Ok(mut unsettled) = self.unsettled.lock() {
+                    unsettled.insert(site.id);
+                }
                 // Below a slice in all: none of the tables has more.
                 if n < retention::SLICE {
-                    break;
+                    break true;
                 }
+                tokio::time::sleep(slice.elapsed() * retention::PAUSE_FACTOR).await;
                 if started.elapsed() >= retention::ROUND {
-                    backlog = true;
-                    break 'sites;
+                    break false;
+                }
+            };
+            if deleted > 0 {
+                // Sums of deleted days (and of the first day kept, whose
+                // visitors seen the day before were told apart from that
+                // day's) built before are not answered.
+                self.live.forget_through(site.id, h.day);
+            }
+            let settle = done
+                && self
+                    .unsettled
+                    .lock()
+                    .is_ok_and(|unsettled| unsettled.contains(&site.id));
+            if settle {
+                self.store
+                    .maintain(move |conn| retention::settle(conn, &h))
+                    .await?;
+                if let Ok(mut unsettled) = self.unsettled.lock() {
+                    unsettled.remove(&site.id);
+                }
+                self.live.forget_through(site.id, h.day);
+                // ClickHouse follows once the site is done (a deletion
+                // there rewrites whole parts: one, not one per slice).
+                if let Some(shipper) = &self.analytics {
+                    shipper.prune_soon();
                 }
             }
-            self.live.forget_before(site.id, h.day);
+            if !done {
+                backlog = true;
+                break;
+            }
         }
         self.retention_backlog.store(backlog, Ordering::Release);
         if total > 0 {

@@ -22,7 +22,15 @@ use crate::stats::rollup::Day;
 
 /// Rows deleted per table per writer job: a job holds the writer for a few
 /// milliseconds, and ingest batches queued meanwhile commit between jobs.
-pub const SLICE: usize = 2_000;
+pub const SLICE: usize = 250;
+
+/// After each job, a pause this many times as long as it took: deletion
+/// takes at most 1/20 of the writer's time. Faster, it writes the WAL faster
+/// than the checkpoints copy it back, and the writer must finish those
+/// copies itself, a stall for every request waiting (`cargo xtask bench
+/// retention`, BENCHMARKS.md: at full speed ingest p99 went from 1.3 to
+/// 400 ms; paced, a few ms).
+pub const PAUSE_FACTOR: u32 = 19;
 
 /// How long one upkeep round deletes before it leaves the rest to the next
 /// (5 s later): the round's other work (salts, sessions, rollups) waits
@@ -56,6 +64,19 @@ pub fn horizon(site: &Site, now: Timestamp, days: u32) -> Option<Horizon> {
 /// were deleted (fewer than a slice of each: the site is done). One
 /// transaction.
 pub fn delete_slice(conn: &mut Connection, h: &Horizon) -> rusqlite::Result<usize> {
+    let day = h.day.to_string();
+    // Nothing to delete (every pass but one a day): nothing written.
+    let any: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE site_id = ?1 AND ts_ms < ?2)
+                 OR EXISTS (SELECT 1 FROM sessions WHERE site_id = ?1 AND started_ms < ?2)
+                 OR EXISTS (SELECT 1 FROM engagements WHERE site_id = ?1 AND ts_ms < ?2)
+                 OR EXISTS (SELECT 1 FROM rollup_days WHERE site_id = ?1 AND day < ?3)",
+        )?
+        .query_row(params![h.site_id, h.from_ms, day], |r| r.get(0))?;
+    if !any {
+        return Ok(0);
+    }
     let tx = conn.transaction()?;
     // Deleting the newest events must not hand their ids out again.
     tx.execute(
@@ -79,7 +100,6 @@ pub fn delete_slice(conn: &mut Connection, h: &Horizon) -> rusqlite::Result<usiz
     // Rollup rows are written with their day's mark (stats::rollup::save):
     // no old mark, no old rows, and the scan of the site's rollups is
     // skipped.
-    let day = h.day.to_string();
     let old_marks: bool = tx
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM rollup_days WHERE site_id = ?1 AND day < ?2)",
@@ -95,6 +115,19 @@ pub fn delete_slice(conn: &mut Connection, h: &Horizon) -> rusqlite::Result<usiz
     }
     tx.commit()?;
     Ok(deleted)
+}
+
+/// Once a site's rows before `h` are all gone: none of the first kept day's
+/// visitors or visits was also seen the day before any more. Its rollup
+/// says how many were (to count them once over several days), and a period
+/// reaching back past it would subtract them with nothing left to count
+/// them in.
+pub fn settle(conn: &mut Connection, h: &Horizon) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE rollup_events SET carried_visitors = 0, carried_sessions = 0
+         WHERE site_id = ?1 AND day = ?2 AND (carried_visitors != 0 OR carried_sessions != 0)",
+        params![h.site_id, h.day.to_string()],
+    )
 }
 
 #[cfg(test)]

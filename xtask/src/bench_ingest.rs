@@ -112,7 +112,8 @@ fn row(name: &str, l: &Load) {
     );
 }
 
-pub fn run(root: &Path, seconds: u32) -> Result<()> {
+/// Builds the collector and the load generator (release); the binary.
+pub(crate) fn build(root: &Path) -> Result<std::path::PathBuf> {
     cargo(&[
         "build",
         "--release",
@@ -121,16 +122,26 @@ pub fn run(root: &Path, seconds: u32) -> Result<()> {
         "--bins",
         "--examples",
     ])?;
-    let bin = root.join("target/release/tallymark");
-    let data = tempfile_dir()?;
-    let status = Command::new(&bin)
+    Ok(root.join("target/release/tallymark"))
+}
+
+/// Registers the site the load generator sends for (`localhost`).
+pub(crate) fn add_site(bin: &Path, data: &Path) -> Result<()> {
+    let status = Command::new(bin)
         .args(["site", "add", "localhost", "--data"])
-        .arg(&data)
+        .arg(data)
         .stdout(Stdio::null())
         .status()?;
     if !status.success() {
         bail!("site add failed");
     }
+    Ok(())
+}
+
+pub fn run(root: &Path, seconds: u32) -> Result<()> {
+    let bin = build(root)?;
+    let data = tempfile_dir()?;
+    add_site(&bin, &data)?;
 
     println!(
         "| run (2-core machine, loadgen on the same cores) | req/s | p50 ms | p99 ms | requests | non-202 | server CPU µs/req |"

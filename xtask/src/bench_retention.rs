@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 
-use crate::bench_ingest::{Load, Server, load, start, tempfile_dir};
-use crate::cargo;
+use crate::bench_ingest::{Load, Server, add_site, build, load, start, tempfile_dir};
 use crate::seed::{self, SeedArgs};
 
 /// Days of seeded data the retention keeps (of the 365 seeded).
@@ -38,15 +37,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             _ => bail!("usage: cargo xtask bench retention [--events N]"),
         }
     }
-    cargo(&[
-        "build",
-        "--release",
-        "-p",
-        "tallymark-collector",
-        "--bins",
-        "--examples",
-    ])?;
-    let bin = root.join("target/release/tallymark");
+    let bin = build(root)?;
     let data = tempfile_dir()?;
     eprintln!("seeding {events} events over 365 days ...");
     seed::seed(&SeedArgs {
@@ -56,14 +47,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         seed: 1,
         days: 365,
     })?;
-    let status = Command::new(&bin)
-        .args(["site", "add", "localhost", "--data"])
-        .arg(&data)
-        .stdout(Stdio::null())
-        .status()?;
-    if !status.success() {
-        bail!("site add failed");
-    }
+    add_site(&bin, &data)?;
     // Keep the seeded year's last KEEP_SEEDED_DAYS days: days counted back
     // from today (the seeded data ends at seed::END_UTC).
     let end: jiff::Timestamp = seed::END_UTC.parse()?;
@@ -145,9 +129,11 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     // A fresh connection: the file as the next reader finds it.
     let size_after = std::fs::metadata(&db)?.len();
     println!();
+    let ingested: u64 = windows.iter().map(|(w, _)| w.stored).sum::<u64>() + base.stored;
     println!(
-        "retention {days} days: deleted {rows} rows (events {} → {}, visits {} → {}, engagement {} → {}) \
-         in {:.1} s from the start of serve = {:.0} rows/s, under {PACE} req/s of ingest",
+        "retention {days} days: deleted {rows} rows (events {} → {} of which {ingested} ingested by the runs, \
+         visits {} → {}, engagement {} → {}) in {:.1} s from the start of serve = {:.0} rows/s, \
+         under {PACE} req/s of ingest",
         before.0,
         after.0,
         before.1,

@@ -139,6 +139,9 @@ pub struct Shipper {
     timeout_ms: i64,
     /// `--retention-days`: older rows are deleted here too.
     retention_days: Option<u32>,
+    /// SQLite deleted rows past the retention period: prune at the next
+    /// round, not minutes later.
+    prune_requested: AtomicBool,
     position: Mutex<Position>,
     /// The last round worked and left nothing behind: ClickHouse holds
     /// what SQLite holds (but for what arrived since).
@@ -161,6 +164,7 @@ impl Shipper {
             clock,
             timeout_ms,
             retention_days,
+            prune_requested: AtomicBool::new(false),
             position: Mutex::new(Position {
                 shipped: None,
                 closed: None,
@@ -216,6 +220,12 @@ impl Shipper {
         let conn = crate::store::schema::open_reader(&self.db)?;
         prune_removed_sites(&self.ch, &conn)?;
         self.prune_past_retention(&conn)
+    }
+
+    /// Asks the next round to prune (SQLite deleted rows past the retention
+    /// period: ClickHouse should follow within seconds).
+    pub fn prune_soon(&self) {
+        self.prune_requested.store(true, Ordering::Release);
     }
 
     /// Deletes what each site recorded before its retention horizon
@@ -282,7 +292,8 @@ impl Shipper {
         pos.since_prune += 1;
         // Now and then ClickHouse is asked again where it stands: tables
         // emptied without an error (`TRUNCATE`) are then filled again too.
-        let look_again = pos.since_prune >= PRUNE_EVERY;
+        let look_again =
+            pos.since_prune >= PRUNE_EVERY || self.prune_requested.swap(false, Ordering::AcqRel);
         if look_again || pos.shipped.is_none() || pos.closed.is_none() {
             // Also after ClickHouse was down at start or lost its tables.
             schema::create(&self.ch)?;

@@ -648,11 +648,12 @@ pub struct Live {
 }
 
 impl Live {
-    /// Drops the sums of `site_id`'s days before `day` (their rows were
-    /// deleted: retention.rs).
-    pub fn forget_before(&self, site_id: i64, day: Date) {
+    /// Drops the sums of `site_id`'s days up to `day` (the rows before it
+    /// were deleted, which changes its visitors carried over from the day
+    /// before: retention.rs).
+    pub fn forget_through(&self, site_id: i64, day: Date) {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        slots.retain(|(site, date), _| *site != site_id || *date >= day);
+        slots.retain(|(site, date), _| *site != site_id || *date > day);
     }
 
     fn get(&self, at: &At<'_>, day: Day) -> rusqlite::Result<(EventDay, SessionDay)> {
