@@ -441,12 +441,24 @@ impl AppState {
             let state = self.clone();
             let now_ms = self.clock.now_ms();
             let timeout_ms = self.config.session_timeout.as_millis() as i64;
+            let kept_from_ms = self
+                .config
+                .retention_days
+                .and_then(|days| Some(retention::horizon(&site, self.clock.now(), days)?.from_ms));
             let site_for_task = site.clone();
             let pending = tokio::task::spawn_blocking(move || {
                 let conn = state.store.reader()?;
                 Ok::<_, StartError>(
-                    stats::rollup::due(&conn, &site_for_task, now_ms, timeout_ms, max_days, full)
-                        .map_err(store::StoreError::from)?,
+                    stats::rollup::due(
+                        &conn,
+                        &site_for_task,
+                        now_ms,
+                        timeout_ms,
+                        max_days,
+                        full,
+                        kept_from_ms,
+                    )
+                    .map_err(store::StoreError::from)?,
                 )
             })
             .await

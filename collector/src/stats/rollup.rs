@@ -925,6 +925,7 @@ pub fn due(
     session_timeout_ms: i64,
     max_days: usize,
     full: bool,
+    kept_from_ms: Option<i64>,
 ) -> rusqlite::Result<Vec<Pending>> {
     let first_ms: Option<i64> = conn
         .prepare_cached("SELECT MIN(ts_ms) FROM events WHERE site_id = ?1")?
@@ -932,6 +933,8 @@ pub fn due(
     let Some(first_ms) = first_ms else {
         return Ok(Vec::new());
     };
+    // Days past the retention period are about to be deleted: not rolled.
+    let first_ms = first_ms.max(kept_from_ms.unwrap_or(i64::MIN));
     let Ok(first) = jiff::Timestamp::from_millisecond(first_ms) else {
         return Ok(Vec::new());
     };
