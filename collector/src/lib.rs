@@ -337,9 +337,6 @@ impl AppState {
     /// how many rows. The round that calls it empties the WAL after;
     /// ClickHouse's copies go in the shipper's next prune.
     pub async fn retain(&self) -> Result<usize, StartError> {
-        let Some(days) = self.config.retention_days else {
-            return Ok(0);
-        };
         let now = self.clock.now();
         let started = Instant::now();
         let mut total = 0;
@@ -349,7 +346,7 @@ impl AppState {
                 backlog = true;
                 break;
             }
-            let Some(h) = retention::horizon(&site, now, days) else {
+            let Some(h) = retention::site_horizon(&site, now, self.config.retention_days) else {
                 continue;
             };
             let mut deleted = 0;
@@ -412,7 +409,6 @@ impl AppState {
         if total > 0 {
             tracing::info!(
                 deleted = total,
-                days,
                 "rows older than the retention period deleted"
             );
         }
@@ -441,10 +437,9 @@ impl AppState {
             let state = self.clone();
             let now_ms = self.clock.now_ms();
             let timeout_ms = self.config.session_timeout.as_millis() as i64;
-            let kept_from_ms = self
-                .config
-                .retention_days
-                .and_then(|days| Some(retention::horizon(&site, self.clock.now(), days)?.from_ms));
+            let kept_from_ms =
+                retention::site_horizon(&site, self.clock.now(), self.config.retention_days)
+                    .map(|h| h.from_ms);
             let site_for_task = site.clone();
             let pending = tokio::task::spawn_blocking(move || {
                 let conn = state.store.reader()?;

@@ -191,6 +191,21 @@ enum SiteCommand {
         /// Succeed if the site is already registered.
         #[arg(long)]
         exist_ok: bool,
+        /// Keep this site's events this many days before today (overrides
+        /// `serve --retention-days` for it).
+        #[arg(long, value_name = "DAYS")]
+        retention_days: Option<String>,
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// Change a site's settings.
+    Set {
+        domain: String,
+        /// Keep this site's events this many days before today, deleting older
+        /// ones (overrides `serve --retention-days` for it); `off`: as `serve`
+        /// says. A running collector applies it within a minute.
+        #[arg(long, value_name = "DAYS|off")]
+        retention_days: String,
         #[command(flatten)]
         data: DataArg,
     },
@@ -443,21 +458,41 @@ fn site(command: SiteCommand) -> anyhow::Result<()> {
             domain,
             timezone,
             exist_ok,
+            retention_days,
             data,
         } => {
+            // Checked before anything is written.
+            let days = retention_days
+                .as_deref()
+                .map(sites::parse_retention)
+                .transpose()?
+                .flatten();
             let conn = open_db(&data)?;
             let result = if exist_ok {
                 sites::ensure(&conn, &domain, &timezone, now_ms)
             } else {
                 sites::add(&conn, &domain, &timezone, now_ms)
             };
-            let site = result?;
-            println!("{}\t{}", site.domain, site.timezone);
+            let mut site = result?;
+            if retention_days.is_some() {
+                site = sites::set_retention(&conn, &site.domain, days)?;
+            }
+            println!("{}", site_line(&site));
+        }
+        SiteCommand::Set {
+            domain,
+            retention_days,
+            data,
+        } => {
+            let days = sites::parse_retention(&retention_days)?;
+            let conn = open_existing_db(&data)?;
+            let site = sites::set_retention(&conn, &domain, days)?;
+            println!("{}", site_line(&site));
         }
         SiteCommand::List { data } => {
             let conn = open_existing_db(&data)?;
             for site in sites::list(&conn)? {
-                println!("{}\t{}", site.domain, site.timezone);
+                println!("{}", site_line(&site));
             }
         }
         SiteCommand::Remove { domain, data } => {
@@ -467,6 +502,15 @@ fn site(command: SiteCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `domain<TAB>timezone`, and `<TAB>keeps N days` when the site has its own
+/// retention.
+fn site_line(site: &sites::Site) -> String {
+    match site.retention_days {
+        Some(days) => format!("{}\t{}\tkeeps {days} days", site.domain, site.timezone),
+        None => format!("{}\t{}", site.domain, site.timezone),
+    }
 }
 
 fn backup(out: &std::path::Path, data: &DataArg) -> anyhow::Result<()> {

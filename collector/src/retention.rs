@@ -47,6 +47,12 @@ pub struct Horizon {
     pub day: jiff::civil::Date,
 }
 
+/// The site's horizon with its own retention, else `serve`'s (`global`);
+/// `None` when it keeps everything.
+pub fn site_horizon(site: &Site, now: Timestamp, global: Option<u32>) -> Option<Horizon> {
+    horizon(site, now, site.retention_days.or(global)?)
+}
+
 /// Today (at `now`, in the site's timezone) and the `days` whole days before
 /// it are kept; `None` when there is no such day (out of jiff's range).
 pub fn horizon(site: &Site, now: Timestamp, days: u32) -> Option<Horizon> {
@@ -140,6 +146,7 @@ mod tests {
             domain: "example.com".into(),
             timezone: tz.into(),
             tz: jiff::tz::TimeZone::get(tz).unwrap(),
+            retention_days: None,
         }
     }
 

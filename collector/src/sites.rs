@@ -1,6 +1,6 @@
 //! Registered sites. Events for a site that is not registered are refused.
 //!
-//! The CLI (`tallymark site add|list|remove`) writes the `sites` table
+//! The CLI (`tallymark site add|set|list|remove`) writes the `sites` table
 //! directly; a running collector reloads it every few seconds
 //! ([`Sites::refresh`]), so a site added while it runs is picked up without a
 //! restart.
@@ -20,6 +20,9 @@ pub struct Site {
     /// IANA name, e.g. `Europe/Berlin`.
     pub timezone: String,
     pub tz: TimeZone,
+    /// Days kept before today (`site set --retention-days`); `None`: as
+    /// `serve --retention-days` says.
+    pub retention_days: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +35,8 @@ pub enum SiteError {
     Exists(String),
     #[error("site {0} is not registered")]
     NotFound(String),
+    #[error("retention days: {0:?} is not a number of days from 1 to 36500, or off")]
+    InvalidRetention(String),
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
 }
@@ -67,6 +72,40 @@ pub fn add(conn: &Connection, domain: &str, tz_name: &str, now_ms: i64) -> Resul
         domain: domain_norm,
         timezone: tz_name.to_string(),
         tz,
+        retention_days: None,
+    })
+}
+
+/// Parses a `--retention-days` value of `site set`: days (1 to 36500), or
+/// `off` (the site keeps what `serve --retention-days` says).
+pub fn parse_retention(value: &str) -> Result<Option<u32>, SiteError> {
+    let value = value.trim();
+    if value.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    match value.parse::<u32>() {
+        Ok(days) if (1..=crate::config::MAX_RETENTION_DAYS).contains(&days) => Ok(Some(days)),
+        _ => Err(SiteError::InvalidRetention(
+            value.chars().take(32).collect(),
+        )),
+    }
+}
+
+/// Sets the site's own retention (`None`: `serve --retention-days`'s); a
+/// running collector applies it within a minute.
+pub fn set_retention(
+    conn: &Connection,
+    domain: &str,
+    days: Option<u32>,
+) -> Result<Site, SiteError> {
+    let site = get(conn, domain)?.ok_or_else(|| SiteError::NotFound(domain.to_string()))?;
+    conn.execute(
+        "UPDATE sites SET retention_days = ?1 WHERE id = ?2",
+        params![days, site.id],
+    )?;
+    Ok(Site {
+        retention_days: days,
+        ..site
     })
 }
 
@@ -89,22 +128,23 @@ pub fn get(conn: &Connection, domain: &str) -> Result<Option<Site>, SiteError> {
     };
     let row = conn
         .query_row(
-            "SELECT id, domain, timezone FROM sites WHERE domain = ?1",
+            "SELECT id, domain, timezone, retention_days FROM sites WHERE domain = ?1",
             [&domain],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .optional()?;
-    Ok(row.and_then(|(id, domain, timezone)| site_from_row(id, domain, timezone)))
+    Ok(row.and_then(|(id, domain, timezone, days)| site_from_row(id, domain, timezone, days)))
 }
 
 /// Every registered site, by domain.
 pub fn list(conn: &Connection) -> Result<Vec<Site>, SiteError> {
-    let mut stmt = conn.prepare("SELECT id, domain, timezone FROM sites ORDER BY domain")?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    let mut stmt =
+        conn.prepare("SELECT id, domain, timezone, retention_days FROM sites ORDER BY domain")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
     let mut sites = Vec::new();
     for row in rows {
-        let (id, domain, timezone) = row?;
-        if let Some(site) = site_from_row(id, domain, timezone) {
+        let (id, domain, timezone, days) = row?;
+        if let Some(site) = site_from_row(id, domain, timezone, days) {
             sites.push(site);
         }
     }
@@ -133,7 +173,12 @@ pub fn remove(conn: &mut Connection, domain: &str) -> Result<(), SiteError> {
     Ok(())
 }
 
-fn site_from_row(id: i64, domain: String, timezone: String) -> Option<Site> {
+fn site_from_row(
+    id: i64,
+    domain: String,
+    timezone: String,
+    retention_days: Option<u32>,
+) -> Option<Site> {
     // A row whose timezone this binary cannot resolve is skipped with a
     // warning rather than taking the collector down.
     match TimeZone::get(&timezone) {
@@ -142,6 +187,7 @@ fn site_from_row(id: i64, domain: String, timezone: String) -> Option<Site> {
             domain,
             timezone,
             tz,
+            retention_days,
         }),
         Err(_) => {
             tracing::warn!(site = %domain, %timezone, "unknown timezone; site ignored");
@@ -195,6 +241,35 @@ impl Sites {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_site_keeps_its_own_retention_or_serves() {
+        assert_eq!(parse_retention("30").unwrap(), Some(30));
+        assert_eq!(parse_retention(" OFF ").unwrap(), None);
+        for bad in ["0", "36501", "-1", "30d", ""] {
+            assert!(
+                matches!(parse_retention(bad), Err(SiteError::InvalidRetention(_))),
+                "{bad}"
+            );
+        }
+        let conn = Connection::open_in_memory().unwrap();
+        crate::store::schema::MIGRATIONS
+            .iter()
+            .for_each(|m| conn.execute_batch(m).unwrap());
+        add(&conn, "example.com", "UTC", 0).unwrap();
+        assert_eq!(list(&conn).unwrap()[0].retention_days, None);
+        set_retention(&conn, "www.example.com", Some(90)).unwrap();
+        assert_eq!(
+            get(&conn, "example.com").unwrap().unwrap().retention_days,
+            Some(90)
+        );
+        set_retention(&conn, "example.com", None).unwrap();
+        assert_eq!(list(&conn).unwrap()[0].retention_days, None);
+        assert!(matches!(
+            set_retention(&conn, "other.example", Some(1)),
+            Err(SiteError::NotFound(_))
+        ));
+    }
 
     #[test]
     fn a_removed_sites_id_is_never_given_again() {

@@ -3234,3 +3234,37 @@ async fn past_the_retention_period_engagement_goes_too() {
         .unwrap();
     assert_eq!(kept, 1_774_000_860_000, "2026-03-20T10:01:00Z");
 }
+
+/// A site's own retention (`tallymark site set --retention-days`) applies
+/// without `serve --retention-days`, to that site only.
+#[tokio::test]
+async fn a_site_s_own_retention_applies_to_it_alone() {
+    let h = harness().await;
+    h.clock.set("2026-11-01T10:00:00Z".parse().unwrap());
+    let conn = rusqlite::Connection::open(h.state.store.path()).unwrap();
+    let count = |site: &str| -> i64 {
+        conn.query_row(
+            "SELECT COUNT(*) FROM events WHERE site_id = (SELECT id FROM sites WHERE domain = ?1)",
+            [site],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let (berlin, utc) = (count(BERLIN), count(UTC_SITE));
+    assert!(berlin > 0 && utc > 0);
+    // Keeps 2026-11-01 and the 30 days before: none of the data set.
+    sites::set_retention(&conn, UTC_SITE, Some(30)).unwrap();
+    assert_eq!(h.state.config.retention_days, None);
+    // Not the round `serve` waits for before it answers; the next one.
+    h.state.maintain().await.unwrap();
+    h.state.maintain().await.unwrap();
+    assert_eq!((count(BERLIN), count(UTC_SITE)), (berlin, 0));
+    let v = h.get("/api/v1/sites").await;
+    let kept: Vec<_> = v["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kept_from"].clone())
+        .collect();
+    assert_eq!(kept, [Value::Null, json!("2026-10-02")]);
+}

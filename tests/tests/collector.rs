@@ -423,6 +423,33 @@ fn sites_are_added_listed_and_removed_and_unknown_sites_refused() {
     tallymark(&["site", "add", "shop.example", "--data"], data.path());
     let list = tallymark(&["site", "list", "--data"], data.path());
     assert_eq!(list, "example.com\tEurope/Berlin\nshop.example\tUTC\n");
+    // A site's own retention, shown in the list, and back to serve's.
+    let set = |value: &str| {
+        Command::new(bin())
+            .args([
+                "site",
+                "set",
+                "shop.example",
+                "--retention-days",
+                value,
+                "--data",
+            ])
+            .arg(data.path())
+            .output()
+            .unwrap()
+    };
+    assert!(set("90").status.success());
+    let list = tallymark(&["site", "list", "--data"], data.path());
+    assert_eq!(
+        list,
+        "example.com\tEurope/Berlin\nshop.example\tUTC\tkeeps 90 days\n"
+    );
+    let bad = set("0");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("\"0\" is not a number of days"));
+    assert!(set("off").status.success());
+    let list = tallymark(&["site", "list", "--data"], data.path());
+    assert_eq!(list, "example.com\tEurope/Berlin\nshop.example\tUTC\n");
 
     let bad = Command::new(bin())
         .args([

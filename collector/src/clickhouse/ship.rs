@@ -231,13 +231,10 @@ impl Shipper {
     /// Deletes what each site recorded before its retention horizon
     /// (retention.rs), as SQLite does: events by time, visits by start.
     fn prune_past_retention(&self, conn: &Connection) -> Result<(), ShipError> {
-        let Some(days) = self.retention_days else {
-            return Ok(());
-        };
         let now = self.clock.now();
         let horizons: Vec<_> = crate::sites::list(conn)?
             .iter()
-            .filter_map(|site| crate::retention::horizon(site, now, days))
+            .filter_map(|site| crate::retention::site_horizon(site, now, self.retention_days))
             .collect();
         if horizons.is_empty() {
             return Ok(());
@@ -264,7 +261,6 @@ impl Shipper {
                 tracing::info!(
                     rows = found,
                     table,
-                    days,
                     "deleting rows older than the retention period from clickhouse"
                 );
                 self.ch.execute(&format!(

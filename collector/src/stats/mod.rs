@@ -373,10 +373,12 @@ async fn sites(
                 continue;
             }
             let v = crate::volume::check(&conn, &site, now_ms, state.config.volume_drop_percent)?;
-            let kept_from = state.config.retention_days.and_then(|days| {
-                let now = jiff::Timestamp::from_millisecond(now_ms).ok()?;
-                Some(crate::retention::horizon(&site, now, days)?.day.to_string())
-            });
+            let kept_from = jiff::Timestamp::from_millisecond(now_ms)
+                .ok()
+                .and_then(|now| {
+                    crate::retention::site_horizon(&site, now, state.config.retention_days)
+                })
+                .map(|h| h.day.to_string());
             sites.push(SiteInfo {
                 domain: site.domain.clone(),
                 timezone: site.timezone.clone(),

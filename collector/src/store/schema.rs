@@ -176,6 +176,10 @@ pub const MIGRATIONS: &[&str] = &[
         scroll_depth  INTEGER
     );
     CREATE INDEX engagements_site_ts ON engagements (site_id, ts_ms);",
+    // 8: a site's own retention (`tallymark site set --retention-days`),
+    // over `serve --retention-days`; NULL: serve's.
+    "ALTER TABLE sites ADD COLUMN retention_days INTEGER
+        CHECK (retention_days IS NULL OR retention_days BETWEEN 1 AND 36500);",
 ];
 
 /// Opens (creating and migrating) the database at `path` for writing.
