@@ -306,6 +306,8 @@
       ['site', 'period', 'nav'].forEach(function (id) { $(id).hidden = false; });
       showVolume(site);
       keptFrom = site.kept_from || '';
+      // The custom range's pickers start at the oldest day kept.
+      $('from').min = $('to').min = keptFrom;
       refresh();
     }).catch(function (e) {
       showLogin(e.status === 401 ? 'That token is not known to this collector (or its site was removed).' : e.message);
