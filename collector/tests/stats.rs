@@ -3268,3 +3268,172 @@ async fn a_site_s_own_retention_applies_to_it_alone() {
         .collect();
     assert_eq!(kept, [Value::Null, json!("2026-10-02")]);
 }
+
+/// Plausible's Stats API v2 (`POST /api/v2/query`): the same numbers, in
+/// v2's rows.
+#[tokio::test]
+async fn plausibles_stats_api_v2_answers_with_the_same_numbers() {
+    let h = harness().await;
+    let post = |body: Value, token: Option<String>| {
+        let router = h.router();
+        async move {
+            let mut req =
+                Request::post("/api/v2/query").header(header::CONTENT_TYPE, "application/json");
+            if let Some(t) = token {
+                req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+            }
+            let resp = router
+                .oneshot(req.body(Body::from(body.to_string())).unwrap())
+                .await
+                .unwrap();
+            let status = resp.status();
+            let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+            (
+                status,
+                serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
+            )
+        }
+    };
+    let admin = Some(h.admin.clone());
+    let native = |path: &str, q: &str| format!("/api/v1/stats/{path}?site={BERLIN}&{q}");
+
+    // Aggregate of the 23-hour DST day: hand-checked 4 visitors, 4
+    // pageviews, bounce rate 33.3 (`aggregate_per_local_day_…`).
+    let (status, v) = post(
+        json!({"site_id": BERLIN, "metrics": ["visitors", "pageviews", "bounce_rate"],
+               "date_range": ["2026-03-29", "2026-03-29"]}),
+        admin.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["results"],
+        json!([{"metrics": [4, 4, 33.3], "dimensions": []}])
+    );
+    assert_eq!(
+        v["query"]["date_range"],
+        json!(["2026-03-29T00:00:00+01:00", "2026-03-29T23:59:59+02:00"])
+    );
+    assert_eq!(v["query"]["site_id"], BERLIN);
+
+    // Days with data, and every day's label on request.
+    let (_, v) = post(
+        json!({"site_id": BERLIN, "metrics": ["visitors", "pageviews"],
+               "date_range": ["2026-03-27", "2026-03-31"], "dimensions": ["time:day"],
+               "include": {"time_labels": true}}),
+        admin.clone(),
+    )
+    .await;
+    assert_eq!(
+        v["results"],
+        json!([
+            {"metrics": [2, 3], "dimensions": ["2026-03-28"]},
+            {"metrics": [4, 4], "dimensions": ["2026-03-29"]},
+            {"metrics": [2, 2], "dimensions": ["2026-03-30"]},
+        ]),
+        "{v}"
+    );
+    assert_eq!(
+        v["meta"]["time_labels"],
+        json!([
+            "2026-03-27",
+            "2026-03-28",
+            "2026-03-29",
+            "2026-03-30",
+            "2026-03-31"
+        ])
+    );
+
+    // A breakdown: the native rows, Plausible's names, ordered and paged.
+    let n = h
+        .get(&native(
+            "breakdown",
+            &format!("{MAR}&property=source&metrics=visitors,visits&sort=value:asc"),
+        ))
+        .await;
+    let all: Vec<Value> = n["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let source = match r["value"].as_str() {
+                Some("(none)") => "Direct / None",
+                other => other.unwrap_or_default(),
+            };
+            json!({"metrics": [r["visitors"], r["visits"]], "dimensions": [source]})
+        })
+        .collect();
+    assert!(all.len() >= 3, "{n}");
+    let mut by_name = all.clone();
+    by_name.sort_by(|a, b| {
+        a["dimensions"][0]
+            .as_str()
+            .cmp(&b["dimensions"][0].as_str())
+    });
+    let (_, v) = post(
+        json!({"site_id": BERLIN, "metrics": ["visitors", "visits"],
+               "date_range": ["2026-03-28", "2026-03-30"], "dimensions": ["visit:source"],
+               "order_by": [["visit:source", "asc"]], "pagination": {"limit": 2, "offset": 1},
+               "include": {"total_rows": true}}),
+        admin.clone(),
+    )
+    .await;
+    assert_eq!(v["results"], json!(by_name[1..3]), "{v}");
+    assert_eq!(v["meta"]["total_rows"], all.len());
+
+    // Filters: is_not, contains, and `and`.
+    let (_, v) = post(
+        json!({"site_id": BERLIN, "metrics": ["visitors", "pageviews"],
+               "date_range": ["2026-03-28", "2026-03-30"],
+               "filters": [["and", [["contains", "event:page", ["/blog"]],
+                                    ["is_not", "visit:country", ["US"]]]]]}),
+        admin.clone(),
+    )
+    .await;
+    let n = h
+        .get(&native(
+            "aggregate",
+            &format!("{MAR}&metrics=visitors,pageviews&filter=page==*/blog*&filter=country!=US"),
+        ))
+        .await;
+    assert_eq!(
+        v["results"],
+        json!([{"metrics": [n["results"]["visitors"], n["results"]["pageviews"]], "dimensions": []}])
+    );
+    assert!(n["results"]["pageviews"].as_i64() > Some(0), "{n}");
+
+    // Refusals: JSON errors naming the field; no token, no answer.
+    let (status, v) = post(
+        json!({"site_id": BERLIN, "metrics": ["visitors"], "date_range": "7d",
+               "dimensions": ["visit:source", "visit:country"]}),
+        admin.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("dimensions"),
+        "{v}"
+    );
+    let (status, _) = post(
+        json!({"site_id": BERLIN, "metrics": ["visitors"], "date_range": "7d"}),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, v) = post(
+        json!({"site_id": BERLIN, "metrics": ["nope"], "date_range": "7d"}),
+        admin,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("metrics"),
+        "{v}"
+    );
+}

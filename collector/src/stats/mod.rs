@@ -20,6 +20,7 @@ pub mod export;
 pub mod funnel;
 pub mod params;
 pub mod plausible;
+pub mod plausible_v2;
 pub mod query;
 pub mod rollup;
 
@@ -69,6 +70,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/stats/funnel", get(funnel::funnel))
         .route("/api/v1/export", get(export::export))
         .route("/api/v1/stats/realtime/visitors", get(plausible_realtime))
+        .route("/api/v2/query", axum::routing::post(plausible_v2_query))
         .route("/api/v1/sites", get(sites))
         .route("/api/v1/openapi.json", get(openapi_json))
 }
@@ -320,6 +322,79 @@ async fn plausible_realtime(
         endpoint,
     )
     .await
+}
+
+/// Plausible's Stats API v2, `POST /api/v2/query`: the JSON query planned
+/// as a v1 one (see [`plausible_v2`]), answered by the same computations, in
+/// v2's shape. A breakdown is read in pages of the v1 limit.
+async fn plausible_v2_query(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, StatsError> {
+    let plan = plausible_v2::plan(&body)?;
+    let (translated, shape) = plausible::translate(Some(&plan.v1), plan.endpoint)?;
+    let translated = match &plan.sort {
+        Some(sort) => format!(
+            "{translated}&{}",
+            url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("sort", sort)
+                .finish()
+        ),
+        None => translated,
+    };
+    fn native<T: Serialize>(answer: T) -> serde_json::Value {
+        // Plain structs: serializing cannot fail (else an empty answer).
+        serde_json::to_value(answer).unwrap_or_default()
+    }
+    let (mut pages, mut period) = (Vec::new(), serde_json::Value::Null);
+    let mut take = |value: serde_json::Value| {
+        period = value.get("period").cloned().unwrap_or_default();
+        let page = plausible::reshape(plan.endpoint, value, &shape);
+        let rows = page["results"].as_array().map_or(0, Vec::len);
+        pages.push(page);
+        rows
+    };
+    match plan.endpoint {
+        plausible::Endpoint::Timeseries => {
+            let Json(a) = serve(
+                state,
+                headers,
+                Some(translated),
+                TIMESERIES_PARAMS,
+                compute_timeseries,
+            )
+            .await?;
+            take(native(a));
+        }
+        plausible::Endpoint::Breakdown => {
+            for page in 1..=plausible_v2::MAX_ROWS / plausible_v2::PAGE_ROWS {
+                let Json(a) = serve(
+                    state.clone(),
+                    headers.clone(),
+                    Some(format!("{translated}&page={page}")),
+                    BREAKDOWN_PARAMS,
+                    compute_breakdown,
+                )
+                .await?;
+                if take(native(a)) < plausible_v2::PAGE_ROWS {
+                    break;
+                }
+            }
+        }
+        _ => {
+            let Json(a) = serve(
+                state,
+                headers,
+                Some(translated),
+                AGGREGATE_PARAMS,
+                compute_aggregate,
+            )
+            .await?;
+            take(native(a));
+        }
+    }
+    Ok(Json(plausible_v2::answer(&plan, pages, &shape.key, &period)).into_response())
 }
 
 /// [`serve`], or for a query in Plausible's form (it has `site_id`; always

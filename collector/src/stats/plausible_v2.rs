@@ -1,0 +1,586 @@
+//! Plausible's Stats API v2: `POST /api/v2/query` with a JSON query
+//! (`{"site_id", "metrics", "date_range", "dimensions", "filters",
+//! "order_by", "pagination", "include"}`), what Plausible's current
+//! integrations and tools send.
+//!
+//! A query is planned as a v1 query of [`super::plausible`] (the same
+//! dimension names, value names and goal reading), answered by the same
+//! handlers, and its rows written back in v2's shape: `{"results":
+//! [{"metrics": [..], "dimensions": [..]}], "meta": {..}, "query": {..}}`.
+//! What Tallymark cannot answer is a `400` naming the field: more than one
+//! dimension, `or`/`not` filters, regular expressions, date ranges shorter
+//! than a day.
+
+use serde_json::{Map, Value, json};
+
+use super::error::StatsError;
+use super::plausible::Endpoint;
+
+/// Rows a breakdown is read in at most (pages of the v1 breakdown).
+pub const MAX_ROWS: usize = 10_000;
+/// Rows per page of the v1 breakdown read.
+pub const PAGE_ROWS: usize = super::params::MAX_LIMIT;
+
+/// A v2 query, planned.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub endpoint: Endpoint,
+    /// Plausible's v1 query string (`site_id=…&period=…`).
+    pub v1: String,
+    /// Tallymark's own `sort` for a breakdown (v1 has none).
+    pub sort: Option<String>,
+    pub metrics: Vec<String>,
+    /// `time:day`, `visit:source`, … (at most one).
+    pub dimension: Option<String>,
+    order_by: Vec<(OrderKey, bool)>,
+    limit: usize,
+    offset: usize,
+    total_rows: bool,
+    time_labels: bool,
+    /// The query as sent, for the answer's `query` (its date range resolved).
+    echo: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum OrderKey {
+    Metric(usize),
+    Dimension,
+}
+
+fn bad(field: &'static str, message: impl Into<String>) -> StatsError {
+    StatsError::bad(field, message)
+}
+
+fn strings(v: &Value, field: &'static str) -> Result<Vec<String>, StatsError> {
+    let items = v
+        .as_array()
+        .ok_or_else(|| bad(field, "must be a list of strings"))?;
+    items
+        .iter()
+        .map(|i| {
+            i.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| bad(field, "must be a list of strings"))
+        })
+        .collect()
+}
+
+/// Reads a v2 query.
+pub fn plan(body: &[u8]) -> Result<Plan, StatsError> {
+    let query: Value =
+        serde_json::from_slice(body).map_err(|e| bad("body", format!("not a JSON query: {e}")))?;
+    let Value::Object(query) = query else {
+        return Err(bad("body", "must be a JSON object"));
+    };
+    const KEYS: &[&str] = &[
+        "site_id",
+        "metrics",
+        "date_range",
+        "dimensions",
+        "filters",
+        "order_by",
+        "pagination",
+        "include",
+    ];
+    if let Some(k) = query.keys().find(|k| !KEYS.contains(&k.as_str())) {
+        return Err(bad(
+            "body",
+            format!(
+                "unknown field {:?} (this collector reads: {})",
+                k.chars().take(64).collect::<String>(),
+                KEYS.join(", ")
+            ),
+        ));
+    }
+    let site = query
+        .get("site_id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("site_id", "required: the site's domain"))?;
+    let metrics = strings(
+        query
+            .get("metrics")
+            .ok_or_else(|| bad("metrics", "required: a list such as [\"visitors\"]"))?,
+        "metrics",
+    )?;
+    if metrics.is_empty() {
+        return Err(bad("metrics", "at least one"));
+    }
+    let dimensions = match query.get("dimensions") {
+        Some(v) => strings(v, "dimensions")?,
+        None => Vec::new(),
+    };
+    if dimensions.len() > 1 {
+        return Err(bad(
+            "dimensions",
+            "at most one here (a time dimension, or one event or visit dimension)",
+        ));
+    }
+    let dimension = dimensions.first().cloned();
+    let mut v1 = url::form_urlencoded::Serializer::new(String::new());
+    v1.append_pair("site_id", site);
+    v1.append_pair("metrics", &metrics.join(","));
+    match query.get("date_range") {
+        Some(Value::String(s)) => match s.as_str() {
+            "day" | "7d" | "30d" | "month" | "6mo" | "12mo" | "year" => {
+                v1.append_pair("period", s);
+            }
+            other => {
+                return Err(bad(
+                    "date_range",
+                    format!(
+                        "{:?} is not supported here: day, 7d, 30d, month, 6mo, 12mo, year, or two days [\"2024-01-01\", \"2024-01-31\"]",
+                        other.chars().take(32).collect::<String>()
+                    ),
+                ));
+            }
+        },
+        Some(Value::Array(days)) => {
+            let days: Vec<&str> = days.iter().filter_map(Value::as_str).collect();
+            let is_day = |d: &str| d.parse::<jiff::civil::Date>().is_ok();
+            match days[..] {
+                [from, to] if is_day(from) && is_day(to) => {
+                    v1.append_pair("period", "custom");
+                    v1.append_pair("date", &format!("{from},{to}"));
+                }
+                _ => {
+                    return Err(bad(
+                        "date_range",
+                        "two days [\"2024-01-01\", \"2024-01-31\"] (whole days: times within a day are not supported here)",
+                    ));
+                }
+            }
+        }
+        _ => {
+            return Err(bad(
+                "date_range",
+                "required: \"7d\", \"30d\", … or two days [\"2024-01-01\", \"2024-01-31\"]",
+            ));
+        }
+    }
+    if let Some(filters) = query.get("filters") {
+        let mut out = Vec::new();
+        flatten_filters(filters, &mut out)?;
+        if !out.is_empty() {
+            v1.append_pair("filters", &out.join(";"));
+        }
+    }
+    let endpoint = match dimension.as_deref() {
+        None => Endpoint::Aggregate,
+        Some(d) if d == "time" || d.starts_with("time:") => {
+            let interval = match d {
+                "time" | "time:day" => "date",
+                "time:week" => "week",
+                "time:month" => "month",
+                "time:hour" => "hour",
+                _ => {
+                    return Err(bad(
+                        "dimensions",
+                        format!("{d:?}: time, time:hour, time:day, time:week or time:month"),
+                    ));
+                }
+            };
+            v1.append_pair("interval", interval);
+            Endpoint::Timeseries
+        }
+        Some(d) => {
+            v1.append_pair("property", d);
+            v1.append_pair("limit", &PAGE_ROWS.to_string());
+            Endpoint::Breakdown
+        }
+    };
+    let mut order_by = Vec::new();
+    if let Some(order) = query.get("order_by") {
+        let pairs = order
+            .as_array()
+            .ok_or_else(|| bad("order_by", "a list of [key, \"asc\" | \"desc\"]"))?;
+        for pair in pairs {
+            let (key, dir) = match pair.as_array().map(Vec::as_slice) {
+                Some([Value::String(k), Value::String(d)]) => (k.as_str(), d.as_str()),
+                _ => return Err(bad("order_by", "a list of [key, \"asc\" | \"desc\"]")),
+            };
+            let desc = match dir {
+                "desc" => true,
+                "asc" => false,
+                _ => return Err(bad("order_by", format!("{dir:?}: asc or desc"))),
+            };
+            let key = if Some(key) == dimension.as_deref() {
+                OrderKey::Dimension
+            } else if let Some(i) = metrics.iter().position(|m| m == key) {
+                OrderKey::Metric(i)
+            } else {
+                return Err(bad(
+                    "order_by",
+                    format!("{key:?} is neither a metric nor the dimension of the query"),
+                ));
+            };
+            order_by.push((key, desc));
+        }
+    }
+    // Tallymark reads a breakdown in the order asked (pages of it stay
+    // consistent), by the first metric by default.
+    let sort = (endpoint == Endpoint::Breakdown).then(|| match order_by.first() {
+        Some((OrderKey::Metric(i), desc)) => {
+            format!("{}:{}", metrics[*i], if *desc { "desc" } else { "asc" })
+        }
+        Some((OrderKey::Dimension, desc)) => {
+            format!("value:{}", if *desc { "desc" } else { "asc" })
+        }
+        None => format!("{}:desc", metrics[0]),
+    });
+    let (mut limit, mut offset) = (MAX_ROWS, 0);
+    if let Some(p) = query.get("pagination") {
+        let Value::Object(p) = p else {
+            return Err(bad("pagination", "{\"limit\": n, \"offset\": n}"));
+        };
+        for (k, v) in p {
+            let n = v
+                .as_u64()
+                .ok_or_else(|| bad("pagination", format!("{k}: a whole number")))?
+                as usize;
+            match k.as_str() {
+                "limit" if (1..=MAX_ROWS).contains(&n) => limit = n,
+                "offset" => offset = n,
+                "limit" => return Err(bad("pagination", format!("limit: 1 to {MAX_ROWS}"))),
+                _ => return Err(bad("pagination", format!("{k:?}: limit or offset"))),
+            }
+        }
+    }
+    let (mut total_rows, mut time_labels) = (false, false);
+    if let Some(include) = query.get("include") {
+        let Value::Object(include) = include else {
+            return Err(bad("include", "an object such as {\"total_rows\": true}"));
+        };
+        for (k, v) in include {
+            let on = v.as_bool().unwrap_or(false);
+            match k.as_str() {
+                "total_rows" => total_rows = on,
+                "time_labels" => time_labels = on,
+                // Nothing is imported here: with or without, the same.
+                "imports" | "imports_meta" => {}
+                _ => {
+                    return Err(bad(
+                        "include",
+                        format!(
+                            "{:?} is not supported here (total_rows, time_labels, imports)",
+                            k.chars().take(32).collect::<String>()
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    let mut echo = query.clone();
+    echo.insert("metrics".into(), json!(metrics));
+    echo.insert("dimensions".into(), json!(dimensions));
+    echo.entry("filters").or_insert_with(|| json!([]));
+    echo.insert(
+        "order_by".into(),
+        query.get("order_by").cloned().unwrap_or_else(|| json!([])),
+    );
+    echo.insert(
+        "pagination".into(),
+        json!({"limit": limit, "offset": offset}),
+    );
+    Ok(Plan {
+        endpoint,
+        v1: v1.finish(),
+        sort,
+        metrics,
+        dimension,
+        order_by,
+        limit,
+        offset,
+        total_rows,
+        time_labels,
+        echo,
+    })
+}
+
+/// v2 filters as v1 filter strings (`visit:country==FR|DE`), `and`
+/// flattened.
+fn flatten_filters(filters: &Value, out: &mut Vec<String>) -> Result<(), StatsError> {
+    let list = filters
+        .as_array()
+        .ok_or_else(|| bad("filters", "a list of [operator, dimension, [values]]"))?;
+    for f in list {
+        let items = f
+            .as_array()
+            .ok_or_else(|| bad("filters", "each one [operator, dimension, [values]]"))?;
+        let op = items.first().and_then(Value::as_str).unwrap_or_default();
+        match (op, &items[..]) {
+            ("and", [_, inner]) => flatten_filters(inner, out)?,
+            ("is" | "is_not" | "contains" | "contains_not", [_, dim, values, rest @ ..]) => {
+                let dim = dim
+                    .as_str()
+                    .ok_or_else(|| bad("filters", "the dimension must be a string"))?;
+                if let Some(Value::Object(mods)) = rest.first()
+                    && mods.get("case_sensitive") == Some(&Value::Bool(false))
+                {
+                    return Err(bad(
+                        "filters",
+                        format!("{op} {dim}: case-insensitive matching is not supported here"),
+                    ));
+                }
+                let values: Vec<String> = values
+                    .as_array()
+                    .ok_or_else(|| bad("filters", format!("{op} {dim}: a list of values")))?
+                    .iter()
+                    .map(|v| match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect();
+                if values.is_empty() {
+                    return Err(bad("filters", format!("{op} {dim}: at least one value")));
+                }
+                // v1's `|` separates values, `*` is a wildcard: escaped.
+                let escape = |v: &str| v.replace('\\', "\\\\").replace('*', "\\*");
+                let joined = |wrap: bool| {
+                    values
+                        .iter()
+                        .map(|v| {
+                            let v = escape(v).replace('|', "\\|");
+                            if wrap { format!("*{v}*") } else { v }
+                        })
+                        .collect::<Vec<_>>()
+                        .join("|")
+                };
+                out.push(match op {
+                    "is" => format!("{dim}=={}", joined(false)),
+                    "is_not" => format!("{dim}!={}", joined(false)),
+                    "contains" => format!("{dim}=={}", joined(true)),
+                    _ => format!("{dim}!={}", joined(true)),
+                });
+            }
+            ("or" | "not", _) => {
+                return Err(bad(
+                    "filters",
+                    format!(
+                        "{op:?} is not supported here (and, is, is_not, contains, contains_not)"
+                    ),
+                ));
+            }
+            ("matches" | "matches_not" | "matches_wildcard" | "matches_wildcard_not", _) => {
+                return Err(bad(
+                    "filters",
+                    format!(
+                        "{op:?}: regular expressions are not supported here; contains, or is with * wildcards"
+                    ),
+                ));
+            }
+            _ => {
+                return Err(bad(
+                    "filters",
+                    format!(
+                        "{:?}: expected [operator, dimension, [values]] with is, is_not, contains or contains_not",
+                        f.to_string().chars().take(100).collect::<String>()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One result row of v1's answer, as v2's `{"metrics", "dimensions"}`.
+fn row(plan: &Plan, metrics: &Map<String, Value>, dimension: Option<Value>) -> Value {
+    let values: Vec<Value> = plan
+        .metrics
+        .iter()
+        .map(|m| metrics.get(m).cloned().unwrap_or(Value::Null))
+        .collect();
+    json!({"metrics": values, "dimensions": dimension.into_iter().collect::<Vec<_>>()})
+}
+
+/// The v1 answers (one, or a breakdown's pages) in v2's shape; `period` is
+/// Tallymark's own (`start`, `end` exclusive, `timezone`).
+pub fn answer(plan: &Plan, pages: Vec<Value>, key: &str, period: &Value) -> Value {
+    let mut labels = Vec::new();
+    let mut rows: Vec<Value> = Vec::new();
+    for page in pages {
+        match (plan.endpoint, page.get("results")) {
+            (Endpoint::Aggregate, Some(Value::Object(results))) => {
+                let flat: Map<String, Value> = results
+                    .iter()
+                    .map(|(m, v)| (m.clone(), v.get("value").cloned().unwrap_or(Value::Null)))
+                    .collect();
+                rows.push(row(plan, &flat, None));
+            }
+            (Endpoint::Timeseries, Some(Value::Array(buckets))) => {
+                for b in buckets {
+                    let Value::Object(b) = b else { continue };
+                    let date = b.get("date").cloned().unwrap_or(Value::Null);
+                    labels.push(date.clone());
+                    // Buckets without data are left out, as Plausible does
+                    // (`include.time_labels` lists them all).
+                    let empty = plan
+                        .metrics
+                        .iter()
+                        .all(|m| b.get(m).and_then(Value::as_f64).is_none_or(|v| v == 0.0));
+                    if !empty {
+                        rows.push(row(plan, b, Some(date)));
+                    }
+                }
+            }
+            (Endpoint::Breakdown, Some(Value::Array(values))) => {
+                for v in values {
+                    let Value::Object(v) = v else { continue };
+                    let value = v.get(key).cloned().unwrap_or(Value::Null);
+                    rows.push(row(plan, v, Some(value)));
+                }
+            }
+            _ => {}
+        }
+    }
+    if !plan.order_by.is_empty() {
+        let cell = |r: &Value, k: &OrderKey| match k {
+            OrderKey::Metric(i) => r["metrics"][*i].clone(),
+            OrderKey::Dimension => r["dimensions"][0].clone(),
+        };
+        rows.sort_by(|a, b| {
+            for (k, desc) in &plan.order_by {
+                let (x, y) = (cell(a, k), cell(b, k));
+                let ord = match (x.as_f64(), y.as_f64()) {
+                    (Some(x), Some(y)) => x.total_cmp(&y),
+                    _ => x
+                        .as_str()
+                        .unwrap_or_default()
+                        .cmp(y.as_str().unwrap_or_default()),
+                };
+                let ord = if *desc { ord.reverse() } else { ord };
+                if ord.is_ne() {
+                    return ord;
+                }
+            }
+            std::cmp::Ordering::Equal
+        });
+    }
+    let total = rows.len();
+    let rows: Vec<Value> = rows
+        .into_iter()
+        .skip(plan.offset)
+        .take(plan.limit)
+        .collect();
+    let mut meta = Map::new();
+    if plan.time_labels && plan.endpoint == Endpoint::Timeseries {
+        meta.insert("time_labels".into(), Value::Array(labels));
+    }
+    if plan.total_rows {
+        meta.insert("total_rows".into(), Value::from(total));
+    }
+    let mut query = plan.echo.clone();
+    query.insert("date_range".into(), date_range(period));
+    json!({"results": rows, "meta": meta, "query": query})
+}
+
+/// The period as Plausible states it: its first and last moments in the
+/// site's timezone (`2024-01-01T00:00:00+01:00`, `…T23:59:59+01:00`).
+fn date_range(period: &Value) -> Value {
+    let tz = period
+        .get("timezone")
+        .and_then(Value::as_str)
+        .and_then(|t| jiff::tz::TimeZone::get(t).ok());
+    let at = |key: &str, back_ms: i64| -> Option<String> {
+        let t: jiff::Timestamp = period.get(key)?.as_str()?.parse().ok()?;
+        let t = jiff::Timestamp::from_millisecond(t.as_millisecond() - back_ms).ok()?;
+        let z = t.to_zoned_datetime(tz.clone()?);
+        Some(z.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string())
+    };
+    json!([at("start", 0), at("end", 1000)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(q: &str) -> Vec<(String, String)> {
+        url::form_urlencoded::parse(q.as_bytes())
+            .into_owned()
+            .collect()
+    }
+
+    #[test]
+    fn a_v2_query_plans_as_a_v1_one() {
+        let p = plan(
+            br#"{"site_id": "example.com", "metrics": ["visitors", "bounce_rate"],
+                 "date_range": ["2024-01-01", "2024-01-31"], "dimensions": ["visit:source"],
+                 "filters": [["is", "visit:country", ["FR", "DE"]],
+                             ["and", [["contains", "event:page", ["/blog"]],
+                                      ["is_not", "visit:device", ["Mobile"]]]]],
+                 "order_by": [["bounce_rate", "asc"]], "pagination": {"limit": 5, "offset": 5}}"#,
+        )
+        .unwrap();
+        assert_eq!(p.endpoint, Endpoint::Breakdown);
+        assert_eq!(
+            pairs(&p.v1),
+            [
+                ("site_id", "example.com"),
+                ("metrics", "visitors,bounce_rate"),
+                ("period", "custom"),
+                ("date", "2024-01-01,2024-01-31"),
+                (
+                    "filters",
+                    "visit:country==FR|DE;event:page==*/blog*;visit:device!=Mobile"
+                ),
+                ("property", "visit:source"),
+                ("limit", "1000"),
+            ]
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+        );
+        assert_eq!(p.sort.as_deref(), Some("bounce_rate:asc"));
+        let p = plan(br#"{"site_id": "a.b", "metrics": ["visitors"], "date_range": "7d", "dimensions": ["time:day"]}"#).unwrap();
+        assert_eq!(p.endpoint, Endpoint::Timeseries);
+        assert!(p.v1.ends_with("interval=date"), "{}", p.v1);
+    }
+
+    #[test]
+    fn what_is_not_supported_is_a_400_naming_the_field() {
+        for (body, field) in [
+            (r#"[]"#, "body"),
+            (
+                r#"{"metrics": ["visitors"], "date_range": "7d"}"#,
+                "site_id",
+            ),
+            (r#"{"site_id": "a.b", "date_range": "7d"}"#, "metrics"),
+            (
+                r#"{"site_id": "a.b", "metrics": ["visitors"], "date_range": "all"}"#,
+                "date_range",
+            ),
+            (
+                r#"{"site_id": "a.b", "metrics": ["visitors"], "date_range": ["2024-01-01T00:00:00Z", "2024-01-02"]}"#,
+                "date_range",
+            ),
+            (
+                r#"{"site_id": "a.b", "metrics": ["visitors"], "date_range": "7d", "dimensions": ["visit:source", "visit:country"]}"#,
+                "dimensions",
+            ),
+            (
+                r#"{"site_id": "a.b", "metrics": ["visitors"], "date_range": "7d", "filters": [["or", []]]}"#,
+                "filters",
+            ),
+            (
+                r#"{"site_id": "a.b", "metrics": ["visitors"], "date_range": "7d", "filters": [["matches", "event:page", ["^/a"]]]}"#,
+                "filters",
+            ),
+            (
+                r#"{"site_id": "a.b", "metrics": ["visitors"], "date_range": "7d", "order_by": [["pageviews", "desc"]]}"#,
+                "order_by",
+            ),
+            (
+                r#"{"site_id": "a.b", "metrics": ["visitors"], "date_range": "7d", "pagination": {"limit": 0}}"#,
+                "pagination",
+            ),
+            (
+                r#"{"site_id": "a.b", "metrics": ["visitors"], "date_range": "7d", "include": {"compare": "previous_period"}}"#,
+                "include",
+            ),
+            (
+                r#"{"site_id": "a.b", "metrics": ["visitors"], "date_range": "7d", "segments": []}"#,
+                "body",
+            ),
+        ] {
+            let e = plan(body.as_bytes()).unwrap_err().to_string();
+            assert!(e.starts_with(field), "{body}: {e}");
+        }
+    }
+}
