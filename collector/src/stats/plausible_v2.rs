@@ -533,6 +533,68 @@ mod tests {
         assert!(p.v1.ends_with("interval=date"), "{}", p.v1);
     }
 
+    /// Any JSON value of the shapes a query's fields take, nested.
+    fn json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| json!(f)),
+            prop_oneof![
+                Just("is".to_string()),
+                Just("and".to_string()),
+                Just("contains_not".to_string()),
+                Just("visit:source".to_string()),
+                Just("time:day".to_string()),
+                Just("visitors".to_string()),
+                Just("desc".to_string()),
+                Just("7d".to_string()),
+                Just("2024-01-01".to_string()),
+                ".{0,12}",
+            ]
+            .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 5, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("limit".to_string()),
+                        Just("offset".to_string()),
+                        Just("total_rows".to_string()),
+                        ".{0,6}"
+                    ],
+                    inner,
+                    0..4
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Garbage in any field is an error naming a field, never a panic.
+        #[test]
+        fn any_query_plans_or_is_refused_without_a_panic(
+            fields in proptest::collection::vec(json(), 8),
+            raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+        ) {
+            let keys = ["site_id", "metrics", "date_range", "dimensions", "filters", "order_by", "pagination", "include"];
+            let mut query = Map::new();
+            for (k, v) in keys.iter().zip(fields) {
+                query.insert((*k).to_string(), v);
+            }
+            query.insert("site_id".into(), json!("example.com"));
+            query.insert("metrics".into(), json!(["visitors"]));
+            if let Err(e) = plan(Value::Object(query).to_string().as_bytes()) {
+                let e = e.to_string();
+                proptest::prop_assert!(keys.iter().chain(&["body"]).any(|k| e.starts_with(k)), "{}", e);
+            }
+            let _ = plan(&raw);
+        }
+    }
+
     #[test]
     fn what_is_not_supported_is_a_400_naming_the_field() {
         for (body, field) in [
