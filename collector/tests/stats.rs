@@ -3344,6 +3344,53 @@ async fn plausibles_stats_api_v2_answers_with_the_same_numbers() {
         ])
     );
 
+    // `time` is sized by the range and named so; a bucket with visitors is
+    // kept even when the metric asked is 0 there (03-30: one bounce, 0 s).
+    let (_, v) = post(
+        json!({"site_id": BERLIN, "metrics": ["visit_duration"],
+               "date_range": ["2026-03-27", "2026-03-31"], "dimensions": ["time"]}),
+        admin.clone(),
+    )
+    .await;
+    assert_eq!(v["query"]["dimensions"], json!(["time:day"]));
+    assert_eq!(v["query"]["order_by"], json!([["time:day", "asc"]]));
+    assert_eq!(
+        v["results"],
+        json!([
+            {"metrics": [750], "dimensions": ["2026-03-28"]},
+            {"metrics": [140], "dimensions": ["2026-03-29"]},
+            {"metrics": [0], "dimensions": ["2026-03-30"]},
+        ]),
+        "{v}"
+    );
+    // Months by their first day.
+    let (_, v) = post(
+        json!({"site_id": BERLIN, "metrics": ["visitors"],
+               "date_range": ["2026-03-15", "2026-04-30"], "dimensions": ["time:month"],
+               "include": {"time_labels": true}}),
+        admin.clone(),
+    )
+    .await;
+    assert_eq!(
+        v["meta"]["time_labels"],
+        json!(["2026-03-01", "2026-04-01"]),
+        "{v}"
+    );
+    assert_eq!(v["results"].as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(v["results"][0]["dimensions"], json!(["2026-03-01"]));
+    // The last 28 days, today (the clock's) included, in the site's days.
+    h.clock.set("2026-03-30T12:00:00Z".parse().unwrap());
+    let (status, v) = post(
+        json!({"site_id": BERLIN, "metrics": ["visitors"], "date_range": "28d"}),
+        admin.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["query"]["date_range"],
+        json!(["2026-03-03T00:00:00+01:00", "2026-03-30T23:59:59+02:00"])
+    );
+
     // A breakdown: the native rows, Plausible's names, ordered and paged.
     let n = h
         .get(&native(
@@ -3417,12 +3464,14 @@ async fn plausibles_stats_api_v2_answers_with_the_same_numbers() {
             .starts_with("dimensions"),
         "{v}"
     );
-    let (status, _) = post(
+    // No token: a 401, whatever the body.
+    for body in [
         json!({"site_id": BERLIN, "metrics": ["visitors"], "date_range": "7d"}),
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+        json!([]),
+    ] {
+        let (status, _) = post(body, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
     let (status, v) = post(
         json!({"site_id": BERLIN, "metrics": ["nope"], "date_range": "7d"}),
         admin,

@@ -332,8 +332,22 @@ async fn plausible_v2_query(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, StatsError> {
+    // Who asks comes first: without a valid token, a 401 whatever the body.
+    let (st, hd) = (state.clone(), headers.clone());
+    let Json(()) = on_blocking_pool(move || {
+        let conn = st.store.reader()?;
+        auth::authenticate(&conn, &hd).map(|_| ())
+    })
+    .await?;
     let plan = plausible_v2::plan(&body)?;
-    let (translated, shape) = plausible::translate(Some(&plan.v1), plan.endpoint)?;
+    // `28d`, `91d`: ending today in the site's timezone.
+    let tz = state
+        .sites
+        .get(&plan.site)
+        .map_or(jiff::tz::TimeZone::UTC, |s| s.tz.clone());
+    let today = state.clock.now().to_zoned_datetime(tz).date();
+    let v1 = plan.complete(today);
+    let (translated, shape) = plausible::translate(Some(&v1), plan.endpoint)?;
     let translated = match &plan.sort {
         Some(sort) => format!(
             "{translated}&{}",

@@ -24,11 +24,16 @@ pub const PAGE_ROWS: usize = super::params::MAX_LIMIT;
 /// A v2 query, planned.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// `site_id`.
+    pub site: String,
     pub endpoint: Endpoint,
     /// Plausible's v1 query string (`site_id=…&period=…`).
     pub v1: String,
     /// Tallymark's own `sort` for a breakdown (v1 has none).
     pub sort: Option<String>,
+    /// `28d`, `91d`: the last n days, today included, as a custom range the
+    /// handler completes in the site's timezone ([`Plan::complete`]).
+    pub last_days: Option<i64>,
     pub metrics: Vec<String>,
     /// `time:day`, `visit:source`, … (at most one).
     pub dimension: Option<String>,
@@ -115,20 +120,41 @@ pub fn plan(body: &[u8]) -> Result<Plan, StatsError> {
             "at most one here (a time dimension, or one event or visit dimension)",
         ));
     }
-    let dimension = dimensions.first().cloned();
+    let mut dimensions = dimensions;
     let mut v1 = url::form_urlencoded::Serializer::new(String::new());
     v1.append_pair("site_id", site);
-    v1.append_pair("metrics", &metrics.join(","));
+    // Time buckets with data are those with visitors (v2 leaves the others
+    // out): asked along, not answered unless asked.
+    let mut asked = metrics.clone();
+    if dimensions.iter().any(|d| d.starts_with("time")) && !asked.iter().any(|m| m == "visitors") {
+        asked.push("visitors".into());
+    }
+    v1.append_pair("metrics", &asked.join(","));
+    let mut last_days = None;
+    // The range's length in days, for `time`'s bucket size.
+    let span: i64;
     match query.get("date_range") {
         Some(Value::String(s)) => match s.as_str() {
             "day" | "7d" | "30d" | "month" | "6mo" | "12mo" | "year" => {
                 v1.append_pair("period", s);
+                span = match s.as_str() {
+                    "day" => 1,
+                    "7d" => 7,
+                    "30d" | "month" => 30,
+                    "6mo" => 183,
+                    _ => 365,
+                };
+            }
+            "28d" | "91d" => {
+                let n = if s == "28d" { 28 } else { 91 };
+                last_days = Some(n);
+                span = n;
             }
             other => {
                 return Err(bad(
                     "date_range",
                     format!(
-                        "{:?} is not supported here: day, 7d, 30d, month, 6mo, 12mo, year, or two days [\"2024-01-01\", \"2024-01-31\"]",
+                        "{:?} is not supported here: day, 7d, 28d, 30d, 91d, month, 6mo, 12mo, year, or two days [\"2024-01-01\", \"2024-01-31\"]",
                         other.chars().take(32).collect::<String>()
                     ),
                 ));
@@ -136,11 +162,15 @@ pub fn plan(body: &[u8]) -> Result<Plan, StatsError> {
         },
         Some(Value::Array(days)) => {
             let days: Vec<&str> = days.iter().filter_map(Value::as_str).collect();
-            let is_day = |d: &str| d.parse::<jiff::civil::Date>().is_ok();
+            let day = |d: &str| d.parse::<jiff::civil::Date>().ok();
             match days[..] {
-                [from, to] if is_day(from) && is_day(to) => {
+                [from, to] if day(from).is_some() && day(to).is_some() => {
                     v1.append_pair("period", "custom");
                     v1.append_pair("date", &format!("{from},{to}"));
+                    span = match (day(from), day(to)) {
+                        (Some(a), Some(b)) => (b - a).get_days() as i64 + 1,
+                        _ => 1,
+                    };
                 }
                 _ => {
                     return Err(bad(
@@ -164,11 +194,24 @@ pub fn plan(body: &[u8]) -> Result<Plan, StatsError> {
             v1.append_pair("filters", &out.join(";"));
         }
     }
+    // `time` is sized by the range, as Plausible does, and answered as such.
+    if let Some(d) = dimensions.first_mut()
+        && d == "time"
+    {
+        *d = match span {
+            ..=2 => "time:hour",
+            3..=40 => "time:day",
+            41..=364 => "time:week",
+            _ => "time:month",
+        }
+        .to_string();
+    }
+    let dimension = dimensions.first().cloned();
     let endpoint = match dimension.as_deref() {
         None => Endpoint::Aggregate,
-        Some(d) if d == "time" || d.starts_with("time:") => {
+        Some(d) if d.starts_with("time:") => {
             let interval = match d {
-                "time" | "time:day" => "date",
+                "time:day" => "date",
                 "time:week" => "week",
                 "time:month" => "month",
                 "time:hour" => "hour",
@@ -273,18 +316,26 @@ pub fn plan(body: &[u8]) -> Result<Plan, StatsError> {
     echo.insert("metrics".into(), json!(metrics));
     echo.insert("dimensions".into(), json!(dimensions));
     echo.entry("filters").or_insert_with(|| json!([]));
+    // The order applied: time first, else the first metric, largest first.
+    let default_order = match (&endpoint, &dimension) {
+        (Endpoint::Timeseries, Some(d)) => json!([[d, "asc"]]),
+        (Endpoint::Breakdown, _) => json!([[metrics[0], "desc"]]),
+        _ => json!([]),
+    };
     echo.insert(
         "order_by".into(),
-        query.get("order_by").cloned().unwrap_or_else(|| json!([])),
+        query.get("order_by").cloned().unwrap_or(default_order),
     );
     echo.insert(
         "pagination".into(),
         json!({"limit": limit, "offset": offset}),
     );
     Ok(Plan {
+        site: site.to_string(),
         endpoint,
         v1: v1.finish(),
         sort,
+        last_days,
         metrics,
         dimension,
         order_by,
@@ -294,6 +345,23 @@ pub fn plan(body: &[u8]) -> Result<Plan, StatsError> {
         time_labels,
         echo,
     })
+}
+
+impl Plan {
+    /// The v1 query, its range completed with the site's `today` for the
+    /// last n days.
+    pub fn complete(&self, today: jiff::civil::Date) -> String {
+        let Some(n) = self.last_days else {
+            return self.v1.clone();
+        };
+        let from = today
+            .checked_sub(jiff::ToSpan::days(n - 1))
+            .unwrap_or(today);
+        let mut v1 = url::form_urlencoded::Serializer::new(self.v1.clone());
+        v1.append_pair("period", "custom");
+        v1.append_pair("date", &format!("{from},{today}"));
+        v1.finish()
+    }
 }
 
 /// v2 filters as v1 filter strings (`visit:country==FR|DE`), `and`
@@ -409,15 +477,19 @@ pub fn answer(plan: &Plan, pages: Vec<Value>, key: &str, period: &Value) -> Valu
             (Endpoint::Timeseries, Some(Value::Array(buckets))) => {
                 for b in buckets {
                     let Value::Object(b) = b else { continue };
-                    let date = b.get("date").cloned().unwrap_or(Value::Null);
+                    let mut date = b.get("date").cloned().unwrap_or(Value::Null);
+                    // A month is named by its first day (a range may start
+                    // later in it).
+                    if plan.dimension.as_deref() == Some("time:month")
+                        && let Some(d) = date.as_str()
+                        && d.len() == 10
+                    {
+                        date = Value::from(format!("{}-01", &d[..7]));
+                    }
                     labels.push(date.clone());
-                    // Buckets without data are left out, as Plausible does
-                    // (`include.time_labels` lists them all).
-                    let empty = plan
-                        .metrics
-                        .iter()
-                        .all(|m| b.get(m).and_then(Value::as_f64).is_none_or(|v| v == 0.0));
-                    if !empty {
+                    // Buckets without visitors are left out, as Plausible
+                    // does (`include.time_labels` lists them all).
+                    if b.get("visitors").and_then(Value::as_f64).unwrap_or(0.0) > 0.0 {
                         rows.push(row(plan, b, Some(date)));
                     }
                 }
