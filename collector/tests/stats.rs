@@ -3427,6 +3427,24 @@ async fn plausibles_stats_api_v2_answers_with_the_same_numbers() {
     .await;
     assert_eq!(v["results"], json!(by_name[1..3]), "{v}");
     assert_eq!(v["meta"]["total_rows"], all.len());
+    // Two keys: every row read, ordered here.
+    let mut by_visitors = all.clone();
+    by_visitors.sort_by(|a, b| {
+        let n = |r: &Value| r["metrics"][0].as_i64().unwrap_or(0);
+        n(b).cmp(&n(a)).then_with(|| {
+            a["dimensions"][0]
+                .as_str()
+                .cmp(&b["dimensions"][0].as_str())
+        })
+    });
+    let (_, v) = post(
+        json!({"site_id": BERLIN, "metrics": ["visitors", "visits"],
+               "date_range": ["2026-03-28", "2026-03-30"], "dimensions": ["visit:source"],
+               "order_by": [["visitors", "desc"], ["visit:source", "asc"]]}),
+        admin.clone(),
+    )
+    .await;
+    assert_eq!(v["results"], json!(by_visitors), "{v}");
 
     // Filters: is_not, contains, and `and`.
     let (_, v) = post(

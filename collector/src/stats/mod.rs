@@ -361,9 +361,13 @@ async fn plausible_v2_query(
         // Plain structs: serializing cannot fail (else an empty answer).
         serde_json::to_value(answer).unwrap_or_default()
     }
-    let (mut pages, mut period) = (Vec::new(), serde_json::Value::Null);
+    let (mut pages, mut period, mut total) = (Vec::new(), serde_json::Value::Null, None);
     let mut take = |value: serde_json::Value| {
         period = value.get("period").cloned().unwrap_or_default();
+        // A breakdown's count of rows, before its pages.
+        if let Some(n) = value.get("total").and_then(serde_json::Value::as_u64) {
+            total = Some(n as usize);
+        }
         let page = plausible::reshape(plan.endpoint, value, &shape);
         let rows = page["results"].as_array().map_or(0, Vec::len);
         pages.push(page);
@@ -382,7 +386,7 @@ async fn plausible_v2_query(
             take(native(a));
         }
         plausible::Endpoint::Breakdown => {
-            for page in 1..=plausible_v2::MAX_ROWS / plausible_v2::PAGE_ROWS {
+            for page in 1..=plan.pages {
                 let Json(a) = serve(
                     state.clone(),
                     headers.clone(),
@@ -391,7 +395,7 @@ async fn plausible_v2_query(
                     compute_breakdown,
                 )
                 .await?;
-                if take(native(a)) < plausible_v2::PAGE_ROWS {
+                if take(native(a)) < plan.page_rows {
                     break;
                 }
             }
@@ -408,7 +412,10 @@ async fn plausible_v2_query(
             take(native(a));
         }
     }
-    Ok(Json(plausible_v2::answer(&plan, pages, &shape.key, &period)).into_response())
+    Ok(Json(plausible_v2::answer(
+        &plan, pages, &shape.key, &period, total,
+    ))
+    .into_response())
 }
 
 /// [`serve`], or for a query in Plausible's form (it has `site_id`; always

@@ -31,6 +31,9 @@ pub struct Plan {
     pub v1: String,
     /// Tallymark's own `sort` for a breakdown (v1 has none).
     pub sort: Option<String>,
+    /// A breakdown's pages to read at most (each [`Plan::page_rows`] rows).
+    pub pages: usize,
+    pub page_rows: usize,
     /// `28d`, `91d`: the last n days, today included, as a custom range the
     /// handler completes in the site's timezone ([`Plan::complete`]).
     pub last_days: Option<i64>,
@@ -227,7 +230,6 @@ pub fn plan(body: &[u8]) -> Result<Plan, StatsError> {
         }
         Some(d) => {
             v1.append_pair("property", d);
-            v1.append_pair("limit", &PAGE_ROWS.to_string());
             Endpoint::Breakdown
         }
     };
@@ -288,6 +290,18 @@ pub fn plan(body: &[u8]) -> Result<Plan, StatsError> {
             }
         }
     }
+    // A breakdown is read in pages of Tallymark's own: in the order asked
+    // when it has one key (Tallymark sorts by it), so only as many rows as
+    // the page asked needs; else every row, sorted here.
+    let (page_rows, pages) = if order_by.len() <= 1 {
+        let need = offset.saturating_add(limit).min(MAX_ROWS);
+        (need.min(PAGE_ROWS), need.div_ceil(PAGE_ROWS))
+    } else {
+        (PAGE_ROWS, MAX_ROWS / PAGE_ROWS)
+    };
+    if endpoint == Endpoint::Breakdown {
+        v1.append_pair("limit", &page_rows.to_string());
+    }
     let (mut total_rows, mut time_labels) = (false, false);
     if let Some(include) = query.get("include") {
         let Value::Object(include) = include else {
@@ -335,6 +349,8 @@ pub fn plan(body: &[u8]) -> Result<Plan, StatsError> {
         endpoint,
         v1: v1.finish(),
         sort,
+        pages,
+        page_rows,
         last_days,
         metrics,
         dimension,
@@ -462,7 +478,13 @@ fn row(plan: &Plan, metrics: &Map<String, Value>, dimension: Option<Value>) -> V
 
 /// The v1 answers (one, or a breakdown's pages) in v2's shape; `period` is
 /// Tallymark's own (`start`, `end` exclusive, `timezone`).
-pub fn answer(plan: &Plan, pages: Vec<Value>, key: &str, period: &Value) -> Value {
+pub fn answer(
+    plan: &Plan,
+    pages: Vec<Value>,
+    key: &str,
+    period: &Value,
+    total: Option<usize>,
+) -> Value {
     let mut labels = Vec::new();
     let mut rows: Vec<Value> = Vec::new();
     for page in pages {
@@ -527,7 +549,7 @@ pub fn answer(plan: &Plan, pages: Vec<Value>, key: &str, period: &Value) -> Valu
             std::cmp::Ordering::Equal
         });
     }
-    let total = rows.len();
+    let total = total.unwrap_or(rows.len());
     let rows: Vec<Value> = rows
         .into_iter()
         .skip(plan.offset)
@@ -595,7 +617,7 @@ mod tests {
                     "visit:country==FR|DE;event:page==*/blog*;visit:device!=Mobile"
                 ),
                 ("property", "visit:source"),
-                ("limit", "1000"),
+                ("limit", "10"),
             ]
             .map(|(a, b)| (a.to_string(), b.to_string()))
         );
