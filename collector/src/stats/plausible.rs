@@ -434,10 +434,11 @@ pub fn reshape(endpoint: Endpoint, answer: Value, shape: &Shape) -> Value {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn pairs(q: &str) -> Vec<(String, String)> {
+    /// A query string's pairs, decoded.
+    pub(in crate::stats) fn pairs(q: &str) -> Vec<(String, String)> {
         url::form_urlencoded::parse(q.as_bytes())
             .into_owned()
             .collect()

@@ -585,13 +585,8 @@ fn date_range(period: &Value) -> Value {
 
 #[cfg(test)]
 mod tests {
+    use super::super::plausible::tests::pairs;
     use super::*;
-
-    fn pairs(q: &str) -> Vec<(String, String)> {
-        url::form_urlencoded::parse(q.as_bytes())
-            .into_owned()
-            .collect()
-    }
 
     #[test]
     fn a_v2_query_plans_as_a_v1_one() {
