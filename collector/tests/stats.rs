@@ -3467,6 +3467,26 @@ async fn plausibles_stats_api_v2_answers_with_the_same_numbers() {
     );
     assert!(n["results"]["pageviews"].as_i64() > Some(0), "{n}");
 
+    // `contains` on a closed set: the names that contain the text.
+    let (_, v) = post(
+        json!({"site_id": BERLIN, "metrics": ["visitors"],
+               "date_range": ["2026-03-28", "2026-03-30"],
+               "filters": [["contains", "visit:device", ["bile"]]]}),
+        admin.clone(),
+    )
+    .await;
+    let n = h
+        .get(&native(
+            "aggregate",
+            &format!("{MAR}&metrics=visitors&filter=device==mobile"),
+        ))
+        .await;
+    assert_eq!(
+        v["results"][0]["metrics"][0], n["results"]["visitors"],
+        "{v}"
+    );
+    assert!(n["results"]["visitors"].as_i64() > Some(0), "{n}");
+
     // Refusals: JSON errors naming the field; no token, no answer.
     let (status, v) = post(
         json!({"site_id": BERLIN, "metrics": ["visitors"], "date_range": "7d",

@@ -397,15 +397,23 @@ fn flatten_filters(filters: &Value, out: &mut Vec<String>) -> Result<(), StatsEr
                 let dim = dim
                     .as_str()
                     .ok_or_else(|| bad("filters", "the dimension must be a string"))?;
-                if let Some(Value::Object(mods)) = rest.first()
+                // Browsers, OSs and devices are closed sets of names: a
+                // name contains the text, in any case, or it does not.
+                let names = dim
+                    .strip_prefix("visit:")
+                    .and_then(tallymark_core::useragent::names);
+                if names.is_none()
+                    && let Some(Value::Object(mods)) = rest.first()
                     && mods.get("case_sensitive") == Some(&Value::Bool(false))
                 {
                     return Err(bad(
                         "filters",
-                        format!("{op} {dim}: case-insensitive matching is not supported here"),
+                        format!(
+                            "{op} {dim}: case-insensitive matching is not supported here (only for browser, os and device)"
+                        ),
                     ));
                 }
-                let values: Vec<String> = values
+                let mut values: Vec<String> = values
                     .as_array()
                     .ok_or_else(|| bad("filters", format!("{op} {dim}: a list of values")))?
                     .iter()
@@ -417,8 +425,40 @@ fn flatten_filters(filters: &Value, out: &mut Vec<String>) -> Result<(), StatsEr
                 if values.is_empty() {
                     return Err(bad("filters", format!("{op} {dim}: at least one value")));
                 }
+                // v1's `;` separates filters.
+                if values.iter().any(|v| v.contains(';')) {
+                    return Err(bad(
+                        "filters",
+                        format!("{op} {dim}: a value with ';' is not supported here"),
+                    ));
+                }
+                let mut op = op;
+                if let Some(names) = names
+                    && op.starts_with("contains")
+                {
+                    let wanted: Vec<String> = values.iter().map(|v| v.to_lowercase()).collect();
+                    values = names
+                        .iter()
+                        .map(|(_, title)| *title)
+                        .filter(|title| {
+                            let title = title.to_lowercase();
+                            wanted.iter().any(|w| title.contains(w.as_str()))
+                        })
+                        .map(str::to_string)
+                        .collect();
+                    if values.is_empty() {
+                        return Err(bad(
+                            "filters",
+                            format!(
+                                "{op} {dim}: no {} name here contains that",
+                                &dim["visit:".len()..]
+                            ),
+                        ));
+                    }
+                    op = if op == "contains" { "is" } else { "is_not" };
+                }
                 // v1's `|` separates values, `*` is a wildcard: escaped.
-                let escape = |v: &str| v.replace('\\', "\\\\").replace('*', "\\*");
+                let escape = |v: &str| v.replace('*', "\\*");
                 let joined = |wrap: bool| {
                     values
                         .iter()
@@ -617,6 +657,19 @@ mod tests {
             .map(|(a, b)| (a.to_string(), b.to_string()))
         );
         assert_eq!(p.sort.as_deref(), Some("bounce_rate:asc"));
+        // A closed set's names containing the text, in any case; a star is
+        // a star; contains_not keeps the others.
+        let p = plan(
+            br#"{"site_id": "a.b", "metrics": ["visitors"], "date_range": "7d",
+                 "filters": [["contains", "visit:device", ["TOP"], {"case_sensitive": false}],
+                             ["contains_not", "visit:browser", ["fox"]],
+                             ["is", "event:page", ["/a*b"]]]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            pairs(&p.v1)[3].1,
+            "visit:device==Desktop|Laptop;visit:browser!=Firefox;event:page==/a\\*b"
+        );
         let p = plan(br#"{"site_id": "a.b", "metrics": ["visitors"], "date_range": "7d", "dimensions": ["time:day"]}"#).unwrap();
         assert_eq!(p.endpoint, Endpoint::Timeseries);
         assert!(p.v1.ends_with("interval=date"), "{}", p.v1);
@@ -688,6 +741,18 @@ mod tests {
     fn what_is_not_supported_is_a_400_naming_the_field() {
         for (body, field) in [
             (r#"[]"#, "body"),
+            (
+                r#"{"site_id": "a.b", "metrics": ["visitors"], "date_range": "7d", "filters": [["is", "event:page", ["a;b"]]]}"#,
+                "filters",
+            ),
+            (
+                r#"{"site_id": "a.b", "metrics": ["visitors"], "date_range": "7d", "filters": [["contains", "visit:os", ["Plan 9"]]]}"#,
+                "filters",
+            ),
+            (
+                r#"{"site_id": "a.b", "metrics": ["visitors"], "date_range": "7d", "filters": [["contains", "event:page", ["/a"], {"case_sensitive": false}]]}"#,
+                "filters",
+            ),
             (
                 r#"{"metrics": ["visitors"], "date_range": "7d"}"#,
                 "site_id",
