@@ -76,6 +76,35 @@ enum Command {
         #[command(flatten)]
         data: DataArg,
     },
+    /// Write a site's raw events of a period as CSV, as the dashboard's
+    /// export does (times in UTC, no visitor id), also while `serve` runs.
+    Export {
+        /// The site, as registered.
+        #[arg(long)]
+        site: String,
+        /// day, 7d, 30d, month, 6mo, 12mo, year, or custom with --from and --to
+        /// [default: 30d].
+        #[arg(long)]
+        period: Option<String>,
+        /// The day the period ends on or is in, YYYY-MM-DD [default: today].
+        #[arg(long)]
+        date: Option<String>,
+        /// First day of a custom period, YYYY-MM-DD.
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day of a custom period, YYYY-MM-DD.
+        #[arg(long)]
+        to: Option<String>,
+        /// A filter as the stats API takes it (`page==/blog/*`, `country==FR|DE`);
+        /// repeat for several.
+        #[arg(long)]
+        filter: Vec<String>,
+        /// Write to this file (replaced) instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        data: DataArg,
+    },
 }
 
 #[derive(Subcommand)]
@@ -237,6 +266,33 @@ fn main() -> ExitCode {
         Command::Bots => bots(),
         Command::Token { command } => token(command),
         Command::Backup { out, data } => backup(&out, &data),
+        Command::Export {
+            site,
+            period,
+            date,
+            from,
+            to,
+            filter,
+            out,
+            data,
+        } => {
+            let mut query = url::form_urlencoded::Serializer::new(String::new());
+            query.append_pair("site", &site);
+            for (key, value) in [
+                ("period", period),
+                ("date", date),
+                ("from", from),
+                ("to", to),
+            ] {
+                if let Some(value) = value {
+                    query.append_pair(key, &value);
+                }
+            }
+            for f in &filter {
+                query.append_pair("filter", f);
+            }
+            export(&query.finish(), out.as_deref(), &data)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -530,6 +586,28 @@ fn backup(out: &std::path::Path, data: &DataArg) -> anyhow::Result<()> {
         s.sites
     );
     Ok(())
+}
+
+fn export(query: &str, out: Option<&std::path::Path>, data: &DataArg) -> anyhow::Result<()> {
+    let db = data.data.join("tallymark.sqlite3");
+    if !db.exists() {
+        anyhow::bail!(
+            "no database in {}: give the --data of your `tallymark serve`",
+            data.data.display()
+        );
+    }
+    // Read-only: beside a running `serve`, like the stats API's readers.
+    let conn = store::schema::open_reader(&db)?;
+    let now = SystemClock.now();
+    let written = match out {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            stats::export::export_cli(&conn, query, now, std::io::BufWriter::new(file))
+        }
+        None => stats::export::export_cli(&conn, query, now, std::io::stdout().lock()),
+    };
+    written.map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 fn token(command: TokenCommand) -> anyhow::Result<()> {

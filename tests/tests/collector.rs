@@ -382,6 +382,81 @@ fn rows_past_the_retention_period_leave_the_disk() {
     );
 }
 
+/// `tallymark export`: the stored events as the export endpoint's CSV,
+/// beside a running collector, filtered like the stats API; a bad period is
+/// named.
+#[test]
+fn the_export_command_writes_the_events_as_csv() {
+    let collector = Collector::start();
+    for p in ["a", "b"] {
+        let body =
+            format!(r#"{{"kind":"pageview","site":"localhost","url":"http://localhost/{p}"}}"#);
+        let (status, head) = collector
+            .post("/api/event", &body, &[("User-Agent", FIREFOX)])
+            .unwrap();
+        assert_eq!(status, 202, "{head}");
+    }
+    let data = collector.data.path();
+    let csv = tallymark(
+        &["export", "--site", "localhost", "--period", "day", "--data"],
+        data,
+    );
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(
+        lines[0].starts_with("time,kind,name,hostname,path,"),
+        "{csv}"
+    );
+    assert!(lines[1].contains(",pageview,,localhost,/a,"), "{csv}");
+    assert!(lines[2].contains(",pageview,,localhost,/b,"), "{csv}");
+    let filtered = tallymark(
+        &[
+            "export",
+            "--site",
+            "localhost",
+            "--filter",
+            "page==/b",
+            "--data",
+        ],
+        data,
+    );
+    assert_eq!(filtered.lines().count(), 2, "{filtered}");
+    let file = data.join("out.csv");
+    let file_arg = file.display().to_string();
+    tallymark(
+        &[
+            "export",
+            "--site",
+            "localhost",
+            "--period",
+            "day",
+            "--out",
+            &file_arg,
+            "--data",
+        ],
+        data,
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), csv);
+    let bad = Command::new(bin())
+        .args([
+            "export",
+            "--site",
+            "localhost",
+            "--period",
+            "nope",
+            "--data",
+        ])
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("period: unknown period \"nope\""),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn the_bots_command_explains_each_line() {
     let mut child = Command::new(bin())

@@ -98,32 +98,15 @@ pub(super) async fn export(
         }
         let q = scoped(&cx.site, &range, &filters);
         let failed = chunks.clone();
-        let mut csv = csv::Writer::from_writer(Chunks {
+        let out = Chunks {
             buf: Vec::with_capacity(CHUNK * 2),
             to: chunks,
             handle: handle.clone(),
-        });
+        };
         // A write fails only when the client went away or stopped reading:
         // the export ends.
-        let mut ok = csv.write_record(HEADER).is_ok();
-        let mut pages = match ExportPages::new(&cx.conn, &q) {
-            Ok(pages) => pages,
-            Err(e) => return fail(&handle, &failed, e),
-        };
-        while ok {
-            let page = match query::export_page(&cx.conn, &q, &mut pages, PAGE) {
-                Ok(page) => page,
-                Err(e) => return fail(&handle, &failed, e),
-            };
-            if page.is_empty() {
-                break;
-            }
-            for row in &page {
-                ok = ok && csv.write_record(record(row).map(cell)).is_ok();
-            }
-        }
-        if ok {
-            let _ = csv.flush();
+        if let Err(Stopped::Read(e)) = write_csv(&cx.conn, &q, out) {
+            fail(&handle, &failed, e);
         }
     });
     let name = match ready.await {
@@ -143,6 +126,68 @@ pub(super) async fn export(
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
     Ok(response)
+}
+
+/// Why an export stopped before its end.
+#[derive(Debug)]
+pub enum Stopped {
+    /// Reading the database failed.
+    Read(rusqlite::Error),
+    /// Writing the CSV failed (the client went away, a full disk).
+    Write(std::io::Error),
+}
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stopped::Read(e) => write!(f, "reading the database: {e}"),
+            Stopped::Write(e) => write!(f, "writing the CSV: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Stopped {}
+
+/// The CSV of the events `q` scopes, read a page at a time and written to
+/// `out` as they are read.
+pub fn write_csv<W: std::io::Write>(
+    conn: &rusqlite::Connection,
+    q: &query::Scoped<'_>,
+    out: W,
+) -> Result<(), Stopped> {
+    let mut csv = csv::Writer::from_writer(out);
+    let written = |r: csv::Result<()>| r.map_err(|e| Stopped::Write(e.into()));
+    written(csv.write_record(HEADER))?;
+    let mut pages = ExportPages::new(conn, q).map_err(Stopped::Read)?;
+    loop {
+        let page = query::export_page(conn, q, &mut pages, PAGE).map_err(Stopped::Read)?;
+        if page.is_empty() {
+            break;
+        }
+        for row in &page {
+            written(csv.write_record(record(row).map(cell)))?;
+        }
+    }
+    csv.flush().map_err(Stopped::Write)
+}
+
+/// `tallymark export`: the same CSV for the operator, from the database
+/// itself (no token: whoever reads the data directory reads the events).
+/// `query` is the endpoint's query string (`site=…&period=…&filter=…`).
+pub fn export_cli<W: std::io::Write>(
+    conn: &rusqlite::Connection,
+    query: &str,
+    now: jiff::Timestamp,
+    out: W,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let raw = params::RawQuery::parse(Some(query), EXPORT_PARAMS)?;
+    let domain = raw.site()?;
+    let site = crate::sites::get(conn, domain)?
+        .ok_or_else(|| crate::sites::SiteError::NotFound(domain.to_string()))?;
+    let range = params::period(&raw, &site.tz, now)?;
+    let filters = raw.filters()?;
+    write_csv(conn, &scoped(&site, &range, &filters), out)?;
+    Ok(())
 }
 
 /// A read that failed once the answer had begun: the body ends with an
