@@ -129,24 +129,15 @@ pub(super) async fn export(
 }
 
 /// Why an export stopped before its end.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum Stopped {
     /// Reading the database failed.
+    #[error("reading the database: {0}")]
     Read(rusqlite::Error),
     /// Writing the CSV failed (the client went away, a full disk).
+    #[error("writing the CSV: {0}")]
     Write(std::io::Error),
 }
-
-impl std::fmt::Display for Stopped {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Stopped::Read(e) => write!(f, "reading the database: {e}"),
-            Stopped::Write(e) => write!(f, "writing the CSV: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for Stopped {}
 
 /// The CSV of the events `q` scopes, read a page at a time and written to
 /// `out` as they are read.
