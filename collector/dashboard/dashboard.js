@@ -53,6 +53,7 @@
       ['Browser', 'browser', 'visitors'],
       ['Browser version', 'browser_version', 'visitors'],
       ['OS', 'os', 'visitors'],
+      ['OS version', 'os_version', 'visitors'],
     ]],
     ['Goals', [
       ['Custom events', 'event:name', 'visitors,events,conversion_rate,revenue'],
@@ -70,7 +71,7 @@
     referrer: 'referrer', channel: 'channel', utm_source: 'UTM source',
     utm_medium: 'UTM medium', utm_campaign: 'UTM campaign', utm_term: 'UTM term',
     utm_content: 'UTM content', country: 'country', browser: 'browser', browser_version: 'browser version', os: 'OS',
-    device: 'device', 'event:name': 'goal',
+    os_version: 'OS version', device: 'device', 'event:name': 'goal',
   };
   var PERIODS = ['realtime', 'day', '7d', '30d', 'month', '6mo', '12mo', 'year', 'custom'];
 
@@ -236,14 +237,14 @@
   // Display names of stored labels (`macos` → `macOS`), from the collector
   // (dashboard/labels.json, made from core's enums); filters keep the labels.
   var LABELS = {};
-  var NONE = { source: 'Direct / None', referrer: 'Direct / None', country: 'Unknown' };
+  var NONE = { source: 'Direct / None', referrer: 'Direct / None', country: 'Unknown', os_version: 'Unknown' };
   function label(property, value) {
     if (property === 'country' && regions && /^[A-Z]{2}$/.test(value)) {
       try { return regions.of(value) + ' (' + value + ')'; } catch (e) { return value; }
     }
-    // `chrome 120`: the browser's name and its major version.
-    var v = property === 'browser_version' && /^(.*) (\d+)$/.exec(value);
-    if (v) return label('browser', v[1]) + ' ' + v[2];
+    // `chrome 120`, `ios 17.2`: the browser's (or OS's) name and its version.
+    var v = (property === 'browser_version' || property === 'os_version') && /^(.*) (\d+(\.\d+)?)$/.exec(value);
+    if (v) return label(property === 'os_version' ? 'os' : 'browser', v[1]) + ' ' + v[2];
     var names = LABELS[property];
     if (names && Object.prototype.hasOwnProperty.call(names, value)) return names[value];
     if (value === '(none)' && NONE[property]) return NONE[property];

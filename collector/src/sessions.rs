@@ -337,7 +337,7 @@ impl LiveSessions {
             "SELECT id, site_id, visitor_id, version, started_ms, last_ms, entry_path,
                 exit_path, pageviews, events, interactions, referrer, referrer_domain, source,
                 channel, utm_source, utm_medium, utm_campaign, utm_term, utm_content, click_id,
-                country, browser, browser_major, os, device
+                country, browser, browser_major, os, device, os_version
              FROM sessions WHERE last_ms >= ?1",
         )?;
         let since = now_ms - self.config.timeout_ms;
@@ -379,6 +379,8 @@ impl LiveSessions {
                     browser,
                     browser_major: r.get(23)?,
                     os,
+                    // A value this binary cannot read is no version.
+                    os_version: r.get::<_, Option<String>>(26)?.and_then(|v| v.parse().ok()),
                     device,
                 },
             };

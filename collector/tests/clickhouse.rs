@@ -119,12 +119,19 @@ async fn beacon(state: &AppState, ip: &str) -> StatusCode {
 }
 
 async fn send(state: &AppState, ip: &str, body: &str) -> StatusCode {
+    send_as(
+        state,
+        ip,
+        body,
+        "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0",
+    )
+    .await
+}
+
+async fn send_as(state: &AppState, ip: &str, body: &str, user_agent: &str) -> StatusCode {
     let req = Request::post("/api/event")
         .header(header::CONTENT_TYPE, "text/plain")
-        .header(
-            header::USER_AGENT,
-            "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0",
-        )
+        .header(header::USER_AGENT, user_agent)
         .header("x-forwarded-for", ip)
         .body(Body::from(body.to_string()))
         .unwrap();
@@ -382,7 +389,7 @@ async fn a_visit_s_later_snapshot_wins_also_for_its_entry_page() {
         "INSERT INTO {t} SELECT id, site_id, visitor_id, toUInt64(1), started_ms, last_ms, \
          '/checkout', exit_path, pageviews, events, interactions, referrer, referrer_domain, \
          source, channel, utm_source, utm_medium, utm_campaign, utm_term, utm_content, \
-         click_id, country, browser, browser_major, os, device FROM {t} WHERE version = 2"
+         click_id, country, browser, browser_major, os, device, os_version FROM {t} WHERE version = 2"
     ))
     .unwrap();
     let (status, body) = stats(
@@ -467,6 +474,70 @@ async fn emptied_tables_are_filled_again() {
     .await
     .unwrap();
     assert_eq!(count(), 5);
+}
+
+/// Tables made by a collector from before a column was added (the OS
+/// version) get it when a newer one starts shipping; its rows carry it and
+/// ClickHouse answers a breakdown by it.
+#[tokio::test]
+async fn older_tables_get_the_columns_added_since() {
+    let server = ClickHouseServer::start();
+    {
+        // The tables as an older collector made them: without `os_version`.
+        let old_dir = tempfile::tempdir().unwrap();
+        let (old, _, _) = open(config(&old_dir, &server, "older"));
+        old.ship_all().await.unwrap();
+        let ch = &old.analytics.clone().unwrap().ch;
+        for table in ["events", "visits", "open_visits"] {
+            ch.execute(&format!(
+                "ALTER TABLE {} DROP COLUMN os_version",
+                ch.table(table)
+            ))
+            .unwrap();
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (state, token, _) = open(config(&dir, &server, "older"));
+    let ios = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
+    for i in 0..3 {
+        let ip = format!("203.0.113.{i}");
+        assert_eq!(send_as(&state, &ip, PAGE, ios).await, StatusCode::ACCEPTED);
+    }
+    assert_eq!(beacon(&state, "203.0.113.9").await, StatusCode::ACCEPTED);
+    state.ship_all().await.unwrap();
+    let ch = state.analytics.clone().unwrap().ch.clone();
+    for table in ["events", "open_visits"] {
+        let rows = ch
+            .rows(&format!(
+                "SELECT os_version, count() FROM {} GROUP BY os_version ORDER BY os_version",
+                ch.table(table)
+            ))
+            .unwrap();
+        assert_eq!(
+            rows,
+            [
+                vec![Value::from("17.5"), Value::from(3)],
+                vec![Value::Null, Value::from(1)]
+            ],
+            "{table}"
+        );
+    }
+    let (status, body) = stats(
+        &state,
+        &token,
+        "breakdown?site=shop.example&period=day&date=2026-04-01&property=os_version&metrics=visitors",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["results"],
+        serde_json::json!([{"value": "ios 17.5", "visitors": 3}, {"value": "(none)", "visitors": 1}])
+    );
+    assert_eq!(
+        state.metrics.clickhouse_queries.get(),
+        1,
+        "asked of ClickHouse"
+    );
 }
 
 /// `--retention-days` deletes from ClickHouse what it deletes from SQLite

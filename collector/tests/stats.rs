@@ -619,6 +619,12 @@ async fn breakdowns_by_every_dimension() {
             json!([["linux", 3], ["ios", 2], ["windows", 1]]),
         ),
         (
+            // Linux names no version.
+            "os_version",
+            "visitors,pageviews",
+            json!([["(none)", 3, 4], ["ios 17.5", 2, 3], ["windows 10", 1, 2]]),
+        ),
+        (
             "device",
             "visitors,pageviews",
             json!([["desktop", 4, 6], ["mobile", 2, 3]]),
@@ -1256,6 +1262,7 @@ fn comparison_queries() -> Vec<String> {
                 ("browser", all),
                 ("browser_version", all),
                 ("os", all),
+                ("os_version", all),
                 ("device", all),
             ] {
                 queries.push(format!(
@@ -2194,13 +2201,15 @@ async fn export_streams_the_raw_events_as_csv() {
             &first[col("path")],
             &first[col("source")],
             &first[col("browser_version")],
+            &first[col("os_version")],
         ),
         (
             "2026-04-01T10:00:00Z",
             "pageview",
             "/",
             "Google",
-            "firefox 133"
+            "firefox 133",
+            ""
         )
     );
     let refund = &records[6];
@@ -2538,6 +2547,7 @@ async fn clickhouse_answers_exactly_what_sqlite_answers() {
                 "source!=Google|(none)",
                 "event:name==Signup|Nope",
                 "browser_version==firefox 133|chrome 131",
+                "os_version==ios 17.5|(none)",
                 "page==/blog/*|/",
                 "page!=/pri*",
                 "referrer==*google*",
@@ -2801,14 +2811,77 @@ async fn plausibles_stats_api_answers_with_the_same_numbers() {
         ]}),
         "{p}"
     );
+    // OS versions likewise: iOS 17.5 and Windows 10 (NT 10.0) state theirs,
+    // Linux none.
+    let p = h
+        .get(&plausible(
+            "breakdown",
+            "period=custom&date=2026-03-28,2026-03-30&property=visit:os_version&filters=visit:os%3D%3DiOS|Windows",
+        ))
+        .await;
+    let n = h
+        .get(&native(
+            "breakdown",
+            &format!("{MAR}&property=os&metrics=visitors&filter=os%3D%3Dios|windows"),
+        ))
+        .await;
+    let by_os = |os: &str| {
+        n["results"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["value"] == os))
+            .map(|r| r["visitors"].clone())
+            .unwrap_or_default()
+    };
+    // By visitors, most first.
+    assert_eq!(
+        p["results"].as_array().cloned().unwrap_or_default(),
+        [
+            json!({"os": "iOS", "os_version": "17.5", "visitors": by_os("ios")}),
+            json!({"os": "Windows", "os_version": "10", "visitors": by_os("windows")}),
+        ],
+        "{p} {n}"
+    );
+    // A version filter is Plausible's number alone, of any browser or OS:
+    // the same visits as Tallymark's own filter naming it.
+    for (theirs, ours) in [
+        (
+            "visit:browser_version%3D%3D133",
+            "browser_version%3D%3Dfirefox%20133",
+        ),
+        ("visit:os_version%3D%3D17.5", "os_version%3D%3Dios%2017.5"),
+        ("visit:os_version%3D%3D10|17.5", "os%3D%3Dwindows|ios"),
+        ("visit:os_version!%3D10", "os!%3Dwindows"),
+        ("visit:os_version%3D%3D17", "os%3D%3Dnone-such"),
+    ] {
+        let p = h
+            .get(&plausible(
+                "aggregate",
+                &format!("period=custom&date=2026-03-28,2026-03-30&metrics=visitors,pageviews&filters={theirs}"),
+            ))
+            .await;
+        let n = h
+            .get(&native(
+                "aggregate",
+                &format!("{MAR}&metrics=visitors,pageviews&filter={ours}"),
+            ))
+            .await;
+        assert_eq!(
+            (
+                &p["results"]["visitors"]["value"],
+                &p["results"]["pageviews"]["value"]
+            ),
+            (&n["results"]["visitors"], &n["results"]["pageviews"]),
+            "{theirs}: {p} {n}"
+        );
+    }
     let e = h
         .bad(&plausible(
             "aggregate",
-            "filters=visit:browser_version%3D%3D133",
+            "filters=visit:browser_version%3D%3DChrome%20133",
         ))
         .await;
     assert!(
-        e.starts_with("filters:") && e.contains("browser_version==chrome 120"),
+        e.starts_with("filters:") && e.contains("the number alone"),
         "{e}"
     );
 

@@ -11,7 +11,7 @@ use http_body_util::BodyExt;
 use tallymark_collector::clock::ManualClock;
 use tallymark_collector::config::Config;
 use tallymark_collector::stats::auth::{self, TokenKind};
-use tallymark_collector::store::{EventRow, SessionRow, rows, schema};
+use tallymark_collector::store::{EventRow, SessionRow, schema};
 use tallymark_collector::{AppState, app, sites};
 use tower::ServiceExt;
 
@@ -33,6 +33,62 @@ fn pageview(n: i64) -> (EventRow, SessionRow) {
         fixture_rows::pageview(&visit, n, MORNING_MS + n * 60_000, format!("/{n}"));
     event.event_id = Some(format!("old-{n}"));
     (event, session)
+}
+
+/// Stores `event` and `session` as the first release did: schema 1's
+/// columns only (today's row code writes columns added since).
+fn insert_as_schema_1(tx: &rusqlite::Transaction<'_>, event: &EventRow, session: &SessionRow) {
+    let d = &event.dims;
+    tx.execute(
+        "INSERT INTO events (site_id, ts_ms, kind, visitor_id, session_id, hostname, path,
+            channel, browser, browser_major, os, device, screen_width, event_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        rusqlite::params![
+            event.site_id,
+            event.ts_ms,
+            event.kind,
+            event.visitor_id,
+            event.session_id,
+            event.hostname,
+            event.path,
+            d.channel.as_str(),
+            d.browser.as_str(),
+            d.browser_major,
+            d.os.as_str(),
+            d.device.as_str(),
+            event.screen_width,
+            event.event_id,
+        ],
+    )
+    .unwrap();
+    tx.execute(
+        "INSERT INTO sessions (id, site_id, visitor_id, version, started_ms, last_ms,
+            entry_path, exit_path, pageviews, events, interactions, channel, browser,
+            browser_major, os, device)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+         ON CONFLICT (id) DO UPDATE SET version = excluded.version,
+            last_ms = excluded.last_ms, exit_path = excluded.exit_path,
+            pageviews = excluded.pageviews, events = excluded.events",
+        rusqlite::params![
+            session.id,
+            session.site_id,
+            session.visitor_id,
+            session.version,
+            session.started_ms,
+            session.last_ms,
+            session.entry_path,
+            session.exit_path,
+            session.pageviews,
+            session.events,
+            session.interactions,
+            d.channel.as_str(),
+            d.browser.as_str(),
+            d.browser_major,
+            d.os.as_str(),
+            d.device.as_str(),
+        ],
+    )
+    .unwrap();
 }
 
 fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
@@ -65,8 +121,7 @@ async fn a_schema_1_database_with_rows_is_migrated_once_and_answers_stats() {
         let tx = conn.transaction().unwrap();
         for n in 0..3 {
             let (event, session) = pageview(n);
-            assert!(rows::insert_event(&tx, &event, None).unwrap());
-            rows::upsert_session(&tx, &session).unwrap();
+            insert_as_schema_1(&tx, &event, &session);
         }
         tx.commit().unwrap();
     }
@@ -79,6 +134,14 @@ async fn a_schema_1_database_with_rows_is_migrated_once_and_answers_stats() {
     assert_eq!(version(&conn), schema::MIGRATIONS.len() as i64);
     assert_eq!(count(&conn, "SELECT COUNT(*) FROM events"), 3);
     assert_eq!(count(&conn, "SELECT pageviews FROM sessions"), 3);
+    // Columns added since (migration 9) read NULL on the old rows.
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT COUNT(*) FROM events WHERE os_version IS NULL"
+        ),
+        3
+    );
     assert_eq!(count(&conn, "SELECT last FROM site_ids"), 3);
 
     let admin = auth::create(&conn, TokenKind::Admin, None, 0).unwrap();

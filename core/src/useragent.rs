@@ -1,4 +1,5 @@
-//! Browser, browser major version, OS and device class from a User-Agent.
+//! Browser, browser major version, OS, OS version and device class from a
+//! User-Agent.
 //!
 //! The base parser is [`woothee`]; its answer is mapped onto small closed
 //! enums (never free-form strings) and corrected where it gets a common
@@ -213,6 +214,81 @@ pub fn names(dimension: &str) -> Option<Vec<(&'static str, &'static str)>> {
     }
 }
 
+/// An OS version as the UA states it, in the OS's own numbering: Windows
+/// `10`, `8.1`, `7`; macOS `10.15`, `14`; iOS `17.2`; Android `14`, `8.1`.
+/// Shown as `major` or `major.minor` ([`fmt::Display`]).
+///
+/// What UAs freeze, and so what this can say:
+/// - Windows 11 sends `Windows NT 10.0`: it is Windows `10`.
+/// - Every current macOS browser sends `10_15_7` or `10.15`: macOS `10.15`
+///   means 10.15 or later.
+/// - Since iOS 26, Safari sends `18_6` or so: iOS 26 is an iOS 18.
+/// - Chrome on Android sends `Android 10; K` whatever the version (UA
+///   reduction): no version, rather than a false `10`. Other Android
+///   browsers (Firefox, Samsung Internet, in-app views) send the real one.
+/// - ChromeOS sends a frozen platform number: no version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct OsVersion {
+    pub major: u16,
+    /// Shown when set (`8.1`); never `Some(0)`.
+    pub minor: Option<u16>,
+}
+
+impl fmt::Display for OsVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.minor {
+            Some(minor) => write!(f, "{}.{minor}", self.major),
+            None => write!(f, "{}", self.major),
+        }
+    }
+}
+
+impl FromStr for OsVersion {
+    type Err = UnknownLabel;
+
+    /// The inverse of `Display`: `17.2`, `10`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || UnknownLabel {
+            kind: "os version",
+            label: s.to_owned(),
+        };
+        let (major, minor) = match s.split_once('.') {
+            Some((a, b)) => (a, Some(b)),
+            None => (s, None),
+        };
+        let number = |n: &str| {
+            (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| n.parse::<u16>().ok())
+                .flatten()
+        };
+        let major = number(major).ok_or_else(bad)?;
+        let minor = match minor {
+            Some(m) => Some(number(m).filter(|&m| m > 0).ok_or_else(bad)?),
+            None => None,
+        };
+        Ok(OsVersion { major, minor })
+    }
+}
+
+impl OsVersion {
+    const fn new(major: u16, minor: Option<u16>) -> OsVersion {
+        let minor = match minor {
+            Some(0) => None,
+            m => m,
+        };
+        OsVersion { major, minor }
+    }
+
+    /// `17.2.1`, `17_2`, `10.15.7` → major and minor (`None` when `s` does
+    /// not start with a number).
+    fn dotted(s: &str) -> Option<OsVersion> {
+        let major = leading_u16(s)?;
+        let rest = s.trim_start_matches(|c: char| c.is_ascii_digit());
+        let minor = rest.strip_prefix(['.', '_']).and_then(leading_u16);
+        Some(OsVersion::new(major, minor))
+    }
+}
+
 /// What a User-Agent (plus screen width) says about the visitor's software.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Agent {
@@ -222,6 +298,9 @@ pub struct Agent {
     pub browser_major: Option<u16>,
     /// The operating system.
     pub os: Os,
+    /// The OS's version, when the UA states one that means something (see
+    /// [`OsVersion`]).
+    pub os_version: Option<OsVersion>,
     /// The device class.
     pub device: Device,
 }
@@ -232,6 +311,7 @@ impl Agent {
         browser: Browser::Unknown,
         browser_major: None,
         os: Os::Unknown,
+        os_version: None,
         device: Device::Unknown,
     };
 }
@@ -389,6 +469,7 @@ pub fn parse(user_agent: &str, screen_width: Option<u32>) -> Agent {
         browser,
         browser_major,
         os,
+        os_version: os_version(os, &w, ua),
         device,
     };
     // A TV's screen says nothing about a phone, tablet or desktop: it stays
@@ -406,6 +487,8 @@ fn with_width(mut agent: Agent, screen_width: Option<u32>) -> Agent {
     };
     if agent.os == Os::MacOs && width < IPAD_AS_MAC_BELOW {
         agent.os = Os::Ios;
+        // The macOS version an iPad sends in desktop mode is not its iOS's.
+        agent.os_version = None;
         agent.device = Device::Tablet;
     }
     let by_width = Device::from_screen_width(width);
@@ -429,6 +512,40 @@ fn open_harmony_device(ua: &str) -> Option<Device> {
         Some("PC") => Device::Desktop,
         _ => Device::Unknown,
     })
+}
+
+/// The version of `os` (as finally decided) that woothee's answer `w` and
+/// the UA state; see [`OsVersion`] for what is left out and why.
+fn os_version(os: Os, w: &woothee::parser::WootheeResult<'_>, ua: &str) -> Option<OsVersion> {
+    match os {
+        // woothee names the release; its version is the NT one.
+        Os::Windows => match w.os {
+            "Windows 10" => Some(OsVersion::new(10, None)),
+            "Windows 8.1" => Some(OsVersion::new(8, Some(1))),
+            "Windows 8" => Some(OsVersion::new(8, None)),
+            "Windows 7" => Some(OsVersion::new(7, None)),
+            _ => None,
+        },
+        // Not when an iPad's desktop-mode UA made it iOS: that version is
+        // the frozen macOS one.
+        // Read here: woothee reads only `10.x`.
+        Os::MacOs => ua
+            .split_once("Mac OS X ")
+            .and_then(|(_, rest)| OsVersion::dotted(rest))
+            .map(|v| {
+                // Apple numbers macOS 11 and later by the major alone.
+                if v.major >= 11 {
+                    OsVersion::new(v.major, None)
+                } else {
+                    v
+                }
+            }),
+        Os::Ios if !ua.contains("Macintosh") => OsVersion::dotted(&w.os_version),
+        // Chrome's reduced UA: the same `Android 10; K` on every version.
+        Os::Android if ua.contains("Android 10; K)") => None,
+        Os::Android => OsVersion::dotted(&w.os_version),
+        _ => None,
+    }
 }
 
 fn map_os(name: &str) -> Os {
@@ -569,13 +686,16 @@ mod tests {
     fn real_user_agents() {
         assert!(UAS.len() >= 15);
         for &(ua, browser, browser_major, os, device) in UAS {
+            let got = parse(ua, None);
             let want = Agent {
                 browser,
                 browser_major,
                 os,
+                // Checked by `os_versions`.
+                os_version: got.os_version,
                 device,
             };
-            assert_eq!(parse(ua, None), want, "{ua}");
+            assert_eq!(got, want, "{ua}");
         }
     }
 
@@ -625,13 +745,15 @@ mod tests {
             let [ua, browser, major, os, device] = fields[..] else {
                 panic!("{file}:{line}: want 5 tab-separated fields, got {fields:?}");
             };
+            let got = parse(ua, None);
             let want = Agent {
                 browser: browser.parse().expect(browser),
                 browser_major: (major != "-").then(|| major.parse().expect(major)),
                 os: os.parse().expect(os),
+                // Checked by `os_versions_agree_with_the_golden_uas`.
+                os_version: got.os_version,
                 device: device.parse().expect(device),
             };
-            let got = parse(ua, None);
             if got != want {
                 failures.push(format!(
                     "{file}:{line}: {ua}\n  want {want:?}\n  got  {got:?}"
@@ -645,6 +767,107 @@ mod tests {
             failures.len(),
             failures.join("\n")
         );
+    }
+
+    #[test]
+    fn os_versions() {
+        let shown = |ua: &str, width: Option<u32>| {
+            let a = parse(ua, width);
+            a.os_version.map(|v| format!("{} {v}", a.os))
+        };
+        #[rustfmt::skip]
+        let cases: &[(&str, Option<&str>)] = &[
+            (WIN_CHROME, Some("windows 10")),
+            ("Mozilla/5.0 (Windows NT 6.3; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/109.0.0.0 Safari/537.36", Some("windows 8.1")),
+            ("Mozilla/5.0 (Windows NT 6.2; WOW64; rv:115.0) Gecko/20100101 Firefox/115.0", Some("windows 8")),
+            ("Mozilla/5.0 (Windows NT 6.1; Win64; x64; rv:115.0) Gecko/20100101 Firefox/115.0", Some("windows 7")),
+            ("Mozilla/5.0 (Windows NT 5.1; rv:52.0) Gecko/20100101 Firefox/52.0", None),
+            (MAC_SAFARI, Some("macos 10.15")),
+            ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:133.0) Gecko/20100101 Firefox/133.0", Some("macos 10.15")),
+            ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_13_6) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/13.1.2 Safari/605.1.15", Some("macos 10.13")),
+            ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_2_1) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Safari/605.1.15", Some("macos 14")),
+            (IPAD, Some("ios 17.2")),
+            ("Mozilla/5.0 (iPhone; CPU iPhone OS 16_6_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.6 Mobile/15E148 Safari/604.1", Some("ios 16.6")),
+            ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.0 Mobile/15E148 Safari/604.1", Some("ios 18")),
+            ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/120.0.6099.119 Mobile/15E148 Safari/604.1", Some("ios 17.2")),
+            // An iPad in desktop mode: iOS, but the version sent is macOS's.
+            ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/120.0.6099.119 Version/17.0 Safari/604.1", None),
+            // Chrome's reduced UA says 10 on every Android.
+            (ANDROID_PHONE, None),
+            ("Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36", None),
+            ("Mozilla/5.0 (Android 14; Mobile; rv:133.0) Gecko/133.0 Firefox/133.0", Some("android 14")),
+            ("Mozilla/5.0 (Linux; Android 13; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/23.0 Chrome/115.0.0.0 Mobile Safari/537.36", Some("android 13")),
+            ("Mozilla/5.0 (Linux; Android 10; SM-G973F) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/21.0 Chrome/110.0.5481.154 Mobile Safari/537.36", Some("android 10")),
+            ("Mozilla/5.0 (Linux; Android 8.1.0; Nexus 5X Build/OPM7.181205.001) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/80.0.3987.99 Mobile Safari/537.36", Some("android 8.1")),
+            ("Mozilla/5.0 (Linux; U; Android 4.4.2; en-us; SCH-I535 Build/KOT49H) AppleWebKit/534.30 (KHTML, like Gecko) Version/4.0 Mobile Safari/534.30", Some("android 4.4")),
+            ("Mozilla/5.0 (Linux; Android 7.0; SM-G930V Build/NRD90M) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/59.0.3071.125 Mobile Safari/537.36", Some("android 7")),
+            ("Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36", None),
+            ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36", None),
+            ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", None),
+            ("", None),
+        ];
+        for &(ua, want) in cases {
+            assert_eq!(shown(ua, None).as_deref(), want, "{ua}");
+        }
+        for v in ["10", "8.1", "17.2", "65535.65535"] {
+            assert_eq!(v.parse::<OsVersion>().unwrap().to_string(), v);
+        }
+        for v in ["", "8.", ".1", "8.0", "8.1.2", "a", "-1", "65536", "1 "] {
+            assert!(v.parse::<OsVersion>().is_err(), "{v}");
+        }
+        // iPadOS's desktop mode caught by the screen width: the macOS
+        // version goes with macOS.
+        assert_eq!(shown(MAC_SAFARI, Some(820)), None);
+        assert_eq!(
+            shown(MAC_SAFARI, Some(1440)).as_deref(),
+            Some("macos 10.15")
+        );
+    }
+
+    /// Every golden UA's version is the one its text states: the numbers
+    /// after `OS `, `Mac OS X `, `Android ` or `Windows NT `.
+    #[test]
+    fn os_versions_agree_with_the_golden_uas() {
+        let mut versions = std::collections::BTreeMap::new();
+        for (file, line, fields) in golden_lines() {
+            let ua = fields[0];
+            let a = parse(ua, None);
+            let Some(v) = a.os_version else { continue };
+            let stated = match a.os {
+                Os::Ios => [" OS ", "iOS "]
+                    .iter()
+                    .find_map(|t| ua.split_once(t))
+                    .map(|(_, rest)| rest.replace('_', ".")),
+                Os::MacOs => ua.split_once("Mac OS X ").map(|(_, r)| r.replace('_', ".")),
+                Os::Android => ua.split_once("Android ").map(|(_, r)| r.to_string()),
+                Os::Windows => ua.split_once("Windows NT ").map(|(_, r)| {
+                    match r.get(..4) {
+                        Some("10.0") => "10",
+                        Some("6.3;" | "6.3)") => "8.1",
+                        Some("6.2;" | "6.2)") => "8",
+                        Some("6.1;" | "6.1)") => "7",
+                        _ => "?",
+                    }
+                    .to_string()
+                }),
+                other => panic!("{file}:{line}: a version {v} for {other}"),
+            };
+            let stated = stated.unwrap_or_default();
+            let shown = v.to_string();
+            let next = stated[shown.len().min(stated.len())..].chars().next();
+            assert!(
+                stated.starts_with(&shown) && !next.is_some_and(|c| c.is_ascii_digit()),
+                "{file}:{line}: {shown} for {ua}"
+            );
+            *versions.entry(a.os).or_insert(0) += 1;
+        }
+        // The corpus has versions of each OS that states one.
+        for os in [Os::Windows, Os::MacOs, Os::Ios, Os::Android] {
+            assert!(
+                versions.get(&os).copied().unwrap_or(0) >= 3,
+                "{os}: {versions:?}"
+            );
+        }
     }
 
     const MAC_SAFARI: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Safari/605.1.15";

@@ -93,6 +93,8 @@ try {
   const versions = await panelTable('Devices');
   await tab('Devices', 'Browser');
   const browsers = await panelTable('Devices');
+  await tab('Devices', 'OS version');
+  const osVersions = await panelTable('Devices');
   await tab('Devices', 'Device');
   // A funnel: the home page, then a purchase; its steps go in the address.
   await page.fill('#steps', 'page==/\nevent:name==Purchase');
@@ -235,7 +237,7 @@ try {
 
   console.log(JSON.stringify({
     landed, refused, before, filtered, reloaded, storage,
-    rangeNow, nextAtToday, csv, raw, engagement, versions, browsers, funnel, rangeBefore, previous, back, other, unfiltered, goal, custom, refusedView,
+    rangeNow, nextAtToday, csv, raw, engagement, versions, browsers, osVersions, funnel, rangeBefore, previous, back, other, unfiltered, goal, custom, refusedView,
     goalKeys, planValues, goalsTab, planValuesReloaded, propFiltered, live, months,
     cookies, errors: seen,
   }));

@@ -20,6 +20,7 @@ use jiff::tz::TimeZone;
 use tallymark_collector::sites;
 use tallymark_collector::store::rows::{self, Dimensions, EngagementRow, EventRow, SessionRow};
 use tallymark_collector::store::schema;
+use tallymark_core::useragent::{Os, OsVersion};
 
 pub struct SeedArgs {
     pub events: u64,
@@ -437,6 +438,25 @@ pub fn seed(args: &SeedArgs) -> Result<Summary> {
                 browser,
                 browser_major: Some(120 + rng.below(12) as u16),
                 os,
+                os_version: match os {
+                    Os::Windows => Some(OsVersion {
+                        major: 10,
+                        minor: None,
+                    }),
+                    Os::MacOs => Some(OsVersion {
+                        major: 10,
+                        minor: Some(15),
+                    }),
+                    Os::Ios => Some(OsVersion {
+                        major: 16 + rng.below(3) as u16,
+                        minor: Some(1 + rng.below(6) as u16),
+                    }),
+                    Os::Android => Some(OsVersion {
+                        major: 12 + rng.below(4) as u16,
+                        minor: None,
+                    }),
+                    _ => None,
+                },
                 device,
             };
             let bounce = rng.chance(0.45);

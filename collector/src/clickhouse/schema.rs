@@ -3,7 +3,7 @@
 //! has no `DateTime64`); properties are two parallel arrays of keys and
 //! values rendered as text, as the stats API shows them.
 
-use super::{ClickHouse, ClickHouseError};
+use super::{ClickHouse, ClickHouseError, int, lit};
 
 /// The shared dimension columns, in both tables.
 const DIMENSIONS: &str = "referrer Nullable(String),
@@ -20,7 +20,8 @@ const DIMENSIONS: &str = "referrer Nullable(String),
     browser String,
     browser_major Nullable(Int64),
     os String,
-    device String";
+    device String,
+    os_version Nullable(String)";
 
 /// A visit's own columns (SQLite's `sessions`), before the dimensions.
 const VISIT_OWN: &str = "id Int64, site_id Int64, visitor_id Int64, version UInt64, \
@@ -75,5 +76,30 @@ pub fn create(ch: &ClickHouse) -> Result<(), ClickHouseError> {
         ORDER BY (site_id, started_ms, id)",
         ch.table("open_visits")
     ))?;
+    upgrade(ch)
+}
+
+/// Columns added since the first release, as (name, type): added to tables
+/// made before them (ClickHouse 18.16 has no `ADD COLUMN IF NOT EXISTS`).
+/// Their rows shipped before read NULL.
+const ADDED: &[(&str, &str)] = &[("os_version", "Nullable(String)")];
+
+fn upgrade(ch: &ClickHouse) -> Result<(), ClickHouseError> {
+    for table in ["events", "visits", "open_visits"] {
+        for (column, kind) in ADDED {
+            let found = ch.rows(&format!(
+                "SELECT count() FROM system.columns WHERE database = {} AND table = {} AND name = {}",
+                lit(&ch.database),
+                lit(table),
+                lit(column)
+            ))?;
+            if found.first().and_then(|r| r.first()).map_or(0, int) == 0 {
+                ch.execute(&format!(
+                    "ALTER TABLE {} ADD COLUMN {column} {kind}",
+                    ch.table(table)
+                ))?;
+            }
+        }
+    }
     Ok(())
 }

@@ -96,6 +96,7 @@ const DIMENSION_COLUMNS: &[&str] = &[
     "browser_major",
     "os",
     "device",
+    "os_version",
 ];
 
 /// A table's own columns and the shared dimensions.

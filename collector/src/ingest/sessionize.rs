@@ -65,6 +65,7 @@ fn dimensions(state: &AppState, cx: &Context<'_>) -> Dimensions {
         browser: agent.browser,
         browser_major: agent.browser_major,
         os: agent.os,
+        os_version: agent.os_version,
         device: agent.device,
     }
 }

@@ -27,7 +27,7 @@ use crate::AppState;
 pub const EXPORT_PARAMS: &[&str] = &["site", "period", "date", "from", "to", "filter"];
 
 /// The CSV's columns.
-const HEADER: [&str; 23] = [
+const HEADER: [&str; 24] = [
     "time",
     "kind",
     "name",
@@ -45,6 +45,7 @@ const HEADER: [&str; 23] = [
     "browser",
     "browser_version",
     "os",
+    "os_version",
     "device",
     "screen_width",
     "props",
@@ -250,7 +251,7 @@ fn cell(field: String) -> String {
 }
 
 /// One event's fields, in [`HEADER`]'s order.
-fn record(row: &ExportRow) -> [String; 23] {
+fn record(row: &ExportRow) -> [String; 24] {
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
     let number = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_default();
     let time = jiff::Timestamp::from_millisecond(row.ts_ms)
@@ -278,6 +279,10 @@ fn record(row: &ExportRow) -> [String; 23] {
         row.browser.clone(),
         version,
         row.os.clone(),
+        row.os_version
+            .as_ref()
+            .map(|v| format!("{} {v}", row.os))
+            .unwrap_or_default(),
         row.device.clone(),
         number(row.screen_width),
         text(&row.props),

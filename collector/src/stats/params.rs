@@ -69,6 +69,8 @@ pub enum Dimension {
     /// The browser and its major version, `chrome 120` (not rolled up).
     BrowserVersion,
     Os,
+    /// The OS and its version, `ios 17.2` (not rolled up).
+    OsVersion,
     Device,
     /// `event:name`: the custom event's name.
     EventName,
@@ -119,6 +121,7 @@ impl Dimension {
         "browser",
         "browser_version",
         "os",
+        "os_version",
         "device",
         "event:name",
         "event:props:<key>",
@@ -145,6 +148,7 @@ impl Dimension {
             Dimension::Browser => Scope::Shared("browser"),
             Dimension::BrowserVersion => Scope::Shared("browser_major"),
             Dimension::Os => Scope::Shared("os"),
+            Dimension::OsVersion => Scope::Shared("os_version"),
             Dimension::Device => Scope::Shared("device"),
         }
     }
@@ -170,6 +174,7 @@ impl FromStr for Dimension {
             "browser" => Dimension::Browser,
             "browser_version" => Dimension::BrowserVersion,
             "os" => Dimension::Os,
+            "os_version" => Dimension::OsVersion,
             "device" => Dimension::Device,
             "event:name" => Dimension::EventName,
             "event:props" => Dimension::EventPropKeys,
@@ -210,6 +215,7 @@ impl fmt::Display for Dimension {
             Dimension::Browser => "browser",
             Dimension::BrowserVersion => "browser_version",
             Dimension::Os => "os",
+            Dimension::OsVersion => "os_version",
             Dimension::Device => "device",
             Dimension::EventName => "event:name",
             Dimension::EventPropKeys => "event:props",

@@ -172,7 +172,7 @@ pub fn translate(query: Option<&str>, endpoint: Endpoint) -> Result<(String, Sha
 fn dimension_of(property: &str) -> Result<(String, String), String> {
     let unsupported = || {
         format!(
-            "{:?} is not available here (Tallymark has: event:page, event:hostname, event:goal, event:name, event:props:<key>, visit:source, visit:referrer, visit:channel, visit:utm_source, visit:utm_medium, visit:utm_campaign, visit:utm_term, visit:utm_content, visit:entry_page, visit:exit_page, visit:country, visit:browser, visit:browser_version (breakdowns), visit:os, visit:device)",
+            "{:?} is not available here (Tallymark has: event:page, event:hostname, event:goal, event:name, event:props:<key>, visit:source, visit:referrer, visit:channel, visit:utm_source, visit:utm_medium, visit:utm_campaign, visit:utm_term, visit:utm_content, visit:entry_page, visit:exit_page, visit:country, visit:browser, visit:browser_version, visit:os, visit:os_version, visit:device)",
             property.chars().take(64).collect::<String>()
         )
     };
@@ -189,7 +189,9 @@ fn dimension_of(property: &str) -> Result<(String, String), String> {
             match name {
                 "source" | "referrer" | "channel" | "utm_source" | "utm_medium"
                 | "utm_campaign" | "utm_term" | "utm_content" | "entry_page" | "exit_page"
-                | "country" | "browser" | "browser_version" | "os" | "device" => (name, name),
+                | "country" | "browser" | "browser_version" | "os" | "os_version" | "device" => {
+                    (name, name)
+                }
                 _ => return Err(unsupported()),
             }
         }
@@ -216,13 +218,32 @@ fn filter_of(filter: &str) -> Result<String, StatsError> {
     // read as Tallymark's own filters do.
     let values = split_values(&filter[at + op.len()..]);
     let (dimension, _) = dimension_of(property).map_err(bad)?;
-    if dimension == "browser_version" {
-        return Err(bad(format!(
-            "{:?}: a browser version is filtered here as the browser and its major version: \
-             use Tallymark's own filter browser_version==chrome 120, or break down by \
-             visit:browser_version with a visit:browser filter",
-            shown()
-        )));
+    // Plausible's version is the number alone (`120`, `17.2`); Tallymark's
+    // names the browser or OS too (`chrome 120`): any of them, that version.
+    if let Some(parent) = version_parent(&dimension)
+        && op != "~"
+    {
+        if let Some(v) = values.iter().find(|v| v.contains(' ')) {
+            return Err(bad(format!(
+                "{:?}: {v:?} is not a version: a {dimension} is the number alone (120, 17.2); \
+                 filter on visit:{parent} for the name",
+                shown()
+            )));
+        }
+        let any_name: Vec<String> = values
+            .iter()
+            .map(|v| {
+                if v == NONE_LABEL {
+                    v.clone()
+                } else {
+                    format!("* {v}")
+                }
+            })
+            .collect();
+        return Ok(format!(
+            "{dimension}{op}{}",
+            join_values(any_name.iter().map(String::as_str))
+        ));
     }
     // A goal "Visit /path" is a pageview goal: the page.
     if property == "event:goal" {
@@ -261,6 +282,16 @@ fn filter_of(filter: &str) -> Result<String, StatsError> {
         "{dimension}{op}{}",
         join_values(stored.iter().map(String::as_str))
     ))
+}
+
+/// `browser` for `browser_version`, `os` for `os_version`: the dimension
+/// whose name a version's value starts with (`chrome 120`).
+fn version_parent(dimension: &str) -> Option<&'static str> {
+    match dimension {
+        "browser_version" => Some("browser"),
+        "os_version" => Some("os"),
+        _ => None,
+    }
 }
 
 /// The display names a closed dimension takes, for messages.
@@ -396,15 +427,17 @@ pub fn reshape(endpoint: Endpoint, answer: Value, shape: &Shape) -> Value {
                         let mut out = Map::new();
                         if let Value::Object(fields) = row {
                             for (k, v) in fields {
-                                if k == "value" && shape.dimension == "browser_version" {
-                                    // `chrome 120`: Plausible's browser and
-                                    // version keys.
+                                if k == "value"
+                                    && let Some(parent) = version_parent(&shape.dimension)
+                                {
+                                    // `chrome 120`, `ios 17.2`: Plausible's
+                                    // browser (or OS) and version keys.
                                     let text = v.as_str().unwrap_or_default();
-                                    let (browser, version) =
+                                    let (name, version) =
                                         text.rsplit_once(' ').unwrap_or((text, text));
                                     out.insert(
-                                        "browser".into(),
-                                        Value::String(shown_value("browser", browser)),
+                                        parent.into(),
+                                        Value::String(shown_value(parent, name)),
                                     );
                                     out.insert(
                                         shape.key.clone(),

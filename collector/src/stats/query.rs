@@ -98,6 +98,10 @@ fn column(dim: &Dimension, alias: char, sql: &mut Sql) -> String {
             "CASE WHEN {alias}.browser_major IS NULL THEN NULL \
              ELSE {alias}.browser || ' ' || {alias}.browser_major END"
         ),
+        Dimension::OsVersion => format!(
+            "CASE WHEN {alias}.os_version IS NULL THEN NULL \
+             ELSE {alias}.os || ' ' || {alias}.os_version END"
+        ),
         other => match other.scope() {
             Scope::Shared(col) => format!("{alias}.{col}"),
             // Unreachable: every event and session dimension is matched above.
@@ -770,6 +774,7 @@ pub struct ExportRow {
     pub browser: String,
     pub browser_major: Option<i64>,
     pub os: String,
+    pub os_version: Option<String>,
     pub device: String,
     pub screen_width: Option<i64>,
     pub props: Option<String>,
@@ -820,7 +825,7 @@ pub fn export_page(
         "SELECT e.id, e.ts_ms, e.kind, e.name, e.hostname, e.path, e.referrer, e.source, e.channel, \
          e.utm_source, e.utm_medium, e.utm_campaign, e.utm_term, e.utm_content, e.country, \
          e.browser, e.browser_major, e.os, e.device, e.screen_width, e.props, \
-         e.revenue_amount, e.revenue_currency, e.session_id \
+         e.revenue_amount, e.revenue_currency, e.session_id, e.os_version \
          FROM {events} WHERE {range}"
     ));
     if let Some((ts, id)) = pages.after.filter(|_| !by_id) {
@@ -864,6 +869,7 @@ pub fn export_page(
             revenue_amount: r.get(21)?,
             revenue_currency: r.get(22)?,
             session_id: r.get(23)?,
+            os_version: r.get(24)?,
         };
         page.push(row);
     }

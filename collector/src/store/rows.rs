@@ -3,7 +3,7 @@
 
 use rusqlite::{Transaction, params};
 use tallymark_core::source::{Channel, ClickId};
-use tallymark_core::useragent::{Browser, Device, Os};
+use tallymark_core::useragent::{Browser, Device, Os, OsVersion};
 
 /// One stored event.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,6 +76,7 @@ pub struct Dimensions {
     pub browser: Browser,
     pub browser_major: Option<u16>,
     pub os: Os,
+    pub os_version: Option<OsVersion>,
     pub device: Device,
 }
 
@@ -137,9 +138,10 @@ pub fn insert_event(
         "INSERT OR IGNORE INTO events (site_id, ts_ms, kind, name, visitor_id, session_id,
             hostname, path, referrer, referrer_domain, source, channel, utm_source, utm_medium,
             utm_campaign, utm_term, utm_content, click_id, country, browser, browser_major, os,
-            device, screen_width, props, revenue_amount, revenue_currency, event_id, id)
+            device, screen_width, props, revenue_amount, revenue_currency, event_id, id,
+            os_version)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-            ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)",
+            ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)",
     )?;
     let n = stmt.execute(params![
         row.site_id,
@@ -171,6 +173,7 @@ pub fn insert_event(
         row.revenue_currency,
         row.event_id,
         id,
+        d.os_version.map(|v| v.to_string()),
     ])?;
     Ok(n == 1)
 }
@@ -206,9 +209,9 @@ pub fn upsert_session(tx: &Transaction<'_>, row: &SessionRow) -> rusqlite::Resul
         "INSERT INTO sessions (id, site_id, visitor_id, version, started_ms, last_ms, entry_path,
             exit_path, pageviews, events, interactions, referrer, referrer_domain, source,
             channel, utm_source, utm_medium, utm_campaign, utm_term, utm_content, click_id,
-            country, browser, browser_major, os, device)
+            country, browser, browser_major, os, device, os_version)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-            ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)
+            ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)
          ON CONFLICT (id) DO UPDATE SET
             version = excluded.version, last_ms = excluded.last_ms,
             entry_path = excluded.entry_path, exit_path = excluded.exit_path,
@@ -243,6 +246,7 @@ pub fn upsert_session(tx: &Transaction<'_>, row: &SessionRow) -> rusqlite::Resul
         d.browser_major,
         d.os.as_str(),
         d.device.as_str(),
+        d.os_version.map(|v| v.to_string()),
     ])?;
     Ok(())
 }

@@ -180,6 +180,10 @@ pub const MIGRATIONS: &[&str] = &[
     // over `serve --retention-days`; NULL: serve's.
     "ALTER TABLE sites ADD COLUMN retention_days INTEGER
         CHECK (retention_days IS NULL OR retention_days BETWEEN 1 AND 36500);",
+    // 9: the OS version (`17.2`, core's `OsVersion`), on events and their
+    // sessions; NULL where the UA states none, and on rows stored before.
+    "ALTER TABLE events ADD COLUMN os_version TEXT;
+    ALTER TABLE sessions ADD COLUMN os_version TEXT;",
 ];
 
 /// Opens (creating and migrating) the database at `path` for writing.
