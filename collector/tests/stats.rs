@@ -3540,6 +3540,155 @@ async fn plausibles_stats_api_v2_answers_with_the_same_numbers() {
     );
     assert!(n["results"]["pageviews"].as_i64() > Some(0), "{n}");
 
+    // `or` of one dimension's values and patterns, `not`, and both: each
+    // one filter of Tallymark's.
+    for (filters, ours) in [
+        (
+            json!([[
+                "or",
+                [
+                    ["is", "visit:country", ["DE"]],
+                    ["contains", "visit:country", ["U"]]
+                ]
+            ]]),
+            "country==DE|*U*",
+        ),
+        (
+            json!([["not", ["is", "visit:country", ["US"]]]]),
+            "country!=US",
+        ),
+        (
+            json!([
+                [
+                    "not",
+                    [
+                        "or",
+                        [
+                            ["is", "visit:country", ["US"]],
+                            ["is", "visit:country", ["FR"]]
+                        ]
+                    ]
+                ],
+                ["not", ["is_not", "visit:browser", ["Firefox"]]]
+            ]),
+            "country!=US|FR&filter=browser==firefox",
+        ),
+    ] {
+        let (status, v) = post(
+            json!({"site_id": BERLIN, "metrics": ["visitors", "pageviews"],
+                   "date_range": ["2026-03-28", "2026-03-30"], "filters": filters}),
+            admin.clone(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        let n = h
+            .get(&native(
+                "aggregate",
+                &format!("{MAR}&metrics=visitors,pageviews&filter={ours}"),
+            ))
+            .await;
+        assert_eq!(
+            v["results"][0]["metrics"],
+            json!([n["results"]["visitors"], n["results"]["pageviews"]]),
+            "{filters}: {v} {n}"
+        );
+    }
+    for filters in [
+        json!([[
+            "or",
+            [
+                ["is", "visit:country", ["DE"]],
+                ["is", "visit:browser", ["Firefox"]]
+            ]
+        ]]),
+        json!([[
+            "or",
+            [
+                ["is_not", "visit:country", ["DE"]],
+                ["is", "visit:country", ["FR"]]
+            ]
+        ]]),
+        json!([["not", ["and", [["is", "visit:country", ["DE"]]]]]]),
+    ] {
+        let (status, v) = post(
+            json!({"site_id": BERLIN, "metrics": ["visitors"], "date_range": "7d", "filters": filters}),
+            admin.clone(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{filters}: {v}");
+        assert!(
+            v["error"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("filters"),
+            "{v}"
+        );
+    }
+
+    // `percentage`: each row's share of the visitors the filters keep, and
+    // the rows in the visitors' order.
+    let (status, v) = post(
+        json!({"site_id": BERLIN, "metrics": ["percentage", "visitors"],
+               "date_range": ["2026-03-28", "2026-03-30"], "dimensions": ["visit:browser"],
+               "filters": [["is_not", "visit:country", ["US"]]]}),
+        admin.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let whole = h
+        .get(&native(
+            "aggregate",
+            &format!("{MAR}&metrics=visitors&filter=country!=US"),
+        ))
+        .await;
+    let whole = whole["results"]["visitors"].as_f64().unwrap();
+    let rows = v["results"].as_array().cloned().unwrap_or_default();
+    assert!(rows.len() >= 2, "{v}");
+    let mut last = f64::MAX;
+    for r in &rows {
+        let (share, n) = (
+            r["metrics"][0].as_f64().unwrap(),
+            r["metrics"][1].as_f64().unwrap(),
+        );
+        assert_eq!(share, (n / whole * 1000.0).round() / 10.0, "{v}");
+        assert!(n <= last, "{v}");
+        last = n;
+    }
+    let (status, v) = post(
+        json!({"site_id": BERLIN, "metrics": ["percentage"], "date_range": "7d", "dimensions": ["time:day"]}),
+        admin.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+
+    // `all`: from the day of the site's first event (28 March) to today,
+    // 30 March; `time` sized by that range.
+    let (status, v) = post(
+        json!({"site_id": BERLIN, "metrics": ["visitors", "pageviews"], "date_range": "all",
+               "dimensions": ["time"]}),
+        admin.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["query"]["date_range"],
+        json!(["2026-03-28T00:00:00+01:00", "2026-03-30T23:59:59+02:00"])
+    );
+    assert_eq!(v["query"]["dimensions"], json!(["time:day"]));
+    let n = h
+        .get(&native(
+            "timeseries",
+            &format!("{MAR}&metrics=visitors,pageviews&interval=day"),
+        ))
+        .await;
+    let days: Vec<Value> = n["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| json!({"metrics": [b["visitors"], b["pageviews"]], "dimensions": [b["date"]]}))
+        .collect();
+    assert_eq!(v["results"], json!(days), "{v} {n}");
+
     // `contains` on a closed set: the names that contain the text.
     let (_, v) = post(
         json!({"site_id": BERLIN, "metrics": ["visitors"],

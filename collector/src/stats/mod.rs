@@ -339,14 +339,29 @@ async fn plausible_v2_query(
         auth::authenticate(&conn, &hd).map(|_| ())
     })
     .await?;
-    let plan = plausible_v2::plan(&body)?;
-    // `28d`, `91d`: ending today in the site's timezone.
-    let tz = state
-        .sites
-        .get(&plan.site)
+    let mut plan = plausible_v2::plan(&body)?;
+    // `28d`, `91d`, `all`: ending today in the site's timezone; `all` from
+    // the day of the site's first event.
+    let site = state.sites.get(&plan.site);
+    let tz = site
+        .as_ref()
         .map_or(jiff::tz::TimeZone::UTC, |s| s.tz.clone());
+    let first = match site.as_ref().filter(|_| plan.all_time) {
+        Some(site) => {
+            let (st, id) = (state.clone(), site.id);
+            let Json(first) = on_blocking_pool(move || {
+                let conn = st.store.reader()?;
+                Ok(query::first_event_ms(&conn, id)?)
+            })
+            .await?;
+            first
+                .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+                .map(|t| t.to_zoned_datetime(tz.clone()).date())
+        }
+        None => None,
+    };
     let today = state.clock.now().to_zoned_datetime(tz).date();
-    let v1 = plan.complete(today);
+    let v1 = plan.complete(today, first);
     let (translated, shape) = plausible::translate(Some(&v1), plan.endpoint)?;
     let translated = match &plan.sort {
         Some(sort) => format!(
@@ -376,8 +391,8 @@ async fn plausible_v2_query(
     match plan.endpoint {
         plausible::Endpoint::Timeseries => {
             let Json(a) = serve(
-                state,
-                headers,
+                state.clone(),
+                headers.clone(),
                 Some(translated),
                 TIMESERIES_PARAMS,
                 compute_timeseries,
@@ -402,8 +417,8 @@ async fn plausible_v2_query(
         }
         _ => {
             let Json(a) = serve(
-                state,
-                headers,
+                state.clone(),
+                headers.clone(),
                 Some(translated),
                 AGGREGATE_PARAMS,
                 compute_aggregate,
@@ -412,8 +427,29 @@ async fn plausible_v2_query(
             take(native(a));
         }
     }
+    // `percentage`: each row's share of the visitors the filters keep.
+    let mut visitors = None;
+    if plan.percentage {
+        let whole: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(
+                url::form_urlencoded::parse(v1.as_bytes())
+                    .filter(|(k, _)| !matches!(&**k, "property" | "limit" | "metrics"))
+                    .chain([("metrics".into(), "visitors".into())]),
+            )
+            .finish();
+        let (whole, _) = plausible::translate(Some(&whole), plausible::Endpoint::Aggregate)?;
+        let Json(a) = serve(
+            state,
+            headers,
+            Some(whole),
+            AGGREGATE_PARAMS,
+            compute_aggregate,
+        )
+        .await?;
+        visitors = native(a)["results"]["visitors"].as_f64();
+    }
     Ok(Json(plausible_v2::answer(
-        &plan, pages, &shape.key, &period, total,
+        &plan, pages, &shape.key, &period, total, visitors,
     ))
     .into_response())
 }

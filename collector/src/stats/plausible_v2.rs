@@ -8,8 +8,8 @@
 //! handlers, and its rows written back in v2's shape: `{"results":
 //! [{"metrics": [..], "dimensions": [..]}], "meta": {..}, "query": {..}}`.
 //! What Tallymark cannot answer is a `400` naming the field: more than one
-//! dimension, `or`/`not` filters, regular expressions, date ranges shorter
-//! than a day.
+//! dimension, `or` across dimensions, regular expressions, date ranges
+//! shorter than a day.
 
 use serde_json::{Map, Value, json};
 
@@ -37,6 +37,11 @@ pub struct Plan {
     /// `28d`, `91d`: the last n days, today included, as a custom range the
     /// handler completes in the site's timezone ([`Plan::complete`]).
     pub last_days: Option<i64>,
+    /// `all`: from the site's first event to today, completed likewise.
+    pub all_time: bool,
+    /// `percentage` asked: each row's visitors as a share of all the
+    /// visitors the filters keep, which the handler asks for apart.
+    pub percentage: bool,
     pub metrics: Vec<String>,
     /// `time:day`, `visit:source`, … (at most one).
     pub dimension: Option<String>,
@@ -117,6 +122,13 @@ pub fn plan(body: &[u8]) -> Result<Plan, StatsError> {
         Some(v) => strings(v, "dimensions")?,
         None => Vec::new(),
     };
+    let percentage = metrics.iter().any(|m| m == "percentage");
+    if percentage && dimensions.first().is_none_or(|d| d.starts_with("time")) {
+        return Err(bad(
+            "metrics",
+            "percentage needs a dimension other than time (the share of visitors in each row)",
+        ));
+    }
     if dimensions.len() > 1 {
         return Err(bad(
             "dimensions",
@@ -128,12 +140,19 @@ pub fn plan(body: &[u8]) -> Result<Plan, StatsError> {
     v1.append_pair("site_id", site);
     // Time buckets with data are those with visitors (v2 leaves the others
     // out): asked along, not answered unless asked.
-    let mut asked = metrics.clone();
-    if dimensions.iter().any(|d| d.starts_with("time")) && !asked.iter().any(|m| m == "visitors") {
+    let mut asked: Vec<String> = metrics
+        .iter()
+        .filter(|m| *m != "percentage")
+        .cloned()
+        .collect();
+    if (percentage || dimensions.iter().any(|d| d.starts_with("time")))
+        && !asked.iter().any(|m| m == "visitors")
+    {
         asked.push("visitors".into());
     }
     v1.append_pair("metrics", &asked.join(","));
     let mut last_days = None;
+    let mut all_time = false;
     // The range's length in days, for `time`'s bucket size.
     let span: i64;
     match query.get("date_range") {
@@ -148,6 +167,11 @@ pub fn plan(body: &[u8]) -> Result<Plan, StatsError> {
                     _ => 365,
                 };
             }
+            "all" => {
+                all_time = true;
+                // Sized when completed, from the site's first day.
+                span = 0;
+            }
             "28d" | "91d" => {
                 let n = if s == "28d" { 28 } else { 91 };
                 last_days = Some(n);
@@ -157,7 +181,7 @@ pub fn plan(body: &[u8]) -> Result<Plan, StatsError> {
                 return Err(bad(
                     "date_range",
                     format!(
-                        "{:?} is not supported here: day, 7d, 28d, 30d, 91d, month, 6mo, 12mo, year, or two days [\"2024-01-01\", \"2024-01-31\"]",
+                        "{:?} is not supported here: day, 7d, 28d, 30d, 91d, month, 6mo, 12mo, year, all, or two days [\"2024-01-01\", \"2024-01-31\"]",
                         other.chars().take(32).collect::<String>()
                     ),
                 ));
@@ -200,31 +224,22 @@ pub fn plan(body: &[u8]) -> Result<Plan, StatsError> {
     // `time` is sized by the range, as Plausible does, and answered as such.
     if let Some(d) = dimensions.first_mut()
         && d == "time"
+        && !all_time
     {
-        *d = match span {
-            ..=2 => "time:hour",
-            3..=40 => "time:day",
-            41..=364 => "time:week",
-            _ => "time:month",
-        }
-        .to_string();
+        *d = time_for(span).to_string();
     }
     let dimension = dimensions.first().cloned();
     let endpoint = match dimension.as_deref() {
         None => Endpoint::Aggregate,
+        // `all`'s `time`, sized when completed.
+        Some("time") => Endpoint::Timeseries,
         Some(d) if d.starts_with("time:") => {
-            let interval = match d {
-                "time:day" => "date",
-                "time:week" => "week",
-                "time:month" => "month",
-                "time:hour" => "hour",
-                _ => {
-                    return Err(bad(
-                        "dimensions",
-                        format!("{d:?}: time, time:hour, time:day, time:week or time:month"),
-                    ));
-                }
-            };
+            let interval = interval_of(d).ok_or_else(|| {
+                bad(
+                    "dimensions",
+                    format!("{d:?}: time, time:hour, time:day, time:week or time:month"),
+                )
+            })?;
             v1.append_pair("interval", interval);
             Endpoint::Timeseries
         }
@@ -262,15 +277,21 @@ pub fn plan(body: &[u8]) -> Result<Plan, StatsError> {
         }
     }
     // Tallymark reads a breakdown in the order asked (pages of it stay
-    // consistent), by the first metric by default.
+    // consistent), by the first metric by default; a share of visitors is
+    // in the visitors' order.
+    let sorted_by = |m: &str| if m == "percentage" { "visitors" } else { m }.to_string();
     let sort = (endpoint == Endpoint::Breakdown).then(|| match order_by.first() {
         Some((OrderKey::Metric(i), desc)) => {
-            format!("{}:{}", metrics[*i], if *desc { "desc" } else { "asc" })
+            format!(
+                "{}:{}",
+                sorted_by(&metrics[*i]),
+                if *desc { "desc" } else { "asc" }
+            )
         }
         Some((OrderKey::Dimension, desc)) => {
             format!("value:{}", if *desc { "desc" } else { "asc" })
         }
-        None => format!("{}:desc", metrics[0]),
+        None => format!("{}:desc", sorted_by(&metrics[0])),
     });
     let (mut limit, mut offset) = (MAX_ROWS, 0);
     if let Some(p) = query.get("pagination") {
@@ -352,6 +373,8 @@ pub fn plan(body: &[u8]) -> Result<Plan, StatsError> {
         pages,
         page_rows,
         last_days,
+        all_time,
+        percentage,
         metrics,
         dimension,
         order_by,
@@ -365,8 +388,28 @@ pub fn plan(body: &[u8]) -> Result<Plan, StatsError> {
 
 impl Plan {
     /// The v1 query, its range completed with the site's `today` for the
-    /// last n days.
-    pub fn complete(&self, today: jiff::civil::Date) -> String {
+    /// last n days, and for `all` with the day of its first event (`first`;
+    /// none: today), which also sizes `all`'s `time`.
+    pub fn complete(
+        &mut self,
+        today: jiff::civil::Date,
+        first: Option<jiff::civil::Date>,
+    ) -> String {
+        if self.all_time {
+            let from = first.filter(|f| *f < today).unwrap_or(today);
+            let mut v1 = url::form_urlencoded::Serializer::new(self.v1.clone());
+            v1.append_pair("period", "custom");
+            v1.append_pair("date", &format!("{from},{today}"));
+            if self.dimension.as_deref() == Some("time") {
+                let span = (today - from).get_days() as i64 + 1;
+                let d = time_for(span);
+                v1.append_pair("interval", interval_of(d).unwrap_or("date"));
+                self.dimension = Some(d.to_string());
+                self.echo.insert("dimensions".into(), json!([d]));
+                self.echo.insert("order_by".into(), json!([[d, "asc"]]));
+            }
+            return v1.finish();
+        }
         let Some(n) = self.last_days else {
             return self.v1.clone();
         };
@@ -380,8 +423,30 @@ impl Plan {
     }
 }
 
-/// v2 filters as v1 filter strings (`visit:country==FR|DE`), `and`
-/// flattened.
+/// `time`'s bucket for a range of `span` days, as Plausible sizes it.
+fn time_for(span: i64) -> &'static str {
+    match span {
+        ..=2 => "time:hour",
+        3..=40 => "time:day",
+        41..=364 => "time:week",
+        _ => "time:month",
+    }
+}
+
+/// v1's `interval` for a time dimension.
+fn interval_of(dimension: &str) -> Option<&'static str> {
+    match dimension {
+        "time:day" => Some("date"),
+        "time:week" => Some("week"),
+        "time:month" => Some("month"),
+        "time:hour" => Some("hour"),
+        _ => None,
+    }
+}
+
+/// v2 filters as v1 filter strings (`visit:country==FR|DE`): `and`
+/// flattened, `or` of one dimension's `is`/`contains` as one filter of
+/// their values, `not` as the opposite operator.
 fn flatten_filters(filters: &Value, out: &mut Vec<String>) -> Result<(), StatsError> {
     let list = filters
         .as_array()
@@ -390,120 +455,165 @@ fn flatten_filters(filters: &Value, out: &mut Vec<String>) -> Result<(), StatsEr
         let items = f
             .as_array()
             .ok_or_else(|| bad("filters", "each one [operator, dimension, [values]]"))?;
-        let op = items.first().and_then(Value::as_str).unwrap_or_default();
-        match (op, &items[..]) {
-            ("and", [_, inner]) => flatten_filters(inner, out)?,
-            ("is" | "is_not" | "contains" | "contains_not", [_, dim, values, rest @ ..]) => {
-                let dim = dim
-                    .as_str()
-                    .ok_or_else(|| bad("filters", "the dimension must be a string"))?;
-                // Browsers, OSs and devices are closed sets of names: a
-                // name contains the text, in any case, or it does not.
-                let names = dim
-                    .strip_prefix("visit:")
-                    .and_then(tallymark_core::useragent::names);
-                if names.is_none()
-                    && let Some(Value::Object(mods)) = rest.first()
-                    && mods.get("case_sensitive") == Some(&Value::Bool(false))
-                {
-                    return Err(bad(
-                        "filters",
-                        format!(
-                            "{op} {dim}: case-insensitive matching is not supported here (only for browser, os and device)"
-                        ),
-                    ));
-                }
-                let mut values: Vec<String> = values
-                    .as_array()
-                    .ok_or_else(|| bad("filters", format!("{op} {dim}: a list of values")))?
-                    .iter()
-                    .map(|v| match v {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    })
-                    .collect();
-                if values.is_empty() {
-                    return Err(bad("filters", format!("{op} {dim}: at least one value")));
-                }
-                // v1's `;` separates filters.
-                if values.iter().any(|v| v.contains(';')) {
-                    return Err(bad(
-                        "filters",
-                        format!("{op} {dim}: a value with ';' is not supported here"),
-                    ));
-                }
-                let mut op = op;
-                if let Some(names) = names
-                    && op.starts_with("contains")
-                {
-                    let wanted: Vec<String> = values.iter().map(|v| v.to_lowercase()).collect();
-                    values = names
-                        .iter()
-                        .map(|(_, title)| *title)
-                        .filter(|title| {
-                            let title = title.to_lowercase();
-                            wanted.iter().any(|w| title.contains(w.as_str()))
-                        })
-                        .map(str::to_string)
-                        .collect();
-                    if values.is_empty() {
-                        return Err(bad(
-                            "filters",
-                            format!(
-                                "{op} {dim}: no {} name here contains that",
-                                &dim["visit:".len()..]
-                            ),
-                        ));
-                    }
-                    op = if op == "contains" { "is" } else { "is_not" };
-                }
-                // v1's `|` separates values, `*` is a wildcard: escaped.
-                let escape = |v: &str| v.replace('*', "\\*");
-                let joined = |wrap: bool| {
-                    values
-                        .iter()
-                        .map(|v| {
-                            let v = escape(v).replace('|', "\\|");
-                            if wrap { format!("*{v}*") } else { v }
-                        })
-                        .collect::<Vec<_>>()
-                        .join("|")
-                };
-                out.push(match op {
-                    "is" => format!("{dim}=={}", joined(false)),
-                    "is_not" => format!("{dim}!={}", joined(false)),
-                    "contains" => format!("{dim}=={}", joined(true)),
-                    _ => format!("{dim}!={}", joined(true)),
-                });
-            }
-            ("or" | "not", _) => {
-                return Err(bad(
-                    "filters",
-                    format!(
-                        "{op:?} is not supported here (and, is, is_not, contains, contains_not)"
-                    ),
-                ));
-            }
-            ("matches" | "matches_not" | "matches_wildcard" | "matches_wildcard_not", _) => {
-                return Err(bad(
-                    "filters",
-                    format!(
-                        "{op:?}: regular expressions are not supported here; contains, or is with * wildcards"
-                    ),
-                ));
-            }
-            _ => {
-                return Err(bad(
-                    "filters",
-                    format!(
-                        "{:?}: expected [operator, dimension, [values]] with is, is_not, contains or contains_not",
-                        f.to_string().chars().take(100).collect::<String>()
-                    ),
-                ));
-            }
+        match &items[..] {
+            [Value::String(op), inner] if op == "and" => flatten_filters(inner, out)?,
+            _ => out.push(atom(f)?.v1()),
         }
     }
     Ok(())
+}
+
+/// One v1 filter: a dimension, its values kept (`==`) or left out (`!=`).
+/// Values are v1's: `|` and `*` escaped, a `contains` as `*text*`.
+#[derive(Debug)]
+struct Atom {
+    dim: String,
+    negated: bool,
+    values: Vec<String>,
+}
+
+impl Atom {
+    fn v1(&self) -> String {
+        let op = if self.negated { "!=" } else { "==" };
+        format!("{}{op}{}", self.dim, self.values.join("|"))
+    }
+}
+
+/// A filter that is one v1 filter: a comparison, an `or` of comparisons
+/// that keep values of one dimension, or the `not` of either.
+fn atom(f: &Value) -> Result<Atom, StatsError> {
+    let items = f
+        .as_array()
+        .ok_or_else(|| bad("filters", "each one [operator, dimension, [values]]"))?;
+    let op = items.first().and_then(Value::as_str).unwrap_or_default();
+    match (op, &items[..]) {
+        ("not", [_, inner]) => {
+            let mut a = atom(inner)?;
+            a.negated = !a.negated;
+            Ok(a)
+        }
+        ("or", [_, Value::Array(inner)]) if !inner.is_empty() => {
+            let mut merged: Option<Atom> = None;
+            for child in inner {
+                let a = atom(child)?;
+                let one_dimension = merged.as_ref().is_none_or(|m| m.dim == a.dim);
+                if a.negated || !one_dimension {
+                    return Err(bad(
+                        "filters",
+                        "\"or\" is supported here of is and contains filters on one dimension (as one filter of their values)",
+                    ));
+                }
+                match &mut merged {
+                    Some(m) => m.values.extend(a.values),
+                    None => merged = Some(a),
+                }
+            }
+            merged.ok_or_else(|| bad("filters", "\"or\" of no filter"))
+        }
+        ("and", _) => Err(bad(
+            "filters",
+            "\"and\" is supported here at the top level only, not within \"or\" or \"not\"",
+        )),
+        ("is" | "is_not" | "contains" | "contains_not", [_, dim, values, rest @ ..]) => {
+            let dim = dim
+                .as_str()
+                .ok_or_else(|| bad("filters", "the dimension must be a string"))?;
+            // Browsers, OSs and devices are closed sets of names: a
+            // name contains the text, in any case, or it does not.
+            let names = dim
+                .strip_prefix("visit:")
+                .and_then(tallymark_core::useragent::names);
+            if names.is_none()
+                && let Some(Value::Object(mods)) = rest.first()
+                && mods.get("case_sensitive") == Some(&Value::Bool(false))
+            {
+                return Err(bad(
+                    "filters",
+                    format!(
+                        "{op} {dim}: case-insensitive matching is not supported here (only for browser, os and device)"
+                    ),
+                ));
+            }
+            let mut values: Vec<String> = values
+                .as_array()
+                .ok_or_else(|| bad("filters", format!("{op} {dim}: a list of values")))?
+                .iter()
+                .map(|v| match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect();
+            if values.is_empty() {
+                return Err(bad("filters", format!("{op} {dim}: at least one value")));
+            }
+            // v1's `;` separates filters.
+            if values.iter().any(|v| v.contains(';')) {
+                return Err(bad(
+                    "filters",
+                    format!("{op} {dim}: a value with ';' is not supported here"),
+                ));
+            }
+            let mut op = op;
+            if let Some(names) = names
+                && op.starts_with("contains")
+            {
+                let wanted: Vec<String> = values.iter().map(|v| v.to_lowercase()).collect();
+                values = names
+                    .iter()
+                    .map(|(_, title)| *title)
+                    .filter(|title| {
+                        let title = title.to_lowercase();
+                        wanted.iter().any(|w| title.contains(w.as_str()))
+                    })
+                    .map(str::to_string)
+                    .collect();
+                if values.is_empty() {
+                    return Err(bad(
+                        "filters",
+                        format!(
+                            "{op} {dim}: no {} name here contains that",
+                            &dim["visit:".len()..]
+                        ),
+                    ));
+                }
+                op = if op == "contains" { "is" } else { "is_not" };
+            }
+            // v1's `|` separates values, `*` is a wildcard: escaped.
+            let escape = |v: &str| v.replace('*', "\\*").replace('|', "\\|");
+            let contains = op.starts_with("contains");
+            Ok(Atom {
+                dim: dim.to_string(),
+                negated: op.ends_with("_not"),
+                values: values
+                    .iter()
+                    .map(|v| {
+                        if contains {
+                            format!("*{}*", escape(v))
+                        } else {
+                            escape(v)
+                        }
+                    })
+                    .collect(),
+            })
+        }
+        ("or" | "not", _) => Err(bad(
+            "filters",
+            format!("{op:?}: [\"{op}\", ...] with a filter (or, for or, a list of them)"),
+        )),
+        ("matches" | "matches_not" | "matches_wildcard" | "matches_wildcard_not", _) => Err(bad(
+            "filters",
+            format!(
+                "{op:?}: regular expressions are not supported here; contains, or is with * wildcards"
+            ),
+        )),
+        _ => Err(bad(
+            "filters",
+            format!(
+                "{:?}: expected [operator, dimension, [values]] with is, is_not, contains or contains_not (and, or, not to combine them)",
+                f.to_string().chars().take(100).collect::<String>()
+            ),
+        )),
+    }
 }
 
 /// One result row of v1's answer, as v2's `{"metrics", "dimensions"}`.
@@ -518,12 +628,14 @@ fn row(plan: &Plan, metrics: &Map<String, Value>, dimension: Option<Value>) -> V
 
 /// The v1 answers (one, or a breakdown's pages) in v2's shape; `period` is
 /// Tallymark's own (`start`, `end` exclusive, `timezone`).
+/// `visitors` is the visitors of the whole query, for `percentage`.
 pub fn answer(
     plan: &Plan,
     pages: Vec<Value>,
     key: &str,
     period: &Value,
     total: Option<usize>,
+    visitors: Option<f64>,
 ) -> Value {
     let mut labels = Vec::new();
     let mut rows: Vec<Value> = Vec::new();
@@ -560,6 +672,19 @@ pub fn answer(
                 for v in values {
                     let Value::Object(v) = v else { continue };
                     let value = v.get(key).cloned().unwrap_or(Value::Null);
+                    if plan.percentage {
+                        // Plausible's: a percentage with one decimal.
+                        let share = match (v.get("visitors").and_then(Value::as_f64), visitors) {
+                            (Some(n), Some(all)) if all > 0.0 => {
+                                json!((n / all * 1000.0).round() / 10.0)
+                            }
+                            _ => json!(0.0),
+                        };
+                        let mut v = v.clone();
+                        v.insert("percentage".into(), share);
+                        rows.push(row(plan, &v, Some(value)));
+                        continue;
+                    }
                     rows.push(row(plan, v, Some(value)));
                 }
             }
@@ -670,6 +795,26 @@ mod tests {
             pairs(&p.v1)[3].1,
             "visit:device==Desktop|Laptop;visit:browser!=Firefox;event:page==/a\\*b"
         );
+        // `or` of one dimension's comparisons is one filter; `not` flips it.
+        let p = plan(
+            br#"{"site_id": "a.b", "metrics": ["visitors"], "date_range": "7d",
+                 "filters": [["or", [["is", "event:page", ["/a|b"]], ["contains", "event:page", ["x*"]]]],
+                             ["not", ["or", [["is", "visit:country", ["FR"]], ["is", "visit:country", ["DE"]]]]],
+                             ["not", ["contains_not", "visit:source", ["oo"]]]]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            pairs(&p.v1)[3].1,
+            "event:page==/a\\|b|*x\\**;visit:country!=FR|DE;visit:source==*oo*"
+        );
+        // `all`: completed from the first event's day, `time` sized by it.
+        let mut p = plan(br#"{"site_id": "a.b", "metrics": ["visitors"], "date_range": "all", "dimensions": ["time"]}"#).unwrap();
+        let today = jiff::civil::date(2026, 3, 30);
+        let v1 = p.complete(today, Some(jiff::civil::date(2025, 11, 2)));
+        assert!(v1.ends_with("period=custom&date=2025-11-02%2C2026-03-30&interval=week"), "{v1}");
+        assert_eq!(p.dimension.as_deref(), Some("time:week"));
+        let mut p = plan(br#"{"site_id": "a.b", "metrics": ["visitors"], "date_range": "all"}"#).unwrap();
+        assert!(p.complete(today, None).ends_with("date=2026-03-30%2C2026-03-30"));
         let p = plan(br#"{"site_id": "a.b", "metrics": ["visitors"], "date_range": "7d", "dimensions": ["time:day"]}"#).unwrap();
         assert_eq!(p.endpoint, Endpoint::Timeseries);
         assert!(p.v1.ends_with("interval=date"), "{}", p.v1);
@@ -759,8 +904,12 @@ mod tests {
             ),
             (r#"{"site_id": "a.b", "date_range": "7d"}"#, "metrics"),
             (
-                r#"{"site_id": "a.b", "metrics": ["visitors"], "date_range": "all"}"#,
+                r#"{"site_id": "a.b", "metrics": ["visitors"], "date_range": "realtime"}"#,
                 "date_range",
+            ),
+            (
+                r#"{"site_id": "a.b", "metrics": ["percentage"], "date_range": "7d"}"#,
+                "metrics",
             ),
             (
                 r#"{"site_id": "a.b", "metrics": ["visitors"], "date_range": ["2024-01-01T00:00:00Z", "2024-01-02"]}"#,

@@ -783,6 +783,13 @@ pub struct ExportRow {
     pub session_id: i64,
 }
 
+/// The time of the site's first stored event, if any (Plausible's `all`
+/// starts on its day): one step down the (site, time) index.
+pub fn first_event_ms(conn: &Connection, site_id: i64) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT MIN(ts_ms) FROM events WHERE site_id = ?1")?
+        .query_row([site_id], |r| r.get(0))
+}
+
 /// Where an export has got to: its read, planned once, and the last row
 /// given.
 pub struct ExportPages {
