@@ -13,6 +13,7 @@ pub mod config;
 pub mod dashboard;
 pub mod error;
 pub mod geo;
+pub mod import;
 pub mod ingest;
 pub mod metrics;
 pub mod retention;

@@ -105,6 +105,24 @@ enum Command {
         #[command(flatten)]
         data: DataArg,
     },
+    /// Import a site's history from Plausible's CSV export (Site settings →
+    /// Imports & Exports → Export data), also while `serve` runs.
+    ///
+    /// Its daily totals per source, page, country, device, browser, OS and
+    /// custom event become the site's days before its first event here:
+    /// whole-day answers (totals, the daily graph, breakdowns, one filter)
+    /// include them, as Plausible shows imported data. Days on or after the
+    /// first event here, and days imported before, are left out.
+    Import {
+        /// The site to import into, as registered.
+        #[arg(long)]
+        site: String,
+        /// The export: its .zip, the folder it was unpacked to, or its .csv files.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        data: DataArg,
+    },
 }
 
 #[derive(Subcommand)]
@@ -293,6 +311,7 @@ fn main() -> ExitCode {
             }
             export(&query.finish(), out.as_deref(), &data)
         }
+        Command::Import { site, paths, data } => import(&site, &paths, &data),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -608,6 +627,36 @@ fn export(query: &str, out: Option<&std::path::Path>, data: &DataArg) -> anyhow:
         None => stats::export::export_cli(&conn, query, now, std::io::stdout().lock()),
     };
     written.map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn import(domain: &str, paths: &[PathBuf], data: &DataArg) -> anyhow::Result<()> {
+    let mut conn = open_existing_db(data)?;
+    let site = sites::get(&conn, domain)?
+        .ok_or_else(|| anyhow::anyhow!("site {domain} is not registered"))?;
+    let files = tallymark_collector::import::read_files(paths)?;
+    let export = tallymark_collector::import::parse(&site, &files)?;
+    let done = tallymark_collector::import::write(&mut conn, &site, export)?;
+    match (done.first, done.last) {
+        (Some(first), Some(last)) => println!(
+            "imported {} days into {domain}, {first} to {last} ({})",
+            done.days,
+            done.tables.join(", ")
+        ),
+        _ => println!("imported no days into {domain}"),
+    }
+    if done.after_native > 0 {
+        println!(
+            "left out {} days on or after the site's first event here",
+            done.after_native
+        );
+    }
+    if done.already > 0 {
+        println!(
+            "left out {} days imported or rolled up before",
+            done.already
+        );
+    }
+    Ok(())
 }
 
 fn token(command: TokenCommand) -> anyhow::Result<()> {

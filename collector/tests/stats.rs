@@ -2852,6 +2852,8 @@ async fn plausibles_stats_api_answers_with_the_same_numbers() {
         ("visit:os_version%3D%3D10|17.5", "os%3D%3Dwindows|ios"),
         ("visit:os_version!%3D10", "os!%3Dwindows"),
         ("visit:os_version%3D%3D17", "os%3D%3Dnone-such"),
+        ("visit:os_version~7.", "os%3D%3Dios"),
+        ("visit:os_version~os", "os%3D%3Dnone-such"),
     ] {
         let p = h
             .get(&plausible(
@@ -3661,6 +3663,88 @@ async fn plausibles_stats_api_v2_answers_with_the_same_numbers() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
 
+    // An OS with its version, in the order asked; a version alone is one
+    // row per number (here each number is one OS's).
+    let os = h
+        .get(&native(
+            "breakdown",
+            &format!("{MAR}&property=os&metrics=visitors,visits"),
+        ))
+        .await;
+    let of = |label: &str| {
+        os["results"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["value"] == label))
+            .map(|r| json!([r["visitors"], r["visits"]]))
+            .unwrap_or_default()
+    };
+    for (dimensions, ios, windows, none) in [
+        (
+            json!(["visit:os", "visit:os_version"]),
+            json!(["iOS", "17.5"]),
+            json!(["Windows", "10"]),
+            json!(["(none)", "(none)"]),
+        ),
+        (
+            json!(["visit:os_version", "visit:os"]),
+            json!(["17.5", "iOS"]),
+            json!(["10", "Windows"]),
+            json!(["(none)", "(none)"]),
+        ),
+        (
+            json!(["visit:os_version"]),
+            json!(["17.5"]),
+            json!(["10"]),
+            json!(["(none)"]),
+        ),
+    ] {
+        let (status, v) = post(
+            json!({"site_id": BERLIN, "metrics": ["visitors", "visits"],
+                   "date_range": ["2026-03-28", "2026-03-30"], "dimensions": dimensions,
+                   "include": {"total_rows": true}}),
+            admin.clone(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        assert_eq!(v["query"]["dimensions"], dimensions);
+        assert_eq!(
+            v["results"],
+            json!([
+                {"metrics": of("linux"), "dimensions": none},
+                {"metrics": of("ios"), "dimensions": ios},
+                {"metrics": of("windows"), "dimensions": windows},
+            ]),
+            "{v}"
+        );
+        assert_eq!(v["meta"]["total_rows"], 3, "{v}");
+    }
+    // A version alone sums its OSs' rows: only counts.
+    let (status, v) = post(
+        json!({"site_id": BERLIN, "metrics": ["bounce_rate"], "date_range": "7d",
+               "dimensions": ["visit:browser_version"]}),
+        admin.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("metrics"),
+        "{v}"
+    );
+    // A `contains` that names no browser is nothing in an `or`.
+    let (status, v) = post(
+        json!({"site_id": BERLIN, "metrics": ["visitors"],
+               "date_range": ["2026-03-28", "2026-03-30"],
+               "filters": [["or", [["contains", "visit:browser", ["netscape"]],
+                                   ["is", "visit:browser", ["Firefox"]]]]]}),
+        admin.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["results"][0]["metrics"][0], of("linux")[0], "{v}");
+
     // `all`: from the day of the site's first event (28 March) to today,
     // 30 March; `time` sized by that range.
     let (status, v) = post(
@@ -3675,6 +3759,7 @@ async fn plausibles_stats_api_v2_answers_with_the_same_numbers() {
         json!(["2026-03-28T00:00:00+01:00", "2026-03-30T23:59:59+02:00"])
     );
     assert_eq!(v["query"]["dimensions"], json!(["time:day"]));
+    assert_eq!(v["query"]["order_by"], json!([["time:day", "asc"]]));
     let n = h
         .get(&native(
             "timeseries",
@@ -3745,4 +3830,293 @@ async fn plausibles_stats_api_v2_answers_with_the_same_numbers() {
             .starts_with("metrics"),
         "{v}"
     );
+}
+
+/// Plausible's CSV export for berlin.example: 1 and 2 March, and 28 March,
+/// the day its events here begin (left out).
+const PLAUSIBLE_EXPORT: &[(&str, &str)] = &[
+    (
+        "imported_visitors_20260301_20260328.csv",
+        "date,visitors,pageviews,bounces,visits,visit_duration\n\
+         2026-03-01,10,30,4,12,600\n\
+         2026-03-02,5,8,2,6,120\n\
+         2026-03-28,99,99,9,99,99\n",
+    ),
+    (
+        "imported_sources_20260301_20260328.csv",
+        "date,source,referrer,utm_source,utm_medium,utm_campaign,utm_content,utm_term,pageviews,visitors,visits,visit_duration,bounces\n\
+         2026-03-01,Google,google.com,,,,,,20,7,8,500,2\n\
+         2026-03-01,,,,,,,,10,3,4,100,2\n\
+         2026-03-02,Newsletter,,newsletter,email,spring,,,8,5,6,120,2\n",
+    ),
+    (
+        "imported_pages_20260301_20260328.csv",
+        "date,hostname,page,visits,visitors,pageviews,scroll_depth,pageleave_visitors\n\
+         2026-03-01,berlin.example,/,9,8,20,,0\n\
+         2026-03-01,berlin.example,/pricing,5,4,10,,0\n\
+         2026-03-02,berlin.example,/,6,5,8,,0\n",
+    ),
+    (
+        "imported_entry_pages_20260301_20260328.csv",
+        "date,entry_page,visitors,entrances,visit_duration,bounces,pageviews\n\
+         2026-03-01,/,8,9,400,3,20\n\
+         2026-03-01,/pricing,3,3,200,1,10\n",
+    ),
+    (
+        "imported_exit_pages_20260301_20260328.csv",
+        "date,exit_page,visitors,visit_duration,exits,bounces,pageviews\n\
+         2026-03-01,/pricing,6,300,7,1,15\n",
+    ),
+    (
+        "imported_custom_events_20260301_20260328.csv",
+        "date,name,link_url,path,visitors,events\n\
+         2026-03-01,Signup,,,2,3\n\
+         2026-03-01,Outbound Link: Click,https://x.example,,1,1\n",
+    ),
+    (
+        "imported_locations_20260301_20260328.csv",
+        "date,country,region,city,visitors,visits,visit_duration,bounces,pageviews\n\
+         2026-03-01,DE,DE-BE,2950159,6,7,300,2,18\n\
+         2026-03-01,FR,,0,4,5,300,2,12\n",
+    ),
+    (
+        "imported_devices_20260301_20260328.csv",
+        "date,device,visitors,visits,visit_duration,bounces,pageviews\n\
+         2026-03-01,Desktop,7,8,500,2,20\n\
+         2026-03-01,Mobile,3,4,100,2,10\n",
+    ),
+    (
+        "imported_browsers_20260301_20260328.csv",
+        "date,browser,browser_version,visitors,visits,visit_duration,bounces,pageviews\n\
+         2026-03-01,Microsoft Edge,120,4,5,300,1,12\n\
+         2026-03-01,Brave,1.6,6,7,300,3,18\n",
+    ),
+    (
+        "imported_operating_systems_20260301_20260328.csv",
+        "date,operating_system,operating_system_version,visitors,visits,visit_duration,bounces,pageviews\n\
+         2026-03-01,Mac,14,6,7,300,2,18\n\
+         2026-03-01,GNU/Linux,,4,5,300,2,12\n",
+    ),
+];
+
+/// A site's history from Plausible's CSV export (as its ZIP) is answered as
+/// its days: totals, days, every rolled-up breakdown and a filter, with the
+/// numbers the files hold (hand-summed below); days from its first event on
+/// are left out, and importing again adds nothing.
+#[tokio::test]
+async fn a_plausible_export_is_imported_as_the_days_before() {
+    use std::io::Write;
+    use tallymark_collector::import;
+
+    let h = harness().await;
+    h.clock.set("2026-03-31T12:00:00Z".parse().unwrap());
+    let zip_path = h._dir.path().join("plausible-export.zip");
+    {
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        for (name, text) in PLAUSIBLE_EXPORT {
+            zip.start_file(*name, options).unwrap();
+            zip.write_all(text.as_bytes()).unwrap();
+        }
+        zip.finish().unwrap();
+    }
+    let db = h._dir.path().join("tallymark.sqlite3");
+    let run = |paths: Vec<std::path::PathBuf>| {
+        let mut conn = store::schema::open(&db).unwrap();
+        let site = sites::get(&conn, BERLIN).unwrap().unwrap();
+        let files = import::read_files(&paths)?;
+        let export = import::parse(&site, &files)?;
+        import::write(&mut conn, &site, export)
+    };
+    let done = run(vec![zip_path.clone()]).unwrap();
+    assert_eq!(
+        (done.days, done.after_native, done.already),
+        (2, 1, 0),
+        "{done:?}"
+    );
+    assert_eq!(done.tables.len(), 10, "{done:?}");
+
+    let first = "period=custom&from=2026-03-01&to=2026-03-02";
+    let q = |path: &str, rest: &str| format!("/api/v1/stats/{path}?site={BERLIN}&{first}&{rest}");
+    let a = h
+        .get(&q(
+            "aggregate",
+            "metrics=visitors,visits,pageviews,events,bounce_rate,visit_duration,views_per_visit",
+        ))
+        .await;
+    // 10 + 5 visitors; 12 + 6 visits; 30 + 8 views; the views and the 3 + 1
+    // custom events; (4 + 2) / 18 bounces; (600 + 120) s / 18 visits.
+    assert_eq!(
+        a["results"],
+        json!({"visitors": 15, "visits": 18, "pageviews": 38, "events": 42,
+               "bounce_rate": 33.3, "visit_duration": 40, "views_per_visit": 2.11}),
+        "{a}"
+    );
+    let t = h
+        .get(&q("timeseries", "metrics=visitors,pageviews&interval=day"))
+        .await;
+    let days: Vec<(Value, Value, Value)> = t["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["date"].clone(),
+                b["visitors"].clone(),
+                b["pageviews"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        days,
+        [
+            (json!("2026-03-01"), json!(10), json!(30)),
+            (json!("2026-03-02"), json!(5), json!(8))
+        ],
+        "{t}"
+    );
+    for (property, metrics, want) in [
+        (
+            "source",
+            "visitors,visits,bounce_rate",
+            json!([
+                ["Google", 7, 8, 25.0],
+                ["Newsletter", 5, 6, 33.3],
+                ["(none)", 3, 4, 50.0]
+            ]),
+        ),
+        (
+            "channel",
+            "visitors",
+            json!([["organic_search", 7], ["email", 5], ["direct", 3]]),
+        ),
+        (
+            "utm_campaign",
+            "visitors",
+            json!([["(none)", 10], ["spring", 5]]),
+        ),
+        (
+            "page",
+            "visitors,pageviews",
+            json!([["/", 13, 28], ["/pricing", 4, 10]]),
+        ),
+        (
+            "entry_page",
+            "visits,bounce_rate",
+            json!([["/", 9, 33.3], ["/pricing", 3, 33.3]]),
+        ),
+        ("exit_page", "visits", json!([["/pricing", 7]])),
+        ("country", "visitors", json!([["DE", 6], ["FR", 4]])),
+        ("device", "visitors", json!([["desktop", 7], ["mobile", 3]])),
+        // Brave is Chrome here, but the export says only "Brave": other.
+        ("browser", "visitors", json!([["other", 6], ["edge", 4]])),
+        ("os", "visitors", json!([["macos", 6], ["linux", 4]])),
+        (
+            "event:name",
+            "visitors,events",
+            json!([["Signup", 2, 3], ["Outbound Link: Click", 1, 1]]),
+        ),
+    ] {
+        let b = h
+            .get(&q(
+                "breakdown",
+                &format!("property={property}&metrics={metrics}"),
+            ))
+            .await;
+        let names: Vec<&str> = metrics.split(',').collect();
+        let rows: Vec<Value> = b["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let mut row = vec![r["value"].clone()];
+                row.extend(names.iter().map(|m| r[*m].clone()));
+                Value::Array(row)
+            })
+            .collect();
+        assert_eq!(Value::Array(rows), want, "{property}: {b}");
+    }
+    // One filter on a visit dimension: that value's row.
+    let f = h
+        .get(&q(
+            "aggregate",
+            "metrics=visitors,visits,pageviews&filter=source%3D%3DGoogle",
+        ))
+        .await;
+    assert_eq!(
+        f["results"],
+        json!({"visitors": 7, "visits": 8, "pageviews": 20}),
+        "{f}"
+    );
+    // A period over both: the imported days and the site's own add up.
+    let own = h
+        .get(&format!(
+            "/api/v1/stats/aggregate?site={BERLIN}&{MAR}&metrics=visitors,pageviews"
+        ))
+        .await;
+    let both = h
+        .get(&format!(
+            "/api/v1/stats/aggregate?site={BERLIN}&period=custom&from=2026-03-01&to=2026-03-30&metrics=visitors,pageviews"
+        ))
+        .await;
+    assert_eq!(
+        both["results"]["pageviews"],
+        json!(38 + own["results"]["pageviews"].as_i64().unwrap()),
+        "{both} {own}"
+    );
+    assert_eq!(
+        both["results"]["visitors"],
+        json!(15 + own["results"]["visitors"].as_i64().unwrap()),
+        "{both} {own}"
+    );
+    // Plausible's v2 `all` starts at the first imported day.
+    let resp = h
+        .router()
+        .oneshot(
+            Request::post("/api/v2/query")
+                .header(header::AUTHORIZATION, format!("Bearer {}", h.admin))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(
+                    json!({"site_id": BERLIN, "metrics": ["pageviews"], "date_range": "all"})
+                        .to_string(),
+                ))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let v: Value =
+        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(
+        v["query"]["date_range"][0], "2026-03-01T00:00:00+01:00",
+        "{v}"
+    );
+
+    // Again: every day is there already.
+    let again = run(vec![zip_path]).unwrap();
+    assert_eq!((again.days, again.already), (0, 2), "{again:?}");
+    let a2 = h.get(&q("aggregate", "metrics=visitors,pageviews")).await;
+    assert_eq!(a2["results"], json!({"visitors": 15, "pageviews": 38}));
+
+    // Files that are not the export's, or counts that are not counts: an
+    // error naming the file (and line), nothing written.
+    let dir = h._dir.path().join("bad");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("visitors.csv"), "date,visitors\n").unwrap();
+    let e = run(vec![dir.join("visitors.csv")]).unwrap_err().to_string();
+    assert!(e.contains("not a file of Plausible's CSV export"), "{e}");
+    let file = dir.join("imported_visitors_20260201_20260201.csv");
+    std::fs::write(
+        &file,
+        "date,visitors,pageviews,bounces,visits,visit_duration\n2026-02-01,1,1,0,1,0\n2026-02-01,x,1,0,1,0\n",
+    )
+    .unwrap();
+    let e = run(vec![dir.clone()]).unwrap_err().to_string();
+    assert!(e.contains("line 3") && e.contains("visitors"), "{e}");
+    let feb = h
+        .get(&format!(
+            "/api/v1/stats/aggregate?site={BERLIN}&period=custom&from=2026-02-01&to=2026-02-01&metrics=visitors"
+        ))
+        .await;
+    assert_eq!(feb["results"]["visitors"], 0, "{feb}");
 }

@@ -215,22 +215,25 @@ pub fn names(dimension: &str) -> Option<Vec<(&'static str, &'static str)>> {
 }
 
 /// An OS version as the UA states it, in the OS's own numbering: Windows
-/// `10`, `8.1`, `7`; macOS `10.15`, `14`; iOS `17.2`; Android `14`, `8.1`.
-/// Shown as `major` or `major.minor` ([`fmt::Display`]).
+/// `10`, `8.1`, `7`; macOS `10.15`, `14.2`; iOS `17.2`, `18.0`; Android
+/// `14`, `8.1`. Shown as `major` or `major.minor` ([`fmt::Display`]), as
+/// Plausible shows them.
 ///
 /// What UAs freeze, and so what this can say:
 /// - Windows 11 sends `Windows NT 10.0`: it is Windows `10`.
 /// - Every current macOS browser sends `10_15_7` or `10.15`: macOS `10.15`
 ///   means 10.15 or later.
-/// - Since iOS 26, Safari sends `18_6` or so: iOS 26 is an iOS 18.
+/// - Since iOS 26, the OS token says `18_6` or so; Safari's `Version/26.1`
+///   then names the release (in-app views without it stay an iOS 18).
 /// - Chrome on Android sends `Android 10; K` whatever the version (UA
-///   reduction): no version, rather than a false `10`. Other Android
-///   browsers (Firefox, Samsung Internet, in-app views) send the real one.
+///   reduction): no version, rather than a false `10`; so do recent
+///   Samsung Internet and other Chromium browsers. Firefox and in-app
+///   views send the real one.
 /// - ChromeOS sends a frozen platform number: no version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct OsVersion {
     pub major: u16,
-    /// Shown when set (`8.1`); never `Some(0)`.
+    /// Shown when the UA states one (`8.1`, `18.0`).
     pub minor: Option<u16>,
 }
 
@@ -263,7 +266,7 @@ impl FromStr for OsVersion {
         };
         let major = number(major).ok_or_else(bad)?;
         let minor = match minor {
-            Some(m) => Some(number(m).filter(|&m| m > 0).ok_or_else(bad)?),
+            Some(m) => Some(number(m).ok_or_else(bad)?),
             None => None,
         };
         Ok(OsVersion { major, minor })
@@ -272,10 +275,6 @@ impl FromStr for OsVersion {
 
 impl OsVersion {
     const fn new(major: u16, minor: Option<u16>) -> OsVersion {
-        let minor = match minor {
-            Some(0) => None,
-            m => m,
-        };
         OsVersion { major, minor }
     }
 
@@ -531,16 +530,17 @@ fn os_version(os: Os, w: &woothee::parser::WootheeResult<'_>, ua: &str) -> Optio
         // Read here: woothee reads only `10.x`.
         Os::MacOs => ua
             .split_once("Mac OS X ")
-            .and_then(|(_, rest)| OsVersion::dotted(rest))
-            .map(|v| {
-                // Apple numbers macOS 11 and later by the major alone.
-                if v.major >= 11 {
-                    OsVersion::new(v.major, None)
-                } else {
-                    v
-                }
-            }),
-        Os::Ios if !ua.contains("Macintosh") => OsVersion::dotted(&w.os_version),
+            .and_then(|(_, rest)| OsVersion::dotted(rest)),
+        Os::Ios if !ua.contains("Macintosh") => {
+            let stated = OsVersion::dotted(&w.os_version)?;
+            // iOS 26 on: the OS token is frozen at 18; Safari's version is
+            // the release's.
+            let safari = ua
+                .split_once("Version/")
+                .and_then(|(_, rest)| OsVersion::dotted(rest))
+                .filter(|v| stated.major == 18 && v.major >= 26);
+            Some(safari.unwrap_or(stated))
+        }
         // Chrome's reduced UA: the same `Android 10; K` on every version.
         Os::Android if ua.contains("Android 10; K)") => None,
         Os::Android => OsVersion::dotted(&w.os_version),
@@ -785,10 +785,13 @@ mod tests {
             (MAC_SAFARI, Some("macos 10.15")),
             ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:133.0) Gecko/20100101 Firefox/133.0", Some("macos 10.15")),
             ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_13_6) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/13.1.2 Safari/605.1.15", Some("macos 10.13")),
-            ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_2_1) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Safari/605.1.15", Some("macos 14")),
+            ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_2_1) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Safari/605.1.15", Some("macos 14.2")),
             (IPAD, Some("ios 17.2")),
             ("Mozilla/5.0 (iPhone; CPU iPhone OS 16_6_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.6 Mobile/15E148 Safari/604.1", Some("ios 16.6")),
-            ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.0 Mobile/15E148 Safari/604.1", Some("ios 18")),
+            ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.0 Mobile/15E148 Safari/604.1", Some("ios 18.0")),
+            // iOS 26: the OS token frozen at 18_6, Safari's version the release's.
+            ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/26.1 Mobile/15E148 Safari/604.1", Some("ios 26.1")),
+            ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/22G86 Instagram 400.0.0.0.0", Some("ios 18.6")),
             ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/120.0.6099.119 Mobile/15E148 Safari/604.1", Some("ios 17.2")),
             // An iPad in desktop mode: iOS, but the version sent is macOS's.
             ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/120.0.6099.119 Version/17.0 Safari/604.1", None),
@@ -800,7 +803,7 @@ mod tests {
             ("Mozilla/5.0 (Linux; Android 10; SM-G973F) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/21.0 Chrome/110.0.5481.154 Mobile Safari/537.36", Some("android 10")),
             ("Mozilla/5.0 (Linux; Android 8.1.0; Nexus 5X Build/OPM7.181205.001) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/80.0.3987.99 Mobile Safari/537.36", Some("android 8.1")),
             ("Mozilla/5.0 (Linux; U; Android 4.4.2; en-us; SCH-I535 Build/KOT49H) AppleWebKit/534.30 (KHTML, like Gecko) Version/4.0 Mobile Safari/534.30", Some("android 4.4")),
-            ("Mozilla/5.0 (Linux; Android 7.0; SM-G930V Build/NRD90M) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/59.0.3071.125 Mobile Safari/537.36", Some("android 7")),
+            ("Mozilla/5.0 (Linux; Android 7.0; SM-G930V Build/NRD90M) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/59.0.3071.125 Mobile Safari/537.36", Some("android 7.0")),
             ("Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36", None),
             ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36", None),
             ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", None),
@@ -809,10 +812,10 @@ mod tests {
         for &(ua, want) in cases {
             assert_eq!(shown(ua, None).as_deref(), want, "{ua}");
         }
-        for v in ["10", "8.1", "17.2", "65535.65535"] {
+        for v in ["10", "8.1", "18.0", "17.2", "65535.65535"] {
             assert_eq!(v.parse::<OsVersion>().unwrap().to_string(), v);
         }
-        for v in ["", "8.", ".1", "8.0", "8.1.2", "a", "-1", "65536", "1 "] {
+        for v in ["", "8.", ".1", "8.1.2", "a", "-1", "65536", "1 "] {
             assert!(v.parse::<OsVersion>().is_err(), "{v}");
         }
         // iPadOS's desktop mode caught by the screen width: the macOS
@@ -834,6 +837,8 @@ mod tests {
             let a = parse(ua, None);
             let Some(v) = a.os_version else { continue };
             let stated = match a.os {
+                // From iOS 26 on, Safari's `Version/` names the release.
+                Os::Ios if v.major >= 26 => ua.split_once("Version/").map(|(_, r)| r.to_string()),
                 Os::Ios => [" OS ", "iOS "]
                     .iter()
                     .find_map(|t| ua.split_once(t))

@@ -165,13 +165,13 @@ fn site_owner_reads_the_dashboard(flags: &[&str], ready: impl Fn(&Collector)) ->
         assert!(major.parse::<u16>().is_ok(), "{report}");
         assert_eq!(version[1], browser[1], "{report}");
     }
-    // OS versions: Safari on macOS 14 states it, Firefox on Linux none.
+    // OS versions: Safari on macOS 14.5 states it, Firefox on Linux none.
     let mut os_versions: Vec<Vec<String>> =
         serde_json::from_value(report["osVersions"].clone()).unwrap_or_default();
     os_versions.sort();
     assert_eq!(
         os_versions,
-        [["", "Visitors"], ["Unknown", "1"], ["macOS 14", "1"]]
+        [["", "Visitors"], ["Unknown", "1"], ["macOS 14.5", "1"]]
             .map(|r| r.map(String::from).to_vec()),
         "{report}"
     );

@@ -195,3 +195,93 @@ fn tokens_from_the_cli_read_the_numbers_the_collector_recorded() {
         }
     }
 }
+
+/// `tallymark import` with a folder of Plausible's CSV export: its days are
+/// the site's before its first event here, answered by the running collector
+/// (imported beside it); a second import adds nothing; a file that is not
+/// the export's is refused with one line and nothing written.
+#[test]
+fn a_plausible_export_imported_from_the_cli_is_answered() {
+    let data = tempfile::tempdir().unwrap();
+    tallymark(&["site", "add", "localhost", "--data"], data.path());
+    let admin = tallymark(&["token", "create", "--data"], data.path());
+    let admin = admin.trim().to_string();
+    let c = Collector::serve(data, &[]);
+    let export = tempfile::tempdir().unwrap();
+    std::fs::write(
+        export
+            .path()
+            .join("imported_visitors_20250601_20250602.csv"),
+        "date,visitors,pageviews,bounces,visits,visit_duration\n\
+         2025-06-01,40,90,10,50,5000\n\
+         2025-06-02,20,30,5,25,1000\n",
+    )
+    .unwrap();
+    std::fs::write(
+        export.path().join("imported_sources_20250601_20250602.csv"),
+        "date,source,referrer,utm_source,utm_medium,utm_campaign,utm_content,utm_term,pageviews,visitors,visits,visit_duration,bounces\n\
+         2025-06-01,DuckDuckGo,duckduckgo.com,,,,,,60,30,35,4000,5\n\
+         2025-06-01,,,,,,,,30,10,15,1000,5\n\
+         2025-06-02,DuckDuckGo,duckduckgo.com,,,,,,30,20,25,1000,5\n",
+    )
+    .unwrap();
+    let dir = export.path().display().to_string();
+    let out = tallymark(
+        &["import", "--site", "localhost", &dir, "--data"],
+        c.data.path(),
+    );
+    assert_eq!(
+        out.trim(),
+        "imported 2 days into localhost, 2025-06-01 to 2025-06-02 (sources, visitors)"
+    );
+    let range = "site=localhost&period=custom&from=2025-06-01&to=2025-06-02";
+    let (status, a) = get(
+        &c,
+        &format!(
+            "/api/v1/stats/aggregate?{range}&metrics=visitors,visits,pageviews,bounce_rate,visit_duration"
+        ),
+        Some(&admin),
+    );
+    assert_eq!(status, 200, "{a}");
+    assert_eq!(
+        a["results"],
+        serde_json::json!({"visitors": 60, "visits": 75, "pageviews": 120,
+                           "bounce_rate": 20.0, "visit_duration": 80}),
+        "{a}"
+    );
+    let (_, b) = get(
+        &c,
+        &format!("/api/v1/stats/breakdown?{range}&property=channel&metrics=visitors"),
+        Some(&admin),
+    );
+    assert_eq!(
+        b["results"],
+        serde_json::json!([{"value": "organic_search", "visitors": 50},
+                           {"value": "direct", "visitors": 10}]),
+        "{b}"
+    );
+
+    let again = tallymark(
+        &["import", "--site", "localhost", &dir, "--data"],
+        c.data.path(),
+    );
+    assert!(
+        again.contains("imported no days") && again.contains("left out 2 days imported"),
+        "{again}"
+    );
+    let stray = export.path().join("notes.csv");
+    std::fs::write(&stray, "date,visitors\n").unwrap();
+    let refused = std::process::Command::new(tallymark_e2e::bin())
+        .args(["import", "--site", "localhost"])
+        .arg(&stray)
+        .arg("--data")
+        .arg(c.data.path())
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains("not a file of Plausible's CSV export"),
+        "{stderr}"
+    );
+}

@@ -348,15 +348,13 @@ async fn plausible_v2_query(
         .map_or(jiff::tz::TimeZone::UTC, |s| s.tz.clone());
     let first = match site.as_ref().filter(|_| plan.all_time) {
         Some(site) => {
-            let (st, id) = (state.clone(), site.id);
+            let (st, site) = (state.clone(), site.clone());
             let Json(first) = on_blocking_pool(move || {
                 let conn = st.store.reader()?;
-                Ok(query::first_event_ms(&conn, id)?)
+                Ok(rollup::first_day(&conn, &site)?)
             })
             .await?;
             first
-                .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
-                .map(|t| t.to_zoned_datetime(tz.clone()).date())
         }
         None => None,
     };

@@ -77,8 +77,8 @@ pub fn translate(query: Option<&str>, endpoint: Endpoint) -> Result<(String, Sha
             "site_id" => {
                 out.append_pair("site", &value);
             }
-            // Plausible's imported data (from Google Analytics): there is
-            // none here, so with it or without, the answer is the same.
+            // Plausible's imported data: imported days (`tallymark import`)
+            // are always counted here.
             "with_imported" => {}
             k if !endpoint.params().contains(&k) => {
                 let takes = ["site_id"]
@@ -220,9 +220,7 @@ fn filter_of(filter: &str) -> Result<String, StatsError> {
     let (dimension, _) = dimension_of(property).map_err(bad)?;
     // Plausible's version is the number alone (`120`, `17.2`); Tallymark's
     // names the browser or OS too (`chrome 120`): any of them, that version.
-    if let Some(parent) = version_parent(&dimension)
-        && op != "~"
-    {
+    if let Some(parent) = version_parent(&dimension) {
         if let Some(v) = values.iter().find(|v| v.contains(' ')) {
             return Err(bad(format!(
                 "{:?}: {v:?} is not a version: a {dimension} is the number alone (120, 17.2); \
@@ -230,13 +228,15 @@ fn filter_of(filter: &str) -> Result<String, StatsError> {
                 shown()
             )));
         }
+        // `~` (contains) looks at the version, not at the name before it.
+        let (op, wrap) = if op == "~" { ("==", "*") } else { (op, "") };
         let any_name: Vec<String> = values
             .iter()
             .map(|v| {
                 if v == NONE_LABEL {
                     v.clone()
                 } else {
-                    format!("* {v}")
+                    format!("* {wrap}{v}{wrap}")
                 }
             })
             .collect();
@@ -319,7 +319,7 @@ const ALIASES: [(&str, &str, &str); 6] = [
 /// browsers, OSs and devices (any case, and Plausible's own names for a few),
 /// `Direct / None`. `None` for a browser, OS or device this collector does
 /// not know (a filter on it would silently match nothing).
-fn stored_value(dimension: &str, value: &str) -> Option<String> {
+pub(crate) fn stored_value(dimension: &str, value: &str) -> Option<String> {
     if dimension == "source" && value == DIRECT {
         return Some(NONE_LABEL.to_string());
     }

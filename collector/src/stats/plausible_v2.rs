@@ -43,8 +43,13 @@ pub struct Plan {
     /// visitors the filters keep, which the handler asks for apart.
     pub percentage: bool,
     pub metrics: Vec<String>,
-    /// `time:day`, `visit:source`, … (at most one).
+    /// `time:day`, `visit:source`, … (at most one planned).
     pub dimension: Option<String>,
+    /// An OS (browser) asked with its version: the key of its name in v1's
+    /// rows, and whether the version was asked first.
+    pair_parent: Option<(&'static str, bool)>,
+    /// A version asked alone: rows of one number summed.
+    merge_versions: bool,
     order_by: Vec<(OrderKey, bool)>,
     limit: usize,
     offset: usize,
@@ -57,7 +62,8 @@ pub struct Plan {
 #[derive(Debug, Clone, PartialEq)]
 enum OrderKey {
     Metric(usize),
-    Dimension,
+    /// The nth dimension asked.
+    Dimension(usize),
 }
 
 fn bad(field: &'static str, message: impl Into<String>) -> StatsError {
@@ -129,13 +135,50 @@ pub fn plan(body: &[u8]) -> Result<Plan, StatsError> {
             "percentage needs a dimension other than time (the share of visitors in each row)",
         ));
     }
-    if dimensions.len() > 1 {
+    // The dimensions as asked (answered in this order), and the one planned.
+    let asked_dimensions = dimensions.clone();
+    // An OS or browser with its version (Plausible's own dashboard asks so):
+    // planned as the version, which names both.
+    let version_of = |name: &str, version: &str| {
+        matches!(
+            (name, version),
+            ("visit:os", "visit:os_version") | ("visit:browser", "visit:browser_version")
+        )
+    };
+    let mut dimensions = match &dimensions[..] {
+        [a, b] if version_of(a, b) => vec![b.clone()],
+        [a, b] if version_of(b, a) => vec![a.clone()],
+        [_, _, ..] => {
+            return Err(bad(
+                "dimensions",
+                "at most one here (a time dimension, or one event or visit dimension), or an OS or browser with its version ([\"visit:os\", \"visit:os_version\"])",
+            ));
+        }
+        _ => dimensions,
+    };
+    let pair = asked_dimensions.len() == 2;
+    // A version alone is a number of any OS (or browser): rows of the same
+    // number are summed, which only counts can be.
+    let merge_versions = !pair
+        && matches!(
+            dimensions.first().map(String::as_str),
+            Some("visit:os_version" | "visit:browser_version")
+        );
+    if merge_versions
+        && let Some(m) = metrics.iter().find(|m| {
+            !matches!(
+                m.as_str(),
+                "visitors" | "visits" | "pageviews" | "events" | "percentage"
+            )
+        })
+    {
         return Err(bad(
-            "dimensions",
-            "at most one here (a time dimension, or one event or visit dimension)",
+            "metrics",
+            format!(
+                "{m} by a version alone is not available here (a version is summed over the OSs or browsers that have it): ask for [\"visit:os\", \"visit:os_version\"] or [\"visit:browser\", \"visit:browser_version\"]"
+            ),
         ));
     }
-    let mut dimensions = dimensions;
     let mut v1 = url::form_urlencoded::Serializer::new(String::new());
     v1.append_pair("site_id", site);
     // Time buckets with data are those with visitors (v2 leaves the others
@@ -263,8 +306,12 @@ pub fn plan(body: &[u8]) -> Result<Plan, StatsError> {
                 "asc" => false,
                 _ => return Err(bad("order_by", format!("{dir:?}: asc or desc"))),
             };
-            let key = if Some(key) == dimension.as_deref() {
-                OrderKey::Dimension
+            let key = if let Some(i) = asked_dimensions
+                .iter()
+                .position(|d| d == key)
+                .or_else(|| (dimension.as_deref() == Some(key)).then_some(0))
+            {
+                OrderKey::Dimension(i)
             } else if let Some(i) = metrics.iter().position(|m| m == key) {
                 OrderKey::Metric(i)
             } else {
@@ -288,11 +335,13 @@ pub fn plan(body: &[u8]) -> Result<Plan, StatsError> {
                 if *desc { "desc" } else { "asc" }
             )
         }
-        Some((OrderKey::Dimension, desc)) => {
+        Some((OrderKey::Dimension(_), desc)) => {
             format!("value:{}", if *desc { "desc" } else { "asc" })
         }
         None => format!("{}:desc", sorted_by(&metrics[0])),
     });
+    // An OS (browser) and its version are read whole and ordered here.
+    let read_all = order_by.len() > 1 || pair || merge_versions;
     let (mut limit, mut offset) = (MAX_ROWS, 0);
     if let Some(p) = query.get("pagination") {
         let Value::Object(p) = p else {
@@ -314,7 +363,7 @@ pub fn plan(body: &[u8]) -> Result<Plan, StatsError> {
     // A breakdown is read in pages of Tallymark's own: in the order asked
     // when it has one key (Tallymark sorts by it), so only as many rows as
     // the page asked needs; else every row, sorted here.
-    let (page_rows, pages) = if order_by.len() <= 1 {
+    let (page_rows, pages) = if !read_all {
         let need = offset.saturating_add(limit).min(MAX_ROWS);
         (need.min(PAGE_ROWS), need.div_ceil(PAGE_ROWS))
     } else {
@@ -333,7 +382,7 @@ pub fn plan(body: &[u8]) -> Result<Plan, StatsError> {
             match k.as_str() {
                 "total_rows" => total_rows = on,
                 "time_labels" => time_labels = on,
-                // Nothing is imported here: with or without, the same.
+                // Imported days (`tallymark import`) are always counted.
                 "imports" | "imports_meta" => {}
                 _ => {
                     return Err(bad(
@@ -349,7 +398,20 @@ pub fn plan(body: &[u8]) -> Result<Plan, StatsError> {
     }
     let mut echo = query.clone();
     echo.insert("metrics".into(), json!(metrics));
-    echo.insert("dimensions".into(), json!(dimensions));
+    echo.insert(
+        "dimensions".into(),
+        json!(if pair { &asked_dimensions } else { &dimensions }),
+    );
+    // The OS (browser) name's key in v1's rows, and whether it comes second.
+    let pair_parent = pair.then(|| {
+        let parent = if dimension.as_deref() == Some("visit:os_version") {
+            "os"
+        } else {
+            "browser"
+        };
+        let version_first = asked_dimensions[0].ends_with("_version");
+        (parent, version_first)
+    });
     echo.entry("filters").or_insert_with(|| json!([]));
     // The order applied: time first, else the first metric, largest first.
     let default_order = match (&endpoint, &dimension) {
@@ -377,6 +439,8 @@ pub fn plan(body: &[u8]) -> Result<Plan, StatsError> {
         percentage,
         metrics,
         dimension,
+        pair_parent,
+        merge_versions,
         order_by,
         limit,
         offset,
@@ -396,7 +460,11 @@ impl Plan {
         first: Option<jiff::civil::Date>,
     ) -> String {
         if self.all_time {
-            let from = first.filter(|f| *f < today).unwrap_or(today);
+            // At most the stats API's longest range (five years) back.
+            let earliest = today
+                .checked_sub(jiff::ToSpan::days(super::params::MAX_RANGE_DAYS - 1))
+                .unwrap_or(today);
+            let from = first.filter(|f| *f < today).unwrap_or(today).max(earliest);
             let mut v1 = url::form_urlencoded::Serializer::new(self.v1.clone());
             v1.append_pair("period", "custom");
             v1.append_pair("date", &format!("{from},{today}"));
@@ -406,7 +474,16 @@ impl Plan {
                 v1.append_pair("interval", interval_of(d).unwrap_or("date"));
                 self.dimension = Some(d.to_string());
                 self.echo.insert("dimensions".into(), json!([d]));
-                self.echo.insert("order_by".into(), json!([[d, "asc"]]));
+                // The order asked (or the default, in time order) names it.
+                if let Some(Value::Array(order)) = self.echo.get_mut("order_by") {
+                    for pair in order.iter_mut() {
+                        if let Some(key) = pair.get_mut(0)
+                            && key == "time"
+                        {
+                            *key = json!(d);
+                        }
+                    }
+                }
             }
             return v1.finish();
         }
@@ -457,7 +534,7 @@ fn flatten_filters(filters: &Value, out: &mut Vec<String>) -> Result<(), StatsEr
             .ok_or_else(|| bad("filters", "each one [operator, dimension, [values]]"))?;
         match &items[..] {
             [Value::String(op), inner] if op == "and" => flatten_filters(inner, out)?,
-            _ => out.push(atom(f)?.v1()),
+            _ => out.push(atom(f)?.nonempty()?.v1()),
         }
     }
     Ok(())
@@ -473,6 +550,18 @@ struct Atom {
 }
 
 impl Atom {
+    /// An atom of no value: a `contains` that no browser, OS or device name
+    /// matches (an `or` may hold one among others).
+    fn nonempty(self) -> Result<Self, StatsError> {
+        if self.values.is_empty() {
+            return Err(bad(
+                "filters",
+                format!("{}: no name here contains that", self.dim),
+            ));
+        }
+        Ok(self)
+    }
+
     fn v1(&self) -> String {
         let op = if self.negated { "!=" } else { "==" };
         format!("{}{op}{}", self.dim, self.values.join("|"))
@@ -488,7 +577,7 @@ fn atom(f: &Value) -> Result<Atom, StatsError> {
     let op = items.first().and_then(Value::as_str).unwrap_or_default();
     match (op, &items[..]) {
         ("not", [_, inner]) => {
-            let mut a = atom(inner)?;
+            let mut a = atom(inner)?.nonempty()?;
             a.negated = !a.negated;
             Ok(a)
         }
@@ -508,7 +597,9 @@ fn atom(f: &Value) -> Result<Atom, StatsError> {
                     None => merged = Some(a),
                 }
             }
-            merged.ok_or_else(|| bad("filters", "\"or\" of no filter"))
+            merged
+                .ok_or_else(|| bad("filters", "\"or\" of no filter"))?
+                .nonempty()
         }
         ("and", _) => Err(bad(
             "filters",
@@ -567,15 +658,7 @@ fn atom(f: &Value) -> Result<Atom, StatsError> {
                     })
                     .map(str::to_string)
                     .collect();
-                if values.is_empty() {
-                    return Err(bad(
-                        "filters",
-                        format!(
-                            "{op} {dim}: no {} name here contains that",
-                            &dim["visit:".len()..]
-                        ),
-                    ));
-                }
+                // None: an atom of no value, which only an `or` can take.
                 op = if op == "contains" { "is" } else { "is_not" };
             }
             // v1's `|` separates values, `*` is a wildcard: escaped.
@@ -617,13 +700,34 @@ fn atom(f: &Value) -> Result<Atom, StatsError> {
 }
 
 /// One result row of v1's answer, as v2's `{"metrics", "dimensions"}`.
-fn row(plan: &Plan, metrics: &Map<String, Value>, dimension: Option<Value>) -> Value {
+fn row(plan: &Plan, metrics: &Map<String, Value>, dimensions: Vec<Value>) -> Value {
     let values: Vec<Value> = plan
         .metrics
         .iter()
         .map(|m| metrics.get(m).cloned().unwrap_or(Value::Null))
         .collect();
-    json!({"metrics": values, "dimensions": dimension.into_iter().collect::<Vec<_>>()})
+    json!({"metrics": values, "dimensions": dimensions})
+}
+
+/// Rows of v1's breakdown with the same value (`key`) as one, their counts
+/// summed (a version of several OSs: their visitors never overlap, as the
+/// User-Agent is part of a visitor's id).
+fn merged(rows: Vec<Map<String, Value>>, key: &str) -> Vec<Map<String, Value>> {
+    let mut out: Vec<Map<String, Value>> = Vec::new();
+    for r in rows {
+        let value = r.get(key).cloned().unwrap_or(Value::Null);
+        match out.iter_mut().find(|o| o.get(key) == Some(&value)) {
+            Some(o) => {
+                for (k, v) in &r {
+                    if let (Some(a), Some(b)) = (o.get(k).and_then(Value::as_i64), v.as_i64()) {
+                        o.insert(k.clone(), Value::from(a + b));
+                    }
+                }
+            }
+            None => out.push(r),
+        }
+    }
+    out
 }
 
 /// The v1 answers (one, or a breakdown's pages) in v2's shape; `period` is
@@ -639,6 +743,8 @@ pub fn answer(
 ) -> Value {
     let mut labels = Vec::new();
     let mut rows: Vec<Value> = Vec::new();
+    // A breakdown's rows, as v1 gave them.
+    let mut found: Vec<Map<String, Value>> = Vec::new();
     for page in pages {
         match (plan.endpoint, page.get("results")) {
             (Endpoint::Aggregate, Some(Value::Object(results))) => {
@@ -646,7 +752,7 @@ pub fn answer(
                     .iter()
                     .map(|(m, v)| (m.clone(), v.get("value").cloned().unwrap_or(Value::Null)))
                     .collect();
-                rows.push(row(plan, &flat, None));
+                rows.push(row(plan, &flat, Vec::new()));
             }
             (Endpoint::Timeseries, Some(Value::Array(buckets))) => {
                 for b in buckets {
@@ -664,40 +770,57 @@ pub fn answer(
                     // Buckets without visitors are left out, as Plausible
                     // does (`include.time_labels` lists them all).
                     if b.get("visitors").and_then(Value::as_f64).unwrap_or(0.0) > 0.0 {
-                        rows.push(row(plan, b, Some(date)));
+                        rows.push(row(plan, b, vec![date]));
                     }
                 }
             }
             (Endpoint::Breakdown, Some(Value::Array(values))) => {
-                for v in values {
-                    let Value::Object(v) = v else { continue };
-                    let value = v.get(key).cloned().unwrap_or(Value::Null);
-                    if plan.percentage {
-                        // Plausible's: a percentage with one decimal.
-                        let share = match (v.get("visitors").and_then(Value::as_f64), visitors) {
-                            (Some(n), Some(all)) if all > 0.0 => {
-                                json!((n / all * 1000.0).round() / 10.0)
-                            }
-                            _ => json!(0.0),
-                        };
-                        let mut v = v.clone();
-                        v.insert("percentage".into(), share);
-                        rows.push(row(plan, &v, Some(value)));
-                        continue;
-                    }
-                    rows.push(row(plan, v, Some(value)));
-                }
+                found.extend(values.iter().filter_map(|v| v.as_object().cloned()));
             }
             _ => {}
         }
     }
-    if !plan.order_by.is_empty() {
+    if plan.merge_versions {
+        found = merged(found, key);
+    }
+    for mut v in found {
+        let value = v.get(key).cloned().unwrap_or(Value::Null);
+        if plan.percentage {
+            // Plausible's: a percentage with one decimal.
+            let share = match (v.get("visitors").and_then(Value::as_f64), visitors) {
+                (Some(n), Some(all)) if all > 0.0 => json!((n / all * 1000.0).round() / 10.0),
+                _ => json!(0.0),
+            };
+            v.insert("percentage".into(), share);
+        }
+        let dimensions = match plan.pair_parent {
+            Some((parent, version_first)) => {
+                let name = v.get(parent).cloned().unwrap_or(Value::Null);
+                if version_first {
+                    vec![value, name]
+                } else {
+                    vec![name, value]
+                }
+            }
+            None => vec![value],
+        };
+        rows.push(row(plan, &v, dimensions));
+    }
+    // Summed rows are ordered again: by the first metric, largest first,
+    // unless an order was asked.
+    let default_order = [(OrderKey::Metric(0), true)];
+    let order: &[(OrderKey, bool)] = if plan.order_by.is_empty() && plan.merge_versions {
+        &default_order
+    } else {
+        &plan.order_by
+    };
+    if !order.is_empty() {
         let cell = |r: &Value, k: &OrderKey| match k {
             OrderKey::Metric(i) => r["metrics"][*i].clone(),
-            OrderKey::Dimension => r["dimensions"][0].clone(),
+            OrderKey::Dimension(i) => r["dimensions"][*i].clone(),
         };
         rows.sort_by(|a, b| {
-            for (k, desc) in &plan.order_by {
+            for (k, desc) in order {
                 let (x, y) = (cell(a, k), cell(b, k));
                 let ord = match (x.as_f64(), y.as_f64()) {
                     (Some(x), Some(y)) => x.total_cmp(&y),
@@ -714,7 +837,8 @@ pub fn answer(
             std::cmp::Ordering::Equal
         });
     }
-    let total = total.unwrap_or(rows.len());
+    // Summed rows are fewer than v1 counted.
+    let total = total.filter(|_| !plan.merge_versions).unwrap_or(rows.len());
     let rows: Vec<Value> = rows
         .into_iter()
         .skip(plan.offset)
@@ -811,10 +935,17 @@ mod tests {
         let mut p = plan(br#"{"site_id": "a.b", "metrics": ["visitors"], "date_range": "all", "dimensions": ["time"]}"#).unwrap();
         let today = jiff::civil::date(2026, 3, 30);
         let v1 = p.complete(today, Some(jiff::civil::date(2025, 11, 2)));
-        assert!(v1.ends_with("period=custom&date=2025-11-02%2C2026-03-30&interval=week"), "{v1}");
+        assert!(
+            v1.ends_with("period=custom&date=2025-11-02%2C2026-03-30&interval=week"),
+            "{v1}"
+        );
         assert_eq!(p.dimension.as_deref(), Some("time:week"));
-        let mut p = plan(br#"{"site_id": "a.b", "metrics": ["visitors"], "date_range": "all"}"#).unwrap();
-        assert!(p.complete(today, None).ends_with("date=2026-03-30%2C2026-03-30"));
+        let mut p =
+            plan(br#"{"site_id": "a.b", "metrics": ["visitors"], "date_range": "all"}"#).unwrap();
+        assert!(
+            p.complete(today, None)
+                .ends_with("date=2026-03-30%2C2026-03-30")
+        );
         let p = plan(br#"{"site_id": "a.b", "metrics": ["visitors"], "date_range": "7d", "dimensions": ["time:day"]}"#).unwrap();
         assert_eq!(p.endpoint, Endpoint::Timeseries);
         assert!(p.v1.ends_with("interval=date"), "{}", p.v1);

@@ -140,6 +140,27 @@ pub struct SessionSums {
     pub duration_ms: i64,
 }
 
+impl std::ops::AddAssign for EventSums {
+    fn add_assign(&mut self, o: Self) {
+        self.visitors += o.visitors;
+        self.carried_visitors += o.carried_visitors;
+        self.sessions += o.sessions;
+        self.carried_sessions += o.carried_sessions;
+        self.pageviews += o.pageviews;
+        self.events += o.events;
+    }
+}
+
+impl std::ops::AddAssign for SessionSums {
+    fn add_assign(&mut self, o: Self) {
+        self.visitors += o.visitors;
+        self.visits += o.visits;
+        self.pageviews += o.pageviews;
+        self.bounces += o.bounces;
+        self.duration_ms += o.duration_ms;
+    }
+}
+
 type Value = Option<String>;
 
 /// The `events` column a dimension reads (`None`: the site's totals, no
@@ -506,6 +527,28 @@ impl Kind {
             Kind::Sessions => "sessions",
         }
     }
+}
+
+/// The site's first day with data: of its first stored event, or of its
+/// first rolled day (an import's days come before its events).
+pub fn first_day(conn: &Connection, site: &Site) -> rusqlite::Result<Option<Date>> {
+    let event = super::query::first_event_ms(conn, site.id)?
+        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+        .map(|t| t.to_zoned_datetime(site.tz.clone()).date());
+    let rolled: Option<String> = conn
+        .prepare_cached("SELECT MIN(day) FROM rollup_days WHERE site_id = ?1")?
+        .query_row([site.id], |r| r.get(0))?;
+    let rolled = rolled.and_then(|d| d.parse::<Date>().ok());
+    Ok(match (event, rolled) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    })
+}
+
+/// Whether `date` is rolled for either side (imports write neither then).
+pub fn is_rolled_at_all(conn: &Connection, site_id: i64, date: Date) -> rusqlite::Result<bool> {
+    Ok(is_rolled(conn, site_id, date, Kind::Events)?
+        || is_rolled(conn, site_id, date, Kind::Sessions)?)
 }
 
 fn is_rolled(conn: &Connection, site_id: i64, date: Date, kind: Kind) -> rusqlite::Result<bool> {
@@ -914,6 +957,24 @@ pub struct Pending {
     pub day: Date,
     events: Option<HashMap<(String, Value), EventSums>>,
     sessions: Option<HashMap<(String, Value), SessionSums>>,
+}
+
+impl Pending {
+    /// A day's sums from elsewhere (an import), keyed by dimension name
+    /// (`""` for the site's totals) and value; both sides are marked rolled.
+    pub fn new(
+        site_id: i64,
+        day: Date,
+        events: HashMap<(String, Value), EventSums>,
+        sessions: HashMap<(String, Value), SessionSums>,
+    ) -> Self {
+        Self {
+            site_id,
+            day,
+            events: Some(events),
+            sessions: Some(sessions),
+        }
+    }
 }
 
 /// The rollups `site` is due at `now_ms`, at most `max_days` days of them,

@@ -1,0 +1,507 @@
+//! Plausible's CSV export (`imported_visitors_20240101_20241231.csv`, …,
+//! or the ZIP that holds them) imported as rolled-up days: a site moving
+//! from Plausible keeps its history.
+//!
+//! The export is daily sums per dimension value, which is what Tallymark's
+//! daily rollups (`stats::rollup`) hold; each imported day is written as a
+//! rolled day with no raw rows and nothing carried over from the day
+//! before. So the dashboard's and the stats API's whole-day answers (the
+//! totals, the daily graph, a breakdown, one filter on a visit dimension)
+//! include the imported days, as Plausible shows imported data; what needs
+//! raw rows (several filters, hours, properties, funnels, exports, the
+//! browser and OS versions) has nothing for them. Visitors over several
+//! imported days are the sum of each day's, as in Plausible.
+//!
+//! Only days before the site's first stored event are imported, and only
+//! days not rolled yet: importing the same files again adds nothing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use jiff::civil::Date;
+use rusqlite::Connection;
+use tallymark_core::source::{Channel, attribute};
+
+use crate::sites::Site;
+use crate::stats::params::Dimension;
+use crate::stats::plausible::stored_value;
+use crate::stats::rollup::{self, EventSums, Pending, SessionSums};
+
+/// Why an import stopped; nothing is written then.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a ZIP archive Tallymark can read: {source}")]
+    Zip {
+        path: String,
+        source: zip::result::ZipError,
+    },
+    #[error("{file}: line {line}: {message}")]
+    Csv {
+        file: String,
+        line: u64,
+        message: String,
+    },
+    #[error(
+        "{0}: not a file of Plausible's CSV export (imported_visitors_YYYYMMDD_YYYYMMDD.csv, imported_sources_…, imported_pages_…, …)"
+    )]
+    Unknown(String),
+    #[error(
+        "no imported_visitors file among those given: it holds each day's totals, without which the other files cannot be shown"
+    )]
+    NoVisitors,
+    #[error("database: {0}")]
+    Store(#[from] rusqlite::Error),
+}
+
+/// What an import wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Imported {
+    /// Days written, and the first and last of them.
+    pub days: usize,
+    pub first: Option<Date>,
+    pub last: Option<Date>,
+    /// Days left out: on or after the site's first stored event.
+    pub after_native: usize,
+    /// Days left out: already rolled (imported before, or rolled from raw
+    /// rows).
+    pub already: usize,
+    /// The files read, by table (`visitors`, `sources`, …).
+    pub tables: Vec<String>,
+}
+
+/// The tables of Plausible's export that this reads.
+const TABLES: [&str; 10] = [
+    "visitors",
+    "sources",
+    "pages",
+    "entry_pages",
+    "exit_pages",
+    "custom_events",
+    "locations",
+    "devices",
+    "browsers",
+    "operating_systems",
+];
+
+/// `imported_sources_20240101_20241231.csv` (or without `imported_`) →
+/// `sources`.
+fn table_of(name: &str) -> Option<&'static str> {
+    let base = name.rsplit(['/', '\\']).next()?;
+    let stem = base.strip_suffix(".csv")?;
+    let stem = stem.strip_prefix("imported_").unwrap_or(stem);
+    // `<table>_<8 digits>_<8 digits>`
+    let (rest, to) = stem.rsplit_once('_')?;
+    let (table, from) = rest.rsplit_once('_')?;
+    let digits = |s: &str| s.len() == 8 && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(from) || !digits(to) {
+        return None;
+    }
+    TABLES.iter().copied().find(|t| *t == table)
+}
+
+/// The CSV files in `paths`: files, directories (their files), ZIP archives
+/// (their files), by name.
+pub fn read_files(paths: &[PathBuf]) -> Result<Vec<(String, Vec<u8>)>, ImportError> {
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| ImportError::Io { path, source }
+    };
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut names: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(io(path))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "csv" || e == "zip"))
+                .collect();
+            names.sort();
+            files.extend(read_files(&names)?);
+        } else if path.extension().is_some_and(|e| e == "zip") {
+            let file = std::fs::File::open(path).map_err(io(path))?;
+            let zip_error = |source| ImportError::Zip {
+                path: path.display().to_string(),
+                source,
+            };
+            let mut archive = zip::ZipArchive::new(file).map_err(zip_error)?;
+            for i in 0..archive.len() {
+                let mut entry = archive.by_index(i).map_err(zip_error)?;
+                let name = entry.name().map_err(zip_error)?.to_string();
+                if !entry.is_file() || !name.ends_with(".csv") {
+                    continue;
+                }
+                let mut bytes = Vec::new();
+                entry.read_to_end(&mut bytes).map_err(io(path))?;
+                files.push((name, bytes));
+            }
+        } else {
+            let bytes = std::fs::read(path).map_err(io(path))?;
+            files.push((path.display().to_string(), bytes));
+        }
+    }
+    Ok(files)
+}
+
+/// One day's sums, by (dimension name, value) as the rollups key them.
+#[derive(Default)]
+struct DaySums {
+    events: HashMap<(String, Option<String>), EventSums>,
+    sessions: HashMap<(String, Option<String>), SessionSums>,
+}
+
+/// The whole export, by day.
+#[derive(Default)]
+pub struct Export {
+    days: BTreeMap<Date, DaySums>,
+    tables: Vec<String>,
+}
+
+/// One row's counts (absent columns are 0).
+struct Counts {
+    visitors: i64,
+    visits: i64,
+    pageviews: i64,
+    bounces: i64,
+    duration_ms: i64,
+    events: i64,
+}
+
+/// Reads Plausible's CSV files (named as its export names them) for
+/// `site`.
+pub fn parse(site: &Site, files: &[(String, Vec<u8>)]) -> Result<Export, ImportError> {
+    let mut export = Export::default();
+    for (name, bytes) in files {
+        let table = table_of(name).ok_or_else(|| ImportError::Unknown(name.clone()))?;
+        read_table(site, table, name, bytes, &mut export)?;
+        export.tables.push(table.to_string());
+    }
+    if !export.tables.iter().any(|t| t == "visitors") {
+        return Err(ImportError::NoVisitors);
+    }
+    export.tables.sort();
+    export.tables.dedup();
+    Ok(export)
+}
+
+fn read_table(
+    site: &Site,
+    table: &str,
+    name: &str,
+    bytes: &[u8],
+    export: &mut Export,
+) -> Result<(), ImportError> {
+    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(bytes);
+    let bad = |line: u64, message: String| ImportError::Csv {
+        file: name.to_string(),
+        line,
+        message,
+    };
+    let header = reader.headers().map_err(|e| bad(1, e.to_string()))?.clone();
+    let column = |n: &str| header.iter().position(|h| h.trim() == n);
+    let Some(date_at) = column("date") else {
+        return Err(bad(1, "no `date` column".into()));
+    };
+    // The value columns this table must have.
+    let keys: &[&str] = match table {
+        "visitors" => &[],
+        "sources" => &["source"],
+        "pages" => &["page"],
+        "entry_pages" => &["entry_page"],
+        "exit_pages" => &["exit_page"],
+        "custom_events" => &["name"],
+        "locations" => &["country"],
+        "devices" => &["device"],
+        "browsers" => &["browser"],
+        _ => &["operating_system"],
+    };
+    for k in keys {
+        if column(k).is_none() {
+            return Err(bad(1, format!("no `{k}` column")));
+        }
+    }
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line());
+            bad(line, e.to_string())
+        })?;
+        let line = record.position().map_or(0, |p| p.line());
+        let text = |n: &str| {
+            column(n)
+                .and_then(|i| record.get(i))
+                .map(str::trim)
+                .filter(|v| !v.is_empty() && *v != "(not set)")
+                .map(str::to_string)
+        };
+        let number = |n: &str| -> Result<i64, ImportError> {
+            match column(n).and_then(|i| record.get(i)).map(str::trim) {
+                None | Some("") => Ok(0),
+                Some(v) => v
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| *n >= 0)
+                    .ok_or_else(|| bad(line, format!("{n}: {v:?} is not a count"))),
+            }
+        };
+        let day: Date = record
+            .get(date_at)
+            .map(str::trim)
+            .unwrap_or_default()
+            .parse()
+            .map_err(|_| bad(line, "date: not YYYY-MM-DD".into()))?;
+        // `visits` is `entrances` on entry pages, `exits` on exit pages.
+        let visits = match table {
+            "entry_pages" => number("entrances")?,
+            "exit_pages" => number("exits")?,
+            _ => number("visits")?,
+        };
+        let c = Counts {
+            visitors: number("visitors")?,
+            visits,
+            pageviews: number("pageviews")?,
+            bounces: number("bounces")?,
+            // Plausible's `visit_duration`: the visits' seconds, summed.
+            duration_ms: number("visit_duration")?.saturating_mul(1000),
+            events: number("events")?,
+        };
+        let sums = export.days.entry(day).or_default();
+        match table {
+            "visitors" => {
+                add_session(sums, None, None, &c);
+                add_event(sums, None, None, &c, c.pageviews);
+            }
+            "custom_events" => {
+                let event = EventSums {
+                    visitors: c.visitors,
+                    // Visits with the event: not in the export; each of its
+                    // visitors had at least one.
+                    sessions: c.visitors,
+                    events: c.events,
+                    ..EventSums::default()
+                };
+                add(
+                    sums.events
+                        .entry(key(Some(&Dimension::EventName), text("name"))),
+                    &event,
+                );
+                // The site's events count custom events too.
+                let total = EventSums {
+                    events: c.events,
+                    ..EventSums::default()
+                };
+                add(sums.events.entry(key(None, None)), &total);
+            }
+            "pages" => add_event(sums, Some(&Dimension::Page), text("page"), &c, c.pageviews),
+            "entry_pages" => add_session(sums, Some(&Dimension::EntryPage), text("entry_page"), &c),
+            "exit_pages" => add_session(sums, Some(&Dimension::ExitPage), text("exit_page"), &c),
+            "sources" => {
+                let source = text("source");
+                let referrer = text("referrer");
+                let utm = [
+                    (Dimension::UtmSource, text("utm_source")),
+                    (Dimension::UtmMedium, text("utm_medium")),
+                    (Dimension::UtmCampaign, text("utm_campaign")),
+                    (Dimension::UtmContent, text("utm_content")),
+                    (Dimension::UtmTerm, text("utm_term")),
+                ];
+                let channel = channel_of(
+                    site,
+                    source.as_deref(),
+                    referrer.as_deref(),
+                    utm[0].1.as_deref(),
+                    utm[1].1.as_deref(),
+                    utm[2].1.as_deref(),
+                );
+                let mut values = vec![
+                    (Dimension::Source, source),
+                    (Dimension::Referrer, referrer),
+                    (Dimension::Channel, Some(channel.as_str().to_string())),
+                ];
+                values.extend(utm);
+                for (dim, value) in values {
+                    add_visit_dimension(sums, &dim, value, &c);
+                }
+            }
+            "locations" => add_visit_dimension(
+                sums,
+                &Dimension::Country,
+                text("country").map(|c| c.to_ascii_uppercase()),
+                &c,
+            ),
+            _ => {
+                // Devices, browsers, OSs: Plausible's names as Tallymark's
+                // labels (`Microsoft Edge` → `edge`, `Mac` → `macos`); one
+                // Tallymark does not know is `other`, none is `unknown`.
+                let (dim, column) = match table {
+                    "devices" => (Dimension::Device, "device"),
+                    "browsers" => (Dimension::Browser, "browser"),
+                    _ => (Dimension::Os, "operating_system"),
+                };
+                let name = dim.to_string();
+                let label = match text(column) {
+                    None => "unknown".to_string(),
+                    Some(v) => stored_value(&name, &v)
+                        .filter(|l| l != super::stats::params::NONE_LABEL)
+                        .unwrap_or_else(|| {
+                            if dim == Dimension::Device {
+                                "unknown".into()
+                            } else {
+                                "other".into()
+                            }
+                        }),
+                };
+                add_visit_dimension(sums, &dim, Some(label), &c);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The channel of a row of Plausible's sources, by Tallymark's own rules:
+/// its referrer and UTM tags as a landing page would carry them (the source
+/// name stands for `utm_source` when the row has none).
+fn channel_of(
+    site: &Site,
+    source: Option<&str>,
+    referrer: Option<&str>,
+    utm_source: Option<&str>,
+    utm_medium: Option<&str>,
+    utm_campaign: Option<&str>,
+) -> Channel {
+    let Ok(mut page) = url::Url::parse(&format!("https://{}/", site.domain)) else {
+        return Channel::default();
+    };
+    {
+        let mut q = page.query_pairs_mut();
+        if let Some(s) = utm_source.or(if referrer.is_none() { source } else { None }) {
+            q.append_pair("utm_source", s);
+        }
+        if let Some(m) = utm_medium {
+            q.append_pair("utm_medium", m);
+        }
+        if let Some(c) = utm_campaign {
+            q.append_pair("utm_campaign", c);
+        }
+    }
+    let referrer = referrer.map(|r| {
+        if r.contains("://") {
+            r.to_string()
+        } else {
+            format!("https://{r}")
+        }
+    });
+    attribute(&page, referrer.as_deref(), &site.domain).channel
+}
+
+fn key(dim: Option<&Dimension>, value: Option<String>) -> (String, Option<String>) {
+    (dim.map(|d| d.to_string()).unwrap_or_default(), value)
+}
+
+fn add<S: std::ops::AddAssign<S> + Clone + Default>(
+    entry: std::collections::hash_map::Entry<'_, (String, Option<String>), S>,
+    sums: &S,
+) {
+    *entry.or_default() += sums.clone();
+}
+
+fn add_session(sums: &mut DaySums, dim: Option<&Dimension>, value: Option<String>, c: &Counts) {
+    let s = SessionSums {
+        visitors: c.visitors,
+        visits: c.visits,
+        pageviews: c.pageviews,
+        bounces: c.bounces,
+        duration_ms: c.duration_ms,
+    };
+    add(sums.sessions.entry(key(dim, value)), &s);
+}
+
+fn add_event(
+    sums: &mut DaySums,
+    dim: Option<&Dimension>,
+    value: Option<String>,
+    c: &Counts,
+    events: i64,
+) {
+    let e = EventSums {
+        visitors: c.visitors,
+        sessions: c.visits,
+        pageviews: c.pageviews,
+        events,
+        ..EventSums::default()
+    };
+    add(sums.events.entry(key(dim, value)), &e);
+}
+
+/// A dimension of the visit: on both sides, as the rollups hold it.
+fn add_visit_dimension(sums: &mut DaySums, dim: &Dimension, value: Option<String>, c: &Counts) {
+    add_session(sums, Some(dim), value.clone(), c);
+    add_event(sums, Some(dim), value, c, c.pageviews);
+}
+
+/// Writes `export`'s days for `site` as rolled days, each in its own
+/// transaction; days on or after the site's first stored event, and days
+/// already rolled, are left out.
+pub fn write(conn: &mut Connection, site: &Site, export: Export) -> Result<Imported, ImportError> {
+    let first_native = crate::stats::query::first_event_ms(conn, site.id)?
+        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+        .map(|t| t.to_zoned_datetime(site.tz.clone()).date());
+    let mut done = Imported {
+        days: 0,
+        first: None,
+        last: None,
+        after_native: 0,
+        already: 0,
+        tables: export.tables,
+    };
+    let mut pending = Vec::new();
+    for (day, sums) in export.days {
+        if first_native.is_some_and(|f| day >= f) {
+            done.after_native += 1;
+            continue;
+        }
+        if rollup::is_rolled_at_all(conn, site.id, day)? {
+            done.already += 1;
+            continue;
+        }
+        done.first.get_or_insert(day);
+        done.last = Some(day);
+        done.days += 1;
+        pending.push(Pending::new(site.id, day, sums.events, sums.sessions));
+    }
+    rollup::save(conn, &pending)?;
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn export_file_names_name_their_table() {
+        for (name, table) in [
+            ("imported_visitors_20240101_20241231.csv", Some("visitors")),
+            (
+                "plausible/imported_sources_20240101_20241231.csv",
+                Some("sources"),
+            ),
+            (
+                "operating_systems_20240101_20241231.csv",
+                Some("operating_systems"),
+            ),
+            (
+                "imported_entry_pages_20240101_20241231.csv",
+                Some("entry_pages"),
+            ),
+            ("imported_visitors_2024010_20241231.csv", None),
+            ("imported_visitors.csv", None),
+            ("imported_cities_20240101_20241231.csv", None),
+            ("imported_visitors_20240101_20241231.txt", None),
+        ] {
+            assert_eq!(table_of(name), table, "{name}");
+        }
+    }
+}
