@@ -12,8 +12,11 @@
 //! browser and OS versions) has nothing for them. Visitors over several
 //! imported days are the sum of each day's, as in Plausible.
 //!
-//! Only days before the site's first stored event are imported, and only
-//! days not rolled yet: importing the same files again adds nothing.
+//! Only whole days that are over, before the site's first stored event,
+//! within the site's own retention period (`site set --retention-days`),
+//! and not rolled yet are imported: importing the same files again adds
+//! nothing. A table's day given by two files (the ZIP and its unpacked
+//! folder, overlapping exports) is refused rather than counted twice.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -21,14 +24,16 @@ use std::path::{Path, PathBuf};
 
 use jiff::civil::Date;
 use rusqlite::Connection;
-use tallymark_core::source::{Channel, attribute};
+use tallymark_core::source::{Attribution, attribute};
 
 use crate::sites::Site;
 use crate::stats::params::Dimension;
 use crate::stats::plausible::stored_value;
 use crate::stats::rollup::{self, EventSums, Pending, SessionSums};
 
-/// Why an import stopped; nothing is written then.
+/// Why an import stopped. Every file is read before anything is written;
+/// a database error while writing keeps the days written before it (each
+/// day is one transaction), and running the import again adds the rest.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     #[error("{path}: {source}")]
@@ -55,6 +60,17 @@ pub enum ImportError {
         "no imported_visitors file among those given: it holds each day's totals, without which the other files cannot be shown"
     )]
     NoVisitors,
+    #[error(
+        "{table} of {day} is in both {first} and {second}: give each day once (the ZIP or its unpacked files, not both)"
+    )]
+    Twice {
+        table: &'static str,
+        day: Date,
+        first: String,
+        second: String,
+    },
+    #[error("{path}: {name} unpacks to more than {MAX_FILE_BYTES} bytes")]
+    TooLarge { path: String, name: String },
     #[error("database: {0}")]
     Store(#[from] rusqlite::Error),
 }
@@ -66,14 +82,24 @@ pub struct Imported {
     pub days: usize,
     pub first: Option<Date>,
     pub last: Option<Date>,
-    /// Days left out: on or after the site's first stored event.
+    /// Days left out: on or after the site's first stored event, or not
+    /// over yet.
     pub after_native: usize,
+    /// Days left out: before the site's retention period.
+    pub past_retention: usize,
     /// Days left out: already rolled (imported before, or rolled from raw
     /// rows).
     pub already: usize,
     /// The files read, by table (`visitors`, `sources`, …).
     pub tables: Vec<String>,
 }
+
+/// The largest file read (a ZIP entry unpacked): far above a real export.
+const MAX_FILE_BYTES: u64 = 4 << 30;
+
+/// The largest count taken from a cell (sums of many days stay far from
+/// overflowing).
+const MAX_COUNT: i64 = 1_000_000_000_000;
 
 /// The tables of Plausible's export that this reads.
 const TABLES: [&str; 10] = [
@@ -92,7 +118,7 @@ const TABLES: [&str; 10] = [
 /// `imported_sources_20240101_20241231.csv` (or without `imported_`) →
 /// `sources`.
 fn table_of(name: &str) -> Option<&'static str> {
-    let base = name.rsplit(['/', '\\']).next()?;
+    let base = name.rsplit(['/', '\\', ':']).next()?;
     let stem = base.strip_suffix(".csv")?;
     let stem = stem.strip_prefix("imported_").unwrap_or(stem);
     // `<table>_<8 digits>_<8 digits>`
@@ -130,14 +156,27 @@ pub fn read_files(paths: &[PathBuf]) -> Result<Vec<(String, Vec<u8>)>, ImportErr
             };
             let mut archive = zip::ZipArchive::new(file).map_err(zip_error)?;
             for i in 0..archive.len() {
-                let mut entry = archive.by_index(i).map_err(zip_error)?;
+                let entry = archive.by_index(i).map_err(zip_error)?;
                 let name = entry.name().map_err(zip_error)?.to_string();
-                if !entry.is_file() || !name.ends_with(".csv") {
+                // macOS's resource forks (`__MACOSX/._x.csv`) are not data.
+                let resource_fork = name.contains("__MACOSX/")
+                    || name.rsplit('/').next().is_some_and(|b| b.starts_with("._"));
+                if !entry.is_file() || !name.ends_with(".csv") || resource_fork {
                     continue;
                 }
                 let mut bytes = Vec::new();
-                entry.read_to_end(&mut bytes).map_err(io(path))?;
-                files.push((name, bytes));
+                entry
+                    .take(MAX_FILE_BYTES + 1)
+                    .read_to_end(&mut bytes)
+                    .map_err(io(path))?;
+                if bytes.len() as u64 > MAX_FILE_BYTES {
+                    return Err(ImportError::TooLarge {
+                        path: path.display().to_string(),
+                        name,
+                    });
+                }
+                // Named with its archive: two exports' files stay apart.
+                files.push((format!("{}:{name}", path.display()), bytes));
             }
         } else {
             let bytes = std::fs::read(path).map_err(io(path))?;
@@ -159,6 +198,8 @@ struct DaySums {
 pub struct Export {
     days: BTreeMap<Date, DaySums>,
     tables: Vec<String>,
+    /// Which file gave each table's day.
+    given: HashMap<(&'static str, Date), String>,
 }
 
 /// One row's counts (absent columns are 0).
@@ -190,7 +231,7 @@ pub fn parse(site: &Site, files: &[(String, Vec<u8>)]) -> Result<Export, ImportE
 
 fn read_table(
     site: &Site,
-    table: &str,
+    table: &'static str,
     name: &str,
     bytes: &[u8],
     export: &mut Export,
@@ -243,7 +284,7 @@ fn read_table(
                 Some(v) => v
                     .parse::<i64>()
                     .ok()
-                    .filter(|n| *n >= 0)
+                    .filter(|n| (0..=MAX_COUNT).contains(n))
                     .ok_or_else(|| bad(line, format!("{n}: {v:?} is not a count"))),
             }
         };
@@ -253,6 +294,20 @@ fn read_table(
             .unwrap_or_default()
             .parse()
             .map_err(|_| bad(line, "date: not YYYY-MM-DD".into()))?;
+        match export.given.get(&(table, day)) {
+            Some(first) if first != name => {
+                return Err(ImportError::Twice {
+                    table,
+                    day,
+                    first: first.clone(),
+                    second: name.to_string(),
+                });
+            }
+            Some(_) => {}
+            None => {
+                export.given.insert((table, day), name.to_string());
+            }
+        }
         // `visits` is `entrances` on entry pages, `exits` on exit pages.
         let visits = match table {
             "entry_pages" => number("entrances")?,
@@ -268,12 +323,20 @@ fn read_table(
             duration_ms: number("visit_duration")?.saturating_mul(1000),
             events: number("events")?,
         };
+        // A row of nothing (Plausible writes some) would be a row of 0 here.
+        if c.visitors == 0 && c.visits == 0 && c.pageviews == 0 && c.events == 0 {
+            continue;
+        }
         let sums = export.days.entry(day).or_default();
         match table {
             "visitors" => {
                 add_session(sums, None, None, &c);
                 add_event(sums, None, None, &c, c.pageviews);
             }
+            // Plausible's engagement pings are not events here (time on
+            // page and scroll depth are not imported).
+            "custom_events"
+                if matches!(text("name").as_deref(), Some("engagement" | "pageview")) => {}
             "custom_events" => {
                 let event = EventSums {
                     visitors: c.visitors,
@@ -308,7 +371,7 @@ fn read_table(
                     (Dimension::UtmContent, text("utm_content")),
                     (Dimension::UtmTerm, text("utm_term")),
                 ];
-                let channel = channel_of(
+                let attribution = attribution_of(
                     site,
                     source.as_deref(),
                     referrer.as_deref(),
@@ -316,6 +379,10 @@ fn read_table(
                     utm[1].1.as_deref(),
                     utm[2].1.as_deref(),
                 );
+                // The source as Tallymark names it, so that it is one row
+                // before and after the move; else Plausible's name.
+                let source = attribution.source.or(source);
+                let channel = attribution.channel;
                 let mut values = vec![
                     (Dimension::Source, source),
                     (Dimension::Referrer, referrer),
@@ -329,7 +396,7 @@ fn read_table(
             "locations" => add_visit_dimension(
                 sums,
                 &Dimension::Country,
-                text("country").map(|c| c.to_ascii_uppercase()),
+                text("country").and_then(|c| crate::geo::country_code(&c)),
                 &c,
             ),
             _ => {
@@ -361,19 +428,19 @@ fn read_table(
     Ok(())
 }
 
-/// The channel of a row of Plausible's sources, by Tallymark's own rules:
-/// its referrer and UTM tags as a landing page would carry them (the source
-/// name stands for `utm_source` when the row has none).
-fn channel_of(
+/// A row of Plausible's sources attributed by Tallymark's own rules: its
+/// referrer and UTM tags as a landing page would carry them (the source
+/// name stands for `utm_source` when the row has neither).
+fn attribution_of(
     site: &Site,
     source: Option<&str>,
     referrer: Option<&str>,
     utm_source: Option<&str>,
     utm_medium: Option<&str>,
     utm_campaign: Option<&str>,
-) -> Channel {
+) -> Attribution {
     let Ok(mut page) = url::Url::parse(&format!("https://{}/", site.domain)) else {
-        return Channel::default();
+        return Attribution::default();
     };
     {
         let mut q = page.query_pairs_mut();
@@ -394,7 +461,7 @@ fn channel_of(
             format!("https://{r}")
         }
     });
-    attribute(&page, referrer.as_deref(), &site.domain).channel
+    attribute(&page, referrer.as_deref(), &site.domain)
 }
 
 fn key(dim: Option<&Dimension>, value: Option<String>) -> (String, Option<String>) {
@@ -443,9 +510,16 @@ fn add_visit_dimension(sums: &mut DaySums, dim: &Dimension, value: Option<String
 }
 
 /// Writes `export`'s days for `site` as rolled days, each in its own
-/// transaction; days on or after the site's first stored event, and days
-/// already rolled, are left out.
-pub fn write(conn: &mut Connection, site: &Site, export: Export) -> Result<Imported, ImportError> {
+/// transaction; days on or after the site's first stored event or not over
+/// at `now`, days before the site's own retention period, and days already
+/// rolled are left out.
+pub fn write(
+    conn: &mut Connection,
+    site: &Site,
+    export: Export,
+    now: jiff::Timestamp,
+) -> Result<Imported, ImportError> {
+    let kept_from = crate::retention::site_horizon(site, now, None).map(|h| h.day);
     let first_native = crate::stats::query::first_event_ms(conn, site.id)?
         .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
         .map(|t| t.to_zoned_datetime(site.tz.clone()).date());
@@ -454,13 +528,22 @@ pub fn write(conn: &mut Connection, site: &Site, export: Export) -> Result<Impor
         first: None,
         last: None,
         after_native: 0,
+        past_retention: 0,
         already: 0,
         tables: export.tables,
     };
     let mut pending = Vec::new();
     for (day, sums) in export.days {
-        if first_native.is_some_and(|f| day >= f) {
+        // A day not over yet (Plausible's export ends today) would freeze
+        // as rolled, and the site's own events of it would not count.
+        let over = rollup::Day::new(day, &site.tz)
+            .is_some_and(|d| d.end_ms + rollup::GRACE_MS <= now.as_millisecond());
+        if first_native.is_some_and(|f| day >= f) || !over {
             done.after_native += 1;
+            continue;
+        }
+        if kept_from.is_some_and(|k| day < k) {
+            done.past_retention += 1;
             continue;
         }
         if rollup::is_rolled_at_all(conn, site.id, day)? {
@@ -491,6 +574,14 @@ mod tests {
             (
                 "operating_systems_20240101_20241231.csv",
                 Some("operating_systems"),
+            ),
+            (
+                "export.zip:imported_pages_20240101_20241231.csv",
+                Some("pages"),
+            ),
+            (
+                "/x/export.zip:y/imported_devices_20240101_20241231.csv",
+                Some("devices"),
             ),
             (
                 "imported_entry_pages_20240101_20241231.csv",

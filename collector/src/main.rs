@@ -635,7 +635,7 @@ fn import(domain: &str, paths: &[PathBuf], data: &DataArg) -> anyhow::Result<()>
         .ok_or_else(|| anyhow::anyhow!("site {domain} is not registered"))?;
     let files = tallymark_collector::import::read_files(paths)?;
     let export = tallymark_collector::import::parse(&site, &files)?;
-    let done = tallymark_collector::import::write(&mut conn, &site, export)?;
+    let done = tallymark_collector::import::write(&mut conn, &site, export, SystemClock.now())?;
     match (done.first, done.last) {
         (Some(first), Some(last)) => println!(
             "imported {} days into {domain}, {first} to {last} ({})",
@@ -646,8 +646,14 @@ fn import(domain: &str, paths: &[PathBuf], data: &DataArg) -> anyhow::Result<()>
     }
     if done.after_native > 0 {
         println!(
-            "left out {} days on or after the site's first event here",
+            "left out {} days on or after the site's first event here, or not over yet",
             done.after_native
+        );
+    }
+    if done.past_retention > 0 {
+        println!(
+            "left out {} days before the site's retention period",
+            done.past_retention
         );
     }
     if done.already > 0 {

@@ -126,6 +126,15 @@ async fn harness_with(sites: &[(&str, &str)], beacons: &[Beacon]) -> Harness {
 }
 
 const ALL5: &str = "visitors,visits,pageviews,events,bounce_rate";
+
+/// The row of `value` in a native breakdown's answer (`Null` if none).
+fn row_of(breakdown: &Value, value: &str) -> Value {
+    breakdown["results"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["value"] == value))
+        .cloned()
+        .unwrap_or_default()
+}
 const MAR: &str = "period=custom&from=2026-03-28&to=2026-03-30";
 
 fn agg(site: &str, query: &str) -> String {
@@ -1214,6 +1223,22 @@ fn comparison_queries() -> Vec<String> {
                 queries.push(format!(
                     "/api/v1/stats/timeseries?site={site}&{period}&interval={interval}&metrics={all}"
                 ));
+            }
+            // A goal: its name's row, when only events are counted (with
+            // visits asked, the raw rows answer).
+            for metrics in [
+                "visitors,events,pageviews",
+                "visitors,conversion_rate",
+                "visitors,visits,events",
+            ] {
+                for goal in ["Signup", "Nope"] {
+                    queries.push(format!(
+                        "/api/v1/stats/aggregate?site={site}&{period}&metrics={metrics}&compare=previous_period&filter=event:name%3D%3D{goal}"
+                    ));
+                    queries.push(format!(
+                        "/api/v1/stats/timeseries?site={site}&{period}&interval=day&metrics={metrics}&filter=event:name%3D%3D{goal}"
+                    ));
+                }
             }
             // One filter on a visit dimension: the rollups' row of that value.
             for filter in [
@@ -2825,13 +2850,7 @@ async fn plausibles_stats_api_answers_with_the_same_numbers() {
             &format!("{MAR}&property=os&metrics=visitors&filter=os%3D%3Dios|windows"),
         ))
         .await;
-    let by_os = |os: &str| {
-        n["results"]
-            .as_array()
-            .and_then(|rows| rows.iter().find(|r| r["value"] == os))
-            .map(|r| r["visitors"].clone())
-            .unwrap_or_default()
-    };
+    let by_os = |os: &str| row_of(&n, os)["visitors"].clone();
     // By visitors, most first.
     assert_eq!(
         p["results"].as_array().cloned().unwrap_or_default(),
@@ -3672,11 +3691,8 @@ async fn plausibles_stats_api_v2_answers_with_the_same_numbers() {
         ))
         .await;
     let of = |label: &str| {
-        os["results"]
-            .as_array()
-            .and_then(|rows| rows.iter().find(|r| r["value"] == label))
-            .map(|r| json!([r["visitors"], r["visits"]]))
-            .unwrap_or_default()
+        let r = row_of(&os, label);
+        json!([r["visitors"], r["visits"]])
     };
     for (dimensions, ios, windows, none) in [
         (
@@ -3871,13 +3887,15 @@ const PLAUSIBLE_EXPORT: &[(&str, &str)] = &[
         "imported_custom_events_20260301_20260328.csv",
         "date,name,link_url,path,visitors,events\n\
          2026-03-01,Signup,,,2,3\n\
-         2026-03-01,Outbound Link: Click,https://x.example,,1,1\n",
+         2026-03-01,Outbound Link: Click,https://x.example,,1,1\n\
+         2026-03-01,engagement,,,9,20\n",
     ),
     (
         "imported_locations_20260301_20260328.csv",
         "date,country,region,city,visitors,visits,visit_duration,bounces,pageviews\n\
-         2026-03-01,DE,DE-BE,2950159,6,7,300,2,18\n\
-         2026-03-01,FR,,0,4,5,300,2,12\n",
+         2026-03-01,de,DE-BE,2950159,6,7,300,2,18\n\
+         2026-03-01,FR,,0,4,5,300,2,12\n\
+         2026-03-01,ZZ,,0,0,0,0,0,0\n",
     ),
     (
         "imported_devices_20260301_20260328.csv",
@@ -3919,16 +3937,25 @@ async fn a_plausible_export_is_imported_as_the_days_before() {
             zip.start_file(*name, options).unwrap();
             zip.write_all(text.as_bytes()).unwrap();
         }
+        // What macOS adds when it zips: not data.
+        zip.start_file(
+            "__MACOSX/._imported_visitors_20260301_20260328.csv",
+            options,
+        )
+        .unwrap();
+        zip.write_all(b"\0\x05\x16\x07").unwrap();
         zip.finish().unwrap();
     }
     let db = h._dir.path().join("tallymark.sqlite3");
-    let run = |paths: Vec<std::path::PathBuf>| {
+    let now: jiff::Timestamp = "2026-03-31T12:00:00Z".parse().unwrap();
+    let run_for = |domain: &str, paths: Vec<std::path::PathBuf>, now: jiff::Timestamp| {
         let mut conn = store::schema::open(&db).unwrap();
-        let site = sites::get(&conn, BERLIN).unwrap().unwrap();
+        let site = sites::get(&conn, domain).unwrap().unwrap();
         let files = import::read_files(&paths)?;
         let export = import::parse(&site, &files)?;
-        import::write(&mut conn, &site, export)
+        import::write(&mut conn, &site, export, now)
     };
+    let run = |paths: Vec<std::path::PathBuf>| run_for(BERLIN, paths, now);
     let done = run(vec![zip_path.clone()]).unwrap();
     assert_eq!(
         (done.days, done.after_native, done.already),
@@ -3980,9 +4007,11 @@ async fn a_plausible_export_is_imported_as_the_days_before() {
         (
             "source",
             "visitors,visits,bounce_rate",
+            // Sources as Tallymark names them (from its utm_source,
+            // `newsletter`): one row before and after the move.
             json!([
                 ["Google", 7, 8, 25.0],
-                ["Newsletter", 5, 6, 33.3],
+                ["newsletter", 5, 6, 33.3],
                 ["(none)", 3, 4, 50.0]
             ]),
         ),
@@ -4093,7 +4122,7 @@ async fn a_plausible_export_is_imported_as_the_days_before() {
     );
 
     // Again: every day is there already.
-    let again = run(vec![zip_path]).unwrap();
+    let again = run(vec![zip_path.clone()]).unwrap();
     assert_eq!((again.days, again.already), (0, 2), "{again:?}");
     let a2 = h.get(&q("aggregate", "metrics=visitors,pageviews")).await;
     assert_eq!(a2["results"], json!({"visitors": 15, "pageviews": 38}));
@@ -4113,6 +4142,29 @@ async fn a_plausible_export_is_imported_as_the_days_before() {
     .unwrap();
     let e = run(vec![dir.clone()]).unwrap_err().to_string();
     assert!(e.contains("line 3") && e.contains("visitors"), "{e}");
+    // The ZIP and its unpacked files: each day given twice, refused.
+    std::fs::write(
+        &file,
+        "date,visitors,pageviews,bounces,visits,visit_duration\n2026-03-02,1,1,0,1,0\n",
+    )
+    .unwrap();
+    let e = run(vec![zip_path.clone(), file.clone()])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("visitors of 2026-03-02 is in both"), "{e}");
+    // A day not over yet is left out (it would freeze as rolled).
+    std::fs::write(
+        &file,
+        "date,visitors,pageviews,bounces,visits,visit_duration\n2026-02-01,1,1,0,1,0\n",
+    )
+    .unwrap();
+    let early = run_for(
+        BERLIN,
+        vec![file.clone()],
+        "2026-02-01T20:00:00Z".parse().unwrap(),
+    )
+    .unwrap();
+    assert_eq!((early.days, early.after_native), (0, 1), "{early:?}");
     let feb = h
         .get(&format!(
             "/api/v1/stats/aggregate?site={BERLIN}&period=custom&from=2026-02-01&to=2026-02-01&metrics=visitors"

@@ -815,13 +815,18 @@ fn days_of(site: &Site, start_ms: i64, end_ms: i64) -> Option<Vec<Day>> {
 }
 
 /// The rows of the rollups the filters keep, when they can say: no filter
-/// (the site's totals: `(None, None)`), or one `dim==value` on a visit
+/// (the site's totals: `(None, None)`), one `dim==value` on a visit
 /// dimension (that dimension's row for the value, exactly what the filter
-/// keeps of events and of visits). `None`: only the raw rows can answer.
-fn rolled_filter(q: &Scoped<'_>) -> Option<(Option<Dimension>, Value)> {
+/// keeps of events and of visits), or one `event:name==value` when only
+/// events are counted (the name's row: its visitors and events; the visits
+/// that had it are not rolled up). `None`: only the raw rows can answer.
+fn rolled_filter(q: &Scoped<'_>, metrics: &[Metric]) -> Option<(Option<Dimension>, Value)> {
     match q.filters {
         [] => Some((None, None)),
-        [f] if f.op == Op::Is && SHARED_DIMS.contains(&f.dimension) => {
+        [f] if f.op == Op::Is
+            && (SHARED_DIMS.contains(&f.dimension)
+                || (f.dimension == Dimension::EventName && !wants_sessions(metrics))) =>
+        {
             let value = f.single()?;
             let value = (value != NONE_LABEL).then_some(value);
             Some((Some(f.dimension.clone()), value))
@@ -864,7 +869,7 @@ pub fn by_bucket(
     buckets: &[Bucket],
     metrics: &[Metric],
 ) -> rusqlite::Result<Option<Vec<Totals>>> {
-    let Some((dim, value)) = rolled_filter(q) else {
+    let Some((dim, value)) = rolled_filter(q, metrics) else {
         return Ok(None);
     };
     if buckets.is_empty() {
@@ -905,7 +910,7 @@ pub fn breakdown(
     metrics: &[Metric],
 ) -> rusqlite::Result<Option<Vec<(Value, Totals)>>> {
     // Filtered by `dim==v` itself: the breakdown is the row of `v`.
-    let only = match rolled_filter(q) {
+    let only = match rolled_filter(q, metrics) {
         Some((None, _)) => None,
         Some((Some(f), v)) if f == *dim => Some(v),
         _ => return Ok(None),
