@@ -307,6 +307,7 @@
       ['site', 'period', 'nav'].forEach(function (id) { $(id).hidden = false; });
       showVolume(site);
       keptFrom = site.kept_from || '';
+      imported = site.imported || null;
       // The custom range's pickers start at the oldest day kept.
       $('from').min = $('to').min = keptFrom;
       refresh();
@@ -317,6 +318,21 @@
 
   // The oldest day the collector keeps (`--retention-days`), or ''.
   var keptFrom = '';
+  // The days imported from Plausible (`{from, to}`), or null.
+  var imported = null;
+
+  // Says what imported days hold when the period reaches them.
+  function showImported(body) {
+    var p = $('imported');
+    var spans = [body.period, body.comparison && body.comparison.period]
+      .filter(function (x) { return x && x.from && x.to; });
+    p.hidden = !imported || !spans.some(function (x) { return x.from <= imported.to && x.to >= imported.from; });
+    if (!p.hidden) {
+      p.textContent = 'Days from ' + imported.from + ' to ' + imported.to +
+        ' were imported as daily totals: they count in the totals, the daily graph and the panels, ' +
+        'but not by the hour, nor under filters other than one source, country, device, browser or OS.';
+    }
+  }
 
   // Says so when the period, or the one it is compared with, starts before
   // the oldest day kept: those days count nothing, they were not empty.
@@ -480,6 +496,7 @@
         if (!current()) return;
         showRange(body.period);
         showKept(body);
+        showImported(body);
         renderCards(body, goals.length > 0);
         if (goals.length) conversionRate(current);
       }).catch(fail);

@@ -3964,6 +3964,25 @@ async fn a_plausible_export_is_imported_as_the_days_before() {
     );
     assert_eq!(done.tables.len(), 10, "{done:?}");
 
+    // The sites API says which days were imported (the dashboard's note).
+    let sites = h.get("/api/v1/sites").await;
+    let imported: Vec<(Value, Value)> = sites["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["domain"].clone(), s["imported"].clone()))
+        .collect();
+    assert_eq!(
+        imported,
+        [
+            (
+                json!(BERLIN),
+                json!({"from": "2026-03-01", "to": "2026-03-02"})
+            ),
+            (json!(UTC_SITE), Value::Null)
+        ],
+        "{sites}"
+    );
     let first = "period=custom&from=2026-03-01&to=2026-03-02";
     let q = |path: &str, rest: &str| format!("/api/v1/stats/{path}?site={BERLIN}&{first}&{rest}");
     let a = h

@@ -509,10 +509,15 @@ async fn sites(
                     crate::retention::site_horizon(&site, now, state.config.retention_days)
                 })
                 .map(|h| h.day.to_string());
+            let imported = rollup::imported_days(&conn, &site)?.map(|(from, to)| ImportedInfo {
+                from: from.to_string(),
+                to: to.to_string(),
+            });
             sites.push(SiteInfo {
                 domain: site.domain.clone(),
                 timezone: site.timezone.clone(),
                 kept_from,
+                imported,
                 volume: VolumeInfo {
                     last_24h: v.last_24h,
                     previous_24h: v.previous_24h,
@@ -1233,7 +1238,17 @@ pub struct SiteInfo {
     /// recorded before it was deleted, and answers about those days count
     /// nothing. Null when everything is kept.
     pub kept_from: Option<String>,
+    /// The days imported from another tool (`tallymark import`), if any:
+    /// whole-day totals without raw events.
+    pub imported: Option<ImportedInfo>,
     pub volume: VolumeInfo,
+}
+
+/// The first and last imported days (local days, `YYYY-MM-DD`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportedInfo {
+    pub from: String,
+    pub to: String,
 }
 
 /// The volume-drop check (silent ingestion failures): events accepted in
@@ -1396,6 +1411,7 @@ impl Modify for BearerAuth {
         funnel::FunnelStep,
         SitesResponse,
         SiteInfo,
+        ImportedInfo,
         VolumeInfo,
         ErrorBody
     )),

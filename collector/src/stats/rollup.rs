@@ -545,6 +545,23 @@ pub fn first_day(conn: &Connection, site: &Site) -> rusqlite::Result<Option<Date
     })
 }
 
+/// The first and last imported days (`tallymark import`): days with rolled
+/// totals before the site's first stored event (the collector rolls only
+/// days from it on; a day it rolled empty has no row).
+pub fn imported_days(conn: &Connection, site: &Site) -> rusqlite::Result<Option<(Date, Date)>> {
+    let before = super::query::first_event_ms(conn, site.id)?
+        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+        .map(|t| t.to_zoned_datetime(site.tz.clone()).date().to_string());
+    let (first, last): (Option<String>, Option<String>) = conn
+        .prepare_cached(
+            "SELECT MIN(day), MAX(day) FROM rollup_events WHERE site_id = ?1 AND dim = ''
+             AND (?2 IS NULL OR day < ?2)",
+        )?
+        .query_row(params![site.id, before], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let day = |d: Option<String>| d.and_then(|d| d.parse::<Date>().ok());
+    Ok(day(first).zip(day(last)))
+}
+
 /// Whether `date` is rolled for either side (imports write neither then).
 pub fn is_rolled_at_all(conn: &Connection, site_id: i64, date: Date) -> rusqlite::Result<bool> {
     Ok(is_rolled(conn, site_id, date, Kind::Events)?
