@@ -316,6 +316,21 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         for (name, uri) in &filtered {
             filtered_raw.push(measure(name.clone(), uri.clone()).await?.2);
         }
+        // A click on a goal: its conversions, from the event name's rollup
+        // rows when only events are counted.
+        let signup = "filter=event:name%3D%3DSignup";
+        for (name, uri) in [
+            (
+                "goal Signup: aggregate (visitors, events, CR + previous)",
+                format!("/api/v1/stats/aggregate?{range}&compare=previous_period&metrics=visitors,events,conversion_rate&{signup}"),
+            ),
+            (
+                "goal Signup: timeseries (day; visitors, events)",
+                format!("/api/v1/stats/timeseries?{range}&interval=day&metrics=visitors,events&{signup}"),
+            ),
+        ] {
+            measure(name.into(), uri).await?;
+        }
         // The dashboard's Pages → Engagement tab (opened on a click): time on
         // page and scroll depth, read from the raw engagement rows.
         measure(
