@@ -68,8 +68,38 @@ fn site_owner_reads_the_dashboard(flags: &[&str], ready: impl Fn(&Collector)) ->
         c.accept(ua, body);
     }
 
+    // Two days of Plausible's export, long before (the ClickHouse run keeps
+    // only 10 days: its retention would delete them).
+    let imports = !flags.contains(&"--retention-days");
+    let export = tempfile::tempdir().unwrap();
+    if imports {
+        std::fs::write(
+            export
+                .path()
+                .join("imported_visitors_20210110_20210111.csv"),
+            "date,visitors,pageviews,bounces,visits,visit_duration\n\
+             2021-01-10,7,9,3,8,400\n2021-01-11,3,5,1,3,100\n",
+        )
+        .unwrap();
+        let dir = export.path().display().to_string();
+        tallymark(
+            &["import", "--site", "localhost", &dir, "--data"],
+            c.data.path(),
+        );
+    }
     ready(&c);
     let report = browser("dashboard.mjs", &[&c.url(""), &admin]);
+    if imports {
+        assert_eq!(report["importedView"]["visitors"], "10", "{report}");
+        assert!(
+            report["importedView"]["note"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("Days from 2021-01-10 to 2021-01-11 were imported")),
+            "{report}"
+        );
+    } else {
+        assert_eq!(report["importedView"]["note"], Value::Null, "{report}");
+    }
     assert_eq!(report["landed"], "/dashboard", "{report}");
     assert!(
         report["refused"]
