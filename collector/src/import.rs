@@ -198,8 +198,9 @@ struct DaySums {
 pub struct Export {
     days: BTreeMap<Date, DaySums>,
     tables: Vec<String>,
-    /// Which file gave each table's day.
-    given: HashMap<(&'static str, Date), String>,
+    /// Which file (its place among those given, and name) gave each
+    /// table's day.
+    given: HashMap<(&'static str, Date), (usize, String)>,
 }
 
 /// One row's counts (absent columns are 0).
@@ -216,9 +217,9 @@ struct Counts {
 /// `site`.
 pub fn parse(site: &Site, files: &[(String, Vec<u8>)]) -> Result<Export, ImportError> {
     let mut export = Export::default();
-    for (name, bytes) in files {
+    for (file, (name, bytes)) in files.iter().enumerate() {
         let table = table_of(name).ok_or_else(|| ImportError::Unknown(name.clone()))?;
-        read_table(site, table, name, bytes, &mut export)?;
+        read_table(site, table, (file, name), bytes, &mut export)?;
         export.tables.push(table.to_string());
     }
     if !export.tables.iter().any(|t| t == "visitors") {
@@ -232,7 +233,7 @@ pub fn parse(site: &Site, files: &[(String, Vec<u8>)]) -> Result<Export, ImportE
 fn read_table(
     site: &Site,
     table: &'static str,
-    name: &str,
+    (file, name): (usize, &str),
     bytes: &[u8],
     export: &mut Export,
 ) -> Result<(), ImportError> {
@@ -294,8 +295,9 @@ fn read_table(
             .unwrap_or_default()
             .parse()
             .map_err(|_| bad(line, "date: not YYYY-MM-DD".into()))?;
+        // The same file given twice counts as two.
         match export.given.get(&(table, day)) {
-            Some(first) if first != name => {
+            Some((other, first)) if *other != file => {
                 return Err(ImportError::Twice {
                     table,
                     day,
@@ -305,7 +307,7 @@ fn read_table(
             }
             Some(_) => {}
             None => {
-                export.given.insert((table, day), name.to_string());
+                export.given.insert((table, day), (file, name.to_string()));
             }
         }
         // `visits` is `entrances` on entry pages, `exits` on exit pages.
@@ -562,6 +564,64 @@ pub fn write(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn site() -> Site {
+        Site {
+            id: 1,
+            domain: "example.com".into(),
+            timezone: "UTC".into(),
+            tz: jiff::tz::TimeZone::UTC,
+            retention_days: None,
+        }
+    }
+
+    proptest::proptest! {
+        /// Any bytes in any of the export's files: read, or refused with an
+        /// error naming the file; never a panic.
+        #[test]
+        fn any_file_content_reads_or_is_refused(
+            table in proptest::sample::select(TABLES.to_vec()),
+            header in proptest::sample::select(vec![
+                "date,visitors,pageviews,bounces,visits,visit_duration",
+                "date,source,referrer,utm_source,utm_medium,utm_campaign,utm_content,utm_term,pageviews,visitors,visits,visit_duration,bounces",
+                "date,name,link_url,path,visitors,events",
+                "date,country,region,city,visitors,visits,visit_duration,bounces,pageviews",
+                "date,browser,browser_version,visitors,visits,visit_duration,bounces,pageviews",
+                "",
+            ]),
+            rows in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::prop_oneof![
+                        proptest::strategy::Just("2024-02-29".to_string()),
+                        proptest::strategy::Just("9223372036854775807".to_string()),
+                        "[0-9]{0,13}",
+                        ".{0,12}",
+                    ],
+                    0..14,
+                ),
+                0..6,
+            ),
+            raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+        ) {
+            let name = format!("imported_{table}_20240101_20241231.csv");
+            let mut text = format!("{header}\n");
+            for r in &rows {
+                text.push_str(&r.join(","));
+                text.push('\n');
+            }
+            for bytes in [text.into_bytes(), raw] {
+                let files = vec![(name.clone(), bytes)];
+                if let Err(e) = parse(&site(), &files) {
+                    let e = e.to_string();
+                    proptest::prop_assert!(
+                        e.contains(&name) || e.starts_with("no imported_visitors"),
+                        "{}",
+                        e
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn export_file_names_name_their_table() {

@@ -4171,6 +4171,10 @@ async fn a_plausible_export_is_imported_as_the_days_before() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("visitors of 2026-03-02 is in both"), "{e}");
+    let e = run(vec![file.clone(), file.clone()])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("visitors of 2026-03-02 is in both"), "{e}");
     // A day not over yet is left out (it would freeze as rolled).
     std::fs::write(
         &file,
