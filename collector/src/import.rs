@@ -244,7 +244,12 @@ fn read_table(
         message,
     };
     let header = reader.headers().map_err(|e| bad(1, e.to_string()))?.clone();
-    let column = |n: &str| header.iter().position(|h| h.trim() == n);
+    // A spreadsheet's save may add a byte order mark before the first name.
+    let column = |n: &str| {
+        header
+            .iter()
+            .position(|h| h.trim_start_matches('\u{feff}').trim() == n)
+    };
     let Some(date_at) = column("date") else {
         return Err(bad(1, "no `date` column".into()));
     };
@@ -621,6 +626,47 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Plausible's own test export (quoted names and values, columns in
+    /// another order, a byte order mark): read by name.
+    #[test]
+    fn quoted_reordered_columns_are_read_by_name() {
+        let files = vec![
+            (
+                "imported_visitors_20211230_20211231.csv".to_string(),
+                b"\xef\xbb\xbf\"date\",\"visitors\",\"pageviews\",\"bounces\",\"visits\",\"visit_duration\"\n\"2021-12-30\",5,50,2,7,8640\n".to_vec(),
+            ),
+            (
+                "imported_entry_pages_20211230_20211231.csv".to_string(),
+                b"\"date\",\"visitors\",\"entrances\",\"visit_duration\",\"bounces\",\"entry_page\"\n\"2021-12-30\",6,6,0,6,\"/a\"\n\"2021-12-30\",2,3,40,1,\"/a\"\n".to_vec(),
+            ),
+        ];
+        let export = parse(&site(), &files).unwrap();
+        let day = export.days[&jiff::civil::date(2021, 12, 30)]
+            .sessions
+            .clone();
+        let totals = &day[&(String::new(), None)];
+        assert_eq!(
+            (
+                totals.visitors,
+                totals.visits,
+                totals.pageviews,
+                totals.bounces,
+                totals.duration_ms
+            ),
+            (5, 7, 50, 2, 8_640_000)
+        );
+        let entry = &day[&("entry_page".to_string(), Some("/a".to_string()))];
+        assert_eq!(
+            (
+                entry.visitors,
+                entry.visits,
+                entry.bounces,
+                entry.duration_ms
+            ),
+            (8, 9, 7, 40_000)
+        );
     }
 
     #[test]
