@@ -13,7 +13,7 @@
 //! imported days are the sum of each day's, as in Plausible.
 //!
 //! Only whole days that are over, before the site's first stored event,
-//! within the site's own retention period (`site set --retention-days`),
+//! within the site's retention period (its own, else `--retention-days`),
 //! and not rolled yet are imported: importing the same files again adds
 //! nothing. A table's day given by two files (the ZIP and its unpacked
 //! folder, overlapping exports) is refused rather than counted twice.
@@ -518,15 +518,16 @@ fn add_visit_dimension(sums: &mut DaySums, dim: &Dimension, value: Option<String
 
 /// Writes `export`'s days for `site` as rolled days, each in its own
 /// transaction; days on or after the site's first stored event or not over
-/// at `now`, days before the site's own retention period, and days already
-/// rolled are left out.
+/// at `now`, days before the site's retention period (its own, else
+/// `retention_days`, serve's), and days already rolled are left out.
 pub fn write(
     conn: &mut Connection,
     site: &Site,
     export: Export,
     now: jiff::Timestamp,
+    retention_days: Option<u32>,
 ) -> Result<Imported, ImportError> {
-    let kept_from = crate::retention::site_horizon(site, now, None).map(|h| h.day);
+    let kept_from = crate::retention::site_horizon(site, now, retention_days).map(|h| h.day);
     let first_native = crate::stats::query::first_event_ms(conn, site.id)?
         .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
         .map(|t| t.to_zoned_datetime(site.tz.clone()).date());

@@ -120,6 +120,10 @@ enum Command {
         /// The export: its .zip, the folder it was unpacked to, or its .csv files.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// `serve`'s --retention-days, when it has one: days it would delete
+        /// are not imported (a site's own retention applies anyway).
+        #[arg(long, env = "TALLYMARK_RETENTION_DAYS", value_name = "DAYS")]
+        retention_days: Option<u32>,
         #[command(flatten)]
         data: DataArg,
     },
@@ -311,7 +315,12 @@ fn main() -> ExitCode {
             }
             export(&query.finish(), out.as_deref(), &data)
         }
-        Command::Import { site, paths, data } => import(&site, &paths, &data),
+        Command::Import {
+            site,
+            paths,
+            retention_days,
+            data,
+        } => import(&site, &paths, retention_days, &data),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -629,13 +638,24 @@ fn export(query: &str, out: Option<&std::path::Path>, data: &DataArg) -> anyhow:
     written.map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-fn import(domain: &str, paths: &[PathBuf], data: &DataArg) -> anyhow::Result<()> {
+fn import(
+    domain: &str,
+    paths: &[PathBuf],
+    retention_days: Option<u32>,
+    data: &DataArg,
+) -> anyhow::Result<()> {
     let mut conn = open_existing_db(data)?;
     let site = sites::get(&conn, domain)?
         .ok_or_else(|| anyhow::anyhow!("site {domain} is not registered"))?;
     let files = tallymark_collector::import::read_files(paths)?;
     let export = tallymark_collector::import::parse(&site, &files)?;
-    let done = tallymark_collector::import::write(&mut conn, &site, export, SystemClock.now())?;
+    let done = tallymark_collector::import::write(
+        &mut conn,
+        &site,
+        export,
+        SystemClock.now(),
+        retention_days,
+    )?;
     match (done.first, done.last) {
         (Some(first), Some(last)) => println!(
             "imported {} days into {domain}, {first} to {last} ({})",

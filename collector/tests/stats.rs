@@ -3948,14 +3948,14 @@ async fn a_plausible_export_is_imported_as_the_days_before() {
     }
     let db = h._dir.path().join("tallymark.sqlite3");
     let now: jiff::Timestamp = "2026-03-31T12:00:00Z".parse().unwrap();
-    let run_for = |domain: &str, paths: Vec<std::path::PathBuf>, now: jiff::Timestamp| {
+    let run_for = |paths: Vec<std::path::PathBuf>, now: jiff::Timestamp, keep: Option<u32>| {
         let mut conn = store::schema::open(&db).unwrap();
-        let site = sites::get(&conn, domain).unwrap().unwrap();
+        let site = sites::get(&conn, BERLIN).unwrap().unwrap();
         let files = import::read_files(&paths)?;
         let export = import::parse(&site, &files)?;
-        import::write(&mut conn, &site, export, now)
+        import::write(&mut conn, &site, export, now, keep)
     };
-    let run = |paths: Vec<std::path::PathBuf>| run_for(BERLIN, paths, now);
+    let run = |paths: Vec<std::path::PathBuf>| run_for(paths, now, None);
     let done = run(vec![zip_path.clone()]).unwrap();
     assert_eq!(
         (done.days, done.after_native, done.already),
@@ -4182,12 +4182,15 @@ async fn a_plausible_export_is_imported_as_the_days_before() {
     )
     .unwrap();
     let early = run_for(
-        BERLIN,
         vec![file.clone()],
         "2026-02-01T20:00:00Z".parse().unwrap(),
+        None,
     )
     .unwrap();
     assert_eq!((early.days, early.after_native), (0, 1), "{early:?}");
+    // A day serve's retention would delete is not imported.
+    let old = run_for(vec![file.clone()], now, Some(30)).unwrap();
+    assert_eq!((old.days, old.past_retention), (0, 1), "{old:?}");
     let feb = h
         .get(&format!(
             "/api/v1/stats/aggregate?site={BERLIN}&period=custom&from=2026-02-01&to=2026-02-01&metrics=visitors"
