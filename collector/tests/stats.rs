@@ -2860,6 +2860,75 @@ async fn plausibles_stats_api_answers_with_the_same_numbers() {
         ],
         "{p} {n}"
     );
+    // Countries by name: the code's English name, and filters by name.
+    let p = h
+        .get(&plausible(
+            "breakdown",
+            "period=custom&date=2026-03-28,2026-03-30&property=visit:country_name",
+        ))
+        .await;
+    let n = h
+        .get(&native(
+            "breakdown",
+            &format!("{MAR}&property=country&metrics=visitors"),
+        ))
+        .await;
+    let named: Vec<Value> = n["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let name = match r["value"].as_str() {
+                Some("DE") => "Germany",
+                Some("FR") => "France",
+                Some("US") => "United States",
+                other => other.unwrap_or_default(),
+            };
+            json!({"country_name": name, "visitors": r["visitors"]})
+        })
+        .collect();
+    assert!(named.len() >= 3, "{n}");
+    assert_eq!(p["results"], json!(named), "{p}");
+    for (theirs, ours) in [
+        ("visit:country_name%3D%3DGermany", "country%3D%3DDE"),
+        (
+            "visit:country_name%3D%3Dunited%20states|France",
+            "country%3D%3DUS|FR",
+        ),
+        ("visit:country_name!%3DGermany", "country!%3DDE"),
+    ] {
+        let p = h
+            .get(&plausible(
+                "aggregate",
+                &format!("period=custom&date=2026-03-28,2026-03-30&metrics=visitors,pageviews&filters={theirs}"),
+            ))
+            .await;
+        let n = h
+            .get(&native(
+                "aggregate",
+                &format!("{MAR}&metrics=visitors,pageviews&filter={ours}"),
+            ))
+            .await;
+        assert_eq!(
+            (
+                &p["results"]["visitors"]["value"],
+                &p["results"]["pageviews"]["value"]
+            ),
+            (&n["results"]["visitors"], &n["results"]["pageviews"]),
+            "{theirs}: {p} {n}"
+        );
+    }
+    let e = h
+        .bad(&plausible(
+            "aggregate",
+            "filters=visit:country_name%3D%3DAtlantis",
+        ))
+        .await;
+    assert!(
+        e.starts_with("filters:") && e.contains("not a country name"),
+        "{e}"
+    );
+
     // A version filter is Plausible's number alone, of any browser or OS:
     // the same visits as Tallymark's own filter naming it.
     for (theirs, ours) in [

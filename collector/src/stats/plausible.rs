@@ -172,7 +172,7 @@ pub fn translate(query: Option<&str>, endpoint: Endpoint) -> Result<(String, Sha
 fn dimension_of(property: &str) -> Result<(String, String), String> {
     let unsupported = || {
         format!(
-            "{:?} is not available here (Tallymark has: event:page, event:hostname, event:goal, event:name, event:props:<key>, visit:source, visit:referrer, visit:channel, visit:utm_source, visit:utm_medium, visit:utm_campaign, visit:utm_term, visit:utm_content, visit:entry_page, visit:exit_page, visit:country, visit:browser, visit:browser_version, visit:os, visit:os_version, visit:device)",
+            "{:?} is not available here (Tallymark has: event:page, event:hostname, event:goal, event:name, event:props:<key>, visit:source, visit:referrer, visit:channel, visit:utm_source, visit:utm_medium, visit:utm_campaign, visit:utm_term, visit:utm_content, visit:entry_page, visit:exit_page, visit:country, visit:country_name, visit:browser, visit:browser_version, visit:os, visit:os_version, visit:device)",
             property.chars().take(64).collect::<String>()
         )
     };
@@ -192,6 +192,8 @@ fn dimension_of(property: &str) -> Result<(String, String), String> {
                 | "country" | "browser" | "browser_version" | "os" | "os_version" | "device" => {
                     (name, name)
                 }
+                // The country, named (`Germany`): the code's English name.
+                "country_name" => ("country", name),
                 _ => return Err(unsupported()),
             }
         }
@@ -243,6 +245,27 @@ fn filter_of(filter: &str) -> Result<String, StatsError> {
         return Ok(format!(
             "{dimension}{op}{}",
             join_values(any_name.iter().map(String::as_str))
+        ));
+    }
+    // A country by its name: its code.
+    if property == "visit:country_name" {
+        let mut codes = Vec::with_capacity(values.len());
+        for v in &values {
+            let code = if v == NONE_LABEL {
+                Some(v.clone())
+            } else {
+                country_of_name(v)
+            };
+            codes.push(code.ok_or_else(|| {
+                bad(format!(
+                    "{:?}: {v:?} is not a country name (English, as visit:country_name shows them: Germany, United States)",
+                    shown()
+                ))
+            })?);
+        }
+        return Ok(format!(
+            "country{op}{}",
+            join_values(codes.iter().map(String::as_str))
         ));
     }
     // A goal "Visit /path" is a pageview goal: the page.
@@ -347,6 +370,65 @@ pub(crate) fn stored_value(dimension: &str, value: &str) -> Option<String> {
     }
 }
 
+/// Short English names where ISO 3166's is long or dated (`Korea
+/// (Republic of)`, `Swaziland`): the names people and Plausible use.
+const COUNTRY_NAMES: &[(&str, &str)] = &[
+    ("BN", "Brunei"),
+    ("BO", "Bolivia"),
+    ("CD", "DR Congo"),
+    ("FK", "Falkland Islands"),
+    ("FM", "Micronesia"),
+    ("GB", "United Kingdom"),
+    ("IR", "Iran"),
+    ("KP", "North Korea"),
+    ("KR", "South Korea"),
+    ("LA", "Laos"),
+    ("MD", "Moldova"),
+    ("MF", "Saint Martin"),
+    ("MK", "North Macedonia"),
+    ("PS", "Palestine"),
+    ("RU", "Russia"),
+    ("SX", "Sint Maarten"),
+    ("SY", "Syria"),
+    ("SZ", "Eswatini"),
+    ("TR", "Türkiye"),
+    ("TW", "Taiwan"),
+    ("TZ", "Tanzania"),
+    ("US", "United States"),
+    ("VA", "Vatican City"),
+    ("VE", "Venezuela"),
+    ("VG", "British Virgin Islands"),
+    ("VI", "U.S. Virgin Islands"),
+    ("VN", "Vietnam"),
+];
+
+/// A country code's English name (`DE` → `Germany`); the code itself when
+/// it names no country (`(none)`).
+pub(crate) fn country_name(code: &str) -> String {
+    if let Some((_, name)) = COUNTRY_NAMES.iter().find(|(c, _)| *c == code) {
+        return (*name).to_string();
+    }
+    isocountry::CountryCode::for_alpha2(code)
+        .map_or_else(|_| code.to_string(), |c| c.name().to_string())
+}
+
+/// The code of a country named `name` in any case: its short name above,
+/// its ISO 3166 name, or the code itself.
+fn country_of_name(name: &str) -> Option<String> {
+    let name = name.trim();
+    if let Some((code, _)) = COUNTRY_NAMES
+        .iter()
+        .find(|(_, n)| n.to_lowercase() == name.to_lowercase())
+    {
+        return Some((*code).to_string());
+    }
+    isocountry::CountryCode::iter()
+        .find(|c| {
+            c.name().to_lowercase() == name.to_lowercase() || c.alpha2().eq_ignore_ascii_case(name)
+        })
+        .map(|c| c.alpha2().to_string())
+}
+
 /// How Plausible shows a stored value.
 fn shown_value(dimension: &str, value: &str) -> String {
     if dimension == "source" && value == NONE_LABEL {
@@ -443,6 +525,12 @@ pub fn reshape(endpoint: Endpoint, answer: Value, shape: &Shape) -> Value {
                                         shape.key.clone(),
                                         Value::String(version.to_string()),
                                     );
+                                } else if k == "value" && shape.key == "country_name" {
+                                    let code = v.as_str().unwrap_or_default();
+                                    out.insert(
+                                        shape.key.clone(),
+                                        Value::String(country_name(code)),
+                                    );
                                 } else if k == "value" {
                                     let text = v.as_str().unwrap_or_default();
                                     out.insert(
@@ -475,6 +563,36 @@ pub(super) mod tests {
         url::form_urlencoded::parse(q.as_bytes())
             .into_owned()
             .collect()
+    }
+
+    #[test]
+    fn countries_are_named_as_people_name_them() {
+        for (code, name) in [
+            ("DE", "Germany"),
+            ("US", "United States"),
+            ("KR", "South Korea"),
+            ("GB", "United Kingdom"),
+            ("CZ", "Czechia"),
+            ("(none)", "(none)"),
+        ] {
+            assert_eq!(country_name(code), name);
+            if code != "(none)" {
+                assert_eq!(country_of_name(name).as_deref(), Some(code));
+                assert_eq!(country_of_name(&name.to_uppercase()).as_deref(), Some(code));
+            }
+        }
+        // ISO's own names and codes are understood too.
+        assert_eq!(
+            country_of_name("Korea (Republic of)").as_deref(),
+            Some("KR")
+        );
+        assert_eq!(country_of_name("fr").as_deref(), Some("FR"));
+        assert_eq!(country_of_name("Atlantis"), None);
+        // Every code has a name of its own.
+        let mut names = std::collections::HashSet::new();
+        for c in isocountry::CountryCode::iter() {
+            assert!(names.insert(country_name(c.alpha2())), "{}", c.alpha2());
+        }
     }
 
     #[test]
