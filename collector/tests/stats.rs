@@ -2316,9 +2316,9 @@ async fn sites_list_the_token_s_sites_with_their_volume_drop() {
     assert_eq!(
         v,
         json!({"sites": [
-            {"domain": "drop.example", "timezone": "UTC", "kept_from": null,
+            {"domain": "drop.example", "timezone": "UTC", "kept_from": null, "imported": null,
              "volume": {"last_24h": 10, "previous_24h": 120, "dropped_percent": 91.7}},
-            {"domain": "ok.example", "timezone": "UTC", "kept_from": null,
+            {"domain": "ok.example", "timezone": "UTC", "kept_from": null, "imported": null,
              "volume": {"last_24h": 10, "previous_24h": 0, "dropped_percent": null}},
         ]})
     );
