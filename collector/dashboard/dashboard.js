@@ -330,7 +330,8 @@
     if (!p.hidden) {
       p.textContent = 'Days from ' + imported.from + ' to ' + imported.to +
         ' were imported as daily totals: they count in the totals, the daily graph and the panels, ' +
-        'but not by the hour, nor under filters other than one source, country, device, browser or OS.';
+        'and under one filter on the visit (a source, country, device, …) or one goal; ' +
+        'not by the hour, under other filters, nor in the panels under a goal.';
     }
   }
 

@@ -1231,7 +1231,7 @@ fn comparison_queries() -> Vec<String> {
                 "visitors,conversion_rate",
                 "visitors,visits,events",
             ] {
-                for goal in ["Signup", "Nope"] {
+                for goal in ["Signup", "Nope", "(none)"] {
                     queries.push(format!(
                         "/api/v1/stats/aggregate?site={site}&{period}&metrics={metrics}&compare=previous_period&filter=event:name%3D%3D{goal}"
                     ));
@@ -2891,6 +2891,12 @@ async fn plausibles_stats_api_answers_with_the_same_numbers() {
     assert_eq!(p["results"], json!(named), "{p}");
     for (theirs, ours) in [
         ("visit:country_name%3D%3DGermany", "country%3D%3DDE"),
+        ("visit:country_name~germ", "country%3D%3DDE"),
+        (
+            "visit:country_name%3D%3DUnited%20*",
+            "country%3D%3DUS|GB|AE|UM",
+        ),
+        ("visit:country_name%3D%3DXK", "country%3D%3DXK"),
         (
             "visit:country_name%3D%3Dunited%20states|France",
             "country%3D%3DUS|FR",
@@ -3803,6 +3809,21 @@ async fn plausibles_stats_api_v2_answers_with_the_same_numbers() {
         );
         assert_eq!(v["meta"]["total_rows"], 3, "{v}");
     }
+    // Country names ordered by name (not by code), one page of them.
+    let (status, v) = post(
+        json!({"site_id": BERLIN, "metrics": ["visitors"],
+               "date_range": ["2026-03-28", "2026-03-30"], "dimensions": ["visit:country_name"],
+               "order_by": [["visit:country_name", "asc"]], "pagination": {"limit": 1}}),
+        admin.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    // France, not Germany (DE, the first code).
+    assert_eq!(
+        v["results"][0]["dimensions"],
+        json!(["France"]),
+        "{v}"
+    );
     // A version alone sums its OSs' rows: only counts.
     let (status, v) = post(
         json!({"site_id": BERLIN, "metrics": ["bounce_rate"], "date_range": "7d",

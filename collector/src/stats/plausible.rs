@@ -247,22 +247,27 @@ fn filter_of(filter: &str) -> Result<String, StatsError> {
             join_values(any_name.iter().map(String::as_str))
         ));
     }
-    // A country by its name: its code.
+    // A country by its name: its code; a text (`~`) or a pattern (`United*`):
+    // the codes whose names match.
     if property == "visit:country_name" {
         let mut codes = Vec::with_capacity(values.len());
         for v in &values {
-            let code = if v == NONE_LABEL {
-                Some(v.clone())
+            let found = if v == NONE_LABEL {
+                vec![v.clone()]
+            } else if op == "~" || v.contains('*') {
+                countries_matching(v, op == "~")
             } else {
-                country_of_name(v)
+                country_of_name(v).into_iter().collect()
             };
-            codes.push(code.ok_or_else(|| {
-                bad(format!(
+            if found.is_empty() {
+                return Err(bad(format!(
                     "{:?}: {v:?} is not a country name (English, as visit:country_name shows them: Germany, United States)",
                     shown()
-                ))
-            })?);
+                )));
+            }
+            codes.extend(found);
         }
+        let op = if op == "~" { "==" } else { op };
         return Ok(format!(
             "country{op}{}",
             join_values(codes.iter().map(String::as_str))
@@ -400,6 +405,8 @@ const COUNTRY_NAMES: &[(&str, &str)] = &[
     ("VG", "British Virgin Islands"),
     ("VI", "U.S. Virgin Islands"),
     ("VN", "Vietnam"),
+    // Not in ISO 3166, but in geolocation databases and Cloudflare's header.
+    ("XK", "Kosovo"),
 ];
 
 /// A country code's English name (`DE` → `Germany`); the code itself when
@@ -410,6 +417,47 @@ pub(crate) fn country_name(code: &str) -> String {
     }
     isocountry::CountryCode::for_alpha2(code)
         .map_or_else(|_| code.to_string(), |c| c.name().to_string())
+}
+
+/// The codes of the countries whose names contain `text` (`contains`) or
+/// match the pattern `text` (`*`: any run of characters), in any case.
+fn countries_matching(text: &str, contains: bool) -> Vec<String> {
+    let text = text.to_lowercase();
+    let pieces: Vec<&str> = text.split('*').collect();
+    let matches = |name: &str| {
+        let name = name.to_lowercase();
+        if contains {
+            return name.contains(&text);
+        }
+        // Each piece in order; the first at the start, the last at the end.
+        let mut rest = name.as_str();
+        for (i, piece) in pieces.iter().enumerate() {
+            if i == 0 {
+                let Some(r) = rest.strip_prefix(piece) else {
+                    return false;
+                };
+                rest = r;
+            } else if i == pieces.len() - 1 {
+                return rest.ends_with(piece);
+            } else {
+                let Some(at) = rest.find(piece) else {
+                    return false;
+                };
+                rest = &rest[at + piece.len()..];
+            }
+        }
+        rest.is_empty()
+    };
+    let codes = isocountry::CountryCode::iter()
+        .map(|c| c.alpha2())
+        .chain(COUNTRY_NAMES.iter().map(|(code, _)| *code));
+    let mut found: Vec<String> = codes
+        .filter(|code| matches(&country_name(code)))
+        .map(str::to_string)
+        .collect();
+    found.sort();
+    found.dedup();
+    found
 }
 
 /// The code of a country named `name` in any case: its short name above,
@@ -423,10 +471,10 @@ fn country_of_name(name: &str) -> Option<String> {
         return Some((*code).to_string());
     }
     isocountry::CountryCode::iter()
-        .find(|c| {
-            c.name().to_lowercase() == name.to_lowercase() || c.alpha2().eq_ignore_ascii_case(name)
-        })
+        .find(|c| c.name().to_lowercase() == name.to_lowercase())
         .map(|c| c.alpha2().to_string())
+        // Any two-letter code, as stored (also those ISO lacks).
+        .or_else(|| crate::geo::country_code(name))
 }
 
 /// How Plausible shows a stored value.
@@ -588,6 +636,15 @@ pub(super) mod tests {
         );
         assert_eq!(country_of_name("fr").as_deref(), Some("FR"));
         assert_eq!(country_of_name("Atlantis"), None);
+        assert_eq!(country_name("XK"), "Kosovo");
+        assert_eq!(country_of_name("xk").as_deref(), Some("XK"));
+        assert_eq!(countries_matching("korea", true), ["KP", "KR"]);
+        assert_eq!(
+            countries_matching("*land", false).contains(&"FI".to_string()),
+            true
+        );
+        assert!(countries_matching("united*", false).contains(&"US".to_string()));
+        assert!(!countries_matching("united", false).contains(&"US".to_string()));
         // Every code has a name of its own.
         let mut names = std::collections::HashSet::new();
         for c in isocountry::CountryCode::iter() {

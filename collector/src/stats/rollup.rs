@@ -142,22 +142,23 @@ pub struct SessionSums {
 
 impl std::ops::AddAssign for EventSums {
     fn add_assign(&mut self, o: Self) {
-        self.visitors += o.visitors;
-        self.carried_visitors += o.carried_visitors;
-        self.sessions += o.sessions;
-        self.carried_sessions += o.carried_sessions;
-        self.pageviews += o.pageviews;
-        self.events += o.events;
+        // Saturating: sums of imported files are bounded, not trusted.
+        self.visitors = self.visitors.saturating_add(o.visitors);
+        self.carried_visitors = self.carried_visitors.saturating_add(o.carried_visitors);
+        self.sessions = self.sessions.saturating_add(o.sessions);
+        self.carried_sessions = self.carried_sessions.saturating_add(o.carried_sessions);
+        self.pageviews = self.pageviews.saturating_add(o.pageviews);
+        self.events = self.events.saturating_add(o.events);
     }
 }
 
 impl std::ops::AddAssign for SessionSums {
     fn add_assign(&mut self, o: Self) {
-        self.visitors += o.visitors;
-        self.visits += o.visits;
-        self.pageviews += o.pageviews;
-        self.bounces += o.bounces;
-        self.duration_ms += o.duration_ms;
+        self.visitors = self.visitors.saturating_add(o.visitors);
+        self.visits = self.visits.saturating_add(o.visits);
+        self.pageviews = self.pageviews.saturating_add(o.pageviews);
+        self.bounces = self.bounces.saturating_add(o.bounces);
+        self.duration_ms = self.duration_ms.saturating_add(o.duration_ms);
     }
 }
 
@@ -840,9 +841,13 @@ fn days_of(site: &Site, start_ms: i64, end_ms: i64) -> Option<Vec<Day>> {
 fn rolled_filter(q: &Scoped<'_>, metrics: &[Metric]) -> Option<(Option<Dimension>, Value)> {
     match q.filters {
         [] => Some((None, None)),
+        // Not `event:name==(none)`: the page views, which the name's rows
+        // (custom events only) do not hold.
         [f] if f.op == Op::Is
             && (SHARED_DIMS.contains(&f.dimension)
-                || (f.dimension == Dimension::EventName && !wants_sessions(metrics))) =>
+                || (f.dimension == Dimension::EventName
+                    && !wants_sessions(metrics)
+                    && f.single().is_some_and(|v| v != NONE_LABEL))) =>
         {
             let value = f.single()?;
             let value = (value != NONE_LABEL).then_some(value);
