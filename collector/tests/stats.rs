@@ -3819,11 +3819,7 @@ async fn plausibles_stats_api_v2_answers_with_the_same_numbers() {
     .await;
     assert_eq!(status, StatusCode::OK, "{v}");
     // France, not Germany (DE, the first code).
-    assert_eq!(
-        v["results"][0]["dimensions"],
-        json!(["France"]),
-        "{v}"
-    );
+    assert_eq!(v["results"][0]["dimensions"], json!(["France"]), "{v}");
     // A version alone sums its OSs' rows: only counts.
     let (status, v) = post(
         json!({"site_id": BERLIN, "metrics": ["bounce_rate"], "date_range": "7d",

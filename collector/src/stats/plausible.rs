@@ -639,10 +639,7 @@ pub(super) mod tests {
         assert_eq!(country_name("XK"), "Kosovo");
         assert_eq!(country_of_name("xk").as_deref(), Some("XK"));
         assert_eq!(countries_matching("korea", true), ["KP", "KR"]);
-        assert_eq!(
-            countries_matching("*land", false).contains(&"FI".to_string()),
-            true
-        );
+        assert!(countries_matching("*land", false).contains(&"FI".to_string()));
         assert!(countries_matching("united*", false).contains(&"US".to_string()));
         assert!(!countries_matching("united", false).contains(&"US".to_string()));
         // Every code has a name of its own.
