@@ -498,6 +498,7 @@ impl AppState {
             &self.sites.all(),
             self.clock.now_ms(),
             self.config.volume_drop_percent,
+            self.config.retention_days,
             &self.metrics,
         );
         Ok(())

@@ -2,7 +2,9 @@
 //!
 //! For each site, accepted events over the last 24 hours are compared with
 //! the 24 hours before. A fall of more than the configured percentage logs a
-//! warning and sets `tallymark_volume_drop{site}` to 1.
+//! warning and sets `tallymark_volume_drop{site}` to 1. When retention
+//! (`--retention-days 1`) has deleted part of the earlier 24 hours, there is
+//! nothing to compare with: no drop is reported.
 
 use rusqlite::Connection;
 
@@ -21,11 +23,13 @@ pub struct Volume {
     pub dropped_percent: Option<f64>,
 }
 
+/// `retention_days`: serve's `--retention-days` (a site's own wins).
 pub fn check(
     conn: &Connection,
     site: &Site,
     now_ms: i64,
     threshold_percent: f64,
+    retention_days: Option<u32>,
 ) -> rusqlite::Result<Volume> {
     let count = |from: i64, to: i64| -> rusqlite::Result<i64> {
         conn.query_row(
@@ -36,7 +40,12 @@ pub fn check(
     };
     let last_24h = count(now_ms - DAY_MS, now_ms)?;
     let previous_24h = count(now_ms - 2 * DAY_MS, now_ms - DAY_MS)?;
-    let fall = if previous_24h >= MIN_BASELINE_EVENTS {
+    // The earlier 24 hours reach before the oldest row kept: partly deleted.
+    let deleted = jiff::Timestamp::from_millisecond(now_ms)
+        .ok()
+        .and_then(|now| crate::retention::site_horizon(site, now, retention_days))
+        .is_some_and(|h| h.from_ms > now_ms - 2 * DAY_MS);
+    let fall = if previous_24h >= MIN_BASELINE_EVENTS && !deleted {
         100.0 * (previous_24h - last_24h) as f64 / previous_24h as f64
     } else {
         0.0
@@ -54,13 +63,14 @@ pub fn check_all(
     sites: &[std::sync::Arc<Site>],
     now_ms: i64,
     threshold_percent: f64,
+    retention_days: Option<u32>,
     metrics: &Metrics,
 ) {
     for site in sites {
         let label = SiteLabel {
             site: site.domain.clone(),
         };
-        match check(conn, site, now_ms, threshold_percent) {
+        match check(conn, site, now_ms, threshold_percent, retention_days) {
             Ok(v) => {
                 let ratio = if v.previous_24h > 0 {
                     100 * v.last_24h / v.previous_24h

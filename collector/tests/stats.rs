@@ -2331,6 +2331,24 @@ async fn sites_list_the_token_s_sites_with_their_volume_drop() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let e = h.bad("/api/v1/sites?site=drop.example").await;
     assert!(e.starts_with("query") && e.ends_with("takes: none)"), "{e}");
+
+    // Kept one day, the earlier 24 hours reach before the oldest day kept:
+    // nothing to compare with, so no drop.
+    let conn = store::schema::open(&h._dir.path().join("tallymark.sqlite3")).unwrap();
+    sites::set_retention(&conn, "drop.example", Some(1)).unwrap();
+    h.state.sites.refresh(&conn).unwrap();
+    let v = h.get("/api/v1/sites").await;
+    assert_eq!(v["sites"][0]["kept_from"], "2026-05-01", "{v}");
+    assert_eq!(
+        v["sites"][0]["volume"]["dropped_percent"],
+        Value::Null,
+        "{v}"
+    );
+    // Kept two days, the comparison stands.
+    sites::set_retention(&conn, "drop.example", Some(2)).unwrap();
+    h.state.sites.refresh(&conn).unwrap();
+    let v = h.get("/api/v1/sites").await;
+    assert_eq!(v["sites"][0]["volume"]["dropped_percent"], 91.7, "{v}");
 }
 
 /// `property=event:props`: which property keys the events carry (the

@@ -502,7 +502,13 @@ async fn sites(
             if grant.allows(site.id).is_err() {
                 continue;
             }
-            let v = crate::volume::check(&conn, &site, now_ms, state.config.volume_drop_percent)?;
+            let v = crate::volume::check(
+                &conn,
+                &site,
+                now_ms,
+                state.config.volume_drop_percent,
+                state.config.retention_days,
+            )?;
             let kept_from = jiff::Timestamp::from_millisecond(now_ms)
                 .ok()
                 .and_then(|now| {
