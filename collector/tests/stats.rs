@@ -3838,6 +3838,87 @@ async fn plausibles_stats_api_v2_answers_with_the_same_numbers() {
     assert_eq!(status, StatusCode::OK, "{v}");
     // France, not Germany (DE, the first code).
     assert_eq!(v["results"][0]["dimensions"], json!(["France"]), "{v}");
+    // `include.compare`: each row with the same query's row over the days
+    // just before (as many, 27–28 March) and the change, as v1 states it.
+    let before = |path: &str, rest: &str| {
+        native(
+            path,
+            &format!("period=custom&from=2026-03-27&to=2026-03-28&{rest}"),
+        )
+    };
+    let (status, v) = post(
+        json!({"site_id": BERLIN, "metrics": ["visitors", "bounce_rate"],
+               "date_range": ["2026-03-29", "2026-03-30"],
+               "include": {"compare": "previous_period"}}),
+        admin.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let now = h
+        .get(&native(
+            "aggregate",
+            "period=custom&from=2026-03-29&to=2026-03-30&metrics=visitors,bounce_rate",
+        ))
+        .await;
+    let then = h
+        .get(&before("aggregate", "metrics=visitors,bounce_rate"))
+        .await;
+    let (nv, tv) = (
+        now["results"]["visitors"].as_f64().unwrap(),
+        then["results"]["visitors"].as_f64().unwrap(),
+    );
+    let (nb, tb) = (
+        now["results"]["bounce_rate"].as_f64().unwrap(),
+        then["results"]["bounce_rate"].as_f64().unwrap(),
+    );
+    assert_eq!(
+        v["results"][0]["comparison"],
+        json!({"dimensions": [],
+               "metrics": [then["results"]["visitors"], then["results"]["bounce_rate"]],
+               "change": [((nv - tv) / tv * 100.0).round() as i64, ((nb - tb) * 10.0).round() / 10.0]}),
+        "{v} {now} {then}"
+    );
+    assert_eq!(v["query"]["include"]["compare"], "previous_period");
+    // Days: each with the day at its place in the other period.
+    let (_, v) = post(
+        json!({"site_id": BERLIN, "metrics": ["visitors"],
+               "date_range": ["2026-03-29", "2026-03-30"], "dimensions": ["time:day"],
+               "include": {"compare": ["2026-03-27", "2026-03-28"]}}),
+        admin.clone(),
+    )
+    .await;
+    let then = h
+        .get(&before("timeseries", "metrics=visitors&interval=day"))
+        .await;
+    let rows = v["results"].as_array().cloned().unwrap_or_default();
+    assert_eq!(rows.len(), 2, "{v}");
+    for (r, t) in rows.iter().zip(then["results"].as_array().unwrap()) {
+        assert_eq!(r["comparison"]["dimensions"], json!([t["date"]]), "{v}");
+        assert_eq!(r["comparison"]["metrics"], json!([t["visitors"]]), "{v}");
+    }
+    // Rows of a breakdown by their value; a value not seen before: 0.
+    let (_, v) = post(
+        json!({"site_id": BERLIN, "metrics": ["visitors"],
+               "date_range": ["2026-03-29", "2026-03-30"], "dimensions": ["visit:country"],
+               "include": {"compare": "previous_period"}}),
+        admin.clone(),
+    )
+    .await;
+    let then = h
+        .get(&before("breakdown", "property=country&metrics=visitors"))
+        .await;
+    let rows = v["results"].as_array().cloned().unwrap_or_default();
+    assert!(!rows.is_empty(), "{v}");
+    for r in &rows {
+        let country = r["dimensions"][0].as_str().unwrap_or_default();
+        let was = row_of(&then, country)["visitors"].as_i64().unwrap_or(0);
+        assert_eq!(
+            r["comparison"]["metrics"],
+            json!([was]),
+            "{country}: {v} {then}"
+        );
+        assert_eq!(r["comparison"]["dimensions"], r["dimensions"], "{v}");
+    }
     // A version alone sums its OSs' rows: only counts.
     let (status, v) = post(
         json!({"site_id": BERLIN, "metrics": ["bounce_rate"], "date_range": "7d",

@@ -360,7 +360,74 @@ async fn plausible_v2_query(
     };
     let today = state.clock.now().to_zoned_datetime(tz).date();
     let v1 = plan.complete(today, first);
-    let (translated, shape) = plausible::translate(Some(&v1), plan.endpoint)?;
+    let main = v2_run(&state, &headers, &plan, &v1, plan.pages, plan.page_rows).await?;
+    // `include.compare`: the same query over the days compared with, every
+    // row of a breakdown (its rows are matched by value).
+    let mut comparison = None;
+    if let Some(with) = plan.compare {
+        let day = |key: &str| {
+            main.period
+                .get(key)
+                .and_then(serde_json::Value::as_str)
+                .and_then(|d| d.parse::<jiff::civil::Date>().ok())
+        };
+        if let (Some(from), Some(to)) = (day("from"), day("to"))
+            && let Some((a, b)) = with.days(from, to, today)
+        {
+            let v1c: String =
+                url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(
+                        url::form_urlencoded::parse(v1.as_bytes())
+                            .filter(|(k, _)| !matches!(&**k, "period" | "date" | "limit"))
+                            .chain([
+                                ("period".into(), "custom".into()),
+                                ("date".into(), format!("{a},{b}").into()),
+                            ])
+                            .chain((plan.endpoint == plausible::Endpoint::Breakdown).then(|| {
+                                ("limit".into(), plausible_v2::PAGE_ROWS.to_string().into())
+                            })),
+                    )
+                    .finish();
+            let all = plausible_v2::MAX_ROWS / plausible_v2::PAGE_ROWS;
+            let before =
+                v2_run(&state, &headers, &plan, &v1c, all, plausible_v2::PAGE_ROWS).await?;
+            comparison = Some((before.pages, before.visitors));
+        }
+    }
+    Ok(Json(plausible_v2::answer(
+        &plan,
+        main.pages,
+        &main.key,
+        &main.period,
+        main.total,
+        main.visitors,
+        comparison,
+    ))
+    .into_response())
+}
+
+/// What a v2 query's v1 form answered: v1's pages reshaped, its period, a
+/// breakdown's count of rows, the visitors for `percentage`, and the rows'
+/// key for the value.
+struct V2Run {
+    pages: Vec<serde_json::Value>,
+    period: serde_json::Value,
+    total: Option<usize>,
+    visitors: Option<f64>,
+    key: String,
+}
+
+/// Answers `v1` (the plan's query, or its comparison) by the native
+/// computations: up to `max_pages` pages of `page_rows` for a breakdown.
+async fn v2_run(
+    state: &AppState,
+    headers: &HeaderMap,
+    plan: &plausible_v2::Plan,
+    v1: &str,
+    max_pages: usize,
+    page_rows: usize,
+) -> Result<V2Run, StatsError> {
+    let (translated, shape) = plausible::translate(Some(v1), plan.endpoint)?;
     let translated = match &plan.sort {
         Some(sort) => format!(
             "{translated}&{}",
@@ -399,7 +466,7 @@ async fn plausible_v2_query(
             take(native(a));
         }
         plausible::Endpoint::Breakdown => {
-            for page in 1..=plan.pages {
+            for page in 1..=max_pages {
                 let Json(a) = serve(
                     state.clone(),
                     headers.clone(),
@@ -408,7 +475,7 @@ async fn plausible_v2_query(
                     compute_breakdown,
                 )
                 .await?;
-                if take(native(a)) < plan.page_rows {
+                if take(native(a)) < page_rows {
                     break;
                 }
             }
@@ -437,8 +504,8 @@ async fn plausible_v2_query(
             .finish();
         let (whole, _) = plausible::translate(Some(&whole), plausible::Endpoint::Aggregate)?;
         let Json(a) = serve(
-            state,
-            headers,
+            state.clone(),
+            headers.clone(),
             Some(whole),
             AGGREGATE_PARAMS,
             compute_aggregate,
@@ -446,10 +513,13 @@ async fn plausible_v2_query(
         .await?;
         visitors = native(a)["results"]["visitors"].as_f64();
     }
-    Ok(Json(plausible_v2::answer(
-        &plan, pages, &shape.key, &period, total, visitors,
-    ))
-    .into_response())
+    Ok(V2Run {
+        pages,
+        period,
+        total,
+        visitors,
+        key: shape.key,
+    })
 }
 
 /// [`serve`], or for a query in Plausible's form (it has `site_id`; always

@@ -491,7 +491,7 @@ fn shown_value(dimension: &str, value: &str) -> String {
 /// bounce rate's difference in points, any other metric's percent change as
 /// a whole number (100 from nothing, 0 from nothing to nothing); `null` for
 /// revenue, which is per currency.
-fn change(metric: &str, now: &Value, before: Option<&Value>) -> Value {
+pub(crate) fn change(metric: &str, now: &Value, before: Option<&Value>) -> Value {
     let (Some(now), Some(before)) = (now.as_f64(), before.and_then(Value::as_f64)) else {
         return Value::Null;
     };

@@ -11,6 +11,8 @@
 //! dimension, `or` across dimensions, regular expressions, date ranges
 //! shorter than a day.
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value, json};
 
 use super::error::StatsError;
@@ -42,6 +44,8 @@ pub struct Plan {
     /// `percentage` asked: each row's visitors as a share of all the
     /// visitors the filters keep, which the handler asks for apart.
     pub percentage: bool,
+    /// `include.compare`: the period each row is compared with.
+    pub compare: Option<CompareWith>,
     pub metrics: Vec<String>,
     /// `time:day`, `visit:source`, … (at most one planned).
     pub dimension: Option<String>,
@@ -57,6 +61,69 @@ pub struct Plan {
     time_labels: bool,
     /// The query as sent, for the answer's `query` (its date range resolved).
     echo: Map<String, Value>,
+}
+
+/// What `include.compare` compares with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompareWith {
+    /// As many days just before (up to today, for a period still running).
+    PreviousPeriod,
+    /// The same days a year before.
+    YearOverYear,
+    /// Two days given.
+    Range(jiff::civil::Date, jiff::civil::Date),
+}
+
+fn compare_with(v: &Value) -> Result<Option<CompareWith>, StatsError> {
+    let day = |v: &Value| v.as_str().and_then(|d| d.parse::<jiff::civil::Date>().ok());
+    match v {
+        Value::Null | Value::Bool(false) => Ok(None),
+        Value::String(s) if s == "previous_period" => Ok(Some(CompareWith::PreviousPeriod)),
+        Value::String(s) if s == "year_over_year" => Ok(Some(CompareWith::YearOverYear)),
+        Value::Array(days) => match &days[..] {
+            [a, b] => match (day(a), day(b)) {
+                (Some(a), Some(b)) if a <= b => Ok(Some(CompareWith::Range(a, b))),
+                _ => Err(bad(
+                    "include",
+                    "compare: two days in order, [\"2024-01-01\", \"2024-01-31\"]",
+                )),
+            },
+            _ => Err(bad(
+                "include",
+                "compare: two days in order, [\"2024-01-01\", \"2024-01-31\"]",
+            )),
+        },
+        _ => Err(bad(
+            "include",
+            "compare: \"previous_period\", \"year_over_year\" or two days [\"2024-01-01\", \"2024-01-31\"]",
+        )),
+    }
+}
+
+impl CompareWith {
+    /// The days compared with those of `from`..=`to`; `today` bounds a
+    /// period still running, as Plausible does.
+    pub fn days(
+        self,
+        from: jiff::civil::Date,
+        to: jiff::civil::Date,
+        today: jiff::civil::Date,
+    ) -> Option<(jiff::civil::Date, jiff::civil::Date)> {
+        use jiff::ToSpan;
+        match self {
+            CompareWith::PreviousPeriod => {
+                let last = to.min(today).max(from);
+                let len = i64::from((last - from).get_days()) + 1;
+                let before = from.checked_sub(1.day()).ok()?;
+                Some((from.checked_sub(len.days()).ok()?, before))
+            }
+            CompareWith::YearOverYear => Some((
+                from.checked_sub(1.year()).ok()?,
+                to.checked_sub(1.year()).ok()?,
+            )),
+            CompareWith::Range(a, b) => Some((a, b)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -377,7 +444,7 @@ pub fn plan(body: &[u8]) -> Result<Plan, StatsError> {
     if endpoint == Endpoint::Breakdown {
         v1.append_pair("limit", &page_rows.to_string());
     }
-    let (mut total_rows, mut time_labels) = (false, false);
+    let (mut total_rows, mut time_labels, mut compare) = (false, false, None);
     if let Some(include) = query.get("include") {
         let Value::Object(include) = include else {
             return Err(bad("include", "an object such as {\"total_rows\": true}"));
@@ -389,11 +456,14 @@ pub fn plan(body: &[u8]) -> Result<Plan, StatsError> {
                 "time_labels" => time_labels = on,
                 // Imported days (`tallymark import`) are always counted.
                 "imports" | "imports_meta" => {}
+                "compare" => compare = compare_with(v)?,
+                // Weekdays are not aligned here: the same days shifted.
+                "compare_match_day_of_week" => {}
                 _ => {
                     return Err(bad(
                         "include",
                         format!(
-                            "{:?} is not supported here (total_rows, time_labels, imports)",
+                            "{:?} is not supported here (total_rows, time_labels, imports, compare)",
                             k.chars().take(32).collect::<String>()
                         ),
                     ));
@@ -442,6 +512,7 @@ pub fn plan(body: &[u8]) -> Result<Plan, StatsError> {
         last_days,
         all_time,
         percentage,
+        compare,
         metrics,
         dimension,
         pair_parent,
@@ -738,6 +809,8 @@ fn merged(rows: Vec<Map<String, Value>>, key: &str) -> Vec<Map<String, Value>> {
 /// The v1 answers (one, or a breakdown's pages) in v2's shape; `period` is
 /// Tallymark's own (`start`, `end` exclusive, `timezone`).
 /// `visitors` is the visitors of the whole query, for `percentage`.
+/// `comparison`: the same query's pages (and visitors) over the period
+/// compared with, for `include.compare`.
 pub fn answer(
     plan: &Plan,
     pages: Vec<Value>,
@@ -745,7 +818,53 @@ pub fn answer(
     period: &Value,
     total: Option<usize>,
     visitors: Option<f64>,
+    comparison: Option<(Vec<Value>, Option<f64>)>,
 ) -> Value {
+    let (mut rows, labels) = rows_of(plan, pages, key, visitors);
+    if let Some((pages, visitors)) = comparison {
+        let (before, before_labels) = rows_of(plan, pages, key, visitors);
+        let by_dimensions: HashMap<String, Value> = before
+            .into_iter()
+            .map(|r| (r["dimensions"].to_string(), r["metrics"].clone()))
+            .collect();
+        let zeros = json!(vec![0; plan.metrics.len()]);
+        for r in &mut rows {
+            // A time bucket is compared with the one at its place in the
+            // other period; any other row with the row of its values.
+            let dimensions = match plan.endpoint {
+                Endpoint::Timeseries => {
+                    let at = labels.iter().position(|l| *l == r["dimensions"][0]);
+                    json!([at
+                        .and_then(|i| before_labels.get(i))
+                        .cloned()
+                        .unwrap_or(Value::Null)])
+                }
+                _ => r["dimensions"].clone(),
+            };
+            let metrics = by_dimensions
+                .get(&dimensions.to_string())
+                .cloned()
+                .unwrap_or_else(|| zeros.clone());
+            let change: Vec<Value> = plan
+                .metrics
+                .iter()
+                .enumerate()
+                .map(|(i, m)| super::plausible::change(m, &r["metrics"][i], Some(&metrics[i])))
+                .collect();
+            r["comparison"] =
+                json!({"dimensions": dimensions, "metrics": metrics, "change": change});
+        }
+    }
+    finish(plan, rows, labels, period, total)
+}
+
+/// The rows of v1's answers in v2's shape, and a timeseries' labels.
+fn rows_of(
+    plan: &Plan,
+    pages: Vec<Value>,
+    key: &str,
+    visitors: Option<f64>,
+) -> (Vec<Value>, Vec<Value>) {
     let mut labels = Vec::new();
     let mut rows: Vec<Value> = Vec::new();
     // A breakdown's rows, as v1 gave them.
@@ -773,8 +892,11 @@ pub fn answer(
                     }
                     labels.push(date.clone());
                     // Buckets without visitors are left out, as Plausible
-                    // does (`include.time_labels` lists them all).
-                    if b.get("visitors").and_then(Value::as_f64).unwrap_or(0.0) > 0.0 {
+                    // does (`include.time_labels` lists them all), but for
+                    // a comparison, which has every bucket.
+                    if plan.compare.is_some()
+                        || b.get("visitors").and_then(Value::as_f64).unwrap_or(0.0) > 0.0
+                    {
                         rows.push(row(plan, b, vec![date]));
                     }
                 }
@@ -811,6 +933,17 @@ pub fn answer(
         };
         rows.push(row(plan, &v, dimensions));
     }
+    (rows, labels)
+}
+
+/// Orders and pages the rows, and writes the answer.
+fn finish(
+    plan: &Plan,
+    mut rows: Vec<Value>,
+    labels: Vec<Value>,
+    period: &Value,
+    total: Option<usize>,
+) -> Value {
     // Summed rows are ordered again: by the first metric, largest first,
     // unless an order was asked.
     let default_order = [(OrderKey::Metric(0), true)];
@@ -1072,7 +1205,7 @@ mod tests {
                 "pagination",
             ),
             (
-                r#"{"site_id": "a.b", "metrics": ["visitors"], "date_range": "7d", "include": {"compare": "previous_period"}}"#,
+                r#"{"site_id": "a.b", "metrics": ["visitors"], "date_range": "7d", "include": {"compare": "last_decade"}}"#,
                 "include",
             ),
             (
