@@ -8,8 +8,8 @@
 //! handlers, and its rows written back in v2's shape: `{"results":
 //! [{"metrics": [..], "dimensions": [..]}], "meta": {..}, "query": {..}}`.
 //! What Tallymark cannot answer is a `400` naming the field: more than one
-//! dimension, `or` across dimensions, regular expressions, date ranges
-//! shorter than a day.
+//! dimension (but an OS or browser with its version), `or` across
+//! dimensions, regular expressions, date ranges shorter than a day.
 
 use std::collections::HashMap;
 
