@@ -361,8 +361,9 @@ async fn plausible_v2_query(
     let today = state.clock.now().to_zoned_datetime(tz).date();
     let v1 = plan.complete(today, first);
     let main = v2_run(&state, &headers, &plan, &v1, plan.pages, plan.page_rows).await?;
-    // `include.compare`: the same query over the days compared with, every
-    // row of a breakdown (its rows are matched by value).
+    // `include.compare`: the same query over the days compared with. A
+    // breakdown's rows are matched by value: the comparison keeps the values
+    // read (as Plausible does), else it reads every row.
     let mut comparison = None;
     if let Some(with) = plan.compare {
         let day = |key: &str| {
@@ -374,20 +375,47 @@ async fn plausible_v2_query(
         if let (Some(from), Some(to)) = (day("from"), day("to"))
             && let Some((a, b)) = with.days(from, to, today)
         {
-            let v1c: String =
-                url::form_urlencoded::Serializer::new(String::new())
-                    .extend_pairs(
-                        url::form_urlencoded::parse(v1.as_bytes())
-                            .filter(|(k, _)| !matches!(&**k, "period" | "date" | "limit"))
-                            .chain([
-                                ("period".into(), "custom".into()),
-                                ("date".into(), format!("{a},{b}").into()),
-                            ])
-                            .chain((plan.endpoint == plausible::Endpoint::Breakdown).then(|| {
-                                ("limit".into(), plausible_v2::PAGE_ROWS.to_string().into())
-                            })),
-                    )
-                    .finish();
+            let values: Vec<String> = main
+                .pages
+                .iter()
+                .filter_map(|p| p["results"].as_array())
+                .flatten()
+                .filter_map(|r| r.get(&main.key)?.as_str().map(str::to_string))
+                .collect();
+            // Goals mix pages and events, which one v1 filter cannot.
+            let narrow = plan.endpoint == plausible::Endpoint::Breakdown
+                && plan.dimension.as_deref() != Some("event:goal")
+                && (1..=1_000).contains(&values.len())
+                && values.iter().all(|v| !v.contains(';'));
+            let mut filters: Vec<String> = url::form_urlencoded::parse(v1.as_bytes())
+                .filter(|(k, _)| k == "filters")
+                .map(|(_, v)| v.into_owned())
+                .collect();
+            if narrow && let Some(property) = &plan.dimension {
+                let escaped: Vec<String> = values.iter().map(|v| v.replace('*', "\\*")).collect();
+                filters.push(format!(
+                    "{property}=={}",
+                    params::join_values(escaped.iter().map(String::as_str))
+                ));
+            }
+            // Built apart: the serializer must not live across an await.
+            let v1c = {
+                let mut v1c = url::form_urlencoded::Serializer::new(String::new());
+                for (k, v) in url::form_urlencoded::parse(v1.as_bytes()) {
+                    if !matches!(&*k, "period" | "date" | "limit" | "filters") {
+                        v1c.append_pair(&k, &v);
+                    }
+                }
+                if !filters.is_empty() {
+                    v1c.append_pair("filters", &filters.join(";"));
+                }
+                v1c.append_pair("period", "custom");
+                v1c.append_pair("date", &format!("{a},{b}"));
+                if plan.endpoint == plausible::Endpoint::Breakdown {
+                    v1c.append_pair("limit", &plausible_v2::PAGE_ROWS.to_string());
+                }
+                v1c.finish()
+            };
             let all = plausible_v2::MAX_ROWS / plausible_v2::PAGE_ROWS;
             let before =
                 v2_run(&state, &headers, &plan, &v1c, all, plausible_v2::PAGE_ROWS).await?;

@@ -117,9 +117,10 @@ impl CompareWith {
                 let before = from.checked_sub(1.day()).ok()?;
                 Some((from.checked_sub(len.days()).ok()?, before))
             }
+            // Both end at today, as Plausible's do.
             CompareWith::YearOverYear => Some((
                 from.checked_sub(1.year()).ok()?,
-                to.checked_sub(1.year()).ok()?,
+                to.min(today).max(from).checked_sub(1.year()).ok()?,
             )),
             CompareWith::Range(a, b) => Some((a, b)),
         }
@@ -849,7 +850,13 @@ pub fn answer(
                 .metrics
                 .iter()
                 .enumerate()
-                .map(|(i, m)| super::plausible::change(m, &r["metrics"][i], Some(&metrics[i])))
+                .map(|(i, m)| {
+                    // Plausible: a bounce rate changes from something only.
+                    if m == "bounce_rate" && metrics[i].as_f64().unwrap_or(0.0) <= 0.0 {
+                        return Value::Null;
+                    }
+                    super::plausible::change(m, &r["metrics"][i], Some(&metrics[i]))
+                })
                 .collect();
             r["comparison"] =
                 json!({"dimensions": dimensions, "metrics": metrics, "change": change});
@@ -1149,6 +1156,42 @@ mod tests {
             }
             let _ = plan(&raw);
         }
+    }
+
+    #[test]
+    fn compared_periods_end_at_today_as_plausibles_do() {
+        let d = |s: &str| s.parse::<jiff::civil::Date>().unwrap();
+        let today = d("2023-03-02");
+        // This month, two days in: the two days before.
+        assert_eq!(
+            CompareWith::PreviousPeriod.days(d("2023-03-01"), d("2023-03-31"), today),
+            Some((d("2023-02-27"), d("2023-02-28")))
+        );
+        // A past week: the week before.
+        assert_eq!(
+            CompareWith::PreviousPeriod.days(d("2023-02-20"), d("2023-02-26"), today),
+            Some((d("2023-02-13"), d("2023-02-19")))
+        );
+        // A year before, to today's date; 29 February is the 28th then.
+        assert_eq!(
+            CompareWith::YearOverYear.days(d("2023-03-01"), d("2023-03-31"), today),
+            Some((d("2022-03-01"), d("2022-03-02")))
+        );
+        assert_eq!(
+            CompareWith::YearOverYear.days(d("2024-02-29"), d("2024-02-29"), d("2024-03-01")),
+            Some((d("2023-02-28"), d("2023-02-28")))
+        );
+        assert_eq!(
+            CompareWith::Range(d("2020-01-01"), d("2020-01-09")).days(
+                d("2023-03-01"),
+                d("2023-03-02"),
+                today
+            ),
+            Some((d("2020-01-01"), d("2020-01-09")))
+        );
+        assert!(compare_with(&json!(["2020-01-09", "2020-01-01"])).is_err());
+        assert!(compare_with(&json!("last_decade")).is_err());
+        assert_eq!(compare_with(&json!(false)).unwrap(), None);
     }
 
     #[test]
