@@ -528,9 +528,7 @@ pub fn write(
     retention_days: Option<u32>,
 ) -> Result<Imported, ImportError> {
     let kept_from = crate::retention::site_horizon(site, now, retention_days).map(|h| h.day);
-    let first_native = crate::stats::query::first_event_ms(conn, site.id)?
-        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
-        .map(|t| t.to_zoned_datetime(site.tz.clone()).date());
+    let first_native = rollup::first_event_day(conn, site)?;
     let mut done = Imported {
         days: 0,
         first: None,

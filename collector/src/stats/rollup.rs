@@ -530,12 +530,17 @@ impl Kind {
     }
 }
 
+/// The local day of the site's first stored event.
+pub fn first_event_day(conn: &Connection, site: &Site) -> rusqlite::Result<Option<Date>> {
+    Ok(super::query::first_event_ms(conn, site.id)?
+        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+        .map(|t| t.to_zoned_datetime(site.tz.clone()).date()))
+}
+
 /// The site's first day with data: of its first stored event, or of its
 /// first rolled day (an import's days come before its events).
 pub fn first_day(conn: &Connection, site: &Site) -> rusqlite::Result<Option<Date>> {
-    let event = super::query::first_event_ms(conn, site.id)?
-        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
-        .map(|t| t.to_zoned_datetime(site.tz.clone()).date());
+    let event = first_event_day(conn, site)?;
     let rolled: Option<String> = conn
         .prepare_cached("SELECT MIN(day) FROM rollup_days WHERE site_id = ?1")?
         .query_row([site.id], |r| r.get(0))?;
@@ -550,9 +555,7 @@ pub fn first_day(conn: &Connection, site: &Site) -> rusqlite::Result<Option<Date
 /// totals before the site's first stored event (the collector rolls only
 /// days from it on; a day it rolled empty has no row).
 pub fn imported_days(conn: &Connection, site: &Site) -> rusqlite::Result<Option<(Date, Date)>> {
-    let before = super::query::first_event_ms(conn, site.id)?
-        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
-        .map(|t| t.to_zoned_datetime(site.tz.clone()).date().to_string());
+    let before = first_event_day(conn, site)?.map(|d| d.to_string());
     let (first, last): (Option<String>, Option<String>) = conn
         .prepare_cached(
             "SELECT MIN(day), MAX(day) FROM rollup_events WHERE site_id = ?1 AND dim = ''
@@ -1015,10 +1018,7 @@ pub fn due(
     full: bool,
     kept_from_ms: Option<i64>,
 ) -> rusqlite::Result<Vec<Pending>> {
-    let first_ms: Option<i64> = conn
-        .prepare_cached("SELECT MIN(ts_ms) FROM events WHERE site_id = ?1")?
-        .query_row([site.id], |r| r.get(0))?;
-    let Some(first_ms) = first_ms else {
+    let Some(first_ms) = super::query::first_event_ms(conn, site.id)? else {
         return Ok(Vec::new());
     };
     // Days past the retention period are about to be deleted: not rolled.
