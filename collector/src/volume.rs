@@ -21,6 +21,8 @@ pub struct Volume {
     pub previous_24h: i64,
     /// Set when the fall exceeds the threshold.
     pub dropped_percent: Option<f64>,
+    /// Retention deleted part of the earlier 24 hours: nothing compared.
+    pub partial: bool,
 }
 
 /// `retention_days`: serve's `--retention-days` (a site's own wins).
@@ -54,6 +56,7 @@ pub fn check(
         last_24h,
         previous_24h,
         dropped_percent: (fall > threshold_percent).then_some(fall),
+        partial: deleted,
     })
 }
 
@@ -72,7 +75,7 @@ pub fn check_all(
         };
         match check(conn, site, now_ms, threshold_percent, retention_days) {
             Ok(v) => {
-                let ratio = if v.previous_24h > 0 {
+                let ratio = if v.previous_24h > 0 && !v.partial {
                     100 * v.last_24h / v.previous_24h
                 } else {
                     100

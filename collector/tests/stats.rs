@@ -3877,6 +3877,29 @@ async fn plausibles_stats_api_v2_answers_with_the_same_numbers() {
         assert_eq!(r["comparison"]["dimensions"], json!([t["date"]]), "{v}");
         assert_eq!(r["comparison"]["metrics"], json!([t["visitors"]]), "{v}");
     }
+    // The night the clocks go back has two 02:00 hours: each is compared
+    // with the hour at its place the day before (which has one).
+    let (status, v) = post(
+        json!({"site_id": BERLIN, "metrics": ["visitors"],
+               "date_range": ["2026-10-25", "2026-10-25"], "dimensions": ["time:hour"],
+               "include": {"compare": "previous_period"}}),
+        admin.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let rows = v["results"].as_array().cloned().unwrap_or_default();
+    assert_eq!(rows.len(), 25, "{v}");
+    let at = |i: usize| rows[i]["comparison"]["dimensions"][0].clone();
+    assert_eq!(rows[2]["dimensions"], rows[3]["dimensions"], "{v}");
+    assert_eq!(
+        (at(2), at(3), at(24)),
+        (
+            json!("2026-10-24 02:00:00"),
+            json!("2026-10-24 03:00:00"),
+            Value::Null
+        ),
+        "{v}"
+    );
     // Rows of a breakdown by their value; a value not seen before: 0.
     let (_, v) = post(
         json!({"site_id": BERLIN, "metrics": ["visitors"],

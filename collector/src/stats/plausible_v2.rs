@@ -825,27 +825,31 @@ pub fn answer(
     if let Some((pages, visitors)) = comparison {
         let (before, before_labels) = rows_of(plan, pages, key, visitors);
         let by_dimensions: HashMap<String, Value> = before
-            .into_iter()
+            .iter()
             .map(|r| (r["dimensions"].to_string(), r["metrics"].clone()))
             .collect();
         let zeros = json!(vec![0; plan.metrics.len()]);
-        for r in &mut rows {
+        for (i, r) in rows.iter_mut().enumerate() {
             // A time bucket is compared with the one at its place in the
-            // other period; any other row with the row of its values.
-            let dimensions = match plan.endpoint {
-                Endpoint::Timeseries => {
-                    let at = labels.iter().position(|l| *l == r["dimensions"][0]);
-                    json!([at
-                        .and_then(|i| before_labels.get(i))
+            // other period (with a comparison, a row per bucket: by place,
+            // also the two 02:00 of a night the clocks go back); any other
+            // row with the row of its values.
+            let (dimensions, metrics) = match plan.endpoint {
+                Endpoint::Timeseries => (
+                    json!([before_labels.get(i).cloned().unwrap_or(Value::Null)]),
+                    before
+                        .get(i)
+                        .map_or_else(|| zeros.clone(), |b| b["metrics"].clone()),
+                ),
+                _ => {
+                    let d = r["dimensions"].clone();
+                    let m = by_dimensions
+                        .get(&d.to_string())
                         .cloned()
-                        .unwrap_or(Value::Null)])
+                        .unwrap_or_else(|| zeros.clone());
+                    (d, m)
                 }
-                _ => r["dimensions"].clone(),
             };
-            let metrics = by_dimensions
-                .get(&dimensions.to_string())
-                .cloned()
-                .unwrap_or_else(|| zeros.clone());
             let change: Vec<Value> = plan
                 .metrics
                 .iter()
