@@ -47,7 +47,12 @@
       // Time on page and scroll depth (read from raw rows: only on a click).
       ['Engagement', 'page', 'visitors,time_on_page,scroll_depth'],
     ]],
-    ['Countries', [['Country', 'country', 'visitors']]],
+    // Regions and cities need a city database (`--geoip`); read from raw rows.
+    ['Locations', [
+      ['Country', 'country', 'visitors'],
+      ['Region', 'region', 'visitors'],
+      ['City', 'city', 'visitors'],
+    ]],
     ['Devices', [
       ['Device', 'device', 'visitors'],
       ['Browser', 'browser', 'visitors'],
@@ -70,7 +75,7 @@
     page: 'page', hostname: 'hostname', entry_page: 'entry page', exit_page: 'exit page', source: 'source',
     referrer: 'referrer', channel: 'channel', utm_source: 'UTM source',
     utm_medium: 'UTM medium', utm_campaign: 'UTM campaign', utm_term: 'UTM term',
-    utm_content: 'UTM content', country: 'country', browser: 'browser', browser_version: 'browser version', os: 'OS',
+    utm_content: 'UTM content', country: 'country', region: 'region', city: 'city', browser: 'browser', browser_version: 'browser version', os: 'OS',
     os_version: 'OS version', device: 'device', 'event:name': 'goal',
   };
   var PERIODS = ['realtime', 'day', '7d', '30d', 'month', '6mo', '12mo', 'year', 'custom'];
@@ -237,11 +242,14 @@
   // Display names of stored labels (`macos` → `macOS`), from the collector
   // (dashboard/labels.json, made from core's enums); filters keep the labels.
   var LABELS = {};
-  var NONE = { source: 'Direct / None', referrer: 'Direct / None', country: 'Unknown', os_version: 'Unknown' };
+  var NONE = { source: 'Direct / None', referrer: 'Direct / None', country: 'Unknown', region: 'Unknown', city: 'Unknown', os_version: 'Unknown' };
   function label(property, value) {
     if (property === 'country' && regions && /^[A-Z]{2}$/.test(value)) {
       try { return regions.of(value) + ' (' + value + ')'; } catch (e) { return value; }
     }
+    // `DE Bavaria`, `US Portland, Oregon`: the name, then its country's code.
+    var place = (property === 'region' || property === 'city') && /^([A-Z]{2}) (.+)$/.exec(value);
+    if (place) return place[2] + ' (' + place[1] + ')';
     // `chrome 120`, `ios 17.2`: the browser's (or OS's) name and its version.
     var v = (property === 'browser_version' || property === 'os_version') && /^(.*) (\d+(\.\d+)?)$/.exec(value);
     if (v) return label(property === 'os_version' ? 'os' : 'browser', v[1]) + ' ' + v[2];

@@ -18,7 +18,8 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     /// Which forwarding header of a trusted proxy gives the client.
     pub client_ip_header: ClientIpHeader,
-    pub geoip: Option<PathBuf>,
+    /// MaxMind-format databases, asked in this order.
+    pub geoip: Vec<PathBuf>,
     pub session_timeout: SignedDuration,
     /// Added to core's default skip paths.
     pub skip_paths: Vec<String>,
@@ -55,7 +56,7 @@ impl Default for Config {
             data: PathBuf::from("./tallymark-data"),
             trusted_proxies: TrustedProxies::default(),
             client_ip_header: ClientIpHeader::Any,
-            geoip: None,
+            geoip: Vec::new(),
             session_timeout: SignedDuration::from_mins(30),
             skip_paths: Vec::new(),
             volume_drop_percent: 15.0,
@@ -121,7 +122,7 @@ pub struct Overrides {
     pub data: Option<PathBuf>,
     pub trusted_proxies: Option<String>,
     pub client_ip_header: Option<String>,
-    pub geoip: Option<PathBuf>,
+    pub geoip: Option<Vec<PathBuf>>,
     pub session_timeout_minutes: Option<u32>,
     pub skip_paths: Option<Vec<String>>,
     pub volume_drop_percent: Option<f64>,
@@ -143,6 +144,23 @@ pub const MAX_RETENTION_DAYS: u32 = 36_500;
 /// nginx's 60 s `client_header_timeout`.
 pub const DEFAULT_READ_TIMEOUT_SECS: u64 = 75;
 
+/// A TOML value that is one path or a list of them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMore {
+    One(PathBuf),
+    More(Vec<PathBuf>),
+}
+
+impl OneOrMore {
+    pub fn into_vec(self) -> Vec<PathBuf> {
+        match self {
+            OneOrMore::One(path) => vec![path],
+            OneOrMore::More(paths) => paths,
+        }
+    }
+}
+
 /// The TOML file's shape: the same keys as the flags, with underscores.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -152,7 +170,8 @@ pub struct FileConfig {
     /// A list of CIDRs or addresses.
     pub trusted_proxies: Option<Vec<String>>,
     pub client_ip_header: Option<String>,
-    pub geoip: Option<PathBuf>,
+    /// One path, or a list (ip-location-db's IPv4 and IPv6 files).
+    pub geoip: Option<OneOrMore>,
     pub session_timeout_minutes: Option<u32>,
     pub skip_paths: Option<Vec<String>>,
     pub volume_drop_percent: Option<f64>,
@@ -278,7 +297,10 @@ pub fn merge(over: Overrides, file: FileConfig) -> Result<Config, ConfigError> {
         data: over.data.or(file.data).unwrap_or(d.data),
         trusted_proxies,
         client_ip_header,
-        geoip: over.geoip.or(file.geoip),
+        geoip: over
+            .geoip
+            .or(file.geoip.map(OneOrMore::into_vec))
+            .unwrap_or_default(),
         session_timeout: SignedDuration::from_mins(minutes.into()),
         skip_paths: over.skip_paths.or(file.skip_paths).unwrap_or_default(),
         volume_drop_percent,
@@ -296,6 +318,36 @@ pub fn merge(over: Overrides, file: FileConfig) -> Result<Config, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn geoip_is_one_path_or_a_list() {
+        let one: FileConfig = toml::from_str(r#"geoip = "/geo/city.mmdb""#).unwrap();
+        let c = merge(Overrides::default(), one).unwrap();
+        assert_eq!(c.geoip, [PathBuf::from("/geo/city.mmdb")]);
+        let more: FileConfig =
+            toml::from_str(r#"geoip = ["/geo/city-ipv4.mmdb", "/geo/city-ipv6.mmdb"]"#).unwrap();
+        let over = Overrides {
+            geoip: Some(vec![PathBuf::from("/flag.mmdb")]),
+            ..Overrides::default()
+        };
+        assert_eq!(
+            merge(Overrides::default(), more.clone()).unwrap().geoip,
+            [
+                PathBuf::from("/geo/city-ipv4.mmdb"),
+                PathBuf::from("/geo/city-ipv6.mmdb")
+            ]
+        );
+        assert_eq!(
+            merge(over, more).unwrap().geoip,
+            [PathBuf::from("/flag.mmdb")]
+        );
+        assert!(
+            merge(Overrides::default(), FileConfig::default())
+                .unwrap()
+                .geoip
+                .is_empty()
+        );
+    }
 
     #[test]
     fn flags_beat_the_file_and_the_file_beats_defaults() {

@@ -1,9 +1,13 @@
-//! Country from the client IP, looked up before the IP is dropped.
+//! Where the client is, looked up from its IP before the IP is dropped:
+//! the country, and with a city database the region and the city.
 //!
-//! Reads a MaxMind-format database (`--geoip PATH`): GeoLite2/GeoIP2
-//! Country or City (`country.iso_code`) and ip-location-db's country files
-//! (`country_code`). Without a database, country is only known from a
-//! trusted proxy's `CF-IPCountry`.
+//! Reads MaxMind-format databases (`--geoip PATH[,PATH]`): GeoLite2/GeoIP2
+//! Country or City and DB-IP's (nested records: `country.iso_code`,
+//! `subdivisions[0].names.en`, `city.names.en`), and ip-location-db's files
+//! (flat records: `country_code`, `state1`, `city`), which come as one file
+//! for IPv4 and one for IPv6. The first database that knows the address
+//! answers. Without a database, the country is only known from a trusted
+//! proxy's `CF-IPCountry`. Only English names are kept.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -11,21 +15,95 @@ use std::path::Path;
 use serde::Deserialize;
 
 pub struct Geo {
-    reader: Option<maxminddb::Reader<Vec<u8>>>,
+    readers: Vec<maxminddb::Reader<Vec<u8>>>,
+}
+
+/// What a database knows of an address. `region` and `city` are English
+/// names (`Bavaria`, `Munich`), never without the country they are in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Location {
+    pub country: Option<String>,
+    pub region: Option<String>,
+    pub city: Option<String>,
+}
+
+impl Location {
+    /// A trusted proxy's country over the database's; the region and city
+    /// only when they lie in that country.
+    pub fn with_proxy_country(self, proxy: Option<String>) -> Self {
+        match proxy {
+            Some(country) if self.country.as_deref() != Some(country.as_str()) => Self {
+                country: Some(country),
+                region: None,
+                city: None,
+            },
+            _ => self,
+        }
+    }
+}
+
+/// Both record shapes: MaxMind's nested one and ip-location-db's flat one.
+/// (`city` is a map in the first and a string in the second.)
+#[derive(Deserialize)]
+struct Record {
+    #[serde(default)]
+    country_code: Option<String>,
+    #[serde(default)]
+    country: Option<Country>,
+    #[serde(default)]
+    subdivisions: Option<Vec<Named>>,
+    #[serde(default)]
+    state1: Option<String>,
+    #[serde(default)]
+    city: Option<City>,
 }
 
 #[derive(Deserialize)]
-struct Record<'a> {
-    #[serde(borrow, default)]
-    country_code: Option<&'a str>,
-    #[serde(borrow, default)]
-    country: Option<Country<'a>>,
+struct Country {
+    #[serde(default)]
+    iso_code: Option<String>,
 }
 
 #[derive(Deserialize)]
-struct Country<'a> {
-    #[serde(borrow, default)]
-    iso_code: Option<&'a str>,
+struct Named {
+    #[serde(default)]
+    names: Option<Names>,
+}
+
+#[derive(Deserialize)]
+struct Names {
+    #[serde(default)]
+    en: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum City {
+    Name(String),
+    Record(Named),
+}
+
+impl Named {
+    fn english(self) -> Option<String> {
+        self.names.and_then(|n| n.en)
+    }
+}
+
+/// The longest place name kept, in characters (the longest in GeoLite2 are
+/// under 60).
+const MAX_NAME: usize = 100;
+
+/// A place name as stored: trimmed, at most [`MAX_NAME`] characters, no
+/// control characters; `None` when nothing is left.
+fn place_name(name: Option<String>) -> Option<String> {
+    let name = name?;
+    let name: String = name
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_NAME)
+        .collect();
+    (!name.is_empty()).then_some(name)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,32 +115,59 @@ pub struct GeoError {
 
 impl Geo {
     pub fn none() -> Self {
-        Self { reader: None }
+        Self {
+            readers: Vec::new(),
+        }
     }
 
-    pub fn open(path: &Path) -> Result<Self, GeoError> {
-        let reader = maxminddb::Reader::open_readfile(path).map_err(|source| GeoError {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Ok(Self {
-            reader: Some(reader),
-        })
+    /// Opens each database, in the order they are asked in.
+    pub fn open(paths: &[impl AsRef<Path>]) -> Result<Self, GeoError> {
+        let mut readers = Vec::with_capacity(paths.len());
+        for path in paths {
+            let path = path.as_ref();
+            readers.push(
+                maxminddb::Reader::open_readfile(path).map_err(|source| GeoError {
+                    path: path.display().to_string(),
+                    source,
+                })?,
+            );
+        }
+        Ok(Self { readers })
     }
 
     pub fn is_enabled(&self) -> bool {
-        self.reader.is_some()
+        !self.readers.is_empty()
     }
 
-    /// ISO 3166-1 alpha-2 code, upper case, if known.
-    pub fn country(&self, ip: IpAddr) -> Option<String> {
-        let reader = self.reader.as_ref()?;
-        let found = reader.lookup(ip).ok()?;
-        let record: Record<'_> = found.decode().ok()??;
-        let code = record
-            .country_code
-            .or_else(|| record.country.and_then(|c| c.iso_code))?;
-        country_code(code)
+    /// The country (ISO 3166-1 alpha-2, upper case), region and city of
+    /// `ip`, as far as the first database that has a country for it knows.
+    pub fn locate(&self, ip: IpAddr) -> Location {
+        self.readers
+            .iter()
+            .find_map(|reader| {
+                let record: Record = reader.lookup(ip).ok()?.decode().ok()??;
+                let country = record
+                    .country_code
+                    .as_deref()
+                    .or(record.country.as_ref().and_then(|c| c.iso_code.as_deref()))
+                    .and_then(country_code)?;
+                let region = place_name(record.state1.or_else(|| {
+                    record
+                        .subdivisions
+                        .and_then(|s| s.into_iter().next())
+                        .and_then(Named::english)
+                }));
+                let city = place_name(record.city.and_then(|c| match c {
+                    City::Name(name) => Some(name),
+                    City::Record(named) => named.english(),
+                }));
+                Some(Location {
+                    country: Some(country),
+                    region,
+                    city,
+                })
+            })
+            .unwrap_or_default()
     }
 }
 

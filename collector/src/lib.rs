@@ -222,10 +222,7 @@ impl AppState {
         let reloaded = sessions.reload(&reader, clock.now_ms())?;
         let session_ids = SessionIds::load(&reader, clock.now_ms())?;
         drop(reader);
-        let geo = match &config.geoip {
-            Some(path) => Geo::open(path)?,
-            None => Geo::none(),
-        };
+        let geo = Geo::open(&config.geoip)?;
         let analytics = match &config.clickhouse {
             Some(cfg) => {
                 let ch = Arc::new(clickhouse::ClickHouse::new(cfg)?);

@@ -184,9 +184,12 @@ struct ServeArgs {
     /// ignored, CF-IPCountry too unless cf-connecting-ip) [default: any].
     #[arg(long, env = "TALLYMARK_CLIENT_IP_HEADER")]
     client_ip_header: Option<String>,
-    /// A MaxMind-format country database (GeoLite2-Country, ip-location-db, ...).
-    #[arg(long, env = "TALLYMARK_GEOIP")]
-    geoip: Option<PathBuf>,
+    /// MaxMind-format databases, comma-separated, asked in order: a country
+    /// database (GeoLite2-Country, ip-location-db, ...) for countries, a city
+    /// database (GeoLite2-City, DB-IP City Lite, ip-location-db's city files
+    /// for IPv4 and IPv6) for regions and cities too.
+    #[arg(long, env = "TALLYMARK_GEOIP", value_delimiter = ',')]
+    geoip: Option<Vec<PathBuf>>,
     /// Minutes of inactivity after which a visit ends [default: 30].
     #[arg(long, env = "TALLYMARK_SESSION_TIMEOUT_MINUTES")]
     session_timeout_minutes: Option<u32>,

@@ -337,7 +337,7 @@ impl LiveSessions {
             "SELECT id, site_id, visitor_id, version, started_ms, last_ms, entry_path,
                 exit_path, pageviews, events, interactions, referrer, referrer_domain, source,
                 channel, utm_source, utm_medium, utm_campaign, utm_term, utm_content, click_id,
-                country, browser, browser_major, os, device, os_version
+                country, browser, browser_major, os, device, os_version, region, city
              FROM sessions WHERE last_ms >= ?1",
         )?;
         let since = now_ms - self.config.timeout_ms;
@@ -376,6 +376,8 @@ impl LiveSessions {
                     utm_content: r.get(19)?,
                     click_id: click_id.as_deref().and_then(ClickId::from_param),
                     country: r.get(21)?,
+                    region: r.get(27)?,
+                    city: r.get(28)?,
                     browser,
                     browser_major: r.get(23)?,
                     os,

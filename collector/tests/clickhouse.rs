@@ -389,7 +389,8 @@ async fn a_visit_s_later_snapshot_wins_also_for_its_entry_page() {
         "INSERT INTO {t} SELECT id, site_id, visitor_id, toUInt64(1), started_ms, last_ms, \
          '/checkout', exit_path, pageviews, events, interactions, referrer, referrer_domain, \
          source, channel, utm_source, utm_medium, utm_campaign, utm_term, utm_content, \
-         click_id, country, browser, browser_major, os, device, os_version FROM {t} WHERE version = 2"
+         click_id, country, browser, browser_major, os, device, os_version, region, city \
+         FROM {t} WHERE version = 2"
     ))
     .unwrap();
     let (status, body) = stats(
@@ -483,17 +484,20 @@ async fn emptied_tables_are_filled_again() {
 async fn older_tables_get_the_columns_added_since() {
     let server = ClickHouseServer::start();
     {
-        // The tables as an older collector made them: without `os_version`.
+        // The tables as an older collector made them: without `os_version`,
+        // `region` and `city`.
         let old_dir = tempfile::tempdir().unwrap();
         let (old, _, _) = open(config(&old_dir, &server, "older"));
         old.ship_all().await.unwrap();
         let ch = &old.analytics.clone().unwrap().ch;
         for table in ["events", "visits", "open_visits"] {
-            ch.execute(&format!(
-                "ALTER TABLE {} DROP COLUMN os_version",
-                ch.table(table)
-            ))
-            .unwrap();
+            for column in ["os_version", "region", "city"] {
+                ch.execute(&format!(
+                    "ALTER TABLE {} DROP COLUMN {column}",
+                    ch.table(table)
+                ))
+                .unwrap();
+            }
         }
     }
     let dir = tempfile::tempdir().unwrap();
@@ -509,15 +513,15 @@ async fn older_tables_get_the_columns_added_since() {
     for table in ["events", "open_visits"] {
         let rows = ch
             .rows(&format!(
-                "SELECT os_version, count() FROM {} GROUP BY os_version ORDER BY os_version",
+                "SELECT os_version, count(), any(city) FROM {} GROUP BY os_version ORDER BY os_version",
                 ch.table(table)
             ))
             .unwrap();
         assert_eq!(
             rows,
             [
-                vec![Value::from("17.5"), Value::from(3)],
-                vec![Value::Null, Value::from(1)]
+                vec![Value::from("17.5"), Value::from(3), Value::Null],
+                vec![Value::Null, Value::from(1), Value::Null]
             ],
             "{table}"
         );

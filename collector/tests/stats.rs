@@ -65,6 +65,25 @@ impl Harness {
         json
     }
 
+    /// POSTs `body` as JSON with the admin token.
+    async fn post_json(&self, uri: &str, body: &Value) -> (StatusCode, Value) {
+        let req = Request::post(uri)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, format!("Bearer {}", self.admin));
+        let resp = self
+            .router()
+            .oneshot(req.body(Body::from(body.to_string())).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        assert!(!status.is_server_error(), "{uri}: {status}");
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
     /// A `400` answer's error message.
     async fn bad(&self, uri: &str) -> String {
         let (status, json) = self.request(uri, Some(&self.admin)).await;
@@ -2554,6 +2573,119 @@ async fn with_clickhouse(
     state
 }
 
+/// Regions and cities, as a city database would have given them (the data
+/// set's addresses are in none; `tests/tests/geo.rs` reads real ones): by
+/// country, a region without a city (FR) and a city without a region (US),
+/// on events and visits alike.
+fn place_visits(h: &Harness) {
+    let conn = rusqlite::Connection::open(h.state.store.path()).unwrap();
+    for table in ["events", "sessions"] {
+        conn.execute_batch(&format!(
+            "UPDATE {table} SET
+                region = CASE country WHEN 'DE' THEN 'Berlin' WHEN 'FR' THEN 'Île-de-France' END,
+                city = CASE country WHEN 'DE' THEN 'Berlin' WHEN 'US' THEN 'Portland' END"
+        ))
+        .unwrap();
+    }
+}
+
+/// Regions and cities: in their country (and region), by name in
+/// Plausible's APIs, filtered by name alone there.
+#[tokio::test]
+async fn regions_and_cities_are_named_in_their_country() {
+    let h = harness().await;
+    place_visits(&h);
+    let by = |property: &str| {
+        format!("/api/v1/stats/breakdown?site={BERLIN}&{MAR}&property={property}&metrics=visitors")
+    };
+    let country = h.get(&by("country")).await;
+    let visitors = |code: &str| row_of(&country, code)["visitors"].as_i64().unwrap();
+    let (de, fr, us) = (visitors("DE"), visitors("FR"), visitors("US"));
+    let region = h.get(&by("region")).await;
+    assert_eq!(row_of(&region, "DE Berlin")["visitors"], de, "{region}");
+    assert_eq!(
+        row_of(&region, "FR Île-de-France")["visitors"],
+        fr,
+        "{region}"
+    );
+    let city = h.get(&by("city")).await;
+    assert_eq!(row_of(&city, "DE Berlin, Berlin")["visitors"], de, "{city}");
+    assert_eq!(row_of(&city, "US Portland")["visitors"], us, "{city}");
+    assert_eq!(
+        city["results"].as_array().unwrap().len(),
+        3,
+        "Berlin, Portland and (none): {city}"
+    );
+    let filtered = h
+        .get(&format!(
+            "/api/v1/stats/aggregate?site={BERLIN}&{MAR}&metrics=visitors&filter=city%3D%3DUS%20Portland|DE%20Berlin,%20Berlin"
+        ))
+        .await;
+    assert_eq!(filtered["results"]["visitors"], de + us);
+
+    // Plausible v1: names, and filters by the name alone.
+    let plausible = |query: &str| {
+        format!(
+            "/api/v1/stats/breakdown?site_id={BERLIN}&period=custom&date=2026-03-28,2026-03-30&{query}"
+        )
+    };
+    let rows = h.get(&plausible("property=visit:city_name")).await;
+    let cities: Vec<(String, i64)> = rows["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["city_name"].as_str().unwrap().to_string(),
+                r["visitors"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(cities.contains(&("Berlin".into(), de)), "{rows}");
+    assert!(cities.contains(&("Portland".into(), us)), "{rows}");
+    let rows = h
+        .get(&plausible(
+            "property=visit:region&filters=visit:city%3D%3DBerlin",
+        ))
+        .await;
+    assert_eq!(
+        rows["results"],
+        json!([{"region": "Berlin", "visitors": de}])
+    );
+    let rows = h
+        .get(&plausible(
+            "property=visit:country&filters=visit:region_name~France",
+        ))
+        .await;
+    assert_eq!(rows["results"], json!([{"country": "FR", "visitors": fr}]));
+    let e = h
+        .bad(&plausible(
+            "property=visit:city&filters=visit:region%3D%3DDE-BE",
+        ))
+        .await;
+    assert!(e.contains("looks like a code"), "{e}");
+
+    // v2: ordered by the name, as Plausible orders it.
+    let (status, v2) = h
+        .post_json(
+            "/api/v2/query",
+            &json!({
+                "site_id": BERLIN, "metrics": ["visitors"], "date_range": ["2026-03-28", "2026-03-30"],
+                "dimensions": ["visit:city_name"], "order_by": [["visit:city_name", "desc"]],
+                "filters": [["is_not", "visit:city_name", ["(none)"]]],
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v2}");
+    assert_eq!(
+        v2["results"],
+        json!([
+            {"dimensions": ["Portland"], "metrics": [us]},
+            {"dimensions": ["Berlin"], "metrics": [de]},
+        ])
+    );
+}
+
 /// ClickHouse (Debian's 18.16, started for the test) answers every query of
 /// the rollup comparison, and filters of every operator and kind, hourly
 /// buckets over both DST days, properties and goals, exactly as SQLite's
@@ -2562,6 +2694,7 @@ async fn with_clickhouse(
 async fn clickhouse_answers_exactly_what_sqlite_answers() {
     let server = clickhouse_server::ClickHouseServer::start();
     let h = harness().await;
+    place_visits(&h);
     let raw_state = without_rollups(&h);
     let ch_state = with_clickhouse(&h, &server, "tallymark_test").await;
     let mut queries = comparison_queries();
@@ -2591,6 +2724,10 @@ async fn clickhouse_answers_exactly_what_sqlite_answers() {
                 "event:name==Signup|Nope",
                 "browser_version==firefox 133|chrome 131",
                 "os_version==ios 17.5|(none)",
+                "region==DE Berlin",
+                "region!=FR Île-de-France",
+                "city==US Portland|(none)",
+                "city~berlin",
                 "page==/blog/*|/",
                 "page!=/pri*",
                 "referrer==*google*",
@@ -2613,7 +2750,14 @@ async fn clickhouse_answers_exactly_what_sqlite_answers() {
                         ));
                     }
                 }
-                for property in ["page", "source", "entry_page", "event:name"] {
+                for property in [
+                    "page",
+                    "source",
+                    "entry_page",
+                    "event:name",
+                    "region",
+                    "city",
+                ] {
                     let metrics = match property {
                         "page" | "event:name" => "visitors,visits,pageviews,events",
                         "entry_page" => "visitors,visits,bounce_rate,visit_duration",
@@ -3019,7 +3163,9 @@ async fn plausibles_stats_api_answers_with_the_same_numbers() {
         .bad(&plausible("aggregate", "filters=visit:browser%3D%3DChrom*"))
         .await;
     assert!(e.starts_with("filters:"), "{e}");
-    let e = h.bad(&plausible("breakdown", "property=visit:city")).await;
+    let e = h
+        .bad(&plausible("breakdown", "property=visit:continent"))
+        .await;
     assert!(e.starts_with("property:"), "{e}");
     let (status, _) = h
         .request(&plausible("aggregate", "period=day"), Some(&h.share_utc))

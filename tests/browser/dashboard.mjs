@@ -96,6 +96,10 @@ try {
   await tab('Devices', 'OS version');
   const osVersions = await panelTable('Devices');
   await tab('Devices', 'Device');
+  // Cities, then back to countries.
+  await tab('Locations', 'City');
+  const cities = await panelTable('Locations');
+  await tab('Locations', 'Country');
   // A funnel: the home page, then a purchase; its steps go in the address.
   await page.fill('#steps', 'page==/\nevent:name==Purchase');
   await page.click('#funnel-form button');
@@ -249,7 +253,7 @@ try {
   console.log(JSON.stringify({
     importedView,
     landed, refused, before, filtered, reloaded, storage,
-    rangeNow, nextAtToday, csv, raw, engagement, versions, browsers, osVersions, funnel, rangeBefore, previous, back, other, unfiltered, goal, custom, refusedView,
+    rangeNow, nextAtToday, csv, raw, engagement, versions, browsers, osVersions, cities, funnel, rangeBefore, previous, back, other, unfiltered, goal, custom, refusedView,
     goalKeys, planValues, goalsTab, planValuesReloaded, propFiltered, live, months,
     cookies, errors: seen,
   }));

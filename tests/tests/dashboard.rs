@@ -3,7 +3,7 @@
 //! the collector recorded; clicking a source filters the whole board.
 
 use serde_json::{Value, json};
-use tallymark_e2e::{Collector, FIREFOX, SAFARI, browser, http_get, tallymark};
+use tallymark_e2e::{Collector, FIREFOX, SAFARI, browser, http_get, tallymark, workspace_root};
 
 fn rows(report: &Value, panel: &str) -> Vec<Vec<String>> {
     serde_json::from_value(report[panel].clone()).unwrap_or_default()
@@ -44,7 +44,19 @@ fn site_owner_reads_the_dashboard(flags: &[&str], ready: impl Fn(&Collector)) ->
     tallymark(&["site", "add", "other.example", "--data"], data.path());
     let admin = tallymark(&["token", "create", "--data"], data.path());
     let admin = admin.trim().to_string();
-    let c = Collector::serve(data, flags);
+    // A city database, and the test as the trusted proxy: Safari comes from
+    // Dresden (the address GeoLite2-City places there), Firefox from the
+    // loopback address, which no database places.
+    let city_db = workspace_root().join("target/test-data/GeoLite2-City.mmdb");
+    assert!(city_db.exists(), "run `cargo xtask test-data`");
+    let mut flags = flags.to_vec();
+    flags.extend([
+        "--geoip",
+        city_db.to_str().unwrap(),
+        "--trusted-proxies",
+        "127.0.0.1",
+    ]);
+    let c = Collector::serve(data, &flags);
     // Two visitors: Firefox direct (2 pageviews), Safari from Google (1
     // pageview, a purchase of 19.99 EUR).
     for (ua, body) in [
@@ -65,7 +77,17 @@ fn site_owner_reads_the_dashboard(flags: &[&str], ready: impl Fn(&Collector)) ->
             r#"{"kind":"event","name":"Purchase","site":"localhost","url":"http://localhost/checkout","props":{"plan":"pro"},"revenue":{"amount":19.99,"currency":"EUR"}}"#,
         ),
     ] {
-        c.accept(ua, body);
+        let from = if ua == SAFARI {
+            "141.30.1.1"
+        } else {
+            "127.0.0.1"
+        };
+        let sent = c.post(
+            "/api/event",
+            body,
+            &[("User-Agent", ua), ("X-Forwarded-For", from)],
+        );
+        assert_eq!(sent.map(|(status, _)| status), Some(202), "{body}");
     }
 
     // Two days of Plausible's export, long before (the ClickHouse run keeps
@@ -203,6 +225,20 @@ fn site_owner_reads_the_dashboard(flags: &[&str], ready: impl Fn(&Collector)) ->
         os_versions,
         [["", "Visitors"], ["Unknown", "1"], ["macOS 14.5", "1"]]
             .map(|r| r.map(String::from).to_vec()),
+        "{report}"
+    );
+    // Cities in their region, with their country's code.
+    let mut cities: Vec<Vec<String>> =
+        serde_json::from_value(report["cities"].clone()).unwrap_or_default();
+    cities.sort();
+    assert_eq!(
+        cities,
+        [
+            ["", "Visitors"],
+            ["Dresden, Saxony (DE)", "1"],
+            ["Unknown", "1"]
+        ]
+        .map(|r| r.map(String::from).to_vec()),
         "{report}"
     );
     // Devices by their display names (core's titles), not stored labels.

@@ -49,6 +49,10 @@ fn main() -> Result<()> {
         Some("run") => run(&root, &args[1..]),
         Some("test") => test(&root),
         Some("build-sdk") => sdk::build(&root),
+        Some("test-data") => {
+            tools::ensure_npm(&root.join("tests/data"))?;
+            tools::ensure_city_databases(&root)
+        }
         Some("fuzz") => {
             let seconds = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60);
             fuzz::run(&root, seconds)
@@ -86,6 +90,7 @@ const USAGE: &str = "usage: cargo xtask <command>
   run [--listen ADDR] [--data DIR]   build the SDK and the collector, serve the demo and dashboard
   test                               everything CI runs
   build-sdk                          the browser SDK, the npm tarball, the script tag
+  test-data                          the GeoIP databases the tests read (test installs them too)
   fuzz [SECONDS]                     the fuzz targets, SECONDS each
   seed …                             a database of made-up traffic (see xtask/src/seed.rs)
   bench <ingest [SECONDS] | stats [--events N] | sdk [LOADS] | retention [--events N]>";
@@ -222,6 +227,7 @@ fn test(root: &Path) -> Result<()> {
     tools::ensure_clickhouse()?;
     tools::ensure_npm(&root.join("tests"))?;
     tools::ensure_npm(&root.join("tests/data"))?;
+    tools::ensure_city_databases(root)?;
     tools::ensure_npm_file(
         "umami",
         tools::UMAMI_VERSION,

@@ -265,6 +265,46 @@ const SOURCES: &[(u32, Src)] = &[
     ),
 ];
 
+/// Regions and cities of a few countries, as a city database names them
+/// (the others have none, as with a country database).
+const PLACES: &[(&str, &[(&str, &str)])] = &[
+    (
+        "US",
+        &[
+            ("California", "San Francisco"),
+            ("California", "Los Angeles"),
+            ("New York", "New York"),
+            ("Oregon", "Portland"),
+            ("Maine", "Portland"),
+            ("Texas", "Austin"),
+        ],
+    ),
+    (
+        "DE",
+        &[
+            ("Bavaria", "Munich"),
+            ("Berlin", "Berlin"),
+            ("Hamburg", "Hamburg"),
+            ("North Rhine-Westphalia", "Cologne"),
+        ],
+    ),
+    (
+        "GB",
+        &[
+            ("England", "London"),
+            ("Scotland", "Edinburgh"),
+            ("England", "Manchester"),
+        ],
+    ),
+    (
+        "FR",
+        &[
+            ("Île-de-France", "Paris"),
+            ("Provence-Alpes-Côte d'Azur", "Marseille"),
+        ],
+    ),
+];
+
 const COUNTRIES: &[(u32, &str)] = &[
     (22, "US"),
     (12, "DE"),
@@ -420,6 +460,13 @@ pub fn seed(args: &SeedArgs) -> Result<Summary> {
             let session_id = (rng.next_u64() >> 1) as i64;
             let src = SOURCES[rng.weighted(&src_w)].1;
             let country = COUNTRIES[rng.weighted(&country_w)].1;
+            // One visit in ten of a country with places is not placed (the
+            // address is in no city of the database).
+            let place = PLACES
+                .iter()
+                .find(|(c, _)| *c == country)
+                .filter(|_| !rng.chance(0.1))
+                .map(|(_, places)| places[rng.below(places.len() as u64) as usize]);
             let (browser, os, device) = AGENTS[rng.weighted(&agent_w)].1;
             let (channel, browser, os, device) =
                 Dimensions::from_labels(src.2, browser, os, device);
@@ -435,6 +482,8 @@ pub fn seed(args: &SeedArgs) -> Result<Summary> {
                 utm_content: None,
                 click_id: None,
                 country: (country != "--").then(|| country.to_string()),
+                region: place.map(|p| p.0.to_string()),
+                city: place.map(|p| p.1.to_string()),
                 browser,
                 browser_major: Some(120 + rng.below(12) as u16),
                 os,

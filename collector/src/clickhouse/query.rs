@@ -116,7 +116,7 @@ fn sessions_view(ch: &ClickHouse, site_id: i64, from: Option<i64>, to: i64, now_
         "(SELECT id, visitor_id, started_ms, last_ms, entry_path, exit_path, pageviews, \
          interactions, referrer, referrer_domain, source, channel, utm_source, utm_medium, \
          utm_campaign, utm_term, utm_content, country, browser, browser_major, os, device, \
-         os_version FROM {visits} WHERE {range} \
+         os_version, region, city FROM {visits} WHERE {range} \
          UNION ALL \
          SELECT id, any(visitor_id) AS visitor_id, any(started_ms) AS started_ms, \
          argMax(last_ms, version) AS last_ms, argMax(entry_path, version) AS entry_path, \
@@ -127,7 +127,7 @@ fn sessions_view(ch: &ClickHouse, site_id: i64, from: Option<i64>, to: i64, now_
          any(utm_campaign) AS utm_campaign, any(utm_term) AS utm_term, \
          any(utm_content) AS utm_content, any(country) AS country, any(browser) AS browser, \
          any(browser_major) AS browser_major, any(os) AS os, any(device) AS device, \
-         any(os_version) AS os_version \
+         any(os_version) AS os_version, any(region) AS region, any(city) AS city \
          FROM (SELECT * FROM {open} WHERE {range} AND started_ms >= {recent} \
          AND id NOT IN (SELECT id FROM {visits} WHERE {range} AND started_ms >= {recent})) \
          GROUP BY id)"
@@ -153,6 +153,14 @@ fn column(dim: &Dimension) -> String {
         Dimension::OsVersion => {
             "if(isNull(os_version), NULL, concat(os, ' ', assumeNotNull(os_version)))".to_string()
         }
+        // As SQLite's (`stats::query`): in the country, a city in its region.
+        Dimension::Region => "if(isNull(region) OR isNull(country), NULL, \
+            concat(assumeNotNull(country), ' ', assumeNotNull(region)))"
+            .to_string(),
+        Dimension::City => "if(isNull(city) OR isNull(country), NULL, \
+            concat(assumeNotNull(country), ' ', assumeNotNull(city), \
+            if(isNull(region), '', concat(', ', assumeNotNull(region)))))"
+            .to_string(),
         other => match other.scope() {
             Scope::Shared(col) => col.to_string(),
             Scope::Event | Scope::Session => "NULL".to_string(),

@@ -21,7 +21,9 @@ const DIMENSIONS: &str = "referrer Nullable(String),
     browser_major Nullable(Int64),
     os String,
     device String,
-    os_version Nullable(String)";
+    os_version Nullable(String),
+    region Nullable(String),
+    city Nullable(String)";
 
 /// A visit's own columns (SQLite's `sessions`), before the dimensions.
 const VISIT_OWN: &str = "id Int64, site_id Int64, visitor_id Int64, version UInt64, \
@@ -82,7 +84,11 @@ pub fn create(ch: &ClickHouse) -> Result<(), ClickHouseError> {
 /// Columns added since the first release, as (name, type): added to tables
 /// made before them (ClickHouse 18.16 has no `ADD COLUMN IF NOT EXISTS`).
 /// Their rows shipped before read NULL.
-const ADDED: &[(&str, &str)] = &[("os_version", "Nullable(String)")];
+const ADDED: &[(&str, &str)] = &[
+    ("os_version", "Nullable(String)"),
+    ("region", "Nullable(String)"),
+    ("city", "Nullable(String)"),
+];
 
 fn upgrade(ch: &ClickHouse) -> Result<(), ClickHouseError> {
     for table in ["events", "visits", "open_visits"] {

@@ -97,6 +97,8 @@ const DIMENSION_COLUMNS: &[&str] = &[
     "os",
     "device",
     "os_version",
+    "region",
+    "city",
 ];
 
 /// A table's own columns and the shared dimensions.

@@ -1,6 +1,6 @@
 //! Stage 5, sessionize: the event joins its visitor's live session or starts
-//! one. A new session takes its dimensions (source, UTM, country, browser,
-//! OS, device) from this first event; later events share them.
+//! one. A new session takes its dimensions (source, UTM, country, region,
+//! city, browser, OS, device) from this first event; later events share them.
 
 use std::net::IpAddr;
 
@@ -41,10 +41,10 @@ pub fn sessionize(state: &AppState, visitor: Candidates, cx: Context<'_>) -> Ste
 fn dimensions(state: &AppState, cx: &Context<'_>) -> Dimensions {
     let a = source::attribute(&cx.event.url, cx.event.referrer.as_deref(), &cx.site.domain);
     let agent = useragent::parse(cx.user_agent, cx.event.screen_width);
-    let country = cx
-        .proxy_country
-        .clone()
-        .or_else(|| state.geo.country(cx.client_ip));
+    let place = state
+        .geo
+        .locate(cx.client_ip)
+        .with_proxy_country(cx.proxy_country.clone());
     let referrer = a
         .referrer_domain
         .as_ref()
@@ -61,7 +61,9 @@ fn dimensions(state: &AppState, cx: &Context<'_>) -> Dimensions {
         utm_term: a.utm.term,
         utm_content: a.utm.content,
         click_id: a.click_id,
-        country,
+        country: place.country,
+        region: place.region,
+        city: place.city,
         browser: agent.browser,
         browser_major: agent.browser_major,
         os: agent.os,

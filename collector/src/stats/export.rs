@@ -27,7 +27,7 @@ use crate::AppState;
 pub const EXPORT_PARAMS: &[&str] = &["site", "period", "date", "from", "to", "filter"];
 
 /// The CSV's columns.
-const HEADER: [&str; 24] = [
+const HEADER: [&str; 26] = [
     "time",
     "kind",
     "name",
@@ -42,6 +42,8 @@ const HEADER: [&str; 24] = [
     "utm_term",
     "utm_content",
     "country",
+    "region",
+    "city",
     "browser",
     "browser_version",
     "os",
@@ -251,7 +253,7 @@ fn cell(field: String) -> String {
 }
 
 /// One event's fields, in [`HEADER`]'s order.
-fn record(row: &ExportRow) -> [String; 24] {
+fn record(row: &ExportRow) -> [String; 26] {
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
     let number = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_default();
     let time = jiff::Timestamp::from_millisecond(row.ts_ms)
@@ -276,6 +278,8 @@ fn record(row: &ExportRow) -> [String; 24] {
         text(&row.utm[3]),
         text(&row.utm[4]),
         text(&row.country),
+        text(&row.region),
+        text(&row.city),
         row.browser.clone(),
         version,
         row.os.clone(),

@@ -65,6 +65,12 @@ pub enum Dimension {
     UtmContent,
     /// ISO 3166-1 alpha-2.
     Country,
+    /// The region in its country, `DE Bavaria` (a city database's English
+    /// name after the country's code; not rolled up).
+    Region,
+    /// The city in its country and region, `US Portland, Oregon` (`DE
+    /// Munich` where the database has no region; not rolled up).
+    City,
     Browser,
     /// The browser and its major version, `chrome 120` (not rolled up).
     BrowserVersion,
@@ -118,6 +124,8 @@ impl Dimension {
         "utm_term",
         "utm_content",
         "country",
+        "region",
+        "city",
         "browser",
         "browser_version",
         "os",
@@ -145,6 +153,8 @@ impl Dimension {
             Dimension::UtmTerm => Scope::Shared("utm_term"),
             Dimension::UtmContent => Scope::Shared("utm_content"),
             Dimension::Country => Scope::Shared("country"),
+            Dimension::Region => Scope::Shared("region"),
+            Dimension::City => Scope::Shared("city"),
             Dimension::Browser => Scope::Shared("browser"),
             Dimension::BrowserVersion => Scope::Shared("browser_major"),
             Dimension::Os => Scope::Shared("os"),
@@ -171,6 +181,8 @@ impl FromStr for Dimension {
             "utm_term" => Dimension::UtmTerm,
             "utm_content" => Dimension::UtmContent,
             "country" => Dimension::Country,
+            "region" => Dimension::Region,
+            "city" => Dimension::City,
             "browser" => Dimension::Browser,
             "browser_version" => Dimension::BrowserVersion,
             "os" => Dimension::Os,
@@ -212,6 +224,8 @@ impl fmt::Display for Dimension {
             Dimension::UtmTerm => "utm_term",
             Dimension::UtmContent => "utm_content",
             Dimension::Country => "country",
+            Dimension::Region => "region",
+            Dimension::City => "city",
             Dimension::Browser => "browser",
             Dimension::BrowserVersion => "browser_version",
             Dimension::Os => "os",

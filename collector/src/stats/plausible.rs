@@ -172,7 +172,7 @@ pub fn translate(query: Option<&str>, endpoint: Endpoint) -> Result<(String, Sha
 fn dimension_of(property: &str) -> Result<(String, String), String> {
     let unsupported = || {
         format!(
-            "{:?} is not available here (Tallymark has: event:page, event:hostname, event:goal, event:name, event:props:<key>, visit:source, visit:referrer, visit:channel, visit:utm_source, visit:utm_medium, visit:utm_campaign, visit:utm_term, visit:utm_content, visit:entry_page, visit:exit_page, visit:country, visit:country_name, visit:browser, visit:browser_version, visit:os, visit:os_version, visit:device)",
+            "{:?} is not available here (Tallymark has: event:page, event:hostname, event:goal, event:name, event:props:<key>, visit:source, visit:referrer, visit:channel, visit:utm_source, visit:utm_medium, visit:utm_campaign, visit:utm_term, visit:utm_content, visit:entry_page, visit:exit_page, visit:country, visit:country_name, visit:region, visit:region_name, visit:city, visit:city_name, visit:browser, visit:browser_version, visit:os, visit:os_version, visit:device)",
             property.chars().take(64).collect::<String>()
         )
     };
@@ -194,6 +194,11 @@ fn dimension_of(property: &str) -> Result<(String, String), String> {
                 }
                 // The country, named (`Germany`): the code's English name.
                 "country_name" => ("country", name),
+                // Regions and cities by English name (`Bavaria`, `Munich`),
+                // also where Plausible has a code or a GeoNames id: a city
+                // database's names are what Tallymark records.
+                "region" | "region_name" => ("region", name),
+                "city" | "city_name" => ("city", name),
                 _ => return Err(unsupported()),
             }
         }
@@ -245,6 +250,47 @@ fn filter_of(filter: &str) -> Result<String, StatsError> {
         return Ok(format!(
             "{dimension}{op}{}",
             join_values(any_name.iter().map(String::as_str))
+        ));
+    }
+    // A region or city by its name, in any country (Tallymark's value
+    // names the country first: `DE Bavaria`, `US Portland, Oregon`).
+    if let Some(place) = place_dimension(&dimension) {
+        let mut patterns = Vec::with_capacity(values.len() * 2);
+        for v in &values {
+            if v == NONE_LABEL {
+                patterns.push(v.clone());
+                continue;
+            }
+            let code_like = v.bytes().all(|b| b.is_ascii_digit())
+                || (v.len() <= 6
+                    && v.as_bytes().get(2) == Some(&b'-')
+                    && v.bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-'));
+            if code_like {
+                return Err(bad(format!(
+                    "{:?}: {v:?} looks like a code: Tallymark records {place}s by English name (as its breakdowns show them: {})",
+                    shown(),
+                    if place == "region" {
+                        "Bavaria, California"
+                    } else {
+                        "Munich, Portland"
+                    }
+                )));
+            }
+            let v = if op == "~" {
+                format!("*{v}*")
+            } else {
+                v.clone()
+            };
+            patterns.push(format!("* {v}"));
+            if place == "city" {
+                patterns.push(format!("* {v}, *"));
+            }
+        }
+        let op = if op == "~" { "==" } else { op };
+        return Ok(format!(
+            "{dimension}{op}{}",
+            join_values(patterns.iter().map(String::as_str))
         ));
     }
     // A country by its name: its code; a text (`~`) or a pattern (`United*`):
@@ -310,6 +356,33 @@ fn filter_of(filter: &str) -> Result<String, StatsError> {
         "{dimension}{op}{}",
         join_values(stored.iter().map(String::as_str))
     ))
+}
+
+/// `region` or `city`, when `dimension` is one of them.
+fn place_dimension(dimension: &str) -> Option<&'static str> {
+    match dimension {
+        "region" => Some("region"),
+        "city" => Some("city"),
+        _ => None,
+    }
+}
+
+/// A region's or city's name from Tallymark's value: `DE Bavaria` →
+/// `Bavaria`, `US Portland, Oregon` → `Portland`, `SG Singapore` →
+/// `Singapore` (a city without a region; one whose own name has a comma
+/// then reads as its first part).
+pub(crate) fn place_name(dimension: &str, value: &str) -> String {
+    if value == NONE_LABEL {
+        return value.to_string();
+    }
+    let name = value.get(3..).unwrap_or(value);
+    match dimension {
+        "city" => name
+            .rsplit_once(", ")
+            .map_or(name, |(city, _)| city)
+            .to_string(),
+        _ => name.to_string(),
+    }
 }
 
 /// `browser` for `browser_version`, `os` for `os_version`: the dimension
@@ -573,6 +646,14 @@ pub fn reshape(endpoint: Endpoint, answer: Value, shape: &Shape) -> Value {
                                         shape.key.clone(),
                                         Value::String(version.to_string()),
                                     );
+                                } else if k == "value"
+                                    && place_dimension(&shape.dimension).is_some()
+                                {
+                                    let text = v.as_str().unwrap_or_default();
+                                    out.insert(
+                                        shape.key.clone(),
+                                        Value::String(place_name(&shape.dimension, text)),
+                                    );
                                 } else if k == "value" && shape.key == "country_name" {
                                     let code = v.as_str().unwrap_or_default();
                                     out.insert(
@@ -763,9 +844,19 @@ pub(super) mod tests {
                 "filters: \"visit:browser==Chrome|Netscape\": \"Netscape\" is not a browser",
             ),
             (
-                "site_id=a&property=visit:city",
+                "site_id=a&property=visit:city_geoname_id",
                 Endpoint::Breakdown,
-                "property: \"visit:city\" is not available here",
+                "property: \"visit:city_geoname_id\" is not available here",
+            ),
+            (
+                "site_id=a&filters=visit:city%3D%3D2950159",
+                Endpoint::Aggregate,
+                "filters: \"visit:city==2950159\": \"2950159\" looks like a code",
+            ),
+            (
+                "site_id=a&filters=visit:region%3D%3DDE-BY",
+                Endpoint::Aggregate,
+                "filters: \"visit:region==DE-BY\": \"DE-BY\" looks like a code",
             ),
             (
                 "site_id=a&filters=visit:browser%3D%3DNetscape",

@@ -102,6 +102,16 @@ fn column(dim: &Dimension, alias: char, sql: &mut Sql) -> String {
             "CASE WHEN {alias}.os_version IS NULL THEN NULL \
              ELSE {alias}.os || ' ' || {alias}.os_version END"
         ),
+        // Names in their country (and a city in its region): two cities
+        // called Portland are two rows.
+        Dimension::Region => format!(
+            "CASE WHEN {alias}.region IS NULL OR {alias}.country IS NULL THEN NULL \
+             ELSE {alias}.country || ' ' || {alias}.region END"
+        ),
+        Dimension::City => format!(
+            "CASE WHEN {alias}.city IS NULL OR {alias}.country IS NULL THEN NULL \
+             ELSE {alias}.country || ' ' || {alias}.city || coalesce(', ' || {alias}.region, '') END"
+        ),
         other => match other.scope() {
             Scope::Shared(col) => format!("{alias}.{col}"),
             // Unreachable: every event and session dimension is matched above.
@@ -775,6 +785,8 @@ pub struct ExportRow {
     pub browser_major: Option<i64>,
     pub os: String,
     pub os_version: Option<String>,
+    pub region: Option<String>,
+    pub city: Option<String>,
     pub device: String,
     pub screen_width: Option<i64>,
     pub props: Option<String>,
@@ -832,7 +844,7 @@ pub fn export_page(
         "SELECT e.id, e.ts_ms, e.kind, e.name, e.hostname, e.path, e.referrer, e.source, e.channel, \
          e.utm_source, e.utm_medium, e.utm_campaign, e.utm_term, e.utm_content, e.country, \
          e.browser, e.browser_major, e.os, e.device, e.screen_width, e.props, \
-         e.revenue_amount, e.revenue_currency, e.session_id, e.os_version \
+         e.revenue_amount, e.revenue_currency, e.session_id, e.os_version, e.region, e.city \
          FROM {events} WHERE {range}"
     ));
     if let Some((ts, id)) = pages.after.filter(|_| !by_id) {
@@ -877,6 +889,8 @@ pub fn export_page(
             revenue_currency: r.get(22)?,
             session_id: r.get(23)?,
             os_version: r.get(24)?,
+            region: r.get(25)?,
+            city: r.get(26)?,
         };
         page.push(row);
     }

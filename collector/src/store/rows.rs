@@ -73,6 +73,10 @@ pub struct Dimensions {
     pub click_id: Option<ClickId>,
     /// ISO 3166-1 alpha-2.
     pub country: Option<String>,
+    /// English names from a city database (`Bavaria`, `Munich`); only with
+    /// the country they are in.
+    pub region: Option<String>,
+    pub city: Option<String>,
     pub browser: Browser,
     pub browser_major: Option<u16>,
     pub os: Os,
@@ -139,9 +143,9 @@ pub fn insert_event(
             hostname, path, referrer, referrer_domain, source, channel, utm_source, utm_medium,
             utm_campaign, utm_term, utm_content, click_id, country, browser, browser_major, os,
             device, screen_width, props, revenue_amount, revenue_currency, event_id, id,
-            os_version)
+            os_version, region, city)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-            ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)",
+            ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)",
     )?;
     let n = stmt.execute(params![
         row.site_id,
@@ -174,6 +178,8 @@ pub fn insert_event(
         row.event_id,
         id,
         d.os_version.map(|v| v.to_string()),
+        d.region,
+        d.city,
     ])?;
     Ok(n == 1)
 }
@@ -209,9 +215,9 @@ pub fn upsert_session(tx: &Transaction<'_>, row: &SessionRow) -> rusqlite::Resul
         "INSERT INTO sessions (id, site_id, visitor_id, version, started_ms, last_ms, entry_path,
             exit_path, pageviews, events, interactions, referrer, referrer_domain, source,
             channel, utm_source, utm_medium, utm_campaign, utm_term, utm_content, click_id,
-            country, browser, browser_major, os, device, os_version)
+            country, browser, browser_major, os, device, os_version, region, city)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-            ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)
+            ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)
          ON CONFLICT (id) DO UPDATE SET
             version = excluded.version, last_ms = excluded.last_ms,
             entry_path = excluded.entry_path, exit_path = excluded.exit_path,
@@ -247,6 +253,8 @@ pub fn upsert_session(tx: &Transaction<'_>, row: &SessionRow) -> rusqlite::Resul
         d.os.as_str(),
         d.device.as_str(),
         d.os_version.map(|v| v.to_string()),
+        d.region,
+        d.city,
     ])?;
     Ok(())
 }

@@ -184,6 +184,13 @@ pub const MIGRATIONS: &[&str] = &[
     // sessions; NULL where the UA states none, and on rows stored before.
     "ALTER TABLE events ADD COLUMN os_version TEXT;
     ALTER TABLE sessions ADD COLUMN os_version TEXT;",
+    // 10: the region and city (English names from a city database, `--geoip`),
+    // on events and their sessions; NULL without one, and on rows stored
+    // before.
+    "ALTER TABLE events ADD COLUMN region TEXT;
+    ALTER TABLE events ADD COLUMN city TEXT;
+    ALTER TABLE sessions ADD COLUMN region TEXT;
+    ALTER TABLE sessions ADD COLUMN city TEXT;",
 ];
 
 /// Opens (creating and migrating) the database at `path` for writing.
