@@ -47,7 +47,7 @@
       // Time on page and scroll depth (read from raw rows: only on a click).
       ['Engagement', 'page', 'visitors,time_on_page,scroll_depth'],
     ]],
-    // Regions and cities need a city database (`--geoip`); read from raw rows.
+    // Regions and cities need a city database (`--geoip`).
     ['Locations', [
       ['Country', 'country', 'visitors'],
       ['Region', 'region', 'visitors'],
@@ -337,7 +337,8 @@
     p.hidden = !imported || !spans.some(function (x) { return x.from <= imported.to && x.to >= imported.from; });
     if (!p.hidden) {
       p.textContent = 'Days from ' + imported.from + ' to ' + imported.to +
-        ' were imported as daily totals: they count in the totals, the daily graph and the panels, ' +
+        ' were imported as daily totals: they count in the totals, the daily graph and the panels ' +
+        '(with no region or city), ' +
         'and under one filter on the visit (a source, country, device, …) or one goal; ' +
         'not by the hour, under other filters, nor in the panels under a goal.';
     }

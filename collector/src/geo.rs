@@ -140,35 +140,52 @@ impl Geo {
     }
 
     /// The country (ISO 3166-1 alpha-2, upper case), region and city of
-    /// `ip`, as far as the first database that has a country for it knows.
+    /// `ip`: the country from the first database that has one for it; the
+    /// region and city from the first that places it in a region or city of
+    /// that country (so a country database listed before a city database
+    /// still leaves the city database its regions and cities).
     pub fn locate(&self, ip: IpAddr) -> Location {
-        self.readers
-            .iter()
-            .find_map(|reader| {
-                let record: Record = reader.lookup(ip).ok()?.decode().ok()??;
-                let country = record
-                    .country_code
-                    .as_deref()
-                    .or(record.country.as_ref().and_then(|c| c.iso_code.as_deref()))
-                    .and_then(country_code)?;
-                let region = place_name(record.state1.or_else(|| {
-                    record
-                        .subdivisions
-                        .and_then(|s| s.into_iter().next())
-                        .and_then(Named::english)
-                }));
-                let city = place_name(record.city.and_then(|c| match c {
-                    City::Name(name) => Some(name),
-                    City::Record(named) => named.english(),
-                }));
-                Some(Location {
-                    country: Some(country),
-                    region,
-                    city,
-                })
-            })
-            .unwrap_or_default()
+        let mut found = Location::default();
+        for reader in &self.readers {
+            let Some(here) = lookup(reader, ip) else {
+                continue;
+            };
+            if found.country.is_none() {
+                found.country = here.country.clone();
+            }
+            if found.country == here.country && (here.region.is_some() || here.city.is_some()) {
+                found.region = here.region;
+                found.city = here.city;
+                break;
+            }
+        }
+        found
     }
+}
+
+/// What one database knows of `ip`: nothing without a country.
+fn lookup(reader: &maxminddb::Reader<Vec<u8>>, ip: IpAddr) -> Option<Location> {
+    let record: Record = reader.lookup(ip).ok()?.decode().ok()??;
+    let country = record
+        .country_code
+        .as_deref()
+        .or(record.country.as_ref().and_then(|c| c.iso_code.as_deref()))
+        .and_then(country_code)?;
+    let region = place_name(record.state1.or_else(|| {
+        record
+            .subdivisions
+            .and_then(|s| s.into_iter().next())
+            .and_then(Named::english)
+    }));
+    let city = place_name(record.city.and_then(|c| match c {
+        City::Name(name) => Some(name),
+        City::Record(named) => named.english(),
+    }));
+    Some(Location {
+        country: Some(country),
+        region,
+        city,
+    })
 }
 
 /// A two-letter country code, upper-cased; `None` for anything else

@@ -339,6 +339,10 @@ fn read_table(
             "visitors" => {
                 add_session(sums, None, None, &c);
                 add_event(sums, None, None, &c, c.pageviews);
+                // Plausible's regions and cities are codes and GeoNames
+                // ids, not the names Tallymark records: not known here.
+                add_visit_dimension(sums, &Dimension::Region, None, &c);
+                add_visit_dimension(sums, &Dimension::City, None, &c);
             }
             // Plausible's engagement pings are not events here (time on
             // page and scroll depth are not imported).

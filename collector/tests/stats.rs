@@ -1264,10 +1264,12 @@ fn comparison_queries() -> Vec<String> {
                 "source==Google",
                 "source==(none)",
                 "country==DE",
+                "region==(none)",
+                "city==DE Berlin, Berlin",
                 "device==mobile",
                 "referrer==news.ycombinator.com",
             ] {
-                let f = format!("filter={}", filter.replace("==", "%3D%3D"));
+                let f = format!("filter={}", urlencode(filter));
                 queries.push(format!(
                     "/api/v1/stats/aggregate?site={site}&{period}&metrics={all}&compare=previous_period&{f}"
                 ));
@@ -1303,6 +1305,9 @@ fn comparison_queries() -> Vec<String> {
                 ("utm_term", all),
                 ("utm_content", all),
                 ("country", all),
+                ("region", all),
+                ("city", all),
+                ("city_name", all),
                 ("browser", all),
                 ("browser_version", all),
                 ("os", all),
@@ -1321,6 +1326,7 @@ fn comparison_queries() -> Vec<String> {
 #[tokio::test]
 async fn rollups_answer_exactly_what_the_raw_rows_answer() {
     let h = harness().await;
+    place_visits(&h);
     let queries = comparison_queries();
     let raw_state = AppState::open(
         Config {
@@ -2575,14 +2581,15 @@ async fn with_clickhouse(
 
 /// Regions and cities, as a city database would have given them (the data
 /// set's addresses are in none; `tests/tests/geo.rs` reads real ones): by
-/// country, a region without a city (FR) and a city without a region (US),
-/// on events and visits alike.
+/// country, a region without a city (FR), a city in a region of its own
+/// name (DE) and one in another (US), on events and visits alike.
 fn place_visits(h: &Harness) {
     let conn = rusqlite::Connection::open(h.state.store.path()).unwrap();
     for table in ["events", "sessions"] {
         conn.execute_batch(&format!(
             "UPDATE {table} SET
-                region = CASE country WHEN 'DE' THEN 'Berlin' WHEN 'FR' THEN 'Île-de-France' END,
+                region = CASE country WHEN 'DE' THEN 'Berlin' WHEN 'FR' THEN 'Île-de-France'
+                    WHEN 'US' THEN 'Oregon' END,
                 city = CASE country WHEN 'DE' THEN 'Berlin' WHEN 'US' THEN 'Portland' END"
         ))
         .unwrap();
@@ -2610,7 +2617,11 @@ async fn regions_and_cities_are_named_in_their_country() {
     );
     let city = h.get(&by("city")).await;
     assert_eq!(row_of(&city, "DE Berlin, Berlin")["visitors"], de, "{city}");
-    assert_eq!(row_of(&city, "US Portland")["visitors"], us, "{city}");
+    assert_eq!(
+        row_of(&city, "US Portland, Oregon")["visitors"],
+        us,
+        "{city}"
+    );
     assert_eq!(
         city["results"].as_array().unwrap().len(),
         3,
@@ -2618,7 +2629,7 @@ async fn regions_and_cities_are_named_in_their_country() {
     );
     let filtered = h
         .get(&format!(
-            "/api/v1/stats/aggregate?site={BERLIN}&{MAR}&metrics=visitors&filter=city%3D%3DUS%20Portland|DE%20Berlin,%20Berlin"
+            "/api/v1/stats/aggregate?site={BERLIN}&{MAR}&metrics=visitors&filter=city%3D%3DUS%20Portland,%20Oregon|DE%20Berlin,%20Berlin"
         ))
         .await;
     assert_eq!(filtered["results"]["visitors"], de + us);
@@ -2658,6 +2669,13 @@ async fn regions_and_cities_are_named_in_their_country() {
         ))
         .await;
     assert_eq!(rows["results"], json!([{"country": "FR", "visitors": fr}]));
+    // A city's name is its own, not its region's.
+    let rows = h
+        .get(&plausible(
+            "property=visit:country&filters=visit:city_name%3D%3DOregon",
+        ))
+        .await;
+    assert_eq!(rows["results"], json!([]));
     let e = h
         .bad(&plausible(
             "property=visit:city&filters=visit:region%3D%3DDE-BE",
@@ -2726,7 +2744,9 @@ async fn clickhouse_answers_exactly_what_sqlite_answers() {
                 "os_version==ios 17.5|(none)",
                 "region==DE Berlin",
                 "region!=FR Île-de-France",
-                "city==US Portland|(none)",
+                "city==US Portland, Oregon|(none)",
+                "city_name==Portland",
+                "region_name!=Berlin",
                 "city~berlin",
                 "page==/blog/*|/",
                 "page!=/pri*",

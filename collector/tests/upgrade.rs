@@ -179,3 +179,65 @@ async fn a_schema_1_database_with_rows_is_migrated_once_and_answers_stats() {
     assert_eq!(count(&conn, "SELECT last FROM site_ids"), 4);
     assert_eq!(count(&conn, "SELECT COUNT(*) FROM events"), 3);
 }
+
+/// Days rolled up before regions and cities were recorded (migration 10)
+/// answer a region or city breakdown with their totals under `(none)`, as
+/// their raw rows (none of which has one) would.
+#[tokio::test]
+async fn days_rolled_before_regions_and_cities_count_under_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = Config {
+        data: dir.path().to_path_buf(),
+        ..Config::default()
+    };
+    let path = cfg.db_path();
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        for migration in &schema::MIGRATIONS[..9] {
+            conn.execute_batch(migration).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 9).unwrap();
+        conn.execute_batch(
+            "INSERT INTO sites (id, domain, timezone, created_ms) VALUES (1, 'example.com', 'UTC', 0);
+             INSERT INTO rollup_days VALUES (1, '2026-01-15', 'events'), (1, '2026-01-15', 'sessions');
+             INSERT INTO rollup_events VALUES
+                (1, '2026-01-15', '', NULL, 5, 0, 6, 0, 9, 2),
+                (1, '2026-01-15', 'country', 'DE', 5, 0, 6, 0, 9, 2);
+             INSERT INTO rollup_sessions VALUES
+                (1, '2026-01-15', '', NULL, 5, 6, 9, 3, 60000),
+                (1, '2026-01-15', 'country', 'DE', 5, 6, 9, 3, 60000);",
+        )
+        .unwrap();
+    }
+    let clock = Arc::new(ManualClock::new("2026-01-20T12:00:00Z".parse().unwrap()));
+    let state = AppState::open(cfg, clock).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let admin = auth::create(&conn, TokenKind::Admin, None, 0).unwrap();
+    let router = app(state.clone()).layer(MockConnectInfo(
+        "127.0.0.1:1".parse::<SocketAddr>().unwrap(),
+    ));
+    for property in ["region", "city"] {
+        let resp = router
+            .clone()
+            .oneshot(
+                Request::get(format!(
+                    "/api/v1/stats/breakdown?site=example.com&period=day&date=2026-01-15\
+                     &property={property}&metrics=visitors,visits,pageviews,bounce_rate"
+                ))
+                .header(header::AUTHORIZATION, format!("Bearer {admin}"))
+                .body(Body::empty())
+                .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(
+            json["results"],
+            serde_json::json!([{"value": "(none)", "visitors": 5, "visits": 6, "pageviews": 9, "bounce_rate": 50.0}]),
+            "{property}: {json}"
+        );
+    }
+}

@@ -260,3 +260,22 @@ fn ip_location_dbs_city_files_for_ipv4_and_ipv6_are_read_together() {
         ]
     );
 }
+
+#[test]
+fn a_country_database_listed_first_leaves_regions_and_cities_to_a_city_database() {
+    let country = workspace_root().join(
+        "tests/data/node_modules/@ip-location-db/geo-whois-asn-country-mmdb/geo-whois-asn-country.mmdb",
+    );
+    let city = test_data("GeoLite2-City.mmdb");
+    let both = format!("{},{}", country.display(), city.display());
+    let c = Collector::start_with(&["--geoip", &both, "--trusted-proxies", "127.0.0.1"]);
+    visit(&c, "/dresden", "141.30.1.1", None);
+    visit(&c, "/us", "8.8.8.8", None);
+    assert_eq!(
+        places(&c),
+        vec![
+            place("/dresden", "DE", Some("Saxony"), Some("Dresden")),
+            place("/us", "US", None, None),
+        ]
+    );
+}

@@ -151,7 +151,8 @@ pub fn ensure_city_databases(root: &Path) -> Result<()> {
             &mut out,
         )
         .with_context(|| format!("unpacking {}", gz.display()))?;
-        drop(out);
+        // A write that failed is an error here, never a short file kept.
+        out.into_inner().map_err(|e| e.into_error())?;
         partial.persist(&maxmind)?;
         std::fs::remove_file(&gz)?;
     }

@@ -1399,7 +1399,8 @@ struct CommonParams {
     /// (contains, case-insensitive). `(none)` as value means "not set".
     /// Dimensions: page, hostname, entry_page, exit_page, source, referrer,
     /// channel, utm_source, utm_medium, utm_campaign, utm_term, utm_content,
-    /// country, browser, os, device, event:name, event:props:<key>. Event
+    /// country, region, city, region_name, city_name, browser, browser_version,
+    /// os, os_version, device, event:name, event:props:<key>. Event
     /// dimensions (page, hostname, event:name, event:props) keep, for session metrics, the visits
     /// with a matching event (`!=`: with no event equal to the value); entry and
     /// exit page keep, for event metrics, the events of matching visits.

@@ -66,11 +66,17 @@ pub enum Dimension {
     /// ISO 3166-1 alpha-2.
     Country,
     /// The region in its country, `DE Bavaria` (a city database's English
-    /// name after the country's code; not rolled up).
+    /// name after the country's code).
     Region,
     /// The city in its country and region, `US Portland, Oregon` (`DE
-    /// Munich` where the database has no region; not rolled up).
+    /// Munich` where the database has no region).
     City,
+    /// The region's name alone, in any country (`Bavaria`; Plausible's
+    /// `visit:region_name`; not rolled up).
+    RegionName,
+    /// The city's name alone, in any country or region (`Portland`;
+    /// Plausible's `visit:city_name`; not rolled up).
+    CityName,
     Browser,
     /// The browser and its major version, `chrome 120` (not rolled up).
     BrowserVersion,
@@ -126,6 +132,8 @@ impl Dimension {
         "country",
         "region",
         "city",
+        "region_name",
+        "city_name",
         "browser",
         "browser_version",
         "os",
@@ -155,6 +163,8 @@ impl Dimension {
             Dimension::Country => Scope::Shared("country"),
             Dimension::Region => Scope::Shared("region"),
             Dimension::City => Scope::Shared("city"),
+            Dimension::RegionName => Scope::Shared("region"),
+            Dimension::CityName => Scope::Shared("city"),
             Dimension::Browser => Scope::Shared("browser"),
             Dimension::BrowserVersion => Scope::Shared("browser_major"),
             Dimension::Os => Scope::Shared("os"),
@@ -183,6 +193,8 @@ impl FromStr for Dimension {
             "country" => Dimension::Country,
             "region" => Dimension::Region,
             "city" => Dimension::City,
+            "region_name" => Dimension::RegionName,
+            "city_name" => Dimension::CityName,
             "browser" => Dimension::Browser,
             "browser_version" => Dimension::BrowserVersion,
             "os" => Dimension::Os,
@@ -226,6 +238,8 @@ impl fmt::Display for Dimension {
             Dimension::Country => "country",
             Dimension::Region => "region",
             Dimension::City => "city",
+            Dimension::RegionName => "region_name",
+            Dimension::CityName => "city_name",
             Dimension::Browser => "browser",
             Dimension::BrowserVersion => "browser_version",
             Dimension::Os => "os",

@@ -197,8 +197,8 @@ fn dimension_of(property: &str) -> Result<(String, String), String> {
                 // Regions and cities by English name (`Bavaria`, `Munich`),
                 // also where Plausible has a code or a GeoNames id: a city
                 // database's names are what Tallymark records.
-                "region" | "region_name" => ("region", name),
-                "city" | "city_name" => ("city", name),
+                "region" | "region_name" => ("region_name", name),
+                "city" | "city_name" => ("city_name", name),
                 _ => return Err(unsupported()),
             }
         }
@@ -252,15 +252,10 @@ fn filter_of(filter: &str) -> Result<String, StatsError> {
             join_values(any_name.iter().map(String::as_str))
         ));
     }
-    // A region or city by its name, in any country (Tallymark's value
-    // names the country first: `DE Bavaria`, `US Portland, Oregon`).
+    // Regions and cities are names here, not Plausible's ISO 3166-2 codes
+    // or GeoNames ids: a code would silently match nothing.
     if let Some(place) = place_dimension(&dimension) {
-        let mut patterns = Vec::with_capacity(values.len() * 2);
         for v in &values {
-            if v == NONE_LABEL {
-                patterns.push(v.clone());
-                continue;
-            }
             let code_like = v.bytes().all(|b| b.is_ascii_digit())
                 || (v.len() <= 6
                     && v.as_bytes().get(2) == Some(&b'-')
@@ -277,21 +272,7 @@ fn filter_of(filter: &str) -> Result<String, StatsError> {
                     }
                 )));
             }
-            let v = if op == "~" {
-                format!("*{v}*")
-            } else {
-                v.clone()
-            };
-            patterns.push(format!("* {v}"));
-            if place == "city" {
-                patterns.push(format!("* {v}, *"));
-            }
         }
-        let op = if op == "~" { "==" } else { op };
-        return Ok(format!(
-            "{dimension}{op}{}",
-            join_values(patterns.iter().map(String::as_str))
-        ));
     }
     // A country by its name: its code; a text (`~`) or a pattern (`United*`):
     // the codes whose names match.
@@ -358,30 +339,12 @@ fn filter_of(filter: &str) -> Result<String, StatsError> {
     ))
 }
 
-/// `region` or `city`, when `dimension` is one of them.
+/// `region` or `city`, when `dimension` is a name of one of them.
 fn place_dimension(dimension: &str) -> Option<&'static str> {
     match dimension {
-        "region" => Some("region"),
-        "city" => Some("city"),
+        "region_name" => Some("region"),
+        "city_name" => Some("city"),
         _ => None,
-    }
-}
-
-/// A region's or city's name from Tallymark's value: `DE Bavaria` →
-/// `Bavaria`, `US Portland, Oregon` → `Portland`, `SG Singapore` →
-/// `Singapore` (a city without a region; one whose own name has a comma
-/// then reads as its first part).
-pub(crate) fn place_name(dimension: &str, value: &str) -> String {
-    if value == NONE_LABEL {
-        return value.to_string();
-    }
-    let name = value.get(3..).unwrap_or(value);
-    match dimension {
-        "city" => name
-            .rsplit_once(", ")
-            .map_or(name, |(city, _)| city)
-            .to_string(),
-        _ => name.to_string(),
     }
 }
 
@@ -645,14 +608,6 @@ pub fn reshape(endpoint: Endpoint, answer: Value, shape: &Shape) -> Value {
                                     out.insert(
                                         shape.key.clone(),
                                         Value::String(version.to_string()),
-                                    );
-                                } else if k == "value"
-                                    && place_dimension(&shape.dimension).is_some()
-                                {
-                                    let text = v.as_str().unwrap_or_default();
-                                    out.insert(
-                                        shape.key.clone(),
-                                        Value::String(place_name(&shape.dimension, text)),
                                     );
                                 } else if k == "value" && shape.key == "country_name" {
                                     let code = v.as_str().unwrap_or_default();

@@ -409,20 +409,11 @@ pub fn plan(body: &[u8]) -> Result<Plan, StatsError> {
         None => format!("{}:desc", sorted_by(&metrics[0])),
     });
     // An OS (browser) and its version are read whole and ordered here.
-    // So are country, region and city names ordered by name (Tallymark
-    // sorts by the code, or by the country's code first).
-    let by_country_name = matches!(
-        dimension.as_deref(),
-        Some(
-            "visit:country_name"
-                | "visit:region"
-                | "visit:region_name"
-                | "visit:city"
-                | "visit:city_name"
-        )
-    ) && order_by
-        .iter()
-        .any(|(k, _)| matches!(k, OrderKey::Dimension(_)));
+    // So are country names ordered by name (Tallymark sorts by the code).
+    let by_country_name = dimension.as_deref() == Some("visit:country_name")
+        && order_by
+            .iter()
+            .any(|(k, _)| matches!(k, OrderKey::Dimension(_)));
     let read_all = order_by.len() > 1 || pair || merge_versions || by_country_name;
     let (mut limit, mut offset) = (MAX_ROWS, 0);
     if let Some(p) = query.get("pagination") {

@@ -55,10 +55,20 @@ const SHARED_DIMS: &[Dimension] = &[
     Dimension::UtmTerm,
     Dimension::UtmContent,
     Dimension::Country,
+    Dimension::Region,
+    Dimension::City,
     Dimension::Browser,
     Dimension::Os,
     Dimension::Device,
 ];
+
+/// What the region and city read, as `stats::query`'s `column()` does (the
+/// name in its country; a city in its region): the same values, so rolled
+/// and raw answers agree (`collector/tests/stats.rs` compares them).
+const REGION_SQL: &str =
+    "CASE WHEN region IS NULL OR country IS NULL THEN NULL ELSE country || ' ' || region END";
+const CITY_SQL: &str = "CASE WHEN city IS NULL OR country IS NULL THEN NULL \
+    ELSE country || ' ' || city || coalesce(', ' || region, '') END";
 
 /// Whether the daily rollups hold `dim`'s values: the visit's dimensions
 /// (not the browser version: many values, rarely asked), pages, entry and
@@ -171,6 +181,8 @@ fn event_column(dim: &Option<Dimension>) -> Option<&'static str> {
         None => None,
         Some(Dimension::Page) => Some("path"),
         Some(Dimension::EventName) => Some("name"),
+        Some(Dimension::Region) => Some(REGION_SQL),
+        Some(Dimension::City) => Some(CITY_SQL),
         Some(d) => match d.scope() {
             Scope::Shared(col) => Some(col),
             Scope::Event | Scope::Session => None,
@@ -194,6 +206,8 @@ fn session_column(dim: &Option<Dimension>) -> Option<&'static str> {
         None => None,
         Some(Dimension::EntryPage) => Some("entry_path"),
         Some(Dimension::ExitPage) => Some("exit_path"),
+        Some(Dimension::Region) => Some(REGION_SQL),
+        Some(Dimension::City) => Some(CITY_SQL),
         Some(d) => match d.scope() {
             Scope::Shared(col) => Some(col),
             Scope::Event | Scope::Session => None,

@@ -187,10 +187,23 @@ pub const MIGRATIONS: &[&str] = &[
     // 10: the region and city (English names from a city database, `--geoip`),
     // on events and their sessions; NULL without one, and on rows stored
     // before.
+    // The days rolled up before have no region or city rows: theirs are the
+    // day's totals under no value (no row had one), so they are copied.
     "ALTER TABLE events ADD COLUMN region TEXT;
     ALTER TABLE events ADD COLUMN city TEXT;
     ALTER TABLE sessions ADD COLUMN region TEXT;
-    ALTER TABLE sessions ADD COLUMN city TEXT;",
+    ALTER TABLE sessions ADD COLUMN city TEXT;
+    INSERT INTO rollup_events (site_id, day, dim, value, visitors, carried_visitors,
+        sessions, carried_sessions, pageviews, events)
+        SELECT site_id, day, d.dim, NULL, visitors, carried_visitors, sessions,
+            carried_sessions, pageviews, events
+        FROM rollup_events, (SELECT 'region' AS dim UNION ALL SELECT 'city') AS d
+        WHERE rollup_events.dim = '';
+    INSERT INTO rollup_sessions (site_id, day, dim, value, visitors, visits, pageviews,
+        bounces, duration_ms)
+        SELECT site_id, day, d.dim, NULL, visitors, visits, pageviews, bounces, duration_ms
+        FROM rollup_sessions, (SELECT 'region' AS dim UNION ALL SELECT 'city') AS d
+        WHERE rollup_sessions.dim = '';",
 ];
 
 /// Opens (creating and migrating) the database at `path` for writing.
