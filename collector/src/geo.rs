@@ -27,21 +27,6 @@ pub struct Location {
     pub city: Option<String>,
 }
 
-impl Location {
-    /// A trusted proxy's country over the database's; the region and city
-    /// only when they lie in that country.
-    pub fn with_proxy_country(self, proxy: Option<String>) -> Self {
-        match proxy {
-            Some(country) if self.country.as_deref() != Some(country.as_str()) => Self {
-                country: Some(country),
-                region: None,
-                city: None,
-            },
-            _ => self,
-        }
-    }
-}
-
 /// Both record shapes: MaxMind's nested one and ip-location-db's flat one.
 /// (`city` is a map in the first and a string in the second.)
 #[derive(Deserialize)]
@@ -140,12 +125,17 @@ impl Geo {
     }
 
     /// The country (ISO 3166-1 alpha-2, upper case), region and city of
-    /// `ip`: the country from the first database that has one for it; the
-    /// region and city from the first that places it in a region or city of
+    /// `ip`. The country is a trusted proxy's (`CF-IPCountry`) when given,
+    /// else the first database's that has one for it; the region and city
+    /// come together from the first database that places the address in
     /// that country (so a country database listed before a city database
-    /// still leaves the city database its regions and cities).
-    pub fn locate(&self, ip: IpAddr) -> Location {
-        let mut found = Location::default();
+    /// still leaves the city database its regions and cities, and a region
+    /// or city is never of another country than the one stored).
+    pub fn locate(&self, ip: IpAddr, proxy_country: Option<String>) -> Location {
+        let mut found = Location {
+            country: proxy_country,
+            ..Location::default()
+        };
         for reader in &self.readers {
             let Some(here) = lookup(reader, ip) else {
                 continue;

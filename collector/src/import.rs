@@ -193,6 +193,22 @@ struct DaySums {
     sessions: HashMap<(String, Option<String>), SessionSums>,
 }
 
+impl DaySums {
+    /// The day's totals as its region and city rows, under no value, as on
+    /// a native day of visitors no database placed: Plausible's regions and
+    /// cities are codes and GeoNames ids, not the names Tallymark records.
+    fn unplaced(&mut self) {
+        for dim in [Dimension::Region, Dimension::City] {
+            if let Some(total) = self.events.get(&key(None, None)).cloned() {
+                self.events.insert(key(Some(&dim), None), total);
+            }
+            if let Some(total) = self.sessions.get(&key(None, None)).cloned() {
+                self.sessions.insert(key(Some(&dim), None), total);
+            }
+        }
+    }
+}
+
 /// The whole export, by day.
 #[derive(Default)]
 pub struct Export {
@@ -339,10 +355,6 @@ fn read_table(
             "visitors" => {
                 add_session(sums, None, None, &c);
                 add_event(sums, None, None, &c, c.pageviews);
-                // Plausible's regions and cities are codes and GeoNames
-                // ids, not the names Tallymark records: not known here.
-                add_visit_dimension(sums, &Dimension::Region, None, &c);
-                add_visit_dimension(sums, &Dimension::City, None, &c);
             }
             // Plausible's engagement pings are not events here (time on
             // page and scroll depth are not imported).
@@ -563,6 +575,8 @@ pub fn write(
         done.first.get_or_insert(day);
         done.last = Some(day);
         done.days += 1;
+        let mut sums = sums;
+        sums.unplaced();
         pending.push(Pending::new(site.id, day, sums.events, sums.sessions));
     }
     rollup::save(conn, &pending)?;

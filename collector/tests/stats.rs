@@ -4411,6 +4411,18 @@ async fn a_plausible_export_is_imported_as_the_days_before() {
         ),
         ("exit_page", "visits", json!([["/pricing", 7]])),
         ("country", "visitors", json!([["DE", 6], ["FR", 4]])),
+        // Plausible's regions and cities are codes: the totals, unplaced
+        // (the custom events too, as on a native day).
+        (
+            "region",
+            "visitors,visits,pageviews,events",
+            json!([["(none)", 15, 18, 38, 42]]),
+        ),
+        (
+            "city",
+            "visitors,visits,pageviews,events",
+            json!([["(none)", 15, 18, 38, 42]]),
+        ),
         ("device", "visitors", json!([["desktop", 7], ["mobile", 3]])),
         // Brave is Chrome here, but the export says only "Brave": other.
         ("browser", "visitors", json!([["other", 6], ["edge", 4]])),

@@ -271,11 +271,17 @@ fn a_country_database_listed_first_leaves_regions_and_cities_to_a_city_database(
     let c = Collector::start_with(&["--geoip", &both, "--trusted-proxies", "127.0.0.1"]);
     visit(&c, "/dresden", "141.30.1.1", None);
     visit(&c, "/us", "8.8.8.8", None);
+    // A proxy's country: the region and city of the database that places
+    // the address there.
+    visit(&c, "/cf-same", "141.30.1.1", Some("DE"));
+    visit(&c, "/cf-other", "141.30.1.1", Some("AT"));
     assert_eq!(
         places(&c),
         vec![
             place("/dresden", "DE", Some("Saxony"), Some("Dresden")),
             place("/us", "US", None, None),
+            place("/cf-same", "DE", Some("Saxony"), Some("Dresden")),
+            place("/cf-other", "AT", None, None),
         ]
     );
 }

@@ -331,6 +331,15 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         ] {
             measure(name.into(), uri).await?;
         }
+        // The dashboard's Locations → Region and City tabs (a click): from
+        // the rollups, as the country is.
+        for (name, property) in [("region", "region"), ("city", "city")] {
+            measure(
+                format!("breakdown {name} (visitors)"),
+                format!("/api/v1/stats/breakdown?{range}&property={property}&limit=10"),
+            )
+            .await?;
+        }
         // The dashboard's Pages → Engagement tab (opened on a click): time on
         // page and scroll depth, read from the raw engagement rows.
         measure(

@@ -41,10 +41,7 @@ pub fn sessionize(state: &AppState, visitor: Candidates, cx: Context<'_>) -> Ste
 fn dimensions(state: &AppState, cx: &Context<'_>) -> Dimensions {
     let a = source::attribute(&cx.event.url, cx.event.referrer.as_deref(), &cx.site.domain);
     let agent = useragent::parse(cx.user_agent, cx.event.screen_width);
-    let place = state
-        .geo
-        .locate(cx.client_ip)
-        .with_proxy_country(cx.proxy_country.clone());
+    let place = state.geo.locate(cx.client_ip, cx.proxy_country.clone());
     let referrer = a
         .referrer_domain
         .as_ref()
