@@ -556,13 +556,18 @@ async fn past_the_retention_period_rows_leave_clickhouse_too() {
         ..config(&dir, &server, "retention")
     };
     let (state, token, clock) = open(config);
-    // Two visits on 04-01, three on 04-20.
+    // Two visits on 04-01, three on 04-20; time on page in one of each.
+    let engaged = r#"{"kind":"engagement","site":"shop.example","url":"https://shop.example/","engaged_ms":5000,"scroll_depth":50}"#;
     for i in 0..2 {
         assert_eq!(
             beacon(&state, &format!("203.0.113.{i}")).await,
             StatusCode::ACCEPTED
         );
     }
+    assert_eq!(
+        send(&state, "203.0.113.0", engaged).await,
+        StatusCode::ACCEPTED
+    );
     clock.set("2026-04-20T10:00:00Z".parse().unwrap());
     for i in 0..3 {
         assert_eq!(
@@ -570,6 +575,10 @@ async fn past_the_retention_period_rows_leave_clickhouse_too() {
             StatusCode::ACCEPTED
         );
     }
+    assert_eq!(
+        send(&state, "198.51.100.0", engaged).await,
+        StatusCode::ACCEPTED
+    );
     state.ship_all().await.unwrap();
     let shipper = state.analytics.clone().unwrap();
     let count = |table: &str| {
@@ -580,24 +589,32 @@ async fn past_the_retention_period_rows_leave_clickhouse_too() {
         tallymark_collector::clickhouse::int(&rows[0][0])
     };
     assert_eq!(count("events"), 5);
+    assert_eq!(count("engagements"), 2);
     // The 04-01 visits are over: final rows in `visits`.
     assert_eq!(count("visits"), 2);
 
     // 04-25: the site keeps 04-15 and after.
     clock.set("2026-04-25T10:00:00Z".parse().unwrap());
-    assert_eq!(state.retain().await.unwrap(), 4, "2 events, 2 visits");
+    assert_eq!(
+        state.retain().await.unwrap(),
+        5,
+        "2 events, 2 visits, 1 engagement"
+    );
     state.ship_all().await.unwrap();
     shipper.prune().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     // The three of 04-20 are over now too, and shipped as such.
-    while count("events") > 3 || count("visits") > 3 {
+    while count("events") > 3 || count("visits") > 3 || count("engagements") > 1 {
         assert!(
             std::time::Instant::now() < deadline,
             "still there after 30 s"
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    assert_eq!((count("events"), count("visits")), (3, 3));
+    assert_eq!(
+        (count("events"), count("visits"), count("engagements")),
+        (3, 3, 1)
+    );
     let filtered = |date: &str| {
         format!(
             "breakdown?site=shop.example&period=day&date={date}&property=page\

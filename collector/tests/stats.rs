@@ -3395,6 +3395,55 @@ async fn time_on_page_and_scroll_depth_per_page() {
     assert_eq!(r["results"][0], json!({"page": "/a", "time_on_page": 60}));
 }
 
+/// Time on page and scroll depth from ClickHouse: its copy of the
+/// engagement rows answers as SQLite's rows do, under every kind of filter.
+#[tokio::test]
+async fn clickhouse_answers_time_on_page_as_sqlite_does() {
+    let server = clickhouse_server::ClickHouseServer::start();
+    let h = harness_with(&[("read.example", "UTC")], &READ).await;
+    let raw_state = without_rollups(&h);
+    let ch_state = with_clickhouse(&h, &server, "tallymark_engagement").await;
+    let ch = &ch_state.analytics.as_ref().unwrap().ch;
+    let rows = ch
+        .rows(&format!("SELECT count() FROM {}", ch.table("engagements")))
+        .unwrap();
+    assert_eq!(
+        tallymark_collector::clickhouse::int(&rows[0][0]),
+        4,
+        "every engagement row once"
+    );
+    let day = "site=read.example&period=day&date=2026-03-28";
+    let mut queries = Vec::new();
+    for filter in [
+        "",
+        "&filter=page==/a",
+        "&filter=page!%3D/a",
+        "&filter=hostname==read.example",
+        "&filter=entry_page!%3D/a",
+        "&filter=entry_page==/a",
+        "&filter=source==(none)",
+        "&filter=browser==firefox",
+    ] {
+        queries.push(format!(
+            "/api/v1/stats/breakdown?{day}&property=page&metrics=visitors,pageviews,time_on_page,scroll_depth{filter}"
+        ));
+    }
+    let before = ch_state.metrics.clickhouse_queries.get();
+    let raw = answers_of(&h, &raw_state, &queries).await;
+    let from_ch = answers_of(&h, &ch_state, &queries).await;
+    for ((uri, a), b) in queries.iter().zip(&raw).zip(&from_ch) {
+        assert_eq!(a, b, "clickhouse differs from sqlite for {uri}");
+    }
+    assert_eq!(
+        raw[0]["results"][0],
+        json!({"value": "/a", "visitors": 2, "pageviews": 2, "time_on_page": 60, "scroll_depth": 60})
+    );
+    assert_eq!(ch_state.metrics.clickhouse_query_failures.get(), 0);
+    // Each answer asked ClickHouse for its engagement (and its counts).
+    let asked = ch_state.metrics.clickhouse_queries.get() - before;
+    assert_eq!(asked, 2 * queries.len() as u64);
+}
+
 /// `--retention-days`: a site's rows from before its local midnight N days
 /// ago go (events, visits, engagement, rollups), every answer about a day
 /// kept is unchanged, and deleted event ids are never given again.

@@ -20,7 +20,7 @@ use super::{ClickHouse, ClickHouseError, int, lit, text};
 use crate::stats::params::{
     Bucket, Dimension, Filter, Metric, Op, Scope, wants_events, wants_sessions,
 };
-use crate::stats::query::{Scoped, Totals, breakdown_sides, goal_filtered};
+use crate::stats::query::{Engagement, Scoped, Totals, breakdown_sides, goal_filtered};
 
 /// How rows fall into the requested buckets (which `stats::params::buckets`
 /// made: equal steps from the range's start for minutes and hours, local
@@ -262,6 +262,54 @@ fn session_filters(ch: &ClickHouse, q: &Scoped<'_>) -> String {
         }
     }
     out
+}
+
+/// Engagement per page, as SQLite's `stats::query::engagement_by_page`:
+/// each visit's engaged time on a page summed and its deepest scroll; page
+/// and hostname filters on the engagement rows, the visit's on their visits
+/// (event names and properties are refused before).
+pub fn engagement_by_page(
+    ch: &ClickHouse,
+    q: &Scoped<'_>,
+    now_ms: i64,
+) -> Result<HashMap<String, Engagement>, ClickHouseError> {
+    let mut filters = String::new();
+    for f in q.filters {
+        let c = condition(&column(&f.dimension), f);
+        match f.dimension.scope() {
+            Scope::Event => filters.push_str(&format!(" AND {c}")),
+            Scope::Session | Scope::Shared(_) => filters.push_str(&format!(
+                " AND session_id IN (SELECT id FROM {} WHERE {c})",
+                sessions_view(ch, q.site_id, None, q.end_ms, now_ms)
+            )),
+        }
+    }
+    let sql = format!(
+        "SELECT path, count(), sum(ms), count(depth), ifNull(sum(depth), 0) FROM \
+         (SELECT path, sum(engaged_ms) AS ms, max(scroll_depth) AS depth FROM {} \
+         WHERE site_id = {} AND ts_ms >= {} AND ts_ms < {}{filters} GROUP BY session_id, path) \
+         GROUP BY path",
+        ch.table("engagements"),
+        q.site_id,
+        q.start_ms,
+        q.end_ms
+    );
+    let mut out = HashMap::new();
+    for r in ch.rows(&sql)? {
+        let Some(path) = r.first().and_then(text) else {
+            continue;
+        };
+        out.insert(
+            path,
+            Engagement {
+                visits: int(cell(&r, 1)),
+                engaged_ms: int(cell(&r, 2)),
+                scrolled: int(cell(&r, 3)),
+                depth_sum: int(cell(&r, 4)),
+            },
+        );
+    }
+    Ok(out)
 }
 
 fn index(v: &Value, len: usize) -> Option<usize> {

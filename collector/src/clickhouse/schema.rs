@@ -1,5 +1,6 @@
-//! The ClickHouse tables: SQLite's `events`, and its `sessions` as `visits`
-//! (over, one row each) and `open_visits` (snapshots), created if missing. Times stay integer milliseconds (18.16
+//! The ClickHouse tables: SQLite's `events` and `engagements`, and its
+//! `sessions` as `visits` (over, one row each) and `open_visits`
+//! (snapshots), created if missing. Times stay integer milliseconds (18.16
 //! has no `DateTime64`); properties are two parallel arrays of keys and
 //! values rendered as text, as the stats API shows them.
 
@@ -77,6 +78,23 @@ pub fn create(ch: &ClickHouse) -> Result<(), ClickHouseError> {
         PARTITION BY toYYYYMMDD(toDateTime(intDiv(started_ms, 1000)))
         ORDER BY (site_id, started_ms, id)",
         ch.table("open_visits")
+    ))?;
+    // Time on page and scroll depth (SQLite's `engagements`), inserted once
+    // each as events are; the stats read them by site and time.
+    ch.execute(&format!(
+        "CREATE TABLE IF NOT EXISTS {} (
+            id Int64,
+            site_id Int64,
+            ts_ms Int64,
+            session_id Int64,
+            hostname String,
+            path String,
+            engaged_ms Int64,
+            scroll_depth Nullable(Int64)
+        ) ENGINE = MergeTree
+        PARTITION BY toYYYYMM(toDateTime(intDiv(ts_ms, 1000)))
+        ORDER BY (site_id, ts_ms, id)",
+        ch.table("engagements")
     ))?;
     upgrade(ch)
 }

@@ -111,6 +111,8 @@ struct Position {
     shipped: Option<i64>,
     /// `(last_ms, id)` of the last visit shipped as over; `None`: ask.
     closed: Option<(i64, i64)>,
+    /// The largest engagement id ClickHouse holds; `None`: ask it.
+    engaged: Option<i64>,
     reader: Option<Connection>,
     /// Batches since the last look for removed sites.
     since_prune: u32,
@@ -171,6 +173,7 @@ impl Shipper {
             position: Mutex::new(Position {
                 shipped: None,
                 closed: None,
+                engaged: None,
                 reader: None,
                 since_prune: PRUNE_EVERY,
             }),
@@ -208,6 +211,7 @@ impl Shipper {
             // SQLite afresh (the file may have been replaced).
             pos.shipped = None;
             pos.closed = None;
+            pos.engaged = None;
             pos.reader = None;
         }
         result
@@ -246,6 +250,7 @@ impl Shipper {
             ("events", "ts_ms"),
             ("visits", "started_ms"),
             ("open_visits", "started_ms"),
+            ("engagements", "ts_ms"),
         ] {
             let old = horizons
                 .iter()
@@ -293,7 +298,7 @@ impl Shipper {
         // emptied without an error (`TRUNCATE`) are then filled again too.
         let look_again =
             pos.since_prune >= PRUNE_EVERY || self.prune_requested.swap(false, Ordering::AcqRel);
-        if look_again || pos.shipped.is_none() || pos.closed.is_none() {
+        if look_again || pos.shipped.is_none() || pos.closed.is_none() || pos.engaged.is_none() {
             // Also after ClickHouse was down at start or lost its tables.
             schema::create(&self.ch)?;
             let rows = self
@@ -307,8 +312,18 @@ impl Shipper {
             pos.closed = Some(rows.first().map_or((0, 0), |r| {
                 (r.first().map_or(0, int), r.get(1).map_or(0, int))
             }));
+            // Engagement ids are SQLite's rowids, which it may give again
+            // once the newest rows are deleted (a site removed): asked
+            // again after the prune below, the largest id left is below
+            // them, so those rows are sent then.
+            let rows = self.ch.rows(&format!(
+                "SELECT max(id) FROM {}",
+                self.ch.table("engagements")
+            ))?;
+            pos.engaged = Some(rows.first().and_then(|r| r.first()).map_or(0, int));
         }
-        let (Some(shipped), Some(closed)) = (pos.shipped, pos.closed) else {
+        let (Some(shipped), Some(closed), Some(engaged)) = (pos.shipped, pos.closed, pos.engaged)
+        else {
             return Ok(0);
         };
         if pos.reader.is_none() {
@@ -345,6 +360,7 @@ impl Shipper {
             Batch::default()
         };
         let over = read_visits_over(&tx, closed, cutoff, limit)?;
+        let engagement = read_engagements(&tx, engaged, limit)?;
         tx.finish()?;
         let db = &self.ch.database;
         if !events.visits.is_empty() {
@@ -377,7 +393,15 @@ impl Shipper {
             )?;
             pos.closed = Some(last);
         }
-        Ok(events.count.max(over.count))
+        if engagement.count > 0 {
+            self.ch.insert(
+                "engagements",
+                engagement.lines,
+                &format!("tallymark-{db}-engagements-{engaged}-{}", engagement.last),
+            )?;
+            pos.engaged = Some(engagement.last);
+        }
+        Ok(events.count.max(over.count).max(engagement.count))
     }
 }
 
@@ -432,6 +456,42 @@ fn read_events(
     let mut rows = stmt.query([from, out.last, cutoff])?;
     while let Some(r) = rows.next()? {
         push_line(&mut out.visits, columns(r, &session_columns)?);
+    }
+    Ok(out)
+}
+
+const ENGAGEMENT_COLUMNS: &[&str] = &[
+    "id",
+    "site_id",
+    "ts_ms",
+    "session_id",
+    "hostname",
+    "path",
+    "engaged_ms",
+    "scroll_depth",
+];
+
+/// At most `limit` engagement rows after id `from`, of sites SQLite still
+/// has (time on page and scroll depth: never changed once written).
+fn read_engagements(
+    tx: &rusqlite::Transaction<'_>,
+    from: i64,
+    limit: i64,
+) -> Result<Batch, ShipError> {
+    let mut out = Batch {
+        last: from,
+        ..Batch::default()
+    };
+    let mut stmt = tx.prepare_cached(&format!(
+        "SELECT {} FROM engagements WHERE id > ?1 AND site_id IN (SELECT id FROM sites) \
+         ORDER BY id LIMIT ?2",
+        ENGAGEMENT_COLUMNS.join(", ")
+    ))?;
+    let mut rows = stmt.query([from, limit])?;
+    while let Some(r) = rows.next()? {
+        out.last = r.get(0)?;
+        out.count += 1;
+        push_line(&mut out.lines, columns(r, ENGAGEMENT_COLUMNS)?);
     }
     Ok(out)
 }
@@ -520,7 +580,7 @@ fn prune_removed_sites(ch: &ClickHouse, conn: &Connection) -> Result<(), ShipErr
     // one in ClickHouse is not a site removed here (another collector's
     // database, a wrong `--data`) and is never touched.
     let given: i64 = conn.query_row("SELECT last FROM site_ids", [], |r| r.get(0))?;
-    for table in ["events", "visits", "open_visits"] {
+    for table in ["events", "visits", "open_visits", "engagements"] {
         if mutation_running(ch, table)? {
             continue;
         }

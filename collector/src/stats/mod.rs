@@ -920,7 +920,14 @@ fn compute_breakdown(cx: Ctx) -> Result<BreakdownResponse, StatsError> {
         }
         // A page may have engagement and no view in the range (a view just
         // before it): it gets a row too, as for revenue.
-        for (path, e) in query::engagement_by_page(&cx.conn, &q)? {
+        let now_ms = cx.now.as_millisecond();
+        let engagement = match cx
+            .on_clickhouse(|ch| crate::clickhouse::query::engagement_by_page(ch, &q, now_ms))
+        {
+            Some(engagement) => engagement,
+            None => query::engagement_by_page(&cx.conn, &q)?,
+        };
+        for (path, e) in engagement {
             figures.entry(Some(path)).or_default().engagement = Some(e);
         }
     }
