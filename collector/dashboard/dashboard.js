@@ -920,6 +920,11 @@
     });
     table.appendChild(tbody);
     box.appendChild(table);
+    // Every visit unplaced: most likely no city database is configured.
+    if ((property === 'region' || property === 'city') && rows.length === 1 && rows[0].value === '(none)') {
+      box.appendChild(el('p', { class: 'empty', text: 'Regions and cities come from a city database: ' +
+        'start the collector with --geoip and GeoLite2-City (or DB-IP City Lite); visits before that have none.' }));
+    }
     var exportButton = el('button', {
       type: 'button', class: 'more', text: 'CSV', title: 'Download this table as CSV (up to 1000 rows)',
       onclick: function () { csv().catch(function (e) { showError(e.message); }); },

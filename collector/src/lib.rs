@@ -414,7 +414,8 @@ impl AppState {
     }
 
     /// Copies every committed row not yet in ClickHouse there, on the
-    /// blocking pool; how many events it sent (0 without `--clickhouse`).
+    /// blocking pool; the sum of each round's largest count of rows sent
+    /// (0 without `--clickhouse`).
     /// The background shipper does this on its own every half second.
     pub async fn ship_all(&self) -> Result<usize, clickhouse::ship::ShipError> {
         let Some(shipper) = self.analytics.clone() else {

@@ -89,6 +89,10 @@ pub fn delete_slice(conn: &mut Connection, h: &Horizon) -> rusqlite::Result<usiz
         "UPDATE event_ids SET last = MAX(last, (SELECT COALESCE(MAX(id), 0) FROM events))",
         [],
     )?;
+    tx.execute(
+        "UPDATE engagement_ids SET last = MAX(last, (SELECT COALESCE(MAX(id), 0) FROM engagements))",
+        [],
+    )?;
     let limit = SLICE as i64;
     let mut deleted = 0;
     for sql in [

@@ -161,6 +161,10 @@ pub fn remove(conn: &mut Connection, domain: &str) -> Result<(), SiteError> {
         "UPDATE event_ids SET last = MAX(last, (SELECT COALESCE(MAX(id), 0) FROM events))",
         [],
     )?;
+    tx.execute(
+        "UPDATE engagement_ids SET last = MAX(last, (SELECT COALESCE(MAX(id), 0) FROM engagements))",
+        [],
+    )?;
     tx.execute("DELETE FROM events WHERE site_id = ?1", [site.id])?;
     tx.execute("DELETE FROM sessions WHERE site_id = ?1", [site.id])?;
     tx.execute("DELETE FROM engagements WHERE site_id = ?1", [site.id])?;

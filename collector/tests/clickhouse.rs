@@ -247,25 +247,35 @@ async fn a_removed_site_s_rows_leave_clickhouse_too() {
             StatusCode::ACCEPTED
         );
     }
-    let req = Request::post("/api/event")
-        .header(header::CONTENT_TYPE, "text/plain")
-        .header(
-            header::USER_AGENT,
-            "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0",
-        )
-        .header("x-forwarded-for", "198.51.100.1")
-        .body(Body::from(
-            r#"{"kind":"pageview","site":"other.example","url":"https://other.example/"}"#,
-        ))
-        .unwrap();
-    let resp = app(state.clone())
-        .layer(MockConnectInfo(
-            "10.0.0.1:443".parse::<SocketAddr>().unwrap(),
-        ))
-        .oneshot(req)
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    // Time on page of the shop, then a page and time on page of the other
+    // site: the newest rows are the other site's.
+    let engaged = r#"{"kind":"engagement","site":"shop.example","url":"https://shop.example/","engaged_ms":5000}"#;
+    assert_eq!(
+        send(&state, "203.0.113.0", engaged).await,
+        StatusCode::ACCEPTED
+    );
+    for body in [
+        r#"{"kind":"pageview","site":"other.example","url":"https://other.example/"}"#,
+        r#"{"kind":"engagement","site":"other.example","url":"https://other.example/","engaged_ms":5000}"#,
+    ] {
+        let req = Request::post("/api/event")
+            .header(header::CONTENT_TYPE, "text/plain")
+            .header(
+                header::USER_AGENT,
+                "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0",
+            )
+            .header("x-forwarded-for", "198.51.100.1")
+            .body(Body::from(body))
+            .unwrap();
+        let resp = app(state.clone())
+            .layer(MockConnectInfo(
+                "10.0.0.1:443".parse::<SocketAddr>().unwrap(),
+            ))
+            .oneshot(req)
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    }
     state.ship_all().await.unwrap();
     let shipper = state.analytics.clone().unwrap();
     let count = |site: i64, table: &str| {
@@ -283,12 +293,23 @@ async fn a_removed_site_s_rows_leave_clickhouse_too() {
         (3, 1)
     );
     assert_eq!(count(other.id, "open_visits"), 1);
+    assert_eq!(
+        (
+            count(shop.id, "engagements"),
+            count(other.id, "engagements")
+        ),
+        (1, 1)
+    );
 
     sites::remove(&mut conn, "other.example").unwrap();
     shipper.prune().unwrap();
     // ClickHouse applies a deletion in the background.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while count(other.id, "events") + count(other.id, "open_visits") > 0 {
+    while count(other.id, "events")
+        + count(other.id, "open_visits")
+        + count(other.id, "engagements")
+        > 0
+    {
         assert!(
             std::time::Instant::now() < deadline,
             "still there after 30 s"
@@ -311,6 +332,22 @@ async fn a_removed_site_s_rows_leave_clickhouse_too() {
         .map(Result::unwrap)
         .collect();
     assert_eq!(ids, [1, 2, 3, 5]);
+    // So was the newest engagement row: the next one of the shop gets a new
+    // id, and is shipped.
+    assert_eq!(
+        send(&state, "203.0.113.9", engaged).await,
+        StatusCode::ACCEPTED
+    );
+    state.ship_all().await.unwrap();
+    assert_eq!(count(shop.id, "engagements"), 2);
+    let ids: Vec<i64> = conn
+        .prepare("SELECT id FROM engagements ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(ids, [1, 3]);
 }
 
 /// A SQLite database behind its ClickHouse (a restored backup, or another

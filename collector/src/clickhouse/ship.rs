@@ -41,11 +41,15 @@ pub enum ShipError {
     #[error(transparent)]
     Sites(#[from] crate::sites::SiteError),
     #[error(
-        "clickhouse holds events up to id {clickhouse}, but this SQLite database's newest \
+        "clickhouse holds {table} up to id {clickhouse}, but this SQLite database's newest \
          is {sqlite} (a restored backup, or another collector's database): drop the \
          clickhouse database and it is copied again"
     )]
-    Behind { sqlite: i64, clickhouse: i64 },
+    Behind {
+        table: &'static str,
+        sqlite: i64,
+        clickhouse: i64,
+    },
 }
 
 /// The columns copied as they are: each table's own, then the dimensions
@@ -198,8 +202,9 @@ impl Shipper {
     }
 
     /// Ships one batch of at most `batch` events (and the snapshots of
-    /// their visits), and one of at most `batch` visits that are over;
-    /// returns the larger count (below `batch`: caught up).
+    /// their visits), one of at most `batch` visits that are over and one
+    /// of at most `batch` engagement rows; returns the largest count (below
+    /// `batch`: caught up).
     pub fn ship_batch(&self, batch: usize) -> Result<usize, ShipError> {
         let mut pos = self.position.lock().unwrap_or_else(|p| p.into_inner());
         let result = self.ship_locked(&mut pos, batch);
@@ -280,7 +285,8 @@ impl Shipper {
         Ok(())
     }
 
-    /// Ships until caught up; returns how many events it sent.
+    /// Ships until caught up; returns the sum of each round's largest count
+    /// (events, visits over or engagement rows).
     pub fn ship_all(&self) -> Result<usize, ShipError> {
         let mut total = 0;
         loop {
@@ -312,10 +318,7 @@ impl Shipper {
             pos.closed = Some(rows.first().map_or((0, 0), |r| {
                 (r.first().map_or(0, int), r.get(1).map_or(0, int))
             }));
-            // Engagement ids are SQLite's rowids, which it may give again
-            // once the newest rows are deleted (a site removed): asked
-            // again after the prune below, the largest id left is below
-            // them, so those rows are sent then.
+            // Engagement ids are never given twice (migration 11).
             let rows = self.ch.rows(&format!(
                 "SELECT max(id) FROM {}",
                 self.ch.table("engagements")
@@ -345,8 +348,17 @@ impl Shipper {
             // ClickHouse holds events this database never had: a restored
             // backup, or another collector's database.
             return Err(ShipError::Behind {
+                table: "events",
                 sqlite: given,
                 clickhouse: shipped,
+            });
+        }
+        let given_engagements = crate::store::rows::next_engagement_id(&tx)? - 1;
+        if given_engagements < engaged {
+            return Err(ShipError::Behind {
+                table: "engagements",
+                sqlite: given_engagements,
+                clickhouse: engaged,
             });
         }
         self.metrics

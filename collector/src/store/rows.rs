@@ -39,9 +39,13 @@ pub struct EngagementRow {
 }
 
 pub fn insert_engagement(tx: &Transaction<'_>, row: &EngagementRow) -> rusqlite::Result<()> {
+    // The id after every one ever given (migration 11), deleted rows' too.
     tx.prepare_cached(
-        "INSERT INTO engagements (site_id, ts_ms, session_id, hostname, path, engaged_ms,
-            scroll_depth) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO engagements (id, site_id, ts_ms, session_id, hostname, path, engaged_ms,
+            scroll_depth) VALUES (
+            (SELECT MAX(COALESCE((SELECT MAX(id) FROM engagements), 0),
+                        COALESCE((SELECT last FROM engagement_ids), 0)) + 1),
+            ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
         row.site_id,
@@ -122,6 +126,14 @@ pub struct SessionRow {
 
 /// The id the next stored event takes: above every id ever used, also
 /// those of deleted rows (migration 6).
+pub fn next_engagement_id(tx: &Transaction<'_>) -> rusqlite::Result<i64> {
+    tx.prepare_cached(
+        "SELECT MAX(COALESCE((SELECT MAX(id) FROM engagements), 0),
+                    COALESCE((SELECT last FROM engagement_ids), 0)) + 1",
+    )?
+    .query_row([], |r| r.get(0))
+}
+
 pub fn next_event_id(tx: &Transaction<'_>) -> rusqlite::Result<i64> {
     tx.prepare_cached(
         "SELECT MAX(COALESCE((SELECT MAX(id) FROM events), 0),

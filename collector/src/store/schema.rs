@@ -204,6 +204,13 @@ pub const MIGRATIONS: &[&str] = &[
         SELECT site_id, day, d.dim, NULL, visitors, visits, pageviews, bounces, duration_ms
         FROM rollup_sessions, (SELECT 'region' AS dim UNION ALL SELECT 'city') AS d
         WHERE rollup_sessions.dim = '';",
+    // 11: engagement ids are never given again either (as migration 6 for
+    // events): ClickHouse's copy resumes after the largest id it holds.
+    "CREATE TABLE engagement_ids (
+        only  INTEGER PRIMARY KEY CHECK (only = 1),
+        last  INTEGER NOT NULL
+    );
+    INSERT INTO engagement_ids SELECT 1, COALESCE(MAX(id), 0) FROM engagements;",
 ];
 
 /// Opens (creating and migrating) the database at `path` for writing.
