@@ -338,7 +338,7 @@
     if (!p.hidden) {
       p.textContent = 'Days from ' + imported.from + ' to ' + imported.to +
         ' were imported as daily totals: they count in the totals, the daily graph and the panels ' +
-        '(with no region or city), ' +
+        '(regions and cities only if imported with a city database), ' +
         'and under one filter on the visit (a source, country, device, …) or one goal; ' +
         'not by the hour, under other filters, nor in the panels under a goal.';
     }

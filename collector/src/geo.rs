@@ -9,6 +9,7 @@
 //! answers. Without a database, the country is only known from a trusted
 //! proxy's `CF-IPCountry`. Only English names are kept.
 
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::Path;
 
@@ -53,6 +54,13 @@ struct Country {
 struct Named {
     #[serde(default)]
     names: Option<Names>,
+    /// A subdivision's code (`BY`, without the country).
+    #[serde(default)]
+    iso_code: Option<String>,
+    /// A city's GeoNames id (a `uint32` in the format: the decoder reads
+    /// no other width into it).
+    #[serde(default)]
+    geoname_id: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -72,6 +80,17 @@ impl Named {
     fn english(self) -> Option<String> {
         self.names.and_then(|n| n.en)
     }
+}
+
+/// English names by code, read from every record of the databases: ISO
+/// 3166-2 regions (`DE-BY` → `Bavaria`) and GeoNames cities (`2867714` →
+/// `Munich` in `Bavaria`), as other tools' exports name them (Plausible's).
+/// Empty for databases without codes (ip-location-db's).
+#[derive(Debug, Default)]
+pub struct PlaceNames {
+    pub regions: HashMap<String, String>,
+    /// A city's name and the name of the region it is in.
+    pub cities: HashMap<u32, (String, Option<String>)>,
 }
 
 /// The longest place name kept, in characters (the longest in GeoLite2 are
@@ -122,6 +141,52 @@ impl Geo {
 
     pub fn is_enabled(&self) -> bool {
         !self.readers.is_empty()
+    }
+
+    /// Every region and city the databases name, by code (a walk over all
+    /// their networks, each distinct record decoded once: seconds for
+    /// GeoLite2-City).
+    pub fn place_names(&self) -> PlaceNames {
+        let mut out = PlaceNames::default();
+        for reader in &self.readers {
+            let Ok(networks) = reader.networks(maxminddb::WithinOptions::default()) else {
+                continue;
+            };
+            let mut seen = HashSet::new();
+            for found in networks.flatten() {
+                if !found.offset().is_some_and(|at| seen.insert(at)) {
+                    continue;
+                }
+                let Ok(Some(record)) = found.decode::<Record>() else {
+                    continue;
+                };
+                let Some(country) = record
+                    .country
+                    .and_then(|c| c.iso_code)
+                    .as_deref()
+                    .and_then(country_code)
+                else {
+                    continue;
+                };
+                let mut region = None;
+                if let Some(first) = record.subdivisions.and_then(|s| s.into_iter().next()) {
+                    let code = first.iso_code.clone();
+                    region = place_name(first.english());
+                    if let (Some(code), Some(name)) = (code, &region) {
+                        out.regions
+                            .entry(format!("{country}-{}", code.to_ascii_uppercase()))
+                            .or_insert_with(|| name.clone());
+                    }
+                }
+                if let Some(City::Record(city)) = record.city
+                    && let Some(id) = city.geoname_id
+                    && let Some(name) = place_name(city.english())
+                {
+                    out.cities.entry(id).or_insert((name, region));
+                }
+            }
+        }
+        out
     }
 
     /// The country (ISO 3166-1 alpha-2, upper case), region and city of

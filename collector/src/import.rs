@@ -26,6 +26,7 @@ use jiff::civil::Date;
 use rusqlite::Connection;
 use tallymark_core::source::{Attribution, attribute};
 
+use crate::geo::PlaceNames;
 use crate::sites::Site;
 use crate::stats::params::Dimension;
 use crate::stats::plausible::stored_value;
@@ -194,16 +195,34 @@ struct DaySums {
 }
 
 impl DaySums {
-    /// The day's totals as its region and city rows, under no value, as on
-    /// a native day of visitors no database placed: Plausible's regions and
-    /// cities are codes and GeoNames ids, not the names Tallymark records.
+    /// The region and city rows under no value: what of the day's totals
+    /// (custom events too) no named region or city holds, as on a native
+    /// day, where they add up to the totals.
     fn unplaced(&mut self) {
         for dim in [Dimension::Region, Dimension::City] {
-            if let Some(total) = self.events.get(&key(None, None)).cloned() {
-                self.events.insert(key(Some(&dim), None), total);
+            let name = dim.to_string();
+            if let Some(mut rest) = self.events.get(&key(None, None)).cloned() {
+                for ((d, value), s) in &self.events {
+                    if *d == name && value.is_some() {
+                        rest.visitors = rest.visitors.saturating_sub(s.visitors);
+                        rest.sessions = rest.sessions.saturating_sub(s.sessions);
+                        rest.pageviews = rest.pageviews.saturating_sub(s.pageviews);
+                        rest.events = rest.events.saturating_sub(s.events);
+                    }
+                }
+                self.events.insert(key(Some(&dim), None), rest);
             }
-            if let Some(total) = self.sessions.get(&key(None, None)).cloned() {
-                self.sessions.insert(key(Some(&dim), None), total);
+            if let Some(mut rest) = self.sessions.get(&key(None, None)).cloned() {
+                for ((d, value), s) in &self.sessions {
+                    if *d == name && value.is_some() {
+                        rest.visitors = rest.visitors.saturating_sub(s.visitors);
+                        rest.visits = rest.visits.saturating_sub(s.visits);
+                        rest.pageviews = rest.pageviews.saturating_sub(s.pageviews);
+                        rest.bounces = rest.bounces.saturating_sub(s.bounces);
+                        rest.duration_ms = rest.duration_ms.saturating_sub(s.duration_ms);
+                    }
+                }
+                self.sessions.insert(key(Some(&dim), None), rest);
             }
         }
     }
@@ -232,10 +251,22 @@ struct Counts {
 /// Reads Plausible's CSV files (named as its export names them) for
 /// `site`.
 pub fn parse(site: &Site, files: &[(String, Vec<u8>)]) -> Result<Export, ImportError> {
+    parse_with(site, files, &PlaceNames::default())
+}
+
+/// As [`parse`], with the names of Plausible's region codes and GeoNames
+/// city ids (from a city database: `Geo::place_names`), so its regions and
+/// cities are Tallymark's (`DE Bavaria`, `DE Munich, Bavaria`); without a
+/// name, a visit's region or city is unknown.
+pub fn parse_with(
+    site: &Site,
+    files: &[(String, Vec<u8>)],
+    names: &PlaceNames,
+) -> Result<Export, ImportError> {
     let mut export = Export::default();
     for (file, (name, bytes)) in files.iter().enumerate() {
         let table = table_of(name).ok_or_else(|| ImportError::Unknown(name.clone()))?;
-        read_table(site, table, (file, name), bytes, &mut export)?;
+        read_table(site, table, (file, name), bytes, names, &mut export)?;
         export.tables.push(table.to_string());
     }
     if !export.tables.iter().any(|t| t == "visitors") {
@@ -251,6 +282,7 @@ fn read_table(
     table: &'static str,
     (file, name): (usize, &str),
     bytes: &[u8],
+    names: &PlaceNames,
     export: &mut Export,
 ) -> Result<(), ImportError> {
     let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(bytes);
@@ -416,12 +448,29 @@ fn read_table(
                     add_visit_dimension(sums, &dim, value, &c);
                 }
             }
-            "locations" => add_visit_dimension(
-                sums,
-                &Dimension::Country,
-                text("country").and_then(|c| crate::geo::country_code(&c)),
-                &c,
-            ),
+            "locations" => {
+                let country = text("country").and_then(|c| crate::geo::country_code(&c));
+                add_visit_dimension(sums, &Dimension::Country, country.clone(), &c);
+                if let Some(cc) = &country {
+                    // `DE-BY` and a GeoNames id (0: none) as Tallymark's
+                    // values, when the city database names them.
+                    let region = text("region")
+                        .and_then(|r| names.regions.get(&r.to_ascii_uppercase()))
+                        .map(|name| format!("{cc} {name}"));
+                    let city = text("city")
+                        .and_then(|id| id.parse::<u32>().ok())
+                        .and_then(|id| names.cities.get(&id))
+                        .map(|(name, region)| match region {
+                            Some(region) => format!("{cc} {name}, {region}"),
+                            None => format!("{cc} {name}"),
+                        });
+                    for (dim, value) in [(Dimension::Region, region), (Dimension::City, city)] {
+                        if value.is_some() {
+                            add_visit_dimension(sums, &dim, value, &c);
+                        }
+                    }
+                }
+            }
             _ => {
                 // Devices, browsers, OSs: Plausible's names as Tallymark's
                 // labels (`Microsoft Edge` → `edge`, `Mac` → `macos`); one

@@ -124,6 +124,11 @@ enum Command {
         /// are not imported (a site's own retention applies anyway).
         #[arg(long, env = "TALLYMARK_RETENTION_DAYS", value_name = "DAYS")]
         retention_days: Option<u32>,
+        /// `serve`'s --geoip: with a MaxMind-format city database
+        /// (GeoLite2-City), the export's regions and cities are named as
+        /// `serve` names them; without one they are unknown.
+        #[arg(long, env = "TALLYMARK_GEOIP", value_delimiter = ',')]
+        geoip: Vec<PathBuf>,
         #[command(flatten)]
         data: DataArg,
     },
@@ -322,8 +327,9 @@ fn main() -> ExitCode {
             site,
             paths,
             retention_days,
+            geoip,
             data,
-        } => import(&site, &paths, retention_days, &data),
+        } => import(&site, &paths, retention_days, &geoip, &data),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -645,13 +651,22 @@ fn import(
     domain: &str,
     paths: &[PathBuf],
     retention_days: Option<u32>,
+    geoip: &[PathBuf],
     data: &DataArg,
 ) -> anyhow::Result<()> {
     let mut conn = open_existing_db(data)?;
     let site = sites::get(&conn, domain)?
         .ok_or_else(|| anyhow::anyhow!("site {domain} is not registered"))?;
     let files = tallymark_collector::import::read_files(paths)?;
-    let export = tallymark_collector::import::parse(&site, &files)?;
+    let names = tallymark_collector::geo::Geo::open(geoip)?.place_names();
+    if !geoip.is_empty() {
+        println!(
+            "the city database names {} regions and {} cities",
+            names.regions.len(),
+            names.cities.len()
+        );
+    }
+    let export = tallymark_collector::import::parse_with(&site, &files, &names)?;
     let done = tallymark_collector::import::write(
         &mut conn,
         &site,
