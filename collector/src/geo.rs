@@ -5,8 +5,9 @@
 //! Country or City and DB-IP's (nested records: `country.iso_code`,
 //! `subdivisions[0].names.en`, `city.names.en`), and ip-location-db's files
 //! (flat records: `country_code`, `state1`, `city`), which come as one file
-//! for IPv4 and one for IPv6. The first database that knows the address
-//! answers. Without a database, the country is only known from a trusted
+//! for IPv4 and one for IPv6. The country comes from the first database
+//! that knows the address, the region and city from the first that places
+//! it in that country ([`Geo::locate`]). Without a database, the country is only known from a trusted
 //! proxy's `CF-IPCountry`. Only English names are kept.
 
 use std::collections::{HashMap, HashSet};

@@ -200,32 +200,27 @@ impl DaySums {
     /// day, where they add up to the totals.
     fn unplaced(&mut self) {
         for dim in [Dimension::Region, Dimension::City] {
-            let name = dim.to_string();
-            if let Some(mut rest) = self.events.get(&key(None, None)).cloned() {
-                for ((d, value), s) in &self.events {
-                    if *d == name && value.is_some() {
-                        rest.visitors = rest.visitors.saturating_sub(s.visitors);
-                        rest.sessions = rest.sessions.saturating_sub(s.sessions);
-                        rest.pageviews = rest.pageviews.saturating_sub(s.pageviews);
-                        rest.events = rest.events.saturating_sub(s.events);
-                    }
-                }
-                self.events.insert(key(Some(&dim), None), rest);
-            }
-            if let Some(mut rest) = self.sessions.get(&key(None, None)).cloned() {
-                for ((d, value), s) in &self.sessions {
-                    if *d == name && value.is_some() {
-                        rest.visitors = rest.visitors.saturating_sub(s.visitors);
-                        rest.visits = rest.visits.saturating_sub(s.visits);
-                        rest.pageviews = rest.pageviews.saturating_sub(s.pageviews);
-                        rest.bounces = rest.bounces.saturating_sub(s.bounces);
-                        rest.duration_ms = rest.duration_ms.saturating_sub(s.duration_ms);
-                    }
-                }
-                self.sessions.insert(key(Some(&dim), None), rest);
-            }
+            unplaced(&mut self.events, &dim);
+            unplaced(&mut self.sessions, &dim);
         }
     }
+}
+
+/// `dim`'s row under no value in `sums`: the totals less its named rows.
+fn unplaced<S: Clone + std::ops::SubAssign>(
+    sums: &mut HashMap<(String, Option<String>), S>,
+    dim: &Dimension,
+) {
+    let name = dim.to_string();
+    let Some(mut rest) = sums.get(&key(None, None)).cloned() else {
+        return;
+    };
+    for ((d, value), s) in sums.iter() {
+        if *d == name && value.is_some() {
+            rest -= s.clone();
+        }
+    }
+    sums.insert(key(Some(dim), None), rest);
 }
 
 /// The whole export, by day.

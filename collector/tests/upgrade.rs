@@ -91,6 +91,23 @@ fn insert_as_schema_1(tx: &rusqlite::Transaction<'_>, event: &EventRow, session:
     .unwrap();
 }
 
+/// A `200` answer's JSON, as the admin.
+async fn get_json(router: &axum::Router, admin: &str, uri: &str) -> serde_json::Value {
+    let resp = router
+        .clone()
+        .oneshot(
+            Request::get(uri)
+                .header(header::AUTHORIZATION, format!("Bearer {admin}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "{uri}");
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
 fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
     conn.query_row(sql, [], |r| r.get(0)).unwrap()
 }
@@ -148,21 +165,13 @@ async fn a_schema_1_database_with_rows_is_migrated_once_and_answers_stats() {
     let router = app(state.clone()).layer(MockConnectInfo(
         "127.0.0.1:1".parse::<SocketAddr>().unwrap(),
     ));
-    let resp = router
-        .oneshot(
-            Request::get(
-                "/api/v1/stats/aggregate?site=example.com&period=day&date=2026-01-15\
-                 &metrics=visitors,visits,pageviews",
-            )
-            .header(header::AUTHORIZATION, format!("Bearer {admin}"))
-            .body(Body::empty())
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let json = get_json(
+        &router,
+        &admin,
+        "/api/v1/stats/aggregate?site=example.com&period=day&date=2026-01-15\
+         &metrics=visitors,visits,pageviews",
+    )
+    .await;
     assert_eq!(
         json["results"],
         serde_json::json!({"visitors": 1, "visits": 1, "pageviews": 3}),
@@ -218,22 +227,15 @@ async fn days_rolled_before_regions_and_cities_count_under_none() {
         "127.0.0.1:1".parse::<SocketAddr>().unwrap(),
     ));
     for property in ["region", "city"] {
-        let resp = router
-            .clone()
-            .oneshot(
-                Request::get(format!(
-                    "/api/v1/stats/breakdown?site=example.com&period=day&date=2026-01-15\
-                     &property={property}&metrics=visitors,visits,pageviews,bounce_rate"
-                ))
-                .header(header::AUTHORIZATION, format!("Bearer {admin}"))
-                .body(Body::empty())
-                .unwrap(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), StatusCode::OK);
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let json = get_json(
+            &router,
+            &admin,
+            &format!(
+                "/api/v1/stats/breakdown?site=example.com&period=day&date=2026-01-15\
+                 &property={property}&metrics=visitors,visits,pageviews,bounce_rate"
+            ),
+        )
+        .await;
         assert_eq!(
             json["results"],
             serde_json::json!([{"value": "(none)", "visitors": 5, "visits": 6, "pageviews": 9, "bounce_rate": 50.0}]),

@@ -200,13 +200,18 @@ fn tokens_from_the_cli_read_the_numbers_the_collector_recorded() {
 /// the site's before its first event here, answered by the running collector
 /// (imported beside it); a second import adds nothing; a file that is not
 /// the export's is refused with one line and nothing written.
-#[test]
-fn a_plausible_export_imported_from_the_cli_is_answered() {
+/// A collector serving the site `localhost`, and an admin token for it.
+fn serving_with_an_admin_token() -> (Collector, String) {
     let data = tempfile::tempdir().unwrap();
     tallymark(&["site", "add", "localhost", "--data"], data.path());
     let admin = tallymark(&["token", "create", "--data"], data.path());
     let admin = admin.trim().to_string();
-    let c = Collector::serve(data, &[]);
+    (Collector::serve(data, &[]), admin)
+}
+
+#[test]
+fn a_plausible_export_imported_from_the_cli_is_answered() {
+    let (c, admin) = serving_with_an_admin_token();
     let export = tempfile::tempdir().unwrap();
     std::fs::write(
         export
@@ -293,11 +298,7 @@ fn a_plausible_export_imported_from_the_cli_is_answered() {
 fn plausibles_regions_and_cities_are_named_from_the_city_database() {
     let city_db = workspace_root().join("target/test-data/GeoLite2-City.mmdb");
     assert!(city_db.exists(), "run `cargo xtask test-data`");
-    let data = tempfile::tempdir().unwrap();
-    tallymark(&["site", "add", "localhost", "--data"], data.path());
-    let admin = tallymark(&["token", "create", "--data"], data.path());
-    let admin = admin.trim().to_string();
-    let c = Collector::serve(data, &[]);
+    let (c, admin) = serving_with_an_admin_token();
     let export = tempfile::tempdir().unwrap();
     std::fs::write(
         export

@@ -172,6 +172,31 @@ impl std::ops::AddAssign for SessionSums {
     }
 }
 
+/// What is left of these sums without `o`'s (never below 0): the part of
+/// an imported day no named value holds.
+impl std::ops::SubAssign for EventSums {
+    fn sub_assign(&mut self, o: Self) {
+        let less = |a: i64, b: i64| a.saturating_sub(b).max(0);
+        self.visitors = less(self.visitors, o.visitors);
+        self.carried_visitors = less(self.carried_visitors, o.carried_visitors);
+        self.sessions = less(self.sessions, o.sessions);
+        self.carried_sessions = less(self.carried_sessions, o.carried_sessions);
+        self.pageviews = less(self.pageviews, o.pageviews);
+        self.events = less(self.events, o.events);
+    }
+}
+
+impl std::ops::SubAssign for SessionSums {
+    fn sub_assign(&mut self, o: Self) {
+        let less = |a: i64, b: i64| a.saturating_sub(b).max(0);
+        self.visitors = less(self.visitors, o.visitors);
+        self.visits = less(self.visits, o.visits);
+        self.pageviews = less(self.pageviews, o.pageviews);
+        self.bounces = less(self.bounces, o.bounces);
+        self.duration_ms = less(self.duration_ms, o.duration_ms);
+    }
+}
+
 type Value = Option<String>;
 
 /// The `events` column a dimension reads (`None`: the site's totals, no
