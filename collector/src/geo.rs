@@ -38,7 +38,7 @@ struct Record {
     #[serde(default)]
     country: Option<Country>,
     #[serde(default)]
-    subdivisions: Option<Vec<Named>>,
+    subdivisions: Option<Vec<Subdivision>>,
     #[serde(default)]
     state1: Option<String>,
     #[serde(default)]
@@ -51,17 +51,15 @@ struct Country {
     iso_code: Option<String>,
 }
 
+/// A subdivision: its English name and code (`BY`, without the country).
+/// Only the fields read: a field of another integer width than expected
+/// would fail the whole record (the decoder reads widths strictly).
 #[derive(Deserialize)]
-struct Named {
+struct Subdivision {
     #[serde(default)]
     names: Option<Names>,
-    /// A subdivision's code (`BY`, without the country).
     #[serde(default)]
     iso_code: Option<String>,
-    /// A city's GeoNames id (a `uint32` in the format: the decoder reads
-    /// no other width into it).
-    #[serde(default)]
-    geoname_id: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -70,16 +68,28 @@ struct Names {
     en: Option<String>,
 }
 
+/// A city: a name (ip-location-db) or a record (MaxMind, DB-IP). Read
+/// through serde's buffering (untagged), so its GeoNames id may be stored
+/// in any integer width.
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum City {
     Name(String),
-    Record(Named),
+    Record {
+        #[serde(default)]
+        names: Option<Names>,
+        #[serde(default)]
+        geoname_id: Option<u64>,
+    },
 }
 
-impl Named {
-    fn english(self) -> Option<String> {
-        self.names.and_then(|n| n.en)
+impl City {
+    /// The English name, and the GeoNames id when there is one.
+    fn parts(self) -> (Option<String>, Option<u64>) {
+        match self {
+            City::Name(name) => (Some(name), None),
+            City::Record { names, geoname_id } => (names.and_then(|n| n.en), geoname_id),
+        }
     }
 }
 
@@ -91,7 +101,7 @@ impl Named {
 pub struct PlaceNames {
     pub regions: HashMap<String, String>,
     /// A city's name and the name of the region it is in.
-    pub cities: HashMap<u32, (String, Option<String>)>,
+    pub cities: HashMap<u64, (String, Option<String>)>,
 }
 
 /// The longest place name kept, in characters (the longest in GeoLite2 are
@@ -171,18 +181,15 @@ impl Geo {
                 };
                 let mut region = None;
                 if let Some(first) = record.subdivisions.and_then(|s| s.into_iter().next()) {
-                    let code = first.iso_code.clone();
-                    region = place_name(first.english());
-                    if let (Some(code), Some(name)) = (code, &region) {
+                    region = place_name(first.names.and_then(|n| n.en));
+                    if let (Some(code), Some(name)) = (first.iso_code, &region) {
                         out.regions
                             .entry(format!("{country}-{}", code.to_ascii_uppercase()))
                             .or_insert_with(|| name.clone());
                     }
                 }
-                if let Some(City::Record(city)) = record.city
-                    && let Some(id) = city.geoname_id
-                    && let Some(name) = place_name(city.english())
-                {
+                let (name, id) = record.city.map(City::parts).unwrap_or_default();
+                if let (Some(id), Some(name)) = (id, place_name(name)) {
                     out.cities.entry(id).or_insert((name, region));
                 }
             }
@@ -231,12 +238,10 @@ fn lookup(reader: &maxminddb::Reader<Vec<u8>>, ip: IpAddr) -> Option<Location> {
         record
             .subdivisions
             .and_then(|s| s.into_iter().next())
-            .and_then(Named::english)
+            .and_then(|s| s.names)
+            .and_then(|n| n.en)
     }));
-    let city = place_name(record.city.and_then(|c| match c {
-        City::Name(name) => Some(name),
-        City::Record(named) => named.english(),
-    }));
+    let city = place_name(record.city.and_then(|c| c.parts().0));
     Some(Location {
         country: Some(country),
         region,

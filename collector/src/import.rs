@@ -200,16 +200,28 @@ impl DaySums {
     /// day, where they add up to the totals.
     fn unplaced(&mut self) {
         for dim in [Dimension::Region, Dimension::City] {
-            unplaced(&mut self.events, &dim);
-            unplaced(&mut self.sessions, &dim);
+            unplaced(&mut self.events, &dim, |s| {
+                s.visitors == 0 && s.sessions == 0
+            });
+            unplaced(&mut self.sessions, &dim, |s| {
+                s.visitors == 0 && s.visits == 0
+            });
+            if let Some(s) = self.sessions.get_mut(&key(Some(&dim), None)) {
+                // The export's files need not agree: never more bounces
+                // than visits.
+                s.bounces = s.bounces.min(s.visits);
+            }
         }
     }
 }
 
-/// `dim`'s row under no value in `sums`: the totals less its named rows.
+/// `dim`'s row under no value in `sums`: the totals less its named rows;
+/// none when nothing is left (`empty`: no visitors, no visits), as on a
+/// native day where every visitor was placed.
 fn unplaced<S: Clone + std::ops::SubAssign>(
     sums: &mut HashMap<(String, Option<String>), S>,
     dim: &Dimension,
+    empty: impl Fn(&S) -> bool,
 ) {
     let name = dim.to_string();
     let Some(mut rest) = sums.get(&key(None, None)).cloned() else {
@@ -220,7 +232,9 @@ fn unplaced<S: Clone + std::ops::SubAssign>(
             rest -= s.clone();
         }
     }
-    sums.insert(key(Some(dim), None), rest);
+    if !empty(&rest) {
+        sums.insert(key(Some(dim), None), rest);
+    }
 }
 
 /// The whole export, by day.
@@ -453,7 +467,7 @@ fn read_table(
                         .and_then(|r| names.regions.get(&r.to_ascii_uppercase()))
                         .map(|name| format!("{cc} {name}"));
                     let city = text("city")
-                        .and_then(|id| id.parse::<u32>().ok())
+                        .and_then(|id| id.parse::<u64>().ok())
                         .and_then(|id| names.cities.get(&id))
                         .map(|(name, region)| match region {
                             Some(region) => format!("{cc} {name}, {region}"),
@@ -630,6 +644,45 @@ pub fn write(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unplaced_is_what_named_regions_and_cities_leave_of_the_totals() {
+        let counts = |visitors, visits, bounces| Counts {
+            visitors,
+            visits,
+            pageviews: visits,
+            bounces,
+            duration_ms: 0,
+            events: 0,
+        };
+        let mut day = DaySums::default();
+        add_session(&mut day, None, None, &counts(10, 12, 3));
+        add_event(&mut day, None, None, &counts(10, 12, 3), 15);
+        let bavaria = Some("DE Bavaria".to_string());
+        add_visit_dimension(&mut day, &Dimension::Region, bavaria, &counts(10, 11, 5));
+        let munich = Some("DE Munich, Bavaria".to_string());
+        add_visit_dimension(&mut day, &Dimension::City, munich, &counts(6, 6, 0));
+        day.unplaced();
+        let none = |dim: &Dimension| key(Some(dim), None);
+        // Every visitor has a region: a visit and 3 events (not named by a
+        // region row) are left, and no bounce beyond the visits.
+        let region = &day.sessions[&none(&Dimension::Region)];
+        assert_eq!((region.visitors, region.visits, region.bounces), (0, 1, 0));
+        assert_eq!(day.events[&none(&Dimension::Region)].events, 4);
+        let city = &day.sessions[&none(&Dimension::City)];
+        assert_eq!((city.visitors, city.visits, city.bounces), (4, 6, 3));
+        // Named rows that cover the day leave no row under no value.
+        let mut day = DaySums::default();
+        add_session(&mut day, None, None, &counts(2, 2, 0));
+        add_event(&mut day, None, None, &counts(2, 2, 0), 2);
+        let named = Some("DE Bavaria".to_string());
+        add_visit_dimension(&mut day, &Dimension::Region, named, &counts(2, 2, 0));
+        day.unplaced();
+        assert!(!day.sessions.contains_key(&none(&Dimension::Region)));
+        assert!(!day.events.contains_key(&none(&Dimension::Region)));
+        // Without named rows, the totals.
+        assert_eq!(day.sessions[&none(&Dimension::City)].visits, 2);
+    }
 
     fn site() -> Site {
         Site {

@@ -658,8 +658,17 @@ fn import(
     let site = sites::get(&conn, domain)?
         .ok_or_else(|| anyhow::anyhow!("site {domain} is not registered"))?;
     let files = tallymark_collector::import::read_files(paths)?;
-    let names = tallymark_collector::geo::Geo::open(geoip)?.place_names();
-    if !geoip.is_empty() {
+    // Only an export with locations needs the names (a walk over the whole
+    // database).
+    let locations = files
+        .iter()
+        .any(|(name, _)| name.contains("imported_locations_"));
+    let names = if locations {
+        tallymark_collector::geo::Geo::open(geoip)?.place_names()
+    } else {
+        tallymark_collector::geo::PlaceNames::default()
+    };
+    if locations && !geoip.is_empty() {
         println!(
             "the city database names {} regions and {} cities",
             names.regions.len(),

@@ -196,10 +196,6 @@ fn tokens_from_the_cli_read_the_numbers_the_collector_recorded() {
     }
 }
 
-/// `tallymark import` with a folder of Plausible's CSV export: its days are
-/// the site's before its first event here, answered by the running collector
-/// (imported beside it); a second import adds nothing; a file that is not
-/// the export's is refused with one line and nothing written.
 /// A collector serving the site `localhost`, and an admin token for it.
 fn serving_with_an_admin_token() -> (Collector, String) {
     let data = tempfile::tempdir().unwrap();
@@ -209,6 +205,10 @@ fn serving_with_an_admin_token() -> (Collector, String) {
     (Collector::serve(data, &[]), admin)
 }
 
+/// `tallymark import` with a folder of Plausible's CSV export: its days are
+/// the site's before its first event here, answered by the running collector
+/// (imported beside it); a second import adds nothing; a file that is not
+/// the export's is refused with one line and nothing written.
 #[test]
 fn a_plausible_export_imported_from_the_cli_is_answered() {
     let (c, admin) = serving_with_an_admin_token();
