@@ -2791,6 +2791,24 @@ async fn clickhouse_answers_exactly_what_sqlite_answers() {
             queries.push(format!(
                 "/api/v1/stats/breakdown?site={site}&{period}&property=event:props&metrics=visitors,visits,events"
             ));
+            // Funnels: in order, one event per step (a step twice needs two
+            // views), under visit filters.
+            for steps in [
+                ["page==/", "page==/pricing", "event:name==Signup"].as_slice(),
+                &["page==/", "page==/"],
+                &["event:name==Signup", "page==/"],
+                &["page~blog", "page!=/blog/*", "event:name==Signup|Nope"],
+            ] {
+                let steps: String = steps
+                    .iter()
+                    .map(|s| format!("&step={}", urlencode(s)))
+                    .collect();
+                for filter in ["", "&filter=country%3D%3DDE", "&filter=entry_page!%3D/"] {
+                    queries.push(format!(
+                        "/api/v1/stats/funnel?site={site}&{period}{steps}{filter}"
+                    ));
+                }
+            }
             queries.push(format!(
                 "/api/v1/stats/breakdown?site={site}&{period}&property=event:props:plan&metrics=visitors,visits,events"
             ));
@@ -2806,6 +2824,23 @@ async fn clickhouse_answers_exactly_what_sqlite_answers() {
     for ((uri, a), b) in queries.iter().zip(&raw).zip(&from_ch) {
         assert_eq!(a, b, "clickhouse differs from sqlite for {uri}");
     }
+    // The funnels are not all empty: some visits went two steps.
+    let funnels: Vec<&Value> = queries
+        .iter()
+        .zip(&raw)
+        .filter(|(uri, _)| uri.contains("/funnel?"))
+        .map(|(_, a)| a)
+        .collect();
+    assert!(
+        funnels
+            .iter()
+            .any(|f| f["steps"][1]["visits"].as_i64() > Some(0))
+    );
+    assert!(
+        funnels
+            .iter()
+            .any(|f| f["steps"][2]["visitors"].as_i64() > Some(0))
+    );
     // ClickHouse answered them all (a failed query falls back to SQLite).
     assert_eq!(ch_state.metrics.clickhouse_query_failures.get(), 0);
     assert!(ch_state.metrics.clickhouse_queries.get() as usize >= queries.len());

@@ -331,10 +331,10 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         ] {
             measure(name.into(), uri).await?;
         }
-        // Tabs opened on a click: Locations → Region and City (from the
-        // rollups, as the country is) and Pages → Engagement (time on page
-        // and scroll depth, from the engagement rows). ClickHouse answers
-        // them too (below).
+        // Opened on a click: Locations → Region and City (from the
+        // rollups, as the country is), Pages → Engagement (time on page and
+        // scroll depth, from the engagement rows) and a funnel (the matching
+        // events). ClickHouse answers them too (below).
         let clicked: Vec<(String, String)> = vec![
             (
                 "breakdown region (visitors)".into(),
@@ -348,18 +348,16 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
                 "breakdown page: time on page, scroll (engagement rows)".into(),
                 format!("/api/v1/stats/breakdown?{range}&property=page&limit=10&metrics=visitors,time_on_page,scroll_depth"),
             ),
+            // A funnel: the matching events of the month in order per visit.
+            (
+                "funnel: / then /pricing then Signup (raw rows)".into(),
+                format!("/api/v1/stats/funnel?{range}&step=page%3D%3D/&step=page%3D%3D/pricing&step=event:name%3D%3DSignup"),
+            ),
         ];
         let mut clicked_raw = Vec::new();
         for (name, uri) in &clicked {
             clicked_raw.push(measure(name.clone(), uri.clone()).await?.2);
         }
-        // A funnel (the dashboard's, on a click): the matching events of the
-        // month sorted by visitor and visit.
-        measure(
-            "funnel: / then /pricing then Signup (raw rows)".into(),
-            format!("/api/v1/stats/funnel?{range}&step=page%3D%3D/&step=page%3D%3D/pricing&step=event:name%3D%3DSignup"),
-        )
-        .await?;
         println!("every answer identical with and without rollups");
         // The whole dashboard, one after another and all at once (as a
         // browser loads it).

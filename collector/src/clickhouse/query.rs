@@ -312,6 +312,80 @@ pub fn engagement_by_page(
     Ok(out)
 }
 
+/// A funnel's visits and visitors per step, counted as `stats::funnel`'s
+/// `Tally` counts SQLite's rows: a visit's matching events in time order
+/// (then id); it reaches step k when they match steps 1 to k in order, one
+/// event per step (`p{k}`: the place of step k's event after step k-1's, 0
+/// for none); a visitor reaches the most steps one of their visits did.
+pub fn funnel(
+    ch: &ClickHouse,
+    q: &Scoped<'_>,
+    now_ms: i64,
+    steps: &[Filter],
+) -> Result<(Vec<i64>, Vec<i64>), ClickHouseError> {
+    let flags: Vec<String> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, step)| {
+            let c = condition(&column(&step.dimension), step);
+            let kind = if step.dimension.is_goal() {
+                "kind = 'event'"
+            } else {
+                "kind = 'pageview'"
+            };
+            // Bits apart: their sum is their union.
+            format!("if({kind} AND {c}, {}, 0)", 1u32 << i)
+        })
+        .collect();
+    let mut places = Vec::with_capacity(steps.len());
+    for i in 0..steps.len() {
+        let bit = 1u32 << i;
+        let k = i + 1;
+        places.push(if i == 0 {
+            format!("arrayFirstIndex(x -> bitAnd(x, {bit}) != 0, s) AS p1")
+        } else {
+            format!(
+                "if(p{i} = 0, 0, arrayFirstIndex((x, j) -> bitAnd(x, {bit}) != 0 AND j > p{i}, \
+                 s, arrayEnumerate(s))) AS p{k}"
+            )
+        });
+    }
+    let reached: Vec<String> = (1..=steps.len()).map(|k| format!("(p{k} > 0)")).collect();
+    let visits = format!(
+        "SELECT visitor_id, {}, {} AS reached FROM \
+         (SELECT visitor_id, arrayMap(t -> tupleElement(t, 3), \
+            arraySort(groupArray((ts_ms, id, steps)))) AS s FROM \
+           (SELECT visitor_id, session_id, ts_ms, id, {} AS steps FROM {}{}) \
+          WHERE steps != 0 GROUP BY visitor_id, session_id)",
+        places.join(", "),
+        reached.join(" + "),
+        flags.join(" + "),
+        events_in(ch, q),
+        event_filters(ch, q, now_ms)
+    );
+    // How many reached each number of steps, as visits and as visitors.
+    let histogram = |sql: String| -> Result<Vec<i64>, ClickHouseError> {
+        let mut at_least = vec![0; steps.len()];
+        for r in ch.rows(&sql)? {
+            let (reached, n) = (int(cell(&r, 0)), int(cell(&r, 1)));
+            let reached = usize::try_from(reached).unwrap_or(0).min(steps.len());
+            for step in &mut at_least[..reached] {
+                *step += n;
+            }
+        }
+        Ok(at_least)
+    };
+    let by_visit = histogram(format!(
+        "SELECT reached, count() FROM ({visits}) GROUP BY reached"
+    ))?;
+    let by_visitor = histogram(format!(
+        "SELECT best, count() FROM \
+         (SELECT visitor_id, max(reached) AS best FROM ({visits}) GROUP BY visitor_id) \
+         GROUP BY best"
+    ))?;
+    Ok((by_visit, by_visitor))
+}
+
 fn index(v: &Value, len: usize) -> Option<usize> {
     usize::try_from(int(v)).ok().filter(|i| *i < len)
 }

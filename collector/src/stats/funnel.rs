@@ -8,8 +8,9 @@
 //! (page, hostname, event name, property): a page or hostname step is a
 //! page view, an event name or property step a custom event. Filters keep
 //! visits by their own dimensions (source, country, entry page, …). Read
-//! from SQLite's raw rows (ClickHouse or not): the matching events sorted by
-//! visitor and visit, counted as they stream (no set of visitors is held).
+//! from SQLite's raw rows, the matching events sorted by visitor and visit,
+//! counted as they stream (no set of visitors is held); with ClickHouse,
+//! counted there the same way (`clickhouse::query::funnel`).
 
 use axum::Json;
 use axum::extract::State;
@@ -204,11 +205,18 @@ fn compute(cx: Ctx) -> Result<FunnelResponse, StatsError> {
     }
     let steps = steps(&cx)?;
     let q = scoped(&cx.site, &range, &filters);
-    let mut tally = Tally::new(steps.len());
-    query::funnel_rows(&cx.conn, &q, &steps, |session, visitor, matches| {
-        tally.event(visitor, session, matches)
-    })?;
-    let (visits, visitors) = tally.finish();
+    let now_ms = cx.now.as_millisecond();
+    let (visits, visitors) =
+        match cx.on_clickhouse(|ch| crate::clickhouse::query::funnel(ch, &q, now_ms, &steps)) {
+            Some(counts) => counts,
+            None => {
+                let mut tally = Tally::new(steps.len());
+                query::funnel_rows(&cx.conn, &q, &steps, |session, visitor, matches| {
+                    tally.event(visitor, session, matches)
+                })?;
+                tally.finish()
+            }
+        };
     let percent = |part: i64, whole: i64| {
         if whole == 0 {
             0.0
