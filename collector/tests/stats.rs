@@ -2798,6 +2798,13 @@ async fn clickhouse_answers_exactly_what_sqlite_answers() {
                 &["page==/", "page==/"],
                 &["event:name==Signup", "page==/"],
                 &["page~blog", "page!=/blog/*", "event:name==Signup|Nope"],
+                &[
+                    "event:props:plan!=free",
+                    "hostname==(none)|berlin.example|utc.example",
+                ],
+                &["hostname~example", "event:props:plan==pro"],
+                // Eight steps: the last bit and the deepest chain.
+                &["page==/"; 8],
             ] {
                 let steps: String = steps
                     .iter()

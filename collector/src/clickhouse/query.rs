@@ -363,26 +363,26 @@ pub fn funnel(
         events_in(ch, q),
         event_filters(ch, q, now_ms)
     );
-    // How many reached each number of steps, as visits and as visitors.
-    let histogram = |sql: String| -> Result<Vec<i64>, ClickHouseError> {
-        let mut at_least = vec![0; steps.len()];
-        for r in ch.rows(&sql)? {
-            let (reached, n) = (int(cell(&r, 0)), int(cell(&r, 1)));
-            let reached = usize::try_from(reached).unwrap_or(0).min(steps.len());
-            for step in &mut at_least[..reached] {
-                *step += n;
-            }
+    // In one statement (one snapshot): per visitor, their best visit and
+    // each visit's steps; how many visits reached `r` steps, and how many
+    // visitors (their first visit's row) had `best` as their best.
+    let sql = format!(
+        "SELECT best, r, count(), countIf(i = 1) FROM \
+         (SELECT max(reached) AS best, groupArray(reached) AS rs FROM ({visits}) \
+          GROUP BY visitor_id) \
+         ARRAY JOIN rs AS r, arrayEnumerate(rs) AS i \
+         GROUP BY best, r"
+    );
+    let (mut by_visit, mut by_visitor) = (vec![0; steps.len()], vec![0; steps.len()]);
+    let reached = |v: &Value| usize::try_from(int(v)).unwrap_or(0).min(steps.len());
+    for row in ch.rows(&sql)? {
+        for step in &mut by_visit[..reached(cell(&row, 1))] {
+            *step += int(cell(&row, 2));
         }
-        Ok(at_least)
-    };
-    let by_visit = histogram(format!(
-        "SELECT reached, count() FROM ({visits}) GROUP BY reached"
-    ))?;
-    let by_visitor = histogram(format!(
-        "SELECT best, count() FROM \
-         (SELECT visitor_id, max(reached) AS best FROM ({visits}) GROUP BY visitor_id) \
-         GROUP BY best"
-    ))?;
+        for step in &mut by_visitor[..reached(cell(&row, 0))] {
+            *step += int(cell(&row, 3));
+        }
+    }
     Ok((by_visit, by_visitor))
 }
 
