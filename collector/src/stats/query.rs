@@ -76,6 +76,24 @@ pub(crate) fn prop_text(json_type: &str, v: &str) -> String {
     )
 }
 
+/// A region in its country (`DE Bavaria`), from the columns prefixed
+/// `prefix` (`e.`, or nothing): the stats' values and the rollups' alike.
+pub(crate) fn region_sql(prefix: &str) -> String {
+    format!(
+        "CASE WHEN {prefix}region IS NULL OR {prefix}country IS NULL THEN NULL \
+         ELSE {prefix}country || ' ' || {prefix}region END"
+    )
+}
+
+/// A city in its country and region (`US Portland, Oregon`), as
+/// [`region_sql`].
+pub(crate) fn city_sql(prefix: &str) -> String {
+    format!(
+        "CASE WHEN {prefix}city IS NULL OR {prefix}country IS NULL THEN NULL \
+         ELSE {prefix}country || ' ' || {prefix}city || coalesce(', ' || {prefix}region, '') END"
+    )
+}
+
 /// The column (or expression) of `dim` in the table aliased `alias`.
 fn column(dim: &Dimension, alias: char, sql: &mut Sql) -> String {
     match dim {
@@ -104,14 +122,8 @@ fn column(dim: &Dimension, alias: char, sql: &mut Sql) -> String {
         ),
         // Names in their country (and a city in its region): two cities
         // called Portland are two rows.
-        Dimension::Region => format!(
-            "CASE WHEN {alias}.region IS NULL OR {alias}.country IS NULL THEN NULL \
-             ELSE {alias}.country || ' ' || {alias}.region END"
-        ),
-        Dimension::City => format!(
-            "CASE WHEN {alias}.city IS NULL OR {alias}.country IS NULL THEN NULL \
-             ELSE {alias}.country || ' ' || {alias}.city || coalesce(', ' || {alias}.region, '') END"
-        ),
+        Dimension::Region => region_sql(&format!("{alias}.")),
+        Dimension::City => city_sql(&format!("{alias}.")),
         other => match other.scope() {
             Scope::Shared(col) => format!("{alias}.{col}"),
             // Unreachable: every event and session dimension is matched above.

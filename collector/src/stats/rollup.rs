@@ -29,7 +29,7 @@
 //! `query.rs`.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
@@ -62,13 +62,10 @@ const SHARED_DIMS: &[Dimension] = &[
     Dimension::Device,
 ];
 
-/// What the region and city read, as `stats::query`'s `column()` does (the
-/// name in its country; a city in its region): the same values, so rolled
-/// and raw answers agree (`collector/tests/stats.rs` compares them).
-const REGION_SQL: &str =
-    "CASE WHEN region IS NULL OR country IS NULL THEN NULL ELSE country || ' ' || region END";
-const CITY_SQL: &str = "CASE WHEN city IS NULL OR country IS NULL THEN NULL \
-    ELSE country || ' ' || city || coalesce(', ' || region, '') END";
+/// What the region and city read: the values of `stats::query`'s
+/// `column()`, so rolled and raw answers agree.
+static REGION_SQL: LazyLock<String> = LazyLock::new(|| super::query::region_sql(""));
+static CITY_SQL: LazyLock<String> = LazyLock::new(|| super::query::city_sql(""));
 
 /// Whether the daily rollups hold `dim`'s values: the visit's dimensions
 /// (not the browser version: many values, rarely asked), pages, entry and
@@ -206,8 +203,8 @@ fn event_column(dim: &Option<Dimension>) -> Option<&'static str> {
         None => None,
         Some(Dimension::Page) => Some("path"),
         Some(Dimension::EventName) => Some("name"),
-        Some(Dimension::Region) => Some(REGION_SQL),
-        Some(Dimension::City) => Some(CITY_SQL),
+        Some(Dimension::Region) => Some(REGION_SQL.as_str()),
+        Some(Dimension::City) => Some(CITY_SQL.as_str()),
         Some(d) => match d.scope() {
             Scope::Shared(col) => Some(col),
             Scope::Event | Scope::Session => None,
@@ -231,8 +228,8 @@ fn session_column(dim: &Option<Dimension>) -> Option<&'static str> {
         None => None,
         Some(Dimension::EntryPage) => Some("entry_path"),
         Some(Dimension::ExitPage) => Some("exit_path"),
-        Some(Dimension::Region) => Some(REGION_SQL),
-        Some(Dimension::City) => Some(CITY_SQL),
+        Some(Dimension::Region) => Some(REGION_SQL.as_str()),
+        Some(Dimension::City) => Some(CITY_SQL.as_str()),
         Some(d) => match d.scope() {
             Scope::Shared(col) => Some(col),
             Scope::Event | Scope::Session => None,
