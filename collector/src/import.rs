@@ -18,6 +18,8 @@
 //! nothing. A table's day given by two files (the ZIP and its unpacked
 //! folder, overlapping exports) is refused rather than counted twice.
 
+pub mod goatcounter;
+
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};

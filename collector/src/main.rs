@@ -105,19 +105,28 @@ enum Command {
         #[command(flatten)]
         data: DataArg,
     },
-    /// Import a site's history from Plausible's CSV export (Site settings →
-    /// Imports & Exports → Export data), also while `serve` runs.
+    /// Import a site's history from Plausible's or GoatCounter's export,
+    /// also while `serve` runs.
     ///
-    /// Its daily totals per source, page, country, device, browser, OS and
-    /// custom event become the site's days before its first event here:
-    /// whole-day answers (totals, the daily graph, breakdowns, one filter)
-    /// include them, as Plausible shows imported data. Days on or after the
-    /// first event here, and days imported before, are left out.
+    /// Plausible (Site settings → Imports & Exports → Export data): its daily
+    /// totals per source, page, country, device, browser, OS and custom
+    /// event become the site's days before its first event here: whole-day
+    /// answers (totals, the daily graph, breakdowns, one filter) include
+    /// them, as Plausible shows imported data.
+    ///
+    /// GoatCounter (Settings → Export, CSV; the .csv.gz as downloaded): its
+    /// pageviews and events become the site's own events and visits, so
+    /// every answer includes them. Rows GoatCounter marked as bots are left
+    /// out.
+    ///
+    /// Either way, days on or after the first event here, and days imported
+    /// before, are left out: importing the same export again adds nothing.
     Import {
         /// The site to import into, as registered.
         #[arg(long)]
         site: String,
-        /// The export: its .zip, the folder it was unpacked to, or its .csv files.
+        /// The export: Plausible's .zip, the folder it was unpacked to, or its
+        /// .csv files; GoatCounter's .csv or .csv.gz.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         /// `serve`'s --retention-days, when it has one: days it would delete
@@ -129,6 +138,14 @@ enum Command {
         /// `serve` names them; without one they are unknown.
         #[arg(long, env = "TALLYMARK_GEOIP", value_delimiter = ',')]
         geoip: Vec<PathBuf>,
+        /// `serve`'s --session-timeout-minutes: GoatCounter's hits are split
+        /// into visits after this much inactivity [default: 30].
+        #[arg(
+            long,
+            env = "TALLYMARK_SESSION_TIMEOUT_MINUTES",
+            value_name = "MINUTES"
+        )]
+        session_timeout_minutes: Option<u32>,
         #[command(flatten)]
         data: DataArg,
     },
@@ -328,8 +345,18 @@ fn main() -> ExitCode {
             paths,
             retention_days,
             geoip,
+            session_timeout_minutes,
             data,
-        } => import(&site, &paths, retention_days, &geoip, &data),
+        } => import(
+            &site,
+            &paths,
+            Options {
+                retention_days,
+                geoip: &geoip,
+                session_timeout_minutes,
+            },
+            &data,
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -647,17 +674,50 @@ fn export(query: &str, out: Option<&std::path::Path>, data: &DataArg) -> anyhow:
     written.map_err(|e| anyhow::anyhow!("{e}"))
 }
 
+/// `import`'s settings that are `serve`'s too.
+struct Options<'a> {
+    retention_days: Option<u32>,
+    geoip: &'a [PathBuf],
+    session_timeout_minutes: Option<u32>,
+}
+
 fn import(
     domain: &str,
     paths: &[PathBuf],
-    retention_days: Option<u32>,
-    geoip: &[PathBuf],
+    options: Options<'_>,
     data: &DataArg,
 ) -> anyhow::Result<()> {
+    let Options {
+        retention_days,
+        geoip,
+        session_timeout_minutes,
+    } = options;
     let mut conn = open_existing_db(data)?;
     let site = sites::get(&conn, domain)?
         .ok_or_else(|| anyhow::anyhow!("site {domain} is not registered"))?;
     let files = tallymark_collector::import::read_files(paths)?;
+    let goatcounter = files
+        .iter()
+        .filter(|(_, bytes)| tallymark_collector::import::goatcounter::is_export(bytes))
+        .count();
+    if goatcounter > 0 {
+        if goatcounter != files.len() {
+            anyhow::bail!(
+                "give either GoatCounter's export or Plausible's files, not both in one import"
+            );
+        }
+        let minutes = session_timeout_minutes.unwrap_or(30).clamp(1, 24 * 60);
+        return import_goatcounter(
+            &mut conn,
+            &site,
+            &files,
+            Options {
+                retention_days,
+                geoip,
+                session_timeout_minutes: Some(minutes),
+            },
+        );
+    }
     // Only an export with locations needs the names (a walk over the whole
     // database).
     let locations = files
@@ -706,6 +766,71 @@ fn import(
     if done.already > 0 {
         println!(
             "left out {} days imported or rolled up before",
+            done.already
+        );
+    }
+    Ok(())
+}
+
+fn import_goatcounter(
+    conn: &mut rusqlite::Connection,
+    site: &sites::Site,
+    files: &[(String, Vec<u8>)],
+    options: Options<'_>,
+) -> anyhow::Result<()> {
+    use tallymark_collector::import::goatcounter;
+    // Regions (`US-TX`) are named from the city database, when given.
+    let names = if options.geoip.is_empty() {
+        tallymark_collector::geo::PlaceNames::default()
+    } else {
+        tallymark_collector::geo::Geo::open(options.geoip)?.place_names()
+    };
+    let mut all = goatcounter::Hits::default();
+    for (name, bytes) in files {
+        let hits = goatcounter::parse(site, name, bytes, &names)?;
+        println!(
+            "{name}: {} rows, {} marked as bots (left out), {} unreadable (left out)",
+            hits.len() + hits.bots + hits.skipped,
+            hits.bots,
+            hits.skipped
+        );
+        for (line, why) in &hits.skipped_lines {
+            println!("  line {line}: {why}");
+        }
+        all.append(hits);
+    }
+    let minutes = options.session_timeout_minutes.unwrap_or(30);
+    let done = goatcounter::write(
+        conn,
+        site,
+        all,
+        SystemClock.now(),
+        options.retention_days,
+        i64::from(minutes) * 60_000,
+    )?;
+    let domain = &site.domain;
+    match (done.first, done.last) {
+        (Some(first), Some(last)) => println!(
+            "imported {} visits ({} pageviews, {} custom events) on {} days into {domain}, {first} to {last}",
+            done.visits, done.pageviews, done.events, done.days
+        ),
+        _ => println!("imported nothing into {domain}"),
+    }
+    if done.after_native > 0 {
+        println!(
+            "left out {} rows on or after the site's first event here, or on a day not over yet",
+            done.after_native
+        );
+    }
+    if done.past_retention > 0 {
+        println!(
+            "left out {} rows before the site's retention period",
+            done.past_retention
+        );
+    }
+    if done.already > 0 {
+        println!(
+            "left out {} rows of days imported or rolled up before",
             done.already
         );
     }

@@ -98,6 +98,9 @@ pub fn delete_slice(conn: &mut Connection, h: &Horizon) -> rusqlite::Result<usiz
     for sql in [
         "DELETE FROM events WHERE id IN
              (SELECT id FROM events WHERE site_id = ?1 AND ts_ms < ?2 LIMIT ?3)",
+        // Queued for ClickHouse (an import's): the visits go, and their places.
+        "DELETE FROM visit_backlog WHERE session_id IN
+             (SELECT id FROM sessions WHERE site_id = ?1 AND started_ms < ?2 LIMIT ?3)",
         "DELETE FROM sessions WHERE id IN
              (SELECT id FROM sessions WHERE site_id = ?1 AND started_ms < ?2 LIMIT ?3)",
         "DELETE FROM engagements WHERE id IN

@@ -166,6 +166,10 @@ pub fn remove(conn: &mut Connection, domain: &str) -> Result<(), SiteError> {
         [],
     )?;
     tx.execute("DELETE FROM events WHERE site_id = ?1", [site.id])?;
+    tx.execute(
+        "DELETE FROM visit_backlog WHERE session_id IN (SELECT id FROM sessions WHERE site_id = ?1)",
+        [site.id],
+    )?;
     tx.execute("DELETE FROM sessions WHERE site_id = ?1", [site.id])?;
     tx.execute("DELETE FROM engagements WHERE site_id = ?1", [site.id])?;
     tx.execute("DELETE FROM salts WHERE site_id = ?1", [site.id])?;

@@ -4656,3 +4656,276 @@ async fn a_plausible_export_is_imported_as_the_days_before() {
         .await;
     assert_eq!(feb["results"]["visitors"], 0, "{feb}");
 }
+
+/// The data set's beacons of `berlin.example` as GoatCounter's CSV export
+/// holds them (version 2 with its User-Agent column, as GoatCounter wrote
+/// it until it stopped storing User-Agents): one GoatCounter session per
+/// visitor, an `h` referrer without its scheme, query and trailing `/`, a
+/// campaign's `utm_source` as a `c` referrer, the country as `Location`.
+fn goatcounter_export_of_the_data_set() -> String {
+    let mut csv = String::from(
+        "2Path,Title,Event,UserAgent,Browser,System,Session,Bot,Referrer,Referrer scheme,\
+         Screen size,Location,FirstVisit,Date\n",
+    );
+    for b in BEACONS.iter().filter(|b| b.body.contains(BERLIN)) {
+        let body: Value = serde_json::from_str(b.body).unwrap();
+        let page = url::Url::parse(body["url"].as_str().unwrap()).unwrap();
+        let event = body["kind"] == "event";
+        let path = if event {
+            body["name"].as_str().unwrap().to_string()
+        } else {
+            page.path().to_string()
+        };
+        let campaign = page
+            .query_pairs()
+            .find(|(k, _)| k == "utm_source")
+            .map(|(_, v)| v.into_owned());
+        let (referrer, scheme) = match (campaign, body["referrer"].as_str()) {
+            (Some(source), _) => (source, "c"),
+            (None, Some(r)) => {
+                let r = url::Url::parse(r).unwrap();
+                let without = format!("{}{}", r.host_str().unwrap(), r.path());
+                (without.trim_end_matches('/').to_string(), "h")
+            }
+            (None, None) => (String::new(), "o"),
+        };
+        let v = &VISITORS[b.visitor];
+        csv.push_str(&format!(
+            "{path},A title,{},\"{}\",,,{:x}-1,0,{referrer},{scheme},\"0,0,1\",{},1,{}\n",
+            u8::from(event),
+            v.user_agent,
+            b.visitor + 0xabc0,
+            v.country,
+            b.at,
+        ));
+    }
+    csv
+}
+
+/// GoatCounter's CSV export of the data set, imported into an empty
+/// collector, answers what the collector that received the beacons
+/// answers: visits split and joined the same way (also across midnight and
+/// the DST change), the same daily visitors, entry and exit pages, sources,
+/// referrers, countries, browsers, OSs, devices and events, from the
+/// rollups and from the raw rows. What the export lacks differs on purpose:
+/// event properties, and the UTM medium and campaign (GoatCounter keeps
+/// only the source).
+#[tokio::test]
+async fn a_goatcounter_export_answers_as_the_beacons_did_live() {
+    use tallymark_collector::import::goatcounter;
+
+    let live = harness().await;
+    let imported = harness_with(&[(BERLIN, "Europe/Berlin"), (UTC_SITE, "UTC")], &[]).await;
+    let now: jiff::Timestamp = "2026-11-02T12:00:00Z".parse().unwrap();
+    live.clock.set(now);
+    imported.clock.set(now);
+    let csv = goatcounter_export_of_the_data_set();
+    // As GoatCounter hands it out: gzipped.
+    let gz = {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut gz, csv.as_bytes()).unwrap();
+        gz.finish().unwrap()
+    };
+    let path = imported
+        ._dir
+        .path()
+        .join("goatcounter-export-berlin.csv.gz");
+    std::fs::write(&path, &gz).unwrap();
+    let db = imported._dir.path().join("tallymark.sqlite3");
+    let run = || {
+        let mut conn = store::schema::open(&db).unwrap();
+        let site = sites::get(&conn, BERLIN).unwrap().unwrap();
+        let files = tallymark_collector::import::read_files(std::slice::from_ref(&path)).unwrap();
+        assert!(goatcounter::is_export(&files[0].1));
+        let hits = goatcounter::parse(
+            &site,
+            &files[0].0,
+            &files[0].1,
+            &tallymark_collector::geo::PlaceNames::default(),
+        )
+        .unwrap();
+        goatcounter::write(&mut conn, &site, hits, now, None, 30 * 60_000).unwrap()
+    };
+    let done = run();
+    assert_eq!(
+        (done.visits, done.pageviews, done.events, done.days),
+        (8, 11, 2, 4),
+        "{done:?}"
+    );
+    assert!(done.rolled > 0, "{done:?}");
+    // Importing again adds nothing: every day is on or after the site's
+    // first event now.
+    let again = run();
+    assert_eq!((again.visits, again.after_native), (0, 13), "{again:?}");
+
+    let mut queries = Vec::new();
+    for period in [
+        MAR,
+        "period=day&date=2026-03-29",
+        "period=custom&from=2026-10-24&to=2026-10-26",
+        "period=year&date=2026-06-01",
+    ] {
+        let all = "visitors,visits,pageviews,views_per_visit,bounce_rate,visit_duration,events";
+        queries.push(format!(
+            "/api/v1/stats/aggregate?site={BERLIN}&{period}&metrics={all}"
+        ));
+        queries.push(format!(
+            "/api/v1/stats/timeseries?site={BERLIN}&{period}&interval=day&metrics={all}"
+        ));
+        let interval = if period.contains("year") {
+            "month"
+        } else {
+            "hour"
+        };
+        queries.push(format!(
+            "/api/v1/stats/timeseries?site={BERLIN}&{period}&interval={interval}&metrics=visitors,pageviews"
+        ));
+        for property in [
+            "page",
+            "entry_page",
+            "exit_page",
+            "source",
+            "referrer",
+            "utm_source",
+            "country",
+            "browser",
+            "browser_version",
+            "os",
+            "os_version",
+            "device",
+            "event:name",
+            "hostname",
+        ] {
+            let metrics = match property {
+                "page" | "event:name" | "hostname" => "visitors,visits,pageviews,events",
+                "entry_page" | "exit_page" => "visitors,visits,bounce_rate,visit_duration",
+                _ => "visitors,visits,pageviews,bounce_rate,visit_duration",
+            };
+            queries.push(format!(
+                "/api/v1/stats/breakdown?site={BERLIN}&{period}&property={property}&metrics={metrics}"
+            ));
+        }
+        for filter in [
+            "page%3D%3D/pricing",
+            "source%3D%3DGoogle",
+            "country%3D%3DFR",
+            "event:name%3D%3DSignup",
+            "browser%3D%3Dfirefox&filter=entry_page%3D%3D/",
+        ] {
+            queries.push(format!(
+                "/api/v1/stats/aggregate?site={BERLIN}&{period}&metrics=visitors,visits,pageviews,bounce_rate&filter={filter}"
+            ));
+        }
+    }
+    for uri in &queries {
+        let (a, b) = (live.get(uri).await, imported.get(uri).await);
+        assert_eq!(a, b, "{uri}");
+    }
+    // Not vacuous: the answers hold the data set's visits.
+    let totals = imported
+        .get(&format!(
+            "/api/v1/stats/aggregate?site={BERLIN}&{MAR}&metrics=visitors,visits,events"
+        ))
+        .await;
+    assert_eq!(
+        totals["results"],
+        json!({"visitors": 6, "visits": 6, "events": 11}),
+        "{totals}"
+    );
+    // The UTM medium is GoatCounter's loss: the live visit has it.
+    let medium = format!("/api/v1/stats/breakdown?site={BERLIN}&{MAR}&property=utm_medium");
+    assert_eq!(
+        column(&live.get(&medium).await, "value"),
+        ["(none)", "email"]
+    );
+    assert_eq!(column(&imported.get(&medium).await, "value"), ["(none)"]);
+}
+
+/// A GoatCounter import's visits end before where ClickHouse's copy of
+/// visits stands (it copies them in order of their end): they reach
+/// ClickHouse all the same, once each, through the queue of visits written
+/// into the past; and a ClickHouse filled from scratch afterwards holds
+/// them once too. Its answers then equal SQLite's raw rows'.
+#[tokio::test]
+async fn a_goatcounter_import_reaches_clickhouse_once() {
+    use tallymark_collector::import::goatcounter;
+    let server = clickhouse_server::ClickHouseServer::start();
+    let h = harness().await;
+    const GC: &str = "gc.example";
+    {
+        let conn = store::schema::open(h.state.store.path()).unwrap();
+        sites::add(&conn, GC, "Europe/Berlin", 0).unwrap();
+    }
+    let now: jiff::Timestamp = "2026-11-02T12:00:00Z".parse().unwrap();
+    h.clock.set(now);
+    // ClickHouse holds the live visits, up to 2026-10-25.
+    let ch_state = with_clickhouse(&h, &server, "tallymark_gc").await;
+    let import = || {
+        let mut conn = store::schema::open(h.state.store.path()).unwrap();
+        let site = sites::get(&conn, GC).unwrap().unwrap();
+        let csv = goatcounter_export_of_the_data_set();
+        let hits = goatcounter::parse(
+            &site,
+            "export.csv",
+            csv.as_bytes(),
+            &tallymark_collector::geo::PlaceNames::default(),
+        )
+        .unwrap();
+        goatcounter::write(&mut conn, &site, hits, now, None, 30 * 60_000).unwrap()
+    };
+    assert_eq!(import().visits, 8);
+    ch_state.ship_all().await.unwrap();
+    let fresh = with_clickhouse(&h, &server, "tallymark_gc_fresh").await;
+    let sqlite_visits: i64 = rusqlite::Connection::open(h.state.store.path())
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get(0))
+        .unwrap();
+    for state in [&ch_state, &fresh] {
+        let ch = &state.analytics.as_ref().unwrap().ch;
+        let rows = ch
+            .rows(&format!(
+                "SELECT count(), uniqExact(id), countIf(backlog > 0) FROM {}",
+                ch.table("visits")
+            ))
+            .unwrap();
+        let n: Vec<i64> = rows[0]
+            .iter()
+            .map(tallymark_collector::clickhouse::int)
+            .collect();
+        assert_eq!(n, [sqlite_visits, sqlite_visits, 8], "{}", ch.database);
+    }
+    let raw_state = without_rollups(&h);
+    let mut queries = Vec::new();
+    for period in [MAR, "period=custom&from=2026-10-24&to=2026-10-26"] {
+        let all = "visitors,visits,pageviews,views_per_visit,bounce_rate,visit_duration,events";
+        queries.push(format!(
+            "/api/v1/stats/aggregate?site={GC}&{period}&metrics={all}"
+        ));
+        for property in ["entry_page", "exit_page", "source", "country", "browser"] {
+            queries.push(format!(
+                "/api/v1/stats/breakdown?site={GC}&{period}&property={property}&metrics=visitors,visits,bounce_rate,visit_duration"
+            ));
+        }
+        queries.push(format!(
+            "/api/v1/stats/aggregate?site={GC}&{period}&metrics={all}&filter=entry_page%3D%3D/&filter=browser%3D%3Dfirefox"
+        ));
+    }
+    let raw = answers_of(&h, &raw_state, &queries).await;
+    assert_eq!(raw[0]["results"]["visits"], 6, "{}", raw[0]);
+    for state in [&ch_state, &fresh] {
+        let before = state.metrics.clickhouse_queries.get();
+        let from_ch = answers_of(&h, state, &queries).await;
+        for ((uri, a), b) in queries.iter().zip(&raw).zip(&from_ch) {
+            assert_eq!(a, b, "clickhouse differs from sqlite for {uri}");
+        }
+        assert!(state.metrics.clickhouse_queries.get() > before);
+        assert_eq!(state.metrics.clickhouse_query_failures.get(), 0);
+    }
+    // A removed site's queued places go with its visits.
+    let mut conn = store::schema::open(h.state.store.path()).unwrap();
+    sites::remove(&mut conn, GC).unwrap();
+    let queued: i64 = conn
+        .query_row("SELECT COUNT(*) FROM visit_backlog", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(queued, 0);
+}

@@ -374,3 +374,131 @@ fn plausibles_regions_and_cities_are_named_from_the_city_database() {
         assert_eq!(b["results"], want, "{property}: {b}");
     }
 }
+
+/// `tallymark import` with GoatCounter's CSV export, gzipped as GoatCounter
+/// hands it out (today's format: browser and OS names, no User-Agent):
+/// its pageviews and events become the site's visits, answered by the
+/// running collector beside which it was imported; bots are left out, its
+/// `US-TX` regions named from the city database; a second import adds
+/// nothing; Plausible's and GoatCounter's files are not mixed.
+#[test]
+fn a_goatcounter_export_imported_from_the_cli_is_answered() {
+    use std::io::Write;
+    let city_db = workspace_root().join("target/test-data/GeoLite2-City.mmdb");
+    assert!(city_db.exists(), "run `cargo xtask test-data`");
+    let (c, admin) = serving_with_an_admin_token();
+    let export = tempfile::tempdir().unwrap();
+    let csv = "2Path,Title,Event,UserAgent,Browser,System,Session,Bot,Referrer,Referrer scheme,Screen size,Location,FirstVisit,Date\n\
+        /,Home,0,,Firefox 120,Windows 10,1a2b-3c,0,duckduckgo.com,h,\"1920,0,1\",US-TX,1,2025-06-01T10:00:00Z\n\
+        /docs,Docs,0,,Firefox 120,Windows 10,1a2b-3c,0,,o,\"1920,0,1\",US-TX,0,2025-06-01T10:03:00Z\n\
+        download-pdf,PDF,1,,Firefox 120,Windows 10,1a2b-3c,0,,o,\"1920,0,1\",US-TX,0,2025-06-01T10:04:00Z\n\
+        /,Home,0,,Safari 17.1,iOS 17.1,4d5e-6f,0,Hacker News,g,\"390,0,1\",DE-BY,1,2025-06-01T12:00:00Z\n\
+        /,Home,0,,Chrome 120,Linux,7a8b-9c,1,,o,,NL,1,2025-06-01T12:30:00Z\n\
+        /docs,Docs,0,,Safari 17.1,iOS 17.1,4d5e-6f,0,,o,\"390,0,1\",DE-BY,0,2025-06-01T13:00:00Z\n";
+    let file = export.path().join("goatcounter-export-localhost.csv.gz");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(csv.as_bytes()).unwrap();
+    std::fs::write(&file, gz.finish().unwrap()).unwrap();
+    let path = file.display().to_string();
+    let args = [
+        "import",
+        "--site",
+        "localhost",
+        "--geoip",
+        city_db.to_str().unwrap(),
+        &path,
+        "--data",
+    ];
+    let out = tallymark(&args, c.data.path());
+    assert!(
+        out.contains("6 rows, 1 marked as bots (left out), 0 unreadable")
+            && out.contains(
+                "imported 3 visits (4 pageviews, 1 custom events) on 1 days into localhost, \
+                 2025-06-01 to 2025-06-01"
+            ),
+        "{out}"
+    );
+    let range = "site=localhost&period=day&date=2025-06-01";
+    let (status, a) = get(
+        &c,
+        &format!(
+            "/api/v1/stats/aggregate?{range}&metrics=visitors,visits,pageviews,events,bounce_rate,visit_duration"
+        ),
+        Some(&admin),
+    );
+    assert_eq!(status, 200, "{a}");
+    // One visitor of three pages and an event in 4 minutes; one of two
+    // visits an hour apart, a page each (bounces).
+    assert_eq!(
+        a["results"],
+        serde_json::json!({"visitors": 2, "visits": 3, "pageviews": 4, "events": 5,
+                           "bounce_rate": 66.7, "visit_duration": 80}),
+        "{a}"
+    );
+    for (property, want) in [
+        (
+            "source",
+            // The second visit came with no referrer.
+            serde_json::json!([{"value": "(none)", "visitors": 1},
+                               {"value": "DuckDuckGo", "visitors": 1},
+                               {"value": "Hacker News", "visitors": 1}]),
+        ),
+        (
+            "region",
+            serde_json::json!([{"value": "DE Bavaria", "visitors": 1},
+                               {"value": "US Texas", "visitors": 1}]),
+        ),
+        (
+            "device",
+            serde_json::json!([{"value": "desktop", "visitors": 1},
+                               {"value": "mobile", "visitors": 1}]),
+        ),
+        (
+            "event:name",
+            serde_json::json!([{"value": "download-pdf", "visitors": 1}]),
+        ),
+    ] {
+        let (status, b) = get(
+            &c,
+            &format!("/api/v1/stats/breakdown?{range}&property={property}&metrics=visitors"),
+            Some(&admin),
+        );
+        assert_eq!(status, 200, "{b}");
+        assert_eq!(b["results"], want, "{property}: {b}");
+    }
+    // Raw rows: two filters and hours.
+    let (_, t) = get(
+        &c,
+        &format!(
+            "/api/v1/stats/aggregate?{range}&metrics=pageviews&filter=os%3D%3Dios&filter=page%3D%3D/docs"
+        ),
+        Some(&admin),
+    );
+    assert_eq!(t["results"]["pageviews"], 1, "{t}");
+
+    let again = tallymark(&args, c.data.path());
+    assert!(
+        again.contains("imported nothing into localhost")
+            && again.contains("left out 5 rows on or after the site's first event here"),
+        "{again}"
+    );
+    let plausible = export
+        .path()
+        .join("imported_visitors_20250501_20250501.csv");
+    std::fs::write(
+        &plausible,
+        "date,visitors,pageviews,bounces,visits,visit_duration\n2025-05-01,1,1,1,1,0\n",
+    )
+    .unwrap();
+    let mixed = std::process::Command::new(tallymark_e2e::bin())
+        .args(["import", "--site", "localhost"])
+        .arg(&file)
+        .arg(&plausible)
+        .arg("--data")
+        .arg(c.data.path())
+        .output()
+        .unwrap();
+    assert!(!mixed.status.success());
+    let stderr = String::from_utf8_lossy(&mixed.stderr);
+    assert!(stderr.contains("not both"), "{stderr}");
+}

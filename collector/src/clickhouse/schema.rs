@@ -63,8 +63,11 @@ pub fn create(ch: &ClickHouse) -> Result<(), ClickHouseError> {
     ))?;
     // A visit that is over (no event can join it any more) is inserted
     // once, final: one row per visit, read without grouping.
+    // `backlog`: the visit's place in SQLite's `visit_backlog` (visits
+    // written into the past, by an import), else 0; its largest is where
+    // the shipper's copy of that queue stands.
     ch.execute(&format!(
-        "CREATE TABLE IF NOT EXISTS {} ({visit_columns}) ENGINE = MergeTree
+        "CREATE TABLE IF NOT EXISTS {} ({visit_columns}, backlog Int64) ENGINE = MergeTree
         PARTITION BY toYYYYMM(toDateTime(intDiv(started_ms, 1000)))
         ORDER BY (site_id, started_ms, id)",
         ch.table("visits")
@@ -102,15 +105,28 @@ pub fn create(ch: &ClickHouse) -> Result<(), ClickHouseError> {
 /// Columns added since the first release, as (name, type): added to tables
 /// made before them (ClickHouse 18.16 has no `ADD COLUMN IF NOT EXISTS`).
 /// Their rows shipped before read NULL.
-const ADDED: &[(&str, &str)] = &[
-    ("os_version", "Nullable(String)"),
-    ("region", "Nullable(String)"),
-    ("city", "Nullable(String)"),
+const ADDED: &[(&[&str], &str, &str)] = &[
+    (
+        &["events", "visits", "open_visits"],
+        "os_version",
+        "Nullable(String)",
+    ),
+    (
+        &["events", "visits", "open_visits"],
+        "region",
+        "Nullable(String)",
+    ),
+    (
+        &["events", "visits", "open_visits"],
+        "city",
+        "Nullable(String)",
+    ),
+    (&["visits"], "backlog", "Int64"),
 ];
 
 fn upgrade(ch: &ClickHouse) -> Result<(), ClickHouseError> {
-    for table in ["events", "visits", "open_visits"] {
-        for (column, kind) in ADDED {
+    for (tables, column, kind) in ADDED {
+        for table in *tables {
             let found = ch.rows(&format!(
                 "SELECT count() FROM system.columns WHERE database = {} AND table = {} AND name = {}",
                 lit(&ch.database),

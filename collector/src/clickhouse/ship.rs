@@ -8,6 +8,13 @@
 //! SQLite then (a session row changes only in the transaction that stores
 //! one of its events, so this sends every change); a session sent twice is
 //! harmless (queries keep its highest version).
+//!
+//! Visits that are over are copied in order of their end `(last_ms, id)`.
+//! Visits written into the past later (an import's, final when written)
+//! may end before where that copy stands: SQLite queues them
+//! (`visit_backlog`), and they are copied in the queue's order instead,
+//! resuming after ClickHouse's largest `visits.backlog` (each carries its
+//! place in the queue); the ordered copy leaves every queued visit out.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -117,6 +124,8 @@ struct Position {
     closed: Option<(i64, i64)>,
     /// The largest engagement id ClickHouse holds; `None`: ask it.
     engaged: Option<i64>,
+    /// The largest `visit_backlog` place ClickHouse's visits hold.
+    backlog: Option<i64>,
     reader: Option<Connection>,
     /// Batches since the last look for removed sites.
     since_prune: u32,
@@ -178,6 +187,7 @@ impl Shipper {
                 shipped: None,
                 closed: None,
                 engaged: None,
+                backlog: None,
                 reader: None,
                 since_prune: PRUNE_EVERY,
             }),
@@ -217,6 +227,7 @@ impl Shipper {
             pos.shipped = None;
             pos.closed = None;
             pos.engaged = None;
+            pos.backlog = None;
             pos.reader = None;
         }
         result
@@ -304,7 +315,12 @@ impl Shipper {
         // emptied without an error (`TRUNCATE`) are then filled again too.
         let look_again =
             pos.since_prune >= PRUNE_EVERY || self.prune_requested.swap(false, Ordering::AcqRel);
-        if look_again || pos.shipped.is_none() || pos.closed.is_none() || pos.engaged.is_none() {
+        if look_again
+            || pos.shipped.is_none()
+            || pos.closed.is_none()
+            || pos.engaged.is_none()
+            || pos.backlog.is_none()
+        {
             // Also after ClickHouse was down at start or lost its tables.
             schema::create(&self.ch)?;
             let rows = self
@@ -324,8 +340,14 @@ impl Shipper {
                 self.ch.table("engagements")
             ))?;
             pos.engaged = Some(rows.first().and_then(|r| r.first()).map_or(0, int));
+            let rows = self.ch.rows(&format!(
+                "SELECT max(backlog) FROM {}",
+                self.ch.table("visits")
+            ))?;
+            pos.backlog = Some(rows.first().and_then(|r| r.first()).map_or(0, int));
         }
-        let (Some(shipped), Some(closed), Some(engaged)) = (pos.shipped, pos.closed, pos.engaged)
+        let (Some(shipped), Some(closed), Some(engaged), Some(backlog)) =
+            (pos.shipped, pos.closed, pos.engaged, pos.backlog)
         else {
             return Ok(0);
         };
@@ -372,6 +394,7 @@ impl Shipper {
             Batch::default()
         };
         let over = read_visits_over(&tx, closed, cutoff, limit)?;
+        let behind = read_backlog(&tx, backlog, limit)?;
         let engagement = read_engagements(&tx, engaged, limit)?;
         tx.finish()?;
         let db = &self.ch.database;
@@ -405,6 +428,15 @@ impl Shipper {
             )?;
             pos.closed = Some(last);
         }
+        if behind.count > 0 {
+            let last = behind.backlog;
+            self.ch.insert(
+                "visits",
+                behind.lines,
+                &format!("tallymark-{db}-backlog-{backlog}-{last}"),
+            )?;
+            pos.backlog = Some(last);
+        }
         if engagement.count > 0 {
             self.ch.insert(
                 "engagements",
@@ -413,7 +445,11 @@ impl Shipper {
             )?;
             pos.engaged = Some(engagement.last);
         }
-        Ok(events.count.max(over.count).max(engagement.count))
+        Ok(events
+            .count
+            .max(over.count)
+            .max(behind.count)
+            .max(engagement.count))
     }
 }
 
@@ -508,12 +544,45 @@ fn read_engagements(
     Ok(out)
 }
 
-/// Visits read for one `INSERT` into `visits` (JSON lines), and the
-/// `(last_ms, id)` of the last.
+/// Visits read for one `INSERT` into `visits` (JSON lines), the
+/// `(last_ms, id)` of the last, and (queued visits) the last's place.
 struct Over {
     lines: String,
     count: usize,
     last: Option<(i64, i64)>,
+    backlog: i64,
+}
+
+/// At most `limit` queued visits (`visit_backlog`) after place `from`, in
+/// the queue's order, each with its place (`backlog`).
+fn read_backlog(tx: &rusqlite::Transaction<'_>, from: i64, limit: i64) -> Result<Over, ShipError> {
+    let mut session_columns = with_dimensions(SESSION_COLUMNS);
+    let select: Vec<String> = session_columns
+        .iter()
+        .map(|c| format!("sessions.{c}"))
+        .chain([String::from("visit_backlog.seq")])
+        .collect();
+    session_columns.push("backlog");
+    let mut stmt = tx.prepare_cached(&format!(
+        "SELECT {} FROM visit_backlog JOIN sessions ON sessions.id = visit_backlog.session_id \
+         WHERE visit_backlog.seq > ?1 AND sessions.site_id IN (SELECT id FROM sites) \
+         ORDER BY visit_backlog.seq LIMIT ?2",
+        select.join(", ")
+    ))?;
+    let mut rows = stmt.query([from, limit])?;
+    let mut out = Over {
+        lines: String::new(),
+        count: 0,
+        last: None,
+        backlog: from,
+    };
+    let place_at = session_columns.len() - 1;
+    while let Some(r) = rows.next()? {
+        out.backlog = r.get(place_at)?;
+        out.count += 1;
+        push_line(&mut out.lines, columns(r, &session_columns)?);
+    }
+    Ok(out)
 }
 
 /// Visits that are over (last event at or before `cutoff`), after `from`
@@ -526,9 +595,12 @@ fn read_visits_over(
     limit: i64,
 ) -> Result<Over, ShipError> {
     let session_columns = with_dimensions(SESSION_COLUMNS);
+    // Queued visits are the queue's to send (`read_backlog`).
     let mut stmt = tx.prepare_cached(&format!(
         "SELECT {} FROM sessions WHERE last_ms >= ?1 AND (last_ms > ?1 OR id > ?2) \
-         AND last_ms <= ?3 AND site_id IN (SELECT id FROM sites) ORDER BY last_ms, id LIMIT ?4",
+         AND last_ms <= ?3 AND site_id IN (SELECT id FROM sites) \
+         AND NOT EXISTS (SELECT 1 FROM visit_backlog WHERE session_id = sessions.id) \
+         ORDER BY last_ms, id LIMIT ?4",
         session_columns.join(", ")
     ))?;
     let mut rows = stmt.query([from.0, from.1, cutoff, limit])?;
@@ -536,6 +608,7 @@ fn read_visits_over(
         lines: String::new(),
         count: 0,
         last: None,
+        backlog: 0,
     };
     let (id_at, last_at) = (
         session_columns.iter().position(|c| *c == "id").unwrap_or(0),

@@ -71,7 +71,7 @@ fn dimensions(state: &AppState, cx: &Context<'_>) -> Dimensions {
 
 /// `https://www.example.com/a/b/?q=secret#x` → `example.com/a/b`: the query
 /// may carry personal data and is never stored.
-fn referrer_without_query(referrer: &str) -> Option<String> {
+pub(crate) fn referrer_without_query(referrer: &str) -> Option<String> {
     let url = url::Url::parse(referrer).ok()?;
     let host = url.host_str()?.to_ascii_lowercase();
     let host = host.strip_prefix("www.").unwrap_or(&host);

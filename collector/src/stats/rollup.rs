@@ -1155,7 +1155,26 @@ pub fn save(conn: &mut Connection, pending: &[Pending]) -> rusqlite::Result<usiz
     for p in pending {
         let tx = conn.transaction()?;
         let day = p.day.to_string();
-        if let Some(rows) = &p.events {
+        // Rolled meanwhile by another writer (`serve`'s job and an import
+        // both roll days): a day's sums are written once.
+        let rolled = |kind: Kind| -> rusqlite::Result<bool> {
+            Ok(tx
+                .prepare_cached(
+                    "SELECT 1 FROM rollup_days WHERE site_id = ?1 AND day = ?2 AND kind = ?3",
+                )?
+                .query_row(params![p.site_id, day, kind.as_str()], |_| Ok(()))
+                .optional()?
+                .is_some())
+        };
+        let events = match &p.events {
+            Some(rows) if !rolled(Kind::Events)? => Some(rows),
+            _ => None,
+        };
+        let sessions = match &p.sessions {
+            Some(rows) if !rolled(Kind::Sessions)? => Some(rows),
+            _ => None,
+        };
+        if let Some(rows) = events {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO rollup_events (site_id, day, dim, value, visitors, carried_visitors,
                      sessions, carried_sessions, pageviews, events)
@@ -1181,7 +1200,7 @@ pub fn save(conn: &mut Connection, pending: &[Pending]) -> rusqlite::Result<usiz
             )?;
             written += 1;
         }
-        if let Some(rows) = &p.sessions {
+        if let Some(rows) = sessions {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO rollup_sessions (site_id, day, dim, value, visitors, visits,
                      pageviews, bounces, duration_ms)

@@ -211,6 +211,15 @@ pub const MIGRATIONS: &[&str] = &[
         last  INTEGER NOT NULL
     );
     INSERT INTO engagement_ids SELECT 1, COALESCE(MAX(id), 0) FROM engagements;",
+    // 12: visits written into the past (an import's: `import::goatcounter`),
+    // which ClickHouse's copy of visits, in order of their end, may already
+    // have passed: it sends them in this queue's order (`clickhouse::ship`).
+    // AUTOINCREMENT: a number is never given twice.
+    "CREATE TABLE visit_backlog (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        session_id  INTEGER NOT NULL
+    );
+    CREATE INDEX visit_backlog_session ON visit_backlog (session_id);",
 ];
 
 /// Opens (creating and migrating) the database at `path` for writing.
