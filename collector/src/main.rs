@@ -695,6 +695,24 @@ fn import(
     let mut conn = open_existing_db(data)?;
     let site = sites::get(&conn, domain)?
         .ok_or_else(|| anyhow::anyhow!("site {domain} is not registered"))?;
+    // One import at a time per data directory (`serve` may run beside it).
+    let lock_path = data.data.join("tallymark-import.lock");
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .with_context(|| format!("opening {}", lock_path.display()))?;
+    match fs4::FileExt::try_lock(&lock) {
+        Ok(()) => {}
+        Err(fs4::TryLockError::WouldBlock) => anyhow::bail!(
+            "another `tallymark import` is running on {}: wait for it to end",
+            data.data.display()
+        ),
+        Err(fs4::TryLockError::Error(e)) => {
+            return Err(anyhow::Error::new(e).context(format!("locking {}", lock_path.display())));
+        }
+    }
     let files = tallymark_collector::import::read_files(paths)?;
     let goatcounter = files
         .iter()
@@ -706,7 +724,10 @@ fn import(
                 "give either GoatCounter's export or Plausible's files, not both in one import"
             );
         }
-        let minutes = session_timeout_minutes.unwrap_or(30).clamp(1, 24 * 60);
+        let minutes = session_timeout_minutes.unwrap_or(30);
+        if !(1..=1440).contains(&minutes) {
+            anyhow::bail!("session timeout: must be between 1 and 1440 minutes");
+        }
         return import_goatcounter(
             &mut conn,
             &site,
@@ -786,8 +807,15 @@ fn import_goatcounter(
         tallymark_collector::geo::Geo::open(options.geoip)?.place_names()
     };
     let mut all = goatcounter::Hits::default();
+    let mut seen: Vec<([u8; 32], &str)> = Vec::new();
     for (name, bytes) in files {
         let hits = goatcounter::parse(site, name, bytes, &names)?;
+        if let Some((_, first)) = seen.iter().find(|(d, _)| *d == hits.digest) {
+            anyhow::bail!(
+                "{name} holds the same rows as {first}: give each export once (gzipped or not)"
+            );
+        }
+        seen.push((hits.digest, name));
         println!(
             "{name}: {} rows, {} marked as bots (left out), {} unreadable (left out)",
             hits.len() + hits.bots + hits.skipped,

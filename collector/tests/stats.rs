@@ -4744,18 +4744,46 @@ async fn a_goatcounter_export_answers_as_the_beacons_did_live() {
             &tallymark_collector::geo::PlaceNames::default(),
         )
         .unwrap();
-        goatcounter::write(&mut conn, &site, hits, now, None, 30 * 60_000).unwrap()
+        goatcounter::write(&mut conn, &site, hits, now, None, 30 * 60_000)
     };
-    let done = run();
+    // The import stops part-way (a disk full, a kill): the days from the
+    // newest back to 03-29 are written; 03-28's visits, one of which goes
+    // on past midnight into 03-29, are not.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "CREATE TRIGGER stop BEFORE INSERT ON events WHEN NEW.ts_ms < 1774738800000
+         BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+    )
+    .unwrap();
+    let stopped = run().unwrap_err().to_string();
+    assert!(stopped.contains("disk full"), "{stopped}");
+    // Meanwhile `serve` rolls up none of the site's days: 03-29 may grow.
+    {
+        let site = sites::get(&conn, BERLIN).unwrap().unwrap();
+        let due = tallymark_collector::stats::rollup::due(
+            &conn,
+            &site,
+            now.as_millisecond(),
+            30 * 60_000,
+            usize::MAX,
+            true,
+            None,
+        )
+        .unwrap();
+        assert!(due.is_empty());
+    }
+    conn.execute_batch("DROP TRIGGER stop").unwrap();
+    // Run again, it writes what is left, 03-29's part of that visit too.
+    let done = run().unwrap();
     assert_eq!(
         (done.visits, done.pageviews, done.events, done.days),
-        (8, 11, 2, 4),
+        (2, 4, 1, 1),
         "{done:?}"
     );
     assert!(done.rolled > 0, "{done:?}");
     // Importing again adds nothing: every day is on or after the site's
     // first event now.
-    let again = run();
+    let again = run().unwrap();
     assert_eq!((again.visits, again.after_native), (0, 13), "{again:?}");
 
     let mut queries = Vec::new();
@@ -4845,7 +4873,9 @@ async fn a_goatcounter_export_answers_as_the_beacons_did_live() {
 /// visits stands (it copies them in order of their end): they reach
 /// ClickHouse all the same, once each, through the queue of visits written
 /// into the past; and a ClickHouse filled from scratch afterwards holds
-/// them once too. Its answers then equal SQLite's raw rows'.
+/// them once too. Its answers then equal SQLite's raw rows'. Queued visits
+/// that end after a live visit not yet over do not move the ordered copy
+/// past it when the shipper asks ClickHouse where it stands again.
 #[tokio::test]
 async fn a_goatcounter_import_reaches_clickhouse_once() {
     use tallymark_collector::import::goatcounter;
@@ -4856,14 +4886,15 @@ async fn a_goatcounter_import_reaches_clickhouse_once() {
         let conn = store::schema::open(h.state.store.path()).unwrap();
         sites::add(&conn, GC, "Europe/Berlin", 0).unwrap();
     }
-    let now: jiff::Timestamp = "2026-11-02T12:00:00Z".parse().unwrap();
+    let now: jiff::Timestamp = "2026-12-05T12:00:00Z".parse().unwrap();
     h.clock.set(now);
     // ClickHouse holds the live visits, up to 2026-10-25.
     let ch_state = with_clickhouse(&h, &server, "tallymark_gc").await;
     let import = || {
         let mut conn = store::schema::open(h.state.store.path()).unwrap();
         let site = sites::get(&conn, GC).unwrap().unwrap();
-        let csv = goatcounter_export_of_the_data_set();
+        // The data set's March as November: after the live visits.
+        let csv = goatcounter_export_of_the_data_set().replace("2026-03-", "2026-11-");
         let hits = goatcounter::parse(
             &site,
             "export.csv",
@@ -4874,6 +4905,20 @@ async fn a_goatcounter_import_reaches_clickhouse_once() {
         goatcounter::write(&mut conn, &site, hits, now, None, 30 * 60_000).unwrap()
     };
     assert_eq!(import().visits, 8);
+    ch_state.ship_all().await.unwrap();
+    // A live visit between the two, still open when the shipper asks
+    // ClickHouse again; then over.
+    beacon_at(
+        &h,
+        "2026-11-15T10:00:00Z",
+        2,
+        "198.51.100.99",
+        r#"{"kind":"pageview","site":"berlin.example","url":"https://berlin.example/late"}"#,
+    )
+    .await;
+    ch_state.analytics.as_ref().unwrap().prune_soon();
+    ch_state.ship_all().await.unwrap();
+    h.clock.set(now);
     ch_state.ship_all().await.unwrap();
     let fresh = with_clickhouse(&h, &server, "tallymark_gc_fresh").await;
     let sqlite_visits: i64 = rusqlite::Connection::open(h.state.store.path())
@@ -4896,7 +4941,10 @@ async fn a_goatcounter_import_reaches_clickhouse_once() {
     }
     let raw_state = without_rollups(&h);
     let mut queries = Vec::new();
-    for period in [MAR, "period=custom&from=2026-10-24&to=2026-10-26"] {
+    for period in [
+        "period=custom&from=2026-11-28&to=2026-11-30",
+        "period=custom&from=2026-10-24&to=2026-10-26",
+    ] {
         let all = "visitors,visits,pageviews,views_per_visit,bounce_rate,visit_duration,events";
         queries.push(format!(
             "/api/v1/stats/aggregate?site={GC}&{period}&metrics={all}"

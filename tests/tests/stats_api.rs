@@ -482,6 +482,20 @@ fn a_goatcounter_export_imported_from_the_cli_is_answered() {
             && again.contains("left out 5 rows on or after the site's first event here"),
         "{again}"
     );
+    // The same export twice, gzipped and not: refused, nothing written.
+    let plain = export.path().join("goatcounter-export-localhost.csv");
+    std::fs::write(&plain, csv).unwrap();
+    let twice = std::process::Command::new(tallymark_e2e::bin())
+        .args(["import", "--site", "localhost"])
+        .arg(&file)
+        .arg(&plain)
+        .arg("--data")
+        .arg(c.data.path())
+        .output()
+        .unwrap();
+    assert!(!twice.status.success());
+    let stderr = String::from_utf8_lossy(&twice.stderr);
+    assert!(stderr.contains("holds the same rows as"), "{stderr}");
     let plausible = export
         .path()
         .join("imported_visitors_20250501_20250501.csv");

@@ -13,6 +13,7 @@
 //! Every command installs what it needs on a bare Debian machine first,
 //! idempotently and pinned (see `tools.rs`).
 
+mod bench_import;
 mod bench_ingest;
 mod bench_retention;
 mod bench_sdk;
@@ -71,8 +72,9 @@ fn main() -> Result<()> {
             Some("stats") => bench_stats::run(&root, &args[2..]),
             Some("sdk") => bench_sdk::run(&root, &args[2..]),
             Some("retention") => bench_retention::run(&root, &args[2..]),
+            Some("import") => bench_import::run(&root, &args[2..]),
             _ => bail!(
-                "usage: cargo xtask bench <ingest [SECONDS] | stats [--events N] | sdk [LOADS] | retention [--events N]>"
+                "usage: cargo xtask bench <ingest [SECONDS] | stats [--events N] | sdk [LOADS] | retention [--events N] | import [--rows N]>"
             ),
         },
         Some("help" | "--help" | "-h") => {
@@ -93,7 +95,7 @@ const USAGE: &str = "usage: cargo xtask <command>
   test-data                          the GeoIP databases the tests read (test installs them too)
   fuzz [SECONDS]                     the fuzz targets, SECONDS each
   seed …                             a database of made-up traffic (see xtask/src/seed.rs)
-  bench <ingest [SECONDS] | stats [--events N] | sdk [LOADS] | retention [--events N]>";
+  bench <ingest [SECONDS] | stats [--events N] | sdk [LOADS] | retention [--events N] | import [--rows N]>";
 
 fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -327,8 +327,10 @@ impl Shipper {
                 .ch
                 .rows(&format!("SELECT max(id) FROM {}", self.ch.table("events")))?;
             pos.shipped = Some(rows.first().and_then(|r| r.first()).map_or(0, int));
+            // The ordered copy's own: queued visits end anywhere.
             let rows = self.ch.rows(&format!(
-                "SELECT last_ms, id FROM {} ORDER BY last_ms DESC, id DESC LIMIT 1",
+                "SELECT last_ms, id FROM {} WHERE backlog = 0 \
+                 ORDER BY last_ms DESC, id DESC LIMIT 1",
                 self.ch.table("visits")
             ))?;
             pos.closed = Some(rows.first().map_or((0, 0), |r| {
@@ -373,6 +375,19 @@ impl Shipper {
                 table: "events",
                 sqlite: given,
                 clickhouse: shipped,
+            });
+        }
+        // Every place the queue ever gave (AUTOINCREMENT keeps it).
+        let queued: i64 = tx
+            .prepare_cached(
+                "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'visit_backlog'), 0)",
+            )?
+            .query_row([], |r| r.get(0))?;
+        if queued < backlog {
+            return Err(ShipError::Behind {
+                table: "visits",
+                sqlite: queued,
+                clickhouse: backlog,
             });
         }
         let given_engagements = crate::store::rows::next_engagement_id(&tx)? - 1;

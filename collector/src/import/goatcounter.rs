@@ -99,6 +99,9 @@ pub struct Hits {
     /// Rows that could not be read, and the first few of them (line, why).
     pub skipped: usize,
     pub skipped_lines: Vec<(u64, String)>,
+    /// SHA-256 of the export's text (unpacked): the same export given twice
+    /// (gzipped and not) is refused.
+    pub digest: [u8; 32],
 }
 
 impl Hits {
@@ -203,7 +206,10 @@ pub fn parse(
         browser: browser_at,
         system: system_at,
     };
-    let mut out = Hits::default();
+    let mut out = Hits {
+        digest: Sha256::digest(text).into(),
+        ..Hits::default()
+    };
     let mut record = csv::StringRecord::new();
     loop {
         match reader.read_record(&mut record) {
@@ -370,20 +376,25 @@ fn boolean(s: &str) -> Option<bool> {
 }
 
 /// RFC 3339 (`2020-12-01T00:07:10Z`), or SQL's `2020-12-01 00:07:10` (UTC),
-/// as GoatCounter's databases write it.
+/// as GoatCounter's databases write it; from 2000 on (GoatCounter is from
+/// 2019; Go's zero time, year 1, is no date).
 fn timestamp(s: &str) -> Option<i64> {
-    if let Ok(t) = s.parse::<Timestamp>() {
-        return Some(t.as_millisecond());
-    }
-    let civil = s.strip_suffix(" UTC").unwrap_or(s);
-    let dt = civil
-        .replace(' ', "T")
-        .parse::<jiff::civil::DateTime>()
-        .ok()?;
-    jiff::tz::TimeZone::UTC
-        .to_timestamp(dt)
-        .ok()
-        .map(|t| t.as_millisecond())
+    const Y2K_MS: i64 = 946_684_800_000;
+    let ms = match s.parse::<Timestamp>() {
+        Ok(t) => t.as_millisecond(),
+        Err(_) => {
+            let civil = s.strip_suffix(" UTC").unwrap_or(s);
+            let dt = civil
+                .replace(' ', "T")
+                .parse::<jiff::civil::DateTime>()
+                .ok()?;
+            jiff::tz::TimeZone::UTC
+                .to_timestamp(dt)
+                .ok()?
+                .as_millisecond()
+        }
+    };
+    (ms >= Y2K_MS).then_some(ms)
 }
 
 /// `s` cut to at most `max` bytes, at a character boundary.
@@ -579,6 +590,12 @@ struct Visit {
 
 /// Writes `hits` into `site` (see the module docs for which days), then
 /// rolls up the days written. `timeout_ms`: `serve`'s session timeout.
+///
+/// While it writes, the site is marked (`import_marks`, with the first day
+/// of the site's own events then): `serve` rolls up none of its days, which
+/// the import's visits crossing midnight may still add to. An import that
+/// stopped part-way leaves the mark; run again, it keeps the mark's first
+/// day and writes the visits that start before the first day written.
 pub fn write(
     conn: &mut Connection,
     site: &Site,
@@ -589,7 +606,26 @@ pub fn write(
 ) -> Result<Written, ImportError> {
     let mut done = Written::default();
     let kept_from = crate::retention::site_horizon(site, now, retention_days).map(|h| h.day);
-    let first_native = rollup::first_event_day(conn, site)?;
+    // The first day of the site's events: its own, or the first written by
+    // an import that stopped part-way.
+    let first_event = rollup::first_event_day(conn, site)?;
+    let marked: Option<Option<String>> = conn
+        .query_row(
+            "SELECT first_native FROM import_marks WHERE site_id = ?1",
+            [site.id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let first_native = match &marked {
+        Some(day) => day.as_deref().and_then(|d| d.parse::<Date>().ok()),
+        None => first_event,
+    };
+    if marked.is_none() {
+        conn.execute(
+            "INSERT INTO import_marks (site_id, first_native) VALUES (?1, ?2)",
+            rusqlite::params![site.id, first_native.map(|d| d.to_string())],
+        )?;
+    }
     let now_ms = now.as_millisecond();
     let mut day_ok: HashMap<Date, Result<(), Left>> = HashMap::new();
     let mut kept = Vec::with_capacity(hits.hits.len());
@@ -625,9 +661,15 @@ pub fn write(
         }
     }
     let visits = visits(site, kept, timeout_ms)?;
-    // Newest day first, each in its own transaction (see the module docs).
+    // Newest day first, each in its own transaction (see the module docs);
+    // the visits of days written before (a stopped import) are not again.
+    let written_from = if marked.is_some() { first_event } else { None };
     for (day, visits) in visits.into_iter().rev() {
-        let tx = conn.transaction()?;
+        if written_from.is_some_and(|w| day >= w) {
+            continue;
+        }
+        // Immediate: it reads (ids) before it writes, beside `serve`'s writer.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut next_event = rows::next_event_id(&tx)?;
         for mut visit in visits {
             visit.row.id = free_session_id(&tx, visit.row.started_ms)?;
@@ -650,11 +692,13 @@ pub fn write(
         done.last.get_or_insert(day);
         done.first = Some(day);
     }
-    // The imported days are rolled up now rather than by `serve`'s next
-    // full round (within the hour; answers meanwhile are exact, only
-    // slower).
+    // Every visit is written: `serve` may roll the days up again. They are
+    // rolled now rather than by its next full round (within the hour;
+    // answers meanwhile are exact, only slower); the site's own days are
+    // left to `serve`, whose session timeout decides when they are over.
+    conn.execute("DELETE FROM import_marks WHERE site_id = ?1", [site.id])?;
     let kept_from_ms = crate::retention::site_horizon(site, now, retention_days).map(|h| h.from_ms);
-    let pending = rollup::due(
+    let mut pending = rollup::due(
         conn,
         site,
         now_ms,
@@ -663,6 +707,7 @@ pub fn write(
         true,
         kept_from_ms,
     )?;
+    pending.retain(|p| first_native.is_none_or(|f| p.day < f));
     done.rolled = rollup::save(conn, &pending)?;
     Ok(done)
 }
@@ -968,6 +1013,22 @@ click-cv-html,HTML source,1,\"Mozilla/5.0 (Windows NT 6.1; Win64; x64) AppleWebK
             (g.dims.browser, g.dims.browser_major, g.dims.os),
             (Browser::Chrome, None, Os::ChromeOs)
         );
+    }
+
+    #[test]
+    fn times_are_rfc_3339_or_sql_from_2000_on() {
+        assert_eq!(timestamp("2020-12-01T00:07:10Z"), Some(1_606_781_230_000));
+        assert_eq!(timestamp("2020-12-01 00:07:10"), Some(1_606_781_230_000));
+        assert_eq!(
+            timestamp("2020-12-01 01:07:10+01:00"),
+            Some(1_606_781_230_000)
+        );
+        assert_eq!(timestamp("2020-12-01T00:07:10.5Z"), Some(1_606_781_230_500));
+        // Go's zero time, and anything before GoatCounter could have been.
+        assert_eq!(timestamp("0001-01-01T00:00:00Z"), None);
+        assert_eq!(timestamp("1970-01-01 00:00:00"), None);
+        assert_eq!(timestamp("yesterday"), None);
+        assert_eq!(timestamp(""), None);
     }
 
     #[test]

@@ -1057,6 +1057,14 @@ pub fn due(
     let Some(first_ms) = super::query::first_event_ms(conn, site.id)? else {
         return Ok(Vec::new());
     };
+    // An import is writing visits into the site's past (or stopped part-way:
+    // `import::goatcounter`): any of its days may still grow.
+    let importing: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM import_marks WHERE site_id = ?1)")?
+        .query_row([site.id], |r| r.get(0))?;
+    if importing {
+        return Ok(Vec::new());
+    }
     // Days past the retention period are about to be deleted: not rolled.
     let first_ms = first_ms.max(kept_from_ms.unwrap_or(i64::MIN));
     let Ok(first) = jiff::Timestamp::from_millisecond(first_ms) else {
@@ -1153,7 +1161,9 @@ pub fn due(
 pub fn save(conn: &mut Connection, pending: &[Pending]) -> rusqlite::Result<usize> {
     let mut written = 0;
     for p in pending {
-        let tx = conn.transaction()?;
+        // Immediate: it reads (rolled meanwhile?) before it writes, beside
+        // another writer (an import, `serve`).
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let day = p.day.to_string();
         // Rolled meanwhile by another writer (`serve`'s job and an import
         // both roll days): a day's sums are written once.

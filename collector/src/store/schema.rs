@@ -215,11 +215,17 @@ pub const MIGRATIONS: &[&str] = &[
     // which ClickHouse's copy of visits, in order of their end, may already
     // have passed: it sends them in this queue's order (`clickhouse::ship`).
     // AUTOINCREMENT: a number is never given twice.
+    // `import_marks`: a site an import is writing into (the first day of the
+    // site's own events then); its days are not rolled up meanwhile.
     "CREATE TABLE visit_backlog (
         seq         INTEGER PRIMARY KEY AUTOINCREMENT,
         session_id  INTEGER NOT NULL
     );
-    CREATE INDEX visit_backlog_session ON visit_backlog (session_id);",
+    CREATE INDEX visit_backlog_session ON visit_backlog (session_id);
+    CREATE TABLE import_marks (
+        site_id       INTEGER PRIMARY KEY,
+        first_native  TEXT
+    );",
 ];
 
 /// Opens (creating and migrating) the database at `path` for writing.
