@@ -76,6 +76,10 @@ pub enum ImportError {
     TooLarge { path: String, name: String },
     #[error("database: {0}")]
     Store(#[from] rusqlite::Error),
+    #[error(
+        "an import into {site} stopped part-way with visits split after {minutes} minutes: run it again with --session-timeout-minutes {minutes}"
+    )]
+    Resumed { site: String, minutes: i64 },
 }
 
 /// What an import wrote.

@@ -440,23 +440,39 @@ impl AppState {
                 retention::site_horizon(&site, self.clock.now(), self.config.retention_days)
                     .map(|h| h.from_ms);
             let site_for_task = site.clone();
-            let pending = tokio::task::spawn_blocking(move || {
+            let (pending, importing) = tokio::task::spawn_blocking(move || {
                 let conn = state.store.reader()?;
-                Ok::<_, StartError>(
-                    stats::rollup::due(
-                        &conn,
-                        &site_for_task,
-                        now_ms,
-                        timeout_ms,
-                        max_days,
-                        full,
-                        kept_from_ms,
-                    )
-                    .map_err(store::StoreError::from)?,
+                let pending = stats::rollup::due(
+                    &conn,
+                    &site_for_task,
+                    now_ms,
+                    timeout_ms,
+                    max_days,
+                    full,
+                    kept_from_ms,
                 )
+                .map_err(store::StoreError::from)?;
+                let importing = full
+                    && conn
+                        .query_row(
+                            "SELECT EXISTS (SELECT 1 FROM import_marks WHERE site_id = ?1)",
+                            [site_for_task.id],
+                            |r| r.get::<_, bool>(0),
+                        )
+                        .map_err(store::StoreError::from)?;
+                Ok::<_, StartError>((pending, importing))
             })
             .await
             .map_err(|_| store::StoreError::WriterGone)??;
+            if importing {
+                // Once an hour (full rounds): an import that stopped
+                // part-way leaves its mark until it is run again.
+                tracing::warn!(
+                    site = %site.domain,
+                    "an import is writing into this site, or stopped part-way: none of its days \
+                     are rolled up until `tallymark import` runs to the end"
+                );
+            }
             if full {
                 // Keep today's live stats sums built (stats::rollup::Live).
                 let state = self.clone();

@@ -825,7 +825,10 @@ fn import_goatcounter(
         for (line, why) in &hits.skipped_lines {
             println!("  line {line}: {why}");
         }
-        all.append(hits);
+        let overlap = all.append(hits);
+        if overlap > 0 {
+            println!("  {overlap} rows left out: an export given before holds them");
+        }
     }
     let minutes = options.session_timeout_minutes.unwrap_or(30);
     let done = goatcounter::write(
@@ -835,7 +838,22 @@ fn import_goatcounter(
         SystemClock.now(),
         options.retention_days,
         i64::from(minutes) * 60_000,
-    )?;
+    );
+    let marked: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM import_marks WHERE site_id = ?1)",
+            [site.id],
+            |r| r.get(0),
+        )
+        .unwrap_or(false);
+    if done.is_err() && marked {
+        eprintln!(
+            "the import stopped part-way: until it is run again to the end, `serve` rolls up \
+             none of {}'s days (its answers stay exact, only slower)",
+            site.domain
+        );
+    }
+    let done = done?;
     let domain = &site.domain;
     match (done.first, done.last) {
         (Some(first), Some(last)) => println!(

@@ -171,6 +171,7 @@ pub fn remove(conn: &mut Connection, domain: &str) -> Result<(), SiteError> {
         [site.id],
     )?;
     tx.execute("DELETE FROM sessions WHERE site_id = ?1", [site.id])?;
+    tx.execute("DELETE FROM import_marks WHERE site_id = ?1", [site.id])?;
     tx.execute("DELETE FROM engagements WHERE site_id = ?1", [site.id])?;
     tx.execute("DELETE FROM salts WHERE site_id = ?1", [site.id])?;
     tx.execute("DELETE FROM rollup_days WHERE site_id = ?1", [site.id])?;

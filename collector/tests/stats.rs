@@ -4732,7 +4732,7 @@ async fn a_goatcounter_export_answers_as_the_beacons_did_live() {
         .join("goatcounter-export-berlin.csv.gz");
     std::fs::write(&path, &gz).unwrap();
     let db = imported._dir.path().join("tallymark.sqlite3");
-    let run = || {
+    let run_with = |timeout_ms: i64| {
         let mut conn = store::schema::open(&db).unwrap();
         let site = sites::get(&conn, BERLIN).unwrap().unwrap();
         let files = tallymark_collector::import::read_files(std::slice::from_ref(&path)).unwrap();
@@ -4744,8 +4744,9 @@ async fn a_goatcounter_export_answers_as_the_beacons_did_live() {
             &tallymark_collector::geo::PlaceNames::default(),
         )
         .unwrap();
-        goatcounter::write(&mut conn, &site, hits, now, None, 30 * 60_000)
+        goatcounter::write(&mut conn, &site, hits, now, None, timeout_ms)
     };
+    let run = || run_with(30 * 60_000);
     // The import stops part-way (a disk full, a kill): the days from the
     // newest back to 03-29 are written; 03-28's visits, one of which goes
     // on past midnight into 03-29, are not.
@@ -4773,6 +4774,9 @@ async fn a_goatcounter_export_answers_as_the_beacons_did_live() {
         assert!(due.is_empty());
     }
     conn.execute_batch("DROP TRIGGER stop").unwrap();
+    // Visits split otherwise would not fit those written.
+    let other = run_with(45 * 60_000).unwrap_err().to_string();
+    assert!(other.contains("--session-timeout-minutes 30"), "{other}");
     // Run again, it writes what is left, 03-29's part of that visit too.
     let done = run().unwrap();
     assert_eq!(
@@ -4785,6 +4789,29 @@ async fn a_goatcounter_export_answers_as_the_beacons_did_live() {
     // first event now.
     let again = run().unwrap();
     assert_eq!((again.visits, again.after_native), (0, 13), "{again:?}");
+    let marks: i64 = conn
+        .query_row("SELECT COUNT(*) FROM import_marks", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(marks, 0);
+    // A backup keeps the queue's high-water mark, also past deleted places.
+    conn.execute_batch(
+        "DELETE FROM visit_backlog WHERE seq = (SELECT MAX(seq) FROM visit_backlog)",
+    )
+    .unwrap();
+    let copy = imported._dir.path().join("backup.sqlite3");
+    store::backup::backup(&db, &copy).unwrap();
+    let high = |path: &std::path::Path| -> i64 {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .query_row(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'visit_backlog'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(high(&copy), high(&db));
+    assert_eq!(high(&db), 8);
 
     let mut queries = Vec::new();
     for period in [

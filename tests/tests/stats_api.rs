@@ -516,3 +516,89 @@ fn a_goatcounter_export_imported_from_the_cli_is_answered() {
     let stderr = String::from_utf8_lossy(&mixed.stderr);
     assert!(stderr.contains("not both"), "{stderr}");
 }
+
+/// A GoatCounter import of 40,000 rows writes beside a running `serve`
+/// that takes events all the while: every event sent meanwhile is answered
+/// `202` and stored (the writer waits its turn for the import's
+/// transactions instead of failing), and the import's rows are all there.
+#[test]
+fn serve_takes_events_while_an_import_writes() {
+    let (c, admin) = serving_with_an_admin_token();
+    let export = tempfile::tempdir().unwrap();
+    let mut csv = String::from(
+        "2Path,Title,Event,UserAgent,Browser,System,Session,Bot,Referrer,Referrer scheme,Screen size,Location,FirstVisit,Date\n",
+    );
+    let rows = 40_000;
+    let start: jiff::Timestamp = "2025-01-01T00:00:00Z".parse().unwrap();
+    for i in 0..rows {
+        // 500 visitors a day for 80 days, one page a minute.
+        let (day, visitor, hit) = (i / 500, i % 250, (i / 250) % 2);
+        let at = start
+            + jiff::SignedDuration::from_hours(24 * day as i64)
+            + jiff::SignedDuration::from_mins((visitor * 3 + hit) as i64);
+        csv.push_str(&format!(
+            "/page-{},T,0,,Firefox 133,Linux,{day:x}-{:x},0,,o,\"1920,0,1\",DE,{},{}\n",
+            i % 40,
+            // Not `0-0`: GoatCounter's "no session", a visitor per row.
+            visitor + 1,
+            u8::from(hit == 0),
+            at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        ));
+    }
+    let file = export.path().join("goatcounter-export-big.csv");
+    std::fs::write(&file, csv).unwrap();
+    let mut import = std::process::Command::new(tallymark_e2e::bin())
+        .args(["import", "--site", "localhost"])
+        .arg(&file)
+        .arg("--data")
+        .arg(c.data.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut sent, mut during) = (0, 0);
+    let mut statuses = std::collections::BTreeMap::new();
+    loop {
+        let running = import.try_wait().unwrap().is_none();
+        let body = format!(
+            r#"{{"kind":"pageview","site":"localhost","url":"http://localhost/live-{sent}"}}"#
+        );
+        let status = c
+            .post("/api/event", &body, &[("User-Agent", FIREFOX)])
+            .map_or(0, |(s, _)| s);
+        *statuses.entry(status).or_insert(0) += 1;
+        sent += 1;
+        if running {
+            during += 1;
+        } else {
+            break;
+        }
+    }
+    let out = import.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(statuses.keys().collect::<Vec<_>>(), [&202], "{statuses:?}");
+    assert!(
+        during >= 10,
+        "only {during} events were sent during the import"
+    );
+    eprintln!("{during} events sent while the import wrote");
+    let live = c.wait_for_count(
+        "SELECT COUNT(*) FROM events WHERE path LIKE '/live-%'",
+        sent,
+        std::time::Duration::from_secs(10),
+    );
+    assert_eq!(live, sent);
+    let (_, a) = get(
+        &c,
+        "/api/v1/stats/aggregate?site=localhost&period=custom&from=2025-01-01&to=2025-03-31&metrics=pageviews,visits,visitors",
+        Some(&admin),
+    );
+    assert_eq!(
+        a["results"],
+        serde_json::json!({"pageviews": rows, "visits": 20_000, "visitors": 20_000}),
+        "{a}"
+    );
+}

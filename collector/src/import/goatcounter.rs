@@ -114,14 +114,29 @@ impl Hits {
         self.hits.is_empty()
     }
 
-    /// Adds another export's rows (several files of one site).
-    pub fn append(&mut self, mut other: Hits) {
+    /// Adds another export's rows (several files of one site), but for
+    /// those the rows already here hold (overlapping exports): how many
+    /// were left out so.
+    pub fn append(&mut self, mut other: Hits) -> usize {
+        let seen: std::collections::HashSet<(&str, i64, Kind, &str)> = self
+            .hits
+            .iter()
+            .map(|h| (h.session.as_str(), h.ts_ms, h.kind, h.path.as_str()))
+            .collect();
+        let before = other.hits.len();
+        other.hits.retain(|h| {
+            h.session.is_empty()
+                || !seen.contains(&(h.session.as_str(), h.ts_ms, h.kind, h.path.as_str()))
+        });
+        let overlap = before - other.hits.len();
+        drop(seen);
         self.hits.append(&mut other.hits);
         self.bots += other.bots;
         self.skipped += other.skipped;
         let room = SKIPPED_SHOWN.saturating_sub(self.skipped_lines.len());
         self.skipped_lines
             .extend(other.skipped_lines.into_iter().take(room));
+        overlap
     }
 }
 
@@ -609,23 +624,26 @@ pub fn write(
     // The first day of the site's events: its own, or the first written by
     // an import that stopped part-way.
     let first_event = rollup::first_event_day(conn, site)?;
-    let marked: Option<Option<String>> = conn
+    let marked: Option<(Option<String>, i64)> = conn
         .query_row(
-            "SELECT first_native FROM import_marks WHERE site_id = ?1",
+            "SELECT first_native, timeout_ms FROM import_marks WHERE site_id = ?1",
             [site.id],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
     let first_native = match &marked {
-        Some(day) => day.as_deref().and_then(|d| d.parse::<Date>().ok()),
+        Some((_, marked_timeout)) if *marked_timeout != timeout_ms => {
+            return Err(ImportError::Resumed {
+                site: site.domain.clone(),
+                minutes: marked_timeout / 60_000,
+            });
+        }
+        Some((Some(day), _)) => day.parse::<Date>().ok(),
+        // The site had no events when the stopped import began: its own are
+        // those of visits no import wrote.
+        Some((None, _)) => native_first_day(conn, site)?,
         None => first_event,
     };
-    if marked.is_none() {
-        conn.execute(
-            "INSERT INTO import_marks (site_id, first_native) VALUES (?1, ?2)",
-            rusqlite::params![site.id, first_native.map(|d| d.to_string())],
-        )?;
-    }
     let now_ms = now.as_millisecond();
     let mut day_ok: HashMap<Date, Result<(), Left>> = HashMap::new();
     let mut kept = Vec::with_capacity(hits.hits.len());
@@ -664,12 +682,23 @@ pub fn write(
     // Newest day first, each in its own transaction (see the module docs);
     // the visits of days written before (a stopped import) are not again.
     let written_from = if marked.is_some() { first_event } else { None };
+    let mut mark = marked.is_none();
     for (day, visits) in visits.into_iter().rev() {
         if written_from.is_some_and(|w| day >= w) {
+            done.already += visits.iter().map(|v| v.events.len()).sum::<usize>();
             continue;
         }
         // Immediate: it reads (ids) before it writes, beside `serve`'s writer.
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        if mark {
+            // With the first day written, not before: an import that writes
+            // nothing, or fails before it writes, leaves no mark.
+            tx.execute(
+                "INSERT INTO import_marks (site_id, first_native, timeout_ms) VALUES (?1, ?2, ?3)",
+                rusqlite::params![site.id, first_native.map(|d| d.to_string()), timeout_ms],
+            )?;
+            mark = false;
+        }
         let mut next_event = rows::next_event_id(&tx)?;
         for mut visit in visits {
             visit.row.id = free_session_id(&tx, visit.row.started_ms)?;
@@ -717,6 +746,19 @@ enum Left {
     AfterNative,
     PastRetention,
     Already,
+}
+
+/// The first day of `site`'s own events: of visits no import queued.
+fn native_first_day(conn: &Connection, site: &Site) -> rusqlite::Result<Option<Date>> {
+    let ms: Option<i64> = conn.query_row(
+        "SELECT MIN(ts_ms) FROM events WHERE site_id = ?1
+         AND NOT EXISTS (SELECT 1 FROM visit_backlog WHERE session_id = events.session_id)",
+        [site.id],
+        |r| r.get(0),
+    )?;
+    Ok(ms
+        .and_then(|ms| Timestamp::from_millisecond(ms).ok())
+        .map(|t| t.to_zoned_datetime(site.tz.clone()).date()))
 }
 
 /// Session ids of imported visits: from their start's millisecond, as
@@ -1013,6 +1055,20 @@ click-cv-html,HTML source,1,\"Mozilla/5.0 (Windows NT 6.1; Win64; x64) AppleWebK
             (g.dims.browser, g.dims.browser_major, g.dims.os),
             (Browser::Chrome, None, Os::ChromeOs)
         );
+    }
+
+    /// Two exports taken months apart overlap: the rows of the second
+    /// that the first holds are left out once, the new ones kept.
+    #[test]
+    fn overlapping_exports_count_each_row_once() {
+        let names = PlaceNames::default();
+        let mut all = parse(&site(), "a.csv", EXPORT.as_bytes(), &names).unwrap();
+        let later = format!(
+            "{EXPORT}/new.html,New,0,,Firefox 133,Linux,fff-1,0,,,,DE,1,2021-01-05T10:00:00Z\n"
+        );
+        let later = parse(&site(), "b.csv", later.as_bytes(), &names).unwrap();
+        assert_eq!(all.append(later), 3);
+        assert_eq!(all.len(), 4);
     }
 
     #[test]

@@ -162,6 +162,22 @@ fn copy_without_salts(db: &Path, to: &Path) -> Result<BackupSummary, BackupError
             conn.execute_batch(create).map_err(sql)?;
         }
     }
+    // AUTOINCREMENT's high-water marks (`visit_backlog`: a place given once
+    // is never given again, also after a restore, whatever was deleted).
+    let sequences: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM src.sqlite_master WHERE name = 'sqlite_sequence')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(sql)?;
+    if sequences {
+        conn.execute_batch(
+            "DELETE FROM main.sqlite_sequence;
+             INSERT INTO main.sqlite_sequence (name, seq) SELECT name, seq FROM src.sqlite_sequence;",
+        )
+        .map_err(sql)?;
+    }
     let version: i64 = conn
         .query_row("PRAGMA src.user_version", [], |r| r.get(0))
         .map_err(sql)?;

@@ -551,7 +551,10 @@ fn write_events(
     events: &[(Box<EventRow>, Box<SessionRow>)],
     engagements: &[Box<EngagementRow>],
 ) -> rusqlite::Result<Vec<Ack>> {
-    let tx = conn.transaction()?;
+    // Immediate: the batch reads (the next id) before it writes, and another
+    // process may write beside `serve` (`tallymark import`): a deferred
+    // transaction would fail at its first write instead of waiting its turn.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     for row in engagements {
         rows::insert_engagement(&tx, row)?;
     }

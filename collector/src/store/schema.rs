@@ -216,7 +216,8 @@ pub const MIGRATIONS: &[&str] = &[
     // have passed: it sends them in this queue's order (`clickhouse::ship`).
     // AUTOINCREMENT: a number is never given twice.
     // `import_marks`: a site an import is writing into (the first day of the
-    // site's own events then); its days are not rolled up meanwhile.
+    // site's own events then, and the session timeout it splits visits by);
+    // its days are not rolled up meanwhile.
     "CREATE TABLE visit_backlog (
         seq         INTEGER PRIMARY KEY AUTOINCREMENT,
         session_id  INTEGER NOT NULL
@@ -224,7 +225,8 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX visit_backlog_session ON visit_backlog (session_id);
     CREATE TABLE import_marks (
         site_id       INTEGER PRIMARY KEY,
-        first_native  TEXT
+        first_native  TEXT,
+        timeout_ms    INTEGER NOT NULL
     );",
 ];
 
