@@ -19,6 +19,8 @@
 //! folder, overlapping exports) is refused rather than counted twice.
 
 pub mod goatcounter;
+pub mod raw;
+pub mod umami;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;

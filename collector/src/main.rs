@@ -105,8 +105,8 @@ enum Command {
         #[command(flatten)]
         data: DataArg,
     },
-    /// Import a site's history from Plausible's or GoatCounter's export,
-    /// also while `serve` runs.
+    /// Import a site's history from Plausible's, GoatCounter's or Umami's
+    /// export, also while `serve` runs.
     ///
     /// Plausible (Site settings → Imports & Exports → Export data): its daily
     /// totals per source, page, country, device, browser, OS and custom
@@ -114,10 +114,11 @@ enum Command {
     /// answers (totals, the daily graph, breakdowns, one filter) include
     /// them, as Plausible shows imported data.
     ///
-    /// GoatCounter (Settings → Export, CSV; the .csv.gz as downloaded): its
-    /// pageviews and events become the site's own events and visits, so
-    /// every answer includes them. Rows GoatCounter marked as bots are left
-    /// out.
+    /// GoatCounter (Settings → Export, CSV; the .csv.gz as downloaded) and
+    /// Umami (its website_event rows joined with their session, as CSV):
+    /// their page views and events become the site's own events and
+    /// visits, so every answer includes them. Rows GoatCounter marked as
+    /// bots are left out.
     ///
     /// Either way, days on or after the first event here, and days imported
     /// before, are left out: importing the same export again adds nothing.
@@ -126,7 +127,7 @@ enum Command {
         #[arg(long)]
         site: String,
         /// The export: Plausible's .zip, the folder it was unpacked to, or its
-        /// .csv files; GoatCounter's .csv or .csv.gz.
+        /// .csv files; GoatCounter's or Umami's .csv or .csv.gz.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         /// `serve`'s --retention-days, when it has one: days it would delete
@@ -714,21 +715,32 @@ fn import(
         }
     }
     let files = tallymark_collector::import::read_files(paths)?;
+    use tallymark_collector::import::{goatcounter, umami};
     let goatcounter = files
         .iter()
-        .filter(|(_, bytes)| tallymark_collector::import::goatcounter::is_export(bytes))
+        .filter(|(_, bytes)| goatcounter::is_export(bytes))
         .count();
-    if goatcounter > 0 {
-        if goatcounter != files.len() {
+    let umami = files
+        .iter()
+        .filter(|(_, bytes)| umami::is_export(bytes))
+        .count();
+    if goatcounter + umami > 0 {
+        if goatcounter + umami != files.len() || (goatcounter > 0 && umami > 0) {
             anyhow::bail!(
-                "give either GoatCounter's export or Plausible's files, not both in one import"
+                "give one tool's export in one import: GoatCounter's, Umami's or Plausible's files"
             );
         }
         let minutes = session_timeout_minutes.unwrap_or(30);
         if !(1..=1440).contains(&minutes) {
             anyhow::bail!("session timeout: must be between 1 and 1440 minutes");
         }
-        return import_goatcounter(
+        let tool = if umami > 0 {
+            RawTool::Umami
+        } else {
+            RawTool::GoatCounter
+        };
+        return import_raw(
+            tool,
             &mut conn,
             &site,
             &files,
@@ -793,31 +805,46 @@ fn import(
     Ok(())
 }
 
-fn import_goatcounter(
+/// Exports of raw rows, one per hit.
+#[derive(Clone, Copy)]
+enum RawTool {
+    GoatCounter,
+    Umami,
+}
+
+fn import_raw(
+    tool: RawTool,
     conn: &mut rusqlite::Connection,
     site: &sites::Site,
     files: &[(String, Vec<u8>)],
     options: Options<'_>,
 ) -> anyhow::Result<()> {
-    use tallymark_collector::import::goatcounter;
+    use tallymark_collector::import::{goatcounter, raw, umami};
     // Regions (`US-TX`) are named from the city database, when given.
     let names = if options.geoip.is_empty() {
         tallymark_collector::geo::PlaceNames::default()
     } else {
         tallymark_collector::geo::Geo::open(options.geoip)?.place_names()
     };
-    let mut all = goatcounter::Hits::default();
+    let mut all = raw::Hits::default();
     let mut seen: Vec<([u8; 32], &str)> = Vec::new();
     for (name, bytes) in files {
-        let hits = goatcounter::parse(site, name, bytes, &names)?;
+        let hits = match tool {
+            RawTool::GoatCounter => goatcounter::parse(site, name, bytes, &names)?,
+            RawTool::Umami => umami::parse(site, name, bytes, &names)?,
+        };
         if let Some((_, first)) = seen.iter().find(|(d, _)| *d == hits.digest) {
             anyhow::bail!(
                 "{name} holds the same rows as {first}: give each export once (gzipped or not)"
             );
         }
         seen.push((hits.digest, name));
+        let left_out = match tool {
+            RawTool::GoatCounter => "marked as bots",
+            RawTool::Umami => "link, pixel or performance events",
+        };
         println!(
-            "{name}: {} rows, {} marked as bots (left out), {} unreadable (left out)",
+            "{name}: {} rows, {} {left_out} (left out), {} unreadable (left out)",
             hits.len() + hits.bots + hits.skipped,
             hits.bots,
             hits.skipped
@@ -831,7 +858,7 @@ fn import_goatcounter(
         }
     }
     let minutes = options.session_timeout_minutes.unwrap_or(30);
-    let done = goatcounter::write(
+    let done = raw::write(
         conn,
         site,
         all,

@@ -4657,6 +4657,57 @@ async fn a_plausible_export_is_imported_as_the_days_before() {
     assert_eq!(feb["results"]["visitors"], 0, "{feb}");
 }
 
+/// What an import of the data set's history is compared with the live
+/// collector on: totals, days, hours, a breakdown by each of `properties`
+/// and filters on visit and event dimensions.
+fn imported_history_queries(properties: &[&str]) -> Vec<String> {
+    let mut queries = Vec::new();
+    for period in [
+        MAR,
+        "period=day&date=2026-03-29",
+        "period=custom&from=2026-10-24&to=2026-10-26",
+        "period=year&date=2026-06-01",
+    ] {
+        let all = "visitors,visits,pageviews,views_per_visit,bounce_rate,visit_duration,events";
+        queries.push(format!(
+            "/api/v1/stats/aggregate?site={BERLIN}&{period}&metrics={all}"
+        ));
+        queries.push(format!(
+            "/api/v1/stats/timeseries?site={BERLIN}&{period}&interval=day&metrics={all}"
+        ));
+        let interval = if period.contains("year") {
+            "month"
+        } else {
+            "hour"
+        };
+        queries.push(format!(
+            "/api/v1/stats/timeseries?site={BERLIN}&{period}&interval={interval}&metrics=visitors,pageviews"
+        ));
+        for &property in properties {
+            let metrics = match property {
+                "page" | "event:name" | "hostname" => "visitors,visits,pageviews,events",
+                "entry_page" | "exit_page" => "visitors,visits,bounce_rate,visit_duration",
+                _ => "visitors,visits,pageviews,bounce_rate,visit_duration",
+            };
+            queries.push(format!(
+                "/api/v1/stats/breakdown?site={BERLIN}&{period}&property={property}&metrics={metrics}"
+            ));
+        }
+        for filter in [
+            "page%3D%3D/pricing",
+            "source%3D%3DGoogle",
+            "country%3D%3DFR",
+            "event:name%3D%3DSignup",
+            "browser%3D%3Dfirefox&filter=entry_page%3D%3D/",
+        ] {
+            queries.push(format!(
+                "/api/v1/stats/aggregate?site={BERLIN}&{period}&metrics=visitors,visits,pageviews,bounce_rate&filter={filter}"
+            ));
+        }
+    }
+    queries
+}
+
 /// The data set's beacons of `berlin.example` as GoatCounter's CSV export
 /// holds them (version 2 with its User-Agent column, as GoatCounter wrote
 /// it until it stopped storing User-Agents): one GoatCounter session per
@@ -4813,65 +4864,22 @@ async fn a_goatcounter_export_answers_as_the_beacons_did_live() {
     assert_eq!(high(&copy), high(&db));
     assert_eq!(high(&db), 8);
 
-    let mut queries = Vec::new();
-    for period in [
-        MAR,
-        "period=day&date=2026-03-29",
-        "period=custom&from=2026-10-24&to=2026-10-26",
-        "period=year&date=2026-06-01",
-    ] {
-        let all = "visitors,visits,pageviews,views_per_visit,bounce_rate,visit_duration,events";
-        queries.push(format!(
-            "/api/v1/stats/aggregate?site={BERLIN}&{period}&metrics={all}"
-        ));
-        queries.push(format!(
-            "/api/v1/stats/timeseries?site={BERLIN}&{period}&interval=day&metrics={all}"
-        ));
-        let interval = if period.contains("year") {
-            "month"
-        } else {
-            "hour"
-        };
-        queries.push(format!(
-            "/api/v1/stats/timeseries?site={BERLIN}&{period}&interval={interval}&metrics=visitors,pageviews"
-        ));
-        for property in [
-            "page",
-            "entry_page",
-            "exit_page",
-            "source",
-            "referrer",
-            "utm_source",
-            "country",
-            "browser",
-            "browser_version",
-            "os",
-            "os_version",
-            "device",
-            "event:name",
-            "hostname",
-        ] {
-            let metrics = match property {
-                "page" | "event:name" | "hostname" => "visitors,visits,pageviews,events",
-                "entry_page" | "exit_page" => "visitors,visits,bounce_rate,visit_duration",
-                _ => "visitors,visits,pageviews,bounce_rate,visit_duration",
-            };
-            queries.push(format!(
-                "/api/v1/stats/breakdown?site={BERLIN}&{period}&property={property}&metrics={metrics}"
-            ));
-        }
-        for filter in [
-            "page%3D%3D/pricing",
-            "source%3D%3DGoogle",
-            "country%3D%3DFR",
-            "event:name%3D%3DSignup",
-            "browser%3D%3Dfirefox&filter=entry_page%3D%3D/",
-        ] {
-            queries.push(format!(
-                "/api/v1/stats/aggregate?site={BERLIN}&{period}&metrics=visitors,visits,pageviews,bounce_rate&filter={filter}"
-            ));
-        }
-    }
+    let queries = imported_history_queries(&[
+        "page",
+        "entry_page",
+        "exit_page",
+        "source",
+        "referrer",
+        "utm_source",
+        "country",
+        "browser",
+        "browser_version",
+        "os",
+        "os_version",
+        "device",
+        "event:name",
+        "hostname",
+    ]);
     for uri in &queries {
         let (a, b) = (live.get(uri).await, imported.get(uri).await);
         assert_eq!(a, b, "{uri}");
@@ -5003,4 +5011,114 @@ async fn a_goatcounter_import_reaches_clickhouse_once() {
         .query_row("SELECT COUNT(*) FROM visit_backlog", [], |r| r.get(0))
         .unwrap();
     assert_eq!(queued, 0);
+}
+
+/// The data set's beacons of `berlin.example` as Umami's `website_event`
+/// rows joined with their `session` (as Postgres writes them): Umami's own
+/// names for browsers and OSs, its device, the page's query in `url_query`,
+/// the referrer split into domain and path, custom events with their page.
+fn umami_export_of_the_data_set() -> String {
+    let mut csv = String::from(
+        "event_id,website_id,session_id,visit_id,created_at,url_path,url_query,referrer_path,\
+         referrer_query,referrer_domain,page_title,event_type,event_name,hostname,browser,os,\
+         device,screen,language,country,region,city,distinct_id\n",
+    );
+    for (n, b) in BEACONS
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b.body.contains(BERLIN))
+    {
+        let body: Value = serde_json::from_str(b.body).unwrap();
+        let page = url::Url::parse(body["url"].as_str().unwrap()).unwrap();
+        let event = body["kind"] == "event";
+        let (referrer_domain, referrer_path) = match body["referrer"].as_str() {
+            Some(r) => {
+                let r = url::Url::parse(r).unwrap();
+                (r.host_str().unwrap().to_string(), r.path().to_string())
+            }
+            None => (String::new(), String::new()),
+        };
+        let (browser, os, device) = match VISITORS[b.visitor].user_agent {
+            ua if ua.contains("Firefox") => ("firefox", "Linux", "desktop"),
+            ua if ua.contains("iPhone") => ("ios", "iOS", "mobile"),
+            _ => ("chrome", "Windows 10", "desktop"),
+        };
+        let at = b.at.replace('T', " ").replace('Z', ".000+00");
+        csv.push_str(&format!(
+            "e{n},w,{:08x}-0000-4000-8000-000000000000,v,{at},{},{},{referrer_path},,{referrer_domain},T,{},{},berlin.example,{browser},{os},{device},,en,{},,,\n",
+            b.visitor + 1,
+            page.path(),
+            page.query().unwrap_or_default(),
+            if event { 2 } else { 1 },
+            body["name"].as_str().unwrap_or_default(),
+            VISITORS[b.visitor].country,
+        ));
+    }
+    csv
+}
+
+/// Umami's rows of the data set, imported into an empty collector, answer
+/// what the collector that received the beacons answers, UTM medium and
+/// campaign included; only versions differ (Umami keeps none but Windows').
+#[tokio::test]
+async fn an_umami_export_answers_as_the_beacons_did_live() {
+    use tallymark_collector::import::umami;
+
+    let live = harness().await;
+    let imported = harness_with(&[(BERLIN, "Europe/Berlin"), (UTC_SITE, "UTC")], &[]).await;
+    let now: jiff::Timestamp = "2026-11-02T12:00:00Z".parse().unwrap();
+    live.clock.set(now);
+    imported.clock.set(now);
+    let csv = umami_export_of_the_data_set();
+    assert!(umami::is_export(csv.as_bytes()));
+    let db = imported._dir.path().join("tallymark.sqlite3");
+    let done = {
+        let mut conn = store::schema::open(&db).unwrap();
+        let site = sites::get(&conn, BERLIN).unwrap().unwrap();
+        let hits = umami::parse(
+            &site,
+            "umami.csv",
+            csv.as_bytes(),
+            &tallymark_collector::geo::PlaceNames::default(),
+        )
+        .unwrap();
+        assert_eq!((hits.len(), hits.bots, hits.skipped), (13, 0, 0));
+        umami::write(&mut conn, &site, hits, now, None, 30 * 60_000).unwrap()
+    };
+    assert_eq!(
+        (done.visits, done.pageviews, done.events, done.days),
+        (8, 11, 2, 4),
+        "{done:?}"
+    );
+    let queries = imported_history_queries(&[
+        "page",
+        "entry_page",
+        "exit_page",
+        "source",
+        "referrer",
+        "channel",
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "country",
+        "browser",
+        "os",
+        "device",
+        "event:name",
+        "hostname",
+    ]);
+    for uri in &queries {
+        let (a, b) = (live.get(uri).await, imported.get(uri).await);
+        assert_eq!(a, b, "{uri}");
+    }
+    let totals = imported
+        .get(&format!(
+            "/api/v1/stats/aggregate?site={BERLIN}&{MAR}&metrics=visitors,visits,events"
+        ))
+        .await;
+    assert_eq!(
+        totals["results"],
+        json!({"visitors": 6, "visits": 6, "events": 11}),
+        "{totals}"
+    );
 }

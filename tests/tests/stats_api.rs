@@ -602,3 +602,79 @@ fn serve_takes_events_while_an_import_writes() {
         "{a}"
     );
 }
+
+/// `tallymark import` with Umami's rows (`website_event` joined with
+/// `session`, gzipped): page views and events of the site's host become its
+/// visits, Umami's link events and another host's rows are left out, and
+/// the report says so.
+#[test]
+fn an_umami_export_imported_from_the_cli_is_answered() {
+    use std::io::Write;
+    let (c, admin) = serving_with_an_admin_token();
+    let export = tempfile::tempdir().unwrap();
+    let csv = "event_id,website_id,session_id,visit_id,created_at,url_path,url_query,referrer_path,referrer_query,referrer_domain,page_title,event_type,event_name,hostname,browser,os,device,screen,language,country,region,city,distinct_id\n\
+        e1,w,s-1,v,2025-06-01 10:00:00+00,/,utm_source=newsletter&utm_medium=email,,,,Home,1,,localhost,firefox,Linux,desktop,1920x1080,en,DE,DE-BY,Munich,\n\
+        e2,w,s-1,v,2025-06-01 10:02:00+00,/docs,,/,,localhost,Docs,1,,localhost,firefox,Linux,desktop,1920x1080,en,DE,DE-BY,Munich,\n\
+        e3,w,s-1,v,2025-06-01 10:03:00+00,/docs,,,,,Docs,2,signup,localhost,firefox,Linux,desktop,1920x1080,en,DE,DE-BY,Munich,user-7\n\
+        e4,w,s-2,v,2025-06-01 12:00:00+00,/,,,,duckduckgo.com,Home,1,,localhost,ios,iOS,mobile,390x844,fr,FR,,Paris,\n\
+        e5,w,s-2,v,2025-06-01 12:01:00+00,/go,,,,,,3,,localhost,ios,iOS,mobile,390x844,fr,FR,,Paris,\n\
+        e6,w,s-3,v,2025-06-01 12:01:00+00,/,,,,,,1,,staging.other.example,chrome,Windows 10,desktop,,en,US,,,\n";
+    let file = export.path().join("umami.csv.gz");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(csv.as_bytes()).unwrap();
+    std::fs::write(&file, gz.finish().unwrap()).unwrap();
+    let path = file.display().to_string();
+    let out = tallymark(
+        &["import", "--site", "localhost", &path, "--data"],
+        c.data.path(),
+    );
+    assert!(
+        out.contains("6 rows, 1 link, pixel or performance events (left out), 1 unreadable")
+            && out.contains("is not localhost's")
+            && out.contains(
+                "imported 2 visits (3 pageviews, 1 custom events) on 1 days into localhost"
+            ),
+        "{out}"
+    );
+    let range = "site=localhost&period=day&date=2025-06-01";
+    let (_, a) = get(
+        &c,
+        &format!("/api/v1/stats/aggregate?{range}&metrics=visitors,visits,pageviews,bounce_rate"),
+        Some(&admin),
+    );
+    assert_eq!(
+        a["results"],
+        serde_json::json!({"visitors": 2, "visits": 2, "pageviews": 3, "bounce_rate": 50.0}),
+        "{a}"
+    );
+    for (property, want) in [
+        (
+            "channel",
+            serde_json::json!([{"value": "email", "visitors": 1},
+                               {"value": "organic_search", "visitors": 1}]),
+        ),
+        (
+            "city",
+            serde_json::json!([{"value": "DE Munich", "visitors": 1},
+                               {"value": "FR Paris", "visitors": 1}]),
+        ),
+        (
+            "event:name",
+            serde_json::json!([{"value": "signup", "visitors": 1}]),
+        ),
+    ] {
+        let (status, b) = get(
+            &c,
+            &format!("/api/v1/stats/breakdown?{range}&property={property}&metrics=visitors"),
+            Some(&admin),
+        );
+        assert_eq!(status, 200, "{b}");
+        assert_eq!(b["results"], want, "{property}: {b}");
+    }
+    // The data set's user id is nowhere.
+    let data = c.kill();
+    for entry in std::fs::read_dir(data.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(!bytes.windows(6).any(|w| w == b"user-7"));
+    }
+}

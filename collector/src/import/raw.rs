@@ -1,0 +1,614 @@
+//! Raw rows of another tool's export (GoatCounter's, Umami's), read into
+//! [`Hit`]s by their own modules, written as the site's own events and
+//! visits: each export session's hits in time order, split into visits by
+//! core's session state machine after `serve`'s session timeout, with a
+//! daily visitor id (a hash of the export's session id and the visit's
+//! first local day under a random key, used for one import only and then
+//! dropped), so every answer covers the imported days as the site's own.
+//!
+//! Which days: as for Plausible's export (`super::write`): whole days that
+//! are over, before the site's first stored event, within its retention
+//! period and not rolled up (imported) before; rows on other days are
+//! left out, so importing the same file again adds nothing. Each day's
+//! visits are written in one transaction, newest day first, while the site
+//! is marked (`import_marks`): `serve` rolls up none of its days until the
+//! import is done, and an import that stopped part-way is completed by
+//! running it again. The visits are queued for ClickHouse's copy
+//! (`visit_backlog`), which passed their days long ago.
+
+use std::collections::{BTreeMap, HashMap};
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use rusqlite::{Connection, OptionalExtension};
+use sha2::{Digest, Sha256};
+use tallymark_core::session::{self, SessionConfig};
+use tallymark_core::useragent::{Device, Os};
+use tallymark_core::wire::{Kind, MAX_URL_BYTES};
+
+use super::ImportError;
+use crate::sites::Site;
+use crate::stats::rollup;
+use crate::store::{Dimensions, EventRow, SessionRow, rows};
+
+/// How many unreadable rows are named in the report (all are counted).
+const SKIPPED_SHOWN: usize = 10;
+
+/// One pageview or custom event of an export, as Tallymark stores it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    pub ts_ms: i64,
+    /// The export's own visitor or session id, whatever its lifetime (a row
+    /// without one is a visitor of its own).
+    pub session: String,
+    pub kind: Kind,
+    /// A custom event's name.
+    pub name: Option<String>,
+    /// The page (normalised path); `None` for an event sent from no known
+    /// page: the last page viewed in its session, else `/`.
+    pub page: Option<String>,
+    /// The page's host; `None`: the site's domain.
+    pub hostname: Option<String>,
+    /// The visit's dimensions when this hit starts one.
+    pub dims: Dimensions,
+    pub screen_width: Option<u32>,
+}
+
+/// What tells two hits apart: session, time, kind, name and page.
+type HitKey<'a> = (&'a str, i64, Kind, (Option<&'a str>, Option<&'a str>));
+
+impl Hit {
+    /// The name and page of [`HitKey`].
+    fn key(&self) -> (Option<&str>, Option<&str>) {
+        (self.name.as_deref(), self.page.as_deref())
+    }
+}
+
+/// The rows of an export.
+#[derive(Debug, Default)]
+pub struct Hits {
+    pub hits: Vec<Hit>,
+    /// Rows left out as no visitor's: bots (GoatCounter), Umami's link,
+    /// pixel and performance events.
+    pub bots: usize,
+    /// Rows that could not be read, and the first few of them (line, why).
+    pub skipped: usize,
+    pub skipped_lines: Vec<(u64, String)>,
+    /// SHA-256 of the export's text (unpacked): the same export given twice
+    /// (gzipped and not) is refused.
+    pub digest: [u8; 32],
+}
+
+impl Hits {
+    /// Rows read.
+    pub fn len(&self) -> usize {
+        self.hits.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hits.is_empty()
+    }
+
+    /// Adds another export's rows (several files of one site), but for
+    /// those the rows already here hold (overlapping exports): how many
+    /// were left out so.
+    pub fn append(&mut self, mut other: Hits) -> usize {
+        let seen: std::collections::HashSet<HitKey<'_>> = self
+            .hits
+            .iter()
+            .map(|h| (h.session.as_str(), h.ts_ms, h.kind, h.key()))
+            .collect();
+        let before = other.hits.len();
+        other.hits.retain(|h| {
+            h.session.is_empty() || !seen.contains(&(h.session.as_str(), h.ts_ms, h.kind, h.key()))
+        });
+        let overlap = before - other.hits.len();
+        drop(seen);
+        self.hits.append(&mut other.hits);
+        self.bots += other.bots;
+        self.skipped += other.skipped;
+        let room = SKIPPED_SHOWN.saturating_sub(self.skipped_lines.len());
+        self.skipped_lines
+            .extend(other.skipped_lines.into_iter().take(room));
+        overlap
+    }
+}
+
+pub(super) fn skip(out: &mut Hits, line: u64, why: String) {
+    out.skipped += 1;
+    if out.skipped_lines.len() < SKIPPED_SHOWN {
+        out.skipped_lines.push((line, why));
+    }
+}
+
+/// `s` cut to at most `max` bytes, at a character boundary.
+pub(super) fn truncate(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// RFC 3339 (`2020-12-01T00:07:10Z`, `2020-12-01 00:07:10.123+00`), or
+/// SQL's `2020-12-01 00:07:10` (UTC), as databases write it; from 2000 on
+/// (GoatCounter is from 2019, Umami from 2020; Go's zero time, year 1, is
+/// no date).
+pub(super) fn timestamp(s: &str) -> Option<i64> {
+    const Y2K_MS: i64 = 946_684_800_000;
+    let ms = match s.parse::<Timestamp>() {
+        Ok(t) => t.as_millisecond(),
+        Err(_) => {
+            let civil = s.strip_suffix(" UTC").unwrap_or(s);
+            let dt = civil
+                .replace(' ', "T")
+                .parse::<jiff::civil::DateTime>()
+                .ok()?;
+            jiff::tz::TimeZone::UTC
+                .to_timestamp(dt)
+                .ok()?
+                .as_millisecond()
+        }
+    };
+    (ms >= Y2K_MS).then_some(ms)
+}
+
+/// The page `path` on `host` as a URL; `None` for a path that makes no URL.
+pub(super) fn page_url(host: &str, path: &str) -> Option<url::Url> {
+    let path = truncate(path.trim(), MAX_URL_BYTES);
+    let slash = if path.starts_with('/') { "" } else { "/" };
+    url::Url::parse(&format!("https://{host}{slash}{path}")).ok()
+}
+
+/// The device class from the screen width as core reads it (a phone or
+/// tablet OS is never a laptop or desktop), else the export's own
+/// (`fallback`), else from the OS.
+pub(super) fn device_of(os: Os, width: Option<u32>, fallback: Option<Device>) -> Device {
+    let mobile_os = matches!(os, Os::Ios | Os::Android);
+    match width.map(Device::from_screen_width) {
+        Some(Device::Laptop | Device::Desktop) if mobile_os => Device::Tablet,
+        Some(d) => d,
+        None => match fallback {
+            Some(d) => d,
+            None if mobile_os => Device::Mobile,
+            None if matches!(os, Os::Windows | Os::MacOs | Os::Linux | Os::ChromeOs) => {
+                Device::Desktop
+            }
+            None => Device::Unknown,
+        },
+    }
+}
+
+/// What an import of raw rows wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Written {
+    /// Days with a visit written, and the first and last of them.
+    pub days: usize,
+    pub first: Option<Date>,
+    pub last: Option<Date>,
+    pub visits: usize,
+    pub pageviews: usize,
+    pub events: usize,
+    /// Hits left out: on or after the site's first stored event, or on a
+    /// day not over yet.
+    pub after_native: usize,
+    /// Hits left out: before the site's retention period.
+    pub past_retention: usize,
+    /// Hits left out: on a day rolled up (imported) before.
+    pub already: usize,
+    /// Day rollups written afterwards.
+    pub rolled: usize,
+}
+
+/// One visit to write.
+pub(super) struct Visit {
+    pub(super) row: SessionRow,
+    pub(super) events: Vec<EventRow>,
+}
+
+/// Writes `hits` into `site` (see the module docs for which days), then
+/// rolls up the days written. `timeout_ms`: `serve`'s session timeout.
+///
+/// While it writes, the site is marked (`import_marks`, with the first day
+/// of the site's own events then): `serve` rolls up none of its days, which
+/// the import's visits crossing midnight may still add to. An import that
+/// stopped part-way leaves the mark; run again, it keeps the mark's first
+/// day and writes the visits that start before the first day written.
+pub fn write(
+    conn: &mut Connection,
+    site: &Site,
+    hits: Hits,
+    now: Timestamp,
+    retention_days: Option<u32>,
+    timeout_ms: i64,
+) -> Result<Written, ImportError> {
+    let mut done = Written::default();
+    let kept_from = crate::retention::site_horizon(site, now, retention_days).map(|h| h.day);
+    // The first day of the site's events: its own, or the first written by
+    // an import that stopped part-way.
+    let first_event = rollup::first_event_day(conn, site)?;
+    let marked: Option<(Option<String>, i64)> = conn
+        .query_row(
+            "SELECT first_native, timeout_ms FROM import_marks WHERE site_id = ?1",
+            [site.id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let first_native = match &marked {
+        Some((_, marked_timeout)) if *marked_timeout != timeout_ms => {
+            return Err(ImportError::Resumed {
+                site: site.domain.clone(),
+                minutes: marked_timeout / 60_000,
+            });
+        }
+        Some((Some(day), _)) => day.parse::<Date>().ok(),
+        // The site had no events when the stopped import began: its own are
+        // those of visits no import wrote.
+        Some((None, _)) => native_first_day(conn, site)?,
+        None => first_event,
+    };
+    let now_ms = now.as_millisecond();
+    let mut day_ok: HashMap<Date, Result<(), Left>> = HashMap::new();
+    let mut kept = Vec::with_capacity(hits.hits.len());
+    for hit in hits.hits {
+        let Ok(ts) = Timestamp::from_millisecond(hit.ts_ms) else {
+            done.after_native += 1;
+            continue;
+        };
+        let day = ts.to_zoned_datetime(site.tz.clone()).date();
+        let verdict = match day_ok.get(&day) {
+            Some(v) => *v,
+            None => {
+                let over = rollup::Day::new(day, &site.tz)
+                    .is_some_and(|d| d.end_ms + rollup::GRACE_MS <= now_ms);
+                let v = if first_native.is_some_and(|f| day >= f) || !over {
+                    Err(Left::AfterNative)
+                } else if kept_from.is_some_and(|k| day < k) {
+                    Err(Left::PastRetention)
+                } else if rollup::is_rolled_at_all(conn, site.id, day)? {
+                    Err(Left::Already)
+                } else {
+                    Ok(())
+                };
+                day_ok.insert(day, v);
+                v
+            }
+        };
+        match verdict {
+            Ok(()) => kept.push((day, hit)),
+            Err(Left::AfterNative) => done.after_native += 1,
+            Err(Left::PastRetention) => done.past_retention += 1,
+            Err(Left::Already) => done.already += 1,
+        }
+    }
+    let visits = visits(site, kept, timeout_ms)?;
+    // Newest day first, each in its own transaction (see the module docs);
+    // the visits of days written before (a stopped import) are not again.
+    let written_from = if marked.is_some() { first_event } else { None };
+    let mut mark = marked.is_none();
+    for (day, visits) in visits.into_iter().rev() {
+        if written_from.is_some_and(|w| day >= w) {
+            done.already += visits.iter().map(|v| v.events.len()).sum::<usize>();
+            continue;
+        }
+        // Immediate: it reads (ids) before it writes, beside `serve`'s writer.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        if mark {
+            // With the first day written, not before: an import that writes
+            // nothing, or fails before it writes, leaves no mark.
+            tx.execute(
+                "INSERT INTO import_marks (site_id, first_native, timeout_ms) VALUES (?1, ?2, ?3)",
+                rusqlite::params![site.id, first_native.map(|d| d.to_string()), timeout_ms],
+            )?;
+            mark = false;
+        }
+        let mut next_event = rows::next_event_id(&tx)?;
+        for mut visit in visits {
+            visit.row.id = free_session_id(&tx, visit.row.started_ms)?;
+            rows::upsert_session(&tx, &visit.row)?;
+            tx.prepare_cached("INSERT INTO visit_backlog (session_id) VALUES (?1)")?
+                .execute([visit.row.id])?;
+            for mut event in visit.events {
+                event.session_id = visit.row.id;
+                rows::insert_event(&tx, &event, Some(next_event))?;
+                next_event += 1;
+                match event.kind {
+                    "pageview" => done.pageviews += 1,
+                    _ => done.events += 1,
+                }
+            }
+            done.visits += 1;
+        }
+        tx.commit()?;
+        done.days += 1;
+        done.last.get_or_insert(day);
+        done.first = Some(day);
+    }
+    // Every visit is written: `serve` may roll the days up again. They are
+    // rolled now rather than by its next full round (within the hour;
+    // answers meanwhile are exact, only slower); the site's own days are
+    // left to `serve`, whose session timeout decides when they are over.
+    conn.execute("DELETE FROM import_marks WHERE site_id = ?1", [site.id])?;
+    let kept_from_ms = crate::retention::site_horizon(site, now, retention_days).map(|h| h.from_ms);
+    let mut pending = rollup::due(
+        conn,
+        site,
+        now_ms,
+        timeout_ms,
+        usize::MAX,
+        true,
+        kept_from_ms,
+    )?;
+    pending.retain(|p| first_native.is_none_or(|f| p.day < f));
+    done.rolled = rollup::save(conn, &pending)?;
+    Ok(done)
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Left {
+    AfterNative,
+    PastRetention,
+    Already,
+}
+
+/// The first day of `site`'s own events: of visits no import queued.
+fn native_first_day(conn: &Connection, site: &Site) -> rusqlite::Result<Option<Date>> {
+    let ms: Option<i64> = conn.query_row(
+        "SELECT MIN(ts_ms) FROM events WHERE site_id = ?1
+         AND NOT EXISTS (SELECT 1 FROM visit_backlog WHERE session_id = events.session_id)",
+        [site.id],
+        |r| r.get(0),
+    )?;
+    Ok(ms
+        .and_then(|ms| Timestamp::from_millisecond(ms).ok())
+        .map(|t| t.to_zoned_datetime(site.tz.clone()).date()))
+}
+
+/// Session ids of imported visits: from their start's millisecond, as
+/// `serve`'s (`sessions::SessionIds`), in the upper half of its sequence
+/// (which `serve` fills from the bottom), skipping any already stored.
+fn free_session_id(tx: &rusqlite::Transaction<'_>, started_ms: i64) -> rusqlite::Result<i64> {
+    let mut id = (started_ms.max(0) << 20) | (1 << 19);
+    let mut stmt = tx.prepare_cached("SELECT 1 FROM sessions WHERE id = ?1")?;
+    while stmt.query_row([id], |_| Ok(())).optional()?.is_some() {
+        id += 1;
+    }
+    Ok(id)
+}
+
+/// The hits as visits, by the local day each started on: each GoatCounter
+/// session's hits in time order, split by core's state machine after
+/// `timeout_ms` without a hit.
+pub(super) fn visits(
+    site: &Site,
+    hits: Vec<(Date, Hit)>,
+    timeout_ms: i64,
+) -> Result<BTreeMap<Date, Vec<Visit>>, ImportError> {
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| ImportError::Io {
+        path: "the random key".into(),
+        source: std::io::Error::other(e),
+    })?;
+    let mut by_session: HashMap<String, Vec<(Date, Hit)>> = HashMap::new();
+    let mut alone = Vec::new();
+    for (day, hit) in hits {
+        if hit.session.is_empty() {
+            alone.push(vec![(day, hit)]);
+        } else {
+            by_session
+                .entry(hit.session.clone())
+                .or_default()
+                .push((day, hit));
+        }
+    }
+    let config = SessionConfig { timeout_ms };
+    let mut out: BTreeMap<Date, Vec<Visit>> = BTreeMap::new();
+    let groups = by_session.into_values().chain(alone);
+    for (n, mut group) in groups.enumerate() {
+        group.sort_by_key(|(_, h)| h.ts_ms);
+        let mut current: Option<(session::Session, Date, Visit)> = None;
+        let mut page = String::from("/");
+        for (day, hit) in group {
+            let (s, transition) = session::step(
+                current.as_ref().map(|(s, _, _)| s.clone()),
+                session::Hit {
+                    kind: hit.kind,
+                    path: hit.page.as_deref().unwrap_or(&page),
+                    interactive: true,
+                },
+                hit.ts_ms,
+                &config,
+                0,
+            );
+            if matches!(transition, session::Transition::Started { .. }) {
+                if let Some((_, started, visit)) = current.take() {
+                    out.entry(started).or_default().push(visit);
+                }
+                let visitor = visitor_id(&key, &hit.session, n, day);
+                current = Some((
+                    s.clone(),
+                    day,
+                    Visit {
+                        row: SessionRow {
+                            id: 0,
+                            site_id: site.id,
+                            visitor_id: visitor,
+                            version: 0,
+                            started_ms: hit.ts_ms,
+                            last_ms: hit.ts_ms,
+                            entry_path: String::new(),
+                            exit_path: String::new(),
+                            pageviews: 0,
+                            events: 0,
+                            interactions: 0,
+                            dims: hit.dims.clone(),
+                        },
+                        events: Vec::new(),
+                    },
+                ));
+            }
+            let Some((session, _, visit)) = current.as_mut() else {
+                continue;
+            };
+            *session = s;
+            let path = hit.page.unwrap_or_else(|| page.clone());
+            let kind = match hit.kind {
+                Kind::Pageview => {
+                    page.clone_from(&path);
+                    "pageview"
+                }
+                _ => "event",
+            };
+            let name = hit.name;
+            visit.row.version += 1;
+            visit.row.last_ms = session.last_ms;
+            visit.row.entry_path.clone_from(&session.entry_path);
+            visit.row.exit_path.clone_from(&session.exit_path);
+            visit.row.pageviews = i64::from(session.pageviews);
+            visit.row.events = i64::from(session.events);
+            visit.row.interactions = i64::from(session.interactions);
+            visit.events.push(EventRow {
+                site_id: site.id,
+                ts_ms: hit.ts_ms,
+                kind,
+                name,
+                visitor_id: visit.row.visitor_id,
+                session_id: 0,
+                hostname: hit.hostname.unwrap_or_else(|| site.domain.clone()),
+                path,
+                dims: visit.row.dims.clone(),
+                screen_width: hit.screen_width,
+                props: None,
+                revenue_amount: None,
+                revenue_currency: None,
+                event_id: None,
+            });
+        }
+        if let Some((_, started, visit)) = current {
+            out.entry(started).or_default().push(visit);
+        }
+    }
+    Ok(out)
+}
+
+/// A visit's visitor id: its GoatCounter session on the local day the
+/// visit started, under this import's random key (a row without a session
+/// is a visitor of its own: `n`, its group).
+fn visitor_id(key: &[u8; 32], session: &str, n: usize, day: Date) -> i64 {
+    let mut h = Sha256::new();
+    h.update(key);
+    if session.is_empty() {
+        h.update(b"\x00alone");
+        h.update((n as u64).to_le_bytes());
+    } else {
+        h.update(b"\x01session");
+        h.update(session.as_bytes());
+    }
+    h.update(day.to_string().as_bytes());
+    let digest = h.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(first) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tallymark_core::source::Channel;
+    use tallymark_core::useragent::{Browser, Device, Os};
+
+    fn site() -> Site {
+        Site {
+            id: 1,
+            domain: "example.com".into(),
+            timezone: "UTC".into(),
+            tz: jiff::tz::TimeZone::UTC,
+            retention_days: None,
+        }
+    }
+
+    #[test]
+    fn visits_split_after_the_timeout_and_take_a_daily_visitor() {
+        let hit = |session: &str, minute: i64, kind: Kind, path: &str| {
+            let (name, page) = match kind {
+                Kind::Pageview => (None, Some(path.to_string())),
+                _ => (Some(path.to_string()), None),
+            };
+            let ts_ms = 1_709_287_200_000 + minute * 60_000;
+            let day = Timestamp::from_millisecond(ts_ms)
+                .unwrap()
+                .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+                .date();
+            (
+                day,
+                Hit {
+                    ts_ms,
+                    session: session.into(),
+                    kind,
+                    name,
+                    page,
+                    hostname: None,
+                    dims: Dimensions {
+                        referrer: None,
+                        referrer_domain: None,
+                        source: None,
+                        channel: Channel::Direct,
+                        utm_source: None,
+                        utm_medium: None,
+                        utm_campaign: None,
+                        utm_term: None,
+                        utm_content: None,
+                        click_id: None,
+                        country: None,
+                        region: None,
+                        city: None,
+                        browser: Browser::Unknown,
+                        browser_major: None,
+                        os: Os::Unknown,
+                        os_version: None,
+                        device: Device::Unknown,
+                    },
+                    screen_width: None,
+                },
+            )
+        };
+        let hits = vec![
+            hit("s", 10, Kind::Pageview, "/b"),
+            hit("s", 0, Kind::Event, "signup"),
+            hit("s", 5, Kind::Pageview, "/a"),
+            // 31 minutes later: a new visit, the same visitor that day.
+            hit("s", 41, Kind::Pageview, "/c"),
+            // 14 hours later: the next day, another visitor id.
+            hit("s", 14 * 60, Kind::Pageview, "/d"),
+            hit("", 0, Kind::Pageview, "/x"),
+            hit("", 0, Kind::Pageview, "/y"),
+        ];
+        let out = visits(&site(), hits, 30 * 60_000).unwrap();
+        let days: Vec<_> = out.keys().copied().collect();
+        assert_eq!(days.len(), 2);
+        let first = &out[&days[0]];
+        assert_eq!(first.len(), 4);
+        let three = first.iter().find(|v| v.events.len() == 3).unwrap();
+        assert_eq!(
+            (three.row.entry_path.as_str(), three.row.exit_path.as_str()),
+            ("/a", "/b")
+        );
+        assert_eq!(
+            (three.row.pageviews, three.row.events, three.row.version),
+            (2, 1, 3)
+        );
+        // The event came first: on the page `/`, none viewed before it.
+        assert_eq!(three.events[0].path, "/");
+        assert_eq!(three.events[0].name.as_deref(), Some("signup"));
+        let c = first.iter().find(|v| v.row.entry_path == "/c").unwrap();
+        assert_eq!(c.row.visitor_id, three.row.visitor_id);
+        let d = &out[&days[1]][0];
+        assert_ne!(d.row.visitor_id, three.row.visitor_id);
+        let alone: Vec<_> = first
+            .iter()
+            .filter(|v| matches!(v.row.entry_path.as_str(), "/x" | "/y"))
+            .collect();
+        assert_eq!(alone.len(), 2);
+        assert_ne!(alone[0].row.visitor_id, alone[1].row.visitor_id);
+    }
+}

@@ -1,0 +1,495 @@
+//! Umami's raw rows as CSV: its `website_event` rows joined with their
+//! `session` (as Umami Cloud's data export writes them, or as a self-hosted
+//! Umami's database gives them:
+//! `\copy (SELECT * FROM website_event JOIN session USING (session_id, website_id) WHERE website_id = '…') TO 'umami.csv' CSV HEADER`),
+//! gzipped or not, imported as raw events and visits (`super::raw`): a site
+//! moving from Umami keeps its history.
+//!
+//! Columns are found by name, snake_case or camelCase (`url_path`,
+//! `urlPath`), in any order; what is missing is unknown. Read: the time,
+//! the session id (a visitor of Umami's, kept for a month; Tallymark's
+//! visitors stay daily), the page's host, path and query (UTM tags and ad
+//! click ids, also from their own columns), the referrer, the event type
+//! and name, the browser, OS, device, screen, country, region and city.
+//! Page views (type 1) and custom events (type 2) are imported; Umami's
+//! link, pixel and performance events are not page traffic and are left
+//! out. Rows of another host than the site's are left out, as `serve`
+//! refuses them. The page title, language and `distinct_id` (an id the site
+//! gave a user) are never read.
+
+use std::io::Read;
+
+use sha2::{Digest, Sha256};
+use tallymark_core::source;
+use tallymark_core::useragent::{Browser, Os, OsVersion};
+use tallymark_core::validate::{host_belongs_to_site, hostname, normalize_path};
+use tallymark_core::wire::{Kind, MAX_NAME_BYTES};
+
+use super::ImportError;
+use super::raw::{Hit, device_of, page_url, skip, timestamp, truncate};
+pub use super::raw::{Hits, Written, write};
+use crate::geo::PlaceNames;
+use crate::sites::Site;
+use crate::store::Dimensions;
+
+/// The largest export read, unpacked.
+const MAX_BYTES: u64 = 16 << 30;
+
+/// `url_path`, `urlPath` → `urlpath`.
+fn key(name: &str) -> String {
+    name.trim_start_matches('\u{feff}')
+        .trim()
+        .trim_matches('"')
+        .chars()
+        .filter(|c| *c != '_')
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Whether `bytes` (gzipped or not) start a CSV of Umami's events: its
+/// header names `url_path`, `session_id`, `created_at` and `event_type`.
+pub fn is_export(bytes: &[u8]) -> bool {
+    let mut head = Vec::new();
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let _ = flate2::read::MultiGzDecoder::new(bytes)
+            .take(4096)
+            .read_to_end(&mut head);
+    } else {
+        head.extend(bytes.iter().take(4096));
+    }
+    let head = String::from_utf8_lossy(&head);
+    let header: Vec<String> = head
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split(',')
+        .map(key)
+        .collect();
+    ["urlpath", "sessionid", "createdat", "eventtype"]
+        .iter()
+        .all(|k| header.iter().any(|h| h == k))
+}
+
+/// Reads one export (`name` for errors), gzipped or not. Rows that cannot
+/// be read are counted and left out.
+pub fn parse(
+    site: &Site,
+    name: &str,
+    bytes: &[u8],
+    names: &PlaceNames,
+) -> Result<Hits, ImportError> {
+    let unpacked;
+    let text: &[u8] = if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(bytes)
+            .take(MAX_BYTES + 1)
+            .read_to_end(&mut out)
+            .map_err(|source| ImportError::Io {
+                path: name.to_string(),
+                source,
+            })?;
+        if out.len() as u64 > MAX_BYTES {
+            return Err(ImportError::TooLarge {
+                path: name.to_string(),
+                name: name.to_string(),
+            });
+        }
+        unpacked = out;
+        &unpacked
+    } else {
+        bytes
+    };
+    let bad = |line: u64, message: String| ImportError::Csv {
+        file: name.to_string(),
+        line,
+        message,
+    };
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(text);
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| bad(1, e.to_string()))?
+        .iter()
+        .map(key)
+        .collect();
+    let column = |n: &str| header.iter().position(|h| h == n);
+    for required in ["urlpath", "sessionid", "createdat", "eventtype"] {
+        if column(required).is_none() {
+            return Err(bad(
+                1,
+                format!("no `{required}` column: not a CSV of Umami's website_event rows"),
+            ));
+        }
+    }
+    let mut out = Hits {
+        digest: Sha256::digest(text).into(),
+        ..Hits::default()
+    };
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                if matches!(e.kind(), csv::ErrorKind::Io(_)) {
+                    return Err(bad(line, e.to_string()));
+                }
+                skip(&mut out, line, e.to_string());
+                continue;
+            }
+        }
+        let line = record.position().map_or(0, |p| p.line());
+        if record.iter().all(|f| f.trim().is_empty()) {
+            continue;
+        }
+        let field = |n: &str| {
+            column(n)
+                .and_then(|i| record.get(i))
+                .map(str::trim)
+                .filter(|v| !v.is_empty() && *v != "\\N" && !v.eq_ignore_ascii_case("null"))
+        };
+        match read_row(site, &field, names) {
+            Ok(Some(hit)) => out.hits.push(hit),
+            Ok(None) => out.bots += 1,
+            Err(why) => skip(&mut out, line, why),
+        }
+    }
+    Ok(out)
+}
+
+/// The ad click ids Umami keeps in columns of their own, by query name.
+const CLICK_IDS: &[&str] = &[
+    "gclid",
+    "fbclid",
+    "msclkid",
+    "ttclid",
+    "li_fat_id",
+    "twclid",
+];
+const UTM: &[&str] = &[
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_content",
+    "utm_term",
+];
+
+/// One row as a hit; `Ok(None)`: not page traffic (Umami's link, pixel and
+/// performance events), counted with the bots.
+fn read_row<'a>(
+    site: &Site,
+    field: &impl Fn(&str) -> Option<&'a str>,
+    names: &PlaceNames,
+) -> Result<Option<Hit>, String> {
+    let kind = match field("eventtype") {
+        Some("1") => Kind::Pageview,
+        Some("2") => Kind::Event,
+        Some("3" | "4" | "5") => return Ok(None),
+        other => return Err(format!("event_type: {other:?} is not 1 to 5")),
+    };
+    let created = field("createdat").unwrap_or_default();
+    let ts_ms =
+        timestamp(created).ok_or_else(|| format!("created_at: {created:?} is not a time"))?;
+    // The page, with its query (UTM tags, click ids) for the attribution.
+    let host = field("hostname").unwrap_or(&site.domain);
+    let path = field("urlpath").ok_or("url_path: empty")?;
+    let mut url = page_url(host, path).ok_or_else(|| format!("url_path: {path:?}"))?;
+    let host = hostname(&url).unwrap_or_default();
+    if !host_belongs_to_site(&host, &site.domain) {
+        return Err(format!("hostname {host:?} is not {}'s", site.domain));
+    }
+    if let Some(query) = field("urlquery") {
+        url.set_query(Some(query.trim_start_matches('?')));
+    }
+    {
+        let present: Vec<String> = url.query_pairs().map(|(k, _)| k.into_owned()).collect();
+        let mut pairs = url.query_pairs_mut();
+        for name in UTM.iter().chain(CLICK_IDS) {
+            if let Some(v) = field(&key(name))
+                && !present.iter().any(|p| p == name)
+            {
+                pairs.append_pair(name, v);
+            }
+        }
+    }
+    if url.query() == Some("") {
+        url.set_query(None);
+    }
+    let referrer = field("referrerdomain").map(|domain| {
+        let path = field("referrerpath").unwrap_or("");
+        let slash = if path.is_empty() || path.starts_with('/') {
+            ""
+        } else {
+            "/"
+        };
+        format!("https://{domain}{slash}{path}")
+    });
+    let a = source::attribute(&url, referrer.as_deref(), &site.domain);
+    let referrer = a
+        .referrer_domain
+        .as_ref()
+        .and(referrer.as_deref())
+        .and_then(crate::ingest::sessionize::referrer_without_query);
+    let width = field("screen")
+        .and_then(|s| s.split(['x', 'X']).next())
+        .and_then(|w| w.trim().parse::<u32>().ok())
+        .filter(|w| (1..=tallymark_core::wire::MAX_SCREEN_WIDTH).contains(w));
+    let browser = browser_of(field("browser").unwrap_or(""));
+    let (os, os_version) = os_of(field("os").unwrap_or(""));
+    let device = device_of(os, width, field("device").and_then(|d| d.parse().ok()));
+    let country = field("country").and_then(crate::geo::country_code);
+    // `region` (`US-CA`), `subdivision1` before Umami 2.15.
+    let region = country.as_ref().and_then(|_| {
+        field("region")
+            .or(field("subdivision1"))
+            .and_then(|code| names.regions.get(&code.to_ascii_uppercase()).cloned())
+    });
+    let city = country
+        .as_ref()
+        .and(field("city"))
+        .map(|c| truncate(c, 100).to_string());
+    let name = match kind {
+        Kind::Event => {
+            let name = field("eventname").unwrap_or("(no event name)");
+            Some(truncate(name, MAX_NAME_BYTES).to_string())
+        }
+        _ => None,
+    };
+    let session = field("sessionid").unwrap_or_default().to_string();
+    Ok(Some(Hit {
+        ts_ms,
+        session,
+        kind,
+        name,
+        page: Some(normalize_path(&url)),
+        hostname: Some(host),
+        dims: Dimensions {
+            referrer,
+            referrer_domain: a.referrer_domain,
+            source: a.source,
+            channel: a.channel,
+            utm_source: a.utm.source,
+            utm_medium: a.utm.medium,
+            utm_campaign: a.utm.campaign,
+            utm_term: a.utm.term,
+            utm_content: a.utm.content,
+            click_id: a.click_id,
+            country,
+            region,
+            city,
+            browser,
+            browser_major: None,
+            os,
+            os_version,
+            device,
+        },
+        screen_width: width,
+    }))
+}
+
+/// Umami's browser names (detect-browser's: `chrome`, `crios`,
+/// `edge-chromium`, `ios`, …) as core's.
+fn browser_of(name: &str) -> Browser {
+    match name.to_ascii_lowercase().as_str() {
+        "" => Browser::Unknown,
+        "chrome" | "crios" | "chromium-webview" => Browser::Chrome,
+        "firefox" | "fxios" => Browser::Firefox,
+        "safari" | "ios" | "ios-webview" => Browser::Safari,
+        "edge" | "edge-chromium" | "edge-ios" => Browser::Edge,
+        "opera" | "opera-mini" => Browser::Opera,
+        "samsung" => Browser::SamsungInternet,
+        "ie" => Browser::InternetExplorer,
+        "yandexbrowser" => Browser::Yandex,
+        "ucbrowser" | "uc" => Browser::UcBrowser,
+        "vivaldi" => Browser::Vivaldi,
+        _ => Browser::Other,
+    }
+}
+
+/// Umami's OS names (`Windows 10`, `Mac OS`, `iOS`, `Android OS`, `Chrome
+/// OS`, …) as core's, with Windows' version where it is a number.
+fn os_of(name: &str) -> (Os, Option<OsVersion>) {
+    let name = name.trim();
+    if name.is_empty() {
+        return (Os::Unknown, None);
+    }
+    if let Some(version) = name.strip_prefix("Windows ") {
+        if version.starts_with("Mobile") || version.starts_with("Phone") {
+            return (Os::Other, None);
+        }
+        return (Os::Windows, version.parse().ok());
+    }
+    let os = match name {
+        "Mac OS" | "macOS" => Os::MacOs,
+        "iOS" => Os::Ios,
+        "Android OS" | "Android" => Os::Android,
+        "Linux" => Os::Linux,
+        "Chrome OS" => Os::ChromeOs,
+        _ => Os::Other,
+    };
+    (os, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tallymark_core::source::Channel;
+    use tallymark_core::useragent::Device;
+
+    fn site() -> Site {
+        Site {
+            id: 1,
+            domain: "example.com".into(),
+            timezone: "UTC".into(),
+            tz: jiff::tz::TimeZone::UTC,
+            retention_days: None,
+        }
+    }
+
+    /// `website_event` joined with `session`, as Postgres writes it.
+    const EXPORT: &str = "event_id,website_id,session_id,visit_id,created_at,url_path,url_query,utm_source,utm_medium,utm_campaign,utm_content,utm_term,referrer_path,referrer_query,referrer_domain,page_title,gclid,fbclid,msclkid,ttclid,li_fat_id,twclid,event_type,event_name,tag,hostname,browser,os,device,screen,language,country,region,city,distinct_id
+e1,w1,5a45d799-e6f5-56ac-9893-fde6f769c36a,v1,2024-09-09 17:44:35.123+00,/pricing,,,,,,,/search,q=x,www.google.com,Pricing,,,,,,,1,,,example.com,chrome,Windows 10,laptop,1536x960,en-US,US,US-CA,Roseville,
+e2,w1,5a45d799-e6f5-56ac-9893-fde6f769c36a,v1,2024-09-09 17:45:00+00,/pricing,,,,,,,,,,Pricing,,,,,,,2,signup,,example.com,chrome,Windows 10,laptop,1536x960,en-US,US,US-CA,Roseville,user-42
+e3,w1,753ce23b-0dab-5a33-badc-4d2239528dd9,v2,2024-09-09T08:54:18Z,/blog/a/,ref=x,newsletter,email,spring,,,,,,A,abc,,,,,,1,,,www.example.com,ios,iOS,mobile,390x844,de-DE,DE,DE-BY,Munich,
+e4,w1,753ce23b-0dab-5a33-badc-4d2239528dd9,v2,2024-09-09T08:55:18Z,/go,,,,,,,,,,,,,,,,,3,,,example.com,ios,iOS,mobile,390x844,de-DE,DE,DE-BY,Munich,
+e5,w1,aaaa,v3,2024-09-09T08:55:18Z,/,,,,,,,,,,,,,,,,,1,,,localhost,firefox,Linux,desktop,,en,,,,
+e6,w1,aaaa,v3,never,/,,,,,,,,,,,,,,,,,1,,,example.com,firefox,Linux,desktop,,en,,,,
+";
+
+    #[test]
+    fn umamis_rows_read_by_name() {
+        assert!(is_export(EXPORT.as_bytes()));
+        let names = PlaceNames {
+            regions: [("US-CA".to_string(), "California".to_string())].into(),
+            cities: std::collections::HashMap::new(),
+        };
+        let hits = parse(&site(), "umami.csv", EXPORT.as_bytes(), &names).unwrap();
+        // The link event; the other host and the bad time.
+        assert_eq!(
+            (hits.bots, hits.skipped),
+            (1, 2),
+            "{:?}",
+            hits.skipped_lines
+        );
+        assert!(hits.skipped_lines[0].1.contains("localhost"));
+        let [view, signup, blog] = &hits.hits[..] else {
+            panic!("{:?}", hits.hits);
+        };
+        assert_eq!(view.ts_ms, 1_725_903_875_123);
+        assert_eq!(view.page.as_deref(), Some("/pricing"));
+        assert_eq!(
+            (
+                view.dims.source.as_deref(),
+                view.dims.referrer.as_deref(),
+                view.dims.channel
+            ),
+            (
+                Some("Google"),
+                Some("google.com/search"),
+                Channel::OrganicSearch
+            )
+        );
+        assert_eq!(
+            (
+                view.dims.country.as_deref(),
+                view.dims.region.as_deref(),
+                view.dims.city.as_deref()
+            ),
+            (Some("US"), Some("California"), Some("Roseville"))
+        );
+        assert_eq!(
+            (
+                view.dims.browser,
+                view.dims.os,
+                view.dims.os_version.map(|v| v.to_string())
+            ),
+            (Browser::Chrome, Os::Windows, Some("10".into()))
+        );
+        // By core's widths (as `serve` would), not Umami's `laptop`.
+        assert_eq!(
+            (view.screen_width, view.dims.device),
+            (Some(1536), Device::Desktop)
+        );
+        assert_eq!(
+            (signup.kind, signup.name.as_deref(), signup.page.as_deref()),
+            (Kind::Event, Some("signup"), Some("/pricing"))
+        );
+        assert_eq!(blog.page.as_deref(), Some("/blog/a"));
+        assert_eq!(blog.hostname.as_deref(), Some("example.com"));
+        assert_eq!(
+            (
+                blog.dims.utm_source.as_deref(),
+                blog.dims.utm_medium.as_deref(),
+                blog.dims.utm_campaign.as_deref(),
+                blog.dims.channel
+            ),
+            (
+                Some("newsletter"),
+                Some("email"),
+                Some("spring"),
+                Channel::Email
+            )
+        );
+        assert_eq!(blog.dims.click_id.map(|c| c.as_str()), Some("gclid"));
+        assert_eq!(
+            (blog.dims.region.as_deref(), blog.dims.city.as_deref()),
+            (None, Some("Munich"))
+        );
+        assert_eq!(
+            (blog.dims.browser, blog.dims.os, blog.dims.device),
+            (Browser::Safari, Os::Ios, Device::Mobile)
+        );
+    }
+
+    #[test]
+    fn camel_case_headers_and_other_files() {
+        let text =
+            "sessionId,createdAt,urlPath,eventType,eventName\ns1,2024-01-02T03:04:05Z,/x,1,\n";
+        assert!(is_export(text.as_bytes()));
+        let hits = parse(&site(), "x.csv", text.as_bytes(), &PlaceNames::default()).unwrap();
+        assert_eq!(hits.hits.len(), 1);
+        assert!(!is_export(b"2Path,Title,Event\n"));
+        assert!(!is_export(b"date,visitors\n"));
+        let e = parse(
+            &site(),
+            "x.csv",
+            b"url_path,session_id\n/a,s\n",
+            &PlaceNames::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("no `createdat` column"), "{e}");
+    }
+
+    proptest::proptest! {
+        /// Any rows under Umami's header, or any bytes: read (rows skipped
+        /// and counted) or refused with an error; never a panic.
+        #[test]
+        fn any_export_reads_or_is_refused(
+            rows in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::prop_oneof![
+                        proptest::strategy::Just("2024-02-29T10:00:00Z".to_string()),
+                        proptest::strategy::Just("1".to_string()),
+                        proptest::strategy::Just("example.com".to_string()),
+                        "[0-9x]{0,9}",
+                        ".{0,24}",
+                    ],
+                    0..36,
+                ),
+                0..8,
+            ),
+            raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..96),
+        ) {
+            let mut text = EXPORT.lines().next().unwrap_or_default().to_string();
+            text.push('\n');
+            for r in &rows {
+                text.push_str(&r.join(","));
+                text.push('\n');
+            }
+            for bytes in [text.into_bytes(), raw] {
+                let _ = parse(&site(), "x.csv", &bytes, &PlaceNames::default());
+            }
+        }
+    }
+}
