@@ -110,7 +110,7 @@ const MAX_NAME: usize = 100;
 
 /// A place name as stored: trimmed, at most [`MAX_NAME`] characters, no
 /// control characters; `None` when nothing is left.
-fn place_name(name: Option<String>) -> Option<String> {
+pub(crate) fn place_name(name: Option<String>) -> Option<String> {
     let name = name?;
     let name: String = name
         .trim()

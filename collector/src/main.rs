@@ -118,7 +118,7 @@ enum Command {
     /// Umami (its website_event rows joined with their session, as CSV):
     /// their page views and events become the site's own events and
     /// visits, so every answer includes them. Rows GoatCounter marked as
-    /// bots are left out.
+    /// bots, and Umami's link, pixel and performance events, are left out.
     ///
     /// Either way, days on or after the first event here, and days imported
     /// before, are left out: importing the same export again adds nothing.

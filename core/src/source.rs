@@ -531,6 +531,15 @@ pub fn referrer_host(referrer: &str) -> Option<String> {
     parse_referrer(referrer).and_then(Referrer::into_domain)
 }
 
+/// Whether `package` (`com.google.android.gm`) is an Android app the
+/// source table names: an export that wrote `android-app://` referrers as
+/// a domain and a path can be read back as the app.
+pub fn is_known_android_app(package: &str) -> bool {
+    TABLE
+        .android
+        .contains_key(package.trim().to_ascii_lowercase().as_str())
+}
+
 /// Whether `host` or one of its parent domains is on the referrer-spam
 /// blocklist (`data/source/referrer-spam.txt`). Case-insensitive; a trailing
 /// dot is ignored.

@@ -20,8 +20,6 @@
 //! The rows become hits (`super::raw`), which are written as the
 //! site's own events and visits.
 
-use std::io::Read;
-
 use sha2::{Digest, Sha256};
 use tallymark_core::source::{self, Channel};
 use tallymark_core::useragent::{self, Browser, Os, OsVersion};
@@ -29,28 +27,17 @@ use tallymark_core::validate::normalize_path;
 use tallymark_core::wire::{Kind, MAX_NAME_BYTES};
 
 use super::ImportError;
-use super::raw::{Hit, device_of, page_url, skip, timestamp, truncate};
+use super::raw::{Hit, Row, device_of, head, page_url, read_rows, timestamp, truncate, unpack};
 pub use super::raw::{Hits, Written, write};
 use crate::geo::PlaceNames;
 use crate::sites::Site;
 use crate::store::Dimensions;
 
-/// The largest export read, unpacked.
-const MAX_BYTES: u64 = 16 << 30;
-
 /// Whether `bytes` (a file's first bytes, gzipped or not) start a
 /// GoatCounter CSV export: its header's first field is the format's version
 /// and `Path` (`2Path,Title,Event,…`).
 pub fn is_export(bytes: &[u8]) -> bool {
-    let mut head = Vec::new();
-    if bytes.starts_with(&[0x1f, 0x8b]) {
-        let _ = flate2::read::MultiGzDecoder::new(bytes)
-            .take(64)
-            .read_to_end(&mut head);
-    } else {
-        head.extend(bytes.iter().take(64));
-    }
-    let head = String::from_utf8_lossy(&head);
+    let head = head(bytes, 64);
     version(head.split([',', '\n']).next().unwrap_or_default()).is_some()
 }
 
@@ -75,27 +62,8 @@ pub fn parse(
     bytes: &[u8],
     names: &PlaceNames,
 ) -> Result<Hits, ImportError> {
-    let unpacked;
-    let text: &[u8] = if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(bytes)
-            .take(MAX_BYTES + 1)
-            .read_to_end(&mut out)
-            .map_err(|source| ImportError::Io {
-                path: name.to_string(),
-                source,
-            })?;
-        if out.len() as u64 > MAX_BYTES {
-            return Err(ImportError::TooLarge {
-                path: name.to_string(),
-                name: name.to_string(),
-            });
-        }
-        unpacked = out;
-        &unpacked
-    } else {
-        bytes
-    };
+    let text = unpack(name, bytes)?;
+    let text: &[u8] = &text;
     let bad = |line: u64, message: String| ImportError::Csv {
         file: name.to_string(),
         line,
@@ -151,31 +119,9 @@ pub fn parse(
         digest: Sha256::digest(text).into(),
         ..Hits::default()
     };
-    let mut record = csv::StringRecord::new();
-    loop {
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                // A broken quote or invalid UTF-8: that row is left out.
-                let line = e.position().map_or(0, |p| p.line());
-                skip(&mut out, line, e.to_string());
-                if matches!(e.kind(), csv::ErrorKind::Io(_)) {
-                    return Err(bad(line, e.to_string()));
-                }
-                continue;
-            }
-        }
-        let line = record.position().map_or(0, |p| p.line());
-        if record.iter().all(|f| f.trim().is_empty()) {
-            continue;
-        }
-        match read_row(site, &record, &at, names) {
-            Ok(Row::Hit(hit)) => out.hits.push(*hit),
-            Ok(Row::Bot) => out.bots += 1,
-            Err(why) => skip(&mut out, line, why),
-        }
-    }
+    read_rows(name, reader, &mut out, |record| {
+        read_row(site, record, &at, names)
+    })?;
     Ok(out)
 }
 
@@ -195,11 +141,6 @@ struct Columns {
     system: Option<usize>,
 }
 
-enum Row {
-    Hit(Box<Hit>),
-    Bot,
-}
-
 fn read_row(
     site: &Site,
     record: &csv::StringRecord,
@@ -210,7 +151,7 @@ fn read_row(
     let bot = field(at.bot);
     if !bot.is_empty() && bot != "0" {
         return match bot.parse::<i64>() {
-            Ok(_) => Ok(Row::Bot),
+            Ok(_) => Ok(Row::LeftOut),
             Err(_) => Err(format!("Bot: {bot:?} is not a number")),
         };
     }
@@ -389,7 +330,7 @@ fn agent_of(browser: &str, system: &str, width: Option<u32>) -> useragent::Agent
         .then(|| leading_number(b_version))
         .flatten();
     let (os, os_version) = os_of(system);
-    let device = device_of(os, width, None);
+    let (os, os_version, device) = device_of(os, os_version, width, None);
     useragent::Agent {
         browser,
         browser_major,
@@ -451,15 +392,7 @@ mod tests {
     use super::*;
     use tallymark_core::useragent::Device;
 
-    fn site() -> Site {
-        Site {
-            id: 1,
-            domain: "example.com".into(),
-            timezone: "UTC".into(),
-            tz: jiff::tz::TimeZone::UTC,
-            retention_days: None,
-        }
-    }
+    use crate::import::raw::tests::site;
 
     /// GoatCounter's own test export (its `cmd/goatcounter/testdata`
     /// shape): version 2, with the User-Agent column still filled.

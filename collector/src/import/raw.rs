@@ -17,13 +17,14 @@
 //! (`visit_backlog`), which passed their days long ago.
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
 
 use jiff::Timestamp;
 use jiff::civil::Date;
 use rusqlite::{Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 use tallymark_core::session::{self, SessionConfig};
-use tallymark_core::useragent::{Device, Os};
+use tallymark_core::useragent::{Device, IPAD_AS_MAC_BELOW, Os, OsVersion};
 use tallymark_core::wire::{Kind, MAX_URL_BYTES};
 
 use super::ImportError;
@@ -114,6 +115,96 @@ impl Hits {
     }
 }
 
+/// The largest export read, unpacked.
+const MAX_BYTES: u64 = 16 << 30;
+
+/// `bytes`' first `n` bytes, gunzipped when gzipped (a file's first line,
+/// to tell which export it is).
+pub(super) fn head(bytes: &[u8], n: u64) -> String {
+    let mut head = Vec::new();
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let _ = flate2::read::MultiGzDecoder::new(bytes)
+            .take(n)
+            .read_to_end(&mut head);
+    } else {
+        head.extend(bytes.iter().take(usize::try_from(n).unwrap_or(usize::MAX)));
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+/// The export's text: `bytes`, gunzipped when gzipped (`name` for errors).
+pub(super) fn unpack<'a>(
+    name: &str,
+    bytes: &'a [u8],
+) -> Result<std::borrow::Cow<'a, [u8]>, ImportError> {
+    if !bytes.starts_with(&[0x1f, 0x8b]) {
+        return Ok(std::borrow::Cow::Borrowed(bytes));
+    }
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(bytes)
+        .take(MAX_BYTES + 1)
+        .read_to_end(&mut out)
+        .map_err(|source| ImportError::Io {
+            path: name.to_string(),
+            source,
+        })?;
+    if out.len() as u64 > MAX_BYTES {
+        return Err(ImportError::TooLarge {
+            path: name.to_string(),
+            name: name.to_string(),
+        });
+    }
+    Ok(std::borrow::Cow::Owned(out))
+}
+
+/// What one row is.
+pub(super) enum Row {
+    Hit(Box<Hit>),
+    /// No visitor's: a bot (GoatCounter), a link, pixel or performance
+    /// event (Umami).
+    LeftOut,
+}
+
+/// Reads every row of `reader` into `out` with `row`: a row it cannot read
+/// (a broken quote, invalid UTF-8, a field `row` refuses) is counted and
+/// left out, with its line; empty rows are skipped; only a read error
+/// stops it.
+pub(super) fn read_rows<R: std::io::Read>(
+    name: &str,
+    mut reader: csv::Reader<R>,
+    out: &mut Hits,
+    mut row: impl FnMut(&csv::StringRecord) -> Result<Row, String>,
+) -> Result<(), ImportError> {
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => return Ok(()),
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                if matches!(e.kind(), csv::ErrorKind::Io(_)) {
+                    return Err(ImportError::Csv {
+                        file: name.to_string(),
+                        line,
+                        message: e.to_string(),
+                    });
+                }
+                skip(out, line, e.to_string());
+                continue;
+            }
+        }
+        let line = record.position().map_or(0, |p| p.line());
+        if record.iter().all(|f| f.trim().is_empty()) {
+            continue;
+        }
+        match row(&record) {
+            Ok(Row::Hit(hit)) => out.hits.push(*hit),
+            Ok(Row::LeftOut) => out.bots += 1,
+            Err(why) => skip(out, line, why),
+        }
+    }
+}
+
 pub(super) fn skip(out: &mut Hits, line: u64, why: String) {
     out.skipped += 1;
     if out.skipped_lines.len() < SKIPPED_SHOWN {
@@ -160,12 +251,27 @@ pub(super) fn page_url(host: &str, path: &str) -> Option<url::Url> {
     url::Url::parse(&format!("https://{host}{slash}{path}")).ok()
 }
 
-/// The device class from the screen width as core reads it (a phone or
-/// tablet OS is never a laptop or desktop), else the export's own
-/// (`fallback`), else from the OS.
-pub(super) fn device_of(os: Os, width: Option<u32>, fallback: Option<Device>) -> Device {
+/// The OS, its version and the device class as core reads them with a
+/// screen width (`useragent::parse`): a macOS narrower than
+/// [`IPAD_AS_MAC_BELOW`] is an iPad asking for the desktop site, and a
+/// phone or tablet OS is never a laptop or desktop; without a width, the
+/// export's own class (`fallback`), else one from the OS.
+pub(super) fn device_of(
+    os: Os,
+    version: Option<OsVersion>,
+    width: Option<u32>,
+    fallback: Option<Device>,
+) -> (Os, Option<OsVersion>, Device) {
+    if os == Os::MacOs && width.is_some_and(|w| w < IPAD_AS_MAC_BELOW) {
+        let by_width = width.map_or(Device::Tablet, Device::from_screen_width);
+        let device = match by_width {
+            Device::Laptop | Device::Desktop => Device::Tablet,
+            d => d,
+        };
+        return (Os::Ios, None, device);
+    }
     let mobile_os = matches!(os, Os::Ios | Os::Android);
-    match width.map(Device::from_screen_width) {
+    let device = match width.map(Device::from_screen_width) {
         Some(Device::Laptop | Device::Desktop) if mobile_os => Device::Tablet,
         Some(d) => d,
         None => match fallback {
@@ -176,7 +282,8 @@ pub(super) fn device_of(os: Os, width: Option<u32>, fallback: Option<Device>) ->
             }
             None => Device::Unknown,
         },
-    }
+    };
+    (os, version, device)
 }
 
 /// What an import of raw rows wrote.
@@ -376,7 +483,7 @@ fn free_session_id(tx: &rusqlite::Transaction<'_>, started_ms: i64) -> rusqlite:
     Ok(id)
 }
 
-/// The hits as visits, by the local day each started on: each GoatCounter
+/// The hits as visits, by the local day each started on: each export
 /// session's hits in time order, split by core's state machine after
 /// `timeout_ms` without a hit.
 pub(super) fn visits(
@@ -491,7 +598,7 @@ pub(super) fn visits(
     Ok(out)
 }
 
-/// A visit's visitor id: its GoatCounter session on the local day the
+/// A visit's visitor id: its export session on the local day the
 /// visit started, under this import's random key (a row without a session
 /// is a visitor of its own: `n`, its group).
 fn visitor_id(key: &[u8; 32], session: &str, n: usize, day: Date) -> i64 {
@@ -512,12 +619,12 @@ fn visitor_id(key: &[u8; 32], session: &str, n: usize, day: Date) -> i64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use tallymark_core::source::Channel;
     use tallymark_core::useragent::{Browser, Device, Os};
 
-    fn site() -> Site {
+    pub(in crate::import) fn site() -> Site {
         Site {
             id: 1,
             domain: "example.com".into(),

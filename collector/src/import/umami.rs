@@ -1,7 +1,7 @@
 //! Umami's raw rows as CSV: its `website_event` rows joined with their
 //! `session` (as Umami Cloud's data export writes them, or as a self-hosted
 //! Umami's database gives them:
-//! `\copy (SELECT * FROM website_event JOIN session USING (session_id, website_id) WHERE website_id = '…') TO 'umami.csv' CSV HEADER`),
+//! `\copy (SELECT e.session_id, e.created_at, e.url_path, e.url_query, e.utm_source, e.utm_medium, e.utm_campaign, e.utm_content, e.utm_term, e.referrer_path, e.referrer_domain, e.gclid, e.fbclid, e.msclkid, e.ttclid, e.li_fat_id, e.twclid, e.event_type, e.event_name, e.hostname, s.browser, s.os, s.device, s.screen, s.country, s.region, s.city FROM website_event e JOIN session s USING (session_id, website_id) WHERE e.website_id = '…') TO 'umami.csv' CSV HEADER`),
 //! gzipped or not, imported as raw events and visits (`super::raw`): a site
 //! moving from Umami keeps its history.
 //!
@@ -17,23 +17,18 @@
 //! refuses them. The page title, language and `distinct_id` (an id the site
 //! gave a user) are never read.
 
-use std::io::Read;
-
 use sha2::{Digest, Sha256};
 use tallymark_core::source;
-use tallymark_core::useragent::{Browser, Os, OsVersion};
+use tallymark_core::useragent::{Browser, Device, Os, OsVersion};
 use tallymark_core::validate::{host_belongs_to_site, hostname, normalize_path};
 use tallymark_core::wire::{Kind, MAX_NAME_BYTES};
 
 use super::ImportError;
-use super::raw::{Hit, device_of, page_url, skip, timestamp, truncate};
+use super::raw::{Hit, Row, device_of, head, page_url, read_rows, timestamp, truncate, unpack};
 pub use super::raw::{Hits, Written, write};
 use crate::geo::PlaceNames;
 use crate::sites::Site;
 use crate::store::Dimensions;
-
-/// The largest export read, unpacked.
-const MAX_BYTES: u64 = 16 << 30;
 
 /// `url_path`, `urlPath` → `urlpath`.
 fn key(name: &str) -> String {
@@ -49,15 +44,7 @@ fn key(name: &str) -> String {
 /// Whether `bytes` (gzipped or not) start a CSV of Umami's events: its
 /// header names `url_path`, `session_id`, `created_at` and `event_type`.
 pub fn is_export(bytes: &[u8]) -> bool {
-    let mut head = Vec::new();
-    if bytes.starts_with(&[0x1f, 0x8b]) {
-        let _ = flate2::read::MultiGzDecoder::new(bytes)
-            .take(4096)
-            .read_to_end(&mut head);
-    } else {
-        head.extend(bytes.iter().take(4096));
-    }
-    let head = String::from_utf8_lossy(&head);
+    let head = head(bytes, 4096);
     let header: Vec<String> = head
         .lines()
         .next()
@@ -78,27 +65,8 @@ pub fn parse(
     bytes: &[u8],
     names: &PlaceNames,
 ) -> Result<Hits, ImportError> {
-    let unpacked;
-    let text: &[u8] = if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(bytes)
-            .take(MAX_BYTES + 1)
-            .read_to_end(&mut out)
-            .map_err(|source| ImportError::Io {
-                path: name.to_string(),
-                source,
-            })?;
-        if out.len() as u64 > MAX_BYTES {
-            return Err(ImportError::TooLarge {
-                path: name.to_string(),
-                name: name.to_string(),
-            });
-        }
-        unpacked = out;
-        &unpacked
-    } else {
-        bytes
-    };
+    let text = unpack(name, bytes)?;
+    let text: &[u8] = &text;
     let bad = |line: u64, message: String| ImportError::Csv {
         file: name.to_string(),
         line,
@@ -120,40 +88,31 @@ pub fn parse(
             ));
         }
     }
+    // `SELECT *` over a join writes `created_at` twice (the event's and the
+    // session's): which is which is not known.
+    for once in ["createdat", "sessionid", "hostname", "urlpath"] {
+        if header.iter().filter(|h| *h == once).count() > 1 {
+            return Err(bad(
+                1,
+                format!(
+                    "two `{once}` columns: select the event's own (see the README's column list)"
+                ),
+            ));
+        }
+    }
     let mut out = Hits {
         digest: Sha256::digest(text).into(),
         ..Hits::default()
     };
-    let mut record = csv::StringRecord::new();
-    loop {
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                if matches!(e.kind(), csv::ErrorKind::Io(_)) {
-                    return Err(bad(line, e.to_string()));
-                }
-                skip(&mut out, line, e.to_string());
-                continue;
-            }
-        }
-        let line = record.position().map_or(0, |p| p.line());
-        if record.iter().all(|f| f.trim().is_empty()) {
-            continue;
-        }
+    read_rows(name, reader, &mut out, |record| {
         let field = |n: &str| {
             column(n)
                 .and_then(|i| record.get(i))
                 .map(str::trim)
                 .filter(|v| !v.is_empty() && *v != "\\N" && !v.eq_ignore_ascii_case("null"))
         };
-        match read_row(site, &field, names) {
-            Ok(Some(hit)) => out.hits.push(hit),
-            Ok(None) => out.bots += 1,
-            Err(why) => skip(&mut out, line, why),
-        }
-    }
+        read_row(site, &field, names)
+    })?;
     Ok(out)
 }
 
@@ -174,17 +133,17 @@ const UTM: &[&str] = &[
     "utm_term",
 ];
 
-/// One row as a hit; `Ok(None)`: not page traffic (Umami's link, pixel and
-/// performance events), counted with the bots.
+/// One row as a hit, or left out: not page traffic (Umami's link, pixel and
+/// performance events).
 fn read_row<'a>(
     site: &Site,
     field: &impl Fn(&str) -> Option<&'a str>,
     names: &PlaceNames,
-) -> Result<Option<Hit>, String> {
+) -> Result<Row, String> {
     let kind = match field("eventtype") {
         Some("1") => Kind::Pageview,
         Some("2") => Kind::Event,
-        Some("3" | "4" | "5") => return Ok(None),
+        Some("3" | "4" | "5") => return Ok(Row::LeftOut),
         other => return Err(format!("event_type: {other:?} is not 1 to 5")),
     };
     let created = field("createdat").unwrap_or_default();
@@ -193,13 +152,26 @@ fn read_row<'a>(
     // The page, with its query (UTM tags, click ids) for the attribution.
     let host = field("hostname").unwrap_or(&site.domain);
     let path = field("urlpath").ok_or("url_path: empty")?;
-    let mut url = page_url(host, path).ok_or_else(|| format!("url_path: {path:?}"))?;
+    // Umami stores the path through `decodeURI`: a `%` it holds is a `%`.
+    let mut url =
+        page_url(host, &path.replace('%', "%25")).ok_or_else(|| format!("url_path: {path:?}"))?;
     let host = hostname(&url).unwrap_or_default();
     if !host_belongs_to_site(&host, &site.domain) {
         return Err(format!("hostname {host:?} is not {}'s", site.domain));
     }
     if let Some(query) = field("urlquery") {
+        // Before 2025 Umami cut the address at `?` only: a hash route
+        // after the query is the page's.
+        let (query, fragment) = match query.split_once('#') {
+            Some((q, f)) => (q, Some(f)),
+            None => (query, None),
+        };
         url.set_query(Some(query.trim_start_matches('?')));
+        if let Some(f) = fragment
+            && url.fragment().is_none()
+        {
+            url.set_fragment(Some(f));
+        }
     }
     {
         let present: Vec<String> = url.query_pairs().map(|(k, _)| k.into_owned()).collect();
@@ -222,7 +194,13 @@ fn read_row<'a>(
         } else {
             "/"
         };
-        format!("https://{domain}{slash}{path}")
+        // Umami keeps an `android-app://` referrer as its package and path.
+        let scheme = if source::is_known_android_app(domain) {
+            "android-app://"
+        } else {
+            "https://"
+        };
+        format!("{scheme}{domain}{slash}{path}")
     });
     let a = source::attribute(&url, referrer.as_deref(), &site.domain);
     let referrer = a
@@ -234,20 +212,39 @@ fn read_row<'a>(
         .and_then(|s| s.split(['x', 'X']).next())
         .and_then(|w| w.trim().parse::<u32>().ok())
         .filter(|w| (1..=tallymark_core::wire::MAX_SCREEN_WIDTH).contains(w));
-    let browser = browser_of(field("browser").unwrap_or(""));
+    let umami_browser = field("browser").unwrap_or("");
     let (os, os_version) = os_of(field("os").unwrap_or(""));
-    let device = device_of(os, width, field("device").and_then(|d| d.parse().ok()));
+    // An iOS browser asking for the desktop site sends a Mac's User-Agent.
+    let os = match (os, umami_browser) {
+        (Os::MacOs, "crios" | "fxios" | "edge-ios") => Os::Ios,
+        (os, _) => os,
+    };
+    let (os, os_version, device) = match field("device") {
+        // TVs and consoles are no device class of core's, whatever their
+        // screen.
+        Some("smarttv" | "console") => (os, os_version, Device::Unknown),
+        umami => device_of(os, os_version, width, umami.and_then(|d| d.parse().ok())),
+    };
+    let browser = browser_of(umami_browser, os);
     let country = field("country").and_then(crate::geo::country_code);
-    // `region` (`US-CA`), `subdivision1` before Umami 2.15.
-    let region = country.as_ref().and_then(|_| {
-        field("region")
-            .or(field("subdivision1"))
-            .and_then(|code| names.regions.get(&code.to_ascii_uppercase()).cloned())
+    // `region` (`US-CA`; before 2023 sometimes the bare `CA`), named
+    // `subdivision1` before April 2025; only in the row's country.
+    let region = country.as_ref().and_then(|cc| {
+        let code = field("region")
+            .or(field("subdivision1"))?
+            .to_ascii_uppercase();
+        let code = if code.contains('-') {
+            code
+        } else {
+            format!("{cc}-{code}")
+        };
+        code.starts_with(&format!("{cc}-"))
+            .then(|| names.regions.get(&code).cloned())
+            .flatten()
     });
     let city = country
         .as_ref()
-        .and(field("city"))
-        .map(|c| truncate(c, 100).to_string());
+        .and_then(|_| crate::geo::place_name(field("city").map(str::to_string)));
     let name = match kind {
         Kind::Event => {
             let name = field("eventname").unwrap_or("(no event name)");
@@ -256,7 +253,7 @@ fn read_row<'a>(
         _ => None,
     };
     let session = field("sessionid").unwrap_or_default().to_string();
-    Ok(Some(Hit {
+    Ok(Row::Hit(Box::new(Hit {
         ts_ms,
         session,
         kind,
@@ -284,15 +281,16 @@ fn read_row<'a>(
             device,
         },
         screen_width: width,
-    }))
+    })))
 }
 
 /// Umami's browser names (detect-browser's: `chrome`, `crios`,
-/// `edge-chromium`, `ios`, …) as core's.
-fn browser_of(name: &str) -> Browser {
+/// `edge-chromium`, `ios`, …) as core's; in-app views as their engine's
+/// browser on that OS, as core reads their User-Agents.
+fn browser_of(name: &str, os: Os) -> Browser {
     match name.to_ascii_lowercase().as_str() {
         "" => Browser::Unknown,
-        "chrome" | "crios" | "chromium-webview" => Browser::Chrome,
+        "chrome" | "crios" | "chromium-webview" | "silk" | "miui" | "aol" => Browser::Chrome,
         "firefox" | "fxios" => Browser::Firefox,
         "safari" | "ios" | "ios-webview" => Browser::Safari,
         "edge" | "edge-chromium" | "edge-ios" => Browser::Edge,
@@ -300,8 +298,12 @@ fn browser_of(name: &str) -> Browser {
         "samsung" => Browser::SamsungInternet,
         "ie" => Browser::InternetExplorer,
         "yandexbrowser" => Browser::Yandex,
-        "ucbrowser" | "uc" => Browser::UcBrowser,
         "vivaldi" => Browser::Vivaldi,
+        "facebook" | "instagram" | "kakaotalk" => match os {
+            Os::Ios => Browser::Safari,
+            Os::Android => Browser::Chrome,
+            _ => Browser::Other,
+        },
         _ => Browser::Other,
     }
 }
@@ -317,7 +319,11 @@ fn os_of(name: &str) -> (Os, Option<OsVersion>) {
         if version.starts_with("Mobile") || version.starts_with("Phone") {
             return (Os::Other, None);
         }
-        return (Os::Windows, version.parse().ok());
+        // The versions core reads from a User-Agent.
+        let version = matches!(version, "7" | "8" | "8.1" | "10")
+            .then(|| version.parse().ok())
+            .flatten();
+        return (Os::Windows, version);
     }
     let os = match name {
         "Mac OS" | "macOS" => Os::MacOs,
@@ -334,17 +340,8 @@ fn os_of(name: &str) -> (Os, Option<OsVersion>) {
 mod tests {
     use super::*;
     use tallymark_core::source::Channel;
-    use tallymark_core::useragent::Device;
 
-    fn site() -> Site {
-        Site {
-            id: 1,
-            domain: "example.com".into(),
-            timezone: "UTC".into(),
-            tz: jiff::tz::TimeZone::UTC,
-            retention_days: None,
-        }
-    }
+    use crate::import::raw::tests::site;
 
     /// `website_event` joined with `session`, as Postgres writes it.
     const EXPORT: &str = "event_id,website_id,session_id,visit_id,created_at,url_path,url_query,utm_source,utm_medium,utm_campaign,utm_content,utm_term,referrer_path,referrer_query,referrer_domain,page_title,gclid,fbclid,msclkid,ttclid,li_fat_id,twclid,event_type,event_name,tag,hostname,browser,os,device,screen,language,country,region,city,distinct_id
@@ -439,6 +436,77 @@ e6,w1,aaaa,v3,never,/,,,,,,,,,,,,,,,,,1,,,example.com,firefox,Linux,desktop,,en,
             (blog.dims.browser, blog.dims.os, blog.dims.device),
             (Browser::Safari, Os::Ios, Device::Mobile)
         );
+    }
+
+    /// What a User-Agent would have told `serve`, from Umami's values.
+    #[test]
+    fn umami_values_map_as_core_reads_user_agents() {
+        let header = "session_id,created_at,url_path,url_query,referrer_domain,referrer_path,event_type,hostname,browser,os,device,screen,country,region,city";
+        let rows = [
+            // An iPad asking for the desktop site; Chrome on it.
+            "s1,2024-01-02T03:04:05Z,/a,,,,1,example.com,safari,Mac OS,tablet,820x1180,US,CA,Austin",
+            "s2,2024-01-02T03:04:05Z,/b,,,,1,example.com,crios,Mac OS,desktop,,US,US-TX,\u{7}Austin",
+            // The Google app; an in-app view; Windows 95; a TV.
+            "s3,2024-01-02T03:04:05Z,/100%,,com.google.android.googlequicksearchbox,/https/www.google.com,1,example.com,facebook,Android OS,mobile,412x915,MX,US-CA,",
+            "s4,2024-01-02T03:04:05Z,/app,x=1#/settings,,,1,example.com,chrome,Windows 95,desktop,,,,",
+            "s5,2024-01-02T03:04:05Z,/,,,,1,example.com,chrome,Linux,smarttv,1920x1080,,,",
+        ];
+        let text = format!("{header}\n{}\n", rows.join("\n")).replace("\\u{7}", "\u{7}");
+        let names = PlaceNames {
+            regions: [
+                ("US-CA".to_string(), "California".to_string()),
+                ("US-TX".to_string(), "Texas".to_string()),
+            ]
+            .into(),
+            cities: std::collections::HashMap::new(),
+        };
+        let hits = parse(&site(), "u.csv", text.as_bytes(), &names).unwrap();
+        let [ipad, crios, app, windows, tv] = &hits.hits[..] else {
+            panic!("{:?} {:?}", hits.hits, hits.skipped_lines);
+        };
+        assert_eq!(
+            (ipad.dims.os, ipad.dims.device, ipad.dims.browser),
+            (Os::Ios, Device::Tablet, Browser::Safari)
+        );
+        // A bare region code is the row's country's.
+        assert_eq!(ipad.dims.region.as_deref(), Some("California"));
+        assert_eq!(
+            (crios.dims.os, crios.dims.browser),
+            (Os::Ios, Browser::Chrome)
+        );
+        assert_eq!(crios.dims.city.as_deref(), Some("Austin"));
+        assert_eq!(
+            (
+                app.dims.source.as_deref(),
+                app.dims.channel,
+                app.dims.referrer.as_deref()
+            ),
+            (Some("Google"), Channel::OrganicSearch, None)
+        );
+        assert_eq!(app.dims.browser, Browser::Chrome);
+        // A region of another country than the row's is none.
+        assert_eq!(
+            (app.dims.country.as_deref(), app.dims.region.as_deref()),
+            (Some("MX"), None)
+        );
+        // As `serve` stores it (a `%` stays escaped).
+        assert_eq!(app.page.as_deref(), Some("/100%25"));
+        assert_eq!(windows.page.as_deref(), Some("/app#/settings"));
+        assert_eq!(
+            (windows.dims.os, windows.dims.os_version),
+            (Os::Windows, None)
+        );
+        assert_eq!(tv.dims.device, Device::Unknown);
+        // `SELECT *` over a join: two `created_at` columns.
+        let e = parse(
+            &site(),
+            "u.csv",
+            b"session_id,created_at,url_path,event_type,created_at\ns,2024-01-02T03:04:05Z,/,1,2023-01-01T00:00:00Z\n",
+            &PlaceNames::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("two `createdat` columns"), "{e}");
     }
 
     #[test]
