@@ -80,9 +80,18 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     if !status.success() {
         bail!("site add failed");
     }
-    let import = || -> Result<(f64, String)> {
+    // Peak memory from GNU time where the machine has it (Debian's `time`).
+    let time = Path::new("/usr/bin/time");
+    let import = || -> Result<(f64, String, Option<u64>)> {
         let started = Instant::now();
-        let out = Command::new(&bin)
+        let mut command = if time.exists() {
+            let mut c = Command::new(time);
+            c.args(["-f", "peak-kb %M"]).arg(&bin);
+            c
+        } else {
+            Command::new(&bin)
+        };
+        let out = command
             .args(["import", "--site", "gc.example"])
             .arg(&file)
             .arg("--data")
@@ -92,10 +101,17 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         if !out.status.success() {
             bail!("import failed: {}", String::from_utf8_lossy(&out.stderr));
         }
-        Ok((seconds, String::from_utf8_lossy(&out.stdout).into_owned()))
+        let peak = String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .find_map(|l| l.strip_prefix("peak-kb ")?.trim().parse().ok());
+        Ok((
+            seconds,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            peak,
+        ))
     };
-    let (seconds, report) = import()?;
-    let (baseline, again) = import()?;
+    let (seconds, report, peak) = import()?;
+    let (baseline, again, baseline_peak) = import()?;
     for line in report.lines().chain(again.lines()) {
         eprintln!("  {line}");
     }
@@ -124,6 +140,13 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         written as f64 / baseline
     );
     println!("database after the import: {:.1} MB", size as f64 / 1e6);
+    if let (Some(peak), Some(base)) = (peak, baseline_peak) {
+        println!(
+            "peak memory (resident): import {:.0} MB, baseline {:.0} MB",
+            peak as f64 / 1e3,
+            base as f64 / 1e3
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

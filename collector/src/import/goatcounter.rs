@@ -20,14 +20,13 @@
 //! The rows become hits (`super::raw`), which are written as the
 //! site's own events and visits.
 
-use sha2::{Digest, Sha256};
 use tallymark_core::source::{self, Channel};
 use tallymark_core::useragent::{self, Browser, Os, OsVersion};
 use tallymark_core::validate::normalize_path;
 use tallymark_core::wire::{Kind, MAX_NAME_BYTES};
 
 use super::ImportError;
-use super::raw::{Hit, Row, device_of, head, page_url, read_rows, timestamp, truncate, unpack};
+use super::raw::{Hit, Row, Unpacked, device_of, head, page_url, read_rows, timestamp, truncate};
 pub use super::raw::{Hits, Written, write};
 use crate::geo::PlaceNames;
 use crate::sites::Site;
@@ -62,8 +61,7 @@ pub fn parse(
     bytes: &[u8],
     names: &PlaceNames,
 ) -> Result<Hits, ImportError> {
-    let text = unpack(name, bytes)?;
-    let text: &[u8] = &text;
+    let text = Unpacked::new(bytes);
     let bad = |line: u64, message: String| ImportError::Csv {
         file: name.to_string(),
         line,
@@ -115,13 +113,11 @@ pub fn parse(
         browser: browser_at,
         system: system_at,
     };
-    let mut out = Hits {
-        digest: Sha256::digest(text).into(),
-        ..Hits::default()
-    };
-    read_rows(name, reader, &mut out, |record| {
+    let mut out = Hits::default();
+    read_rows(name, &mut reader, &mut out, |record| {
         read_row(site, record, &at, names)
     })?;
+    out.digest = reader.into_inner().digest();
     Ok(out)
 }
 
@@ -407,8 +403,9 @@ click-cv-html,HTML source,1,\"Mozilla/5.0 (Windows NT 6.1; Win64; x64) AppleWebK
         assert!(is_export(EXPORT.as_bytes()));
         let hits = parse(&site(), "x.csv", EXPORT.as_bytes(), &PlaceNames::default()).unwrap();
         assert_eq!((hits.bots, hits.skipped), (0, 0));
-        assert_eq!(hits.hits.len(), 3);
-        let [event, view, reddit] = &hits.hits[..] else {
+        assert_eq!(hits.len(), 3);
+        let all = hits.all();
+        let [event, view, reddit] = &all[..] else {
             panic!("three hits");
         };
         assert_eq!(
@@ -444,7 +441,18 @@ click-cv-html,HTML source,1,\"Mozilla/5.0 (Windows NT 6.1; Win64; x64) AppleWebK
         assert!(is_export(&gz));
         let hits = parse(&site(), "x.csv.gz", &gz, &PlaceNames::default()).unwrap();
         let plain = parse(&site(), "x.csv", EXPORT.as_bytes(), &PlaceNames::default()).unwrap();
-        assert_eq!(hits.hits, plain.hits);
+        assert_eq!(hits.all(), plain.all());
+        // A download cut short: refused, naming the file and how far it got.
+        let e = parse(
+            &site(),
+            "x.csv.gz",
+            &gz[..gz.len() - 20],
+            &PlaceNames::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("x.csv.gz: line "), "{e}");
+        assert!(!e.starts_with("x.csv.gz: line 0"), "{e}");
         assert!(!is_export(b"date,visitors,pageviews\n"));
         assert!(!is_export(b"Path,Title\n"));
     }
@@ -474,8 +482,9 @@ click-cv-html,HTML source,1,\"Mozilla/5.0 (Windows NT 6.1; Win64; x64) AppleWebK
             "{:?}",
             hits.skipped_lines
         );
-        let [a, b, c, g] = &hits.hits[..] else {
-            panic!("{:?}", hits.hits);
+        let all = hits.all();
+        let [a, b, c, g] = &all[..] else {
+            panic!("{all:?}");
         };
         assert_eq!(a.ts_ms, 1_709_287_200_000);
         assert_eq!(
@@ -609,7 +618,7 @@ click-cv-html,HTML source,1,\"Mozilla/5.0 (Windows NT 6.1; Win64; x64) AppleWebK
             }
             for bytes in [text.into_bytes(), raw] {
                 if let Ok(hits) = parse(&site(), "x.csv", &bytes, &PlaceNames::default()) {
-                    let visits = super::super::raw::visits(&site(), hits.hits.into_iter().map(|h| (jiff::civil::date(2024, 2, 29), h)).collect(), 1_800_000).unwrap();
+                    let visits = crate::import::raw::tests::visit_rows(&site(), hits.all().into_iter().map(|h| (jiff::civil::date(2024, 2, 29), h)).collect(), 1_800_000);
                     for v in visits.values().flatten() {
                         proptest::prop_assert!(v.row.pageviews + v.row.events == v.events.len() as i64);
                     }

@@ -55,20 +55,73 @@ pub struct Hit {
     pub screen_width: Option<u32>,
 }
 
-/// What tells two hits apart: session, time, kind, name and page.
-type HitKey<'a> = (&'a str, i64, Kind, (Option<&'a str>, Option<&'a str>));
+/// Strings of one import (pages, event names, hosts, export sessions),
+/// each kept once: an export repeats them on every row.
+#[derive(Debug, Default)]
+struct Pool {
+    strings: Vec<Box<str>>,
+    ids: HashMap<Box<str>, u32>,
+}
 
-impl Hit {
-    /// The name and page of [`HitKey`].
-    fn key(&self) -> (Option<&str>, Option<&str>) {
-        (self.name.as_deref(), self.page.as_deref())
+/// No string.
+const NONE: u32 = u32::MAX;
+
+impl Pool {
+    fn id(&mut self, s: &str) -> u32 {
+        if let Some(id) = self.ids.get(s) {
+            return *id;
+        }
+        // Past 4 billion strings (never in practice) they share the last id:
+        // never `NONE`.
+        let id = u32::try_from(self.strings.len())
+            .ok()
+            .filter(|id| *id < NONE - 1)
+            .unwrap_or(NONE - 1);
+        self.strings.push(s.into());
+        self.ids.insert(s.into(), id);
+        id
+    }
+
+    fn opt(&mut self, s: Option<&str>) -> u32 {
+        s.map_or(NONE, |s| self.id(s))
+    }
+
+    fn get(&self, id: u32) -> Option<&str> {
+        self.strings.get(id as usize).map(|s| &**s)
     }
 }
 
-/// The rows of an export.
+/// A hit as kept until it is written: its strings and dimensions by id
+/// (about 40 bytes, where a [`Hit`] is 500 and more).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Packed {
+    ts_ms: i64,
+    /// [`NONE`]: no session, a visitor of its own.
+    session: u32,
+    kind: Kind,
+    name: u32,
+    page: u32,
+    hostname: u32,
+    dims: u32,
+    /// 0: none.
+    screen_width: u32,
+}
+
+impl Packed {
+    /// What tells two hits of two exports apart.
+    fn key(&self) -> (u32, i64, Kind, u32, u32) {
+        (self.session, self.ts_ms, self.kind, self.name, self.page)
+    }
+}
+
+/// The rows of an export, packed (one import of millions of rows stays in
+/// a few hundred megabytes).
 #[derive(Debug, Default)]
 pub struct Hits {
-    pub hits: Vec<Hit>,
+    packed: Vec<Packed>,
+    strings: Pool,
+    dims: Vec<Dimensions>,
+    dim_ids: HashMap<Dimensions, u32>,
     /// Rows left out as no visitor's: bots (GoatCounter), Umami's link,
     /// pixel and performance events.
     pub bots: usize,
@@ -83,35 +136,123 @@ pub struct Hits {
 impl Hits {
     /// Rows read.
     pub fn len(&self) -> usize {
-        self.hits.len()
+        self.packed.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.hits.is_empty()
+        self.packed.is_empty()
+    }
+
+    /// Keeps `hit`.
+    pub fn push(&mut self, hit: Hit) {
+        let packed = self.pack(&hit);
+        self.packed.push(packed);
+    }
+
+    fn pack(&mut self, hit: &Hit) -> Packed {
+        let dims = match self.dim_ids.get(&hit.dims) {
+            Some(id) => *id,
+            None => {
+                let id = u32::try_from(self.dims.len())
+                    .ok()
+                    .filter(|id| *id < NONE - 1)
+                    .unwrap_or(NONE - 1);
+                self.dims.push(hit.dims.clone());
+                self.dim_ids.insert(hit.dims.clone(), id);
+                id
+            }
+        };
+        Packed {
+            ts_ms: hit.ts_ms,
+            session: if hit.session.is_empty() {
+                NONE
+            } else {
+                self.strings.id(&hit.session)
+            },
+            kind: hit.kind,
+            name: self.strings.opt(hit.name.as_deref()),
+            page: self.strings.opt(hit.page.as_deref()),
+            hostname: self.strings.opt(hit.hostname.as_deref()),
+            dims,
+            screen_width: hit.screen_width.unwrap_or(0),
+        }
+    }
+
+    /// The hit `p` stands for.
+    fn unpack(&self, p: &Packed) -> Hit {
+        let text = |id: u32| self.strings.get(id).map(str::to_string);
+        Hit {
+            ts_ms: p.ts_ms,
+            session: text(p.session).unwrap_or_default(),
+            kind: p.kind,
+            name: text(p.name),
+            page: text(p.page),
+            hostname: text(p.hostname),
+            dims: self
+                .dims
+                .get(p.dims as usize)
+                .cloned()
+                .unwrap_or_else(no_dims),
+            screen_width: (p.screen_width > 0).then_some(p.screen_width),
+        }
+    }
+
+    /// Every hit, unpacked.
+    pub fn all(&self) -> Vec<Hit> {
+        self.packed.iter().map(|p| self.unpack(p)).collect()
     }
 
     /// Adds another export's rows (several files of one site), but for
     /// those the rows already here hold (overlapping exports): how many
     /// were left out so.
-    pub fn append(&mut self, mut other: Hits) -> usize {
-        let seen: std::collections::HashSet<HitKey<'_>> = self
-            .hits
-            .iter()
-            .map(|h| (h.session.as_str(), h.ts_ms, h.kind, h.key()))
-            .collect();
-        let before = other.hits.len();
-        other.hits.retain(|h| {
-            h.session.is_empty() || !seen.contains(&(h.session.as_str(), h.ts_ms, h.kind, h.key()))
-        });
-        let overlap = before - other.hits.len();
-        drop(seen);
-        self.hits.append(&mut other.hits);
+    pub fn append(&mut self, other: Hits) -> usize {
+        if self.packed.is_empty() && self.strings.strings.is_empty() {
+            // The first export: taken as it is.
+            *self = other;
+            return 0;
+        }
+        let seen: std::collections::HashSet<(u32, i64, Kind, u32, u32)> =
+            self.packed.iter().map(Packed::key).collect();
+        let mut overlap = 0;
+        for p in &other.packed {
+            let packed = self.pack(&other.unpack(p));
+            if packed.session != NONE && seen.contains(&packed.key()) {
+                overlap += 1;
+            } else {
+                self.packed.push(packed);
+            }
+        }
         self.bots += other.bots;
         self.skipped += other.skipped;
         let room = SKIPPED_SHOWN.saturating_sub(self.skipped_lines.len());
         self.skipped_lines
             .extend(other.skipped_lines.into_iter().take(room));
         overlap
+    }
+}
+
+/// The dimensions of nothing known (never read: every packed hit's id is
+/// in its table).
+fn no_dims() -> Dimensions {
+    Dimensions {
+        referrer: None,
+        referrer_domain: None,
+        source: None,
+        channel: tallymark_core::source::Channel::Direct,
+        utm_source: None,
+        utm_medium: None,
+        utm_campaign: None,
+        utm_term: None,
+        utm_content: None,
+        click_id: None,
+        country: None,
+        region: None,
+        city: None,
+        browser: tallymark_core::useragent::Browser::Unknown,
+        browser_major: None,
+        os: Os::Unknown,
+        os_version: None,
+        device: Device::Unknown,
     }
 }
 
@@ -132,29 +273,47 @@ pub(super) fn head(bytes: &[u8], n: u64) -> String {
     String::from_utf8_lossy(&head).into_owned()
 }
 
-/// The export's text: `bytes`, gunzipped when gzipped (`name` for errors).
-pub(super) fn unpack<'a>(
-    name: &str,
-    bytes: &'a [u8],
-) -> Result<std::borrow::Cow<'a, [u8]>, ImportError> {
-    if !bytes.starts_with(&[0x1f, 0x8b]) {
-        return Ok(std::borrow::Cow::Borrowed(bytes));
+/// The export's text, read from `bytes` (gunzipped when gzipped) as the
+/// CSV reader asks for it, never whole in memory, and hashed on the way
+/// (the same export given twice is refused).
+pub(super) struct Unpacked<'a> {
+    inner: Box<dyn Read + 'a>,
+    sha: Sha256,
+    read: u64,
+}
+
+impl<'a> Unpacked<'a> {
+    pub(super) fn new(bytes: &'a [u8]) -> Self {
+        let inner: Box<dyn Read + 'a> = if bytes.starts_with(&[0x1f, 0x8b]) {
+            Box::new(flate2::read::MultiGzDecoder::new(bytes))
+        } else {
+            Box::new(bytes)
+        };
+        Unpacked {
+            inner,
+            sha: Sha256::new(),
+            read: 0,
+        }
     }
-    let mut out = Vec::new();
-    flate2::read::MultiGzDecoder::new(bytes)
-        .take(MAX_BYTES + 1)
-        .read_to_end(&mut out)
-        .map_err(|source| ImportError::Io {
-            path: name.to_string(),
-            source,
-        })?;
-    if out.len() as u64 > MAX_BYTES {
-        return Err(ImportError::TooLarge {
-            path: name.to_string(),
-            name: name.to_string(),
-        });
+
+    /// SHA-256 of the text read.
+    pub(super) fn digest(self) -> [u8; 32] {
+        self.sha.finalize().into()
     }
-    Ok(std::borrow::Cow::Owned(out))
+}
+
+impl Read for Unpacked<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        if self.read > MAX_BYTES {
+            return Err(std::io::Error::other(format!(
+                "unpacks to more than {MAX_BYTES} bytes"
+            )));
+        }
+        self.sha.update(&buf[..n]);
+        Ok(n)
+    }
 }
 
 /// What one row is.
@@ -171,7 +330,7 @@ pub(super) enum Row {
 /// stops it.
 pub(super) fn read_rows<R: std::io::Read>(
     name: &str,
-    mut reader: csv::Reader<R>,
+    reader: &mut csv::Reader<R>,
     out: &mut Hits,
     mut row: impl FnMut(&csv::StringRecord) -> Result<Row, String>,
 ) -> Result<(), ImportError> {
@@ -181,7 +340,11 @@ pub(super) fn read_rows<R: std::io::Read>(
             Ok(false) => return Ok(()),
             Ok(true) => {}
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
+                // An I/O error (a broken gzip, past the size limit) has no
+                // position of its own: where the reader got to.
+                let line = e
+                    .position()
+                    .map_or_else(|| reader.position().line(), |p| p.line());
                 if matches!(e.kind(), csv::ErrorKind::Io(_)) {
                     return Err(ImportError::Csv {
                         file: name.to_string(),
@@ -198,7 +361,7 @@ pub(super) fn read_rows<R: std::io::Read>(
             continue;
         }
         match row(&record) {
-            Ok(Row::Hit(hit)) => out.hits.push(*hit),
+            Ok(Row::Hit(hit)) => out.push(*hit),
             Ok(Row::LeftOut) => out.bots += 1,
             Err(why) => skip(out, line, why),
         }
@@ -307,10 +470,67 @@ pub struct Written {
     pub rolled: usize,
 }
 
-/// One visit to write.
+/// One visit to write, its strings still by id ([`Visit::rows`] makes its
+/// rows when its day is written).
 pub(super) struct Visit {
-    pub(super) row: SessionRow,
-    pub(super) events: Vec<EventRow>,
+    visitor_id: i64,
+    /// Its hits so far (the session row's version).
+    version: i64,
+    session: session::Session,
+    dims: u32,
+    events: Vec<Packed>,
+}
+
+impl Visit {
+    /// The visit's session row and its events' rows, as stored.
+    pub(super) fn rows(&self, site: &Site, hits: &Hits) -> (SessionRow, Vec<EventRow>) {
+        let dims = hits
+            .dims
+            .get(self.dims as usize)
+            .cloned()
+            .unwrap_or_else(no_dims);
+        let s = &self.session;
+        let row = SessionRow {
+            id: 0,
+            site_id: site.id,
+            visitor_id: self.visitor_id,
+            version: self.version,
+            started_ms: s.started_ms,
+            last_ms: s.last_ms,
+            entry_path: s.entry_path.clone(),
+            exit_path: s.exit_path.clone(),
+            pageviews: i64::from(s.pageviews),
+            events: i64::from(s.events),
+            interactions: i64::from(s.interactions),
+            dims: dims.clone(),
+        };
+        let text = |id: u32| hits.strings.get(id).map(str::to_string);
+        let events = self
+            .events
+            .iter()
+            .map(|e| EventRow {
+                site_id: site.id,
+                ts_ms: e.ts_ms,
+                kind: if e.kind == Kind::Pageview {
+                    "pageview"
+                } else {
+                    "event"
+                },
+                name: text(e.name),
+                visitor_id: self.visitor_id,
+                session_id: 0,
+                hostname: text(e.hostname).unwrap_or_else(|| site.domain.clone()),
+                path: text(e.page).unwrap_or_else(|| "/".into()),
+                dims: dims.clone(),
+                screen_width: (e.screen_width > 0).then_some(e.screen_width),
+                props: None,
+                revenue_amount: None,
+                revenue_currency: None,
+                event_id: None,
+            })
+            .collect();
+        (row, events)
+    }
 }
 
 /// Writes `hits` into `site` (see the module docs for which days), then
@@ -324,7 +544,7 @@ pub(super) struct Visit {
 pub fn write(
     conn: &mut Connection,
     site: &Site,
-    hits: Hits,
+    mut hits: Hits,
     now: Timestamp,
     retention_days: Option<u32>,
     timeout_ms: i64,
@@ -356,8 +576,8 @@ pub fn write(
     };
     let now_ms = now.as_millisecond();
     let mut day_ok: HashMap<Date, Result<(), Left>> = HashMap::new();
-    let mut kept = Vec::with_capacity(hits.hits.len());
-    for hit in hits.hits {
+    let mut kept = Vec::with_capacity(hits.len());
+    for hit in std::mem::take(&mut hits.packed) {
         let Ok(ts) = Timestamp::from_millisecond(hit.ts_ms) else {
             done.after_native += 1;
             continue;
@@ -388,7 +608,7 @@ pub fn write(
             Err(Left::Already) => done.already += 1,
         }
     }
-    let visits = visits(site, kept, timeout_ms)?;
+    let visits = visits(&hits, kept, timeout_ms)?;
     // Newest day first, each in its own transaction (see the module docs);
     // the visits of days written before (a stopped import) are not again.
     let written_from = if marked.is_some() { first_event } else { None };
@@ -410,13 +630,14 @@ pub fn write(
             mark = false;
         }
         let mut next_event = rows::next_event_id(&tx)?;
-        for mut visit in visits {
-            visit.row.id = free_session_id(&tx, visit.row.started_ms)?;
-            rows::upsert_session(&tx, &visit.row)?;
+        for visit in visits {
+            let (mut row, events) = visit.rows(site, &hits);
+            row.id = free_session_id(&tx, row.started_ms)?;
+            rows::upsert_session(&tx, &row)?;
             tx.prepare_cached("INSERT INTO visit_backlog (session_id) VALUES (?1)")?
-                .execute([visit.row.id])?;
-            for mut event in visit.events {
-                event.session_id = visit.row.id;
+                .execute([row.id])?;
+            for mut event in events {
+                event.session_id = row.id;
                 rows::insert_event(&tx, &event, Some(next_event))?;
                 next_event += 1;
                 match event.kind {
@@ -487,8 +708,8 @@ fn free_session_id(tx: &rusqlite::Transaction<'_>, started_ms: i64) -> rusqlite:
 /// session's hits in time order, split by core's state machine after
 /// `timeout_ms` without a hit.
 pub(super) fn visits(
-    site: &Site,
-    hits: Vec<(Date, Hit)>,
+    hits: &Hits,
+    mut kept: Vec<(Date, Packed)>,
     timeout_ms: i64,
 ) -> Result<BTreeMap<Date, Vec<Visit>>, ImportError> {
     let mut key = [0u8; 32];
@@ -496,104 +717,70 @@ pub(super) fn visits(
         path: "the random key".into(),
         source: std::io::Error::other(e),
     })?;
-    let mut by_session: HashMap<String, Vec<(Date, Hit)>> = HashMap::new();
-    let mut alone = Vec::new();
-    for (day, hit) in hits {
-        if hit.session.is_empty() {
-            alone.push(vec![(day, hit)]);
-        } else {
-            by_session
-                .entry(hit.session.clone())
-                .or_default()
-                .push((day, hit));
-        }
-    }
+    // Each session's hits together, in time order (a row without a session
+    // is a group of its own).
+    kept.sort_by_key(|(_, h)| (h.session, h.ts_ms));
     let config = SessionConfig { timeout_ms };
     let mut out: BTreeMap<Date, Vec<Visit>> = BTreeMap::new();
-    let groups = by_session.into_values().chain(alone);
-    for (n, mut group) in groups.enumerate() {
-        group.sort_by_key(|(_, h)| h.ts_ms);
-        let mut current: Option<(session::Session, Date, Visit)> = None;
-        let mut page = String::from("/");
-        for (day, hit) in group {
-            let (s, transition) = session::step(
-                current.as_ref().map(|(s, _, _)| s.clone()),
-                session::Hit {
-                    kind: hit.kind,
-                    path: hit.page.as_deref().unwrap_or(&page),
-                    interactive: true,
-                },
-                hit.ts_ms,
-                &config,
-                0,
-            );
-            if matches!(transition, session::Transition::Started { .. }) {
-                if let Some((_, started, visit)) = current.take() {
-                    out.entry(started).or_default().push(visit);
-                }
-                let visitor = visitor_id(&key, &hit.session, n, day);
-                current = Some((
-                    s.clone(),
-                    day,
-                    Visit {
-                        row: SessionRow {
-                            id: 0,
-                            site_id: site.id,
-                            visitor_id: visitor,
-                            version: 0,
-                            started_ms: hit.ts_ms,
-                            last_ms: hit.ts_ms,
-                            entry_path: String::new(),
-                            exit_path: String::new(),
-                            pageviews: 0,
-                            events: 0,
-                            interactions: 0,
-                            dims: hit.dims.clone(),
-                        },
-                        events: Vec::new(),
-                    },
-                ));
+    let mut current: Option<(Date, Visit)> = None;
+    let mut page = NONE;
+    let mut group = (NONE, 0usize);
+    for (n, (day, hit)) in kept.into_iter().enumerate() {
+        let same_group = hit.session != NONE && hit.session == group.0;
+        if !same_group {
+            if let Some((started, visit)) = current.take() {
+                out.entry(started).or_default().push(visit);
             }
-            let Some((session, _, visit)) = current.as_mut() else {
-                continue;
-            };
-            *session = s;
-            let path = hit.page.unwrap_or_else(|| page.clone());
-            let kind = match hit.kind {
-                Kind::Pageview => {
-                    page.clone_from(&path);
-                    "pageview"
-                }
-                _ => "event",
-            };
-            let name = hit.name;
-            visit.row.version += 1;
-            visit.row.last_ms = session.last_ms;
-            visit.row.entry_path.clone_from(&session.entry_path);
-            visit.row.exit_path.clone_from(&session.exit_path);
-            visit.row.pageviews = i64::from(session.pageviews);
-            visit.row.events = i64::from(session.events);
-            visit.row.interactions = i64::from(session.interactions);
-            visit.events.push(EventRow {
-                site_id: site.id,
-                ts_ms: hit.ts_ms,
-                kind,
-                name,
-                visitor_id: visit.row.visitor_id,
-                session_id: 0,
-                hostname: hit.hostname.unwrap_or_else(|| site.domain.clone()),
+            page = NONE;
+            group = (hit.session, n);
+        }
+        let path = hits
+            .strings
+            .get(if hit.page != NONE { hit.page } else { page })
+            .unwrap_or("/");
+        let (s, transition) = session::step(
+            current.as_ref().map(|(_, v)| v.session.clone()),
+            session::Hit {
+                kind: hit.kind,
                 path,
-                dims: visit.row.dims.clone(),
-                screen_width: hit.screen_width,
-                props: None,
-                revenue_amount: None,
-                revenue_currency: None,
-                event_id: None,
-            });
+                interactive: true,
+            },
+            hit.ts_ms,
+            &config,
+            0,
+        );
+        if matches!(transition, session::Transition::Started { .. }) {
+            if let Some((started, visit)) = current.take() {
+                out.entry(started).or_default().push(visit);
+            }
+            let session = hits.strings.get(hit.session).unwrap_or_default();
+            current = Some((
+                day,
+                Visit {
+                    visitor_id: visitor_id(&key, session, group.1, day),
+                    version: 0,
+                    session: s.clone(),
+                    dims: hit.dims,
+                    events: Vec::new(),
+                },
+            ));
         }
-        if let Some((_, started, visit)) = current {
-            out.entry(started).or_default().push(visit);
+        let Some((_, visit)) = current.as_mut() else {
+            continue;
+        };
+        visit.session = s;
+        visit.version += 1;
+        let mut event = hit;
+        if event.page == NONE {
+            event.page = page;
         }
+        if event.kind == Kind::Pageview {
+            page = event.page;
+        }
+        visit.events.push(event);
+    }
+    if let Some((started, visit)) = current {
+        out.entry(started).or_default().push(visit);
     }
     Ok(out)
 }
@@ -623,6 +810,38 @@ pub(super) mod tests {
     use super::*;
     use tallymark_core::source::Channel;
     use tallymark_core::useragent::{Browser, Device, Os};
+
+    /// A visit's rows, as written.
+    pub(in crate::import) struct Rows {
+        pub row: SessionRow,
+        pub events: Vec<EventRow>,
+    }
+
+    /// `input`'s visits (each hit on its day) as their rows.
+    pub(in crate::import) fn visit_rows(
+        site: &Site,
+        input: Vec<(Date, Hit)>,
+        timeout_ms: i64,
+    ) -> BTreeMap<Date, Vec<Rows>> {
+        let mut hits = Hits::default();
+        let kept = input
+            .into_iter()
+            .map(|(day, hit)| (day, hits.pack(&hit)))
+            .collect();
+        let out = visits(&hits, kept, timeout_ms).unwrap();
+        out.into_iter()
+            .map(|(day, visits)| {
+                let rows = visits
+                    .iter()
+                    .map(|v| {
+                        let (row, events) = v.rows(site, &hits);
+                        Rows { row, events }
+                    })
+                    .collect();
+                (day, rows)
+            })
+            .collect()
+    }
 
     pub(in crate::import) fn site() -> Site {
         Site {
@@ -690,7 +909,7 @@ pub(super) mod tests {
             hit("", 0, Kind::Pageview, "/x"),
             hit("", 0, Kind::Pageview, "/y"),
         ];
-        let out = visits(&site(), hits, 30 * 60_000).unwrap();
+        let out = visit_rows(&site(), hits, 30 * 60_000);
         let days: Vec<_> = out.keys().copied().collect();
         assert_eq!(days.len(), 2);
         let first = &out[&days[0]];

@@ -17,14 +17,13 @@
 //! refuses them. The page title, language and `distinct_id` (an id the site
 //! gave a user) are never read.
 
-use sha2::{Digest, Sha256};
 use tallymark_core::source;
 use tallymark_core::useragent::{Browser, Device, Os, OsVersion};
 use tallymark_core::validate::{host_belongs_to_site, hostname, normalize_path};
 use tallymark_core::wire::{Kind, MAX_NAME_BYTES};
 
 use super::ImportError;
-use super::raw::{Hit, Row, device_of, head, page_url, read_rows, timestamp, truncate, unpack};
+use super::raw::{Hit, Row, Unpacked, device_of, head, page_url, read_rows, timestamp, truncate};
 pub use super::raw::{Hits, Written, write};
 use crate::geo::PlaceNames;
 use crate::sites::Site;
@@ -65,8 +64,7 @@ pub fn parse(
     bytes: &[u8],
     names: &PlaceNames,
 ) -> Result<Hits, ImportError> {
-    let text = unpack(name, bytes)?;
-    let text: &[u8] = &text;
+    let text = Unpacked::new(bytes);
     let bad = |line: u64, message: String| ImportError::Csv {
         file: name.to_string(),
         line,
@@ -100,11 +98,8 @@ pub fn parse(
             ));
         }
     }
-    let mut out = Hits {
-        digest: Sha256::digest(text).into(),
-        ..Hits::default()
-    };
-    read_rows(name, reader, &mut out, |record| {
+    let mut out = Hits::default();
+    read_rows(name, &mut reader, &mut out, |record| {
         let field = |n: &str| {
             column(n)
                 .and_then(|i| record.get(i))
@@ -113,6 +108,7 @@ pub fn parse(
         };
         read_row(site, &field, names)
     })?;
+    out.digest = reader.into_inner().digest();
     Ok(out)
 }
 
@@ -369,8 +365,9 @@ e6,w1,aaaa,v3,never,/,,,,,,,,,,,,,,,,,1,,,example.com,firefox,Linux,desktop,,en,
             hits.skipped_lines
         );
         assert!(hits.skipped_lines[0].1.contains("localhost"));
-        let [view, signup, blog] = &hits.hits[..] else {
-            panic!("{:?}", hits.hits);
+        let all = hits.all();
+        let [view, signup, blog] = &all[..] else {
+            panic!("{all:?}");
         };
         assert_eq!(view.ts_ms, 1_725_903_875_123);
         assert_eq!(view.page.as_deref(), Some("/pricing"));
@@ -461,8 +458,9 @@ e6,w1,aaaa,v3,never,/,,,,,,,,,,,,,,,,,1,,,example.com,firefox,Linux,desktop,,en,
             cities: std::collections::HashMap::new(),
         };
         let hits = parse(&site(), "u.csv", text.as_bytes(), &names).unwrap();
-        let [ipad, crios, app, windows, tv] = &hits.hits[..] else {
-            panic!("{:?} {:?}", hits.hits, hits.skipped_lines);
+        let all = hits.all();
+        let [ipad, crios, app, windows, tv] = &all[..] else {
+            panic!("{all:?} {:?}", hits.skipped_lines);
         };
         assert_eq!(
             (ipad.dims.os, ipad.dims.device, ipad.dims.browser),
@@ -515,7 +513,7 @@ e6,w1,aaaa,v3,never,/,,,,,,,,,,,,,,,,,1,,,example.com,firefox,Linux,desktop,,en,
             "sessionId,createdAt,urlPath,eventType,eventName\ns1,2024-01-02T03:04:05Z,/x,1,\n";
         assert!(is_export(text.as_bytes()));
         let hits = parse(&site(), "x.csv", text.as_bytes(), &PlaceNames::default()).unwrap();
-        assert_eq!(hits.hits.len(), 1);
+        assert_eq!(hits.len(), 1);
         assert!(!is_export(b"2Path,Title,Event\n"));
         assert!(!is_export(b"date,visitors\n"));
         let e = parse(

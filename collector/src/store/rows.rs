@@ -61,7 +61,7 @@ pub fn insert_engagement(tx: &Transaction<'_>, row: &EngagementRow) -> rusqlite:
 
 /// The dimensions an event and its session share (a session keeps those of
 /// its first event: first-touch attribution).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Dimensions {
     /// Referrer host and path, without scheme, query or fragment.
     pub referrer: Option<String>,
