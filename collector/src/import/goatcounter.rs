@@ -550,6 +550,27 @@ click-cv-html,HTML source,1,\"Mozilla/5.0 (Windows NT 6.1; Win64; x64) AppleWebK
         assert_eq!(all.len(), 4);
     }
 
+    /// Version 1 (before GoatCounter 1.4): another column order, and
+    /// `Browser` is the User-Agent itself, read by core as `serve` reads it.
+    #[test]
+    fn version_1_exports_read_their_user_agent() {
+        let text = "1Path,Title,Event,Bot,Session,FirstVisit,Referrer,Referrer scheme,Browser,Screen size,Location,Date
+/a,A,false,0,12,true,news.ycombinator.com/item,h,\"Mozilla/5.0 (iPhone; CPU iPhone OS 13_3 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/13.0.5 Mobile/15E148 Safari/604.1\",\"375,812,3\",NL,2020-02-01T10:00:00Z
+/b,B,false,1,13,true,,,curl/7.64.1,,,2020-02-01T10:00:00Z
+";
+        assert!(is_export(text.as_bytes()));
+        let hits = parse(&site(), "v1.csv", text.as_bytes(), &PlaceNames::default()).unwrap();
+        assert_eq!((hits.len(), hits.bots, hits.skipped), (1, 1, 0));
+        let all = hits.all();
+        let a = &all[0];
+        assert_eq!(
+            (a.dims.browser, a.dims.os, a.dims.device),
+            (Browser::Safari, Os::Ios, Device::Mobile)
+        );
+        assert_eq!(a.dims.source.as_deref(), Some("Hacker News"));
+        assert_eq!((a.session.as_str(), a.screen_width), ("12", Some(375)));
+    }
+
     #[test]
     fn times_are_rfc_3339_or_sql_from_2000_on() {
         assert_eq!(timestamp("2020-12-01T00:07:10Z"), Some(1_606_781_230_000));

@@ -608,6 +608,9 @@ pub fn write(
             Err(Left::Already) => done.already += 1,
         }
     }
+    // Nothing more is packed: the lookups go (the strings stay).
+    hits.strings.ids = HashMap::new();
+    hits.dim_ids = HashMap::new();
     let visits = visits(&hits, kept, timeout_ms)?;
     // Newest day first, each in its own transaction (see the module docs);
     // the visits of days written before (a stopped import) are not again.
