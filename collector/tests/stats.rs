@@ -4657,6 +4657,17 @@ async fn a_plausible_export_is_imported_as_the_days_before() {
     assert_eq!(feb["results"]["visitors"], 0, "{feb}");
 }
 
+/// The collector that received the data set, an empty one with its sites,
+/// and a moment after the data set (both clocks set to it).
+async fn live_and_empty() -> (Harness, Harness, jiff::Timestamp) {
+    let live = harness().await;
+    let imported = harness_with(&[(BERLIN, "Europe/Berlin"), (UTC_SITE, "UTC")], &[]).await;
+    let now: jiff::Timestamp = "2026-11-02T12:00:00Z".parse().unwrap();
+    live.clock.set(now);
+    imported.clock.set(now);
+    (live, imported, now)
+}
+
 /// What an import of the data set's history is compared with the live
 /// collector on: totals, days, hours, a breakdown by each of `properties`
 /// and filters on visit and event dimensions.
@@ -4765,11 +4776,7 @@ fn goatcounter_export_of_the_data_set() -> String {
 async fn a_goatcounter_export_answers_as_the_beacons_did_live() {
     use tallymark_collector::import::goatcounter;
 
-    let live = harness().await;
-    let imported = harness_with(&[(BERLIN, "Europe/Berlin"), (UTC_SITE, "UTC")], &[]).await;
-    let now: jiff::Timestamp = "2026-11-02T12:00:00Z".parse().unwrap();
-    live.clock.set(now);
-    imported.clock.set(now);
+    let (live, imported, now) = live_and_empty().await;
     let csv = goatcounter_export_of_the_data_set();
     // As GoatCounter hands it out: gzipped.
     let gz = {
@@ -5064,11 +5071,7 @@ fn umami_export_of_the_data_set() -> String {
 async fn an_umami_export_answers_as_the_beacons_did_live() {
     use tallymark_collector::import::umami;
 
-    let live = harness().await;
-    let imported = harness_with(&[(BERLIN, "Europe/Berlin"), (UTC_SITE, "UTC")], &[]).await;
-    let now: jiff::Timestamp = "2026-11-02T12:00:00Z".parse().unwrap();
-    live.clock.set(now);
-    imported.clock.set(now);
+    let (live, imported, now) = live_and_empty().await;
     let csv = umami_export_of_the_data_set();
     assert!(umami::is_export(csv.as_bytes()));
     let db = imported._dir.path().join("tallymark.sqlite3");

@@ -18,14 +18,14 @@
 //! gave a user) are never read.
 
 use tallymark_core::source;
-use tallymark_core::useragent::{Browser, Device, Os, OsVersion};
+use tallymark_core::useragent::{Agent, Browser, Device, Os, OsVersion};
 use tallymark_core::validate::{host_belongs_to_site, hostname, normalize_path};
 use tallymark_core::wire::{Kind, MAX_NAME_BYTES};
 
 use super::ImportError;
 use super::raw::{Hit, Row, Unpacked, device_of, head, page_url, read_rows, timestamp, truncate};
 pub use super::raw::{Hits, Written, write};
-use crate::geo::PlaceNames;
+use crate::geo::{Location, PlaceNames};
 use crate::sites::Site;
 use crate::store::Dimensions;
 
@@ -256,26 +256,22 @@ fn read_row<'a>(
         name,
         page: Some(normalize_path(&url)),
         hostname: Some(host),
-        dims: Dimensions {
+        dims: Dimensions::of(
+            a,
             referrer,
-            referrer_domain: a.referrer_domain,
-            source: a.source,
-            channel: a.channel,
-            utm_source: a.utm.source,
-            utm_medium: a.utm.medium,
-            utm_campaign: a.utm.campaign,
-            utm_term: a.utm.term,
-            utm_content: a.utm.content,
-            click_id: a.click_id,
-            country,
-            region,
-            city,
-            browser,
-            browser_major: None,
-            os,
-            os_version,
-            device,
-        },
+            Location {
+                country,
+                region,
+                city,
+            },
+            Agent {
+                browser,
+                browser_major: None,
+                os,
+                os_version,
+                device,
+            },
+        ),
         screen_width: width,
     })))
 }

@@ -47,26 +47,7 @@ fn dimensions(state: &AppState, cx: &Context<'_>) -> Dimensions {
         .as_ref()
         .and(cx.event.referrer.as_deref())
         .and_then(referrer_without_query);
-    Dimensions {
-        referrer,
-        referrer_domain: a.referrer_domain,
-        source: a.source,
-        channel: a.channel,
-        utm_source: a.utm.source,
-        utm_medium: a.utm.medium,
-        utm_campaign: a.utm.campaign,
-        utm_term: a.utm.term,
-        utm_content: a.utm.content,
-        click_id: a.click_id,
-        country: place.country,
-        region: place.region,
-        city: place.city,
-        browser: agent.browser,
-        browser_major: agent.browser_major,
-        os: agent.os,
-        os_version: agent.os_version,
-        device: agent.device,
-    }
+    Dimensions::of(a, referrer, place, agent)
 }
 
 /// `https://www.example.com/a/b/?q=secret#x` → `example.com/a/b`: the query

@@ -2,8 +2,10 @@
 //! (core) and from the stats API's JSON.
 
 use rusqlite::{Transaction, params};
-use tallymark_core::source::{Channel, ClickId};
-use tallymark_core::useragent::{Browser, Device, Os, OsVersion};
+use tallymark_core::source::{Attribution, Channel, ClickId};
+use tallymark_core::useragent::{Agent, Browser, Device, Os, OsVersion};
+
+use crate::geo::Location;
 
 /// One stored event.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,6 +105,31 @@ impl Dimensions {
             os.parse().unwrap_or(Os::Unknown),
             device.parse().unwrap_or(Device::Unknown),
         )
+    }
+
+    /// A visit's dimensions from core's attribution of its first page and
+    /// its agent, its place, and its referrer as stored (host and path).
+    pub fn of(a: Attribution, referrer: Option<String>, place: Location, agent: Agent) -> Self {
+        Dimensions {
+            referrer,
+            referrer_domain: a.referrer_domain,
+            source: a.source,
+            channel: a.channel,
+            utm_source: a.utm.source,
+            utm_medium: a.utm.medium,
+            utm_campaign: a.utm.campaign,
+            utm_term: a.utm.term,
+            utm_content: a.utm.content,
+            click_id: a.click_id,
+            country: place.country,
+            region: place.region,
+            city: place.city,
+            browser: agent.browser,
+            browser_major: agent.browser_major,
+            os: agent.os,
+            os_version: agent.os_version,
+            device: agent.device,
+        }
     }
 }
 
