@@ -231,8 +231,8 @@ impl Hits {
     }
 }
 
-/// The dimensions of nothing known (never read: every packed hit's id is
-/// in its table).
+/// The dimensions of nothing known (a packed hit's id is always in its
+/// table; tests build hits with them).
 fn no_dims() -> Dimensions {
     Dimensions {
         referrer: None,
@@ -811,8 +811,6 @@ fn visitor_id(key: &[u8; 32], session: &str, n: usize, day: Date) -> i64 {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use tallymark_core::source::Channel;
-    use tallymark_core::useragent::{Browser, Device, Os};
 
     /// A visit's rows, as written.
     pub(in crate::import) struct Rows {
@@ -877,26 +875,7 @@ pub(super) mod tests {
                     name,
                     page,
                     hostname: None,
-                    dims: Dimensions {
-                        referrer: None,
-                        referrer_domain: None,
-                        source: None,
-                        channel: Channel::Direct,
-                        utm_source: None,
-                        utm_medium: None,
-                        utm_campaign: None,
-                        utm_term: None,
-                        utm_content: None,
-                        click_id: None,
-                        country: None,
-                        region: None,
-                        city: None,
-                        browser: Browser::Unknown,
-                        browser_major: None,
-                        os: Os::Unknown,
-                        os_version: None,
-                        device: Device::Unknown,
-                    },
+                    dims: no_dims(),
                     screen_width: None,
                 },
             )
