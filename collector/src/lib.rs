@@ -465,7 +465,7 @@ impl AppState {
             .await
             .map_err(|_| store::StoreError::WriterGone)??;
             if importing {
-                // Once an hour (full rounds): an import that stopped
+                // Every full round (5 minutes): an import that stopped
                 // part-way leaves its mark until it is run again.
                 tracing::warn!(
                     site = %site.domain,

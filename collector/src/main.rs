@@ -139,7 +139,7 @@ enum Command {
         /// `serve` names them; without one they are unknown.
         #[arg(long, env = "TALLYMARK_GEOIP", value_delimiter = ',')]
         geoip: Vec<PathBuf>,
-        /// `serve`'s --session-timeout-minutes: GoatCounter's hits are split
+        /// `serve`'s --session-timeout-minutes: GoatCounter's and Umami's hits are split
         /// into visits after this much inactivity [default: 30].
         #[arg(
             long,

@@ -104,7 +104,7 @@ pub fn create(ch: &ClickHouse) -> Result<(), ClickHouseError> {
 
 /// Columns added since the first release, as (name, type): added to tables
 /// made before them (ClickHouse 18.16 has no `ADD COLUMN IF NOT EXISTS`).
-/// Their rows shipped before read NULL.
+/// Their rows shipped before read NULL (`backlog`: 0).
 const ADDED: &[(&[&str], &str, &str)] = &[
     (
         &["events", "visits", "open_visits"],

@@ -656,7 +656,7 @@ pub fn write(
         done.first = Some(day);
     }
     // Every visit is written: `serve` may roll the days up again. They are
-    // rolled now rather than by its next full round (within the hour;
+    // rolled now rather than by its next full round (within 5 minutes;
     // answers meanwhile are exact, only slower); the site's own days are
     // left to `serve`, whose session timeout decides when they are over.
     conn.execute("DELETE FROM import_marks WHERE site_id = ?1", [site.id])?;
