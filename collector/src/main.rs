@@ -555,7 +555,24 @@ async fn accept(listener: &TcpListener) -> (tokio::net::TcpStream, SocketAddr) {
 fn open_db(data: &DataArg) -> anyhow::Result<rusqlite::Connection> {
     std::fs::create_dir_all(&data.data)
         .with_context(|| format!("creating {}", data.data.display()))?;
-    Ok(store::schema::open(&data.data.join("tallymark.sqlite3"))?)
+    let path = data.data.join("tallymark.sqlite3");
+    // A running `serve` of an older version would write, beside this, into
+    // a schema it does not know (an import's marks, its transactions):
+    // the database is migrated by this version's `serve`, or with none
+    // running.
+    if path.exists()
+        && let Some((version, known)) = store::schema::behind(&path)?
+        && let Err(tallymark_collector::StartError::InUse { holder, .. }) =
+            lock_data_dir(&data.data)
+    {
+        anyhow::bail!(
+            "a `tallymark serve`{holder} of an older version runs on {}: its database has \
+             schema version {version}, this tallymark's is {known}. Stop it and start this \
+             version's `serve` (it updates the database), then run this again",
+            data.data.display()
+        );
+    }
+    Ok(store::schema::open(&path)?)
 }
 
 /// The database of an existing data directory. Unlike [`open_db`] (for
@@ -865,6 +882,7 @@ fn import_raw(
         SystemClock.now(),
         options.retention_days,
         i64::from(minutes) * 60_000,
+        raw::Pacing::default(),
     );
     let marked: bool = conn
         .query_row(

@@ -4790,6 +4790,11 @@ async fn a_goatcounter_export_answers_as_the_beacons_did_live() {
         .join("goatcounter-export-berlin.csv.gz");
     std::fs::write(&path, &gz).unwrap();
     let db = imported._dir.path().join("tallymark.sqlite3");
+    // A transaction per visitor.
+    let pacing = goatcounter::Pacing {
+        hold: std::time::Duration::ZERO,
+        pause: std::time::Duration::ZERO,
+    };
     let run_with = |timeout_ms: i64| {
         let mut conn = store::schema::open(&db).unwrap();
         let site = sites::get(&conn, BERLIN).unwrap().unwrap();
@@ -4802,24 +4807,49 @@ async fn a_goatcounter_export_answers_as_the_beacons_did_live() {
             &tallymark_collector::geo::PlaceNames::default(),
         )
         .unwrap();
-        goatcounter::write(&mut conn, &site, hits, now, None, timeout_ms)
+        goatcounter::write(&mut conn, &site, hits, now, None, timeout_ms, pacing)
     };
     let run = || run_with(30 * 60_000);
-    // The import stops part-way (a disk full, a kill): the days from the
-    // newest back to 03-29 are written; 03-28's visits, one of which goes
-    // on past midnight into 03-29, are not.
+    let queries = imported_history_queries(&[
+        "page",
+        "entry_page",
+        "exit_page",
+        "source",
+        "referrer",
+        "utm_source",
+        "country",
+        "browser",
+        "browser_version",
+        "os",
+        "os_version",
+        "device",
+        "event:name",
+        "hostname",
+    ]);
+    // The import stops part-way (a disk full, a kill): the days from the newest back to 03-29 are
+    // written, and one visit of 03-28; its other, which goes on past
+    // midnight into 03-29, is not.
     let conn = rusqlite::Connection::open(&db).unwrap();
     conn.execute_batch(
         "CREATE TRIGGER stop BEFORE INSERT ON events WHEN NEW.ts_ms < 1774738800000
+             AND (SELECT COUNT(*) FROM visit_backlog) > 7
          BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
     )
     .unwrap();
     let stopped = run().unwrap_err().to_string();
     assert!(stopped.contains("disk full"), "{stopped}");
+    let partial: (String, i64) = conn
+        .query_row(
+            "SELECT partial_day, partial_done FROM import_marks",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(partial, ("2026-03-28".to_string(), 1));
     // Meanwhile `serve` rolls up none of the site's days: 03-29 may grow.
-    {
-        let site = sites::get(&conn, BERLIN).unwrap().unwrap();
-        let due = tallymark_collector::stats::rollup::due(
+    let site = sites::get(&conn, BERLIN).unwrap().unwrap();
+    let due = || {
+        tallymark_collector::stats::rollup::due(
             &conn,
             &site,
             now.as_millisecond(),
@@ -4828,21 +4858,43 @@ async fn a_goatcounter_export_answers_as_the_beacons_did_live() {
             true,
             None,
         )
-        .unwrap();
-        assert!(due.is_empty());
+        .unwrap()
+    };
+    assert!(due().is_empty());
+    // A dashboard asks meanwhile: the days' live sums, which 03-28's rest
+    // changes (a visitor there and on 03-29 is counted once over both).
+    for uri in &queries {
+        imported.get(uri).await;
     }
     conn.execute_batch("DROP TRIGGER stop").unwrap();
     // Visits split otherwise would not fit those written.
     let other = run_with(45 * 60_000).unwrap_err().to_string();
     assert!(other.contains("--session-timeout-minutes 30"), "{other}");
-    // Run again, it writes what is left, 03-29's part of that visit too.
-    let done = run().unwrap();
-    assert_eq!(
-        (done.visits, done.pageviews, done.events, done.days),
-        (2, 4, 1, 1),
-        "{done:?}"
-    );
-    assert!(done.rolled > 0, "{done:?}");
+    // Run again, it writes what is left, 03-29's part of that visit too;
+    // here its rollups then fail (the days are rolled up later by `serve`).
+    conn.execute_batch(
+        "CREATE TRIGGER full BEFORE INSERT ON rollup_days
+         BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+    )
+    .unwrap();
+    let stopped = run().unwrap_err().to_string();
+    assert!(stopped.contains("disk full"), "{stopped}");
+    conn.execute_batch("DROP TRIGGER full").unwrap();
+    let visits: i64 = conn
+        .query_row("SELECT COUNT(*) FROM visit_backlog", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(visits, 8);
+    // Answers from the raw rows and live sums, then from the rollups.
+    for uri in &queries {
+        let (a, b) = (live.get(uri).await, imported.get(uri).await);
+        assert_eq!(a, b, "{uri} (before the days are rolled up)");
+    }
+    let pending = due();
+    assert!(!pending.is_empty());
+    {
+        let mut conn = store::schema::open(&db).unwrap();
+        tallymark_collector::stats::rollup::save(&mut conn, &pending).unwrap();
+    }
     // Importing again adds nothing: every day is on or after the site's
     // first event now.
     let again = run().unwrap();
@@ -4871,22 +4923,6 @@ async fn a_goatcounter_export_answers_as_the_beacons_did_live() {
     assert_eq!(high(&copy), high(&db));
     assert_eq!(high(&db), 8);
 
-    let queries = imported_history_queries(&[
-        "page",
-        "entry_page",
-        "exit_page",
-        "source",
-        "referrer",
-        "utm_source",
-        "country",
-        "browser",
-        "browser_version",
-        "os",
-        "os_version",
-        "device",
-        "event:name",
-        "hostname",
-    ]);
     for uri in &queries {
         let (a, b) = (live.get(uri).await, imported.get(uri).await);
         assert_eq!(a, b, "{uri}");
@@ -4944,7 +4980,16 @@ async fn a_goatcounter_import_reaches_clickhouse_once() {
             &tallymark_collector::geo::PlaceNames::default(),
         )
         .unwrap();
-        goatcounter::write(&mut conn, &site, hits, now, None, 30 * 60_000).unwrap()
+        goatcounter::write(
+            &mut conn,
+            &site,
+            hits,
+            now,
+            None,
+            30 * 60_000,
+            goatcounter::Pacing::default(),
+        )
+        .unwrap()
     };
     assert_eq!(import().visits, 8);
     ch_state.ship_all().await.unwrap();
@@ -5086,7 +5131,16 @@ async fn an_umami_export_answers_as_the_beacons_did_live() {
         )
         .unwrap();
         assert_eq!((hits.len(), hits.bots, hits.skipped), (13, 0, 0));
-        umami::write(&mut conn, &site, hits, now, None, 30 * 60_000).unwrap()
+        umami::write(
+            &mut conn,
+            &site,
+            hits,
+            now,
+            None,
+            30 * 60_000,
+            umami::Pacing::default(),
+        )
+        .unwrap()
     };
     assert_eq!(
         (done.visits, done.pageviews, done.events, done.days),

@@ -243,3 +243,57 @@ async fn days_rolled_before_regions_and_cities_count_under_none() {
         );
     }
 }
+
+/// A command of a newer version does not migrate the database under a
+/// running `serve` (the data directory's lock held) of an older one, which
+/// would go on writing beside it into a schema it does not know: it says
+/// what to do and changes nothing; with no `serve` running, it migrates.
+#[test]
+fn a_newer_command_does_not_migrate_under_an_older_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tallymark.sqlite3");
+    let older = schema::MIGRATIONS.len() - 1;
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        for sql in &schema::MIGRATIONS[..older] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", older as i64)
+            .unwrap();
+    }
+    let version = || -> i64 {
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    };
+    let list = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tallymark"))
+            .args(["site", "list", "--data"])
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    let serve = tallymark_collector::lock_data_dir(dir.path()).unwrap();
+    let out = list();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(&format!(
+            "of an older version runs on {}: its database has schema version {older}, \
+             this tallymark's is {}",
+            dir.path().display(),
+            older + 1
+        )),
+        "{stderr}"
+    );
+    assert_eq!(version(), older as i64);
+    drop(serve);
+    let out = list();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(version(), older as i64 + 1);
+}

@@ -506,10 +506,12 @@ fn a_goatcounter_export_imported_from_the_cli_is_answered() {
     );
 }
 
-/// A GoatCounter import of 40,000 rows writes beside a running `serve`
-/// that takes events all the while: every event sent meanwhile is answered
-/// `202` and stored (the writer waits its turn for the import's
-/// transactions instead of failing), and the import's rows are all there.
+/// A GoatCounter import of 340,000 rows, 300,000 of them on one day, writes
+/// beside a running `serve` that takes events all the while: every event
+/// sent meanwhile is answered `202` and stored (the writer waits its turn
+/// for the import's transactions instead of failing, and the big day is
+/// written in parts short enough for that wait), and the import's rows are
+/// all there.
 #[test]
 fn serve_takes_events_while_an_import_writes() {
     let (c, admin) = serving_with_an_admin_token();
@@ -517,22 +519,35 @@ fn serve_takes_events_while_an_import_writes() {
     let mut csv = String::from(
         "2Path,Title,Event,UserAgent,Browser,System,Session,Bot,Referrer,Referrer scheme,Screen size,Location,FirstVisit,Date\n",
     );
-    let rows = 40_000;
     let start: jiff::Timestamp = "2025-01-01T00:00:00Z".parse().unwrap();
-    for i in 0..rows {
-        // 500 visitors a day for 80 days, one page a minute.
-        let (day, visitor, hit) = (i / 500, i % 250, (i / 250) % 2);
+    let mut rows = 0;
+    let mut add = |day: i64, session: usize, minute: usize, first: bool| {
         let at = start
-            + jiff::SignedDuration::from_hours(24 * day as i64)
-            + jiff::SignedDuration::from_mins((visitor * 3 + hit) as i64);
+            + jiff::SignedDuration::from_hours(24 * day)
+            + jiff::SignedDuration::from_secs(minute as i64 * 60);
         csv.push_str(&format!(
-            "/page-{},T,0,,Firefox 133,Linux,{day:x}-{:x},0,,o,\"1920,0,1\",DE,{},{}\n",
-            i % 40,
-            // Not `0-0`: GoatCounter's "no session", a visitor per row.
-            visitor + 1,
-            u8::from(hit == 0),
+            "/page-{},T,0,,Firefox 133,Linux,{day:x}-{session:x},0,,o,\"1920,0,1\",DE,{},{}\n",
+            rows % 40,
+            u8::from(first),
             at.strftime("%Y-%m-%dT%H:%M:%SZ")
         ));
+        rows += 1;
+    };
+    // 250 visitors a day for 80 days, two pages a minute apart. (Sessions
+    // from 1: `0-0` is GoatCounter's "no session", a visitor per row.)
+    for day in 0..80 {
+        for visitor in 0..250 {
+            for hit in 0..2 {
+                add(day, visitor + 1, visitor * 3 + hit, hit == 0);
+            }
+        }
+    }
+    // Then a big day: 100,000 visitors of three pages, over the day (one
+    // transaction for it held the database longer than `serve` waits).
+    for visitor in 0..100_000 {
+        for hit in 0..3 {
+            add(80, visitor + 1, visitor * 1_400 / 100_000 + hit, hit == 0);
+        }
     }
     let file = export.path().join("goatcounter-export-big.csv");
     std::fs::write(&file, csv).unwrap();
@@ -587,7 +602,7 @@ fn serve_takes_events_while_an_import_writes() {
     );
     assert_eq!(
         a["results"],
-        serde_json::json!({"pageviews": rows, "visits": 20_000, "visitors": 20_000}),
+        serde_json::json!({"pageviews": rows, "visits": 120_000, "visitors": 120_000}),
         "{a}"
     );
 }

@@ -10,7 +10,9 @@
 //! are over, before the site's first stored event, within its retention
 //! period and not rolled up (imported) before; rows on other days are
 //! left out, so importing the same file again adds nothing. Each day's
-//! visits are written in one transaction, newest day first, while the site
+//! visits are written in transactions of about half a second at most (a day
+//! in parts: `serve` waits at most 5 seconds for the database), newest day
+//! first, with pauses for `serve` to take its turn, while the site
 //! is marked (`import_marks`): `serve` rolls up none of its days until the
 //! import is done, and an import that stopped part-way is completed by
 //! running it again. The visits are queued for ClickHouse's copy
@@ -18,6 +20,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -129,7 +132,8 @@ pub struct Hits {
     pub skipped: usize,
     pub skipped_lines: Vec<(u64, String)>,
     /// SHA-256 of the export's text (unpacked): the same export given twice
-    /// (gzipped and not) is refused.
+    /// (gzipped and not) is refused. After [`Hits::append`], a digest of
+    /// the exports' digests in their order.
     pub digest: [u8; 32],
 }
 
@@ -222,6 +226,11 @@ impl Hits {
                 self.packed.push(packed);
             }
         }
+        self.digest = Sha256::new()
+            .chain_update(self.digest)
+            .chain_update(other.digest)
+            .finalize()
+            .into();
         self.bots += other.bots;
         self.skipped += other.skipped;
         let room = SKIPPED_SHOWN.saturating_sub(self.skipped_lines.len());
@@ -533,14 +542,53 @@ impl Visit {
     }
 }
 
+/// How an import shares the database with a running `serve`, whose writer
+/// waits at most 5 seconds for it (`store::schema`'s busy timeout) before
+/// its events are answered 503.
+#[derive(Debug, Clone, Copy)]
+pub struct Pacing {
+    /// A transaction is committed once it has been open this long (between
+    /// two visitors: a visitor's visits of a day are written together), and
+    /// the import pauses once its transactions held the database this long
+    /// since its last pause.
+    pub hold: Duration,
+    /// How long it pauses: longer than SQLite's longest sleep between two
+    /// tries of a waiting writer (100 ms), so a waiting `serve` gets its turn.
+    pub pause: Duration,
+}
+
+impl Default for Pacing {
+    fn default() -> Self {
+        Self {
+            hold: Duration::from_millis(500),
+            pause: Duration::from_millis(150),
+        }
+    }
+}
+
+/// Where a stopped import was (`import_marks`).
+struct Mark {
+    first_native: Option<Date>,
+    timeout_ms: i64,
+    /// The oldest day written, and how many of its visits (in the order
+    /// [`visits`] gives them); `None`: marked before parts were recorded.
+    partial: Option<(Date, usize)>,
+    /// What it read ([`Hits::digest`]): the order holds for the same files.
+    export: Option<Vec<u8>>,
+}
+
 /// Writes `hits` into `site` (see the module docs for which days), then
 /// rolls up the days written. `timeout_ms`: `serve`'s session timeout.
 ///
 /// While it writes, the site is marked (`import_marks`, with the first day
 /// of the site's own events then): `serve` rolls up none of its days, which
-/// the import's visits crossing midnight may still add to. An import that
-/// stopped part-way leaves the mark; run again, it keeps the mark's first
-/// day and writes the visits that start before the first day written.
+/// the import's visits crossing midnight may still add to. A day is written
+/// in parts when it takes long ([`Pacing`]), and the mark records how far
+/// the oldest day written got. An import that stopped part-way leaves the
+/// mark; run again with the same files, it keeps the mark's first day and
+/// writes the rest of that day and the visits that start before it. (With
+/// other files, the partly written day is left as it is: which of its
+/// visits were written is known only by their order in the files.)
 pub fn write(
     conn: &mut Connection,
     site: &Site,
@@ -548,30 +596,49 @@ pub fn write(
     now: Timestamp,
     retention_days: Option<u32>,
     timeout_ms: i64,
+    pacing: Pacing,
 ) -> Result<Written, ImportError> {
     let mut done = Written::default();
     let kept_from = crate::retention::site_horizon(site, now, retention_days).map(|h| h.day);
     // The first day of the site's events: its own, or the first written by
     // an import that stopped part-way.
     let first_event = rollup::first_event_day(conn, site)?;
-    let marked: Option<(Option<String>, i64)> = conn
+    let day_of = |s: Option<String>| s.and_then(|d| d.parse::<Date>().ok());
+    let marked: Option<Mark> = conn
         .query_row(
-            "SELECT first_native, timeout_ms FROM import_marks WHERE site_id = ?1",
+            "SELECT first_native, timeout_ms, partial_day, partial_done, export
+             FROM import_marks WHERE site_id = ?1",
             [site.id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| {
+                let first_native: Option<String> = r.get(0)?;
+                let partial_day: Option<String> = r.get(2)?;
+                let done: i64 = r.get(3)?;
+                Ok((first_native, r.get(1)?, partial_day, done, r.get(4)?))
+            },
         )
-        .optional()?;
+        .optional()?
+        .map(
+            |(first_native, timeout_ms, partial_day, done, export)| Mark {
+                first_native: day_of(first_native),
+                timeout_ms,
+                partial: day_of(partial_day).map(|d| (d, usize::try_from(done).unwrap_or(0))),
+                export,
+            },
+        );
     let first_native = match &marked {
-        Some((_, marked_timeout)) if *marked_timeout != timeout_ms => {
+        Some(m) if m.timeout_ms != timeout_ms => {
             return Err(ImportError::Resumed {
                 site: site.domain.clone(),
-                minutes: marked_timeout / 60_000,
+                minutes: m.timeout_ms / 60_000,
             });
         }
-        Some((Some(day), _)) => day.parse::<Date>().ok(),
+        Some(Mark {
+            first_native: Some(day),
+            ..
+        }) => Some(*day),
         // The site had no events when the stopped import began: its own are
         // those of visits no import wrote.
-        Some((None, _)) => native_first_day(conn, site)?,
+        Some(_) => native_first_day(conn, site)?,
         None => first_event,
     };
     let now_ms = now.as_millisecond();
@@ -612,45 +679,44 @@ pub fn write(
     hits.strings.ids = HashMap::new();
     hits.dim_ids = HashMap::new();
     let visits = visits(&hits, kept, timeout_ms)?;
-    // Newest day first, each in its own transaction (see the module docs);
-    // the visits of days written before (a stopped import) are not again.
-    let written_from = if marked.is_some() { first_event } else { None };
-    let mut mark = marked.is_none();
+    // Newest day first (see the module docs); the visits written before (a
+    // stopped import) are not again.
+    let (written_from, skip) = match &marked {
+        None => (None, None),
+        // Where it stopped, when it read these files: the rest of that day.
+        Some(Mark {
+            partial: Some((day, n)),
+            export: Some(export),
+            ..
+        }) if export.as_slice() == hits.digest.as_slice() => (Some(*day), Some((*day, *n))),
+        // Other files, or a mark of an older version: days from the first
+        // written are left as they are.
+        Some(Mark {
+            partial: Some((day, _)),
+            ..
+        }) => (Some(*day), None),
+        Some(_) => (first_event, None),
+    };
+    let mut writer = Writer {
+        pacing,
+        held: Duration::ZERO,
+        marked: marked.is_some(),
+        site,
+        first_native,
+        timeout_ms,
+        export: hits.digest,
+    };
     for (day, visits) in visits.into_iter().rev() {
-        if written_from.is_some_and(|w| day >= w) {
-            done.already += visits.iter().map(|v| v.events.len()).sum::<usize>();
+        let from = match skip {
+            Some((partial, n)) if partial == day => n.min(visits.len()),
+            _ if written_from.is_some_and(|w| day >= w) => visits.len(),
+            _ => 0,
+        };
+        done.already += visits[..from].iter().map(|v| v.events.len()).sum::<usize>();
+        if from == visits.len() {
             continue;
         }
-        // Immediate: it reads (ids) before it writes, beside `serve`'s writer.
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        if mark {
-            // With the first day written, not before: an import that writes
-            // nothing, or fails before it writes, leaves no mark.
-            tx.execute(
-                "INSERT INTO import_marks (site_id, first_native, timeout_ms) VALUES (?1, ?2, ?3)",
-                rusqlite::params![site.id, first_native.map(|d| d.to_string()), timeout_ms],
-            )?;
-            mark = false;
-        }
-        let mut next_event = rows::next_event_id(&tx)?;
-        for visit in visits {
-            let (mut row, events) = visit.rows(site, &hits);
-            row.id = free_session_id(&tx, row.started_ms)?;
-            rows::upsert_session(&tx, &row)?;
-            tx.prepare_cached("INSERT INTO visit_backlog (session_id) VALUES (?1)")?
-                .execute([row.id])?;
-            for mut event in events {
-                event.session_id = row.id;
-                rows::insert_event(&tx, &event, Some(next_event))?;
-                next_event += 1;
-                match event.kind {
-                    "pageview" => done.pageviews += 1,
-                    _ => done.events += 1,
-                }
-            }
-            done.visits += 1;
-        }
-        tx.commit()?;
+        writer.day(conn, day, from, &visits, &hits, &mut done)?;
         done.days += 1;
         done.last.get_or_insert(day);
         done.first = Some(day);
@@ -673,6 +739,105 @@ pub fn write(
     pending.retain(|p| first_native.is_none_or(|f| p.day < f));
     done.rolled = rollup::save(conn, &pending)?;
     Ok(done)
+}
+
+/// Writes an import's days, in transactions of at most about
+/// [`Pacing::hold`] each.
+struct Writer<'a> {
+    pacing: Pacing,
+    /// How long its transactions held the database since its last pause.
+    held: Duration,
+    /// Whether the site is marked yet.
+    marked: bool,
+    site: &'a Site,
+    first_native: Option<Date>,
+    timeout_ms: i64,
+    export: [u8; 32],
+}
+
+impl Writer<'_> {
+    /// Writes `visits[from..]`, the visits starting on `day`, and records
+    /// how far it got with each commit.
+    fn day(
+        &mut self,
+        conn: &mut Connection,
+        day: Date,
+        from: usize,
+        visits: &[Visit],
+        hits: &Hits,
+        done: &mut Written,
+    ) -> Result<(), ImportError> {
+        let mut next = from;
+        while next < visits.len() {
+            let began = Instant::now();
+            // Immediate: it reads (ids) before it writes, beside `serve`'s
+            // writer.
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            if !self.marked {
+                // With the first visits written, not before: an import that
+                // writes nothing, or fails before it writes, leaves no mark.
+                tx.execute(
+                    "INSERT INTO import_marks (site_id, first_native, timeout_ms, export)
+                     VALUES (?1, ?2, ?3, ?4)",
+                    rusqlite::params![
+                        self.site.id,
+                        self.first_native.map(|d| d.to_string()),
+                        self.timeout_ms,
+                        self.export.as_slice()
+                    ],
+                )?;
+                self.marked = true;
+            }
+            let mut next_event = rows::next_event_id(&tx)?;
+            let first = next;
+            while let Some(visit) = visits.get(next) {
+                // A visitor's visits of the day go together: an import run
+                // again has another key, so another visitor id.
+                let other_visitor = next > first
+                    && visits
+                        .get(next - 1)
+                        .is_some_and(|before| before.visitor_id != visit.visitor_id);
+                if other_visitor && began.elapsed() >= self.pacing.hold {
+                    break;
+                }
+                let (mut row, events) = visit.rows(self.site, hits);
+                row.id = free_session_id(&tx, row.started_ms)?;
+                rows::upsert_session(&tx, &row)?;
+                tx.prepare_cached("INSERT INTO visit_backlog (session_id) VALUES (?1)")?
+                    .execute([row.id])?;
+                for mut event in events {
+                    event.session_id = row.id;
+                    rows::insert_event(&tx, &event, Some(next_event))?;
+                    next_event += 1;
+                    match event.kind {
+                        "pageview" => done.pageviews += 1,
+                        _ => done.events += 1,
+                    }
+                }
+                done.visits += 1;
+                next += 1;
+            }
+            // (With this run's files: the order is theirs.)
+            tx.execute(
+                "UPDATE import_marks SET partial_day = ?2, partial_done = ?3, export = ?4
+                 WHERE site_id = ?1",
+                rusqlite::params![
+                    self.site.id,
+                    day.to_string(),
+                    i64::try_from(next).unwrap_or(i64::MAX),
+                    self.export.as_slice()
+                ],
+            )?;
+            tx.commit()?;
+            // `serve`'s writer, waiting meanwhile, gets its turn.
+            self.held += began.elapsed();
+            if self.held >= self.pacing.hold {
+                std::thread::sleep(self.pacing.pause);
+                self.held = Duration::ZERO;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -851,6 +1016,77 @@ pub(super) mod tests {
             timezone: "UTC".into(),
             tz: jiff::tz::TimeZone::UTC,
             retention_days: None,
+        }
+    }
+
+    /// An import stopped in the middle of a day (a transaction per visitor
+    /// here) writes the rest of that day when run again with the same
+    /// files, each visit once; run with other files, it leaves that day as
+    /// it is (which of its visits were written is known only by their order
+    /// in the files) and writes the days before it.
+    #[test]
+    fn a_day_written_in_parts_is_resumed_with_the_same_files_only() {
+        let pacing = Pacing {
+            hold: Duration::ZERO,
+            pause: Duration::ZERO,
+        };
+        let hits = |digest: u8| {
+            let mut hits = Hits::default();
+            // 2024-03-01 and 03-02 (UTC), three visitors each.
+            for (day, session) in [(0, "a"), (0, "b"), (0, "c"), (1, "d"), (1, "e"), (1, "f")] {
+                for minute in [0, 1] {
+                    hits.push(Hit {
+                        ts_ms: 1_709_287_200_000 + day * 86_400_000 + minute * 60_000,
+                        session: session.into(),
+                        kind: Kind::Pageview,
+                        name: None,
+                        page: Some(format!("/{session}")),
+                        hostname: None,
+                        dims: no_dims(),
+                        screen_width: None,
+                    });
+                }
+            }
+            hits.digest = [digest; 32];
+            hits
+        };
+        let now: Timestamp = "2024-06-01T00:00:00Z".parse().unwrap();
+        let count = |conn: &Connection, sql: &str| -> i64 {
+            conn.query_row(sql, [], |r| r.get(0)).unwrap()
+        };
+        for (again, visits, left) in [(1u8, 5, 2), (2, 3, 6)] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut conn = crate::store::schema::open(&dir.path().join("db")).unwrap();
+            let site = crate::sites::add(&conn, "example.com", "UTC", 0).unwrap();
+            conn.execute_batch(
+                "CREATE TRIGGER stop BEFORE INSERT ON sessions
+                 WHEN (SELECT COUNT(*) FROM visit_backlog) >= 1
+                 BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+            )
+            .unwrap();
+            let stopped = write(&mut conn, &site, hits(1), now, None, 1_800_000, pacing);
+            assert!(stopped.is_err());
+            let partial: (String, i64) = conn
+                .query_row(
+                    "SELECT partial_day, partial_done FROM import_marks",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap();
+            assert_eq!(partial, ("2024-03-02".into(), 1));
+            conn.execute_batch("DROP TRIGGER stop").unwrap();
+            let done = write(&mut conn, &site, hits(again), now, None, 1_800_000, pacing).unwrap();
+            assert_eq!((done.visits, done.already), (visits, left), "{done:?}");
+            // Each visit once (with other files, two of 03-02 never).
+            assert_eq!(
+                count(&conn, "SELECT COUNT(*) FROM sessions"),
+                1 + visits as i64
+            );
+            assert_eq!(
+                count(&conn, "SELECT COUNT(DISTINCT path) FROM events"),
+                1 + visits as i64
+            );
+            assert_eq!(count(&conn, "SELECT COUNT(*) FROM import_marks"), 0);
         }
     }
 

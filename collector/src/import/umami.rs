@@ -24,7 +24,7 @@ use tallymark_core::wire::{Kind, MAX_NAME_BYTES};
 
 use super::ImportError;
 use super::raw::{Hit, Row, Unpacked, device_of, head, page_url, read_rows, timestamp, truncate};
-pub use super::raw::{Hits, Written, write};
+pub use super::raw::{Hits, Pacing, Written, write};
 use crate::geo::{Location, PlaceNames};
 use crate::sites::Site;
 use crate::store::Dimensions;

@@ -767,6 +767,16 @@ impl Live {
         by_request: bool,
     ) -> rusqlite::Result<(EventDay, SessionDay)> {
         let age = |t: i64| at.now_ms - t;
+        // An import writing into the site (or stopped part-way) adds rows to
+        // days before this one, which change who this day's visitors carried
+        // over from the day before are: read afresh each time, kept never.
+        if is_marked(at.conn, at.site.id)? {
+            let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+            slots.remove(&(at.site.id, day.date));
+            drop(slots);
+            let events = live_events(at, day)?;
+            return Ok((Arc::new(events.sums()), Arc::new(live_sessions(at, day)?)));
+        }
         let slot = {
             let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
             slots.retain(|_, slot| match slot.try_lock() {
@@ -799,14 +809,7 @@ impl Live {
             }
             return Ok((state.event_sums.clone(), state.sessions.clone()));
         }
-        let events = DayEvents::build(
-            at.conn,
-            at.site.id,
-            day,
-            day.before(&at.site.tz),
-            at.timeout_ms,
-            &rolled_dims([Dimension::Page, Dimension::EventName]),
-        )?;
+        let events = live_events(at, day)?;
         let state = LiveState {
             updated_ms: by_request.then_some(at.now_ms),
             used_ms: at.now_ms,
@@ -837,6 +840,24 @@ pub fn warm(at: &At<'_>) -> rusqlite::Result<()> {
         }
     }
     Ok(())
+}
+
+fn live_events(at: &At<'_>, day: Day) -> rusqlite::Result<DayEvents> {
+    DayEvents::build(
+        at.conn,
+        at.site.id,
+        day,
+        day.before(&at.site.tz),
+        at.timeout_ms,
+        &rolled_dims([Dimension::Page, Dimension::EventName]),
+    )
+}
+
+/// Whether an import is writing visits into `site_id`'s past, or stopped
+/// part-way (`import::raw`): any of its days may still grow.
+fn is_marked(conn: &Connection, site_id: i64) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM import_marks WHERE site_id = ?1)")?
+        .query_row([site_id], |r| r.get(0))
 }
 
 fn live_sessions(at: &At<'_>, day: Day) -> rusqlite::Result<HashMap<(String, Value), SessionSums>> {
@@ -1057,12 +1078,8 @@ pub fn due(
     let Some(first_ms) = super::query::first_event_ms(conn, site.id)? else {
         return Ok(Vec::new());
     };
-    // An import is writing visits into the site's past (or stopped part-way:
-    // `import::goatcounter`): any of its days may still grow.
-    let importing: bool = conn
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM import_marks WHERE site_id = ?1)")?
-        .query_row([site.id], |r| r.get(0))?;
-    if importing {
+    // An import is writing visits into the site's past: not yet.
+    if is_marked(conn, site.id)? {
         return Ok(Vec::new());
     }
     // Days past the retention period are about to be deleted: not rolled.

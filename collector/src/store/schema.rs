@@ -228,6 +228,12 @@ pub const MIGRATIONS: &[&str] = &[
         first_native  TEXT,
         timeout_ms    INTEGER NOT NULL
     );",
+    // 13: how far a stopped import got into the oldest day it wrote (it
+    // writes a big day in parts), and a digest of the files it read: run
+    // again with them, it writes the rest of that day.
+    "ALTER TABLE import_marks ADD COLUMN partial_day TEXT;
+    ALTER TABLE import_marks ADD COLUMN partial_done INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE import_marks ADD COLUMN export BLOB;",
 ];
 
 /// Opens (creating and migrating) the database at `path` for writing.
@@ -260,6 +266,16 @@ pub fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     )?;
     conn.busy_timeout(Duration::from_secs(5))?;
     Ok(conn)
+}
+
+/// The schema version of the existing database at `path` and this
+/// binary's, when the database's is older (opening it for writing would
+/// migrate it).
+pub fn behind(path: &Path) -> Result<Option<(i64, i64)>, StoreError> {
+    let conn = open_reader(path)?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    Ok((version < known).then_some((version, known)))
 }
 
 fn configure(conn: &Connection) -> Result<(), StoreError> {
