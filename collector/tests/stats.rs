@@ -4938,6 +4938,36 @@ async fn a_goatcounter_export_answers_as_the_beacons_did_live() {
         json!({"visitors": 6, "visits": 6, "events": 11}),
         "{totals}"
     );
+    // The CSV export gives the imported events in time order (they were
+    // stored newest day first), the live collector's events each once.
+    let export = |h: &Harness| {
+        let conn = store::schema::open_reader(h.state.store.path()).unwrap();
+        let mut out = Vec::new();
+        tallymark_collector::stats::export::export_cli(
+            &conn,
+            &format!("site={BERLIN}&{MAR}"),
+            now,
+            &mut out,
+        )
+        .unwrap();
+        let mut rows = csv::Reader::from_reader(out.as_slice());
+        rows.records()
+            .map(|r| {
+                let r = r.unwrap();
+                (r[0].to_string(), r[1].to_string(), r[4].to_string())
+            })
+            .collect::<Vec<_>>()
+    };
+    let (mut from_live, from_import) = (export(&live), export(&imported));
+    assert!(
+        from_import.windows(2).all(|w| w[0].0 <= w[1].0),
+        "{from_import:?}"
+    );
+    assert_eq!(from_import.len(), 11);
+    from_live.sort();
+    let mut sorted = from_import.clone();
+    sorted.sort();
+    assert_eq!(sorted, from_live);
     // The UTM medium is GoatCounter's loss: the live visit has it.
     let medium = format!("/api/v1/stats/breakdown?site={BERLIN}&{MAR}&property=utm_medium");
     assert_eq!(

@@ -823,8 +823,21 @@ pub struct ExportPages {
 
 impl ExportPages {
     pub fn new(conn: &Connection, q: &Scoped<'_>) -> rusqlite::Result<Self> {
+        // An import's visits (queued in `visit_backlog`, never removed) are
+        // stored newest day first: a range with any of them is read through
+        // the index, in time order.
+        let imported: bool = conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM visit_backlog b JOIN sessions s ON s.id = b.session_id
+                 WHERE s.site_id = ?1 AND s.started_ms < ?3 AND s.last_ms >= ?2)",
+            )?
+            .query_row([q.site_id, q.start_ms, q.end_ms], |r| r.get(0))?;
         Ok(Self {
-            read: plan(conn, Table::Events, q)?,
+            read: if imported {
+                Read::Index
+            } else {
+                plan(conn, Table::Events, q)?
+            },
             after: None,
         })
     }
