@@ -599,9 +599,11 @@ fn add_visit_dimension(sums: &mut DaySums, dim: &Dimension, value: Option<String
 }
 
 /// Writes `export`'s days for `site` as rolled days, each in its own
-/// transaction; days on or after the site's first stored event or not over
-/// at `now`, days before the site's retention period (its own, else
-/// `retention_days`, serve's), and days already rolled are left out.
+/// transaction; days on or after the site's first own event (not an
+/// import's) or not over at `now`, days before the site's retention period
+/// (its own, else `retention_days`, serve's), days with stored events and
+/// days rolled with anything in them are left out. A day rolled empty
+/// (`serve` rolls those after an import of raw rows) is replaced.
 pub fn write(
     conn: &mut Connection,
     site: &Site,
@@ -610,7 +612,7 @@ pub fn write(
     retention_days: Option<u32>,
 ) -> Result<Imported, ImportError> {
     let kept_from = crate::retention::site_horizon(site, now, retention_days).map(|h| h.day);
-    let first_native = rollup::first_event_day(conn, site)?;
+    let first_native = rollup::own_first_day(conn, site)?;
     let mut done = Imported {
         days: 0,
         first: None,
@@ -621,6 +623,7 @@ pub fn write(
         tables: export.tables,
     };
     let mut pending = Vec::new();
+    let mut replace = std::collections::HashSet::new();
     for (day, sums) in export.days {
         // A day not over yet (Plausible's export ends today) would freeze
         // as rolled, and the site's own events of it would not count.
@@ -634,9 +637,16 @@ pub fn write(
             done.past_retention += 1;
             continue;
         }
-        if rollup::is_rolled_at_all(conn, site.id, day)? {
+        if rollup::has_events(conn, site, day)? {
             done.already += 1;
             continue;
+        }
+        if rollup::is_rolled_at_all(conn, site.id, day)? {
+            if !rollup::is_rolled_empty(conn, site.id, day)? {
+                done.already += 1;
+                continue;
+            }
+            replace.insert(day);
         }
         done.first.get_or_insert(day);
         done.last = Some(day);
@@ -645,7 +655,7 @@ pub fn write(
         sums.unplaced();
         pending.push(Pending::new(site.id, day, sums.events, sums.sessions));
     }
-    rollup::save(conn, &pending)?;
+    rollup::save_replacing(conn, &pending, &replace)?;
     Ok(done)
 }
 

@@ -120,8 +120,10 @@ enum Command {
     /// visits, so every answer includes them. Rows GoatCounter marked as
     /// bots, and Umami's link, pixel and performance events, are left out.
     ///
-    /// Either way, days on or after the first event here, and days imported
-    /// before, are left out: importing the same export again adds nothing.
+    /// Either way, days on or after the site's own first event here (not an
+    /// import's), and days with imported data, are left out: importing the
+    /// same export again adds nothing, and a later export fills the days
+    /// between an earlier one and the site's own.
     Import {
         /// The site to import into, as registered.
         #[arg(long)]
@@ -803,7 +805,7 @@ fn import(
     }
     if done.after_native > 0 {
         println!(
-            "left out {} days on or after the site's first event here, or not over yet",
+            "left out {} days on or after the site's own first event here, or not over yet",
             done.after_native
         );
     }
@@ -815,7 +817,7 @@ fn import(
     }
     if done.already > 0 {
         println!(
-            "left out {} days imported or rolled up before",
+            "left out {} days that hold events or imported data already",
             done.already
         );
     }
@@ -909,7 +911,7 @@ fn import_raw(
     }
     if done.after_native > 0 {
         println!(
-            "left out {} rows on or after the site's first event here, or on a day not over yet",
+            "left out {} rows on or after the site's own first event here, or on a day not over yet",
             done.after_native
         );
     }
@@ -921,7 +923,7 @@ fn import_raw(
     }
     if done.already > 0 {
         println!(
-            "left out {} rows of days imported or rolled up before",
+            "left out {} rows of days that hold events or imported data already",
             done.already
         );
     }

@@ -271,7 +271,8 @@ fn a_plausible_export_imported_from_the_cli_is_answered() {
         c.data.path(),
     );
     assert!(
-        again.contains("imported no days") && again.contains("left out 2 days imported"),
+        again.contains("imported no days")
+            && again.contains("left out 2 days that hold events or imported data already"),
         "{again}"
     );
     let stray = export.path().join("notes.csv");
@@ -465,7 +466,7 @@ fn a_goatcounter_export_imported_from_the_cli_is_answered() {
     let again = tallymark(&args, c.data.path());
     assert!(
         again.contains("imported nothing into localhost")
-            && again.contains("left out 5 rows on or after the site's first event here"),
+            && again.contains("left out 5 rows of days that hold events or imported data already"),
         "{again}"
     );
     // The same export twice, gzipped and not: refused, nothing written.

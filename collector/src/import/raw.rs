@@ -638,8 +638,27 @@ pub fn write(
         }) => Some(*day),
         // The site had no events when the stopped import began: its own are
         // those of visits no import wrote.
-        Some(_) => native_first_day(conn, site)?,
-        None => first_event,
+        // Its own, not an earlier import's: a later export may fill the days
+        // between the two.
+        _ => rollup::own_first_day(conn, site)?,
+    };
+    // Newest day first (see the module docs); the visits written before (a
+    // stopped import) are not again.
+    let (written_from, skip) = match &marked {
+        None => (None, None),
+        // Where it stopped, when it read these files: the rest of that day.
+        Some(Mark {
+            partial: Some((day, n)),
+            export: Some(export),
+            ..
+        }) if export.as_slice() == hits.digest.as_slice() => (Some(*day), Some((*day, *n))),
+        // Other files, or a mark of an older version: days from the first
+        // written are left as they are.
+        Some(Mark {
+            partial: Some((day, _)),
+            ..
+        }) => (Some(*day), None),
+        Some(_) => (first_event, None),
     };
     let now_ms = now.as_millisecond();
     let mut day_ok: HashMap<Date, Result<(), Left>> = HashMap::new();
@@ -659,10 +678,19 @@ pub fn write(
                     Err(Left::AfterNative)
                 } else if kept_from.is_some_and(|k| day < k) {
                     Err(Left::PastRetention)
-                } else if rollup::is_rolled_at_all(conn, site.id, day)? {
-                    Err(Left::Already)
-                } else {
+                } else if written_from.is_some_and(|w| day >= w) {
+                    // A stopped import's days: what it wrote is skipped below.
                     Ok(())
+                } else if rollup::has_events(conn, site, day)? {
+                    Err(Left::Already)
+                } else if !rollup::is_rolled_at_all(conn, site.id, day)?
+                    // Rolled with nothing in it (`serve` rolls the days after
+                    // an earlier import's): its sums are replaced.
+                    || rollup::is_rolled_empty(conn, site.id, day)?
+                {
+                    Ok(())
+                } else {
+                    Err(Left::Already)
                 };
                 day_ok.insert(day, v);
                 v
@@ -679,24 +707,6 @@ pub fn write(
     hits.strings.ids = HashMap::new();
     hits.dim_ids = HashMap::new();
     let visits = visits(&hits, kept, timeout_ms)?;
-    // Newest day first (see the module docs); the visits written before (a
-    // stopped import) are not again.
-    let (written_from, skip) = match &marked {
-        None => (None, None),
-        // Where it stopped, when it read these files: the rest of that day.
-        Some(Mark {
-            partial: Some((day, n)),
-            export: Some(export),
-            ..
-        }) if export.as_slice() == hits.digest.as_slice() => (Some(*day), Some((*day, *n))),
-        // Other files, or a mark of an older version: days from the first
-        // written are left as they are.
-        Some(Mark {
-            partial: Some((day, _)),
-            ..
-        }) => (Some(*day), None),
-        Some(_) => (first_event, None),
-    };
     let mut writer = Writer {
         pacing,
         held: Duration::ZERO,
@@ -757,7 +767,8 @@ struct Writer<'a> {
 
 impl Writer<'_> {
     /// Writes `visits[from..]`, the visits starting on `day`, and records
-    /// how far it got with each commit.
+    /// how far it got with each commit. A day rolled up empty loses its
+    /// sums with the first part (it is rolled again after).
     fn day(
         &mut self,
         conn: &mut Connection,
@@ -787,6 +798,12 @@ impl Writer<'_> {
                     ],
                 )?;
                 self.marked = true;
+            }
+            if next == from
+                && rollup::is_rolled_at_all(&tx, self.site.id, day)?
+                && rollup::is_rolled_empty(&tx, self.site.id, day)?
+            {
+                rollup::forget_day(&tx, self.site.id, day)?;
             }
             let mut next_event = rows::next_event_id(&tx)?;
             let first = next;
@@ -845,19 +862,6 @@ enum Left {
     AfterNative,
     PastRetention,
     Already,
-}
-
-/// The first day of `site`'s own events: of visits no import queued.
-fn native_first_day(conn: &Connection, site: &Site) -> rusqlite::Result<Option<Date>> {
-    let ms: Option<i64> = conn.query_row(
-        "SELECT MIN(ts_ms) FROM events WHERE site_id = ?1
-         AND NOT EXISTS (SELECT 1 FROM visit_backlog WHERE session_id = events.session_id)",
-        [site.id],
-        |r| r.get(0),
-    )?;
-    Ok(ms
-        .and_then(|ms| Timestamp::from_millisecond(ms).ok())
-        .map(|t| t.to_zoned_datetime(site.tz.clone()).date()))
 }
 
 /// Session ids of imported visits: from their start's millisecond, as
@@ -1088,6 +1092,138 @@ pub(super) mod tests {
             );
             assert_eq!(count(&conn, "SELECT COUNT(*) FROM import_marks"), 0);
         }
+    }
+
+    /// A later import fills the days between an earlier one and the site's
+    /// own first event, which `serve` rolled up empty meanwhile; it leaves
+    /// out the days with events (the earlier import's) and from the site's
+    /// own first day on. Days rolled from events, imported or not, are not
+    /// "imported as daily totals" (the dashboard's note); a day with
+    /// totals and no events is.
+    #[test]
+    fn a_later_import_fills_the_days_rolled_empty_before_the_sites_own() {
+        let pacing = Pacing::default();
+        // 2024-03-01 10:00 UTC, + days.
+        let at = |day: i64| 1_709_287_200_000 + day * 86_400_000;
+        let hits = |days: &[i64], digest: u8| {
+            let mut hits = Hits::default();
+            for &day in days {
+                hits.push(Hit {
+                    ts_ms: at(day),
+                    session: format!("s{day}"),
+                    kind: Kind::Pageview,
+                    name: None,
+                    page: Some(format!("/{day}")),
+                    hostname: None,
+                    dims: no_dims(),
+                    screen_width: None,
+                });
+            }
+            hits.digest = [digest; 32];
+            hits
+        };
+        let now: Timestamp = "2024-06-01T00:00:00Z".parse().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = crate::store::schema::open(&dir.path().join("db")).unwrap();
+        let site = crate::sites::add(&conn, "example.com", "UTC", 0).unwrap();
+        let done = write(
+            &mut conn,
+            &site,
+            hits(&[0, 1], 1),
+            now,
+            None,
+            1_800_000,
+            pacing,
+        )
+        .unwrap();
+        assert_eq!(done.visits, 2);
+        // The site's own first event, on 05-01 (day 61); `serve` rolls the
+        // days from the first event on, 03-03 to 04-30 empty.
+        let day = |d: i64| {
+            Timestamp::from_millisecond(at(d))
+                .unwrap()
+                .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+                .date()
+        };
+        let own = visit_rows(
+            &site,
+            vec![(day(61), hits(&[61], 0).all()[0].clone())],
+            1_800_000,
+        );
+        let tx = conn.transaction().unwrap();
+        for visit in own.values().flatten() {
+            let mut row = visit.row.clone();
+            row.id = 77;
+            rows::upsert_session(&tx, &row).unwrap();
+            for event in &visit.events {
+                let mut event = event.clone();
+                event.session_id = 77;
+                rows::insert_event(&tx, &event, None).unwrap();
+            }
+        }
+        tx.commit().unwrap();
+        let pending = rollup::due(
+            &conn,
+            &site,
+            now.as_millisecond(),
+            1_800_000,
+            usize::MAX,
+            true,
+            None,
+        )
+        .unwrap();
+        rollup::save(&mut conn, &pending).unwrap();
+        assert!(rollup::is_rolled_at_all(&conn, site.id, day(20)).unwrap());
+        // A day of daily totals and no events (Plausible's import).
+        conn.execute(
+            "INSERT INTO rollup_events (site_id, day, dim, value, visitors, carried_visitors,
+                 sessions, carried_sessions, pageviews, events)
+             VALUES (?1, '2024-02-20', '', NULL, 5, 0, 5, 0, 9, 9)",
+            [site.id],
+        )
+        .unwrap();
+        assert_eq!(
+            rollup::imported_days(&conn, &site).unwrap(),
+            Some((day(-10), day(-10)))
+        );
+        // Day 1 has the earlier import's event; 20 and 60 were rolled empty;
+        // 61 is the site's own; 62 on.
+        let done = write(
+            &mut conn,
+            &site,
+            hits(&[1, 20, 60, 61, 62], 2),
+            now,
+            None,
+            1_800_000,
+            pacing,
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                done.visits,
+                done.already,
+                done.after_native,
+                done.first,
+                done.last
+            ),
+            (2, 1, 2, Some(day(20)), Some(day(60))),
+            "{done:?}"
+        );
+        // Rolled again, with the visit.
+        for d in [20, 60] {
+            let pageviews: i64 = conn
+                .query_row(
+                    "SELECT pageviews FROM rollup_events WHERE site_id = ?1 AND day = ?2 AND dim = ''",
+                    rusqlite::params![site.id, day(d).to_string()],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(pageviews, 1, "day {d}");
+        }
+        assert_eq!(
+            rollup::imported_days(&conn, &site).unwrap(),
+            Some((day(-10), day(-10)))
+        );
     }
 
     #[test]

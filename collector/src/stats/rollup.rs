@@ -573,6 +573,20 @@ pub fn first_event_day(conn: &Connection, site: &Site) -> rusqlite::Result<Optio
         .map(|t| t.to_zoned_datetime(site.tz.clone()).date()))
 }
 
+/// The first day of `site`'s own events: of visits no import queued (one
+/// probe per imported event before it).
+pub fn own_first_day(conn: &Connection, site: &Site) -> rusqlite::Result<Option<Date>> {
+    let ms: Option<i64> = conn.query_row(
+        "SELECT MIN(ts_ms) FROM events WHERE site_id = ?1
+         AND NOT EXISTS (SELECT 1 FROM visit_backlog WHERE session_id = events.session_id)",
+        [site.id],
+        |r| r.get(0),
+    )?;
+    Ok(ms
+        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+        .map(|t| t.to_zoned_datetime(site.tz.clone()).date()))
+}
+
 /// The site's first day with data: of its first stored event, or of its
 /// first rolled day (an import's days come before its events).
 pub fn first_day(conn: &Connection, site: &Site) -> rusqlite::Result<Option<Date>> {
@@ -587,19 +601,62 @@ pub fn first_day(conn: &Connection, site: &Site) -> rusqlite::Result<Option<Date
     })
 }
 
-/// The first and last imported days (`tallymark import`): days with rolled
-/// totals before the site's first stored event (the collector rolls only
-/// days from it on; a day it rolled empty has no row).
+/// The first and last days imported as daily totals (`tallymark import` of
+/// Plausible's export): days with rolled totals and no stored event (a day
+/// rolled from events keeps them, also an import's of raw rows; a day
+/// rolled empty has no row). One index probe per rolled day.
 pub fn imported_days(conn: &Connection, site: &Site) -> rusqlite::Result<Option<(Date, Date)>> {
-    let before = first_event_day(conn, site)?.map(|d| d.to_string());
-    let (first, last): (Option<String>, Option<String>) = conn
+    let days: Vec<String> = conn
         .prepare_cached(
-            "SELECT MIN(day), MAX(day) FROM rollup_events WHERE site_id = ?1 AND dim = ''
-             AND (?2 IS NULL OR day < ?2)",
+            "SELECT DISTINCT day FROM rollup_events WHERE site_id = ?1 AND dim = '' ORDER BY day",
         )?
-        .query_row(params![site.id, before], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let day = |d: Option<String>| d.and_then(|d| d.parse::<Date>().ok());
-    Ok(day(first).zip(day(last)))
+        .query_map([site.id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut out: Option<(Date, Date)> = None;
+    for day in days.iter().filter_map(|d| d.parse::<Date>().ok()) {
+        if !has_events(conn, site, day)? {
+            out = Some(out.map_or((day, day), |(first, _)| (first, day)));
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `site` has any event stored on its local `day`.
+pub fn has_events(conn: &Connection, site: &Site, day: Date) -> rusqlite::Result<bool> {
+    let Some(d) = Day::new(day, &site.tz) else {
+        return Ok(false);
+    };
+    conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE site_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3)",
+    )?
+    .query_row(params![site.id, d.start_ms, d.end_ms], |r| r.get(0))
+}
+
+/// Whether `site_id`'s rolled `date` holds nothing: no page view, custom
+/// event or visit (`serve` rolls the days after an imported history up to
+/// its own first event; a later import may fill them: [`forget_day`]).
+pub fn is_rolled_empty(conn: &Connection, site_id: i64, date: Date) -> rusqlite::Result<bool> {
+    let day = date.to_string();
+    conn.prepare_cached(
+        "SELECT NOT EXISTS (SELECT 1 FROM rollup_events WHERE site_id = ?1 AND day = ?2
+                AND (pageviews > 0 OR events > 0 OR visitors > 0))
+            AND NOT EXISTS (SELECT 1 FROM rollup_sessions WHERE site_id = ?1 AND day = ?2
+                AND (visits > 0 OR visitors > 0))",
+    )?
+    .query_row(params![site_id, day], |r| r.get(0))
+}
+
+/// Drops the sums of `site_id`'s rolled `date` (an import writes into it
+/// in the same transaction; the day is rolled again after).
+pub fn forget_day(conn: &Connection, site_id: i64, date: Date) -> rusqlite::Result<()> {
+    let day = date.to_string();
+    for table in ["rollup_days", "rollup_events", "rollup_sessions"] {
+        conn.prepare_cached(&format!(
+            "DELETE FROM {table} WHERE site_id = ?1 AND day = ?2"
+        ))?
+        .execute(params![site_id, day])?;
+    }
+    Ok(())
 }
 
 /// Whether `date` is rolled for either side (imports write neither then).
@@ -1176,11 +1233,24 @@ pub fn due(
 /// Writes computed rollups (on the writer's connection), each day in one
 /// transaction with its `rollup_days` mark.
 pub fn save(conn: &mut Connection, pending: &[Pending]) -> rusqlite::Result<usize> {
+    save_replacing(conn, pending, &HashSet::new())
+}
+
+/// [`save`], the days of `replace` (rolled empty: [`is_rolled_empty`])
+/// forgotten first in the same transaction.
+pub fn save_replacing(
+    conn: &mut Connection,
+    pending: &[Pending],
+    replace: &HashSet<Date>,
+) -> rusqlite::Result<usize> {
     let mut written = 0;
     for p in pending {
         // Immediate: it reads (rolled meanwhile?) before it writes, beside
         // another writer (an import, `serve`).
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        if replace.contains(&p.day) && is_rolled_empty(&tx, p.site_id, p.day)? {
+            forget_day(&tx, p.site_id, p.day)?;
+        }
         let day = p.day.to_string();
         // Rolled meanwhile by another writer (`serve`'s job and an import
         // both roll days): a day's sums are written once.
