@@ -5102,7 +5102,7 @@ fn umami_export_of_the_data_set() -> String {
     let mut csv = String::from(
         "event_id,website_id,session_id,visit_id,created_at,url_path,url_query,referrer_path,\
          referrer_query,referrer_domain,page_title,event_type,event_name,hostname,browser,os,\
-         device,screen,language,country,region,city,distinct_id\n",
+         device,screen,language,country,region,city,distinct_id,event_data\n",
     );
     for (n, b) in BEACONS
         .iter()
@@ -5125,8 +5125,15 @@ fn umami_export_of_the_data_set() -> String {
             _ => ("chrome", "Windows 10", "desktop"),
         };
         let at = b.at.replace('T', " ").replace('Z', ".000+00");
+        // The event's data rows as one JSON object (the README's column list).
+        let data = match &body["props"] {
+            Value::Object(props) => {
+                format!("\"{}\"", json!(props).to_string().replace('"', "\"\""))
+            }
+            _ => String::new(),
+        };
         csv.push_str(&format!(
-            "e{n},w,{:08x}-0000-4000-8000-000000000000,v,{at},{},{},{referrer_path},,{referrer_domain},T,{},{},berlin.example,{browser},{os},{device},,en,{},,,\n",
+            "e{n},w,{:08x}-0000-4000-8000-000000000000,v,{at},{},{},{referrer_path},,{referrer_domain},T,{},{},berlin.example,{browser},{os},{device},,en,{},,,,{data}\n",
             b.visitor + 1,
             page.path(),
             page.query().unwrap_or_default(),
@@ -5193,6 +5200,16 @@ async fn an_umami_export_answers_as_the_beacons_did_live() {
         "event:name",
         "hostname",
     ]);
+    // And the events' props (the `event_data` column).
+    let mut queries = queries;
+    for property in ["plan", "seats", "annual", "Plan%20Name", "file"] {
+        queries.push(format!(
+            "/api/v1/stats/breakdown?site={BERLIN}&{MAR}&property=event:props:{property}&metrics=visitors,events"
+        ));
+    }
+    queries.push(format!(
+        "/api/v1/stats/aggregate?site={BERLIN}&{MAR}&metrics=visitors,events&filter=event:props:plan%3D%3Dpro"
+    ));
     for uri in &queries {
         let (a, b) = (live.get(uri).await, imported.get(uri).await);
         assert_eq!(a, b, "{uri}");
@@ -5207,4 +5224,11 @@ async fn an_umami_export_answers_as_the_beacons_did_live() {
         json!({"visitors": 6, "visits": 6, "events": 11}),
         "{totals}"
     );
+    // Not vacuous: a prop's values.
+    let plan = imported
+        .get(&format!(
+            "/api/v1/stats/breakdown?site={BERLIN}&{MAR}&property=event:props:plan"
+        ))
+        .await;
+    assert_eq!(column(&plan, "value"), ["pro"], "{plan}");
 }

@@ -270,32 +270,10 @@ fn from_umami(o: &Map<String, Value>) -> Result<Incoming, WireError> {
     } else {
         Kind::Pageview
     };
-    let mut props = match p.get("data") {
-        Some(Value::Object(data)) => flat_props(data),
-        _ => Props::new(),
+    let (props, revenue) = match p.get("data") {
+        Some(Value::Object(data)) => umami_data(data, kind),
+        _ => (Props::new(), None),
     };
-    // Only a real currency makes revenue; anything else stays a prop
-    // rather than losing the event to a refused currency.
-    let currency = match props.get("currency") {
-        Some(PropValue::String(c)) => c.trim().to_ascii_uppercase(),
-        _ => String::new(),
-    };
-    let revenue = match (kind, props.get("revenue")) {
-        (Kind::Event, Some(PropValue::Number(amount))) if wire::is_currency(&currency) => {
-            Some(Revenue {
-                amount: *amount,
-                currency,
-            })
-        }
-        _ => None,
-    };
-    if revenue.is_some() {
-        props = props
-            .iter()
-            .filter(|(k, _)| *k != "revenue" && *k != "currency")
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-    }
     let screen_width = text("screen")
         .and_then(|s| s.split('x').next())
         .and_then(|w| w.trim().parse::<u32>().ok())
@@ -512,6 +490,38 @@ fn props(o: &Map<String, Value>) -> Option<Props> {
 
 /// The scalar values of `object` as props; empty strings, nulls, arrays and
 /// objects are left out (as Plausible and Umami's flat reports do).
+/// An Umami event's `data` (its tracker's, or its `event_data` rows as one
+/// object: `tallymark import`) as Tallymark's props and revenue: strings,
+/// numbers and booleans are props (anything else is left out); a custom
+/// event's numeric `revenue` with a real `currency` is its revenue, and
+/// those two are then no props. Any other `currency` stays a prop rather
+/// than losing the event to a refused currency.
+pub fn umami_data(data: &Map<String, Value>, kind: Kind) -> (Props, Option<Revenue>) {
+    let props = flat_props(data);
+    let currency = match props.get("currency") {
+        Some(PropValue::String(c)) => c.trim().to_ascii_uppercase(),
+        _ => String::new(),
+    };
+    let revenue = match (kind, props.get("revenue")) {
+        (Kind::Event, Some(PropValue::Number(amount))) if wire::is_currency(&currency) => {
+            Some(Revenue {
+                amount: *amount,
+                currency,
+            })
+        }
+        _ => None,
+    };
+    if revenue.is_none() {
+        return (props, None);
+    }
+    let props = props
+        .iter()
+        .filter(|(k, _)| *k != "revenue" && *k != "currency")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    (props, revenue)
+}
+
 fn flat_props(object: &Map<String, Value>) -> Props {
     object
         .iter()

@@ -617,10 +617,10 @@ fn an_umami_export_imported_from_the_cli_is_answered() {
     use std::io::Write;
     let (c, admin) = serving_with_an_admin_token();
     let export = tempfile::tempdir().unwrap();
-    let csv = "event_id,website_id,session_id,visit_id,created_at,url_path,url_query,referrer_path,referrer_query,referrer_domain,page_title,event_type,event_name,hostname,browser,os,device,screen,language,country,region,city,distinct_id\n\
+    let csv = "event_id,website_id,session_id,visit_id,created_at,url_path,url_query,referrer_path,referrer_query,referrer_domain,page_title,event_type,event_name,hostname,browser,os,device,screen,language,country,region,city,distinct_id,event_data\n\
         e1,w,s-1,v,2025-06-01 10:00:00+00,/,utm_source=newsletter&utm_medium=email,,,,Home,1,,localhost,firefox,Linux,desktop,1920x1080,en,DE,DE-BY,Munich,\n\
         e2,w,s-1,v,2025-06-01 10:02:00+00,/docs,,/,,localhost,Docs,1,,localhost,firefox,Linux,desktop,1920x1080,en,DE,DE-BY,Munich,\n\
-        e3,w,s-1,v,2025-06-01 10:03:00+00,/docs,,,,,Docs,2,signup,localhost,firefox,Linux,desktop,1920x1080,en,DE,DE-BY,Munich,user-7\n\
+        e3,w,s-1,v,2025-06-01 10:03:00+00,/docs,,,,,Docs,2,signup,localhost,firefox,Linux,desktop,1920x1080,en,DE,DE-BY,Munich,user-7,\"{\"\"plan\"\": \"\"pro\"\", \"\"revenue\"\": 19.9900, \"\"currency\"\": \"\"EUR\"\"}\"\n\
         e4,w,s-2,v,2025-06-01 12:00:00+00,/,,,,duckduckgo.com,Home,1,,localhost,ios,iOS,mobile,390x844,fr,FR,,Paris,\n\
         e5,w,s-2,v,2025-06-01 12:01:00+00,/go,,,,,,3,,localhost,ios,iOS,mobile,390x844,fr,FR,,Paris,\n\
         e6,w,s-3,v,2025-06-01 12:01:00+00,/,,,,,,1,,staging.other.example,chrome,Windows 10,desktop,,en,US,,,\n";
@@ -669,6 +669,20 @@ fn an_umami_export_imported_from_the_cli_is_answered() {
         ),
     ];
     assert_breakdowns(&c, &admin, range, "visitors", &wants);
+    // The event's data: a prop and its revenue.
+    let (_, p) = get(
+        &c,
+        &format!(
+            "/api/v1/stats/breakdown?{range}&property=event:props:plan&metrics=events,revenue"
+        ),
+        Some(&admin),
+    );
+    assert_eq!(
+        p["results"],
+        serde_json::json!([{"value": "pro", "events": 1,
+            "revenue": [{"currency": "EUR", "total": 19.99, "average": 19.99, "events": 1}]}]),
+        "{p}"
+    );
     // The data set's user id is nowhere.
     let data = c.kill();
     for entry in std::fs::read_dir(data.path()).unwrap() {

@@ -236,6 +236,7 @@ fn read_row(
             device: agent.device,
         },
         screen_width: width,
+        data: None,
     })))
 }
 

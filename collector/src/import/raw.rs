@@ -28,7 +28,7 @@ use rusqlite::{Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 use tallymark_core::session::{self, SessionConfig};
 use tallymark_core::useragent::{Device, IPAD_AS_MAC_BELOW, Os, OsVersion};
-use tallymark_core::wire::{Kind, MAX_URL_BYTES};
+use tallymark_core::wire::{Kind, MAX_URL_BYTES, Revenue};
 
 use super::ImportError;
 use crate::sites::Site;
@@ -56,6 +56,16 @@ pub struct Hit {
     /// The visit's dimensions when this hit starts one.
     pub dims: Dimensions,
     pub screen_width: Option<u32>,
+    /// A custom event's properties (as stored: a JSON object) and revenue.
+    pub data: Option<Box<EventData>>,
+}
+
+/// What a custom event carries besides its name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventData {
+    /// A JSON object, as `serve` stores props; `None`: none.
+    pub props: Option<String>,
+    pub revenue: Option<Revenue>,
 }
 
 /// Strings of one import (pages, event names, hosts, export sessions),
@@ -95,7 +105,7 @@ impl Pool {
 }
 
 /// A hit as kept until it is written: its strings and dimensions by id
-/// (about 40 bytes, where a [`Hit`] is 500 and more).
+/// (40 bytes, where a [`Hit`] is 500 and more).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Packed {
     ts_ms: i64,
@@ -108,7 +118,12 @@ pub(super) struct Packed {
     dims: u32,
     /// 0: none.
     screen_width: u32,
+    /// Its [`EventData`]: an index into [`Hits::data`], [`NONE`]: none.
+    data: u32,
 }
+
+// A million rows in 40 MB: a field more must fit the padding.
+const _: () = assert!(std::mem::size_of::<Packed>() == 40);
 
 impl Packed {
     /// What tells two hits of two exports apart.
@@ -125,6 +140,8 @@ pub struct Hits {
     strings: Pool,
     dims: Vec<Dimensions>,
     dim_ids: HashMap<Dimensions, u32>,
+    /// Custom events' data: props by string id, and revenue.
+    data: Vec<(u32, Option<Revenue>)>,
     /// Rows left out as no visitor's: bots (GoatCounter), Umami's link,
     /// pixel and performance events.
     pub bots: usize,
@@ -179,7 +196,27 @@ impl Hits {
             hostname: self.strings.opt(hit.hostname.as_deref()),
             dims,
             screen_width: hit.screen_width.unwrap_or(0),
+            data: match &hit.data {
+                Some(d) => {
+                    let props = self.strings.opt(d.props.as_deref());
+                    self.data.push((props, d.revenue.clone()));
+                    u32::try_from(self.data.len() - 1)
+                        .ok()
+                        .filter(|id| *id < NONE)
+                        .unwrap_or(NONE)
+                }
+                None => NONE,
+            },
         }
+    }
+
+    /// The data of a packed hit.
+    fn data_of(&self, p: &Packed) -> Option<EventData> {
+        let (props, revenue) = self.data.get(p.data as usize)?;
+        Some(EventData {
+            props: self.strings.get(*props).map(str::to_string),
+            revenue: revenue.clone(),
+        })
     }
 
     /// The hit `p` stands for.
@@ -198,6 +235,7 @@ impl Hits {
                 .cloned()
                 .unwrap_or_else(no_dims),
             screen_width: (p.screen_width > 0).then_some(p.screen_width),
+            data: self.data_of(p).map(Box::new),
         }
     }
 
@@ -517,7 +555,16 @@ impl Visit {
         let events = self
             .events
             .iter()
-            .map(|e| EventRow {
+            .map(|e| {
+                (
+                    e,
+                    hits.data_of(e).unwrap_or(EventData {
+                        props: None,
+                        revenue: None,
+                    }),
+                )
+            })
+            .map(|(e, data)| EventRow {
                 site_id: site.id,
                 ts_ms: e.ts_ms,
                 kind: if e.kind == Kind::Pageview {
@@ -532,9 +579,9 @@ impl Visit {
                 path: text(e.page).unwrap_or_else(|| "/".into()),
                 dims: dims.clone(),
                 screen_width: (e.screen_width > 0).then_some(e.screen_width),
-                props: None,
-                revenue_amount: None,
-                revenue_currency: None,
+                props: data.props,
+                revenue_amount: data.revenue.as_ref().map(|r| r.amount),
+                revenue_currency: data.revenue.map(|r| r.currency),
                 event_id: None,
             })
             .collect();
@@ -1048,6 +1095,7 @@ pub(super) mod tests {
                         hostname: None,
                         dims: no_dims(),
                         screen_width: None,
+                        data: None,
                     });
                 }
             }
@@ -1117,6 +1165,7 @@ pub(super) mod tests {
                     hostname: None,
                     dims: no_dims(),
                     screen_width: None,
+                    data: None,
                 });
             }
             hits.digest = [digest; 32];
@@ -1249,6 +1298,7 @@ pub(super) mod tests {
                     hostname: None,
                     dims: no_dims(),
                     screen_width: None,
+                    data: None,
                 },
             )
         };

@@ -1,7 +1,7 @@
 //! Umami's raw rows as CSV: its `website_event` rows joined with their
 //! `session` (as Umami Cloud's data export writes them, or as a self-hosted
 //! Umami's database gives them:
-//! `\copy (SELECT e.session_id, e.created_at, e.url_path, e.url_query, e.utm_source, e.utm_medium, e.utm_campaign, e.utm_content, e.utm_term, e.referrer_path, e.referrer_domain, e.gclid, e.fbclid, e.msclkid, e.ttclid, e.li_fat_id, e.twclid, e.event_type, e.event_name, e.hostname, s.browser, s.os, s.device, s.screen, s.country, s.region, s.city FROM website_event e JOIN session s USING (session_id, website_id) WHERE e.website_id = '…') TO 'umami.csv' CSV HEADER`),
+//! `\copy (SELECT e.session_id, e.created_at, e.url_path, e.url_query, e.utm_source, e.utm_medium, e.utm_campaign, e.utm_content, e.utm_term, e.referrer_path, e.referrer_domain, e.gclid, e.fbclid, e.msclkid, e.ttclid, e.li_fat_id, e.twclid, e.event_type, e.event_name, e.hostname, s.browser, s.os, s.device, s.screen, s.country, s.region, s.city, (SELECT json_object_agg(d.data_key, CASE d.data_type WHEN 2 THEN to_jsonb(d.number_value) WHEN 3 THEN to_jsonb(d.string_value = 'true') ELSE to_jsonb(d.string_value) END) FROM event_data d WHERE d.website_event_id = e.event_id) AS event_data FROM website_event e JOIN session s USING (session_id, website_id) WHERE e.website_id = '…') TO 'umami.csv' CSV HEADER`),
 //! gzipped or not, imported as raw events and visits (`super::raw`): a site
 //! moving from Umami keeps its history.
 //!
@@ -10,7 +10,9 @@
 //! the session id (a visitor of Umami's, kept for a month; Tallymark's
 //! visitors stay daily), the page's host, path and query (UTM tags and ad
 //! click ids, also from their own columns), the referrer, the event type
-//! and name, the browser, OS, device, screen, country, region and city.
+//! and name, the browser, OS, device, screen, country, region and city,
+//! and a custom event's `event_data` (its data rows as one JSON object):
+//! props and revenue.
 //! Page views (type 1) and custom events (type 2) are imported; Umami's
 //! link, pixel and performance events are not page traffic and are left
 //! out. Rows of another host than the site's are left out, as `serve`
@@ -20,10 +22,15 @@
 use tallymark_core::source;
 use tallymark_core::useragent::{Agent, Browser, Device, Os, OsVersion};
 use tallymark_core::validate::{host_belongs_to_site, hostname, normalize_path};
-use tallymark_core::wire::{Kind, MAX_NAME_BYTES};
+use tallymark_core::wire::{
+    Kind, MAX_NAME_BYTES, MAX_PROP_KEY_BYTES, MAX_PROP_VALUE_BYTES, MAX_PROPS, MAX_REVENUE_AMOUNT,
+    PropValue, Props,
+};
 
 use super::ImportError;
-use super::raw::{Hit, Row, Unpacked, device_of, head, page_url, read_rows, timestamp, truncate};
+use super::raw::{
+    EventData, Hit, Row, Unpacked, device_of, head, page_url, read_rows, timestamp, truncate,
+};
 pub use super::raw::{Hits, Pacing, Written, write};
 use crate::geo::{Location, PlaceNames};
 use crate::sites::Site;
@@ -110,6 +117,40 @@ pub fn parse(
     })?;
     out.digest = reader.into_inner().digest();
     Ok(out)
+}
+
+/// A custom event's `event_data` rows as one JSON object (the README's
+/// column list builds it), read as Umami's tracker `data` is
+/// (`intake::umami_data`): its props, and its revenue. Props past core's
+/// limits are left out (a longer text is cut), not the event.
+fn event_data(json: &str) -> Option<EventData> {
+    let serde_json::Value::Object(data) = serde_json::from_str(json).ok()? else {
+        return None;
+    };
+    let (props, revenue) = tallymark_core::intake::umami_data(&data, Kind::Event);
+    let props: Props = props
+        .iter()
+        .filter(|(key, value)| {
+            !key.is_empty()
+                && key.len() <= MAX_PROP_KEY_BYTES
+                && !matches!(value, PropValue::Number(n) if !n.is_finite())
+        })
+        .take(MAX_PROPS)
+        .map(|(key, value)| {
+            let value = match value {
+                PropValue::String(s) => {
+                    PropValue::String(truncate(s, MAX_PROP_VALUE_BYTES).to_string())
+                }
+                v => v.clone(),
+            };
+            (key.clone(), value)
+        })
+        .collect();
+    let revenue = revenue.filter(|r| r.amount.abs() <= MAX_REVENUE_AMOUNT);
+    let props = (!props.is_empty())
+        .then(|| serde_json::to_string(&props).ok())
+        .flatten();
+    (props.is_some() || revenue.is_some()).then_some(EventData { props, revenue })
 }
 
 /// The ad click ids Umami keeps in columns of their own, by query name.
@@ -248,6 +289,10 @@ fn read_row<'a>(
         }
         _ => None,
     };
+    let data = match kind {
+        Kind::Event => field("eventdata").or(field("data")).and_then(event_data),
+        _ => None,
+    };
     let session = field("sessionid").unwrap_or_default().to_string();
     Ok(Row::Hit(Box::new(Hit {
         ts_ms,
@@ -273,6 +318,7 @@ fn read_row<'a>(
             },
         ),
         screen_width: width,
+        data: data.map(Box::new),
     })))
 }
 
@@ -523,7 +569,99 @@ e6,w1,aaaa,v3,never,/,,,,,,,,,,,,,,,,,1,,,example.com,firefox,Linux,desktop,,en,
         assert!(e.contains("no `createdat` column"), "{e}");
     }
 
+    /// A custom event's `event_data` object: props as the tracker's `data`
+    /// (nested values left out), its revenue; past the limits props are
+    /// left out or cut, not the event; a page view's is not read.
+    #[test]
+    fn event_data_is_props_and_revenue() {
+        let long = "v".repeat(300);
+        let key = "k".repeat(65);
+        let data = format!(
+            r#"{{"plan":"pro","seats":3,"annual":true,"revenue":19.99,"currency":"eur","nested":{{"a":1}},"long":"{long}","{key}":"x"}}"#
+        );
+        let csv = |data: &str| {
+            format!(
+                "session_id,created_at,url_path,event_type,event_name,hostname,event_data\n\
+                 s1,2024-01-02T03:04:05Z,/buy,2,Purchase,example.com,\"{q}\"\n\
+                 s1,2024-01-02T03:04:06Z,/buy,1,,example.com,\"{q}\"\n",
+                q = data.replace('"', "\"\"")
+            )
+        };
+        let hits = parse(
+            &site(),
+            "x.csv",
+            csv(&data).as_bytes(),
+            &PlaceNames::default(),
+        )
+        .unwrap();
+        let all = hits.all();
+        let event = all[0].data.as_deref().unwrap();
+        let props: serde_json::Value =
+            serde_json::from_str(event.props.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            props,
+            serde_json::json!({"plan": "pro", "seats": 3, "annual": true, "long": "v".repeat(256)})
+        );
+        let revenue = event.revenue.as_ref().unwrap();
+        assert_eq!((revenue.amount, revenue.currency.as_str()), (19.99, "EUR"));
+        assert_eq!(all[1].data, None);
+        // Not an object, or no real currency: no revenue, the rest props.
+        for (data, want) in [
+            ("[1,2]", None),
+            ("not json", None),
+            (
+                r#"{"revenue":5,"currency":"dollars"}"#,
+                Some(serde_json::json!({"revenue": 5, "currency": "dollars"})),
+            ),
+        ] {
+            let hits = parse(
+                &site(),
+                "x.csv",
+                csv(data).as_bytes(),
+                &PlaceNames::default(),
+            )
+            .unwrap();
+            let got = hits.all()[0].data.clone().map(|d| {
+                assert_eq!(d.revenue, None);
+                serde_json::from_str::<serde_json::Value>(d.props.as_deref().unwrap()).unwrap()
+            });
+            assert_eq!(got, want, "{data}");
+        }
+    }
+
     proptest::proptest! {
+        /// Any text as a custom event's `event_data`: read within core's
+        /// limits, or left out; never a panic.
+        #[test]
+        fn any_event_data_keeps_to_the_limits(
+            pairs in proptest::collection::vec((".{0,80}", ".{0,300}", 0u8..4), 0..40),
+            raw in ".{0,64}",
+        ) {
+            let mut object = serde_json::Map::new();
+            for (key, value, kind) in &pairs {
+                let value = match kind {
+                    0 => serde_json::json!(value),
+                    1 => serde_json::json!(value.len() as f64 * 1.5e10),
+                    2 => serde_json::json!(value.is_empty()),
+                    _ => serde_json::json!({"nested": value}),
+                };
+                object.insert(key.clone(), value);
+            }
+            for text in [serde_json::Value::Object(object).to_string(), raw] {
+                if let Some(EventData { props: Some(props), .. }) = event_data(&text) {
+                    let props: Props = serde_json::from_str(&props).unwrap();
+                    let mut payload = tallymark_core::wire::PayloadV1::pageview(
+                        "example.com",
+                        "https://example.com/",
+                    );
+                    payload.kind = Kind::Event;
+                    payload.name = Some("e".into());
+                    payload.props = Some(props);
+                    proptest::prop_assert!(payload.check_limits().is_ok());
+                }
+            }
+        }
+
         /// Any rows under Umami's header, or any bytes: read (rows skipped
         /// and counted) or refused with an error; never a panic.
         #[test]
