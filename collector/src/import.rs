@@ -25,6 +25,7 @@ pub mod umami;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use jiff::civil::Date;
 use rusqlite::Connection;
@@ -91,13 +92,13 @@ pub struct Imported {
     pub days: usize,
     pub first: Option<Date>,
     pub last: Option<Date>,
-    /// Days left out: on or after the site's first stored event, or not
-    /// over yet.
+    /// Days left out: on or after the site's own first event, or not over
+    /// yet.
     pub after_native: usize,
     /// Days left out: before the site's retention period.
     pub past_retention: usize,
-    /// Days left out: already rolled (imported before, or rolled from raw
-    /// rows).
+    /// Days left out: with stored events, or rolled with anything in them
+    /// (imported before, or rolled from raw rows).
     pub already: usize,
     /// The files read, by table (`visitors`, `sources`, …).
     pub tables: Vec<String>,
@@ -598,6 +599,76 @@ fn add_visit_dimension(sums: &mut DaySums, dim: &Dimension, value: Option<String
     add_event(sums, Some(dim), value, c, c.pageviews);
 }
 
+/// How an import shares the database with a running `serve`, whose writer
+/// waits at most 5 seconds for it (`store::schema`'s busy timeout) before
+/// its events are answered 503.
+#[derive(Debug, Clone, Copy)]
+pub struct Pacing {
+    /// A transaction is committed once it has been open this long (between
+    /// two visitors: a visitor's visits of a day are written together), and
+    /// the import pauses once its transactions held the database this long
+    /// since its last pause.
+    pub hold: Duration,
+    /// How long it pauses: longer than SQLite's longest sleep between two
+    /// tries of a waiting writer (100 ms), so a waiting `serve` gets its turn.
+    pub pause: Duration,
+}
+
+impl Default for Pacing {
+    fn default() -> Self {
+        Self {
+            hold: Duration::from_millis(500),
+            pause: Duration::from_millis(150),
+        }
+    }
+}
+
+/// Paces an import's transactions ([`Pacing`]).
+pub(crate) struct Pacer {
+    pacing: Pacing,
+    /// How long its transactions held the database since its last pause.
+    held: Duration,
+}
+
+impl Pacer {
+    pub(crate) fn new(pacing: Pacing) -> Self {
+        Self {
+            pacing,
+            held: Duration::ZERO,
+        }
+    }
+
+    pub(crate) fn hold(&self) -> Duration {
+        self.pacing.hold
+    }
+
+    /// A transaction held the database `d` and committed: a pause when
+    /// the ones since the last pause held it [`Pacing::hold`] in all.
+    pub(crate) fn held(&mut self, d: Duration) {
+        self.held += d;
+        if self.held >= self.pacing.hold {
+            std::thread::sleep(self.pacing.pause);
+            self.held = Duration::ZERO;
+        }
+    }
+
+    /// [`rollup::save_replacing`], paced: a day per transaction.
+    pub(crate) fn save(
+        &mut self,
+        conn: &mut Connection,
+        pending: &[Pending],
+        replace: &std::collections::HashSet<Date>,
+    ) -> rusqlite::Result<usize> {
+        let mut saved = 0;
+        for p in pending.chunks(1) {
+            let began = Instant::now();
+            saved += rollup::save_replacing(conn, p, replace)?;
+            self.held(began.elapsed());
+        }
+        Ok(saved)
+    }
+}
+
 /// Writes `export`'s days for `site` as rolled days, each in its own
 /// transaction; days on or after the site's first own event (not an
 /// import's) or not over at `now`, days before the site's retention period
@@ -655,7 +726,7 @@ pub fn write(
         sums.unplaced();
         pending.push(Pending::new(site.id, day, sums.events, sums.sessions));
     }
-    rollup::save_replacing(conn, &pending, &replace)?;
+    Pacer::new(Pacing::default()).save(conn, &pending, &replace)?;
     Ok(done)
 }
 

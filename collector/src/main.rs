@@ -110,7 +110,7 @@ enum Command {
     ///
     /// Plausible (Site settings → Imports & Exports → Export data): its daily
     /// totals per source, page, country, device, browser, OS and custom
-    /// event become the site's days before its first event here: whole-day
+    /// event become the site's days before its own first event here: whole-day
     /// answers (totals, the daily graph, breakdowns, one filter) include
     /// them, as Plausible shows imported data.
     ///
@@ -559,21 +559,29 @@ fn open_db(data: &DataArg) -> anyhow::Result<rusqlite::Connection> {
         .with_context(|| format!("creating {}", data.data.display()))?;
     let path = data.data.join("tallymark.sqlite3");
     // A running `serve` of an older version would write, beside this, into
-    // a schema it does not know (an import's marks, its transactions):
-    // the database is migrated by this version's `serve`, or with none
-    // running.
-    if path.exists()
-        && let Some((version, known)) = store::schema::behind(&path)?
-        && let Err(tallymark_collector::StartError::InUse { holder, .. }) =
-            lock_data_dir(&data.data)
-    {
-        anyhow::bail!(
-            "a `tallymark serve`{holder} of an older version runs on {}: its database has \
-             schema version {version}, this tallymark's is {known}. Stop it and start this \
-             version's `serve` (it updates the database), then run this again",
-            data.data.display()
-        );
-    }
+    // a schema it does not know (an import's marks, its transactions): the
+    // database is updated only with nothing else running on it, the data
+    // directory's lock held meanwhile (so no `serve` starts halfway).
+    let behind = if path.exists() {
+        store::schema::behind(&path)?
+    } else {
+        None
+    };
+    let _updating = match behind {
+        Some((version, known)) => match lock_data_dir(&data.data) {
+            Ok(lock) => Some(lock),
+            Err(tallymark_collector::StartError::InUse { holder, .. }) => anyhow::bail!(
+                "{} is in use{holder}, by a `tallymark serve` of an older version or \
+                     another command: its database has schema version {version}, this \
+                     tallymark's is {known}, and it is updated only with nothing else running \
+                     on it. Stop the older `serve` and start this version's (it updates the \
+                     database), or run this again",
+                data.data.display()
+            ),
+            Err(e) => return Err(e.into()),
+        },
+        None => None,
+    };
     Ok(store::schema::open(&path)?)
 }
 
@@ -884,7 +892,7 @@ fn import_raw(
         SystemClock.now(),
         options.retention_days,
         i64::from(minutes) * 60_000,
-        raw::Pacing::default(),
+        tallymark_collector::import::Pacing::default(),
     );
     let marked: bool = conn
         .query_row(

@@ -21,7 +21,7 @@ use crate::store::{Dimensions, SessionRow, StoreError};
 const SHARDS: usize = 64;
 
 /// Bits of a session id below its start millisecond.
-const ID_SEQUENCE_BITS: u32 = 20;
+pub(crate) const ID_SEQUENCE_BITS: u32 = 20;
 
 /// Session ids in order of creation: the millisecond a session started,
 /// shifted left, plus a sequence, and always above every id issued before.

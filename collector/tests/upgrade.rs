@@ -280,9 +280,10 @@ fn a_newer_command_does_not_migrate_under_an_older_serve() {
     assert!(!out.status.success());
     assert!(
         stderr.contains(&format!(
-            "of an older version runs on {}: its database has schema version {older}, \
-             this tallymark's is {}",
+            "{} is in use (pid {}), by a `tallymark serve` of an older version or another \
+             command: its database has schema version {older}, this tallymark's is {}",
             dir.path().display(),
+            std::process::id(),
             older + 1
         )),
         "{stderr}"

@@ -26,8 +26,9 @@ use tallymark_core::validate::normalize_path;
 use tallymark_core::wire::{Kind, MAX_NAME_BYTES};
 
 use super::ImportError;
+pub use super::Pacing;
 use super::raw::{Hit, Row, Unpacked, device_of, head, page_url, read_rows, timestamp, truncate};
-pub use super::raw::{Hits, Pacing, Written, write};
+pub use super::raw::{Hits, Written, write};
 use crate::geo::PlaceNames;
 use crate::sites::Site;
 use crate::store::Dimensions;

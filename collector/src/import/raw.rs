@@ -7,20 +7,22 @@
 //! dropped), so every answer covers the imported days as the site's own.
 //!
 //! Which days: as for Plausible's export (`super::write`): whole days that
-//! are over, before the site's first stored event, within its retention
-//! period and not rolled up (imported) before; rows on other days are
-//! left out, so importing the same file again adds nothing. Each day's
-//! visits are written in transactions of about half a second at most (a day
-//! in parts: `serve` waits at most 5 seconds for the database), newest day
-//! first, with pauses for `serve` to take its turn, while the site
+//! are over, before the site's own first event (one no import wrote),
+//! within its retention period, with no stored event and not rolled up
+//! with anything in it (a day rolled empty is replaced); rows on other days
+//! are left out, so importing the same file again adds nothing. The visits
+//! are written in transactions of about half a second at most (a day in
+//! parts, between two visitors: `serve` waits at most 5 seconds for the
+//! database), newest day first, with pauses for `serve` to take its turn
+//! ([`Pacing`]), while the site
 //! is marked (`import_marks`): `serve` rolls up none of its days until the
 //! import is done, and an import that stopped part-way is completed by
 //! running it again. The visits are queued for ClickHouse's copy
 //! (`visit_backlog`), which passed their days long ago.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -30,7 +32,7 @@ use tallymark_core::session::{self, SessionConfig};
 use tallymark_core::useragent::{Device, IPAD_AS_MAC_BELOW, Os, OsVersion};
 use tallymark_core::wire::{Kind, MAX_URL_BYTES, Revenue};
 
-use super::ImportError;
+use super::{ImportError, Pacing};
 use crate::sites::Site;
 use crate::stats::rollup;
 use crate::store::{Dimensions, EventRow, SessionRow, rows};
@@ -589,30 +591,6 @@ impl Visit {
     }
 }
 
-/// How an import shares the database with a running `serve`, whose writer
-/// waits at most 5 seconds for it (`store::schema`'s busy timeout) before
-/// its events are answered 503.
-#[derive(Debug, Clone, Copy)]
-pub struct Pacing {
-    /// A transaction is committed once it has been open this long (between
-    /// two visitors: a visitor's visits of a day are written together), and
-    /// the import pauses once its transactions held the database this long
-    /// since its last pause.
-    pub hold: Duration,
-    /// How long it pauses: longer than SQLite's longest sleep between two
-    /// tries of a waiting writer (100 ms), so a waiting `serve` gets its turn.
-    pub pause: Duration,
-}
-
-impl Default for Pacing {
-    fn default() -> Self {
-        Self {
-            hold: Duration::from_millis(500),
-            pause: Duration::from_millis(150),
-        }
-    }
-}
-
 /// Where a stopped import was (`import_marks`).
 struct Mark {
     first_native: Option<Date>,
@@ -622,6 +600,8 @@ struct Mark {
     partial: Option<(Date, usize)>,
     /// What it read ([`Hits::digest`]): the order holds for the same files.
     export: Option<Vec<u8>>,
+    /// When it began: which days it took is decided as then.
+    began_ms: Option<i64>,
 }
 
 /// Writes `hits` into `site` (see the module docs for which days), then
@@ -646,32 +626,28 @@ pub fn write(
     pacing: Pacing,
 ) -> Result<Written, ImportError> {
     let mut done = Written::default();
-    let kept_from = crate::retention::site_horizon(site, now, retention_days).map(|h| h.day);
     // The first day of the site's events: its own, or the first written by
     // an import that stopped part-way.
     let first_event = rollup::first_event_day(conn, site)?;
     let day_of = |s: Option<String>| s.and_then(|d| d.parse::<Date>().ok());
     let marked: Option<Mark> = conn
         .query_row(
-            "SELECT first_native, timeout_ms, partial_day, partial_done, export
+            "SELECT first_native, timeout_ms, partial_day, partial_done, export, began_ms
              FROM import_marks WHERE site_id = ?1",
             [site.id],
             |r| {
-                let first_native: Option<String> = r.get(0)?;
                 let partial_day: Option<String> = r.get(2)?;
                 let done: i64 = r.get(3)?;
-                Ok((first_native, r.get(1)?, partial_day, done, r.get(4)?))
+                Ok(Mark {
+                    first_native: day_of(r.get(0)?),
+                    timeout_ms: r.get(1)?,
+                    partial: day_of(partial_day).map(|d| (d, usize::try_from(done).unwrap_or(0))),
+                    export: r.get(4)?,
+                    began_ms: r.get(5)?,
+                })
             },
         )
-        .optional()?
-        .map(
-            |(first_native, timeout_ms, partial_day, done, export)| Mark {
-                first_native: day_of(first_native),
-                timeout_ms,
-                partial: day_of(partial_day).map(|d| (d, usize::try_from(done).unwrap_or(0))),
-                export,
-            },
-        );
+        .optional()?;
     let first_native = match &marked {
         Some(m) if m.timeout_ms != timeout_ms => {
             return Err(ImportError::Resumed {
@@ -683,31 +659,38 @@ pub fn write(
             first_native: Some(day),
             ..
         }) => Some(*day),
-        // The site had no events when the stopped import began: its own are
-        // those of visits no import wrote.
-        // Its own, not an earlier import's: a later export may fill the days
-        // between the two.
+        // The site's own: of visits no import wrote, so a later export may
+        // fill the days between an earlier one and the site's own (also
+        // when a stopped import began before the site had events).
         _ => rollup::own_first_day(conn, site)?,
     };
-    // Newest day first (see the module docs); the visits written before (a
-    // stopped import) are not again.
+    // A stopped import's days from the oldest it wrote (`written_from`) on:
+    // the rest of its partly written day, when it read these files (in
+    // their order: `skip`); days it wrote whole are left as they are.
     let (written_from, skip) = match &marked {
         None => (None, None),
-        // Where it stopped, when it read these files: the rest of that day.
         Some(Mark {
             partial: Some((day, n)),
             export: Some(export),
             ..
         }) if export.as_slice() == hits.digest.as_slice() => (Some(*day), Some((*day, *n))),
-        // Other files, or a mark of an older version: days from the first
-        // written are left as they are.
         Some(Mark {
             partial: Some((day, _)),
             ..
         }) => (Some(*day), None),
+        // A mark of an older version, which wrote whole days.
         Some(_) => (first_event, None),
     };
-    let now_ms = now.as_millisecond();
+    // Which days it takes is decided as when it began (retention and the
+    // days over move on): a resumed day's visits are the same, in the same
+    // order.
+    let began_ms = marked
+        .as_ref()
+        .and_then(|m| m.began_ms)
+        .unwrap_or(now.as_millisecond());
+    let began = Timestamp::from_millisecond(began_ms).unwrap_or(now);
+    let kept_from = crate::retention::site_horizon(site, began, retention_days).map(|h| h.day);
+    let mut written: HashSet<Date> = HashSet::new();
     let mut day_ok: HashMap<Date, Result<(), Left>> = HashMap::new();
     let mut kept = Vec::with_capacity(hits.len());
     for hit in std::mem::take(&mut hits.packed) {
@@ -720,24 +703,33 @@ pub fn write(
             Some(v) => *v,
             None => {
                 let over = rollup::Day::new(day, &site.tz)
-                    .is_some_and(|d| d.end_ms + rollup::GRACE_MS <= now_ms);
+                    .is_some_and(|d| d.end_ms + rollup::GRACE_MS <= began_ms);
+                let rolled = rollup::is_rolled_at_all(conn, site.id, day)?
+                    // Rolled with nothing in it (`serve` rolls the days after
+                    // an earlier import's): its sums are replaced.
+                    && !rollup::is_rolled_empty(conn, site.id, day)?;
                 let v = if first_native.is_some_and(|f| day >= f) || !over {
                     Err(Left::AfterNative)
                 } else if kept_from.is_some_and(|k| day < k) {
                     Err(Left::PastRetention)
-                } else if written_from.is_some_and(|w| day >= w) {
-                    // A stopped import's days: what it wrote is skipped below.
+                } else if skip.is_some_and(|(partial, _)| partial == day) {
+                    // Its first visits are skipped below.
                     Ok(())
+                } else if rolled {
+                    Err(Left::Already)
                 } else if rollup::has_events(conn, site, day)? {
-                    Err(Left::Already)
-                } else if !rollup::is_rolled_at_all(conn, site.id, day)?
-                    // Rolled with nothing in it (`serve` rolls the days after
-                    // an earlier import's): its sums are replaced.
-                    || rollup::is_rolled_empty(conn, site.id, day)?
-                {
-                    Ok(())
+                    if written_from.is_some_and(|w| day >= w) {
+                        // Written by the stopped import (not rolled: marked):
+                        // its hits stay, for the rest of the visits that
+                        // reach into it from the day before; visits starting
+                        // on it are skipped below.
+                        written.insert(day);
+                        Ok(())
+                    } else {
+                        Err(Left::Already)
+                    }
                 } else {
-                    Err(Left::Already)
+                    Ok(())
                 };
                 day_ok.insert(day, v);
                 v
@@ -755,18 +747,19 @@ pub fn write(
     hits.dim_ids = HashMap::new();
     let visits = visits(&hits, kept, timeout_ms)?;
     let mut writer = Writer {
-        pacing,
-        held: Duration::ZERO,
+        pacer: super::Pacer::new(pacing),
         marked: marked.is_some(),
         site,
         first_native,
         timeout_ms,
         export: hits.digest,
+        began_ms,
+        checked: HashSet::new(),
     };
     for (day, visits) in visits.into_iter().rev() {
         let from = match skip {
             Some((partial, n)) if partial == day => n.min(visits.len()),
-            _ if written_from.is_some_and(|w| day >= w) => visits.len(),
+            _ if written.contains(&day) => visits.len(),
             _ => 0,
         };
         done.already += visits[..from].iter().map(|v| v.events.len()).sum::<usize>();
@@ -787,35 +780,38 @@ pub fn write(
     let mut pending = rollup::due(
         conn,
         site,
-        now_ms,
+        now.as_millisecond(),
         timeout_ms,
         usize::MAX,
         true,
         kept_from_ms,
     )?;
     pending.retain(|p| first_native.is_none_or(|f| p.day < f));
-    done.rolled = rollup::save(conn, &pending)?;
+    done.rolled = writer.pacer.save(conn, &pending, &HashSet::new())?;
     Ok(done)
 }
 
 /// Writes an import's days, in transactions of at most about
 /// [`Pacing::hold`] each.
 struct Writer<'a> {
-    pacing: Pacing,
-    /// How long its transactions held the database since its last pause.
-    held: Duration,
+    pacer: super::Pacer,
     /// Whether the site is marked yet.
     marked: bool,
     site: &'a Site,
     first_native: Option<Date>,
     timeout_ms: i64,
     export: [u8; 32],
+    began_ms: i64,
+    /// Days its events were written into, whose sums (when rolled empty)
+    /// were dropped in the same transaction.
+    checked: HashSet<Date>,
 }
 
 impl Writer<'_> {
     /// Writes `visits[from..]`, the visits starting on `day`, and records
-    /// how far it got with each commit. A day rolled up empty loses its
-    /// sums with the first part (it is rolled again after).
+    /// how far it got with each commit. A day rolled up empty that an event
+    /// is written into (also past midnight) loses its sums in the same
+    /// transaction (it is rolled again after).
     fn day(
         &mut self,
         conn: &mut Connection,
@@ -826,32 +822,30 @@ impl Writer<'_> {
         done: &mut Written,
     ) -> Result<(), ImportError> {
         let mut next = from;
+        let day_end_ms = rollup::Day::new(day, &self.site.tz).map_or(i64::MAX, |d| d.end_ms);
         while next < visits.len() {
-            let began = Instant::now();
             // Immediate: it reads (ids) before it writes, beside `serve`'s
             // writer.
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            // Held from here (the wait for `serve`'s batch is not).
+            let began = Instant::now();
             if !self.marked {
                 // With the first visits written, not before: an import that
                 // writes nothing, or fails before it writes, leaves no mark.
                 tx.execute(
-                    "INSERT INTO import_marks (site_id, first_native, timeout_ms, export)
-                     VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT INTO import_marks (site_id, first_native, timeout_ms, export, began_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
                     rusqlite::params![
                         self.site.id,
                         self.first_native.map(|d| d.to_string()),
                         self.timeout_ms,
-                        self.export.as_slice()
+                        self.export.as_slice(),
+                        self.began_ms
                     ],
                 )?;
                 self.marked = true;
             }
-            if next == from
-                && rollup::is_rolled_at_all(&tx, self.site.id, day)?
-                && rollup::is_rolled_empty(&tx, self.site.id, day)?
-            {
-                rollup::forget_day(&tx, self.site.id, day)?;
-            }
+            self.replace(&tx, day)?;
             let mut next_event = rows::next_event_id(&tx)?;
             let first = next;
             while let Some(visit) = visits.get(next) {
@@ -861,8 +855,17 @@ impl Writer<'_> {
                     && visits
                         .get(next - 1)
                         .is_some_and(|before| before.visitor_id != visit.visitor_id);
-                if other_visitor && began.elapsed() >= self.pacing.hold {
+                if other_visitor && began.elapsed() >= self.pacer.hold() {
                     break;
+                }
+                if visit.session.last_ms >= day_end_ms {
+                    for e in &visit.events {
+                        if e.ts_ms >= day_end_ms
+                            && let Ok(t) = Timestamp::from_millisecond(e.ts_ms)
+                        {
+                            self.replace(&tx, t.to_zoned_datetime(self.site.tz.clone()).date())?;
+                        }
+                    }
                 }
                 let (mut row, events) = visit.rows(self.site, hits);
                 row.id = free_session_id(&tx, row.started_ms)?;
@@ -894,11 +897,18 @@ impl Writer<'_> {
             )?;
             tx.commit()?;
             // `serve`'s writer, waiting meanwhile, gets its turn.
-            self.held += began.elapsed();
-            if self.held >= self.pacing.hold {
-                std::thread::sleep(self.pacing.pause);
-                self.held = Duration::ZERO;
-            }
+            self.pacer.held(began.elapsed());
+        }
+        Ok(())
+    }
+
+    /// Drops `day`'s sums in `tx` when it was rolled up empty (once a run).
+    fn replace(&mut self, tx: &rusqlite::Transaction<'_>, day: Date) -> rusqlite::Result<()> {
+        if self.checked.insert(day)
+            && rollup::is_rolled_at_all(tx, self.site.id, day)?
+            && rollup::is_rolled_empty(tx, self.site.id, day)?
+        {
+            rollup::forget_day(tx, self.site.id, day)?;
         }
         Ok(())
     }
@@ -915,7 +925,8 @@ enum Left {
 /// `serve`'s (`sessions::SessionIds`), in the upper half of its sequence
 /// (which `serve` fills from the bottom), skipping any already stored.
 fn free_session_id(tx: &rusqlite::Transaction<'_>, started_ms: i64) -> rusqlite::Result<i64> {
-    let mut id = (started_ms.max(0) << 20) | (1 << 19);
+    let bits = crate::sessions::ID_SEQUENCE_BITS;
+    let mut id = (started_ms.max(0) << bits) | (1 << (bits - 1));
     let mut stmt = tx.prepare_cached("SELECT 1 FROM sessions WHERE id = ?1")?;
     while stmt.query_row([id], |_| Ok(())).optional()?.is_some() {
         id += 1;
@@ -1078,8 +1089,8 @@ pub(super) mod tests {
     #[test]
     fn a_day_written_in_parts_is_resumed_with_the_same_files_only() {
         let pacing = Pacing {
-            hold: Duration::ZERO,
-            pause: Duration::ZERO,
+            hold: std::time::Duration::ZERO,
+            pause: std::time::Duration::ZERO,
         };
         let hits = |digest: u8| {
             let mut hits = Hits::default();
@@ -1235,18 +1246,38 @@ pub(super) mod tests {
             rollup::imported_days(&conn, &site).unwrap(),
             Some((day(-10), day(-10)))
         );
-        // Day 1 has the earlier import's event; 20 and 60 were rolled empty;
-        // 61 is the site's own; 62 on.
-        let done = write(
-            &mut conn,
+        // `serve` computes day 20's sums (not rolled yet, say) before the
+        // import writes into it, and saves them after.
+        rollup::forget_day(&conn, site.id, day(20)).unwrap();
+        let stale = rollup::due(
+            &conn,
             &site,
-            hits(&[1, 20, 60, 61, 62], 2),
-            now,
-            None,
+            now.as_millisecond(),
             1_800_000,
-            pacing,
+            usize::MAX,
+            true,
+            None,
         )
         .unwrap();
+        assert_eq!(stale.len(), 1);
+        // Day 1 has the earlier import's event; 20 and 60 were rolled empty;
+        // 61 is the site's own; 62 on. A visit from 23:50 on day 30 goes on
+        // past midnight into day 31, where no visit starts.
+        let mut later = hits(&[1, 20, 60, 61, 62], 2);
+        for minutes in [13 * 60 + 50, 14 * 60 + 10] {
+            later.push(Hit {
+                ts_ms: at(30) + minutes * 60_000,
+                session: "late".into(),
+                kind: Kind::Pageview,
+                name: None,
+                page: Some(format!("/late-{minutes}")),
+                hostname: None,
+                dims: no_dims(),
+                screen_width: None,
+                data: None,
+            });
+        }
+        let done = write(&mut conn, &site, later, now, None, 1_800_000, pacing).unwrap();
         assert_eq!(
             (
                 done.visits,
@@ -1255,11 +1286,27 @@ pub(super) mod tests {
                 done.first,
                 done.last
             ),
-            (2, 1, 2, Some(day(20)), Some(day(60))),
+            (3, 1, 2, Some(day(20)), Some(day(60))),
             "{done:?}"
         );
-        // Rolled again, with the visit.
-        for d in [20, 60] {
+        // `serve`'s stale sums, saved before the import's own reached day
+        // 20 (undone here to see): left for its next round.
+        rollup::forget_day(&conn, site.id, day(20)).unwrap();
+        assert_eq!(rollup::save(&mut conn, &stale).unwrap(), 0);
+        assert!(!rollup::is_rolled_at_all(&conn, site.id, day(20)).unwrap());
+        let pending = rollup::due(
+            &conn,
+            &site,
+            now.as_millisecond(),
+            1_800_000,
+            usize::MAX,
+            true,
+            None,
+        )
+        .unwrap();
+        rollup::save(&mut conn, &pending).unwrap();
+        // Rolled again, with the visits.
+        for d in [20, 30, 31, 60] {
             let pageviews: i64 = conn
                 .query_row(
                     "SELECT pageviews FROM rollup_events WHERE site_id = ?1 AND day = ?2 AND dim = ''",

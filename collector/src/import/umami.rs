@@ -28,10 +28,11 @@ use tallymark_core::wire::{
 };
 
 use super::ImportError;
+pub use super::Pacing;
 use super::raw::{
     EventData, Hit, Row, Unpacked, device_of, head, page_url, read_rows, timestamp, truncate,
 };
-pub use super::raw::{Hits, Pacing, Written, write};
+pub use super::raw::{Hits, Written, write};
 use crate::geo::{Location, PlaceNames};
 use crate::sites::Site;
 use crate::store::Dimensions;

@@ -825,13 +825,27 @@ impl ExportPages {
     pub fn new(conn: &Connection, q: &Scoped<'_>) -> rusqlite::Result<Self> {
         // An import's visits (queued in `visit_backlog`, never removed) are
         // stored newest day first: a range with any of them is read through
-        // the index, in time order.
+        // the index, in time order. A session id is its start's millisecond
+        // shifted left (`sessions::SessionIds`, `import::raw`), so the
+        // queue's index is read from a day before the range (a visit that
+        // started earlier still in it is read in stored order) to its end.
+        let bits = crate::sessions::ID_SEQUENCE_BITS;
+        let id = |ms: i64| ms.clamp(0, i64::MAX >> bits) << bits;
         let imported: bool = conn
             .prepare_cached(
                 "SELECT EXISTS (SELECT 1 FROM visit_backlog b JOIN sessions s ON s.id = b.session_id
-                 WHERE s.site_id = ?1 AND s.started_ms < ?3 AND s.last_ms >= ?2)",
+                 WHERE b.session_id >= ?3 AND b.session_id < ?4
+                   AND s.site_id = ?1 AND s.last_ms >= ?2)",
             )?
-            .query_row([q.site_id, q.start_ms, q.end_ms], |r| r.get(0))?;
+            .query_row(
+                [
+                    q.site_id,
+                    q.start_ms,
+                    id(q.start_ms.saturating_sub(86_400_000)),
+                    id(q.end_ms),
+                ],
+                |r| r.get(0),
+            )?;
         Ok(Self {
             read: if imported {
                 Read::Index

@@ -824,13 +824,22 @@ impl Live {
         by_request: bool,
     ) -> rusqlite::Result<(EventDay, SessionDay)> {
         let age = |t: i64| at.now_ms - t;
-        // An import writing into the site (or stopped part-way) adds rows to
-        // days before this one, which change who this day's visitors carried
-        // over from the day before are: read afresh each time, kept never.
-        if is_marked(at.conn, at.site.id)? {
+        // An import writing into the site (or stopped part-way) may add rows
+        // to this day or the day before, which change who this day's
+        // visitors carried over from the day before are: read afresh each
+        // time, kept never. It writes only days before the site's own first
+        // day then (none: days over when it began, so before today).
+        let today = jiff::Timestamp::from_millisecond(at.now_ms)
+            .map(|t| t.to_zoned_datetime(at.site.tz.clone()).date())
+            .unwrap_or(day.date);
+        if import_bound(at.conn, at.site.id)?.is_some_and(|b| day.date < b.unwrap_or(today)) {
             let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
             slots.remove(&(at.site.id, day.date));
             drop(slots);
+            if !by_request {
+                // Upkeep's warming: nothing to keep.
+                return Ok(Default::default());
+            }
             let events = live_events(at, day)?;
             return Ok((Arc::new(events.sums()), Arc::new(live_sessions(at, day)?)));
         }
@@ -911,10 +920,14 @@ fn live_events(at: &At<'_>, day: Day) -> rusqlite::Result<DayEvents> {
 }
 
 /// Whether an import is writing visits into `site_id`'s past, or stopped
-/// part-way (`import::raw`): any of its days may still grow.
-fn is_marked(conn: &Connection, site_id: i64) -> rusqlite::Result<bool> {
-    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM import_marks WHERE site_id = ?1)")?
+/// part-way (`import::raw`), and the first day of the site's own events
+/// then (`None`: it had none): the import writes only days before it.
+fn import_bound(conn: &Connection, site_id: i64) -> rusqlite::Result<Option<Option<Date>>> {
+    let bound: Option<Option<String>> = conn
+        .prepare_cached("SELECT first_native FROM import_marks WHERE site_id = ?1")?
         .query_row([site_id], |r| r.get(0))
+        .optional()?;
+    Ok(bound.map(|b| b.and_then(|d| d.parse().ok())))
 }
 
 fn live_sessions(at: &At<'_>, day: Day) -> rusqlite::Result<HashMap<(String, Value), SessionSums>> {
@@ -1101,6 +1114,10 @@ pub struct Pending {
     pub day: Date,
     events: Option<HashMap<(String, Value), EventSums>>,
     sessions: Option<HashMap<(String, Value), SessionSums>>,
+    /// [`backlog_seq`] before the sums were computed ([`due`]'s): an import
+    /// that wrote since may have written into the day, and [`save`] then
+    /// leaves it for the next round.
+    basis: Option<i64>,
 }
 
 impl Pending {
@@ -1117,8 +1134,18 @@ impl Pending {
             day,
             events: Some(events),
             sessions: Some(sessions),
+            basis: None,
         }
     }
+}
+
+/// How many visits imports have queued (`visit_backlog`'s high-water
+/// mark): it grows with every transaction of an import of raw rows.
+fn backlog_seq(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'visit_backlog'), 0)",
+    )?
+    .query_row([], |r| r.get(0))
 }
 
 /// The rollups `site` is due at `now_ms`, at most `max_days` days of them,
@@ -1132,11 +1159,13 @@ pub fn due(
     full: bool,
     kept_from_ms: Option<i64>,
 ) -> rusqlite::Result<Vec<Pending>> {
+    // Read first: the reads below are each their own snapshot.
+    let basis = backlog_seq(conn)?;
     let Some(first_ms) = super::query::first_event_ms(conn, site.id)? else {
         return Ok(Vec::new());
     };
     // An import is writing visits into the site's past: not yet.
-    if is_marked(conn, site.id)? {
+    if import_bound(conn, site.id)?.is_some() {
         return Ok(Vec::new());
     }
     // Days past the retention period are about to be deleted: not rolled.
@@ -1220,6 +1249,7 @@ pub fn due(
                 day: date,
                 events,
                 sessions,
+                basis: Some(basis),
             });
         }
         let Ok(next) = date.tomorrow() else {
@@ -1248,6 +1278,13 @@ pub fn save_replacing(
         // Immediate: it reads (rolled meanwhile?) before it writes, beside
         // another writer (an import, `serve`).
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // An import wrote since the sums were computed (perhaps into this
+        // day, not yet marked then): computed again next round.
+        if let Some(basis) = p.basis
+            && basis != backlog_seq(&tx)?
+        {
+            continue;
+        }
         if replace.contains(&p.day) && is_rolled_empty(&tx, p.site_id, p.day)? {
             forget_day(&tx, p.site_id, p.day)?;
         }
