@@ -4826,9 +4826,9 @@ async fn a_goatcounter_export_answers_as_the_beacons_did_live() {
         "event:name",
         "hostname",
     ]);
-    // The import stops part-way (a disk full, a kill): the days from the newest back to 03-29 are
-    // written, and one visit of 03-28; its other, which goes on past
-    // midnight into 03-29, is not.
+    // The import stops part-way (a disk full, a kill): the days from the
+    // newest back to 03-29 are written, and one visit of 03-28; its other,
+    // which goes on past midnight into 03-29, is not.
     let conn = rusqlite::Connection::open(&db).unwrap();
     conn.execute_batch(
         "CREATE TRIGGER stop BEFORE INSERT ON events WHEN NEW.ts_ms < 1774738800000

@@ -1071,6 +1071,29 @@ pub(super) mod tests {
             .collect()
     }
 
+    /// A page view of `session` at `ts_ms`.
+    fn pageview(ts_ms: i64, session: &str, page: &str) -> Hit {
+        Hit {
+            ts_ms,
+            session: session.into(),
+            kind: Kind::Pageview,
+            name: None,
+            page: Some(page.into()),
+            hostname: None,
+            dims: no_dims(),
+            screen_width: None,
+            data: None,
+        }
+    }
+
+    /// A database with the site `example.com` (UTC) and nothing else.
+    fn empty_site() -> (tempfile::TempDir, Connection, Site) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::store::schema::open(&dir.path().join("db")).unwrap();
+        let site = crate::sites::add(&conn, "example.com", "UTC", 0).unwrap();
+        (dir, conn, site)
+    }
+
     pub(in crate::import) fn site() -> Site {
         Site {
             id: 1,
@@ -1097,17 +1120,11 @@ pub(super) mod tests {
             // 2024-03-01 and 03-02 (UTC), three visitors each.
             for (day, session) in [(0, "a"), (0, "b"), (0, "c"), (1, "d"), (1, "e"), (1, "f")] {
                 for minute in [0, 1] {
-                    hits.push(Hit {
-                        ts_ms: 1_709_287_200_000 + day * 86_400_000 + minute * 60_000,
-                        session: session.into(),
-                        kind: Kind::Pageview,
-                        name: None,
-                        page: Some(format!("/{session}")),
-                        hostname: None,
-                        dims: no_dims(),
-                        screen_width: None,
-                        data: None,
-                    });
+                    hits.push(pageview(
+                        1_709_287_200_000 + day * 86_400_000 + minute * 60_000,
+                        session,
+                        &format!("/{session}"),
+                    ));
                 }
             }
             hits.digest = [digest; 32];
@@ -1118,9 +1135,7 @@ pub(super) mod tests {
             conn.query_row(sql, [], |r| r.get(0)).unwrap()
         };
         for (again, visits, left) in [(1u8, 5, 2), (2, 3, 6)] {
-            let dir = tempfile::tempdir().unwrap();
-            let mut conn = crate::store::schema::open(&dir.path().join("db")).unwrap();
-            let site = crate::sites::add(&conn, "example.com", "UTC", 0).unwrap();
+            let (_dir, mut conn, site) = empty_site();
             conn.execute_batch(
                 "CREATE TRIGGER stop BEFORE INSERT ON sessions
                  WHEN (SELECT COUNT(*) FROM visit_backlog) >= 1
@@ -1167,25 +1182,13 @@ pub(super) mod tests {
         let hits = |days: &[i64], digest: u8| {
             let mut hits = Hits::default();
             for &day in days {
-                hits.push(Hit {
-                    ts_ms: at(day),
-                    session: format!("s{day}"),
-                    kind: Kind::Pageview,
-                    name: None,
-                    page: Some(format!("/{day}")),
-                    hostname: None,
-                    dims: no_dims(),
-                    screen_width: None,
-                    data: None,
-                });
+                hits.push(pageview(at(day), &format!("s{day}"), &format!("/{day}")));
             }
             hits.digest = [digest; 32];
             hits
         };
         let now: Timestamp = "2024-06-01T00:00:00Z".parse().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let mut conn = crate::store::schema::open(&dir.path().join("db")).unwrap();
-        let site = crate::sites::add(&conn, "example.com", "UTC", 0).unwrap();
+        let (_dir, mut conn, site) = empty_site();
         let done = write(
             &mut conn,
             &site,
@@ -1265,17 +1268,11 @@ pub(super) mod tests {
         // past midnight into day 31, where no visit starts.
         let mut later = hits(&[1, 20, 60, 61, 62], 2);
         for minutes in [13 * 60 + 50, 14 * 60 + 10] {
-            later.push(Hit {
-                ts_ms: at(30) + minutes * 60_000,
-                session: "late".into(),
-                kind: Kind::Pageview,
-                name: None,
-                page: Some(format!("/late-{minutes}")),
-                hostname: None,
-                dims: no_dims(),
-                screen_width: None,
-                data: None,
-            });
+            later.push(pageview(
+                at(30) + minutes * 60_000,
+                "late",
+                &format!("/late-{minutes}"),
+            ));
         }
         let done = write(&mut conn, &site, later, now, None, 1_800_000, pacing).unwrap();
         assert_eq!(
