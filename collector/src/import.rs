@@ -661,6 +661,7 @@ impl Pacer {
     ) -> rusqlite::Result<usize> {
         let mut saved = 0;
         for p in pending.chunks(1) {
+            // (With the wait for `BEGIN`: more pauses, never fewer.)
             let began = Instant::now();
             saved += rollup::save_replacing(conn, p, replace)?;
             self.held(began.elapsed());

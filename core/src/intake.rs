@@ -488,14 +488,12 @@ fn props(o: &Map<String, Value>) -> Option<Props> {
     (!props.is_empty()).then_some(props)
 }
 
-/// The scalar values of `object` as props; empty strings, nulls, arrays and
-/// objects are left out (as Plausible and Umami's flat reports do).
 /// An Umami event's `data` (its tracker's, or its `event_data` rows as one
 /// object: `tallymark import`) as Tallymark's props and revenue: strings,
 /// numbers and booleans are props (anything else is left out); a custom
-/// event's numeric `revenue` with a real `currency` is its revenue, and
-/// those two are then no props. Any other `currency` stays a prop rather
-/// than losing the event to a refused currency.
+/// event's numeric `revenue` (within core's limit) with a real `currency`
+/// is its revenue, and those two are then no props. Anything else stays a
+/// prop rather than losing the event to a refused revenue.
 pub fn umami_data(data: &Map<String, Value>, kind: Kind) -> (Props, Option<Revenue>) {
     let props = flat_props(data);
     let currency = match props.get("currency") {
@@ -503,7 +501,9 @@ pub fn umami_data(data: &Map<String, Value>, kind: Kind) -> (Props, Option<Reven
         _ => String::new(),
     };
     let revenue = match (kind, props.get("revenue")) {
-        (Kind::Event, Some(PropValue::Number(amount))) if wire::is_currency(&currency) => {
+        (Kind::Event, Some(PropValue::Number(amount)))
+            if wire::is_currency(&currency) && amount.abs() <= wire::MAX_REVENUE_AMOUNT =>
+        {
             Some(Revenue {
                 amount: *amount,
                 currency,
@@ -522,6 +522,8 @@ pub fn umami_data(data: &Map<String, Value>, kind: Kind) -> (Props, Option<Reven
     (props, revenue)
 }
 
+/// The scalar values of `object` as props; empty strings, nulls, arrays and
+/// objects are left out (as Plausible and Umami's flat reports do).
 fn flat_props(object: &Map<String, Value>) -> Props {
     object
         .iter()

@@ -10,7 +10,9 @@
 //! are over, before the site's own first event (one no import wrote),
 //! within its retention period, with no stored event and not rolled up
 //! with anything in it (a day rolled empty is replaced); rows on other days
-//! are left out, so importing the same file again adds nothing. The visits
+//! are left out, so importing the same file again adds nothing. (A stopped
+//! import run again writes the rest of its own days, decided as when it
+//! began.) The visits
 //! are written in transactions of about half a second at most (a day in
 //! parts, between two visitors: `serve` waits at most 5 seconds for the
 //! database), newest day first, with pauses for `serve` to take its turn
@@ -600,8 +602,10 @@ struct Mark {
     partial: Option<(Date, usize)>,
     /// What it read ([`Hits::digest`]): the order holds for the same files.
     export: Option<Vec<u8>>,
-    /// When it began: which days it took is decided as then.
+    /// When it began, and the oldest day it kept (retention): which days
+    /// it took is decided as then.
     began_ms: Option<i64>,
+    kept_from: Option<Date>,
 }
 
 /// Writes `hits` into `site` (see the module docs for which days), then
@@ -632,7 +636,8 @@ pub fn write(
     let day_of = |s: Option<String>| s.and_then(|d| d.parse::<Date>().ok());
     let marked: Option<Mark> = conn
         .query_row(
-            "SELECT first_native, timeout_ms, partial_day, partial_done, export, began_ms
+            "SELECT first_native, timeout_ms, partial_day, partial_done, export, began_ms,
+                 kept_from
              FROM import_marks WHERE site_id = ?1",
             [site.id],
             |r| {
@@ -644,6 +649,7 @@ pub fn write(
                     partial: day_of(partial_day).map(|d| (d, usize::try_from(done).unwrap_or(0))),
                     export: r.get(4)?,
                     began_ms: r.get(5)?,
+                    kept_from: day_of(r.get(6)?),
                 })
             },
         )
@@ -689,7 +695,10 @@ pub fn write(
         .and_then(|m| m.began_ms)
         .unwrap_or(now.as_millisecond());
     let began = Timestamp::from_millisecond(began_ms).unwrap_or(now);
-    let kept_from = crate::retention::site_horizon(site, began, retention_days).map(|h| h.day);
+    let kept_from = match &marked {
+        Some(m) if m.began_ms.is_some() => m.kept_from,
+        _ => crate::retention::site_horizon(site, began, retention_days).map(|h| h.day),
+    };
     let mut written: HashSet<Date> = HashSet::new();
     let mut day_ok: HashMap<Date, Result<(), Left>> = HashMap::new();
     let mut kept = Vec::with_capacity(hits.len());
@@ -754,6 +763,7 @@ pub fn write(
         timeout_ms,
         export: hits.digest,
         began_ms,
+        kept_from,
         checked: HashSet::new(),
     };
     for (day, visits) in visits.into_iter().rev() {
@@ -802,6 +812,7 @@ struct Writer<'a> {
     timeout_ms: i64,
     export: [u8; 32],
     began_ms: i64,
+    kept_from: Option<Date>,
     /// Days its events were written into, whose sums (when rolled empty)
     /// were dropped in the same transaction.
     checked: HashSet<Date>,
@@ -833,14 +844,16 @@ impl Writer<'_> {
                 // With the first visits written, not before: an import that
                 // writes nothing, or fails before it writes, leaves no mark.
                 tx.execute(
-                    "INSERT INTO import_marks (site_id, first_native, timeout_ms, export, began_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT INTO import_marks (site_id, first_native, timeout_ms, export, began_ms,
+                         kept_from)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     rusqlite::params![
                         self.site.id,
                         self.first_native.map(|d| d.to_string()),
                         self.timeout_ms,
                         self.export.as_slice(),
-                        self.began_ms
+                        self.began_ms,
+                        self.kept_from.map(|d| d.to_string())
                     ],
                 )?;
                 self.marked = true;
@@ -1117,8 +1130,17 @@ pub(super) mod tests {
         };
         let hits = |digest: u8| {
             let mut hits = Hits::default();
-            // 2024-03-01 and 03-02 (UTC), three visitors each.
-            for (day, session) in [(0, "a"), (0, "b"), (0, "c"), (1, "d"), (1, "e"), (1, "f")] {
+            // 2024-03-01 and 03-02 (UTC), three visitors each; 03-03 two.
+            for (day, session) in [
+                (0, "a"),
+                (0, "b"),
+                (0, "c"),
+                (1, "d"),
+                (1, "e"),
+                (1, "f"),
+                (2, "g"),
+                (2, "h"),
+            ] {
                 for minute in [0, 1] {
                     hits.push(pageview(
                         1_709_287_200_000 + day * 86_400_000 + minute * 60_000,
@@ -1131,18 +1153,24 @@ pub(super) mod tests {
             hits
         };
         let now: Timestamp = "2024-06-01T00:00:00Z".parse().unwrap();
+        // Run again 20 days later, and with 10 days kept instead of 100:
+        // 03-01 to 03-03 are past retention now, but were not when it began
+        // (its days are decided as then, so the partly written day's visits
+        // are the same).
+        let later = now + jiff::SignedDuration::from_hours(20 * 24);
         let count = |conn: &Connection, sql: &str| -> i64 {
             conn.query_row(sql, [], |r| r.get(0)).unwrap()
         };
-        for (again, visits, left) in [(1u8, 5, 2), (2, 3, 6)] {
+        // (Files, visits written, hits left out as written before.)
+        for (again, visits, left) in [(1u8, 5, 6), (2, 3, 10)] {
             let (_dir, mut conn, site) = empty_site();
             conn.execute_batch(
                 "CREATE TRIGGER stop BEFORE INSERT ON sessions
-                 WHEN (SELECT COUNT(*) FROM visit_backlog) >= 1
+                 WHEN (SELECT COUNT(*) FROM visit_backlog) >= 3
                  BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
             )
             .unwrap();
-            let stopped = write(&mut conn, &site, hits(1), now, None, 1_800_000, pacing);
+            let stopped = write(&mut conn, &site, hits(1), now, Some(100), 1_800_000, pacing);
             assert!(stopped.is_err());
             let partial: (String, i64) = conn
                 .query_row(
@@ -1153,16 +1181,30 @@ pub(super) mod tests {
                 .unwrap();
             assert_eq!(partial, ("2024-03-02".into(), 1));
             conn.execute_batch("DROP TRIGGER stop").unwrap();
-            let done = write(&mut conn, &site, hits(again), now, None, 1_800_000, pacing).unwrap();
-            assert_eq!((done.visits, done.already), (visits, left), "{done:?}");
-            // Each visit once (with other files, two of 03-02 never).
+            let done = write(
+                &mut conn,
+                &site,
+                hits(again),
+                later,
+                Some(10),
+                1_800_000,
+                pacing,
+            )
+            .unwrap();
+            assert_eq!(
+                (done.visits, done.already, done.past_retention),
+                (visits, left, 0),
+                "{done:?}"
+            );
+            // Each visit once: 03-03's two, written before, are skipped
+            // (with other files, 03-02's other two are never written).
             assert_eq!(
                 count(&conn, "SELECT COUNT(*) FROM sessions"),
-                1 + visits as i64
+                3 + visits as i64
             );
             assert_eq!(
                 count(&conn, "SELECT COUNT(DISTINCT path) FROM events"),
-                1 + visits as i64
+                3 + visits as i64
             );
             assert_eq!(count(&conn, "SELECT COUNT(*) FROM import_marks"), 0);
         }

@@ -1,7 +1,7 @@
 //! Umami's raw rows as CSV: its `website_event` rows joined with their
 //! `session` (as Umami Cloud's data export writes them, or as a self-hosted
 //! Umami's database gives them:
-//! `\copy (SELECT e.session_id, e.created_at, e.url_path, e.url_query, e.utm_source, e.utm_medium, e.utm_campaign, e.utm_content, e.utm_term, e.referrer_path, e.referrer_domain, e.gclid, e.fbclid, e.msclkid, e.ttclid, e.li_fat_id, e.twclid, e.event_type, e.event_name, e.hostname, s.browser, s.os, s.device, s.screen, s.country, s.region, s.city, (SELECT json_object_agg(d.data_key, CASE d.data_type WHEN 2 THEN to_jsonb(d.number_value) WHEN 3 THEN to_jsonb(d.string_value = 'true') ELSE to_jsonb(d.string_value) END) FROM event_data d WHERE d.website_event_id = e.event_id) AS event_data FROM website_event e JOIN session s USING (session_id, website_id) WHERE e.website_id = '…') TO 'umami.csv' CSV HEADER`),
+//! `\copy (SELECT e.session_id, e.created_at, e.url_path, e.url_query, e.utm_source, e.utm_medium, e.utm_campaign, e.utm_content, e.utm_term, e.referrer_path, e.referrer_domain, e.gclid, e.fbclid, e.msclkid, e.ttclid, e.li_fat_id, e.twclid, e.event_type, e.event_name, e.hostname, s.browser, s.os, s.device, s.screen, s.country, s.region, s.city, (SELECT json_object_agg(d.data_key, CASE d.data_type WHEN 2 THEN to_jsonb(d.number_value) WHEN 3 THEN to_jsonb(d.string_value = 'true') ELSE to_jsonb(d.string_value) END) FROM event_data d WHERE d.website_event_id = e.event_id AND d.data_type <> 5) AS event_data FROM website_event e JOIN session s USING (session_id, website_id) WHERE e.website_id = '…') TO 'umami.csv' CSV HEADER`),
 //! gzipped or not, imported as raw events and visits (`super::raw`): a site
 //! moving from Umami keeps its history.
 //!
@@ -23,8 +23,7 @@ use tallymark_core::source;
 use tallymark_core::useragent::{Agent, Browser, Device, Os, OsVersion};
 use tallymark_core::validate::{host_belongs_to_site, hostname, normalize_path};
 use tallymark_core::wire::{
-    Kind, MAX_NAME_BYTES, MAX_PROP_KEY_BYTES, MAX_PROP_VALUE_BYTES, MAX_PROPS, MAX_REVENUE_AMOUNT,
-    PropValue, Props,
+    Kind, MAX_NAME_BYTES, MAX_PROP_KEY_BYTES, MAX_PROP_VALUE_BYTES, MAX_PROPS, PropValue, Props,
 };
 
 use super::ImportError;
@@ -147,7 +146,6 @@ fn event_data(json: &str) -> Option<EventData> {
             (key.clone(), value)
         })
         .collect();
-    let revenue = revenue.filter(|r| r.amount.abs() <= MAX_REVENUE_AMOUNT);
     let props = (!props.is_empty())
         .then(|| serde_json::to_string(&props).ok())
         .flatten();
@@ -614,6 +612,10 @@ e6,w1,aaaa,v3,never,/,,,,,,,,,,,,,,,,,1,,,example.com,firefox,Linux,desktop,,en,
                 r#"{"revenue":5,"currency":"dollars"}"#,
                 Some(serde_json::json!({"revenue": 5, "currency": "dollars"})),
             ),
+            (
+                r#"{"revenue":5e12,"currency":"EUR"}"#,
+                Some(serde_json::json!({"revenue": 5_000_000_000_000_i64, "currency": "EUR"})),
+            ),
         ] {
             let hits = parse(
                 &site(),
@@ -648,8 +650,14 @@ e6,w1,aaaa,v3,never,/,,,,,,,,,,,,,,,,,1,,,example.com,firefox,Linux,desktop,,en,
                 };
                 object.insert(key.clone(), value);
             }
+            object.insert("revenue".into(), serde_json::json!(pairs.len() as f64 * 1e11));
+            object.insert("currency".into(), serde_json::json!("EUR"));
             for text in [serde_json::Value::Object(object).to_string(), raw] {
-                if let Some(EventData { props: Some(props), .. }) = event_data(&text) {
+                let data = event_data(&text);
+                if let Some(r) = data.as_ref().and_then(|d| d.revenue.as_ref()) {
+                    proptest::prop_assert!(r.amount.abs() <= 1e12 && r.currency == "EUR");
+                }
+                if let Some(EventData { props: Some(props), .. }) = data {
                     let props: Props = serde_json::from_str(&props).unwrap();
                     let mut payload = tallymark_core::wire::PayloadV1::pageview(
                         "example.com",

@@ -1115,8 +1115,8 @@ pub struct Pending {
     events: Option<HashMap<(String, Value), EventSums>>,
     sessions: Option<HashMap<(String, Value), SessionSums>>,
     /// [`backlog_seq`] before the sums were computed ([`due`]'s): an import
-    /// that wrote since may have written into the day, and [`save`] then
-    /// leaves it for the next round.
+    /// that wrote the site's visits since may have written into the day, and
+    /// [`save`] then leaves it for the next round.
     basis: Option<i64>,
 }
 
@@ -1140,7 +1140,8 @@ impl Pending {
 }
 
 /// How many visits imports have queued (`visit_backlog`'s high-water
-/// mark): it grows with every transaction of an import of raw rows.
+/// mark): it grows with every transaction of an import of raw rows, and
+/// those queued after it are read by their place (`seq`).
 fn backlog_seq(conn: &Connection) -> rusqlite::Result<i64> {
     conn.prepare_cached(
         "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'visit_backlog'), 0)",
@@ -1278,10 +1279,17 @@ pub fn save_replacing(
         // Immediate: it reads (rolled meanwhile?) before it writes, beside
         // another writer (an import, `serve`).
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        // An import wrote since the sums were computed (perhaps into this
-        // day, not yet marked then): computed again next round.
+        // An import wrote the site's visits since the sums were computed
+        // (perhaps into this day, the site not marked then): computed again
+        // next round.
         if let Some(basis) = p.basis
-            && basis != backlog_seq(&tx)?
+            && tx
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM visit_backlog b
+                         JOIN sessions s ON s.id = b.session_id
+                     WHERE b.seq > ?1 AND s.site_id = ?2)",
+                )?
+                .query_row(params![basis, p.site_id], |r| r.get::<_, bool>(0))?
         {
             continue;
         }

@@ -229,12 +229,14 @@ pub const MIGRATIONS: &[&str] = &[
         timeout_ms    INTEGER NOT NULL
     );",
     // 13: how far a stopped import got into the oldest day it wrote (it
-    // writes a big day in parts), a digest of the files it read and when it
-    // began: run again with them, it writes the rest of that day.
+    // writes a big day in parts), a digest of the files it read, when it
+    // began and the oldest day it kept: run again with them, it writes the
+    // rest of that day.
     "ALTER TABLE import_marks ADD COLUMN partial_day TEXT;
     ALTER TABLE import_marks ADD COLUMN partial_done INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE import_marks ADD COLUMN export BLOB;
-    ALTER TABLE import_marks ADD COLUMN began_ms INTEGER;",
+    ALTER TABLE import_marks ADD COLUMN began_ms INTEGER;
+    ALTER TABLE import_marks ADD COLUMN kept_from TEXT;",
 ];
 
 /// Opens (creating and migrating) the database at `path` for writing.
