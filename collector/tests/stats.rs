@@ -1307,6 +1307,7 @@ fn comparison_queries() -> Vec<String> {
                 ("country", all),
                 ("region", all),
                 ("city", all),
+                ("region_name", all),
                 ("city_name", all),
                 ("browser", all),
                 ("browser_version", all),
@@ -1373,6 +1374,20 @@ async fn rollups_answer_exactly_what_the_raw_rows_answer() {
     .unwrap();
     let again = answers_of(&h, &h.state, &queries[..1]).await;
     assert_eq!(again[0]["results"], raw[0]["results"]);
+    // So are regions and cities by name alone (Plausible's `visit:region`
+    // and `visit:city`), renamed from the rows in their country.
+    let named: Vec<(usize, String)> = queries
+        .iter()
+        .cloned()
+        .enumerate()
+        .filter(|(_, q)| q.contains("property=region_name") || q.contains("property=city_name"))
+        .collect();
+    assert!(named.len() >= 4);
+    let uris: Vec<String> = named.iter().map(|(_, q)| q.clone()).collect();
+    let again = answers_of(&h, &h.state, &uris).await;
+    for ((i, uri), b) in named.iter().zip(&again) {
+        assert_eq!(&raw[*i]["results"], &b["results"], "{uri}");
+    }
 }
 
 /// Every answer of `state` to `queries`, as the admin.

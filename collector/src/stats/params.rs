@@ -72,10 +72,11 @@ pub enum Dimension {
     /// Munich` where the database has no region).
     City,
     /// The region's name alone, in any country (`Bavaria`; Plausible's
-    /// `visit:region_name`; not rolled up).
+    /// `visit:region_name`; not rolled up: a breakdown renames the region
+    /// rows when no two share a name, `rollup::breakdown`).
     RegionName,
     /// The city's name alone, in any country or region (`Portland`;
-    /// Plausible's `visit:city_name`; not rolled up).
+    /// Plausible's `visit:city_name`; not rolled up: as `RegionName`).
     CityName,
     Browser,
     /// The browser and its major version, `chrome 120` (not rolled up).

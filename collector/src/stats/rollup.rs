@@ -1061,6 +1061,24 @@ pub fn breakdown(
     dim: &Dimension,
     metrics: &[Metric],
 ) -> rusqlite::Result<Option<Vec<(Value, Totals)>>> {
+    // A region's or city's name alone (Plausible's `visit:region`,
+    // `visit:city`): the rows in their country, renamed, unless two share a
+    // name (a visitor in both would count twice): then from the raw rows.
+    if matches!(dim, Dimension::RegionName | Dimension::CityName) {
+        let Some(regions) = breakdown(at, q, &Dimension::Region, metrics)? else {
+            return Ok(None);
+        };
+        if *dim == Dimension::RegionName {
+            return Ok(by_name(regions, |v| {
+                v.split_once(' ').map(|(_, name)| name.to_string())
+            }));
+        }
+        let Some(cities) = breakdown(at, q, &Dimension::City, metrics)? else {
+            return Ok(None);
+        };
+        let known: HashSet<String> = regions.into_iter().filter_map(|(v, _)| v).collect();
+        return Ok(by_name(cities, |v| city_name(v, &known)));
+    }
     // Filtered by `dim==v` itself: the breakdown is the row of `v`.
     let only = match rolled_filter(q, metrics) {
         Some((None, _)) => None,
@@ -1106,6 +1124,43 @@ pub fn breakdown(
             .filter(|(value, _)| only.as_ref().is_none_or(|v| v == value))
             .collect(),
     ))
+}
+
+/// `rows` with each value renamed by `name` (`None`: the value cannot be
+/// read: nothing), or nothing when two values get one name.
+fn by_name(
+    rows: Vec<(Value, Totals)>,
+    name: impl Fn(&str) -> Option<String>,
+) -> Option<Vec<(Value, Totals)>> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(rows.len());
+    for (value, totals) in rows {
+        let value = match value {
+            Some(v) => Some(name(&v)?),
+            None => None,
+        };
+        if !seen.insert(value.clone()) {
+            return None;
+        }
+        out.push((value, totals));
+    }
+    Some(out)
+}
+
+/// The city's name of a city row (`US Portland, Oregon`: `Portland`), its
+/// region known by `regions` (the range's region rows, `US Oregon`): a
+/// city name may hold `, ` too. `None` when it is not clear.
+fn city_name(value: &str, regions: &HashSet<String>) -> Option<String> {
+    let (country, rest) = value.split_once(' ')?;
+    let mut found = rest
+        .match_indices(", ")
+        .filter(|(at, sep)| regions.contains(&format!("{country} {}", &rest[at + sep.len()..])))
+        .map(|(at, _)| rest[..at].to_string());
+    let name = found.next();
+    if found.next().is_some() {
+        return None;
+    }
+    Some(name.unwrap_or_else(|| rest.to_string()))
 }
 
 /// One day's rollups, computed and not yet stored.
@@ -1370,4 +1425,56 @@ pub fn save_replacing(
         tx.commit()?;
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_city_row_is_named_without_its_country_and_region() {
+        let regions: HashSet<String> = [
+            "US Oregon",
+            "US Maine",
+            "DE Bavaria",
+            "XX A, B",
+            "YY A, B",
+            "YY B",
+        ]
+        .map(String::from)
+        .into();
+        for (row, name) in [
+            ("US Portland, Oregon", Some("Portland")),
+            ("DE Munich", Some("Munich")),
+            // A comma in the city's own name.
+            ("US Washington, D.C., Maine", Some("Washington, D.C.")),
+            ("US Washington, D.C.", Some("Washington, D.C.")),
+            // A region with a comma in its name.
+            ("XX Town, A, B", Some("Town")),
+            // Two readings: not clear.
+            ("YY Town, A, B", None),
+            ("nospace", None),
+        ] {
+            assert_eq!(city_name(row, &regions).as_deref(), name, "{row}");
+        }
+    }
+
+    #[test]
+    fn rows_renamed_alike_are_not_merged() {
+        let rows = |values: &[&str]| {
+            values
+                .iter()
+                .map(|v| (Some(v.to_string()), Totals::default()))
+                .chain([(None, Totals::default())])
+                .collect::<Vec<_>>()
+        };
+        let region = |v: &str| v.split_once(' ').map(|(_, n)| n.to_string());
+        let named = by_name(rows(&["DE Bavaria", "US Georgia"]), region).unwrap();
+        let values: Vec<_> = named.into_iter().map(|(v, _)| v).collect();
+        assert_eq!(
+            values,
+            [Some("Bavaria".into()), Some("Georgia".into()), None]
+        );
+        assert!(by_name(rows(&["US Georgia", "GE Georgia"]), region).is_none());
+    }
 }
