@@ -344,6 +344,17 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
                 "breakdown city (visitors)".into(),
                 format!("/api/v1/stats/breakdown?{range}&property=city&limit=10"),
             ),
+            // By name alone (Plausible's `visit:region`, `visit:city`): the
+            // region rows renamed; the two Portlands share a name, so the
+            // cities' come from the raw rows.
+            (
+                "breakdown region_name (visitors)".into(),
+                format!("/api/v1/stats/breakdown?{range}&property=region_name&limit=10"),
+            ),
+            (
+                "breakdown city_name (visitors; two share a name: raw)".into(),
+                format!("/api/v1/stats/breakdown?{range}&property=city_name&limit=10"),
+            ),
             (
                 "breakdown page: time on page, scroll (engagement rows)".into(),
                 format!("/api/v1/stats/breakdown?{range}&property=page&limit=10&metrics=visitors,time_on_page,scroll_depth"),
