@@ -1231,6 +1231,23 @@ pub(super) mod tests {
         };
         let now: Timestamp = "2024-06-01T00:00:00Z".parse().unwrap();
         let (_dir, mut conn, site) = empty_site();
+        // `serve`'s rollup job, as of `now`.
+        let due = |conn: &Connection| {
+            rollup::due(
+                conn,
+                &site,
+                now.as_millisecond(),
+                1_800_000,
+                usize::MAX,
+                true,
+                None,
+            )
+            .unwrap()
+        };
+        let roll_up = |conn: &mut Connection| {
+            let pending = due(conn);
+            rollup::save(conn, &pending).unwrap();
+        };
         let done = write(
             &mut conn,
             &site,
@@ -1267,17 +1284,7 @@ pub(super) mod tests {
             }
         }
         tx.commit().unwrap();
-        let pending = rollup::due(
-            &conn,
-            &site,
-            now.as_millisecond(),
-            1_800_000,
-            usize::MAX,
-            true,
-            None,
-        )
-        .unwrap();
-        rollup::save(&mut conn, &pending).unwrap();
+        roll_up(&mut conn);
         assert!(rollup::is_rolled_at_all(&conn, site.id, day(20)).unwrap());
         // A day of daily totals and no events (Plausible's import).
         conn.execute(
@@ -1294,16 +1301,7 @@ pub(super) mod tests {
         // `serve` computes day 20's sums (not rolled yet, say) before the
         // import writes into it, and saves them after.
         rollup::forget_day(&conn, site.id, day(20)).unwrap();
-        let stale = rollup::due(
-            &conn,
-            &site,
-            now.as_millisecond(),
-            1_800_000,
-            usize::MAX,
-            true,
-            None,
-        )
-        .unwrap();
+        let stale = due(&conn);
         assert_eq!(stale.len(), 1);
         // Day 1 has the earlier import's event; 20 and 60 were rolled empty;
         // 61 is the site's own; 62 on. A visit from 23:50 on day 30 goes on
@@ -1333,17 +1331,7 @@ pub(super) mod tests {
         rollup::forget_day(&conn, site.id, day(20)).unwrap();
         assert_eq!(rollup::save(&mut conn, &stale).unwrap(), 0);
         assert!(!rollup::is_rolled_at_all(&conn, site.id, day(20)).unwrap());
-        let pending = rollup::due(
-            &conn,
-            &site,
-            now.as_millisecond(),
-            1_800_000,
-            usize::MAX,
-            true,
-            None,
-        )
-        .unwrap();
-        rollup::save(&mut conn, &pending).unwrap();
+        roll_up(&mut conn);
         // Rolled again, with the visits.
         for d in [20, 30, 31, 60] {
             let pageviews: i64 = conn
