@@ -604,10 +604,10 @@ fn add_visit_dimension(sums: &mut DaySums, dim: &Dimension, value: Option<String
 /// its events are answered 503.
 #[derive(Debug, Clone, Copy)]
 pub struct Pacing {
-    /// A transaction is committed once it has been open this long (between
-    /// two visitors: a visitor's visits of a day are written together), and
-    /// the import pauses once its transactions held the database this long
-    /// since its last pause.
+    /// The import pauses once its transactions held the database this long
+    /// since its last pause, and a transaction is committed when that is
+    /// reached (between two visitors: a visitor's visits of a day are
+    /// written together).
     pub hold: Duration,
     /// How long it pauses: longer than SQLite's longest sleep between two
     /// tries of a waiting writer (100 ms), so a waiting `serve` gets its turn.
@@ -638,8 +638,10 @@ impl Pacer {
         }
     }
 
-    pub(crate) fn hold(&self) -> Duration {
-        self.pacing.hold
+    /// How long the next transaction may hold the database before the
+    /// next pause is due.
+    pub(crate) fn remaining(&self) -> Duration {
+        self.pacing.hold.saturating_sub(self.held)
     }
 
     /// A transaction held the database `d` and committed: a pause when

@@ -868,7 +868,7 @@ impl Writer<'_> {
                     && visits
                         .get(next - 1)
                         .is_some_and(|before| before.visitor_id != visit.visitor_id);
-                if other_visitor && began.elapsed() >= self.pacer.hold() {
+                if other_visitor && began.elapsed() >= self.pacer.remaining() {
                     break;
                 }
                 if visit.session.last_ms >= day_end_ms {

@@ -1160,7 +1160,13 @@ fn city_name(value: &str, regions: &HashSet<String>) -> Option<String> {
     if found.next().is_some() {
         return None;
     }
-    Some(name.unwrap_or_else(|| rest.to_string()))
+    match name {
+        Some(name) => Some(name),
+        // No region read: a city with none, unless its name has a comma
+        // (whose region row may be missing: an import's unknown code).
+        None if rest.contains(", ") => None,
+        None => Some(rest.to_string()),
+    }
 }
 
 /// One day's rollups, computed and not yet stored.
@@ -1448,7 +1454,8 @@ mod tests {
             ("DE Munich", Some("Munich")),
             // A comma in the city's own name.
             ("US Washington, D.C., Maine", Some("Washington, D.C.")),
-            ("US Washington, D.C.", Some("Washington, D.C.")),
+            // A comma and no region known: not clear.
+            ("US Washington, D.C.", None),
             // A region with a comma in its name.
             ("XX Town, A, B", Some("Town")),
             // Two readings: not clear.
