@@ -510,12 +510,13 @@ pub struct Written {
     pub visits: usize,
     pub pageviews: usize,
     pub events: usize,
-    /// Hits left out: on or after the site's first stored event, or on a
-    /// day not over yet.
+    /// Hits left out: on or after the site's own first event, or on a day
+    /// not over yet.
     pub after_native: usize,
     /// Hits left out: before the site's retention period.
     pub past_retention: usize,
-    /// Hits left out: on a day rolled up (imported) before.
+    /// Hits left out: on a day with stored events or rolled with anything
+    /// in it (imported before), or of visits a stopped import wrote.
     pub already: usize,
     /// Day rollups written afterwards.
     pub rolled: usize,
